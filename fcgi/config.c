@@ -1,0 +1,545 @@
+/* config: the key table, the pure key = value parser, and the loader with env overrides. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "defaults.h"
+
+#define DEF_ALLOWED_TYPES                                                                          \
+    "text/plain text/csv application/json text/tab-separated-values application/xml text/xml "    \
+    "application/pdf image/png image/jpeg image/gif image/tiff application/x-hdf5 "                \
+    "application/x-hdf application/zip application/gzip "                                         \
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+enum key_kind {
+    KEY_STR,  /* any text */
+    KEY_U64,  /* non-negative integer within [min, max] */
+    KEY_BOOL, /* on/off, true/false, yes/no, 1/0 */
+};
+
+struct key_def {
+    const char *name;
+    enum key_kind kind;
+    size_t off;
+    uint64_t min, max; /* KEY_U64 only */
+};
+
+#define S(f)           {#f, KEY_STR, offsetof(struct config, f), 0, 0}
+#define U(f, lo, hi)   {#f, KEY_U64, offsetof(struct config, f), (lo), (hi)}
+#define B(f)           {#f, KEY_BOOL, offsetof(struct config, f), 0, 0}
+
+static const struct key_def keys[] = {
+    S(data_dir),
+    S(backend),
+    S(listen),
+    S(agent_dir),
+    S(agent_command),
+    S(agent_env),
+    S(allowed_types),
+    S(log_level),
+    S(sandbox_user),
+    S(docker_host),
+    S(docker_image),
+    S(modal_app),
+    S(modal_image),
+    S(modal_config),
+    S(modal_profile),
+    U(max_file_bytes, 1, 1ull << 40),
+    U(max_job_bytes, 1, 1ull << 42),
+    U(max_files, 1, 10000),
+    U(max_concurrent, 0, 4096),
+    U(max_queue, 0, 1000000),
+    U(wall_timeout, 1, 7 * 86400),
+    U(cpu_time, 1, 7 * 86400),
+    U(memory_mb, 16, 1 << 24),
+    U(pids, 8, 1 << 22),
+    U(file_size_mb, 1, 1 << 24),
+    U(output_max_bytes, 0, 1ull << 42),
+    U(output_max_files, 1, 1000000),
+    U(log_max_bytes, 4096, 1ull << 40),
+    U(log_line_max, 80, 1 << 20),
+    U(log_flush_ms, 1, 60000),
+    U(job_ttl, 1, 365ull * 86400),
+    U(threads, 2, 1024),
+    U(max_streams, 0, 1024),
+    U(disk_reserve_mb, 0, 1 << 24),
+    B(network),
+    B(allow_octet_stream),
+};
+
+#undef S
+#undef U
+#undef B
+
+static const struct key_def *
+find_key(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strlen(keys[i].name) == len && memcmp(keys[i].name, name, len) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static enum rc
+set_str(char **slot, const char *value)
+{
+    char *v = strdup(value);
+    if (v == NULL)
+        return RC_NOMEM;
+    free(*slot);
+    *slot = v;
+    return RC_OK;
+}
+
+enum rc
+config_init(struct config *cfg)
+{
+    enum rc rc = RC_OK;
+    memset(cfg, 0, sizeof(*cfg));
+    const struct {
+        char **slot;
+        const char *v;
+    } strs[] = {
+        {&cfg->data_dir, "./var"},
+        {&cfg->backend, "local"},
+        {&cfg->listen, ""},
+        {&cfg->agent_dir, "scripts/agent"},
+        {&cfg->agent_command, DEF_AGENT_COMMAND},
+        {&cfg->agent_env, ""},
+        {&cfg->allowed_types, DEF_ALLOWED_TYPES},
+        {&cfg->log_level, "info"},
+        {&cfg->sandbox_user, ""},
+        {&cfg->docker_host, DEF_DOCKER_HOST},
+        {&cfg->docker_image, DEF_DOCKER_IMAGE},
+        {&cfg->modal_app, DEF_MODAL_APP},
+        {&cfg->modal_image, DEF_MODAL_IMAGE},
+        {&cfg->modal_config, ""},
+        {&cfg->modal_profile, ""},
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]) && rc == RC_OK; i++)
+        rc = set_str(strs[i].slot, strs[i].v);
+    cfg->max_file_bytes = DEF_MAX_FILE_BYTES;
+    cfg->max_job_bytes = DEF_MAX_JOB_BYTES;
+    cfg->max_files = DEF_MAX_FILES;
+    cfg->max_concurrent = 0;
+    cfg->max_queue = DEF_MAX_QUEUE;
+    cfg->wall_timeout = DEF_WALL_TIMEOUT_S;
+    cfg->cpu_time = DEF_CPU_TIME_S;
+    cfg->memory_mb = DEF_MEMORY_MB;
+    cfg->pids = DEF_PIDS;
+    cfg->file_size_mb = DEF_FILE_SIZE_MB;
+    cfg->output_max_bytes = DEF_OUTPUT_MAX_BYTES;
+    cfg->output_max_files = DEF_OUTPUT_MAX_FILES;
+    cfg->log_max_bytes = DEF_LOG_MAX_BYTES;
+    cfg->log_line_max = DEF_LOG_LINE_MAX;
+    cfg->log_flush_ms = DEF_LOG_FLUSH_MS;
+    cfg->job_ttl = DEF_JOB_TTL_S;
+    cfg->threads = DEF_THREADS;
+    cfg->max_streams = DEF_MAX_STREAMS;
+    cfg->disk_reserve_mb = DEF_DISK_RESERVE_MB;
+    cfg->network = false;
+    cfg->allow_octet_stream = false;
+    if (rc != RC_OK)
+        config_fini(cfg);
+    return rc;
+}
+
+void
+config_fini(struct config *cfg)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (keys[i].kind == KEY_STR) {
+            char **slot = (char **)((char *)cfg + keys[i].off);
+            free(*slot);
+        }
+    }
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"on", "true", "yes", "1"};
+    static const char *const no[] = {"off", "false", "no", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+enum rc
+config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+    const struct key_def *k = find_key(key, strlen(key));
+    if (k == NULL) {
+        (void)snprintf(err, errlen, "unknown configuration key '%s'", key);
+        return RC_BADREQ;
+    }
+    void *slot = (char *)cfg + k->off;
+    switch (k->kind) {
+    case KEY_STR:
+        return set_str(slot, value);
+    case KEY_BOOL:
+        if (!parse_bool(value, slot)) {
+            (void)snprintf(err, errlen, "%s: expected on or off, got '%s'", key, value);
+            return RC_BADREQ;
+        }
+        return RC_OK;
+    case KEY_U64: {
+        char *end = NULL;
+        errno = 0;
+        if (!isdigit((unsigned char)value[0])) {
+            (void)snprintf(err, errlen, "%s: expected a whole number, got '%s'", key, value);
+            return RC_BADREQ;
+        }
+        unsigned long long n = strtoull(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || n < k->min || n > k->max) {
+            (void)snprintf(err, errlen, "%s: expected a whole number from %llu to %llu, got '%s'",
+                           key, (unsigned long long)k->min, (unsigned long long)k->max, value);
+            return RC_BADREQ;
+        }
+        *(uint64_t *)slot = n;
+        return RC_OK;
+    }
+    }
+    return RC_BADREQ;
+}
+
+static void
+trim(const char **b, const char **e)
+{
+    while (*b < *e && isspace((unsigned char)**b))
+        (*b)++;
+    while (*e > *b && isspace((unsigned char)(*e)[-1]))
+        (*e)--;
+}
+
+enum rc
+config_parse(struct config *cfg, const char *text, size_t len, char *err, size_t errlen)
+{
+    const char *p = text, *end = text + len;
+    unsigned lineno = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *b = p, *e = le;
+        lineno++;
+        p = nl ? nl + 1 : end;
+        trim(&b, &e);
+        if (b == e || *b == '#')
+            continue;
+        const char *eq = memchr(b, '=', (size_t)(e - b));
+        if (eq == NULL) {
+            (void)snprintf(err, errlen, "line %u: expected 'key = value'", lineno);
+            return RC_BADREQ;
+        }
+        const char *kb = b, *ke = eq, *vb = eq + 1, *ve = e;
+        trim(&kb, &ke);
+        trim(&vb, &ve);
+        /* A value may be quoted to keep leading or trailing spaces. */
+        if (ve - vb >= 2 && *vb == '"' && ve[-1] == '"') {
+            vb++;
+            ve--;
+        }
+        char key[64], val[4096];
+        if ((size_t)(ke - kb) >= sizeof(key) || (size_t)(ve - vb) >= sizeof(val)) {
+            (void)snprintf(err, errlen, "line %u: key or value too long", lineno);
+            return RC_BADREQ;
+        }
+        memcpy(key, kb, (size_t)(ke - kb));
+        key[ke - kb] = '\0';
+        memcpy(val, vb, (size_t)(ve - vb));
+        val[ve - vb] = '\0';
+        if (memchr(val, '\0', (size_t)(ve - vb)) != NULL) {
+            (void)snprintf(err, errlen, "line %u: NUL byte in value", lineno);
+            return RC_BADREQ;
+        }
+        char sub[512];
+        enum rc rc = config_set(cfg, key, val, sub, sizeof(sub));
+        if (rc != RC_OK) {
+            (void)snprintf(err, errlen, "line %u: %s", lineno, rc == RC_NOMEM ? "out of memory" : sub);
+            return rc;
+        }
+    }
+    return RC_OK;
+}
+
+static enum rc
+read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        (void)snprintf(err, errlen, "cannot open configuration file %s: %s", path, strerror(errno));
+        return RC_IO;
+    }
+    char *buf = malloc(CONFIG_FILE_MAX + 1);
+    size_t n = 0;
+    enum rc rc = RC_OK;
+    if (buf == NULL) {
+        rc = RC_NOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + n, CONFIG_FILE_MAX + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            (void)snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+            rc = RC_IO;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > CONFIG_FILE_MAX) {
+            (void)snprintf(err, errlen, "%s is larger than %d bytes", path, CONFIG_FILE_MAX);
+            rc = RC_TOOBIG;
+            goto out;
+        }
+    }
+    *out = buf;
+    *out_len = n;
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+enum rc
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    enum rc rc = config_init(cfg);
+    if (rc != RC_OK)
+        return rc;
+    if (path != NULL) {
+        char *text = NULL;
+        size_t len = 0;
+        rc = read_file(path, &text, &len, err, errlen);
+        if (rc == RC_OK) {
+            char sub[600];
+            rc = config_parse(cfg, text, len, sub, sizeof(sub));
+            if (rc != RC_OK)
+                (void)snprintf(err, errlen, "%s: %s", path, sub);
+        }
+        free(text);
+        if (rc != RC_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char env[80] = "LABBOX_";
+        size_t n = strlen(env);
+        for (const char *c = keys[i].name; *c && n + 1 < sizeof(env); c++)
+            env[n++] = (char)toupper((unsigned char)*c);
+        env[n] = '\0';
+        const char *v = getenv(env);
+        if (v == NULL)
+            continue;
+        char sub[512];
+        rc = config_set(cfg, keys[i].name, v, sub, sizeof(sub));
+        if (rc != RC_OK) {
+            (void)snprintf(err, errlen, "environment %s: %s", env, sub);
+            return rc;
+        }
+    }
+    return config_finish(cfg, err, errlen);
+}
+
+enum rc
+config_finish(struct config *cfg, char *err, size_t errlen)
+{
+    enum rc rc;
+    if (strcmp(cfg->backend, "local") != 0 && strcmp(cfg->backend, "docker") != 0 &&
+        strcmp(cfg->backend, "modal") != 0) {
+        (void)snprintf(err, errlen, "backend: expected local, docker or modal, got '%s'",
+                       cfg->backend);
+        return RC_BADREQ;
+    }
+    if (cfg->log_level[0] != '\0' && strcmp(cfg->log_level, "err") != 0 &&
+        strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "info") != 0 &&
+        strcmp(cfg->log_level, "debug") != 0) {
+        (void)snprintf(err, errlen, "log_level: expected err, warn, info or debug, got '%s'",
+                       cfg->log_level);
+        return RC_BADREQ;
+    }
+    if (cfg->max_file_bytes > cfg->max_job_bytes) {
+        (void)snprintf(err, errlen, "max_file_bytes (%llu) is larger than max_job_bytes (%llu)",
+                       (unsigned long long)cfg->max_file_bytes,
+                       (unsigned long long)cfg->max_job_bytes);
+        return RC_BADREQ;
+    }
+    if (cfg->max_streams + 2 > cfg->threads) {
+        (void)snprintf(err, errlen,
+                       "max_streams (%llu) must leave at least 2 of threads (%llu) for other "
+                       "requests",
+                       (unsigned long long)cfg->max_streams, (unsigned long long)cfg->threads);
+        return RC_BADREQ;
+    }
+    char **argv = NULL;
+    rc = config_split_argv(cfg->agent_command, &argv);
+    config_free_argv(argv);
+    if (rc != RC_OK) {
+        (void)snprintf(err, errlen, "agent_command: %s",
+                       rc == RC_NOMEM ? "out of memory" : "empty, or an unterminated quote");
+        return rc;
+    }
+    if (cfg->max_concurrent == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->max_concurrent = n > 0 ? (uint64_t)n : 1;
+    }
+    const struct {
+        char **slot;
+        const char *name;
+    } paths[] = {{&cfg->data_dir, "data_dir"}, {&cfg->agent_dir, "agent_dir"}};
+    for (size_t i = 0; i < 2; i++) {
+        char *v = *paths[i].slot;
+        if (v[0] == '\0') {
+            (void)snprintf(err, errlen, "%s: must not be empty", paths[i].name);
+            return RC_BADREQ;
+        }
+        if (v[0] != '/') {
+            char cwd[PATH_MAX], abs[PATH_MAX + 256];
+            if (getcwd(cwd, sizeof(cwd)) == NULL)
+                return RC_IO;
+            int k = snprintf(abs, sizeof(abs), "%s/%s", cwd, v);
+            if (k < 0 || (size_t)k >= sizeof(abs)) {
+                (void)snprintf(err, errlen, "%s: path too long", paths[i].name);
+                return RC_BADREQ;
+            }
+            rc = set_str(paths[i].slot, abs);
+            if (rc != RC_OK)
+                return rc;
+        }
+    }
+    if (cfg->listen[0] == '\0') {
+        char sock[PATH_MAX];
+        int k = snprintf(sock, sizeof(sock), "%s/labbox.sock", cfg->data_dir);
+        if (k < 0 || (size_t)k >= sizeof(sock))
+            return RC_BADREQ;
+        rc = set_str(&cfg->listen, sock);
+        if (rc != RC_OK)
+            return rc;
+    }
+    return RC_OK;
+}
+
+void
+config_free_argv(char **argv)
+{
+    if (argv == NULL)
+        return;
+    for (char **a = argv; *a; a++)
+        free(*a);
+    free(argv);
+}
+
+enum rc
+config_split_argv(const char *s, char ***out_argv)
+{
+    *out_argv = NULL;
+    size_t cap = 8, n = 0, len = strlen(s);
+    char **argv = calloc(cap, sizeof(*argv));
+    char *word = malloc(len + 1);
+    enum rc rc = RC_OK;
+    if (argv == NULL || word == NULL) {
+        rc = RC_NOMEM;
+        goto out;
+    }
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        if (*p == '\0')
+            break;
+        size_t w = 0;
+        char quote = 0;
+        for (; *p; p++) {
+            char c = *p;
+            if (quote == '\'') {
+                if (c == '\'')
+                    quote = 0;
+                else
+                    word[w++] = c;
+            } else if (quote == '"') {
+                if (c == '"')
+                    quote = 0;
+                else if (c == '\\' && (p[1] == '"' || p[1] == '\\' || p[1] == '$' || p[1] == '`'))
+                    word[w++] = *++p;
+                else
+                    word[w++] = c;
+            } else if (c == '\'' || c == '"') {
+                quote = c;
+            } else if (c == '\\' && p[1] != '\0') {
+                word[w++] = *++p;
+            } else if (c == ' ' || c == '\t' || c == '\n') {
+                break;
+            } else {
+                word[w++] = c;
+            }
+        }
+        if (quote != 0) {
+            rc = RC_BADREQ;
+            goto out;
+        }
+        word[w] = '\0';
+        if (n + 2 > cap) {
+            char **na = realloc(argv, cap * 2 * sizeof(*argv));
+            if (na == NULL) {
+                rc = RC_NOMEM;
+                goto out;
+            }
+            argv = na;
+            cap *= 2;
+        }
+        argv[n] = strdup(word);
+        if (argv[n] == NULL) {
+            rc = RC_NOMEM;
+            goto out;
+        }
+        argv[++n] = NULL;
+    }
+    if (n == 0) {
+        rc = RC_BADREQ;
+        goto out;
+    }
+    *out_argv = argv;
+    argv = NULL;
+out:
+    config_free_argv(argv);
+    free(word);
+    return rc;
+}
+
+bool
+config_type_allowed(const struct config *cfg, const char *type)
+{
+    size_t tl = strlen(type);
+    if (strcmp(type, "application/octet-stream") == 0)
+        return cfg->allow_octet_stream;
+    const char *p = cfg->allowed_types;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        const char *b = p;
+        while (*p && *p != ' ' && *p != ',' && *p != '\t')
+            p++;
+        if ((size_t)(p - b) == tl && tl > 0 && strncasecmp(b, type, tl) == 0)
+            return true;
+    }
+    return false;
+}

@@ -1,0 +1,81 @@
+/* config: labbox.conf (key = value) plus LABBOX_<KEY> overrides, validated once at start-up. */
+#ifndef LABBOX_CONFIG_H
+#define LABBOX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc.h"
+
+struct config {
+    char *data_dir;        /* absolute after config_finish */
+    char *backend;         /* "local", "docker" or "modal" */
+    char *listen;          /* unix socket path, or "fd:0"; default <data_dir>/labbox.sock */
+    char *agent_dir;       /* copied into /workspace */
+    char *agent_command;   /* argv, split like a shell without a shell */
+    char *agent_env;       /* space-separated NAME or NAME=VALUE given to the agent */
+    char *allowed_types;   /* space/comma separated MIME types */
+    char *log_level;       /* err warn info debug */
+    char *sandbox_user;    /* local backend: user the sandbox runs as ("" = nobody) */
+    char *docker_host;     /* unix:///path or /path */
+    char *docker_image;    /* image reference */
+    char *modal_app;       /* Modal app name */
+    char *modal_image;     /* registry tag the Modal image is built from */
+    char *modal_config;    /* path of .modal.toml ("" = ~/.modal.toml) */
+    char *modal_profile;   /* profile in .modal.toml ("" = the active one) */
+    uint64_t max_file_bytes;
+    uint64_t max_job_bytes;
+    uint64_t max_files;
+    uint64_t max_concurrent; /* 0 = number of CPUs */
+    uint64_t max_queue;
+    uint64_t wall_timeout;   /* seconds */
+    uint64_t cpu_time;       /* seconds */
+    uint64_t memory_mb;
+    uint64_t pids;
+    uint64_t file_size_mb;
+    uint64_t output_max_bytes;
+    uint64_t output_max_files;
+    uint64_t log_max_bytes;
+    uint64_t log_line_max;
+    uint64_t log_flush_ms;
+    uint64_t job_ttl;        /* seconds */
+    uint64_t threads;        /* FastCGI request threads */
+    uint64_t max_streams;    /* concurrent event streams */
+    uint64_t disk_reserve_mb;
+    bool network;
+    bool allow_octet_stream;
+};
+
+/* config_init fills cfg with defaults (owned strings); config_fini frees and zeroes it. */
+enum rc config_init(struct config *cfg) LB_MUST_CHECK;
+void config_fini(struct config *cfg);
+
+/* config_set assigns one key from text. RC_BADREQ with a message naming the key in err for an
+ * unknown key or a bad value. Pure: no I/O. */
+enum rc config_set(struct config *cfg, const char *key, const char *value, char *err,
+                   size_t errlen) LB_MUST_CHECK;
+
+/* config_parse applies a whole file's text (len bytes, need not be NUL-terminated): lines of
+ * "key = value", '#' comments, blank lines. The first error names its line and key. Pure. */
+enum rc config_parse(struct config *cfg, const char *text, size_t len, char *err,
+                     size_t errlen) LB_MUST_CHECK;
+
+/* config_load: defaults, then the file at path (NULL = none), then LABBOX_<KEY> from the
+ * environment, then config_finish. */
+enum rc config_load(struct config *cfg, const char *path, char *err, size_t errlen) LB_MUST_CHECK;
+
+/* config_finish resolves derived values (absolute data_dir, listen path, CPU count) and checks
+ * cross-key constraints. */
+enum rc config_finish(struct config *cfg, char *err, size_t errlen) LB_MUST_CHECK;
+
+/* config_split_argv splits s like a POSIX shell would split words (quotes and backslashes, no
+ * expansion). *out_argv is a NULL-terminated heap array the caller frees with
+ * config_free_argv. RC_BADREQ on an unterminated quote or an empty command. */
+enum rc config_split_argv(const char *s, char ***out_argv) LB_MUST_CHECK;
+void config_free_argv(char **argv);
+
+/* config_type_allowed reports whether MIME type is on cfg's allowlist. */
+bool config_type_allowed(const struct config *cfg, const char *type);
+
+#endif

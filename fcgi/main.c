@@ -1,0 +1,8 @@
+/* main: placeholder until the server lands. */
+#include <stdio.h>
+
+int
+main(void)
+{
+    return 1;
+}

@@ -1,0 +1,27 @@
+/* names: validation of client-supplied file names and output paths. Pure. */
+#ifndef LABBOX_NAMES_H
+#define LABBOX_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rc.h"
+#include "util/span.h"
+
+/* names_check_upload: one path component as an uploaded file name: 1..NAME_MAX_BYTES bytes of
+ * valid UTF-8 (no overlongs, no surrogates), no '/', '\\', NUL, C0/C1 control characters or
+ * DEL, not starting with '.', not "..", no trailing space or dot. Browsers may send a full
+ * Windows or Unix path as the filename: names_upload_basename() strips it first.
+ * Returns RC_OK or RC_BADREQ with a static reason in *out_why. */
+enum rc names_check_upload(struct span name, const char **out_why) LB_MUST_CHECK;
+
+/* names_upload_basename: the part after the last '/' or '\\' (old IE sends C:\\x\\y.csv). */
+struct span names_upload_basename(struct span name);
+
+/* names_check_relpath: a relative output path "a/b/c.png": components separated by single
+ * '/', each passing the upload rules except that a leading dot is allowed (".hidden" files
+ * in outputs are fine) while "." and ".." are not; at most OUTPUT_PATH_MAX bytes and
+ * OUTPUT_DEPTH_MAX components. */
+enum rc names_check_relpath(struct span path, const char **out_why) LB_MUST_CHECK;
+
+#endif

@@ -1,0 +1,39 @@
+/* fsutil: openat-relative file helpers: atomic replace, recursive remove, whole-file read. */
+#ifndef LABBOX_FSUTIL_H
+#define LABBOX_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc.h"
+
+/* fs_write_atomic: write len bytes to <dirfd>/name via a temp file, fsync, rename, fsync dir. */
+enum rc fs_write_atomic(int dirfd, const char *name, const void *p, size_t len) LB_MUST_CHECK;
+
+/* fs_read_all: read <dirfd>/name whole (at most max bytes; RC_TOOBIG beyond) into a
+ * NUL-terminated heap buffer the caller frees. RC_NOTFOUND if absent. */
+enum rc fs_read_all(int dirfd, const char *name, size_t max, char **out, size_t *out_len)
+    LB_MUST_CHECK;
+
+/* fs_rmtree_at: remove <dirfd>/name and everything below it, never following symlinks.
+ * Missing is not an error. */
+enum rc fs_rmtree_at(int dirfd, const char *name) LB_MUST_CHECK;
+
+/* fs_mkdir_p: create path and its parents with mode (absolute or cwd-relative). */
+enum rc fs_mkdir_p(const char *path, unsigned mode) LB_MUST_CHECK;
+
+/* fs_write_all / fs_read_full: loop over EINTR and short counts. */
+enum rc fs_write_all(int fd, const void *p, size_t len) LB_MUST_CHECK;
+
+/* fs_copy_fd: copy all of src (from its current offset) to dst; *out_bytes gets the count.
+ * RC_TOOBIG, with nothing more written, once more than max bytes would be copied. */
+enum rc fs_copy_fd(int src, int dst, uint64_t max, uint64_t *out_bytes) LB_MUST_CHECK;
+
+/* fs_copy_tree: copy the regular files and directories under src_dirfd into dst_dirfd
+ * (trusted source such as the operator's agent dir; links are skipped). */
+enum rc fs_copy_tree(int src_dirfd, int dst_dirfd) LB_MUST_CHECK;
+
+/* fs_free_mb: free space in MiB of the filesystem holding fd, or UINT64_MAX if unknown. */
+uint64_t fs_free_mb(int fd);
+
+#endif

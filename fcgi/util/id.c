@@ -1,0 +1,85 @@
+/* id: random job ids and clock helpers. */
+#include "util/id.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+void
+id_encode(const unsigned char raw[16], char out[ID_LEN + 1])
+{
+    unsigned buffer = 0;
+    int bits = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < 16; i++) {
+        buffer = (buffer << 8) | raw[i];
+        bits += 8;
+        while (bits >= 5) {
+            out[n++] = alphabet[(buffer >> (bits - 5)) & 31];
+            bits -= 5;
+        }
+    }
+    /* 128 bits = 25 full characters + 3 bits, padded with zero bits. */
+    out[n++] = alphabet[(buffer << (5 - bits)) & 31];
+    out[n] = '\0';
+}
+
+enum rc
+id_new(char out[ID_LEN + 1])
+{
+    unsigned char raw[16];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return RC_IO;
+        got += (size_t)r;
+    }
+    id_encode(raw, out);
+    return RC_OK;
+}
+
+bool
+id_is_valid(const char *s, size_t len)
+{
+    if (len != ID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (strchr(alphabet, s[i]) == NULL || s[i] == '\0')
+            return false;
+    /* The last character carries 3 bits and 2 zero pad bits. */
+    const char *last = strchr(alphabet, s[ID_LEN - 1]);
+    return ((last - alphabet) & 3) == 0;
+}
+
+int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+time_iso(int64_t ms, char *out, size_t outlen)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    (void)snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}

@@ -1,0 +1,61 @@
+/* check: typed assertions for unit tests; a failure prints file:line and both values, and the
+ * test exits non-zero at the end (CHECK_*) or at once (REQUIRE_*). */
+#ifndef LABBOX_CHECK_H
+#define LABBOX_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+extern int check_failures;
+extern int check_count;
+
+void check_fail(const char *file, int line, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* check_done prints "N passed, N failed" and returns the exit status for main(). */
+int check_done(const char *suite);
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond))                                                                               \
+            check_fail(__FILE__, __LINE__, #cond, "false");                                       \
+    } while (0)
+
+#define CHECK_INT(a, b)                                                                            \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        check_count++;                                                                             \
+        if (va_ != vb_)                                                                            \
+            check_fail(__FILE__, __LINE__, #a " == " #b, "%lld != %lld", va_, vb_);              \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *sa_ = (a), *sb_ = (b);                                                         \
+        check_count++;                                                                             \
+        if (sa_ == NULL || sb_ == NULL || strcmp(sa_, sb_) != 0)                                   \
+            check_fail(__FILE__, __LINE__, #a " == " #b, "\"%s\" != \"%s\"",                     \
+                       sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                                \
+    } while (0)
+
+#define CHECK_MEM(a, alen, b, blen)                                                                \
+    do {                                                                                           \
+        size_t la_ = (alen), lb_ = (blen);                                                         \
+        check_count++;                                                                             \
+        if (la_ != lb_ || (la_ > 0 && memcmp((a), (b), la_) != 0))                                 \
+            check_fail(__FILE__, __LINE__, #a " == " #b, "%zu bytes vs %zu bytes differ", la_,   \
+                       lb_);                                                                       \
+    } while (0)
+
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            check_fail(__FILE__, __LINE__, #cond, "required");                                    \
+            return check_done(__FILE__);                                                           \
+        }                                                                                          \
+    } while (0)
+
+#endif
