@@ -19,6 +19,13 @@ enum rc {
 
 #define LB_MUST_CHECK __attribute__((warn_unused_result))
 
+/* RC_IGNORE: drop a result on purpose (best-effort cleanup); (void) does not silence gcc. */
+#define RC_IGNORE(expr)                                                                            \
+    do {                                                                                           \
+        enum rc rc_ignored_ = (expr);                                                              \
+        (void)rc_ignored_;                                                                         \
+    } while (0)
+
 /* rc_str returns a static, stable name for rc ("RC_OK" -> "ok"). */
 const char *rc_str(enum rc rc);
 /* rc_http_status maps rc to the HTTP status the API answers with. */

@@ -1,0 +1,607 @@
+/* scheduler: queue, dispatcher thread, supervisor spawning, reconcile and retention. */
+#include "core/scheduler.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "defaults.h"
+#include "json.h"
+#include "log.h"
+#include "sandbox/sandbox.h"
+#include "util/fsutil.h"
+#include "util/id.h"
+
+extern char **environ;
+
+#define TICK_MS         200
+#define SWEEP_MS        60000
+#define CHECK_MS        10000
+
+struct entry {
+    char id[ID_LEN + 1];
+    int64_t order;    /* created_ms: FIFO order */
+    int recoveries;   /* supervisors started for this job after the first */
+};
+
+struct scheduler {
+    const struct config *cfg;
+    struct jobstore *js;
+    char *exe;
+    char *config_path;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;
+    bool started;
+    struct entry *queue; /* FIFO, [0] is next */
+    size_t nqueue, capqueue;
+    size_t reserved;     /* slots claimed by uploads in progress */
+    struct entry *running;
+    size_t nrunning, caprunning;
+    bool backend_ok;
+    char backend_why[512];
+};
+
+/*** small vectors ***/
+
+static enum rc
+push(struct entry **v, size_t *n, size_t *cap, const struct entry *e)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        struct entry *nv = realloc(*v, nc * sizeof(**v));
+        if (nv == NULL)
+            return RC_NOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = *e;
+    return RC_OK;
+}
+
+static void
+remove_at(struct entry *v, size_t *n, size_t i)
+{
+    memmove(&v[i], &v[i + 1], (*n - i - 1) * sizeof(*v));
+    (*n)--;
+}
+
+static long
+find(const struct entry *v, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].id, id) == 0)
+            return (long)i;
+    return -1;
+}
+
+static int
+cmp_order(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    return x->order < y->order ? -1 : x->order > y->order ? 1 : strcmp(x->id, y->id);
+}
+
+/*** supervisors ***/
+
+/* Take the job's lock and spawn `labbox supervise <id>` holding it as fd 3. RC_BUSY when a
+ * supervisor already holds the lock. */
+static enum rc
+spawn_supervisor(struct scheduler *sc, const char *id)
+{
+    int dfd = -1, lockfd = -1, fd3 = -1;
+    enum rc rc = RC_IO;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    bool fa_ok = false, at_ok = false;
+    char **envp = NULL;
+
+    if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
+        return RC_NOTFOUND;
+    lockfd = openat(dfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (lockfd < 0) {
+        log_errno("open lock of %s", id);
+        goto out;
+    }
+    if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? RC_BUSY : RC_IO;
+        goto out;
+    }
+    /* Move the lock above fd 3 so that dup2 to 3 always creates a fresh, inheritable fd. */
+    fd3 = fcntl(lockfd, F_DUPFD_CLOEXEC, 10);
+    if (fd3 < 0)
+        goto out;
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    envp = calloc(n + 2, sizeof(*envp));
+    if (envp == NULL) {
+        rc = RC_NOMEM;
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "LABBOX_LOCK_FD=", 15) != 0)
+            envp[k++] = environ[i];
+    static char lock_env[] = "LABBOX_LOCK_FD=3";
+    envp[k++] = lock_env;
+    envp[k] = NULL;
+
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        goto out;
+    fa_ok = true;
+    if (posix_spawnattr_init(&at) != 0)
+        goto out;
+    at_ok = true;
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGHUP);
+    sigaddset(&def, SIGCHLD);
+    if (posix_spawn_file_actions_adddup2(&fa, fd3, 3) != 0 ||
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                          POSIX_SPAWN_SETSIGDEF) != 0 ||
+        posix_spawnattr_setsigmask(&at, &none) != 0 || posix_spawnattr_setsigdefault(&at, &def) != 0)
+        goto out;
+    char *argv[6];
+    size_t a = 0;
+    argv[a++] = sc->exe;
+    argv[a++] = (char *)(uintptr_t) "supervise";
+    if (sc->config_path != NULL) {
+        argv[a++] = (char *)(uintptr_t) "--config";
+        argv[a++] = sc->config_path;
+    }
+    char idbuf[ID_LEN + 1];
+    (void)snprintf(idbuf, sizeof(idbuf), "%s", id);
+    argv[a++] = idbuf;
+    argv[a] = NULL;
+    pid_t pid;
+    int err = posix_spawn(&pid, sc->exe, &fa, &at, argv, envp);
+    if (err != 0) {
+        errno = err;
+        log_errno("posix_spawn supervisor for %s", id);
+        goto out;
+    }
+    log_info("job=%s supervisor started, pid %ld", id, (long)pid);
+    rc = RC_OK;
+out:
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (at_ok)
+        posix_spawnattr_destroy(&at);
+    free(envp);
+    if (fd3 >= 0)
+        close(fd3);
+    if (lockfd >= 0)
+        close(lockfd); /* the child's fd 3 keeps the lock */
+    if (dfd >= 0)
+        close(dfd);
+    return rc;
+}
+
+/* Write a terminal state for a job no supervisor can run. Caller holds sc->mu. */
+static void
+mark_failed(struct scheduler *sc, const char *id, enum job_reason reason, const char *detail)
+{
+    int dfd = -1;
+    json_object *job = NULL;
+    if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
+        return;
+    if (jobstore_read(dfd, &job) == RC_OK && !jobstate_is_terminal(jobstore_state(job)) &&
+        jobstore_set_state(job, JOB_FAILED, reason, detail) == RC_OK)
+        RC_IGNORE(jobstore_write(dfd, job));
+    json_object_put(job);
+    close(dfd);
+}
+
+/* Start a supervisor for e and track it; caller holds sc->mu. */
+static void
+start_one(struct scheduler *sc, struct entry *e)
+{
+    enum rc rc = spawn_supervisor(sc, e->id);
+    if (rc == RC_OK || rc == RC_BUSY) {
+        if (push(&sc->running, &sc->nrunning, &sc->caprunning, e) != RC_OK)
+            log_err("job=%s out of memory tracking a supervisor", e->id);
+        return;
+    }
+    if (rc != RC_NOTFOUND)
+        mark_failed(sc, e->id, REASON_SANDBOX_ERROR, "cannot start the job's supervisor");
+}
+
+/* Check every tracked supervisor; recover or drop the ones that are gone. Holds sc->mu. */
+static void
+check_running(struct scheduler *sc)
+{
+    for (size_t i = 0; i < sc->nrunning;) {
+        struct entry e = sc->running[i];
+        int dfd = -1;
+        if (jobstore_open_job(sc->js, e.id, &dfd) != RC_OK) {
+            remove_at(sc->running, &sc->nrunning, i); /* deleted */
+            continue;
+        }
+        if (jobstore_lock_is_held(dfd)) {
+            close(dfd);
+            i++;
+            continue;
+        }
+        json_object *job = NULL;
+        bool unfinished = jobstore_read(dfd, &job) == RC_OK &&
+                          !jobstate_is_terminal(jobstore_state(job));
+        json_object_put(job);
+        close(dfd);
+        remove_at(sc->running, &sc->nrunning, i);
+        if (!unfinished)
+            continue;
+        if (e.recoveries >= SCHED_MAX_RECOVERIES) {
+            log_err("job=%s supervisor died %d times; giving up", e.id, e.recoveries + 1);
+            mark_failed(sc, e.id, REASON_INTERRUPTED, "the job's supervisor kept dying");
+            continue;
+        }
+        log_warn("job=%s supervisor ended with the job unfinished; recovering", e.id);
+        e.recoveries++;
+        start_one(sc, &e);
+    }
+}
+
+/*** retention ***/
+
+static void
+sweep(struct scheduler *sc)
+{
+    int dupfd = dup(sc->js->jobs_fd);
+    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    if (d == NULL) {
+        if (dupfd >= 0)
+            close(dupfd);
+        return;
+    }
+    int64_t now = now_ms();
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!id_is_valid(de->d_name, strlen(de->d_name)))
+            continue;
+        int dfd = -1;
+        json_object *job = NULL;
+        if (jobstore_open_job(sc->js, de->d_name, &dfd) != RC_OK)
+            continue;
+        bool expired = false;
+        if (jobstore_read(dfd, &job) == RC_OK && jobstate_is_terminal(jobstore_state(job))) {
+            int64_t fin = json_get_i64(job, "finished_ms", 0);
+            expired = fin > 0 && now - fin > (int64_t)sc->cfg->job_ttl * 1000 &&
+                      !jobstore_lock_is_held(dfd);
+        }
+        json_object_put(job);
+        close(dfd);
+        if (expired) {
+            log_info("job=%s expired; deleting", de->d_name);
+            RC_IGNORE(jobstore_remove(sc->js, de->d_name));
+        }
+    }
+    closedir(d);
+}
+
+/*** backend health ***/
+
+static bool
+claimed(void *ctx, const char *job_id)
+{
+    struct scheduler *sc = ctx;
+    int dfd = -1;
+    if (job_id == NULL || jobstore_open_job(sc->js, job_id, &dfd) != RC_OK)
+        return false;
+    json_object *job = NULL;
+    bool live = jobstore_read(dfd, &job) == RC_OK && !jobstate_is_terminal(jobstore_state(job));
+    json_object_put(job);
+    close(dfd);
+    return live;
+}
+
+static void
+backend_service(struct scheduler *sc, bool reap)
+{
+    const struct sandbox_ops *ops = sandbox_ops_by_name(sc->cfg->backend);
+    struct sandbox *sb = ops ? sandbox_new(ops, sc->cfg, NULL) : NULL;
+    bool ok = false;
+    char why[512] = "the backend is not compiled in";
+    if (sb != NULL) {
+        sb->deadline_ms = mono_ms() + 5000;
+        enum rc rc = sandbox_init(sb);
+        if (rc == RC_OK)
+            rc = sandbox_check(sb);
+        ok = rc == RC_OK;
+        (void)snprintf(why, sizeof(why), "%s", ok ? "" : sb->error);
+        if (ok && reap) {
+            sb->deadline_ms = mono_ms() + 60000;
+            if (sandbox_reap_orphans(sb, claimed, sc) != RC_OK)
+                log_warn("removing orphaned sandboxes failed: %s", sb->error);
+        }
+        sandbox_free(sb);
+    }
+    pthread_mutex_lock(&sc->mu);
+    if (ok != sc->backend_ok)
+        log_info("backend %s is %s%s%s", sc->cfg->backend, ok ? "usable" : "not usable",
+                 ok ? "" : ": ", why);
+    sc->backend_ok = ok;
+    (void)snprintf(sc->backend_why, sizeof(sc->backend_why), "%s", why);
+    pthread_mutex_unlock(&sc->mu);
+}
+
+/*** the dispatcher ***/
+
+static void *
+dispatcher(void *arg)
+{
+    struct scheduler *sc = arg;
+    int64_t last_sweep = 0, last_check = 0;
+    bool reaped = false;
+    for (;;) {
+        int64_t now = mono_ms();
+        if (now - last_check >= CHECK_MS) {
+            backend_service(sc, !reaped);
+            reaped = true;
+            last_check = mono_ms();
+        }
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        pthread_mutex_lock(&sc->mu);
+        if (sc->stopping) {
+            pthread_mutex_unlock(&sc->mu);
+            break;
+        }
+        check_running(sc);
+        while (sc->nqueue > 0 && sc->nrunning < sc->cfg->max_concurrent) {
+            struct entry e = sc->queue[0];
+            remove_at(sc->queue, &sc->nqueue, 0);
+            start_one(sc, &e);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&sc->cv, &sc->mu, &ts);
+        pthread_mutex_unlock(&sc->mu);
+        if (mono_ms() - last_sweep >= SWEEP_MS) {
+            sweep(sc);
+            last_sweep = mono_ms();
+        }
+    }
+    return NULL;
+}
+
+/*** reconcile ***/
+
+static enum rc
+reconcile(struct scheduler *sc)
+{
+    /* Upload staging dirs and half-deleted jobs from a previous life. */
+    int dupfd = dup(sc->js->tmp_fd);
+    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    if (d == NULL) {
+        if (dupfd >= 0)
+            close(dupfd);
+        return RC_IO;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            RC_IGNORE(fs_rmtree_at(sc->js->tmp_fd, de->d_name));
+    closedir(d);
+
+    dupfd = dup(sc->js->jobs_fd);
+    d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    if (d == NULL) {
+        if (dupfd >= 0)
+            close(dupfd);
+        return RC_IO;
+    }
+    size_t nq = 0, nr = 0, nrec = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!id_is_valid(de->d_name, strlen(de->d_name)))
+            continue;
+        int dfd = -1;
+        json_object *job = NULL;
+        if (jobstore_open_job(sc->js, de->d_name, &dfd) != RC_OK)
+            continue;
+        if (jobstore_read(dfd, &job) != RC_OK) {
+            log_warn("job=%s has no readable job.json; leaving it alone", de->d_name);
+            close(dfd);
+            continue;
+        }
+        enum job_state st = jobstore_state(job);
+        struct entry e = {.order = json_get_i64(job, "created_ms", 0), .recoveries = 0};
+        memcpy(e.id, de->d_name, ID_LEN); /* id_is_valid: exactly ID_LEN characters */
+        e.id[ID_LEN] = '\0';
+        bool held = jobstore_lock_is_held(dfd);
+        json_object_put(job);
+        close(dfd);
+        if (jobstate_is_terminal(st))
+            continue;
+        if (held) {
+            if (push(&sc->running, &sc->nrunning, &sc->caprunning, &e) != RC_OK)
+                return RC_NOMEM;
+            nr++;
+        } else if (st == JOB_QUEUED) {
+            if (push(&sc->queue, &sc->nqueue, &sc->capqueue, &e) != RC_OK)
+                return RC_NOMEM;
+            nq++;
+        } else {
+            /* Past queued and nobody holds it: a recovery supervisor decides. */
+            e.recoveries = 1;
+            start_one(sc, &e);
+            nrec++;
+        }
+    }
+    closedir(d);
+    qsort(sc->queue, sc->nqueue, sizeof(*sc->queue), cmp_order);
+    log_info("reconciled: %zu queued, %zu running, %zu recovering", nq, nr, nrec);
+    return RC_OK;
+}
+
+/*** public ***/
+
+enum rc
+scheduler_start(const struct config *cfg, struct jobstore *js, const char *exe,
+                const char *config_path, struct scheduler **out)
+{
+    *out = NULL;
+    struct scheduler *sc = calloc(1, sizeof(*sc));
+    if (sc == NULL)
+        return RC_NOMEM;
+    sc->cfg = cfg;
+    sc->js = js;
+    sc->backend_ok = true;
+    pthread_mutex_init(&sc->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sc->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sc->exe = strdup(exe);
+    sc->config_path = config_path ? strdup(config_path) : NULL;
+    enum rc rc = RC_NOMEM;
+    if (sc->exe == NULL || (config_path && sc->config_path == NULL))
+        goto fail;
+    pthread_mutex_lock(&sc->mu);
+    rc = reconcile(sc);
+    pthread_mutex_unlock(&sc->mu);
+    if (rc != RC_OK)
+        goto fail;
+    if (pthread_create(&sc->thread, NULL, dispatcher, sc) != 0) {
+        rc = RC_IO;
+        goto fail;
+    }
+    sc->started = true;
+    *out = sc;
+    return RC_OK;
+fail:
+    scheduler_stop(sc);
+    return rc;
+}
+
+void
+scheduler_stop(struct scheduler *sc)
+{
+    if (sc == NULL)
+        return;
+    if (sc->started) {
+        pthread_mutex_lock(&sc->mu);
+        sc->stopping = true;
+        pthread_cond_signal(&sc->cv);
+        pthread_mutex_unlock(&sc->mu);
+        pthread_join(sc->thread, NULL);
+    }
+    pthread_mutex_destroy(&sc->mu);
+    pthread_cond_destroy(&sc->cv);
+    free(sc->queue);
+    free(sc->running);
+    free(sc->exe);
+    free(sc->config_path);
+    free(sc);
+}
+
+enum rc
+scheduler_reserve(struct scheduler *sc)
+{
+    enum rc rc = RC_OK;
+    pthread_mutex_lock(&sc->mu);
+    if (sc->nqueue + sc->reserved >= sc->cfg->max_queue)
+        rc = RC_BUSY;
+    else
+        sc->reserved++;
+    pthread_mutex_unlock(&sc->mu);
+    return rc;
+}
+
+void
+scheduler_release(struct scheduler *sc)
+{
+    pthread_mutex_lock(&sc->mu);
+    if (sc->reserved > 0)
+        sc->reserved--;
+    pthread_mutex_unlock(&sc->mu);
+}
+
+enum rc
+scheduler_enqueue(struct scheduler *sc, const char *id)
+{
+    struct entry e = {.order = now_ms(), .recoveries = 0};
+    (void)snprintf(e.id, sizeof(e.id), "%s", id);
+    pthread_mutex_lock(&sc->mu);
+    if (sc->reserved > 0)
+        sc->reserved--;
+    enum rc rc = push(&sc->queue, &sc->nqueue, &sc->capqueue, &e);
+    pthread_cond_signal(&sc->cv);
+    pthread_mutex_unlock(&sc->mu);
+    return rc;
+}
+
+long
+scheduler_position(struct scheduler *sc, const char *id)
+{
+    pthread_mutex_lock(&sc->mu);
+    long i = find(sc->queue, sc->nqueue, id);
+    pthread_mutex_unlock(&sc->mu);
+    return i >= 0 ? i + 1 : -1;
+}
+
+enum rc
+scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done)
+{
+    enum rc rc = RC_OK;
+    *out_done = false;
+    pthread_mutex_lock(&sc->mu);
+    long i = find(sc->queue, sc->nqueue, id);
+    if (i >= 0) {
+        remove_at(sc->queue, &sc->nqueue, (size_t)i);
+        int dfd = -1;
+        json_object *job = NULL;
+        rc = jobstore_open_job(sc->js, id, &dfd);
+        if (rc == RC_OK)
+            rc = jobstore_read(dfd, &job);
+        if (rc == RC_OK)
+            rc = jobstore_set_state(job, JOB_CANCELED, REASON_CANCELED, "canceled by the user");
+        if (rc == RC_OK)
+            rc = jobstore_write(dfd, job);
+        json_object_put(job);
+        if (dfd >= 0)
+            close(dfd);
+        *out_done = rc == RC_OK;
+    }
+    pthread_mutex_unlock(&sc->mu);
+    return rc;
+}
+
+void
+scheduler_counts(struct scheduler *sc, size_t *out_queued, size_t *out_running)
+{
+    pthread_mutex_lock(&sc->mu);
+    *out_queued = sc->nqueue;
+    *out_running = sc->nrunning;
+    pthread_mutex_unlock(&sc->mu);
+}
+
+bool
+scheduler_backend_status(struct scheduler *sc, char *buf, size_t len)
+{
+    pthread_mutex_lock(&sc->mu);
+    bool ok = sc->backend_ok;
+    (void)snprintf(buf, len, "%s", sc->backend_why);
+    pthread_mutex_unlock(&sc->mu);
+    return ok;
+}

@@ -1,0 +1,23 @@
+/* filetype: content types by libmagic (uploads) and by name (outputs being served). */
+#ifndef LABBOX_FILETYPE_H
+#define LABBOX_FILETYPE_H
+
+#include <stddef.h>
+
+#include "rc.h"
+
+/* filetype_init opens the process's one magic handle (MAGIC_MIME_TYPE) and loads the system
+ * database. Call once before threads start; filetype_fini closes it. */
+enum rc filetype_init(void) LB_MUST_CHECK;
+void filetype_fini(void);
+
+/* filetype_detect_fd: the MIME type of the open file's content ("text/csv"), into out. Safe
+ * from any thread (serialized). RC_IO when libmagic fails. The file offset is restored. */
+enum rc filetype_detect_fd(int fd, char *out, size_t outlen) LB_MUST_CHECK;
+
+/* filetype_for_output: the type to serve an output file as: by extension for the common
+ * report formats (html, svg, png, csv, json, ...), else by content when fd >= 0, else
+ * application/octet-stream. */
+void filetype_for_output(const char *name, int fd, char *out, size_t outlen);
+
+#endif
