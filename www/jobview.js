@@ -1,0 +1,469 @@
+// jobview: one job's page. State badge, queue position, ticking elapsed time, the live log over
+// Server-Sent Events (resumed by byte offset, never duplicating a line), cancel, and the results.
+
+import { getJson, postJson, getLogRecords, problemText, safeUrl, ApiError } from './api.js';
+import {
+  formatBytes, formatClock, formatDuration, formatTime, stateLabel, isTerminal, reasonText, plural,
+} from './format.js';
+import { LogView } from './logview.js';
+import { rememberIfNew } from './recent.js';
+
+const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/svg+xml', 'image/gif', 'image/webp']);
+const MAX_BACKOFF_MS = 5000;
+
+const $ = (id) => document.getElementById(id);
+
+export class JobView {
+  /** id: a valid job id; limitsPromise: resolves to /api/limits (used for wording only). */
+  constructor(id, limitsPromise) {
+    this.id = id;
+    this.base = `/api/jobs/${encodeURIComponent(id)}`;
+    this.job = null;
+    this.limits = null;
+    this.offset = 0;
+    this.es = null;
+    this.ended = false;
+    this.destroyed = false;
+    this.retryTimer = 0;
+    this.tickTimer = 0;
+    this.backoff = 500;
+    this.resultsShown = false;
+    this.outputsTries = 0;
+    this.abort = new AbortController();
+    limitsPromise.then((l) => {
+      this.limits = l;
+      if (this.job) this.renderReason();
+    }, () => {});
+
+    this.onCancel = () => this.cancel();
+    this.onFollowClick = () => {
+      this.log.follow();
+      this.log.scroller.focus();
+    };
+    this.onCopy = () => this.copyLog();
+  }
+
+  start() {
+    this.resetDom();
+    this.log = new LogView($('log-host'), {
+      onFollowChange: (following, unseen) => {
+        const btn = $('log-follow');
+        btn.hidden = following;
+        btn.textContent = unseen > 0 ? `Jump to latest (${unseen.toLocaleString()} new)` : 'Jump to latest';
+      },
+      onCount: (n) => {
+        $('log-count').textContent = n ? `· ${plural(n, 'line').replace(/^\d+/, n.toLocaleString())}` : '';
+      },
+    });
+    $('cancel-btn').addEventListener('click', this.onCancel);
+    $('log-follow').addEventListener('click', this.onFollowClick);
+    $('log-copy').addEventListener('click', this.onCopy);
+    $('log-download').href = `${this.base}/logs`;
+    $('log-download').setAttribute('download', `labbox-${this.id}.log`);
+    this.tickTimer = window.setInterval(() => this.renderElapsed(), 500);
+    this.load();
+  }
+
+  destroy() {
+    this.destroyed = true;
+    this.abort.abort();
+    if (this.es) this.es.close();
+    this.es = null;
+    window.clearTimeout(this.retryTimer);
+    window.clearInterval(this.tickTimer);
+    $('cancel-btn').removeEventListener('click', this.onCancel);
+    $('log-follow').removeEventListener('click', this.onFollowClick);
+    $('log-copy').removeEventListener('click', this.onCopy);
+    if (this.log) this.log.destroy();
+    $('gallery').replaceChildren();
+    $('outputs-list').replaceChildren();
+  }
+
+  resetDom() {
+    $('job-id-text').textContent = this.id;
+    setBadge('loading');
+    $('job-files').textContent = '';
+    $('job-error').hidden = true;
+    $('job-elapsed').textContent = '–';
+    $('job-queue-wrap').hidden = true;
+    $('job-started').textContent = '–';
+    $('job-backend').textContent = '–';
+    $('job-reason').hidden = true;
+    $('cancel-btn').hidden = true;
+    $('cancel-btn').disabled = false;
+    $('job-actions').hidden = false;
+    $('log-status').textContent = '';
+    $('conn-status').textContent = '';
+    $('log-count').textContent = '';
+    $('log-follow').hidden = true;
+    $('results').hidden = true;
+    $('usage').replaceChildren();
+    $('outputs-list').replaceChildren();
+    $('gallery').replaceChildren();
+    $('outputs-empty').hidden = true;
+    document.title = `Job ${this.id.slice(0, 8)}… · labbox`;
+  }
+
+  async load() {
+    try {
+      const job = await getJson(this.base, { signal: this.abort.signal });
+      if (this.destroyed) return;
+      rememberIfNew(job);
+      this.apply(job);
+    } catch (err) {
+      if (this.destroyed || (err && err.name === 'AbortError')) return;
+      if (err instanceof ApiError && err.status === 404) {
+        this.gone();
+        return;
+      }
+      this.showError(`The job could not be loaded. ${problemText(err)}`);
+    }
+    this.connect();
+  }
+
+  /** Open the event stream from the current offset. */
+  connect() {
+    if (this.destroyed || this.ended) return;
+    const url = this.offset > 0 ? `${this.base}/events?offset=${this.offset}` : `${this.base}/events`;
+    const es = new EventSource(url);
+    this.es = es;
+    let opened = false;
+    es.addEventListener('open', () => {
+      opened = true;
+      this.backoff = 500;
+      $('conn-status').textContent = '';
+    });
+    es.addEventListener('state', (e) => {
+      const job = parseJson(e.data);
+      if (job && typeof job.state === 'string') this.apply(job);
+    });
+    es.addEventListener('log', (e) => {
+      const rec = parseJson(e.data);
+      if (!rec) return;
+      const off = Number.parseInt(e.lastEventId, 10);
+      if (Number.isFinite(off)) {
+        if (off <= this.offset) return; /* already shown: never duplicate a line */
+        this.offset = off;
+      }
+      this.log.append([rec]);
+    });
+    es.addEventListener('end', () => {
+      es.close();
+      if (this.es === es) this.es = null;
+      this.finish();
+    });
+    es.addEventListener('error', () => {
+      if (this.destroyed || this.ended) return;
+      if (es.readyState === EventSource.CONNECTING) {
+        /* The browser reconnects by itself and sends Last-Event-ID. */
+        $('conn-status').textContent = 'Connection lost; reconnecting…';
+        return;
+      }
+      /* Closed for good (an HTTP error or a wrong content type): catch up, then retry. */
+      es.close();
+      if (this.es === es) this.es = null;
+      $('conn-status').textContent = opened ? 'Connection lost; reconnecting…' : 'Waiting for the live log…';
+      this.retryTimer = window.setTimeout(() => this.catchUp(), this.backoff);
+      this.backoff = Math.min(MAX_BACKOFF_MS, this.backoff * 2);
+    });
+  }
+
+  /** Without a live stream: read the job and the log from the offset, then reconnect. */
+  async catchUp() {
+    if (this.destroyed || this.ended) return;
+    try {
+      const job = await getJson(this.base, { signal: this.abort.signal });
+      if (this.destroyed) return;
+      this.apply(job);
+      const { records, next } = await getLogRecords(this.id, this.offset, { signal: this.abort.signal });
+      if (this.destroyed) return;
+      if (next > this.offset) {
+        this.offset = next;
+        this.log.append(records);
+      }
+      if (isTerminal(job.state) && records.length === 0) {
+        /* Finished and nothing more to read: the log is complete. */
+        this.finish();
+        return;
+      }
+    } catch (err) {
+      if (this.destroyed || (err && err.name === 'AbortError')) return;
+      if (err instanceof ApiError && err.status === 404) {
+        this.gone();
+        return;
+      }
+    }
+    this.connect();
+  }
+
+  finish() {
+    if (this.ended) return;
+    this.ended = true;
+    $('conn-status').textContent = '';
+    this.log.setEmptyText('The agent printed nothing.');
+    if (this.job && isTerminal(this.job.state)) {
+      this.showResults();
+    } else {
+      /* The stream ended before we saw the terminal state: read it once. */
+      getJson(this.base).then((job) => this.apply(job), () => {});
+    }
+  }
+
+  gone() {
+    this.ended = true;
+    if (this.es) this.es.close();
+    this.es = null;
+    setBadge('expired');
+    $('cancel-btn').hidden = true;
+    $('conn-status').textContent = '';
+    this.log.setEmptyText('No log: the job is gone.');
+    this.showError('This job does not exist or has expired. Finished jobs are deleted after a while; start a new one from the home page.');
+  }
+
+  apply(job) {
+    if (this.destroyed || !job || job.id !== this.id) return;
+    const prev = this.job ? this.job.state : '';
+    this.job = job;
+    setBadge(job.state);
+    document.title = `${stateLabel(job.state)} · job ${this.id.slice(0, 8)}… · labbox`;
+    const inputs = Array.isArray(job.inputs) ? job.inputs : [];
+    $('job-files').textContent = inputs.length
+      ? inputs.map((f) => `${f.name} (${formatBytes(f.size)})`).join(', ')
+      : '';
+    $('job-started').textContent = job.started_at ? formatTime(job.started_at) : (job.state === 'queued' ? 'not yet' : '–');
+    $('job-backend').textContent = job.backend || '–';
+    const queued = job.state === 'queued';
+    $('job-queue-wrap').hidden = !queued;
+    if (queued) {
+      const p = job.queue_position;
+      $('job-queue').textContent = typeof p === 'number' ? (p <= 1 ? 'Next in line' : `Position ${p}`) : 'Waiting';
+    }
+    const terminal = isTerminal(job.state);
+    const cancel = $('cancel-btn');
+    cancel.hidden = terminal || !job.links || !job.links.cancel;
+    $('job-actions').hidden = terminal;
+    if (terminal) cancel.disabled = true;
+    else if (prev !== job.state && !this.canceling) cancel.disabled = false;
+    this.renderReason();
+    this.renderElapsed();
+    if (terminal) {
+      window.clearInterval(this.tickTimer);
+      this.tickTimer = 0;
+      this.showResults();
+    }
+  }
+
+  renderReason() {
+    const job = this.job;
+    const el = $('job-reason');
+    if (!job || !isTerminal(job.state)) {
+      el.hidden = true;
+      return;
+    }
+    el.textContent = reasonText(job, this.limits);
+    el.dataset.state = job.state;
+    el.hidden = !el.textContent;
+  }
+
+  renderElapsed() {
+    const job = this.job;
+    if (!job) return;
+    const el = $('job-elapsed');
+    const created = Date.parse(job.created_at ?? '');
+    const started = Date.parse(job.started_at ?? '');
+    const finished = Date.parse(job.finished_at ?? '');
+    if (isTerminal(job.state)) {
+      let ms = job.usage && typeof job.usage.wall_ms === 'number' ? job.usage.wall_ms : NaN;
+      if (!Number.isFinite(ms) && Number.isFinite(started) && Number.isFinite(finished)) ms = finished - started;
+      el.textContent = Number.isFinite(ms) ? formatDuration(Math.max(0, ms)) : '–';
+      return;
+    }
+    if (Number.isFinite(started)) {
+      el.textContent = formatClock(Math.max(0, Date.now() - started));
+    } else if (Number.isFinite(created)) {
+      el.textContent = `${formatClock(Math.max(0, Date.now() - created))} waiting`;
+    }
+  }
+
+  async cancel() {
+    if (!this.job || !this.job.links || !this.job.links.cancel) return;
+    const url = safeUrl(this.job.links.cancel);
+    if (!url) return;
+    const btn = $('cancel-btn');
+    btn.disabled = true;
+    this.canceling = true;
+    btn.textContent = 'Canceling…';
+    try {
+      const job = await postJson(url);
+      if (job && job.id) this.apply(job);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'already_finished') {
+        getJson(this.base).then((job) => this.apply(job), () => {});
+      } else {
+        this.showError(`The job could not be canceled. ${problemText(err)}`);
+        btn.disabled = false;
+      }
+    } finally {
+      this.canceling = false;
+      btn.textContent = 'Cancel job';
+    }
+  }
+
+  async showResults() {
+    if (this.resultsShown || this.destroyed || !this.job) return;
+    this.resultsShown = true;
+    const job = this.job;
+    $('results').hidden = false;
+    renderUsage(job);
+    const archive = $('archive-link');
+    const archiveUrl = safeUrl(job.links && job.links.archive);
+    archive.hidden = true;
+    if (archiveUrl) {
+      archive.href = archiveUrl;
+      archive.setAttribute('download', `labbox-${this.id}-outputs.zip`);
+    }
+    const outputsUrl = safeUrl(job.links && job.links.outputs) ?? `${this.base}/outputs`;
+    let outputs = [];
+    try {
+      const body = await getJson(outputsUrl, { signal: this.abort.signal });
+      outputs = Array.isArray(body && body.outputs) ? body.outputs : [];
+    } catch (err) {
+      if (this.destroyed || (err && err.name === 'AbortError')) return;
+      if (err instanceof ApiError && err.code === 'not_ready' && this.outputsTries < 5) {
+        this.outputsTries += 1;
+        this.resultsShown = false;
+        this.retryTimer = window.setTimeout(() => this.showResults(), 1000);
+        return;
+      }
+      if (!(err instanceof ApiError && (err.status === 409 || err.status === 404))) {
+        this.showError(`The outputs could not be listed. ${problemText(err)}`);
+      }
+    }
+    if (this.destroyed) return;
+    renderOutputs(outputs);
+    archive.hidden = !archiveUrl || outputs.length === 0;
+  }
+
+  async copyLog() {
+    const text = this.log.text();
+    const status = $('log-status');
+    try {
+      await navigator.clipboard.writeText(text);
+      status.textContent = `Copied ${plural(this.log.count, 'line')}.`;
+    } catch {
+      const ta = document.createElement('textarea');
+      ta.value = text;
+      ta.setAttribute('readonly', '');
+      ta.className = 'visually-hidden';
+      document.body.appendChild(ta);
+      ta.select();
+      let ok = false;
+      try {
+        ok = document.execCommand('copy');
+      } catch {
+        ok = false;
+      }
+      ta.remove();
+      status.textContent = ok ? `Copied ${plural(this.log.count, 'line')}.` : 'Copying is not allowed here; use Download instead.';
+    }
+    window.setTimeout(() => {
+      if (status.textContent.startsWith('Cop')) status.textContent = '';
+    }, 4000);
+  }
+
+  showError(text) {
+    const el = $('job-error');
+    el.textContent = text;
+    el.hidden = false;
+  }
+}
+
+function setBadge(state) {
+  const b = $('job-badge');
+  b.dataset.state = state;
+  b.textContent = stateLabel(state);
+}
+
+function parseJson(s) {
+  try {
+    const v = JSON.parse(s);
+    return v && typeof v === 'object' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function fact(term, value) {
+  const div = document.createElement('div');
+  const dt = document.createElement('dt');
+  dt.textContent = term;
+  const dd = document.createElement('dd');
+  dd.className = 'tabular';
+  dd.textContent = value;
+  div.append(dt, dd);
+  return div;
+}
+
+function renderUsage(job) {
+  const u = job.usage && typeof job.usage === 'object' ? job.usage : {};
+  const facts = [];
+  if (typeof u.wall_ms === 'number') facts.push(fact('Wall time', formatDuration(u.wall_ms)));
+  if (typeof u.cpu_ms === 'number') facts.push(fact('CPU time', formatDuration(u.cpu_ms)));
+  if (typeof u.max_rss_kb === 'number') facts.push(fact('Peak memory', formatBytes(u.max_rss_kb * 1024)));
+  if (typeof job.exit_code === 'number') facts.push(fact('Exit code', String(job.exit_code)));
+  if (job.finished_at) facts.push(fact('Finished', formatTime(job.finished_at)));
+  $('usage').replaceChildren(...facts);
+}
+
+function baseName(path) {
+  const s = String(path);
+  const i = s.lastIndexOf('/');
+  return i >= 0 ? s.slice(i + 1) : s;
+}
+
+function renderOutputs(outputs) {
+  const list = $('outputs-list');
+  const gallery = $('gallery');
+  const items = [];
+  const figures = [];
+  for (const o of outputs) {
+    if (!o || typeof o.path !== 'string') continue;
+    const url = safeUrl(o.url);
+    const li = document.createElement('li');
+    li.className = 'output-item';
+    const name = document.createElement('span');
+    name.className = 'output-name';
+    name.textContent = o.path;
+    const meta = document.createElement('span');
+    meta.className = 'output-meta tabular';
+    meta.textContent = [formatBytes(o.size), typeof o.type === 'string' ? o.type : ''].filter(Boolean).join(' · ');
+    li.append(name, meta);
+    if (url) {
+      const a = document.createElement('a');
+      a.className = 'btn btn-small';
+      a.href = url;
+      a.setAttribute('download', baseName(o.path));
+      a.textContent = 'Download';
+      a.setAttribute('aria-label', `Download ${o.path}`);
+      li.append(a);
+      if (IMAGE_TYPES.has(o.type)) {
+        /* An <img> never runs an SVG's scripts; outputs are never put into the page as HTML. */
+        const fig = document.createElement('figure');
+        fig.className = 'figure';
+        const img = document.createElement('img');
+        img.src = url;
+        img.alt = `Output image ${o.path}`;
+        img.decoding = 'async';
+        img.referrerPolicy = 'no-referrer';
+        const cap = document.createElement('figcaption');
+        cap.textContent = o.path;
+        fig.append(img, cap);
+        figures.push(fig);
+      }
+    }
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+  gallery.replaceChildren(...figures);
+  $('outputs-empty').hidden = items.length > 0;
+}
