@@ -1,0 +1,645 @@
+/* grpc: gRPC over libcurl HTTP/2: calls on a shared multi handle, status mapping, retries. */
+#include "rpc/grpc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+#include "modal_client.pb-c.h"
+#include "parse/jwt.h"
+#include "util/id.h"
+
+#define GRPC_META_MAX   32   /* metadata lines of one call */
+#define GRPC_USER_AGENT "labbox/" LABBOX_VERSION " libcurl grpc"
+
+const struct grpc_retry_policy GRPC_RETRY_CONTROL = {3, 100, 2, 1000, true};
+const struct grpc_retry_policy GRPC_RETRY_ROUTER = {10, 10, 2, 0, false};
+const struct grpc_retry_policy GRPC_RETRY_NONE = {0, 0, 1, 0, false};
+
+struct grpc_client {
+    CURLM *multi;
+    CURLSH *share;
+    char *url;       /* as given */
+    char *curl_base; /* what curl dials: http:// when h2c */
+    bool h2c;
+    struct grpc_call *calls; /* all calls not yet freed */
+    size_t active;           /* calls not yet done */
+};
+
+struct grpc_call {
+    struct grpc_client *client;
+    struct grpc_call *prev, *next;
+    CURL *easy;
+    bool in_multi;
+    struct curl_slist *hdrs;
+    char *body;
+    size_t body_len;
+    struct grpcframe fr;
+    struct grpcframe_meta meta;
+    grpc_msg_fn *on_msg;
+    void *ctx;
+    char *kept;
+    size_t kept_len;
+    bool have_kept;
+    bool done;
+    enum rc cb_rc; /* first error from message handling */
+    struct grpc_status st;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static bool curl_ready;
+
+/* ------------------------------------------------------------------ client */
+
+struct grpc_client *
+grpc_client_new(const char *base_url, unsigned flags)
+{
+    struct grpc_client *c = NULL;
+    const char *rest;
+    bool https;
+    char buf[600];
+
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return NULL;
+        curl_ready = true;
+    }
+    if (strncmp(base_url, "http://", 7) == 0) {
+        https = false;
+        rest = base_url + 7;
+    } else if (strncmp(base_url, "https://", 8) == 0) {
+        https = true;
+        rest = base_url + 8;
+    } else {
+        return NULL;
+    }
+    size_t hl = strcspn(rest, "/?#");
+    if (hl == 0 || (rest[hl] != '\0' && strcmp(rest + hl, "/") != 0))
+        return NULL;
+    for (size_t i = 0; i < hl; i++)
+        if ((unsigned char)rest[i] <= ' ' || rest[i] == '@')
+            return NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->h2c = !https || (flags & GRPC_CLIENT_H2C);
+    c->url = strdup(base_url);
+    bool has_port = memchr(rest, ':', hl) != NULL && rest[0] != '[';
+    if (rest[0] == '[') {
+        const char *rb = memchr(rest, ']', hl);
+        has_port = rb != NULL && rb + 1 < rest + hl && rb[1] == ':';
+    }
+    int n = snprintf(buf, sizeof(buf), "%s://%.*s%s", c->h2c ? "http" : "https", (int)hl, rest,
+                     (https && c->h2c && !has_port) ? ":443" : "");
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        goto fail;
+    c->curl_base = strdup(buf);
+    c->multi = curl_multi_init();
+    c->share = curl_share_init();
+    if (c->url == NULL || c->curl_base == NULL || c->multi == NULL || c->share == NULL)
+        goto fail;
+    (void)curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    (void)curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    (void)curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    return c;
+fail:
+    grpc_client_free(c);
+    return NULL;
+}
+
+void
+grpc_client_free(struct grpc_client *c)
+{
+    if (c == NULL)
+        return;
+    while (c->calls != NULL)
+        grpc_call_free(c->calls);
+    if (c->multi != NULL)
+        (void)curl_multi_cleanup(c->multi);
+    if (c->share != NULL)
+        (void)curl_share_cleanup(c->share);
+    free(c->url);
+    free(c->curl_base);
+    free(c);
+}
+
+const char *
+grpc_client_url(const struct grpc_client *c)
+{
+    return c->url;
+}
+
+size_t
+grpc_client_active(const struct grpc_client *c)
+{
+    return c->active;
+}
+
+/* ------------------------------------------------------------------ call I/O */
+
+static enum rc
+deliver(void *ctx, const char *p, size_t len)
+{
+    struct grpc_call *call = ctx;
+    if (call->on_msg != NULL)
+        return call->on_msg(call->ctx, p, len);
+    if (call->have_kept)
+        return RC_BADREQ; /* a unary call answered with two messages */
+    call->kept = malloc(len ? len : 1);
+    if (call->kept == NULL)
+        return RC_NOMEM;
+    if (len > 0)
+        memcpy(call->kept, p, len);
+    call->kept_len = len;
+    call->have_kept = true;
+    return RC_OK;
+}
+
+static size_t
+on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct grpc_call *call = ud;
+    size_t n = size * nmemb;
+    if (call->cb_rc != RC_OK)
+        return 0;
+    enum rc rc = grpcframe_feed(&call->fr, p, n, deliver, call);
+    if (rc != RC_OK) {
+        call->cb_rc = rc;
+        return 0;
+    }
+    return n;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct grpc_call *call = ud;
+    size_t n = size * nmemb;
+    if (grpcframe_meta_line(&call->meta, p, n) != RC_OK)
+        return 0;
+    return n;
+}
+
+struct grpc_call *
+grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t len,
+                const char *const *meta, int64_t timeout_ms, grpc_msg_fn *on_msg, void *ctx)
+{
+    struct grpc_call *call = calloc(1, sizeof(*call));
+    char line[600];
+    if (call == NULL)
+        return NULL;
+    call->client = c;
+    call->on_msg = on_msg;
+    call->ctx = ctx;
+    call->st.retry_after_ms = -1;
+    grpcframe_init(&call->fr, GRPCFRAME_MAX_MSG);
+    /* Link first so grpc_call_free can clean up a half-built call. */
+    call->next = c->calls;
+    if (c->calls != NULL)
+        c->calls->prev = call;
+    c->calls = call;
+
+    if (len > UINT32_MAX)
+        goto fail;
+    call->body = malloc(len + GRPCFRAME_HDR_LEN);
+    if (call->body == NULL)
+        goto fail;
+    grpcframe_header((uint32_t)len, (unsigned char *)call->body);
+    if (len > 0)
+        memcpy(call->body + GRPCFRAME_HDR_LEN, req, len);
+    call->body_len = len + GRPCFRAME_HDR_LEN;
+
+    static const char *const fixed[] = {
+        "content-type: application/grpc",
+        "te: trailers",
+        "grpc-accept-encoding: identity",
+        "Expect:",
+        "Accept:",
+        NULL,
+    };
+    for (size_t i = 0; fixed[i] != NULL; i++) {
+        struct curl_slist *h = curl_slist_append(call->hdrs, fixed[i]);
+        if (h == NULL)
+            goto fail;
+        call->hdrs = h;
+    }
+    for (size_t i = 0; meta != NULL && meta[i] != NULL && i < GRPC_META_MAX; i++) {
+        struct curl_slist *h = curl_slist_append(call->hdrs, meta[i]);
+        if (h == NULL)
+            goto fail;
+        call->hdrs = h;
+    }
+    if (timeout_ms > 0) {
+        int k = timeout_ms <= 99999999
+                    ? snprintf(line, sizeof(line), "grpc-timeout: %" PRId64 "m", timeout_ms)
+                    : snprintf(line, sizeof(line), "grpc-timeout: %" PRId64 "S",
+                               timeout_ms / 1000);
+        struct curl_slist *h = k > 0 ? curl_slist_append(call->hdrs, line) : NULL;
+        if (h == NULL)
+            goto fail;
+        call->hdrs = h;
+    }
+    int k = snprintf(line, sizeof(line), "%s%s", c->curl_base, path);
+    if (k < 0 || (size_t)k >= sizeof(line))
+        goto fail;
+
+    call->easy = curl_easy_init();
+    if (call->easy == NULL)
+        goto fail;
+    CURL *e = call->easy;
+    CURLcode cc = CURLE_OK;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(e, opt, val);                                                    \
+    } while (0)
+    SET(CURLOPT_URL, line);
+    SET(CURLOPT_SHARE, c->share);
+    SET(CURLOPT_PRIVATE, call);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_HTTP_VERSION,
+        c->h2c ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : (long)CURL_HTTP_VERSION_2TLS);
+    SET(CURLOPT_PIPEWAIT, 1L);
+    SET(CURLOPT_POST, 1L);
+    SET(CURLOPT_POSTFIELDS, call->body);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+    SET(CURLOPT_HTTPHEADER, call->hdrs);
+    SET(CURLOPT_USERAGENT, GRPC_USER_AGENT);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, call);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, call);
+    SET(CURLOPT_ERRORBUFFER, call->errbuf);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    if (timeout_ms > 0)
+        SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+#undef SET
+    if (cc != CURLE_OK)
+        goto fail;
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+        goto fail;
+    call->in_multi = true;
+    c->active++;
+    return call;
+fail:
+    grpc_call_free(call);
+    return NULL;
+}
+
+bool
+grpc_call_done(const struct grpc_call *call)
+{
+    return call->done;
+}
+
+const struct grpc_status *
+grpc_call_status(const struct grpc_call *call)
+{
+    return &call->st;
+}
+
+void
+grpc_call_take_message(struct grpc_call *call, char **out_p, size_t *out_len)
+{
+    *out_p = call->kept;
+    *out_len = call->kept_len;
+    call->kept = NULL;
+    call->kept_len = 0;
+}
+
+void
+grpc_call_free(struct grpc_call *call)
+{
+    if (call == NULL)
+        return;
+    struct grpc_client *c = call->client;
+    if (call->in_multi) {
+        (void)curl_multi_remove_handle(c->multi, call->easy);
+        if (!call->done)
+            c->active--;
+    }
+    if (call->easy != NULL)
+        curl_easy_cleanup(call->easy);
+    curl_slist_free_all(call->hdrs);
+    free(call->body);
+    free(call->kept);
+    grpcframe_fini(&call->fr);
+    grpcframe_meta_fini(&call->meta);
+    if (call->prev != NULL)
+        call->prev->next = call->next;
+    else
+        c->calls = call->next;
+    if (call->next != NULL)
+        call->next->prev = call->prev;
+    free(call);
+}
+
+/* ------------------------------------------------------------------ status */
+
+/* Decode a grpc-status-details-bin value as modal.client.RPCStatus and return the
+ * RPCRetryPolicy delay in ms, or -1. */
+static int64_t
+retry_after_from_details(const char *b64)
+{
+    int64_t out = -1;
+    size_t len = strlen(b64), n = 0;
+    unsigned char *raw = malloc(len / 4 * 3 + 3);
+    Modal__Client__RPCStatus *st = NULL;
+    if (raw == NULL || jwt_b64url_decode(b64, len, raw, len / 4 * 3 + 3, &n) != RC_OK)
+        goto out;
+    st = modal__client__rpcstatus__unpack(NULL, n, raw);
+    if (st == NULL)
+        goto out;
+    static const char suffix[] = "/modal.client.RPCRetryPolicy";
+    for (size_t i = 0; i < st->n_details; i++) {
+        const char *t = st->details[i]->type_url;
+        size_t tl = t ? strlen(t) : 0;
+        if (tl < sizeof(suffix) - 1 || strcmp(t + tl - (sizeof(suffix) - 1), suffix) != 0)
+            continue;
+        Modal__Client__RPCRetryPolicy *rp = modal__client__rpcretry_policy__unpack(
+            NULL, st->details[i]->value.len, st->details[i]->value.data);
+        if (rp != NULL) {
+            float s = rp->retry_after_secs;
+            out = s > 0 && s < 86400 ? (int64_t)(s * 1000.0f) : 0;
+            modal__client__rpcretry_policy__free_unpacked(rp, NULL);
+        }
+        break;
+    }
+out:
+    if (st != NULL)
+        modal__client__rpcstatus__free_unpacked(st, NULL);
+    free(raw);
+    return out;
+}
+
+static void
+finish(struct grpc_call *call, CURLcode res)
+{
+    struct grpc_status *st = &call->st;
+    long http = 0;
+    (void)curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &http);
+    st->message[0] = '\0';
+    if (call->cb_rc != RC_OK) {
+        st->code = call->cb_rc == RC_TOOBIG ? GRPC_RESOURCE_EXHAUSTED : GRPC_INTERNAL;
+        (void)snprintf(st->message, sizeof(st->message), "bad response message: %s",
+                       call->cb_rc == RC_UNSUPPORTED ? "compressed message" : rc_str(call->cb_rc));
+    } else if (call->meta.has_status && (res == CURLE_OK || call->meta.grpc_status != GRPC_OK)) {
+        st->code = call->meta.grpc_status;
+        (void)snprintf(st->message, sizeof(st->message), "%s", call->meta.message);
+        if (st->code == GRPC_OK && !grpcframe_at_boundary(&call->fr)) {
+            st->code = GRPC_INTERNAL;
+            (void)snprintf(st->message, sizeof(st->message), "truncated response message");
+        }
+        if (call->meta.details_b64 != NULL)
+            st->retry_after_ms = retry_after_from_details(call->meta.details_b64);
+    } else if (res == CURLE_OK) {
+        if (http != 200 && http != 0) {
+            st->code = grpcframe_code_from_http((int)http);
+            (void)snprintf(st->message, sizeof(st->message), "HTTP status %ld", http);
+        } else {
+            st->code = GRPC_UNKNOWN;
+            (void)snprintf(st->message, sizeof(st->message), "response without grpc-status");
+        }
+    } else if (res == CURLE_OPERATION_TIMEDOUT) {
+        st->code = GRPC_DEADLINE_EXCEEDED;
+        (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
+    } else {
+        st->code = GRPC_UNAVAILABLE;
+        (void)snprintf(st->message, sizeof(st->message), "%s",
+                       call->errbuf[0] ? call->errbuf : curl_easy_strerror(res));
+    }
+    call->done = true;
+    call->client->active--;
+    (void)curl_multi_remove_handle(call->client->multi, call->easy);
+    call->in_multi = false;
+}
+
+static void
+reap(struct grpc_client *c)
+{
+    int left;
+    CURLMsg *m;
+    while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct grpc_call *call = NULL;
+        (void)curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+        if (call != NULL && !call->done)
+            finish(call, m->data.result);
+    }
+}
+
+enum rc
+grpc_client_run(struct grpc_client *c, int timeout_ms)
+{
+    int running = 0, nfds = 0;
+    size_t before = c->active;
+    if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+        return RC_BACKEND;
+    reap(c);
+    if (timeout_ms <= 0 || c->active < before)
+        return RC_OK;
+    if (curl_multi_poll(c->multi, NULL, 0, timeout_ms, &nfds) != CURLM_OK)
+        return RC_BACKEND;
+    if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+        return RC_BACKEND;
+    reap(c);
+    return RC_OK;
+}
+
+/* ------------------------------------------------------------------ retries */
+
+bool
+grpc_retry_is_retryable(int code)
+{
+    return code == GRPC_CANCELLED || code == GRPC_UNKNOWN || code == GRPC_DEADLINE_EXCEEDED ||
+           code == GRPC_INTERNAL || code == GRPC_UNAVAILABLE;
+}
+
+int64_t
+grpc_retry_delay_ms(const struct grpc_retry_policy *p, int code, unsigned attempt,
+                    int64_t retry_after_ms, unsigned throttle_retries, double jitter,
+                    int64_t time_left_ms)
+{
+    int64_t d;
+    if (code == GRPC_OK)
+        return -1;
+    if (retry_after_ms >= 0) {
+        if (throttle_retries >= 50)
+            return -1;
+        d = retry_after_ms < 100 ? 100 : retry_after_ms;
+    } else {
+        if (!grpc_retry_is_retryable(code) || attempt >= p->max_retries)
+            return -1;
+        d = p->base_ms;
+        for (unsigned i = 0; i < attempt && d < INT64_C(1) << 40; i++)
+            d *= p->factor;
+        if (p->cap_ms > 0 && d > (int64_t)p->cap_ms)
+            d = p->cap_ms;
+        if (jitter < 0 || jitter >= 1)
+            jitter = 0.5;
+        d = (int64_t)((double)d * (0.8 + 0.4 * jitter));
+    }
+    if (time_left_ms >= 0 && d >= time_left_ms)
+        return -1;
+    return d;
+}
+
+static double
+jitter01(void)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = (uint32_t)mono_ms() * 2654435761u;
+    return (double)r / 4294967296.0;
+}
+
+enum rc
+grpc_uuid4(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        return RC_IO;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+    return RC_OK;
+}
+
+/* Run c until call is done, the total deadline passes (returns false) or run fails. */
+static bool
+run_until_done(struct grpc_client *c, struct grpc_call *call, int64_t total_deadline_ms)
+{
+    while (!call->done) {
+        int wait = 1000;
+        if (total_deadline_ms > 0) {
+            int64_t left = total_deadline_ms - mono_ms();
+            if (left <= 0)
+                return false;
+            if (left < wait)
+                wait = (int)left;
+        }
+        if (grpc_client_run(c, wait) != RC_OK)
+            return false;
+    }
+    return true;
+}
+
+enum rc
+grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
+           const char *const *meta, const struct grpc_retry_policy *policy,
+           int64_t attempt_timeout_ms, int64_t total_deadline_ms, char **out_p, size_t *out_len,
+           struct grpc_status *st)
+{
+    enum rc rc = RC_BACKEND;
+    const char *all[GRPC_META_MAX + 4];
+    char key[64], att[48], delay[48];
+    char uuid[37];
+    size_t nmeta = 0;
+    unsigned attempt = 0, throttles = 0;
+    int64_t t0 = mono_ms();
+
+    *out_p = NULL;
+    *out_len = 0;
+    memset(st, 0, sizeof(*st));
+    st->retry_after_ms = -1;
+    while (meta != NULL && meta[nmeta] != NULL && nmeta < GRPC_META_MAX) {
+        all[nmeta] = meta[nmeta];
+        nmeta++;
+    }
+    if (policy->idempotency_meta) {
+        if (grpc_uuid4(uuid) != RC_OK) {
+            rc = RC_IO;
+            goto out;
+        }
+        (void)snprintf(key, sizeof(key), "x-idempotency-key: %s", uuid);
+    }
+    for (;;) {
+        size_t n = nmeta;
+        if (policy->idempotency_meta) {
+            all[n++] = key;
+            (void)snprintf(att, sizeof(att), "x-retry-attempt: %u", attempt + throttles);
+            all[n++] = att;
+            if (attempt + throttles > 0) {
+                int64_t el = mono_ms() - t0;
+                (void)snprintf(delay, sizeof(delay), "x-retry-delay: %" PRId64 ".%03d", el / 1000,
+                               (int)(el % 1000));
+                all[n++] = delay;
+            }
+        }
+        all[n] = NULL;
+        int64_t to = attempt_timeout_ms;
+        if (total_deadline_ms > 0) {
+            int64_t left = total_deadline_ms - mono_ms();
+            if (left <= 0) {
+                st->code = GRPC_DEADLINE_EXCEEDED;
+                (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
+                goto out;
+            }
+            if (to <= 0 || left < to)
+                to = left;
+        }
+        struct grpc_call *call = grpc_call_start(c, path, req, len, all, to, NULL, NULL);
+        if (call == NULL) {
+            rc = RC_NOMEM;
+            goto out;
+        }
+        if (!run_until_done(c, call, total_deadline_ms)) {
+            grpc_call_free(call);
+            st->code = GRPC_DEADLINE_EXCEEDED;
+            (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
+            goto out;
+        }
+        *st = call->st;
+        if (st->code == GRPC_OK) {
+            grpc_call_take_message(call, out_p, out_len);
+            grpc_call_free(call);
+            if (*out_p == NULL) {
+                /* A unary success must carry one message; an empty one is still one. */
+                st->code = GRPC_INTERNAL;
+                (void)snprintf(st->message, sizeof(st->message), "no response message");
+                goto out;
+            }
+            rc = RC_OK;
+            goto out;
+        }
+        grpc_call_free(call);
+        int64_t left = total_deadline_ms > 0 ? total_deadline_ms - mono_ms() : -1;
+        int64_t d = grpc_retry_delay_ms(policy, st->code, attempt, st->retry_after_ms, throttles,
+                                        jitter01(), left);
+        if (d < 0)
+            goto out;
+        log_debug("%s: %s (%s), retrying in %" PRId64 " ms", path, grpcframe_code_name(st->code),
+                  st->message, d);
+        if (st->retry_after_ms >= 0)
+            throttles++;
+        else
+            attempt++;
+        int64_t until = mono_ms() + d;
+        for (int64_t now = mono_ms(); now < until; now = mono_ms())
+            if (grpc_client_run(c, (int)(until - now)) != RC_OK)
+                break;
+    }
+out:
+    if (rc != RC_OK) {
+        free(*out_p);
+        *out_p = NULL;
+        *out_len = 0;
+    }
+    return rc;
+}

@@ -1,0 +1,204 @@
+/* modal_client: Modal's control plane (modal.client.ModalClient) and task command router
+ * (modal.task_command_router.TaskCommandRouter) over grpc.h, with credentials and tokens.
+ *
+ * Theory of operation. modal_settings_load resolves credentials like the official SDKs
+ * (modal-protocol.md §1.1): MODAL_TOKEN_ID / MODAL_TOKEN_SECRET / MODAL_SERVER_URL /
+ * MODAL_ENVIRONMENT / MODAL_IMAGE_BUILDER_VERSION beat the selected .modal.toml profile, which
+ * beats the defaults. A struct modal_client holds one grpc_client for the control plane and,
+ * once modal_router_open ran, one for the router of a task. Every control-plane call carries
+ * the JS SDK's metadata (client type 8, client version 1.0.0), the token id/secret and the
+ * JWT from AuthTokenGet, which is cached and refreshed halfway through its lifetime (§2).
+ * Router calls carry "authorization: Bearer <router JWT>"; an UNAUTHENTICATED answer refreshes
+ * the router access once and retries (§3.8). Unary calls retry per §1.7.
+ *
+ * Errors: functions returning enum rc fill a struct grpc_status; its message is the server's
+ * grpc-message or a transport reason, never a credential.
+ */
+#ifndef LABBOX_MODAL_CLIENT_H
+#define LABBOX_MODAL_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "config.h"
+#include "rc.h"
+#include "rpc/grpc.h"
+
+#define MODAL_DEFAULT_SERVER_URL "https://api.modal.com"
+#define MODAL_CLIENT_TYPE        "8"               /* CLIENT_TYPE_LIBMODAL_JS */
+#define MODAL_CLIENT_VERSION     "1.0.0"           /* what JS/Go send */
+#define MODAL_LIBMODAL_VERSION   "modal-js/0.11.1" /* §1.5: impersonate a released JS SDK */
+#define MODAL_ID_MAX             128               /* bytes of any Modal object id we keep */
+
+struct modal_settings {
+    char token_id[256];
+    char token_secret[256];
+    char server_url[512];
+    char environment[128];
+    char image_builder_version[64]; /* "" = ask EnvironmentGetOrCreate */
+    char profile[128];              /* profile read from the file, "" = none */
+    char config_path[512];          /* the .modal.toml consulted */
+};
+
+/* modal_settings_load fills *out from the environment, the profile file and defaults. The
+ * file is cfg->modal_config when non-empty, else $MODAL_CONFIG_PATH, else $HOME/.modal.toml (a
+ * missing file is fine); the profile cfg->modal_profile, else $MODAL_PROFILE, else the active
+ * one (cfg may be NULL). RC_NOTFOUND when no token id/secret is found anywhere; RC_BADREQ for
+ * an unreadable or malformed file or an unknown requested profile; err gets a sentence a
+ * person understands (file path and line, never secret values). */
+enum rc modal_settings_load(const struct config *cfg, struct modal_settings *out, char *err,
+                            size_t errlen) LB_MUST_CHECK;
+
+/* modal_url_is_loopback: the host of url is localhost, 127.0.0.1, ::1 or 172.21.0.1 (§1.8). */
+bool modal_url_is_loopback(const char *url);
+
+struct modal_client;
+
+/* modal_client_new copies s; NULL on OOM or an unusable server URL. modal_client_free frees
+ * everything (calls still open are cancelled); NULL-safe. */
+struct modal_client *modal_client_new(const struct modal_settings *s);
+void modal_client_free(struct modal_client *mc);
+/* modal_client_settings: the settings in use (borrowed for mc's life). */
+const struct modal_settings *modal_client_settings(const struct modal_client *mc);
+
+/* modal_client_auth makes sure a valid auth JWT is cached (AuthTokenGet with a 5 s deadline).
+ * RC_BACKEND with st on failure (UNAUTHENTICATED/PERMISSION_DENIED = the token was rejected). */
+enum rc modal_client_auth(struct modal_client *mc, struct grpc_status *st) LB_MUST_CHECK;
+
+/* modal_cp_call: one unary control-plane call of method (e.g. "SandboxCreate") with
+ * retries; *out is the unpacked response (caller frees with protobuf_c_message_free_unpacked).
+ * deadline_ms: CLOCK_MONOTONIC ms bounding all attempts (0 = none); attempt_ms per attempt.
+ * RC_BACKEND with st for a gRPC error or an undecodable response; RC_NOMEM. */
+enum rc modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms,
+                      int64_t deadline_ms, ProtobufCMessage **out, struct grpc_status *st)
+    LB_MUST_CHECK;
+
+/* ---- control-plane operations of modal-protocol.md §4.4 ---- */
+
+/* modal_app_get_or_create: AppGetOrCreate(name, environment, CREATE_IF_MISSING) -> app id. */
+enum rc modal_app_get_or_create(struct modal_client *mc, const char *name,
+                                char out_app_id[MODAL_ID_MAX], struct grpc_status *st)
+    LB_MUST_CHECK;
+
+/* modal_builder_version: the configured image builder version, else the environment's
+ * (EnvironmentGetOrCreate, cached). */
+enum rc modal_builder_version(struct modal_client *mc, char *out, size_t outlen,
+                              struct grpc_status *st) LB_MUST_CHECK;
+
+/* modal_image_build: ImageGetOrCreate(FROM tag) then ImageJoinStreaming until a result, by
+ * deadline_ms. RC_OK with *out_image_id. A finished but failed build is RC_BACKEND with
+ * st->code = FAILED_PRECONDITION and a message "image build failed (STATUS): exception". */
+enum rc modal_image_build(struct modal_client *mc, const char *app_id, const char *tag,
+                          int64_t deadline_ms, char out_image_id[MODAL_ID_MAX],
+                          struct grpc_status *st) LB_MUST_CHECK;
+
+struct modal_sandbox_spec {
+    const char *app_id;
+    const char *image_id;
+    uint32_t timeout_secs; /* sandbox lifetime */
+    uint32_t memory_mb;    /* 0 = Modal's default */
+    uint32_t milli_cpu;    /* 0 = Modal's default */
+    bool block_network;
+    const char *job_id; /* tagged job=<id>, plus labbox=1 */
+};
+
+/* modal_sandbox_create: SandboxCreate of an idle sandbox (no entrypoint) -> sandbox id. */
+enum rc modal_sandbox_create(struct modal_client *mc, const struct modal_sandbox_spec *spec,
+                             char out_sandbox_id[MODAL_ID_MAX], struct grpc_status *st)
+    LB_MUST_CHECK;
+
+/* A finished sandbox's GenericResult, flattened. */
+struct modal_result {
+    int status;          /* GenericResult.GenericStatus */
+    int exitcode;
+    char exception[256];
+};
+
+/* modal_generic_status_name: "SUCCESS", "TIMEOUT", ... (static). */
+const char *modal_generic_status_name(int status);
+
+/* modal_sandbox_task_id polls SandboxGetTaskId every 500 ms until a task id (RC_OK), the
+ * sandbox finished (RC_CONFLICT, *out_res filled) or deadline_ms (RC_TIMEOUT). */
+enum rc modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t deadline_ms,
+                              char out_task_id[MODAL_ID_MAX], struct modal_result *out_res,
+                              struct grpc_status *st) LB_MUST_CHECK;
+
+/* modal_sandbox_wait: SandboxWait(timeout_s); *out_done and *out_res when it finished. */
+enum rc modal_sandbox_wait(struct modal_client *mc, const char *sandbox_id, float timeout_s,
+                           bool *out_done, struct modal_result *out_res, struct grpc_status *st)
+    LB_MUST_CHECK;
+
+/* modal_sandbox_terminate: SandboxTerminate (idempotent). */
+enum rc modal_sandbox_terminate(struct modal_client *mc, const char *sandbox_id,
+                                struct grpc_status *st) LB_MUST_CHECK;
+
+/* Called per listed sandbox; job is its job tag value or NULL. A non-RC_OK return stops. */
+typedef enum rc modal_list_fn(void *ctx, const char *sandbox_id, const char *job);
+
+/* modal_sandbox_list: SandboxList of running sandboxes in app_id having tag labbox=1 and,
+ * when job_id is non-NULL, job=<job_id>; all pages, newest first. */
+enum rc modal_sandbox_list(struct modal_client *mc, const char *app_id, const char *job_id,
+                           modal_list_fn *fn, void *ctx, struct grpc_status *st) LB_MUST_CHECK;
+
+/* ---- the task command router ---- */
+
+/* modal_router_open: TaskGetCommandRouterAccess(task_id) and a router connection (h2c when
+ * the control plane is loopback, §1.8). Replaces any earlier router. */
+enum rc modal_router_open(struct modal_client *mc, const char *task_id, struct grpc_status *st)
+    LB_MUST_CHECK;
+/* modal_router_refresh: fetch router access again (new JWT) for the open task. */
+enum rc modal_router_refresh(struct modal_client *mc, struct grpc_status *st) LB_MUST_CHECK;
+/* modal_router_client: the router's grpc client (borrowed), NULL before modal_router_open. */
+struct grpc_client *modal_router_client(struct modal_client *mc);
+
+/* modal_router_call: a unary router call with router retries and one JWT refresh on
+ * UNAUTHENTICATED; like modal_cp_call otherwise. */
+enum rc modal_router_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
+                          const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms,
+                          int64_t deadline_ms, ProtobufCMessage **out, struct grpc_status *st)
+    LB_MUST_CHECK;
+
+/* modal_router_start: an asynchronous router call (streaming or unary), for the caller to
+ * drive with grpc_client_run(modal_router_client(mc), ...). NULL on OOM or no router. */
+struct grpc_call *modal_router_start(struct modal_client *mc, const char *method,
+                                     const ProtobufCMessage *req, int64_t timeout_ms,
+                                     grpc_msg_fn *on_msg, void *ctx);
+
+struct modal_exec_spec {
+    const char *exec_id;        /* client-chosen UUID */
+    char *const *argv;          /* NULL-terminated */
+    char *const *envp;          /* "NAME=VALUE", NULL-terminated, may be NULL */
+    const char *workdir;        /* NULL = the image's */
+    uint32_t timeout_secs;      /* 0 = none */
+    bool stdout_pipe;           /* else /dev/null */
+};
+
+/* modal_exec_start: TaskExecStart (idempotent per exec id). RC_BADREQ when argv exceeds
+ * 65536 bytes or an env name is invalid. */
+enum rc modal_exec_start(struct modal_client *mc, const struct modal_exec_spec *spec,
+                         struct grpc_status *st) LB_MUST_CHECK;
+/* modal_exec_stdin_write: TaskExecStdinWrite of len bytes at offset (eof closes stdin). */
+enum rc modal_exec_stdin_write(struct modal_client *mc, const char *exec_id, uint64_t offset,
+                               const void *p, size_t len, bool eof, int64_t deadline_ms,
+                               struct grpc_status *st) LB_MUST_CHECK;
+/* modal_exec_poll: TaskExecPoll; *out_done, and then *out_code / *out_signal (one is -1). */
+enum rc modal_exec_poll(struct modal_client *mc, const char *exec_id, bool *out_done,
+                        int *out_code, int *out_signal, struct grpc_status *st) LB_MUST_CHECK;
+/* modal_exec_wait_decode: parse a TaskExecWaitResponse; false if neither member is set. */
+bool modal_exec_wait_decode(const char *p, size_t len, int *out_code, int *out_signal);
+/* modal_exec_stdio_decode: the data of a TaskExecStdioReadResponse, copied into *out (heap,
+ * caller frees). RC_BADREQ if undecodable. */
+enum rc modal_exec_stdio_decode(const char *p, size_t len, char **out, size_t *out_len)
+    LB_MUST_CHECK;
+/* modal_exec_wait_start / modal_exec_stdio_start: the asynchronous TaskExecWait (response kept
+ * in the call) and TaskExecStdioRead (fd 0 stdout, 1 stderr; messages to on_msg). */
+struct grpc_call *modal_exec_wait_start(struct modal_client *mc, const char *exec_id,
+                                        int64_t timeout_ms);
+struct grpc_call *modal_exec_stdio_start(struct modal_client *mc, const char *exec_id, int fd,
+                                         uint64_t offset, grpc_msg_fn *on_msg, void *ctx);
+
+#endif

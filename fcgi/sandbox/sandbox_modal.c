@@ -1,0 +1,1120 @@
+/* sandbox_modal: the Modal backend: an idle V1 sandbox, tar through exec stdin/stdout, the agent
+ * as a router exec whose stdout/stderr stream live (modal-protocol.md §4.3).
+ *
+ * Theory of operation. start(): app -> image (build wait) -> SandboxCreate (tags labbox=1,
+ * job=<id>) -> task id -> router -> upload exec `tar -xf - -C /workspace` fed by
+ * TaskExecStdinWrite -> agent exec. poll() drives three router calls on one HTTP/2 connection:
+ * TaskExecStdioRead for stdout and for stderr (offset-addressed, reopened at the byte count
+ * received on a retryable error) and TaskExecWait (60 s per attempt, reopened). collect() runs a
+ * download exec `tar -cf - -C /workspace outputs` into a temp file and extracts it with
+ * collect_tar_fd. destroy() terminates the sandbox. sb->state holds phase, sandbox_id,
+ * task_id, exec ids and the agent's start time, persisted before each step that needs them
+ * for attach(), which resumes the stdio reads at sb->resume_offset.
+ */
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobs/collect.h"
+#include "json.h"
+#include "log.h"
+#include "rpc/modal_client.h"
+#include "util/fsutil.h"
+#include "util/id.h"
+
+#define MODAL_LIFETIME_MARGIN_S 900     /* sandbox lifetime beyond the agent timeout */
+#define MODAL_MILLI_CPU         1000    /* one CPU */
+#define MODAL_SETUP_MS          (20 * 60 * 1000) /* image build + create, when no deadline */
+#define MODAL_AGENT_GRACE_MS    30000   /* client deadline beyond timeout_s */
+#define MODAL_STDIN_CHUNK       (1024 * 1024)
+#define MODAL_WAIT_ATTEMPT_MS   60000
+#define MODAL_STREAM_RETRIES    10
+#define MODAL_DRAIN_MS          10000   /* after exit, how long stdio may still trail */
+#define MODAL_PERSIST_MS        2000
+
+struct modal_stream {
+    struct sandbox *sb;
+    enum sandbox_stream which;
+    struct grpc_call *call;
+    uint64_t offset;  /* bytes received (and emitted) */
+    bool eof;
+    unsigned retries; /* consecutive failures, reset when data arrives */
+    bool failed;      /* decode failure */
+};
+
+struct modal_priv {
+    struct modal_client *mc;
+    char app_id[MODAL_ID_MAX];
+    char sandbox_id[MODAL_ID_MAX];
+    char task_id[MODAL_ID_MAX];
+    char exec_agent[37];
+    struct modal_stream st[SANDBOX_STREAM__MAX];
+    struct grpc_call *wait;
+    bool exited;
+    int code, signo;
+    int64_t exit_mono;      /* when the exit was seen */
+    int64_t started_wall;   /* CLOCK_REALTIME ms of the agent's start */
+    int64_t agent_deadline; /* CLOCK_MONOTONIC ms */
+    bool canceled, timed_out, terminated;
+    int64_t last_persist;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static struct modal_priv *
+P(struct sandbox *sb)
+{
+    return sb->priv;
+}
+
+/* Turn a gRPC failure into sb->error. */
+static enum rc
+fail_st(struct sandbox *sb, const char *what, const struct grpc_status *st)
+{
+    const char *url = P(sb)->mc ? modal_client_settings(P(sb)->mc)->server_url : "?";
+    switch (st->code) {
+    case GRPC_UNAUTHENTICATED:
+    case GRPC_PERMISSION_DENIED:
+        return sandbox_fail(sb, "Modal rejected the token while %s: %s", what, st->message);
+    case GRPC_RESOURCE_EXHAUSTED:
+        return sandbox_fail(sb, "Modal quota or capacity exhausted while %s: %s", what,
+                            st->message);
+    case GRPC_UNAVAILABLE:
+    case GRPC_DEADLINE_EXCEEDED:
+        return sandbox_fail(sb, "Modal at %s cannot be reached while %s: %s", url, what,
+                            st->message);
+    case GRPC_FAILED_PRECONDITION:
+        return sandbox_fail(sb, "%s: %s", what, st->message);
+    default:
+        return sandbox_fail(sb, "Modal error while %s: %s: %s", what,
+                            grpcframe_code_name(st->code), st->message);
+    }
+}
+
+static enum rc
+set_state(struct sandbox *sb, const char *key, const char *val)
+{
+    if (!json_set_str(sb->state, key, val))
+        return RC_NOMEM;
+    return RC_OK;
+}
+
+static enum rc
+save(struct sandbox *sb)
+{
+    enum rc rc = sandbox_persist(sb);
+    if (rc != RC_OK)
+        return sandbox_fail(sb, "cannot persist the Modal sandbox state: %s", rc_str(rc));
+    P(sb)->last_persist = mono_ms();
+    return RC_OK;
+}
+
+static enum rc
+phase(struct sandbox *sb, const char *ph)
+{
+    enum rc rc = set_state(sb, "phase", ph);
+    return rc != RC_OK ? rc : save(sb);
+}
+
+static int64_t
+io_deadline(const struct sandbox *sb, int64_t dflt_ms)
+{
+    return sb->deadline_ms > 0 ? sb->deadline_ms : mono_ms() + dflt_ms;
+}
+
+static void
+terminate(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    if (p->sandbox_id[0] == '\0' || p->terminated || p->mc == NULL)
+        return;
+    if (modal_sandbox_terminate(p->mc, p->sandbox_id, &st) == RC_OK)
+        p->terminated = true;
+    else
+        log_warn("SandboxTerminate %s: %s: %s", p->sandbox_id, grpcframe_code_name(st.code),
+                 st.message);
+}
+
+/* ------------------------------------------------------------------ synchronous exec helpers */
+
+typedef enum rc sink_fn(void *ctx, const char *p, size_t len);
+
+struct sync_read {
+    sink_fn *sink;
+    void *ctx;
+    uint64_t offset;
+    enum rc rc;
+};
+
+static enum rc
+on_sync_data(void *ctx, const char *p, size_t len)
+{
+    struct sync_read *r = ctx;
+    char *d = NULL;
+    size_t n = 0;
+    enum rc rc = modal_exec_stdio_decode(p, len, &d, &n);
+    if (rc == RC_OK && n > 0)
+        rc = r->sink(r->ctx, d, n);
+    if (rc == RC_OK)
+        r->offset += n;
+    else
+        r->rc = rc;
+    free(d);
+    return rc;
+}
+
+/* Read an exec's fd (0 stdout, 1 stderr) to its end into sink, reopening at the offset. */
+static enum rc
+read_all(struct sandbox *sb, const char *exec_id, int fd, sink_fn *sink, void *ctx,
+         int64_t deadline, struct grpc_status *st)
+{
+    struct modal_priv *p = P(sb);
+    struct sync_read r = {sink, ctx, 0, RC_OK};
+    unsigned failures = 0;
+    for (;;) {
+        uint64_t before = r.offset;
+        struct grpc_call *call = modal_exec_stdio_start(p->mc, exec_id, fd, r.offset, on_sync_data,
+                                                        &r);
+        if (call == NULL)
+            return RC_NOMEM;
+        while (!grpc_call_done(call) && mono_ms() < deadline)
+            if (grpc_client_run(modal_router_client(p->mc), 500) != RC_OK)
+                break;
+        bool done = grpc_call_done(call);
+        *st = *grpc_call_status(call);
+        grpc_call_free(call);
+        if (r.rc != RC_OK)
+            return r.rc;
+        if (!done) {
+            st->code = GRPC_DEADLINE_EXCEEDED;
+            (void)snprintf(st->message, sizeof(st->message), "reading exec output timed out");
+            return RC_BACKEND;
+        }
+        if (st->code == GRPC_OK)
+            return RC_OK;
+        if (r.offset > before)
+            failures = 0;
+        if (st->code == GRPC_UNAUTHENTICATED) {
+            struct grpc_status st2;
+            if (failures++ > 0 || modal_router_refresh(p->mc, &st2) != RC_OK)
+                return RC_BACKEND;
+            continue;
+        }
+        if (!grpc_retry_is_retryable(st->code) || ++failures > MODAL_STREAM_RETRIES)
+            return RC_BACKEND;
+        (void)usleep((useconds_t)(10000u << (failures < 6 ? failures : 6)));
+    }
+}
+
+/* Wait for an exec to exit: TaskExecWait attempts of 60 s until deadline. */
+static enum rc
+wait_exit(struct sandbox *sb, const char *exec_id, int64_t deadline, int *out_code, int *out_sig,
+          struct grpc_status *st)
+{
+    struct modal_priv *p = P(sb);
+    unsigned failures = 0;
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            st->code = GRPC_DEADLINE_EXCEEDED;
+            (void)snprintf(st->message, sizeof(st->message), "process did not exit in time");
+            return RC_BACKEND;
+        }
+        struct grpc_call *call =
+            modal_exec_wait_start(p->mc, exec_id, left < MODAL_WAIT_ATTEMPT_MS ? left : MODAL_WAIT_ATTEMPT_MS);
+        if (call == NULL)
+            return RC_NOMEM;
+        while (!grpc_call_done(call))
+            if (grpc_client_run(modal_router_client(p->mc), 1000) != RC_OK)
+                break;
+        *st = *grpc_call_status(call);
+        if (grpc_call_done(call) && st->code == GRPC_OK) {
+            char *m = NULL;
+            size_t n = 0;
+            grpc_call_take_message(call, &m, &n);
+            grpc_call_free(call);
+            bool ok = m != NULL && modal_exec_wait_decode(m, n, out_code, out_sig);
+            free(m);
+            if (!ok) {
+                st->code = GRPC_INTERNAL;
+                (void)snprintf(st->message, sizeof(st->message), "TaskExecWait without status");
+                return RC_BACKEND;
+            }
+            return RC_OK;
+        }
+        grpc_call_free(call);
+        if (st->code == GRPC_UNAUTHENTICATED) {
+            struct grpc_status st2;
+            if (failures++ > 0 || modal_router_refresh(p->mc, &st2) != RC_OK)
+                return RC_BACKEND;
+            continue;
+        }
+        if (st->code != GRPC_DEADLINE_EXCEEDED &&
+            (!grpc_retry_is_retryable(st->code) || ++failures > MODAL_STREAM_RETRIES))
+            return RC_BACKEND;
+        if (st->code != GRPC_DEADLINE_EXCEEDED)
+            (void)usleep(1000 * 1000);
+    }
+}
+
+/* Collect up to 300 bytes of text (an exec's stderr) for error messages. */
+struct snippet {
+    char buf[300];
+    size_t len;
+};
+
+static enum rc
+to_snippet(void *ctx, const char *p, size_t len)
+{
+    struct snippet *s = ctx;
+    for (size_t i = 0; i < len && s->len + 1 < sizeof(s->buf); i++) {
+        char c = p[i];
+        s->buf[s->len++] = (c == '\n' || c == '\t') ? ' ' : ((unsigned char)c < 0x20 ? '?' : c);
+    }
+    s->buf[s->len] = '\0';
+    return RC_OK;
+}
+
+static enum rc
+new_exec(struct sandbox *sb, const char *key, char out[37])
+{
+    if (grpc_uuid4(out) != RC_OK)
+        return sandbox_fail(sb, "cannot generate an exec id");
+    enum rc rc = set_state(sb, key, out);
+    return rc != RC_OK ? rc : save(sb);
+}
+
+/* ------------------------------------------------------------------ upload */
+
+struct uploader {
+    struct sandbox *sb;
+    const char *exec_id;
+    char *buf;
+    size_t len;
+    uint64_t offset;
+    int64_t deadline;
+    struct grpc_status st;
+};
+
+static enum rc
+up_flush(struct uploader *u, bool eof)
+{
+    enum rc rc = modal_exec_stdin_write(P(u->sb)->mc, u->exec_id, u->offset, u->buf, u->len, eof,
+                                        u->deadline, &u->st);
+    if (rc != RC_OK)
+        return rc;
+    u->offset += u->len;
+    u->len = 0;
+    return RC_OK;
+}
+
+static enum rc
+up_write(void *ctx, const void *p, size_t len)
+{
+    struct uploader *u = ctx;
+    const char *s = p;
+    while (len > 0) {
+        size_t take = MODAL_STDIN_CHUNK - u->len;
+        if (take > len)
+            take = len;
+        memcpy(u->buf + u->len, s, take);
+        u->len += take;
+        s += take;
+        len -= take;
+        if (u->len == MODAL_STDIN_CHUNK) {
+            enum rc rc = up_flush(u, false);
+            if (rc != RC_OK)
+                return rc;
+        }
+    }
+    return RC_OK;
+}
+
+static enum rc
+upload(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    enum rc rc;
+    char exec_id[37];
+    int dfd = -1;
+    struct uploader u = {0};
+    static char a0[] = "sh", a1[] = "-c", a2[] = "mkdir -p /workspace && tar -xf - -C /workspace";
+    char *const argv[] = {a0, a1, a2, NULL};
+
+    rc = phase(sb, "uploading");
+    if (rc == RC_OK)
+        rc = new_exec(sb, "exec_upload", exec_id);
+    if (rc != RC_OK)
+        return rc;
+    struct modal_exec_spec spec = {exec_id, argv, NULL, NULL, 0, false};
+    rc = modal_exec_start(p->mc, &spec, &u.st);
+    if (rc != RC_OK)
+        return fail_st(sb, "starting the upload", &u.st);
+    dfd = open(sb->job->work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        log_errno("open %s", sb->job->work_dir);
+        return sandbox_fail(sb, "cannot open the job's work directory");
+    }
+    u.sb = sb;
+    u.exec_id = exec_id;
+    u.deadline = io_deadline(sb, MODAL_SETUP_MS);
+    u.buf = malloc(MODAL_STDIN_CHUNK);
+    if (u.buf == NULL) {
+        rc = RC_NOMEM;
+        goto out;
+    }
+    rc = collect_make_tar(dfd, "", 0, 0, up_write, &u);
+    if (rc == RC_OK)
+        rc = up_flush(&u, true);
+    if (rc != RC_OK) {
+        if (u.st.code != GRPC_OK)
+            rc = fail_st(sb, "uploading the job files", &u.st);
+        else
+            rc = sandbox_fail(sb, "cannot pack the job files: %s", rc_str(rc));
+        goto out;
+    }
+    int code = -1, sig = -1;
+    struct grpc_status st;
+    rc = wait_exit(sb, exec_id, u.deadline, &code, &sig, &st);
+    if (rc != RC_OK) {
+        rc = fail_st(sb, "waiting for the upload", &st);
+        goto out;
+    }
+    if (code != 0) {
+        struct snippet sn = {{0}, 0};
+        (void)read_all(sb, exec_id, 1, to_snippet, &sn, mono_ms() + 10000, &st);
+        rc = sandbox_fail(sb, "unpacking the job files in the Modal sandbox failed (%s %d): %s",
+                          sig >= 0 ? "signal" : "exit", sig >= 0 ? sig : code, sn.buf);
+        goto out;
+    }
+    log_info("uploaded %" PRIu64 " bytes of tar to %s", u.offset, p->sandbox_id);
+out:
+    free(u.buf);
+    if (dfd >= 0)
+        (void)close(dfd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ agent streams */
+
+static enum rc
+on_agent_data(void *ctx, const char *p, size_t len)
+{
+    struct modal_stream *s = ctx;
+    char *d = NULL;
+    size_t n = 0;
+    if (modal_exec_stdio_decode(p, len, &d, &n) != RC_OK) {
+        s->failed = true;
+        return RC_BADREQ;
+    }
+    sandbox_emit(s->sb, s->which, d, n);
+    s->offset += n;
+    if (n > 0)
+        s->retries = 0;
+    free(d);
+    return RC_OK;
+}
+
+static enum rc
+open_stream(struct sandbox *sb, enum sandbox_stream which)
+{
+    struct modal_priv *p = P(sb);
+    struct modal_stream *s = &p->st[which];
+    s->sb = sb;
+    s->which = which;
+    s->call = modal_exec_stdio_start(p->mc, p->exec_agent, which == SANDBOX_STDERR ? 1 : 0,
+                                     s->offset, on_agent_data, s);
+    return s->call != NULL ? RC_OK : RC_NOMEM;
+}
+
+static enum rc
+open_wait(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    p->wait = modal_exec_wait_start(p->mc, p->exec_agent, MODAL_WAIT_ATTEMPT_MS);
+    return p->wait != NULL ? RC_OK : RC_NOMEM;
+}
+
+static enum rc
+begin_agent_io(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    enum rc rc = RC_OK;
+    for (int i = 0; i < SANDBOX_STREAM__MAX && rc == RC_OK; i++) {
+        p->st[i].offset = sb->resume_offset[i];
+        p->st[i].eof = false;
+        p->st[i].retries = 0;
+        rc = open_stream(sb, (enum sandbox_stream)i);
+    }
+    if (rc == RC_OK && !p->exited)
+        rc = open_wait(sb);
+    return rc;
+}
+
+static void
+end_agent_io(struct modal_priv *p)
+{
+    for (int i = 0; i < SANDBOX_STREAM__MAX; i++) {
+        grpc_call_free(p->st[i].call);
+        p->st[i].call = NULL;
+    }
+    grpc_call_free(p->wait);
+    p->wait = NULL;
+}
+
+static enum rc
+start_agent(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    enum rc rc = phase(sb, "running");
+    if (rc == RC_OK)
+        rc = new_exec(sb, "exec_agent", p->exec_agent);
+    p->started_wall = now_ms();
+    if (rc == RC_OK && !json_set_i64(sb->state, "started_at", p->started_wall))
+        rc = RC_NOMEM;
+    if (rc == RC_OK)
+        rc = save(sb);
+    if (rc != RC_OK)
+        return rc;
+    uint64_t t = sb->job->timeout_s;
+    struct modal_exec_spec spec = {p->exec_agent, sb->job->argv, sb->job->envp, "/workspace",
+                                   t > UINT32_MAX ? UINT32_MAX : (uint32_t)t, true};
+    rc = modal_exec_start(p->mc, &spec, &st);
+    if (rc == RC_BADREQ)
+        return sandbox_fail(sb, "the agent command cannot be run on Modal: %s", st.message);
+    if (rc != RC_OK)
+        return fail_st(sb, "starting the agent", &st);
+    p->agent_deadline = mono_ms() + (int64_t)t * 1000 + MODAL_AGENT_GRACE_MS;
+    return begin_agent_io(sb);
+}
+
+/* ------------------------------------------------------------------ hooks */
+
+static enum rc
+modal_init(struct sandbox *sb)
+{
+    struct modal_settings s;
+    char err[400];
+    enum rc rc = modal_settings_load(sb->cfg, &s, err, sizeof(err));
+    if (rc == RC_NOMEM)
+        return rc;
+    if (rc != RC_OK) {
+        explicit_bzero(&s, sizeof(s));
+        return sandbox_fail(sb, "%s", err);
+    }
+    P(sb)->mc = modal_client_new(&s);
+    explicit_bzero(&s, sizeof(s));
+    if (P(sb)->mc == NULL)
+        return sandbox_fail(sb, "Modal server URL is not usable (expected http(s)://host[:port])");
+    return RC_OK;
+}
+
+static void
+modal_fini(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    if (p == NULL)
+        return;
+    end_agent_io(p);
+    modal_client_free(p->mc);
+    p->mc = NULL;
+}
+
+static enum rc
+need_client(struct sandbox *sb)
+{
+    if (P(sb)->mc == NULL)
+        return sb->error[0] ? RC_BACKEND : sandbox_fail(sb, "the Modal backend is not initialised");
+    return RC_OK;
+}
+
+/* Create the sandbox and connect to its router; p->sandbox_id is persisted. */
+static enum rc
+create_sandbox(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    char image_id[MODAL_ID_MAX];
+    int64_t deadline = io_deadline(sb, MODAL_SETUP_MS);
+    enum rc rc;
+
+    rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "looking up the Modal app", &st);
+    rc = modal_image_build(p->mc, p->app_id, sb->cfg->modal_image, deadline, image_id, &st);
+    if (rc != RC_OK) {
+        if (st.code == GRPC_FAILED_PRECONDITION || st.code == GRPC_NOT_FOUND)
+            return sandbox_fail(sb, "Modal image '%s' is not usable: %s", sb->cfg->modal_image,
+                                st.message);
+        return fail_st(sb, "building the image", &st);
+    }
+    rc = phase(sb, "creating");
+    if (rc != RC_OK)
+        return rc;
+    uint64_t life = sb->job->timeout_s + MODAL_LIFETIME_MARGIN_S;
+    struct modal_sandbox_spec spec = {
+        .app_id = p->app_id,
+        .image_id = image_id,
+        .timeout_secs = life > 86400 ? 86400 : (uint32_t)life,
+        .memory_mb = sb->cfg->memory_mb > UINT32_MAX ? UINT32_MAX : (uint32_t)sb->cfg->memory_mb,
+        .milli_cpu = MODAL_MILLI_CPU,
+        .block_network = !sb->cfg->network,
+        .job_id = sb->job->id,
+    };
+    rc = modal_sandbox_create(p->mc, &spec, p->sandbox_id, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "creating the sandbox", &st);
+    rc = set_state(sb, "sandbox_id", p->sandbox_id);
+    if (rc == RC_OK)
+        rc = set_state(sb, "app_id", p->app_id);
+    if (rc == RC_OK)
+        rc = save(sb);
+    if (rc != RC_OK)
+        return rc;
+    return RC_OK;
+}
+
+static enum rc
+connect_task(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    struct modal_result res;
+    enum rc rc = modal_sandbox_task_id(p->mc, p->sandbox_id, io_deadline(sb, MODAL_SETUP_MS),
+                                       p->task_id, &res, &st);
+    if (rc == RC_CONFLICT)
+        return sandbox_fail(sb, "the Modal sandbox ended before it started (%s)%s%s",
+                            modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
+                            res.exception);
+    if (rc == RC_TIMEOUT)
+        return sandbox_fail(sb, "the Modal sandbox was not scheduled in time");
+    if (rc != RC_OK)
+        return fail_st(sb, "waiting for the sandbox to be scheduled", &st);
+    rc = set_state(sb, "task_id", p->task_id);
+    if (rc == RC_OK)
+        rc = save(sb);
+    if (rc != RC_OK)
+        return rc;
+    rc = modal_router_open(p->mc, p->task_id, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "connecting to the sandbox's command router", &st);
+    return RC_OK;
+}
+
+static enum rc
+modal_start(struct sandbox *sb)
+{
+    enum rc rc = need_client(sb);
+    if (rc != RC_OK)
+        return rc;
+    if (!json_set_str(sb->state, "job", sb->job->id))
+        return RC_NOMEM;
+    rc = create_sandbox(sb);
+    if (rc == RC_OK)
+        rc = connect_task(sb);
+    if (rc == RC_OK)
+        rc = upload(sb);
+    if (rc == RC_OK)
+        rc = start_agent(sb);
+    if (rc != RC_OK)
+        terminate(sb);
+    return rc;
+}
+
+/* Terminate every sandbox tagged with this job (crash during create). */
+static enum rc
+kill_listed(void *ctx, const char *sandbox_id, const char *job)
+{
+    struct sandbox *sb = ctx;
+    struct grpc_status st;
+    (void)job;
+    log_info("terminating Modal sandbox %s left by an interrupted start", sandbox_id);
+    if (modal_sandbox_terminate(P(sb)->mc, sandbox_id, &st) != RC_OK)
+        log_warn("SandboxTerminate %s: %s", sandbox_id, st.message);
+    return RC_OK;
+}
+
+static enum rc
+modal_attach(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    struct modal_result res;
+    bool done = false;
+    enum rc rc = need_client(sb);
+    if (rc != RC_OK)
+        return rc;
+    const char *ph = json_get_str(sb->state, "phase");
+    const char *sid = json_get_str(sb->state, "sandbox_id");
+    const char *tid = json_get_str(sb->state, "task_id");
+    const char *xid = json_get_str(sb->state, "exec_agent");
+    const char *aid = json_get_str(sb->state, "app_id");
+
+    if (sid == NULL || sid[0] == '\0') {
+        /* Interrupted before the sandbox id was saved: clean up and start over. */
+        rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
+        if (rc != RC_OK)
+            return fail_st(sb, "looking up the Modal app", &st);
+        rc = modal_sandbox_list(p->mc, p->app_id, sb->job->id, kill_listed, sb, &st);
+        if (rc != RC_OK)
+            return fail_st(sb, "listing the job's sandboxes", &st);
+        return modal_start(sb);
+    }
+    (void)snprintf(p->sandbox_id, sizeof(p->sandbox_id), "%s", sid);
+    if (aid != NULL)
+        (void)snprintf(p->app_id, sizeof(p->app_id), "%s", aid);
+    rc = modal_sandbox_wait(p->mc, p->sandbox_id, 0.0f, &done, &res, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "checking the sandbox", &st);
+    if (done) {
+        p->terminated = true;
+        return sandbox_fail(sb, "the Modal sandbox ended while labbox was away (%s)%s%s",
+                            modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
+                            res.exception);
+    }
+    bool agent_started = xid != NULL && xid[0] != '\0' && ph != NULL &&
+                         (strcmp(ph, "running") == 0 || strcmp(ph, "downloading") == 0 ||
+                          strcmp(ph, "collected") == 0);
+    if (!agent_started) {
+        /* Still staging: the sandbox holds a partial upload at best. Start afresh. */
+        terminate(sb);
+        p->sandbox_id[0] = '\0';
+        p->terminated = false;
+        json_object_object_del(sb->state, "sandbox_id");
+        json_object_object_del(sb->state, "task_id");
+        json_object_object_del(sb->state, "exec_upload");
+        return modal_start(sb);
+    }
+    if (tid != NULL && tid[0] != '\0') {
+        (void)snprintf(p->task_id, sizeof(p->task_id), "%s", tid);
+        rc = modal_router_open(p->mc, p->task_id, &st);
+        if (rc != RC_OK)
+            return fail_st(sb, "reconnecting to the sandbox's command router", &st);
+    } else {
+        rc = connect_task(sb);
+        if (rc != RC_OK)
+            return rc;
+    }
+    (void)snprintf(p->exec_agent, sizeof(p->exec_agent), "%s", xid);
+    int code, sig;
+    rc = modal_exec_poll(p->mc, p->exec_agent, &done, &code, &sig, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "finding the agent process again", &st);
+    if (done) {
+        p->exited = true;
+        p->code = code;
+        p->signo = sig;
+        p->exit_mono = mono_ms();
+    }
+    p->started_wall = json_get_i64(sb->state, "started_at", now_ms());
+    int64_t elapsed = now_ms() - p->started_wall;
+    p->agent_deadline =
+        mono_ms() - (elapsed > 0 ? elapsed : 0) + (int64_t)sb->job->timeout_s * 1000 + MODAL_AGENT_GRACE_MS;
+    return begin_agent_io(sb);
+}
+
+static void
+fill_result(struct sandbox *sb, struct sandbox_result *out)
+{
+    struct modal_priv *p = P(sb);
+    memset(out, 0, sizeof(*out));
+    int64_t wall = now_ms() - p->started_wall;
+    out->wall_ms = wall > 0 ? (uint64_t)wall : 0;
+    out->exit_code = -1;
+    if (p->canceled) {
+        out->status = SANDBOX_CANCELED;
+    } else if (p->timed_out) {
+        out->status = SANDBOX_TIMEOUT;
+    } else if (p->signo >= 0) {
+        out->signo = p->signo;
+        out->status = (p->signo == 9 && out->wall_ms + 1000 >= sb->job->timeout_s * 1000)
+                          ? SANDBOX_TIMEOUT
+                          : SANDBOX_SIGNALED;
+    } else {
+        out->exit_code = p->code;
+        out->status = p->code == 0 ? SANDBOX_OK : SANDBOX_RUNTIME_ERROR;
+    }
+}
+
+/* Handle a finished stdio call: EOF, or reopen at the offset. */
+static enum rc
+stream_ended(struct sandbox *sb, struct modal_stream *s)
+{
+    struct modal_priv *p = P(sb);
+    const struct grpc_status *gs = grpc_call_status(s->call);
+    int code = gs->code;
+    struct grpc_status st = *gs;
+    grpc_call_free(s->call);
+    s->call = NULL;
+    if (s->failed)
+        return sandbox_fail(sb, "undecodable output message from the Modal router");
+    if (code == GRPC_OK) {
+        s->eof = true;
+        return RC_OK;
+    }
+    if (code == GRPC_UNAUTHENTICATED) {
+        struct grpc_status st2;
+        if (s->retries++ > 0 || modal_router_refresh(p->mc, &st2) != RC_OK)
+            return fail_st(sb, "reading the agent's output", &st);
+        return open_stream(sb, s->which);
+    }
+    if (!grpc_retry_is_retryable(code) || ++s->retries > MODAL_STREAM_RETRIES)
+        return fail_st(sb, "reading the agent's output", &st);
+    log_debug("stdio stream %d: %s, reopening at %" PRIu64, (int)s->which,
+              grpcframe_code_name(code), s->offset);
+    return open_stream(sb, s->which);
+}
+
+static enum rc
+wait_ended(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st = *grpc_call_status(p->wait);
+    if (st.code == GRPC_OK) {
+        char *m = NULL;
+        size_t n = 0;
+        grpc_call_take_message(p->wait, &m, &n);
+        grpc_call_free(p->wait);
+        p->wait = NULL;
+        int code, sig;
+        bool ok = m != NULL && modal_exec_wait_decode(m, n, &code, &sig);
+        free(m);
+        if (!ok)
+            return sandbox_fail(sb, "Modal router answered TaskExecWait without an exit status");
+        p->exited = true;
+        p->code = code;
+        p->signo = sig;
+        p->exit_mono = mono_ms();
+        return RC_OK;
+    }
+    grpc_call_free(p->wait);
+    p->wait = NULL;
+    if (st.code == GRPC_UNAUTHENTICATED) {
+        struct grpc_status st2;
+        if (modal_router_refresh(p->mc, &st2) != RC_OK)
+            return fail_st(sb, "waiting for the agent", &st);
+        return open_wait(sb);
+    }
+    if (st.code == GRPC_DEADLINE_EXCEEDED || grpc_retry_is_retryable(st.code))
+        return open_wait(sb);
+    /* The router no longer knows the process: has the sandbox died? */
+    bool done = false;
+    struct modal_result res;
+    struct grpc_status st3;
+    if (modal_sandbox_wait(p->mc, p->sandbox_id, 0.0f, &done, &res, &st3) == RC_OK && done) {
+        p->terminated = true;
+        return sandbox_fail(sb, "the Modal sandbox died (%s)%s%s",
+                            modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
+                            res.exception);
+    }
+    return fail_st(sb, "waiting for the agent", &st);
+}
+
+static enum rc
+modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_result *out)
+{
+    struct modal_priv *p = P(sb);
+    enum rc rc = RC_OK;
+    *out_done = false;
+    if (p->mc == NULL || modal_router_client(p->mc) == NULL)
+        return sandbox_fail(sb, "poll without a running Modal sandbox");
+    if (p->canceled) {
+        end_agent_io(p);
+        fill_result(sb, out);
+        *out_done = true;
+        return RC_OK;
+    }
+    if (grpc_client_run(modal_router_client(p->mc), timeout_ms > 0 ? timeout_ms : 0) != RC_OK)
+        return sandbox_fail(sb, "the HTTP/2 client failed");
+    for (int i = 0; i < SANDBOX_STREAM__MAX && rc == RC_OK; i++)
+        if (p->st[i].call != NULL && grpc_call_done(p->st[i].call))
+            rc = stream_ended(sb, &p->st[i]);
+    if (rc == RC_OK && p->wait != NULL && grpc_call_done(p->wait))
+        rc = wait_ended(sb);
+    if (rc != RC_OK)
+        return rc;
+    int64_t now = mono_ms();
+    if (now - p->last_persist >= MODAL_PERSIST_MS) {
+        if (!json_set_i64(sb->state, "out_off", (int64_t)p->st[SANDBOX_STDOUT].offset) ||
+            !json_set_i64(sb->state, "err_off", (int64_t)p->st[SANDBOX_STDERR].offset))
+            return RC_NOMEM;
+        rc = save(sb);
+        if (rc != RC_OK)
+            return rc;
+    }
+    bool streams_done = p->st[0].eof && p->st[1].eof;
+    if (p->exited && (streams_done || now - p->exit_mono > MODAL_DRAIN_MS)) {
+        if (!streams_done)
+            log_warn("agent output streams did not end %d ms after exit", MODAL_DRAIN_MS);
+        end_agent_io(p);
+        fill_result(sb, out);
+        *out_done = true;
+        return RC_OK;
+    }
+    if (!p->exited && now > p->agent_deadline) {
+        /* The server-side timeout should have fired; enforce ours. */
+        p->timed_out = true;
+        terminate(sb);
+        end_agent_io(p);
+        fill_result(sb, out);
+        *out_done = true;
+    }
+    return RC_OK;
+}
+
+static enum rc
+modal_cancel(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    /* Modal has no per-exec kill: terminating the sandbox is what stops the agent for sure. */
+    p->canceled = true;
+    terminate(sb);
+    if (!p->terminated && p->sandbox_id[0] != '\0')
+        return sandbox_fail(sb, "could not terminate the Modal sandbox %s", p->sandbox_id);
+    return RC_OK;
+}
+
+/* Download: write the tar stream to a temp file, capped. */
+struct downloader {
+    int fd;
+    uint64_t bytes, cap;
+    bool over;
+};
+
+static enum rc
+down_write(void *ctx, const char *p, size_t len)
+{
+    struct downloader *d = ctx;
+    if (d->bytes + len > d->cap) {
+        d->over = true;
+        return RC_TOOBIG;
+    }
+    d->bytes += len;
+    return fs_write_all(d->fd, p, len);
+}
+
+static enum rc
+modal_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stats *out)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    enum rc rc;
+    char exec_id[37];
+    int fd = -1;
+    static char a0[] = "sh", a1[] = "-c",
+                a2[] = "mkdir -p /workspace/outputs && tar -cf - -C /workspace outputs";
+    char *const argv[] = {a0, a1, a2, NULL};
+
+    memset(out, 0, sizeof(*out));
+    if (p->canceled || p->timed_out || p->terminated) {
+        log_warn("Modal sandbox %s was terminated: its outputs are gone", p->sandbox_id);
+        return RC_OK;
+    }
+    rc = need_client(sb);
+    if (rc == RC_OK && modal_router_client(p->mc) == NULL)
+        rc = sandbox_fail(sb, "collect without a running Modal sandbox");
+    if (rc == RC_OK)
+        rc = phase(sb, "downloading");
+    if (rc == RC_OK)
+        rc = new_exec(sb, "exec_download", exec_id);
+    if (rc != RC_OK)
+        return rc;
+    struct modal_exec_spec spec = {exec_id, argv, NULL, NULL, 0, true};
+    rc = modal_exec_start(p->mc, &spec, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "starting the download", &st);
+    fd = openat(sb->job->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_errno("O_TMPFILE in %s", sb->job->dir);
+        return sandbox_fail(sb, "cannot create a temporary file for the outputs");
+    }
+    /* The tar stream may exceed the payload by headers and padding: allow for that, and let
+     * collect_tar_fd apply the exact caps. */
+    uint64_t cap = sb->cfg->output_max_bytes + (sb->cfg->output_max_files + 16) * 1536 + 20480;
+    struct downloader d = {fd, 0, cap, false};
+    int64_t deadline = io_deadline(sb, MODAL_SETUP_MS);
+    rc = read_all(sb, exec_id, 0, down_write, &d, deadline, &st);
+    if (rc != RC_OK && d.over) {
+        out->over_limit = true;
+        rc = RC_OK;
+        log_info("outputs of %s exceed %" PRIu64 " bytes", p->sandbox_id, cap);
+        goto extract;
+    }
+    if (rc != RC_OK) {
+        rc = rc == RC_BACKEND ? fail_st(sb, "downloading the outputs", &st) : rc;
+        goto out;
+    }
+    int code = -1, sig = -1;
+    rc = wait_exit(sb, exec_id, deadline, &code, &sig, &st);
+    if (rc != RC_OK) {
+        rc = fail_st(sb, "waiting for the download", &st);
+        goto out;
+    }
+    if (code != 0) {
+        struct snippet sn = {{0}, 0};
+        (void)read_all(sb, exec_id, 1, to_snippet, &sn, mono_ms() + 10000, &st);
+        rc = sandbox_fail(sb, "packing the outputs in the Modal sandbox failed (%s %d): %s",
+                          sig >= 0 ? "signal" : "exit", sig >= 0 ? sig : code, sn.buf);
+        goto out;
+    }
+extract:
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        log_errno("lseek");
+        rc = RC_IO;
+        goto out;
+    }
+    if (d.over) {
+        /* A truncated tar: extract what fits, the caps decide; errors are expected. */
+        struct collect_limits lim = {sb->cfg->output_max_bytes, sb->cfg->output_max_files};
+        struct collect_stats cs = {0};
+        enum rc trc = collect_tar_fd(fd, "outputs/", outputs_dirfd, &lim, &cs);
+        log_debug("extracting a truncated outputs tar: %s", rc_str(trc));
+        out->files = cs.files;
+        out->bytes = cs.bytes;
+        out->skipped = cs.skipped;
+        out->over_limit = true;
+        rc = RC_OK;
+    } else {
+        struct collect_limits lim = {sb->cfg->output_max_bytes, sb->cfg->output_max_files};
+        struct collect_stats cs = {0};
+        rc = collect_tar_fd(fd, "outputs/", outputs_dirfd, &lim, &cs);
+        out->files = cs.files;
+        out->bytes = cs.bytes;
+        out->skipped = cs.skipped;
+        out->over_limit = cs.over_limit;
+        if (rc == RC_BADREQ)
+            rc = sandbox_fail(sb, "the outputs archive from the Modal sandbox is not a valid tar");
+    }
+    if (rc == RC_OK)
+        rc = phase(sb, "collected");
+out:
+    if (fd >= 0)
+        (void)close(fd);
+    return rc;
+}
+
+static enum rc
+modal_destroy(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    if (p->mc == NULL)
+        return RC_OK;
+    end_agent_io(p);
+    if (p->sandbox_id[0] == '\0') {
+        const char *sid = json_get_str(sb->state, "sandbox_id");
+        if (sid != NULL)
+            (void)snprintf(p->sandbox_id, sizeof(p->sandbox_id), "%s", sid);
+    }
+    if (p->sandbox_id[0] == '\0') {
+        /* A start that died mid-create may have left a sandbox with our job tag. */
+        const char *ph = json_get_str(sb->state, "phase");
+        if (ph != NULL && strcmp(ph, "creating") == 0 && sb->job != NULL) {
+            if (p->app_id[0] == '\0' &&
+                modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st) != RC_OK)
+                return fail_st(sb, "looking up the Modal app", &st);
+            if (modal_sandbox_list(p->mc, p->app_id, sb->job->id, kill_listed, sb, &st) != RC_OK)
+                return fail_st(sb, "listing the job's sandboxes", &st);
+        }
+        return RC_OK;
+    }
+    if (!p->terminated) {
+        if (modal_sandbox_terminate(p->mc, p->sandbox_id, &st) != RC_OK &&
+            st.code != GRPC_NOT_FOUND)
+            return fail_st(sb, "terminating the sandbox", &st);
+        p->terminated = true;
+    }
+    if (set_state(sb, "phase", "done") != RC_OK)
+        return RC_NOMEM;
+    return save(sb);
+}
+
+static enum rc
+modal_check(struct sandbox *sb)
+{
+    struct grpc_status st;
+    enum rc rc = need_client(sb);
+    if (rc != RC_OK)
+        return rc;
+    const char *url = modal_client_settings(P(sb)->mc)->server_url;
+    rc = modal_client_auth(P(sb)->mc, &st);
+    if (rc == RC_OK)
+        return RC_OK;
+    if (rc == RC_NOMEM)
+        return rc;
+    switch (st.code) {
+    case GRPC_UNAUTHENTICATED:
+    case GRPC_PERMISSION_DENIED:
+        return sandbox_fail(sb, "Modal rejected the token (%s)", st.message);
+    case GRPC_UNAVAILABLE:
+    case GRPC_DEADLINE_EXCEEDED:
+        return sandbox_fail(sb, "Modal at %s cannot be reached: %s", url, st.message);
+    default:
+        return sandbox_fail(sb, "Modal at %s answered %s: %s", url, grpcframe_code_name(st.code),
+                            st.message);
+    }
+}
+
+struct reaper {
+    struct sandbox *sb;
+    sandbox_claimed_fn *claimed;
+    void *ctx;
+    unsigned killed;
+};
+
+static enum rc
+reap_one(void *ctx, const char *sandbox_id, const char *job)
+{
+    struct reaper *r = ctx;
+    struct grpc_status st;
+    if (job != NULL && job[0] != '\0' && r->claimed(r->ctx, job))
+        return RC_OK;
+    log_info("terminating orphaned Modal sandbox %s (job %s)", sandbox_id, job ? job : "-");
+    if (modal_sandbox_terminate(P(r->sb)->mc, sandbox_id, &st) != RC_OK)
+        log_warn("SandboxTerminate %s: %s", sandbox_id, st.message);
+    else
+        r->killed++;
+    return RC_OK;
+}
+
+static enum rc
+modal_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    enum rc rc = need_client(sb);
+    if (rc != RC_OK)
+        return rc;
+    rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "looking up the Modal app", &st);
+    struct reaper r = {sb, claimed, ctx, 0};
+    rc = modal_sandbox_list(p->mc, p->app_id, NULL, reap_one, &r, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "listing labbox's sandboxes", &st);
+    return RC_OK;
+}
+
+const struct sandbox_ops sandbox_modal_ops = {
+    .name = "modal",
+    .caps = SANDBOX_CAP_REATTACH | SANDBOX_CAP_REMOTE,
+    .priv_size = sizeof(struct modal_priv),
+    .init = modal_init,
+    .start = modal_start,
+    .attach = modal_attach,
+    .poll = modal_poll,
+    .cancel = modal_cancel,
+    .collect = modal_collect,
+    .destroy = modal_destroy,
+    .fini = modal_fini,
+    .check = modal_check,
+    .reap_orphans = modal_reap_orphans,
+};
