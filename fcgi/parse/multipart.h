@@ -38,7 +38,13 @@ struct multipart; /* opaque */
  * or has characters RFC 2046 forbids. *out borrows from content_type. */
 enum rc multipart_boundary(struct span content_type, struct span *out) LB_MUST_CHECK;
 
-/* multipart_new: a parser for the given boundary (copied); NULL on OOM. */
+/* multipart_new: a parser for the given boundary (copied; cb is copied too, and a NULL callback
+ * is skipped). NULL on OOM, or when boundary is not one multipart_boundary() accepts (1..
+ * BOUNDARY_MAX RFC 2046 bchars, not ending in a space). Free with multipart_free (NULL-safe).
+ * Deliberate choices (details atop multipart.c): bare-LF line endings are RC_BADREQ; header
+ * folding is RC_BADREQ; "filename*" (RFC 5987) is ignored; in quoted strings a backslash
+ * escapes only '"' and '\\' (old IE sends C:\x\y.csv unescaped); "\r\n--boundary"
+ * followed by a byte other than '-', SP, HT, CR or LF is part data, not a delimiter. */
 struct multipart *multipart_new(struct span boundary, const struct multipart_callbacks *cb);
 void multipart_free(struct multipart *mp);
 

@@ -12,16 +12,20 @@
  * valid UTF-8 (no overlongs, no surrogates), no '/', '\\', NUL, C0/C1 control characters or
  * DEL, not starting with '.', not "..", no trailing space or dot. Browsers may send a full
  * Windows or Unix path as the filename: names_upload_basename() strips it first.
- * Returns RC_OK or RC_BADREQ with a static reason in *out_why. */
+ * Returns RC_OK (*out_why = NULL) or RC_BADREQ with a static reason in *out_why. Strict UTF-8
+ * means RFC 3629: overlong forms, surrogates, code points above U+10FFFF and truncated
+ * sequences are all refused. */
 enum rc names_check_upload(struct span name, const char **out_why) LB_MUST_CHECK;
 
-/* names_upload_basename: the part after the last '/' or '\\' (old IE sends C:\\x\\y.csv). */
+/* names_upload_basename: the part after the last '/' or '\\' (old IE sends C:\\x\\y.csv); it
+ * borrows from name and may be empty (then names_check_upload refuses it). */
 struct span names_upload_basename(struct span name);
 
 /* names_check_relpath: a relative output path "a/b/c.png": components separated by single
  * '/', each passing the upload rules except that a leading dot is allowed (".hidden" files
  * in outputs are fine) while "." and ".." are not; at most OUTPUT_PATH_MAX bytes and
- * OUTPUT_DEPTH_MAX components. */
+ * OUTPUT_DEPTH_MAX components (so no leading, trailing or doubled '/'). RC_OK (*out_why =
+ * NULL) or RC_BADREQ with a static reason in *out_why. */
 enum rc names_check_relpath(struct span path, const char **out_why) LB_MUST_CHECK;
 
 #endif

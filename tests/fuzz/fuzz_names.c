@@ -1,0 +1,69 @@
+/* fuzz_names: upload-name and output-path validation on arbitrary bytes.
+ * Invariants: no crash; a reason exactly on failure; the basename is a separator-free suffix
+ * of its input; an accepted upload name is short, valid UTF-8 (independent check), free of
+ * separators and controls and is also an accepted relative path; an accepted relative path is
+ * valid UTF-8, within the caps, and each component (with a leading dot made plain) is an
+ * accepted upload name. */
+#include <string.h>
+
+#include "defaults.h"
+#include "fuzz.h"
+#include "parse/names.h"
+
+static bool
+is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct span in = {(const char *)data, size}, base;
+    const char *why = NULL;
+    enum rc up, rel;
+    char comp[NAME_MAX_BYTES + 1];
+
+    base = names_upload_basename(in);
+    FUZZ_ASSERT(base.len <= size);
+    FUZZ_ASSERT(size == 0 || base.p + base.len == in.p + size);
+    FUZZ_ASSERT(memchr(base.p, '/', base.len) == NULL && memchr(base.p, '\\', base.len) == NULL);
+    if (base.len < size)
+        FUZZ_ASSERT(base.p[-1] == '/' || base.p[-1] == '\\');
+
+    up = names_check_upload(in, &why);
+    FUZZ_ASSERT(up == RC_OK || up == RC_BADREQ);
+    FUZZ_ASSERT((up == RC_OK) == (why == NULL));
+    rel = names_check_relpath(in, &why);
+    FUZZ_ASSERT(rel == RC_OK || rel == RC_BADREQ);
+    FUZZ_ASSERT((rel == RC_OK) == (why == NULL));
+
+    if (up == RC_OK) {
+        FUZZ_ASSERT(size >= 1 && size <= NAME_MAX_BYTES);
+        FUZZ_ASSERT(fuzz_utf8_valid(data, size));
+        FUZZ_ASSERT(data[0] != '.' && data[size - 1] != '.' && data[size - 1] != ' ');
+        for (size_t i = 0; i < size; i++)
+            FUZZ_ASSERT(!is_ctl(data[i]) && data[i] != '/' && data[i] != '\\');
+        FUZZ_ASSERT(base.len == size);
+        FUZZ_ASSERT(rel == RC_OK);
+    }
+    if (rel == RC_OK) {
+        size_t start = 0, depth = 0;
+        FUZZ_ASSERT(size >= 1 && size <= OUTPUT_PATH_MAX);
+        FUZZ_ASSERT(fuzz_utf8_valid(data, size));
+        while (start <= size) {
+            const uint8_t *slash = memchr(data + start, '/', size - start);
+            size_t end = slash ? (size_t)(slash - data) : size;
+            size_t n = end - start;
+            depth++;
+            FUZZ_ASSERT(n >= 1 && n <= NAME_MAX_BYTES);
+            memcpy(comp, data + start, n);
+            if (comp[0] == '.')
+                comp[0] = 'x';
+            FUZZ_ASSERT(names_check_upload((struct span){comp, n}, &why) == RC_OK);
+            start = end + 1;
+        }
+        FUZZ_ASSERT(depth <= OUTPUT_DEPTH_MAX);
+    }
+    return 0;
+}

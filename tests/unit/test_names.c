@@ -1,0 +1,219 @@
+/* test_names: upload names, their basename and relative output paths. */
+#include <string.h>
+
+#include "check.h"
+#include "defaults.h"
+#include "parse/names.h"
+
+static enum rc
+up(const char *s, size_t n)
+{
+    const char *why = "unset";
+    enum rc rc = names_check_upload((struct span){s, n}, &why);
+    if (rc == RC_OK && why != NULL)
+        return RC__MAX; /* *out_why must be NULL on success */
+    if (rc != RC_OK && (why == NULL || why[0] == '\0'))
+        return RC__MAX; /* and a reason on failure */
+    return rc;
+}
+
+static enum rc
+rel(const char *s, size_t n)
+{
+    const char *why = "unset";
+    enum rc rc = names_check_relpath((struct span){s, n}, &why);
+    if (rc == RC_OK && why != NULL)
+        return RC__MAX;
+    if (rc != RC_OK && (why == NULL || why[0] == '\0'))
+        return RC__MAX;
+    return rc;
+}
+
+#define UP(s)  up((s), sizeof(s) - 1)
+#define REL(s) rel((s), sizeof(s) - 1)
+
+static void
+test_upload(void)
+{
+    char longn[NAME_MAX_BYTES + 2];
+    const char *why = NULL;
+
+    CHECK_INT(UP("data.csv"), RC_OK);
+    CHECK_INT(UP("a"), RC_OK);
+    CHECK_INT(UP("a b c.txt"), RC_OK);
+    CHECK_INT(UP("r\xc3\xa9sum\xc3\xa9.pdf"), RC_OK);           /* é */
+    CHECK_INT(UP("\xe2\x82\xac.txt"), RC_OK);                   /* € */
+    CHECK_INT(UP("\xf0\x9f\x98\x80"), RC_OK);                   /* U+1F600 */
+    CHECK_INT(UP("\xf4\x8f\xbf\xbf"), RC_OK);                   /* U+10FFFF */
+    CHECK_INT(UP("\xc2\xa0x"), RC_OK);                          /* U+00A0, first non-C1 */
+    CHECK_INT(UP("\xed\x9f\xbf"), RC_OK);                       /* U+D7FF */
+    CHECK_INT(UP("\xee\x80\x80"), RC_OK);                       /* U+E000 */
+    CHECK_INT(UP("a.b.c"), RC_OK);
+    CHECK_INT(UP("a..b"), RC_OK);
+    CHECK_INT(UP("~$x"), RC_OK);
+    CHECK_INT(UP("-rf"), RC_OK);
+
+    /* Empty, dots, slashes. */
+    CHECK_INT(up("", 0), RC_BADREQ);
+    CHECK_INT(up(NULL, 0), RC_BADREQ);
+    CHECK_INT(UP("."), RC_BADREQ);
+    CHECK_INT(UP(".."), RC_BADREQ);
+    CHECK_INT(UP(".hidden"), RC_BADREQ);
+    CHECK_INT(UP("a/b"), RC_BADREQ);
+    CHECK_INT(UP("/etc"), RC_BADREQ);
+    CHECK_INT(UP("a\\b"), RC_BADREQ);
+    CHECK_INT(UP("..\\..\\x"), RC_BADREQ);
+    CHECK_INT(UP("name."), RC_BADREQ);
+    CHECK_INT(UP("name "), RC_BADREQ);
+    CHECK_INT(UP(" "), RC_BADREQ);
+    /* Control characters: NUL, C0, DEL, C1 (U+0080..U+009F as UTF-8). */
+    CHECK_INT(UP("a\0b"), RC_BADREQ);
+    CHECK_INT(UP("a\nb"), RC_BADREQ);
+    CHECK_INT(UP("a\rb"), RC_BADREQ);
+    CHECK_INT(UP("a\tb"), RC_BADREQ);
+    CHECK_INT(UP("\x1f"), RC_BADREQ);
+    CHECK_INT(UP("a\x7f"), RC_BADREQ);
+    CHECK_INT(UP("a\xc2\x80"), RC_BADREQ);
+    CHECK_INT(UP("a\xc2\x9f"), RC_BADREQ);
+    CHECK_INT(UP("a\xc2\x85"), RC_BADREQ);
+    /* Invalid UTF-8. */
+    CHECK_INT(UP("\x80"), RC_BADREQ);                /* lone continuation */
+    CHECK_INT(UP("a\xbf"), RC_BADREQ);
+    CHECK_INT(UP("\xc0\xaf"), RC_BADREQ);            /* overlong '/' */
+    CHECK_INT(UP("\xc1\xbf"), RC_BADREQ);            /* overlong */
+    CHECK_INT(UP("\xe0\x80\xaf"), RC_BADREQ);        /* overlong '/' */
+    CHECK_INT(UP("\xe0\x9f\xbf"), RC_BADREQ);        /* overlong */
+    CHECK_INT(UP("\xf0\x80\x80\xaf"), RC_BADREQ);    /* overlong '/' */
+    CHECK_INT(UP("\xf0\x8f\xbf\xbf"), RC_BADREQ);    /* overlong */
+    CHECK_INT(UP("\xed\xa0\x80"), RC_BADREQ);        /* U+D800 */
+    CHECK_INT(UP("\xed\xbf\xbf"), RC_BADREQ);        /* U+DFFF */
+    CHECK_INT(UP("\xf4\x90\x80\x80"), RC_BADREQ);    /* U+110000 */
+    CHECK_INT(UP("\xf5\x80\x80\x80"), RC_BADREQ);
+    CHECK_INT(UP("\xff"), RC_BADREQ);
+    CHECK_INT(UP("\xfe"), RC_BADREQ);
+    CHECK_INT(UP("a\xe2\x82"), RC_BADREQ);           /* truncated at the end */
+    CHECK_INT(UP("\xe2\x82z"), RC_BADREQ);           /* truncated in the middle */
+    CHECK_INT(UP("\xf0\x9f\x98"), RC_BADREQ);
+    CHECK_INT(UP("\xc3"), RC_BADREQ);
+    CHECK_INT(UP("\xc3\xc3\xa9"), RC_BADREQ);
+    /* A span is not NUL-terminated: bytes past len do not count. */
+    CHECK_INT(up("ab/c", 2), RC_OK);
+    CHECK_INT(up("\xc3\xa9", 1), RC_BADREQ);
+
+    /* Length: NAME_MAX_BYTES bytes pass, one more does not. */
+    memset(longn, 'x', sizeof(longn));
+    CHECK_INT(up(longn, NAME_MAX_BYTES), RC_OK);
+    CHECK_INT(up(longn, NAME_MAX_BYTES + 1), RC_BADREQ);
+    /* ... counted in bytes, not characters. */
+    for (size_t i = 0; i + 1 < NAME_MAX_BYTES; i += 2) {
+        longn[i] = '\xc3';
+        longn[i + 1] = '\xa9';
+    }
+    CHECK_INT(up(longn, NAME_MAX_BYTES), RC_OK);
+    CHECK_INT(up(longn, NAME_MAX_BYTES - 1), RC_BADREQ); /* cuts a sequence in half */
+
+    /* Reasons are specific. */
+    CHECK_INT(names_check_upload(SPAN_LIT("a/b"), &why), RC_BADREQ);
+    CHECK(strstr(why, "slash") != NULL);
+    CHECK_INT(names_check_upload(SPAN_LIT("\xff"), &why), RC_BADREQ);
+    CHECK(strstr(why, "UTF-8") != NULL);
+    CHECK_INT(names_check_upload(SPAN_LIT(".x"), &why), RC_BADREQ);
+    CHECK(strstr(why, "dot") != NULL);
+}
+
+static void
+test_basename(void)
+{
+    struct span b;
+    b = names_upload_basename(SPAN_LIT("C:\\x\\y.csv"));
+    CHECK(span_eq(b, "y.csv"));
+    b = names_upload_basename(SPAN_LIT("/home/u/data.csv"));
+    CHECK(span_eq(b, "data.csv"));
+    b = names_upload_basename(SPAN_LIT("mixed/a\\b/c.txt"));
+    CHECK(span_eq(b, "c.txt"));
+    b = names_upload_basename(SPAN_LIT("plain.txt"));
+    CHECK(span_eq(b, "plain.txt"));
+    b = names_upload_basename(SPAN_LIT("dir/"));
+    CHECK_INT(b.len, 0);
+    CHECK(b.p != NULL);
+    b = names_upload_basename(SPAN_LIT("\\"));
+    CHECK_INT(b.len, 0);
+    b = names_upload_basename((struct span){NULL, 0});
+    CHECK(b.p == NULL && b.len == 0);
+    b = names_upload_basename(SPAN_LIT(""));
+    CHECK_INT(b.len, 0);
+    /* The result borrows from the input. */
+    static const char s[] = "a/b";
+    b = names_upload_basename((struct span){s, 3});
+    CHECK(b.p == s + 2);
+    /* Basename then check, as the upload handler does. */
+    const char *why = NULL;
+    CHECK_INT(names_check_upload(names_upload_basename(SPAN_LIT("C:\\x\\..")), &why), RC_BADREQ);
+    CHECK_INT(names_check_upload(names_upload_basename(SPAN_LIT("C:\\x\\ok.png")), &why), RC_OK);
+}
+
+static void
+test_relpath(void)
+{
+    char buf[OUTPUT_PATH_MAX + 8];
+
+    CHECK_INT(REL("a"), RC_OK);
+    CHECK_INT(REL("a/b/c.png"), RC_OK);
+    CHECK_INT(REL(".hidden"), RC_OK);
+    CHECK_INT(REL("dir/.hidden/x"), RC_OK);
+    CHECK_INT(REL("..a/b"), RC_OK);
+    CHECK_INT(REL("r\xc3\xa9sum\xc3\xa9/\xe2\x82\xac"), RC_OK);
+
+    CHECK_INT(rel("", 0), RC_BADREQ);
+    CHECK_INT(rel(NULL, 0), RC_BADREQ);
+    CHECK_INT(REL("/a"), RC_BADREQ);
+    CHECK_INT(REL("a/"), RC_BADREQ);
+    CHECK_INT(REL("a//b"), RC_BADREQ);
+    CHECK_INT(REL("/"), RC_BADREQ);
+    CHECK_INT(REL("."), RC_BADREQ);
+    CHECK_INT(REL(".."), RC_BADREQ);
+    CHECK_INT(REL("./a"), RC_BADREQ);
+    CHECK_INT(REL("a/./b"), RC_BADREQ);
+    CHECK_INT(REL("a/../b"), RC_BADREQ);
+    CHECK_INT(REL("a/.."), RC_BADREQ);
+    CHECK_INT(REL("a\\b"), RC_BADREQ);
+    CHECK_INT(REL("a/b\0c"), RC_BADREQ);
+    CHECK_INT(REL("a/b\n"), RC_BADREQ);
+    CHECK_INT(REL("a./b"), RC_BADREQ);
+    CHECK_INT(REL("a /b"), RC_BADREQ);
+    CHECK_INT(REL("a/\xed\xa0\x80"), RC_BADREQ);
+    CHECK_INT(REL("a/\xc0\xaf"), RC_BADREQ);
+    CHECK_INT(REL("a/\xc2\x9b"), RC_BADREQ);
+
+    /* Depth: OUTPUT_DEPTH_MAX components pass, one more does not. */
+    size_t n = 0;
+    for (int i = 0; i < OUTPUT_DEPTH_MAX; i++) {
+        buf[n++] = 'd';
+        buf[n++] = '/';
+    }
+    buf[n - 1] = '\0';
+    CHECK_INT(rel(buf, n - 1), RC_OK);
+    buf[n - 1] = '/';
+    buf[n] = 'x';
+    CHECK_INT(rel(buf, n + 1), RC_BADREQ);
+
+    /* Length: OUTPUT_PATH_MAX bytes pass, one more does not; components stay capped. */
+    memset(buf, 'x', sizeof(buf));
+    for (size_t i = 100; i < OUTPUT_PATH_MAX; i += 101)
+        buf[i] = '/';
+    CHECK_INT(rel(buf, OUTPUT_PATH_MAX), RC_OK);
+    CHECK_INT(rel(buf, OUTPUT_PATH_MAX + 1), RC_BADREQ);
+    memset(buf, 'x', sizeof(buf));
+    buf[1] = '/';
+    CHECK_INT(rel(buf, 2 + NAME_MAX_BYTES), RC_OK);
+    CHECK_INT(rel(buf, 2 + NAME_MAX_BYTES + 1), RC_BADREQ);
+}
+
+int
+main(void)
+{
+    test_upload();
+    test_basename();
+    test_relpath();
+    return check_done("names");
+}
