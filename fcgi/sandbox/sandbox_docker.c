@@ -1,0 +1,1224 @@
+/* sandbox_docker: the Docker Engine API backend (tested against podman's compatible service).
+ *
+ * Theory of operation. One container per job, talked to over the Engine REST API with httpc
+ * (unix socket, or plain TCP to a loopback address only: a remote engine needs TLS, which this
+ * backend does not do, so docker_host = tcp://<non-loopback> is refused at init).
+ *
+ *   connect  GET /_ping, GET /version; ApiVersion >= 1.40 required; paths use /v1.40 or /v1.41
+ *   start    state {phase: "creating"} persisted, POST /containers/create (name labbox-<job>,
+ *            labels labbox=1 and labbox.job=<job>, no network, all caps dropped,
+ *            no-new-privileges, user 65534:65534, memory/pids/ulimits from the config, tmpfs
+ *            /tmp, no host mounts ever), state {container_id, phase: "created"} persisted,
+ *            PUT /containers/<id>/archive?path=/ with a tar of work_dir under workspace/ owned
+ *            by 65534 (phase "staged"), POST /containers/<id>/start (phase "started"), then
+ *            GET /containers/<id>/logs?follow=1 as a non-blocking stream.
+ *   poll     waits on the log stream (curl multi) up to timeout_ms, demultiplexes the 8-byte
+ *            frames (parse/dockerframe.h) and hands bytes to sandbox_emit, skipping per stream
+ *            the bytes already delivered (sb->resume_offset after attach, or what an earlier
+ *            log stream of this instance delivered). At the stream's end it inspects the
+ *            container: still running means the stream broke, so it is reopened; exited gives
+ *            the result (ExitCode, OOMKilled, StartedAt/FinishedAt). Every two seconds without
+ *            an end it also inspects, so an engine whose log stream never ends cannot hang a job.
+ *   cancel   POST /containers/<id>/kill (SIGKILL to the whole container).
+ *   collect  GET /containers/<id>/archive?path=/workspace/outputs into an unlinked temp file in
+ *            the job dir (capped), then collect_tar_fd with strip_prefix "outputs/".
+ *   destroy  DELETE /containers/<id>?force=1&v=1; 404 counts as done.
+ *   attach   container_id from sb->state, or found by label labbox.job=<job> if a crash came
+ *            between create and persist. A job that never got past staging is restarted from
+ *            scratch (its container, if any, removed); otherwise the log stream is reopened
+ *            from the start and sb->resume_offset bytes per stream are skipped.
+ *
+ * Usage: wall_ms comes from the engine's StartedAt/FinishedAt (our clock as a fallback);
+ * cpu_ms and max_rss_kb are 0, because an exited container's stats are gone and sampling
+ * /stats during the run would cost a request per poll.
+ *
+ * The engine's error text reaches sb->error and the log only as its "message" field, with
+ * non-printable bytes replaced and cut to ENGINE_MSG_MAX bytes.
+ */
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs/collect.h"
+#include "json.h"
+#include "log.h"
+#include "parse/dockerframe.h"
+#include "rpc/httpc.h"
+
+#define API_MIN_MINOR    40          /* Docker API 1.40 (Engine 19.03) or newer */
+#define API_MAX_MINOR    41          /* what podman 4 reports; newer engines accept it too */
+#define SANDBOX_ID       65534u      /* uid and gid of the agent (nobody:nogroup) */
+#define PING_TIMEOUT_MS  3000L
+#define CTL_TIMEOUT_MS   30000L      /* create, start, kill, inspect, delete */
+#define XFER_TIMEOUT_MS  600000L     /* staging and collecting, unless the deadline is sooner */
+#define JSON_MAX         (4u << 20)  /* a buffered JSON answer */
+#define ENGINE_MSG_MAX   200         /* bytes of an engine error quoted */
+#define INSPECT_EVERY_MS 2000        /* poll's safety inspect while the log stream is open */
+#define EXIT_GRACE_MS    3000        /* after an exit is seen, how long the stream may drain */
+#define REOPEN_MAX       50          /* log streams reopened while the container runs */
+#define DOCKER_NOFILE    1024        /* RLIMIT_NOFILE: must not exceed the host's hard limit */
+#define DOCKER_NPROC     4096        /* RLIMIT_NPROC counts every process of uid 65534 on the
+                                      * host (rootful engines share it between containers), so
+                                      * it is a loose backstop; PidsLimit is the real cap */
+#define DOCKER_NANOCPUS  1000000000LL /* one CPU */
+#define TMPFS_OPTS       "rw,size=64m"
+
+struct docker {
+    struct httpc_target target;
+    struct httpc *http;
+    bool connected;
+    char api[16];   /* "/v1.41" */
+    char id[128];   /* the container's id, "" until known */
+    struct httpc_stream *logs;
+    struct dockerframe frame;
+    uint64_t pos[SANDBOX_STREAM__MAX];       /* bytes per stream seen on the current stream */
+    uint64_t delivered[SANDBOX_STREAM__MAX]; /* bytes per stream already handed out */
+    bool canceled;
+    int64_t started_ms;      /* our clock at start, 0 if unknown (attach) */
+    int64_t last_inspect_ms; /* poll's last safety inspect */
+    int64_t exited_seen_ms;  /* when a safety inspect first saw the container stopped */
+    int reopens;
+};
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* timeout_for: dflt, shortened to what is left before sb->deadline_ms (at least 1 ms). */
+static long
+timeout_for(const struct sandbox *sb, long dflt)
+{
+    if (sb->deadline_ms <= 0)
+        return dflt;
+    int64_t rest = sb->deadline_ms - now_ms();
+    if (rest < 1)
+        rest = 1;
+    return rest < dflt ? (long)rest : dflt;
+}
+
+/* engine_msg copies a bounded, printable version of the engine's error into out. */
+static void
+engine_msg(const struct httpc_resp *r, char *out, size_t cap)
+{
+    const char *src = r->body != NULL ? r->body : "";
+    json_object *j = NULL;
+    if (r->body != NULL && r->len > 0) {
+        j = json_tokener_parse(r->body);
+        const char *m = j != NULL ? json_get_str(j, "message") : NULL;
+        if (m != NULL)
+            src = m;
+    }
+    size_t o = 0;
+    for (size_t i = 0; src[i] != '\0' && o + 1 < cap && i < ENGINE_MSG_MAX; i++) {
+        unsigned char c = (unsigned char)src[i];
+        out[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    while (o > 0 && out[o - 1] == '?')
+        o--;
+    if (cap > 0)
+        out[o] = '\0';
+    json_object_put(j);
+}
+
+/* call runs one request with an optional JSON body; a transport failure becomes RC_BACKEND
+ * with the reason in sb->error. The answer (any status) is in out. */
+static enum rc
+call(struct sandbox *sb, const char *method, const char *path, json_object *body, long timeout,
+     struct httpc_resp *out)
+{
+    struct docker *d = sb->priv;
+    char full[1200];
+    int k = snprintf(full, sizeof(full), "%s%s", d->api, path);
+    if (k < 0 || (size_t)k >= sizeof(full))
+        return sandbox_fail(sb, "docker: request path too long");
+    const char *text = body != NULL ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
+                                    : NULL;
+    struct httpc_req rq = {
+        .method = method,
+        .path = full,
+        .content_type = text != NULL ? "application/json" : NULL,
+        .body = text,
+        .body_len = text != NULL ? strlen(text) : 0,
+        .max_body = JSON_MAX,
+        .timeout_ms = timeout,
+    };
+    enum rc rc = httpc_do(d->http, &rq, out);
+    if (rc == RC_TIMEOUT)
+        return sandbox_fail(sb, "docker engine at %s: %s %s timed out", sb->cfg->docker_host,
+                            method, path);
+    if (rc != RC_OK)
+        return sandbox_fail(sb, "docker engine at %s: %s", sb->cfg->docker_host,
+                            httpc_error(d->http));
+    return RC_OK;
+}
+
+/* fail_status records "what: HTTP n: engine message" and returns RC_BACKEND. */
+static enum rc
+fail_status(struct sandbox *sb, const char *what, const struct httpc_resp *r)
+{
+    char msg[ENGINE_MSG_MAX + 1];
+    engine_msg(r, msg, sizeof(msg));
+    return sandbox_fail(sb, "docker %s failed: HTTP %ld%s%s", what, r->status, msg[0] ? ": " : "",
+                        msg);
+}
+
+/* connect_engine pings the engine and picks the API version (once per instance). */
+static enum rc
+connect_engine(struct sandbox *sb, long timeout)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    json_object *j = NULL;
+    enum rc rc = RC_OK;
+    if (d->connected)
+        return RC_OK;
+    d->api[0] = '\0';
+    struct httpc_req ping = {.method = "GET", .path = "/_ping", .max_body = 1024,
+                             .timeout_ms = timeout, .connect_timeout_ms = timeout};
+    rc = httpc_do(d->http, &ping, &r);
+    if (rc != RC_OK) {
+        rc = sandbox_fail(sb, "docker engine at %s does not answer: %s", sb->cfg->docker_host,
+                          httpc_error(d->http));
+        goto out;
+    }
+    if (r.status != 200) {
+        rc = sandbox_fail(sb, "docker engine at %s answered /_ping with HTTP %ld",
+                          sb->cfg->docker_host, r.status);
+        goto out;
+    }
+    httpc_resp_fini(&r);
+    struct httpc_req ver = {.method = "GET", .path = "/version", .max_body = JSON_MAX,
+                            .timeout_ms = timeout, .connect_timeout_ms = timeout};
+    rc = httpc_do(d->http, &ver, &r);
+    if (rc != RC_OK || r.status != 200 || r.body == NULL) {
+        rc = sandbox_fail(sb, "docker engine at %s: GET /version failed (HTTP %ld)",
+                          sb->cfg->docker_host, r.status);
+        goto out;
+    }
+    j = json_tokener_parse(r.body);
+    const char *v = j != NULL ? json_get_str(j, "ApiVersion") : NULL;
+    unsigned major = 0, minor = 0;
+    if (v == NULL || sscanf(v, "%u.%u", &major, &minor) != 2) {
+        rc = sandbox_fail(sb, "docker engine at %s reports no API version; is it a Docker engine?",
+                          sb->cfg->docker_host);
+        goto out;
+    }
+    if (major < 1 || (major == 1 && minor < API_MIN_MINOR)) {
+        rc = sandbox_fail(sb, "docker engine at %s speaks API %u.%u; labbox needs 1.%d or newer",
+                          sb->cfg->docker_host, major, minor, API_MIN_MINOR);
+        goto out;
+    }
+    if (major > 1 || minor > API_MAX_MINOR)
+        minor = API_MAX_MINOR;
+    (void)snprintf(d->api, sizeof(d->api), "/v1.%u", minor);
+    d->connected = true;
+out:
+    json_object_put(j);
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+/*** State ***/
+
+static enum rc
+save_state(struct sandbox *sb, const char *phase)
+{
+    struct docker *d = sb->priv;
+    if (!json_set_str(sb->state, "phase", phase) ||
+        !json_set_str(sb->state, "container_id", d->id[0] ? d->id : NULL))
+        return RC_NOMEM;
+    enum rc rc = sandbox_persist(sb);
+    if (rc != RC_OK)
+        return sandbox_fail(sb, "docker: cannot persist sandbox state: %s", rc_str(rc));
+    return RC_OK;
+}
+
+static bool
+set_id(struct docker *d, const char *id)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+    if (n == 0 || n >= sizeof(d->id))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    memcpy(d->id, id, n + 1);
+    return true;
+}
+
+/* find_by_label looks for the container labelled labbox.job=job_id; d->id stays "" if none. */
+static enum rc
+find_by_label(struct sandbox *sb, const char *job_id)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    json_object *j = NULL;
+    char filt[256], esc[512], path[700];
+    int k = snprintf(filt, sizeof(filt), "{\"label\":[\"labbox.job=%s\"]}", job_id);
+    if (k < 0 || (size_t)k >= sizeof(filt) || httpc_escape(filt, esc, sizeof(esc)) != RC_OK)
+        return sandbox_fail(sb, "docker: job id too long");
+    (void)snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
+    enum rc rc = call(sb, "GET", path, NULL, timeout_for(sb, CTL_TIMEOUT_MS), &r);
+    if (rc != RC_OK)
+        goto out;
+    if (r.status != 200) {
+        rc = fail_status(sb, "container list", &r);
+        goto out;
+    }
+    j = r.body != NULL ? json_tokener_parse(r.body) : NULL;
+    if (j != NULL && json_object_is_type(j, json_type_array) && json_object_array_length(j) > 0)
+        (void)set_id(d, json_get_str(json_object_array_get_idx(j, 0), "Id"));
+out:
+    json_object_put(j);
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+/*** Create and stage ***/
+
+static json_object *
+str_array(char *const *v)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; a != NULL && v != NULL && v[i] != NULL; i++) {
+        json_object *s = json_object_new_string(v[i]);
+        if (s == NULL || json_object_array_add(a, s) != 0) {
+            json_object_put(s);
+            json_object_put(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static bool
+add(json_object *o, const char *key, json_object *v)
+{
+    if (v == NULL)
+        return false;
+    if (json_object_object_add(o, key, v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    return true;
+}
+
+static bool
+add_ulimit(json_object *arr, const char *name, int64_t v)
+{
+    json_object *u = json_object_new_object();
+    if (u == NULL)
+        return false;
+    bool ok = add(u, "Name", json_object_new_string(name)) &&
+              add(u, "Soft", json_object_new_int64(v)) && add(u, "Hard", json_object_new_int64(v));
+    if (!ok || json_object_array_add(arr, u) != 0) {
+        json_object_put(u);
+        return false;
+    }
+    return true;
+}
+
+static int64_t
+clamp_i64(uint64_t v, uint64_t mul)
+{
+    if (mul != 0 && v > (uint64_t)INT64_MAX / mul)
+        return INT64_MAX;
+    return (int64_t)(v * mul);
+}
+
+/* create_body builds the POST /containers/create document. NULL on OOM. */
+static json_object *
+create_body(const struct sandbox *sb)
+{
+    const struct config *cfg = sb->cfg;
+    json_object *c = json_object_new_object();
+    json_object *hc = json_object_new_object();
+    json_object *labels = json_object_new_object();
+    json_object *ul = json_object_new_array();
+    json_object *tmpfs = json_object_new_object();
+    json_object *capdrop = json_object_new_array();
+    json_object *secopt = json_object_new_array();
+    bool ok = c != NULL && hc != NULL && labels != NULL && ul != NULL && tmpfs != NULL &&
+              capdrop != NULL && secopt != NULL;
+    ok = ok && add(labels, "labbox", json_object_new_string("1")) &&
+         add(labels, "labbox.job", json_object_new_string(sb->job->id));
+    ok = ok && json_object_array_add(capdrop, json_object_new_string("ALL")) == 0;
+    ok = ok && json_object_array_add(secopt, json_object_new_string("no-new-privileges")) == 0;
+    ok = ok && add(tmpfs, "/tmp", json_object_new_string(TMPFS_OPTS));
+    ok = ok && add_ulimit(ul, "nofile", DOCKER_NOFILE) && add_ulimit(ul, "nproc", DOCKER_NPROC);
+    if (ok && cfg->file_size_mb > 0)
+        ok = add_ulimit(ul, "fsize", clamp_i64(cfg->file_size_mb, 1024 * 1024));
+    if (ok && cfg->cpu_time > 0)
+        ok = add_ulimit(ul, "cpu", clamp_i64(cfg->cpu_time, 1));
+
+    ok = ok && add(hc, "NetworkMode", json_object_new_string(cfg->network ? "bridge" : "none"));
+    ok = ok && add(hc, "CapDrop", capdrop);
+    capdrop = NULL;
+    ok = ok && add(hc, "SecurityOpt", secopt);
+    secopt = NULL;
+    ok = ok && add(hc, "Ulimits", ul);
+    ul = NULL;
+    ok = ok && add(hc, "Tmpfs", tmpfs);
+    tmpfs = NULL;
+    ok = ok && add(hc, "NanoCpus", json_object_new_int64(DOCKER_NANOCPUS));
+    ok = ok && add(hc, "Privileged", json_object_new_boolean(0));
+    ok = ok && add(hc, "AutoRemove", json_object_new_boolean(0));
+    if (ok && cfg->memory_mb > 0) {
+        int64_t mem = clamp_i64(cfg->memory_mb, 1024 * 1024);
+        ok = add(hc, "Memory", json_object_new_int64(mem)) &&
+             add(hc, "MemorySwap", json_object_new_int64(mem));
+    }
+    if (ok && cfg->pids > 0)
+        ok = add(hc, "PidsLimit", json_object_new_int64(clamp_i64(cfg->pids, 1)));
+
+    ok = ok && add(c, "Image", json_object_new_string(cfg->docker_image));
+    ok = ok && add(c, "Cmd", str_array(sb->job->argv));
+    ok = ok && add(c, "Env", str_array(sb->job->envp));
+    ok = ok && add(c, "WorkingDir", json_object_new_string("/workspace"));
+    ok = ok && add(c, "User", json_object_new_string("65534:65534"));
+    ok = ok && add(c, "Tty", json_object_new_boolean(0));
+    ok = ok && add(c, "OpenStdin", json_object_new_boolean(0));
+    ok = ok && add(c, "NetworkDisabled", json_object_new_boolean(!cfg->network));
+    ok = ok && add(c, "Labels", labels);
+    labels = NULL;
+    ok = ok && add(c, "HostConfig", hc);
+    hc = NULL;
+    json_object_put(hc);
+    json_object_put(labels);
+    json_object_put(ul);
+    json_object_put(tmpfs);
+    json_object_put(capdrop);
+    json_object_put(secopt);
+    if (!ok) {
+        json_object_put(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* remove_container: DELETE ?force=1&v=1 of d->id; 404 counts as removed. */
+static enum rc
+remove_container(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    char path[256];
+    (void)snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", d->id);
+    enum rc rc = call(sb, "DELETE", path, NULL, timeout_for(sb, CTL_TIMEOUT_MS), &r);
+    if (rc == RC_OK && r.status != 200 && r.status != 204 && r.status != 404)
+        rc = fail_status(sb, "remove", &r);
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+static enum rc
+create_container(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    json_object *body = create_body(sb);
+    json_object *j = NULL;
+    enum rc rc = RC_OK;
+    char path[200];
+    if (body == NULL) {
+        rc = RC_NOMEM;
+        goto out;
+    }
+    (void)snprintf(path, sizeof(path), "/containers/create?name=labbox-%s", sb->job->id);
+    for (int attempt = 0;; attempt++) {
+        httpc_resp_fini(&r);
+        rc = call(sb, "POST", path, body, timeout_for(sb, CTL_TIMEOUT_MS), &r);
+        if (rc != RC_OK)
+            goto out;
+        if (r.status != 409 || attempt > 0)
+            break;
+        /* A container of this job's name is left from an earlier attempt: remove, retry. */
+        d->id[0] = '\0';
+        rc = find_by_label(sb, sb->job->id);
+        if (rc == RC_OK && d->id[0] != '\0')
+            rc = remove_container(sb);
+        if (rc != RC_OK)
+            goto out;
+        d->id[0] = '\0';
+    }
+    if (r.status == 404) {
+        rc = sandbox_fail(sb, "image %s not found on the engine; pull or build it",
+                          sb->cfg->docker_image);
+        goto out;
+    }
+    if (r.status != 201 && r.status != 200) {
+        rc = fail_status(sb, "create", &r);
+        goto out;
+    }
+    j = r.body != NULL ? json_tokener_parse(r.body) : NULL;
+    if (j == NULL || !set_id(d, json_get_str(j, "Id"))) {
+        rc = sandbox_fail(sb, "docker create answered without a container id");
+        goto out;
+    }
+out:
+    json_object_put(j);
+    json_object_put(body);
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+/* tmpfd opens an unlinked read-write file in the job directory. */
+static int
+tmpfd(struct sandbox *sb)
+{
+    int fd = openat(sb->job->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    char name[64];
+    for (int i = 0; i < 100; i++) {
+        (void)snprintf(name, sizeof(name), ".docker-tmp-%ld-%d", (long)getpid(), i);
+        fd = openat(sb->job->dirfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW,
+                    0600);
+        if (fd >= 0) {
+            (void)unlinkat(sb->job->dirfd, name, 0);
+            return fd;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    log_errno("cannot create a temp file in %s", sb->job->dir);
+    return -1;
+}
+
+static enum rc
+write_fd(void *ctx, const void *p, size_t len)
+{
+    const int *fd = ctx;
+    const char *c = p;
+    while (len > 0) {
+        ssize_t w = write(*fd, c, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            log_errno("write to a docker temp file");
+            return RC_IO;
+        }
+        c += w;
+        len -= (size_t)w;
+    }
+    return RC_OK;
+}
+
+/* tar_dir_header writes one ustar directory entry (name ends in '/') owned by SANDBOX_ID. */
+static enum rc
+tar_dir_header(int fd, const char *name)
+{
+    unsigned char h[512];
+    memset(h, 0, sizeof(h));
+    size_t n = strlen(name);
+    if (n >= 100)
+        return RC_TOOBIG;
+    memcpy(h, name, n);
+    (void)snprintf((char *)h + 100, 8, "%07o", 0755u);
+    (void)snprintf((char *)h + 108, 8, "%07o", SANDBOX_ID);
+    (void)snprintf((char *)h + 116, 8, "%07o", SANDBOX_ID);
+    (void)snprintf((char *)h + 124, 12, "%011o", 0u);
+    (void)snprintf((char *)h + 136, 12, "%011llo", (unsigned long long)time(NULL));
+    memset(h + 148, ' ', 8);
+    h[156] = '5';
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    unsigned sum = 0;
+    for (size_t i = 0; i < sizeof(h); i++)
+        sum += h[i];
+    (void)snprintf((char *)h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+    return write_fd(&fd, h, sizeof(h));
+}
+
+static enum rc
+read_fd(void *ctx, char *buf, size_t cap, size_t *out_n)
+{
+    const int *fd = ctx;
+    for (;;) {
+        ssize_t r = read(*fd, buf, cap);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            log_errno("read of a docker temp file");
+            return RC_IO;
+        }
+        *out_n = (size_t)r;
+        return RC_OK;
+    }
+}
+
+/* stage uploads work_dir as /workspace, owned by the sandbox user, via a temp tar file. */
+static enum rc
+stage(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    enum rc rc = RC_OK;
+    int fd = tmpfd(sb);
+    int src = -1;
+    if (fd < 0) {
+        rc = sandbox_fail(sb, "docker: cannot create a temp file for staging");
+        goto out;
+    }
+    src = open(sb->job->work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (src < 0) {
+        log_errno("open %s", sb->job->work_dir);
+        rc = sandbox_fail(sb, "docker: cannot open the job's work dir");
+        goto out;
+    }
+    /* /workspace and /workspace/outputs exist and belong to the agent whatever the image has. */
+    rc = tar_dir_header(fd, "workspace/");
+    if (rc == RC_OK)
+        rc = tar_dir_header(fd, "workspace/outputs/");
+    if (rc == RC_OK)
+        rc = collect_make_tar(src, "workspace/", SANDBOX_ID, SANDBOX_ID, write_fd, &fd);
+    if (rc != RC_OK) {
+        rc = sandbox_fail(sb, "docker: cannot build the staging tar: %s", rc_str(rc));
+        goto out;
+    }
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        log_errno("lseek staging tar");
+        rc = sandbox_fail(sb, "docker: staging tar unreadable");
+        goto out;
+    }
+    char path[1200];
+    (void)snprintf(path, sizeof(path), "%s/containers/%s/archive?path=%%2F", d->api, d->id);
+    struct httpc_req rq = {
+        .method = "PUT",
+        .path = path,
+        .content_type = "application/x-tar",
+        .read_fn = read_fd,
+        .read_ctx = &fd,
+        .read_len = (int64_t)size,
+        .max_body = JSON_MAX,
+        .timeout_ms = timeout_for(sb, XFER_TIMEOUT_MS),
+    };
+    rc = httpc_do(d->http, &rq, &r);
+    if (rc != RC_OK) {
+        rc = sandbox_fail(sb, "docker engine at %s: staging failed: %s", sb->cfg->docker_host,
+                          httpc_error(d->http));
+        goto out;
+    }
+    if (r.status != 200 && r.status != 204)
+        rc = fail_status(sb, "staging upload", &r);
+out:
+    httpc_resp_fini(&r);
+    if (src >= 0)
+        (void)close(src);
+    if (fd >= 0)
+        (void)close(fd);
+    return rc;
+}
+
+static enum rc
+start_container(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    char path[256];
+    (void)snprintf(path, sizeof(path), "/containers/%s/start", d->id);
+    enum rc rc = call(sb, "POST", path, NULL, timeout_for(sb, CTL_TIMEOUT_MS), &r);
+    if (rc == RC_OK && r.status != 204 && r.status != 304 && r.status != 200)
+        rc = fail_status(sb, "start", &r);
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+/*** Log stream ***/
+
+static void
+on_frame(void *ctx, enum dockerframe_stream fs, const char *p, size_t n)
+{
+    struct sandbox *sb = ctx;
+    struct docker *d = sb->priv;
+    enum sandbox_stream s;
+    if (fs == DOCKERFRAME_STDOUT) {
+        s = SANDBOX_STDOUT;
+    } else if (fs == DOCKERFRAME_STDERR) {
+        s = SANDBOX_STDERR;
+    } else {
+        if (fs == DOCKERFRAME_SYSERR)
+            log_warn("docker engine reported an error on the log stream (%zu bytes)", n);
+        return;
+    }
+    uint64_t start = d->pos[s];
+    d->pos[s] += n;
+    if (d->pos[s] <= d->delivered[s])
+        return;
+    size_t skip = d->delivered[s] > start ? (size_t)(d->delivered[s] - start) : 0;
+    sandbox_emit(sb, s, p + skip, n - skip);
+    d->delivered[s] = d->pos[s];
+}
+
+static enum rc
+on_log_bytes(void *ctx, const char *p, size_t n)
+{
+    struct sandbox *sb = ctx;
+    struct docker *d = sb->priv;
+    return dockerframe_feed(&d->frame, p, n, on_frame, sb);
+}
+
+static enum rc
+open_logs(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    char path[300];
+    httpc_stream_free(d->logs);
+    d->logs = NULL;
+    (void)snprintf(path, sizeof(path), "%s/containers/%s/logs?follow=1&stdout=1&stderr=1", d->api,
+                   d->id);
+    struct httpc_req rq = {
+        .method = "GET",
+        .path = path,
+        .write_fn = on_log_bytes,
+        .write_ctx = sb,
+        .max_body = JSON_MAX,
+        .timeout_ms = 0,
+    };
+    dockerframe_init(&d->frame);
+    memset(d->pos, 0, sizeof(d->pos));
+    d->exited_seen_ms = 0;
+    d->last_inspect_ms = now_ms();
+    if (httpc_stream_open(d->http, &rq, &d->logs) != RC_OK)
+        return sandbox_fail(sb, "docker: cannot open the log stream: %s", httpc_error(d->http));
+    return RC_OK;
+}
+
+/*** Inspect and results ***/
+
+struct cstate {
+    bool running;      /* running, paused or restarting */
+    bool created;      /* created, never started */
+    bool oom;
+    int exit_code;
+    int64_t wall_ms;   /* FinishedAt - StartedAt, -1 if unknown */
+};
+
+/* parse_time reads an RFC 3339 timestamp into ms since the epoch; false if it cannot. */
+static bool
+parse_time(const char *s, int64_t *out_ms)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int used = 0;
+    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
+        return false;
+    if (tm.tm_year < 1971)
+        return false; /* "0001-01-01T00:00:00Z" means never */
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    const char *p = s + used;
+    int64_t frac_ms = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (digits < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
+            digits++;
+            p++;
+        }
+        for (; digits < 3; digits++)
+            frac_ms *= 10;
+    }
+    int64_t off_s = 0;
+    if (*p == '+' || *p == '-') {
+        int hh = 0, mm = 0;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+            return false;
+        off_s = (int64_t)(hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
+    } else if (*p != 'Z') {
+        return false;
+    }
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return false;
+    *out_ms = ((int64_t)t - off_s) * 1000 + frac_ms;
+    return true;
+}
+
+/* inspect reads the container's state. RC_NOTFOUND (sb->error set) if it is gone. */
+static enum rc
+inspect(struct sandbox *sb, struct cstate *out)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    json_object *j = NULL;
+    json_object *st = NULL;
+    char path[256];
+    memset(out, 0, sizeof(*out));
+    out->wall_ms = -1;
+    (void)snprintf(path, sizeof(path), "/containers/%s/json", d->id);
+    enum rc rc = call(sb, "GET", path, NULL, CTL_TIMEOUT_MS, &r);
+    if (rc != RC_OK)
+        goto out;
+    if (r.status == 404) {
+        (void)sandbox_fail(sb, "container %.12s is gone (removed outside labbox?)", d->id);
+        rc = RC_NOTFOUND;
+        goto out;
+    }
+    if (r.status != 200) {
+        rc = fail_status(sb, "inspect", &r);
+        goto out;
+    }
+    j = r.body != NULL ? json_tokener_parse(r.body) : NULL;
+    if (j == NULL || !json_object_object_get_ex(j, "State", &st)) {
+        rc = sandbox_fail(sb, "docker inspect answered without a State");
+        goto out;
+    }
+    const char *status = json_get_str(st, "Status");
+    out->running = json_get_bool(st, "Running", false) || json_get_bool(st, "Paused", false) ||
+                   json_get_bool(st, "Restarting", false);
+    out->created = status != NULL && (strcmp(status, "created") == 0 ||
+                                      strcmp(status, "configured") == 0);
+    out->oom = json_get_bool(st, "OOMKilled", false);
+    int64_t code = json_get_i64(st, "ExitCode", -1);
+    out->exit_code = code >= INT32_MIN && code <= INT32_MAX ? (int)code : -1;
+    int64_t t0 = 0, t1 = 0;
+    if (parse_time(json_get_str(st, "StartedAt"), &t0) &&
+        parse_time(json_get_str(st, "FinishedAt"), &t1) && t1 >= t0)
+        out->wall_ms = t1 - t0;
+out:
+    json_object_put(j);
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+static void
+fill_result(const struct sandbox *sb, const struct cstate *cs, struct sandbox_result *out)
+{
+    const struct docker *d = sb->priv;
+    memset(out, 0, sizeof(*out));
+    out->exit_code = cs->exit_code;
+    if (cs->wall_ms >= 0)
+        out->wall_ms = (uint64_t)cs->wall_ms;
+    else if (d->started_ms > 0)
+        out->wall_ms = (uint64_t)(now_ms() - d->started_ms);
+    /* An exit status of 128+n from the engine means the main process died of signal n. */
+    bool by_signal = cs->exit_code > 128 && cs->exit_code < 128 + 65;
+    if (cs->oom) {
+        out->status = SANDBOX_OOM;
+        out->signo = 9;
+        out->exit_code = -1;
+    } else if (d->canceled) {
+        out->status = SANDBOX_CANCELED;
+        out->signo = by_signal ? cs->exit_code - 128 : 0;
+        if (by_signal)
+            out->exit_code = -1;
+    } else if (cs->exit_code == 0) {
+        out->status = SANDBOX_OK;
+    } else if (by_signal) {
+        out->status = SANDBOX_SIGNALED;
+        out->signo = cs->exit_code - 128;
+        out->exit_code = -1;
+    } else {
+        out->status = SANDBOX_RUNTIME_ERROR;
+    }
+}
+
+/*** Hooks ***/
+
+static enum rc
+docker_init(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    char err[256];
+    const char *host = sb->cfg->docker_host != NULL ? sb->cfg->docker_host : "";
+    if (httpc_target_parse(host, &d->target, err, sizeof(err)) != RC_OK)
+        return sandbox_fail(sb, "docker_host: %s", err);
+    if (!d->target.is_loopback)
+        return sandbox_fail(sb,
+                            "docker_host %s: a remote engine over plain tcp would be open to the "
+                            "network, and labbox does not do TLS; use a unix socket or a "
+                            "loopback address (an ssh tunnel, for instance)",
+                            host);
+    d->http = httpc_new(&d->target);
+    if (d->http == NULL)
+        return RC_NOMEM;
+    return RC_OK;
+}
+
+static void
+docker_fini(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    if (d == NULL)
+        return;
+    httpc_stream_free(d->logs);
+    d->logs = NULL;
+    httpc_free(d->http);
+    d->http = NULL;
+}
+
+static enum rc
+docker_start(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    enum rc rc = connect_engine(sb, timeout_for(sb, CTL_TIMEOUT_MS));
+    if (rc != RC_OK)
+        return rc;
+    d->id[0] = '\0';
+    memset(d->delivered, 0, sizeof(d->delivered));
+    rc = save_state(sb, "creating");
+    if (rc == RC_OK)
+        rc = create_container(sb);
+    if (rc == RC_OK)
+        rc = save_state(sb, "created");
+    if (rc == RC_OK)
+        rc = stage(sb);
+    if (rc == RC_OK)
+        rc = save_state(sb, "staged");
+    if (rc == RC_OK)
+        rc = start_container(sb);
+    if (rc != RC_OK)
+        return rc;
+    d->started_ms = now_ms();
+    rc = save_state(sb, "started");
+    if (rc == RC_OK)
+        rc = open_logs(sb);
+    return rc;
+}
+
+static enum rc
+docker_attach(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    enum rc rc = connect_engine(sb, timeout_for(sb, CTL_TIMEOUT_MS));
+    if (rc != RC_OK)
+        return rc;
+    const char *phase = json_get_str(sb->state, "phase");
+    d->id[0] = '\0';
+    (void)set_id(d, json_get_str(sb->state, "container_id"));
+    if (d->id[0] == '\0') {
+        rc = find_by_label(sb, sb->job->id);
+        if (rc != RC_OK)
+            return rc;
+    }
+    bool before_run = phase == NULL || strcmp(phase, "creating") == 0 ||
+                      strcmp(phase, "created") == 0;
+    if (before_run) {
+        /* Staging may be half done: nothing ran yet, so begin again from a clean container. */
+        if (d->id[0] != '\0') {
+            rc = remove_container(sb);
+            if (rc != RC_OK)
+                return rc;
+        }
+        log_info("docker: job was not started before the restart; starting it again");
+        return docker_start(sb);
+    }
+    if (d->id[0] == '\0')
+        return sandbox_fail(sb, "the container of job %s is gone", sb->job->id);
+    struct cstate cs;
+    rc = inspect(sb, &cs);
+    if (rc == RC_NOTFOUND)
+        return RC_BACKEND;
+    if (rc != RC_OK)
+        return rc;
+    if (cs.created) {
+        rc = start_container(sb);
+        if (rc == RC_OK)
+            rc = save_state(sb, "started");
+        if (rc != RC_OK)
+            return rc;
+        d->started_ms = now_ms();
+    }
+    for (int s = 0; s < SANDBOX_STREAM__MAX; s++)
+        d->delivered[s] = sb->resume_offset[s];
+    return open_logs(sb);
+}
+
+static enum rc
+docker_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_result *out)
+{
+    struct docker *d = sb->priv;
+    struct cstate cs;
+    bool ended = false;
+    enum rc rc;
+    *out_done = false;
+    if (d->id[0] == '\0')
+        return sandbox_fail(sb, "docker: poll without a container");
+    if (d->logs == NULL) {
+        rc = open_logs(sb);
+        if (rc != RC_OK)
+            return rc;
+    }
+    rc = httpc_stream_poll(d->logs, timeout_ms, &ended);
+    if (rc != RC_OK)
+        return sandbox_fail(sb, "docker log stream: %s", httpc_error(d->http));
+    if (!ended) {
+        int64_t t = now_ms();
+        if (t - d->last_inspect_ms < INSPECT_EVERY_MS)
+            return RC_OK;
+        d->last_inspect_ms = t;
+        rc = inspect(sb, &cs);
+        if (rc == RC_NOTFOUND)
+            return RC_BACKEND;
+        if (rc != RC_OK)
+            return rc;
+        if (cs.running || cs.created) {
+            d->exited_seen_ms = 0;
+            return RC_OK;
+        }
+        if (d->exited_seen_ms == 0)
+            d->exited_seen_ms = t;
+        if (t - d->exited_seen_ms < EXIT_GRACE_MS)
+            return RC_OK;
+        log_warn("docker: the log stream did not end %d ms after the container stopped",
+                 EXIT_GRACE_MS);
+    } else {
+        long status = 0;
+        const char *errbody = "";
+        enum rc src = httpc_stream_result(d->logs, &status, &errbody);
+        if (src == RC_OK && status == 404)
+            return sandbox_fail(sb, "container %.12s is gone (removed outside labbox?)", d->id);
+        if (src == RC_BADREQ)
+            log_warn("docker: bad framing on the log stream; reopening it");
+        else if (src != RC_OK || status != 200)
+            log_warn("docker: log stream ended with %s, HTTP %ld; checking the container",
+                     rc_str(src), status);
+    }
+    httpc_stream_free(d->logs);
+    d->logs = NULL;
+    rc = inspect(sb, &cs);
+    if (rc == RC_NOTFOUND)
+        return RC_BACKEND;
+    if (rc != RC_OK)
+        return rc;
+    if (cs.running || cs.created) {
+        /* The stream broke while the agent runs: reopen; delivered[] prevents repeats. */
+        if (++d->reopens > REOPEN_MAX)
+            return sandbox_fail(sb, "docker: the log stream keeps breaking");
+        return open_logs(sb);
+    }
+    fill_result(sb, &cs, out);
+    *out_done = true;
+    return RC_OK;
+}
+
+static enum rc
+docker_cancel(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    char path[256];
+    if (d->id[0] == '\0')
+        return RC_OK;
+    d->canceled = true;
+    (void)snprintf(path, sizeof(path), "/containers/%s/kill?signal=SIGKILL", d->id);
+    enum rc rc = call(sb, "POST", path, NULL, CTL_TIMEOUT_MS, &r);
+    if (rc != RC_OK)
+        goto out;
+    if (r.status == 204 || r.status == 200 || r.status == 404 || r.status == 409)
+        goto out;
+    /* Podman answers 500 for a container that is not running: that is not a failure. */
+    struct cstate cs;
+    char msg[ENGINE_MSG_MAX + 1];
+    engine_msg(&r, msg, sizeof(msg));
+    enum rc irc = inspect(sb, &cs);
+    if (irc == RC_OK && !cs.running)
+        goto out;
+    rc = sandbox_fail(sb, "docker kill failed: HTTP %ld: %s", r.status, msg);
+out:
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+struct sink {
+    int fd;
+    uint64_t bytes;
+    uint64_t cap;
+};
+
+static enum rc
+sink_write(void *ctx, const char *p, size_t n)
+{
+    struct sink *k = ctx;
+    if (k->bytes + n > k->cap)
+        return RC_TOOBIG;
+    k->bytes += n;
+    return write_fd(&k->fd, p, n);
+}
+
+static enum rc
+docker_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stats *out)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    struct collect_stats cst = {0};
+    struct collect_limits lim = {sb->cfg->output_max_bytes, sb->cfg->output_max_files};
+    /* Room for the tar's own headers and padding around the capped contents. */
+    struct sink k = {.fd = tmpfd(sb),
+                     .cap = lim.max_bytes + (lim.max_files + 16) * 1536 + (1u << 20)};
+    enum rc rc = RC_OK;
+    bool truncated = false;
+    memset(out, 0, sizeof(*out));
+    if (k.fd < 0) {
+        rc = sandbox_fail(sb, "docker: cannot create a temp file for outputs");
+        goto out;
+    }
+    if (d->id[0] == '\0') {
+        rc = sandbox_fail(sb, "docker: collect without a container");
+        goto out;
+    }
+    char path[300];
+    (void)snprintf(path, sizeof(path), "%s/containers/%s/archive?path=%%2Fworkspace%%2Foutputs",
+                   d->api, d->id);
+    struct httpc_req rq = {
+        .method = "GET",
+        .path = path,
+        .write_fn = sink_write,
+        .write_ctx = &k,
+        .max_body = JSON_MAX,
+        .timeout_ms = timeout_for(sb, XFER_TIMEOUT_MS),
+    };
+    rc = httpc_do(d->http, &rq, &r);
+    if (rc == RC_TOOBIG) {
+        truncated = true;
+        rc = RC_OK;
+    } else if (rc != RC_OK) {
+        rc = sandbox_fail(sb, "docker engine at %s: collecting outputs failed: %s",
+                          sb->cfg->docker_host, httpc_error(d->http));
+        goto out;
+    } else if (r.status == 404) {
+        /* The agent removed /workspace/outputs: there is nothing to collect. */
+        goto out;
+    } else if (r.status != 200) {
+        rc = fail_status(sb, "outputs download", &r);
+        goto out;
+    }
+    if (lseek(k.fd, 0, SEEK_SET) != 0) {
+        log_errno("lseek outputs tar");
+        rc = sandbox_fail(sb, "docker: outputs tar unreadable");
+        goto out;
+    }
+    rc = collect_tar_fd(k.fd, "outputs/", outputs_dirfd, &lim, &cst);
+    if (rc == RC_BADREQ && truncated)
+        rc = RC_OK; /* the tar was cut at our cap: what came before it stays */
+    if (rc != RC_OK) {
+        rc = sandbox_fail(sb, "docker: cannot extract the outputs: %s", rc_str(rc));
+        goto out;
+    }
+    out->files = cst.files;
+    out->bytes = cst.bytes;
+    out->skipped = cst.skipped;
+    out->over_limit = cst.over_limit || truncated;
+out:
+    httpc_resp_fini(&r);
+    if (k.fd >= 0)
+        (void)close(k.fd);
+    return rc;
+}
+
+static enum rc
+docker_destroy(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    httpc_stream_free(d->logs);
+    d->logs = NULL;
+    enum rc rc = connect_engine(sb, timeout_for(sb, CTL_TIMEOUT_MS));
+    if (rc != RC_OK)
+        return rc;
+    if (d->id[0] == '\0')
+        (void)set_id(d, json_get_str(sb->state, "container_id"));
+    if (d->id[0] == '\0' && sb->job != NULL) {
+        rc = find_by_label(sb, sb->job->id);
+        if (rc != RC_OK)
+            return rc;
+    }
+    if (d->id[0] == '\0')
+        return RC_OK;
+    rc = remove_container(sb);
+    if (rc != RC_OK)
+        return rc;
+    return save_state(sb, "destroyed");
+}
+
+static enum rc
+docker_check(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    d->connected = false;
+    return connect_engine(sb, PING_TIMEOUT_MS);
+}
+
+static enum rc
+docker_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    json_object *j = NULL;
+    char esc[128], path[300];
+    enum rc rc = connect_engine(sb, CTL_TIMEOUT_MS);
+    if (rc != RC_OK)
+        return rc;
+    if (httpc_escape("{\"label\":[\"labbox=1\"]}", esc, sizeof(esc)) != RC_OK)
+        return RC_TOOBIG;
+    (void)snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
+    rc = call(sb, "GET", path, NULL, CTL_TIMEOUT_MS, &r);
+    if (rc != RC_OK)
+        goto out;
+    if (r.status != 200) {
+        rc = fail_status(sb, "container list", &r);
+        goto out;
+    }
+    j = r.body != NULL ? json_tokener_parse(r.body) : NULL;
+    if (j == NULL || !json_object_is_type(j, json_type_array)) {
+        rc = sandbox_fail(sb, "docker container list is not a JSON array");
+        goto out;
+    }
+    size_t n = json_object_array_length(j), removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(j, i);
+        json_object *labels = NULL;
+        const char *job = NULL;
+        if (json_object_object_get_ex(c, "Labels", &labels))
+            job = json_get_str(labels, "labbox.job");
+        if (job != NULL && claimed(ctx, job))
+            continue;
+        if (!set_id(d, json_get_str(c, "Id")))
+            continue;
+        if (remove_container(sb) == RC_OK)
+            removed++;
+        else
+            log_warn("docker: cannot remove orphan container %.12s: %s", d->id, sb->error);
+        d->id[0] = '\0';
+    }
+    if (removed > 0)
+        log_info("docker: removed %zu orphan container(s)", removed);
+out:
+    json_object_put(j);
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+const struct sandbox_ops sandbox_docker_ops = {
+    .name = "docker",
+    .caps = SANDBOX_CAP_REATTACH | SANDBOX_CAP_REMOTE,
+    .priv_size = sizeof(struct docker),
+    .init = docker_init,
+    .start = docker_start,
+    .attach = docker_attach,
+    .poll = docker_poll,
+    .cancel = docker_cancel,
+    .collect = docker_collect,
+    .destroy = docker_destroy,
+    .fini = docker_fini,
+    .check = docker_check,
+    .reap_orphans = docker_reap_orphans,
+};

@@ -1,0 +1,11 @@
+# docker.cmake: unit tests of the Docker backend's pieces (framing parser, backend against podman).
+lb_unit_test(dockerframe lb_parse)
+
+# test_docker_backend drives sandbox_docker_ops against a real engine (podman's Docker-compatible
+# service, see scripts/podman-service and tests/unit/docker-env.sh). It reads
+# LABBOX_TEST_DOCKER_HOST; without it the test skips (77), except with CI=true, where it fails.
+if(WITH_DOCKER)
+  lb_unit_test(docker_backend lb_sandbox)
+  set_tests_properties(unit_docker_backend PROPERTIES LABELS "docker" SKIP_RETURN_CODE 77
+                       TIMEOUT 300)
+endif()
