@@ -40,6 +40,7 @@ static const struct key_def keys[] = {
     S(backend),
     S(listen),
     S(agent_dir),
+    S(sandbox_dir),
     S(agent_command),
     S(agent_env),
     S(allowed_types),
@@ -51,6 +52,7 @@ static const struct key_def keys[] = {
     S(modal_image),
     S(modal_config),
     S(modal_profile),
+    S(socket_group),
     U(max_file_bytes, 1, 1ull << 40),
     U(max_job_bytes, 1, 1ull << 42),
     U(max_files, 1, 10000),
@@ -70,6 +72,8 @@ static const struct key_def keys[] = {
     U(threads, 2, 1024),
     U(max_streams, 0, 1024),
     U(disk_reserve_mb, 0, 1 << 24),
+    {"socket_mode", KEY_U64, offsetof(struct config, socket_mode), 0, 0777},
+    U(keepalive_ms, 100, 300000),
     B(network),
     B(allow_octet_stream),
 };
@@ -111,6 +115,7 @@ config_init(struct config *cfg)
         {&cfg->backend, "local"},
         {&cfg->listen, ""},
         {&cfg->agent_dir, "scripts/agent"},
+        {&cfg->sandbox_dir, "/var/tmp/labbox"},
         {&cfg->agent_command, DEF_AGENT_COMMAND},
         {&cfg->agent_env, ""},
         {&cfg->allowed_types, DEF_ALLOWED_TYPES},
@@ -122,6 +127,7 @@ config_init(struct config *cfg)
         {&cfg->modal_image, DEF_MODAL_IMAGE},
         {&cfg->modal_config, ""},
         {&cfg->modal_profile, ""},
+        {&cfg->socket_group, ""},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]) && rc == RC_OK; i++)
         rc = set_str(strs[i].slot, strs[i].v);
@@ -144,6 +150,8 @@ config_init(struct config *cfg)
     cfg->threads = DEF_THREADS;
     cfg->max_streams = DEF_MAX_STREAMS;
     cfg->disk_reserve_mb = DEF_DISK_RESERVE_MB;
+    cfg->socket_mode = 0660;
+    cfg->keepalive_ms = DEF_KEEPALIVE_MS;
     cfg->network = false;
     cfg->allow_octet_stream = false;
     if (rc != RC_OK)
@@ -206,7 +214,8 @@ config_set(struct config *cfg, const char *key, const char *value, char *err, si
             (void)snprintf(err, errlen, "%s: expected a whole number, got '%s'", key, value);
             return RC_BADREQ;
         }
-        unsigned long long n = strtoull(value, &end, 10);
+        int base = strcmp(k->name, "socket_mode") == 0 ? 8 : 10;
+        unsigned long long n = strtoull(value, &end, base);
         if (errno != 0 || end == value || *end != '\0' || n < k->min || n > k->max) {
             (void)snprintf(err, errlen, "%s: expected a whole number from %llu to %llu, got '%s'",
                            key, (unsigned long long)k->min, (unsigned long long)k->max, value);
@@ -405,8 +414,10 @@ config_finish(struct config *cfg, char *err, size_t errlen)
     const struct {
         char **slot;
         const char *name;
-    } paths[] = {{&cfg->data_dir, "data_dir"}, {&cfg->agent_dir, "agent_dir"}};
-    for (size_t i = 0; i < 2; i++) {
+    } paths[] = {{&cfg->data_dir, "data_dir"},
+                 {&cfg->agent_dir, "agent_dir"},
+                 {&cfg->sandbox_dir, "sandbox_dir"}};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         char *v = *paths[i].slot;
         if (v[0] == '\0') {
             (void)snprintf(err, errlen, "%s: must not be empty", paths[i].name);

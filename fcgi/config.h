@@ -13,6 +13,7 @@ struct config {
     char *backend;         /* "local", "docker" or "modal" */
     char *listen;          /* unix socket path, or "fd:0"; default <data_dir>/labbox.sock */
     char *agent_dir;       /* copied into /workspace */
+    char *sandbox_dir;     /* where local work dirs live; must be reachable by sandbox_user */
     char *agent_command;   /* argv, split like a shell without a shell */
     char *agent_env;       /* space-separated NAME or NAME=VALUE given to the agent */
     char *allowed_types;   /* space/comma separated MIME types */
@@ -24,6 +25,7 @@ struct config {
     char *modal_image;     /* registry tag the Modal image is built from */
     char *modal_config;    /* path of .modal.toml ("" = ~/.modal.toml) */
     char *modal_profile;   /* profile in .modal.toml ("" = the active one) */
+    char *socket_group;    /* group given the FastCGI socket ("" = leave as is) */
     uint64_t max_file_bytes;
     uint64_t max_job_bytes;
     uint64_t max_files;
@@ -43,6 +45,8 @@ struct config {
     uint64_t threads;        /* FastCGI request threads */
     uint64_t max_streams;    /* concurrent event streams */
     uint64_t disk_reserve_mb;
+    uint64_t socket_mode;    /* permission bits of the FastCGI socket (octal in the file) */
+    uint64_t keepalive_ms;   /* event stream keepalive comment interval */
     bool network;
     bool allow_octet_stream;
 };

@@ -21,6 +21,7 @@
 #define DEF_THREADS           16                    /* FastCGI request threads */
 #define DEF_MAX_STREAMS       8                     /* concurrent /events streams */
 #define DEF_DISK_RESERVE_MB   256                   /* uploads refused below this free space */
+#define DEF_KEEPALIVE_MS      15000                 /* event stream keepalive interval */
 #define DEF_DOCKER_HOST       "unix:///var/run/docker.sock"
 #define DEF_DOCKER_IMAGE      "python:3.12-slim"
 #define DEF_MODAL_APP         "labbox"

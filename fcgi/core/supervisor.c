@@ -45,7 +45,7 @@ struct sup {
     int64_t last_feed[SANDBOX_STREAM__MAX]; /* mono ms of the last bytes, for partial flush */
     struct sandbox *sb;
     struct sandbox_job sj;
-    char work_dir[PATH_MAX + 8];
+    char work_dir[PATH_MAX + 64];
     char job_dir[PATH_MAX];
     char *envp[ENV_MAX];
     char **argv;
@@ -131,9 +131,12 @@ flush_partial(struct sup *s, bool force)
 {
     int64_t now = mono_ms();
     for (int i = 0; i < SANDBOX_STREAM__MAX; i++) {
-        if (s->split[i] == NULL || logsplit_pending(s->split[i]) == 0)
+        if (s->split[i] == NULL)
             continue;
-        if (force || now - s->last_feed[i] >= (int64_t)s->cfg->log_flush_ms)
+        if (force)
+            RC_IGNORE(logsplit_finish(s->split[i])); /* end of stream: emit what is held */
+        else if (logsplit_pending(s->split[i]) > 0 &&
+                 now - s->last_feed[i] >= (int64_t)s->cfg->log_flush_ms)
             RC_IGNORE(logsplit_flush(s->split[i]));
     }
 }
@@ -239,19 +242,25 @@ out:
     return rc;
 }
 
-/* work/ = a copy of agent_dir + inputs/ (links to the job's inputs) + an empty outputs/. */
+/* The work dir = a copy of agent_dir + inputs/ (links or copies of the job's inputs) + an
+ * empty outputs/. It lives under sandbox_dir, not in the job dir, because the sandbox user must
+ * be able to reach it and the data dir may sit below a private home directory. */
 static enum rc
 stage_work(struct sup *s)
 {
-    enum rc rc;
-    RC_IGNORE(fs_rmtree_at(s->dirfd, "work"));
-    if (mkdirat(s->dirfd, "work", 0755) != 0)
+    enum rc rc = RC_IO;
+    int work = -1, agent = -1;
+    if (fs_mkdir_p(s->cfg->sandbox_dir, 0711) != RC_OK)
         return RC_IO;
-    int work = openat(s->dirfd, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int agent = open(s->cfg->agent_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    RC_IGNORE(fs_rmtree_at(AT_FDCWD, s->work_dir));
+    if (mkdir(s->work_dir, 0755) != 0) {
+        log_errno("mkdir %s", s->work_dir);
+        return RC_IO;
+    }
+    work = open(s->work_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    agent = open(s->cfg->agent_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (work < 0 || agent < 0) {
-        log_errno("open work or agent_dir %s", s->cfg->agent_dir);
-        rc = RC_IO;
+        log_errno("open work dir or agent_dir %s", s->cfg->agent_dir);
         goto out;
     }
     rc = fs_copy_tree(agent, work);
@@ -632,7 +641,7 @@ destroy:
         if (sandbox_destroy(s->sb) != RC_OK)
             log_warn("destroying the sandbox failed: %s", s->sb->error);
     }
-    RC_IGNORE(fs_rmtree_at(s->dirfd, "work"));
+    RC_IGNORE(fs_rmtree_at(AT_FDCWD, s->work_dir));
     (void)unlinkat(s->dirfd, "cancel", 0);
     return 0;
 }
@@ -678,7 +687,7 @@ supervisor_main(const struct config *cfg, const char *id)
         goto out;
     }
     (void)snprintf(s.job_dir, sizeof(s.job_dir), "%s/jobs/%s", cfg->data_dir, id);
-    (void)snprintf(s.work_dir, sizeof(s.work_dir), "%s/work", s.job_dir);
+    (void)snprintf(s.work_dir, sizeof(s.work_dir), "%s/%s", cfg->sandbox_dir, id);
     if (jobstore_read(s.dirfd, &s.job) != RC_OK || filetype_init() != RC_OK ||
         joblog_open(&s.log, s.dirfd, cfg->log_max_bytes) != RC_OK)
         goto out;

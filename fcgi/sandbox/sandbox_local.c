@@ -38,6 +38,7 @@
 #define NOBODY_ID    65534
 #define CG_V1_MEM    "/sys/fs/cgroup/memory"
 #define CG_V1_PIDS   "/sys/fs/cgroup/pids"
+#define CG_V1_CPU    "/sys/fs/cgroup/cpuacct"
 #define CG_V2_ROOT   "/sys/fs/cgroup"
 #define MAX_ARGS     96
 
@@ -53,6 +54,7 @@ struct local {
     bool killed;                         /* cancel() sent SIGKILL */
     char cg_mem[256];                    /* cgroup v1 memory dir, or v2 leaf, "" if none */
     char cg_pids[256];                   /* cgroup v1 pids dir, "" if none */
+    char cg_cpu[256];                    /* cgroup v1 cpuacct dir, "" if none */
     bool cg_v2;
 };
 
@@ -104,14 +106,17 @@ read_u64(const char *dir, const char *file, const char *key)
 static void
 cg_make(const char *parent, const char *id, char *out, size_t outlen)
 {
-    char base[256];
+    char base[192];
     out[0] = '\0';
     if (access(parent, W_OK) != 0)
         return;
     (void)snprintf(base, sizeof(base), "%s/labbox", parent);
     if (mkdir(base, 0755) != 0 && errno != EEXIST)
         return;
-    (void)snprintf(out, outlen, "%s/%s", base, id);
+    if ((size_t)snprintf(out, outlen, "%s/%.32s", base, id) >= outlen) {
+        out[0] = '\0';
+        return;
+    }
     if (mkdir(out, 0755) != 0 && errno != EEXIST)
         out[0] = '\0';
 }
@@ -151,6 +156,7 @@ cg_setup(struct sandbox *sb, struct local *lc)
             (void)write_text(lc->cg_mem, "memory.swappiness", "0");
         }
     }
+    cg_make(CG_V1_CPU, sb->job->id, lc->cg_cpu, sizeof(lc->cg_cpu));
     cg_make(CG_V1_PIDS, sb->job->id, lc->cg_pids, sizeof(lc->cg_pids));
     if (lc->cg_pids[0] != '\0') {
         (void)snprintf(v, sizeof(v), "%llu", (unsigned long long)cfg->pids);
@@ -175,6 +181,10 @@ cg_remove(struct local *lc)
             left = true;
         else
             lc->cg_pids[0] = '\0';
+        if (lc->cg_cpu[0] && rmdir(lc->cg_cpu) != 0 && errno == EBUSY)
+            left = true;
+        else
+            lc->cg_cpu[0] = '\0';
         if (!left)
             return;
         usleep(50000);
@@ -384,6 +394,7 @@ child(struct sandbox *sb, struct local *lc, const struct args *a, int out_w, int
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
     join_cgroup(lc->cg_mem);
     join_cgroup(lc->cg_pids);
+    join_cgroup(lc->cg_cpu);
     set_limit(RLIMIT_CPU, cfg->cpu_time);
     set_limit(RLIMIT_FSIZE, cfg->file_size_mb << 20);
     set_limit(RLIMIT_CORE, 0);
@@ -521,6 +532,12 @@ fill_result(struct local *lc, struct sandbox_result *out)
     out->cpu_ms = (uint64_t)(lc->ru.ru_utime.tv_sec + lc->ru.ru_stime.tv_sec) * 1000 +
                   (uint64_t)(lc->ru.ru_utime.tv_usec + lc->ru.ru_stime.tv_usec) / 1000;
     out->max_rss_kb = (uint64_t)lc->ru.ru_maxrss;
+    /* bwrap does not always wait for its pid 1, so rusage can miss the agent: the cgroups
+     * count everything that ran in the sandbox. */
+    uint64_t cg_ns = lc->cg_v2 ? read_u64(lc->cg_mem, "cpu.stat", "usage_usec") * 1000
+                               : (lc->cg_cpu[0] ? read_u64(lc->cg_cpu, "cpuacct.usage", NULL) : 0);
+    if (cg_ns / 1000000 > out->cpu_ms)
+        out->cpu_ms = cg_ns / 1000000;
     if (lc->cg_mem[0] != '\0') {
         uint64_t peak = lc->cg_v2 ? read_u64(lc->cg_mem, "memory.peak", NULL)
                                   : read_u64(lc->cg_mem, "memory.max_usage_in_bytes", NULL);

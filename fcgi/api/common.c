@@ -1,0 +1,218 @@
+/* common: routing and helpers shared by the handlers. */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "defaults.h"
+#include "json.h"
+#include "log.h"
+#include "sandbox/sandbox.h"
+
+void
+api_internal(struct req *r)
+{
+    resp_problem(r, 500, "internal", "Internal error",
+                 "the server could not complete the request; see its log", NULL, NULL);
+}
+
+static void
+not_found(struct req *r)
+{
+    resp_problem(r, 404, "not_found", "Not found", "no such job or resource", NULL, NULL);
+}
+
+bool
+api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd, json_object **out_job)
+{
+    *out_dirfd = -1;
+    *out_job = NULL;
+    enum rc rc = jobstore_open_job(api->js, id, out_dirfd);
+    if (rc == RC_OK)
+        rc = jobstore_read(*out_dirfd, out_job);
+    if (rc == RC_OK)
+        return true;
+    if (*out_dirfd >= 0)
+        close(*out_dirfd);
+    *out_dirfd = -1;
+    if (rc == RC_NOTFOUND)
+        not_found(r);
+    else
+        api_internal(r);
+    return false;
+}
+
+json_object *
+api_job_public(struct api *api, json_object *job)
+{
+    const char *id = json_get_str(job, "id");
+    long pos = -1;
+    if (id != NULL && jobstore_state(job) == JOB_QUEUED)
+        pos = scheduler_position(api->sched, id);
+    return jobstore_public(job, pos);
+}
+
+static void
+health(struct api *api, struct req *r)
+{
+    size_t queued = 0, running = 0;
+    char why[512];
+    bool ok = scheduler_backend_status(api->sched, why, sizeof(why));
+    bool down = atomic_load(&api->shutting_down);
+    scheduler_counts(api->sched, &queued, &running);
+    json_object *o = json_object_new_object();
+    if (o == NULL) {
+        api_internal(r);
+        return;
+    }
+    json_set_str(o, "status", ok && !down ? "ok" : "degraded");
+    json_set_str(o, "backend", api->cfg->backend);
+    json_object_object_add(o, "backend_ok", json_object_new_boolean(ok));
+    if (!ok)
+        json_set_str(o, "backend_error", why);
+    if (down)
+        json_set_str(o, "detail", "shutting down");
+    json_set_i64(o, "queued", (int64_t)queued);
+    json_set_i64(o, "running", (int64_t)running);
+    json_set_i64(o, "max_concurrent", (int64_t)api->cfg->max_concurrent);
+    json_set_str(o, "version", LABBOX_VERSION);
+    resp_json(r, ok && !down ? 200 : 503, o, NULL);
+    json_object_put(o);
+}
+
+static void
+limits(struct api *api, struct req *r)
+{
+    const struct config *cfg = api->cfg;
+    json_object *o = json_object_new_object();
+    json_object *types = json_object_new_array();
+    if (o == NULL || types == NULL) {
+        json_object_put(o);
+        json_object_put(types);
+        api_internal(r);
+        return;
+    }
+    json_set_i64(o, "max_file_bytes", (int64_t)cfg->max_file_bytes);
+    json_set_i64(o, "max_job_bytes", (int64_t)cfg->max_job_bytes);
+    json_set_i64(o, "max_files", (int64_t)cfg->max_files);
+    const char *p = cfg->allowed_types;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        const char *b = p;
+        while (*p && *p != ' ' && *p != ',' && *p != '\t')
+            p++;
+        if (p > b)
+            json_object_array_add(types, json_object_new_string_len(b, (int)(p - b)));
+    }
+    if (cfg->allow_octet_stream)
+        json_object_array_add(types, json_object_new_string("application/octet-stream"));
+    json_object_object_add(o, "allowed_types", types);
+    json_set_i64(o, "wall_timeout_s", (int64_t)cfg->wall_timeout);
+    json_set_i64(o, "params_max_bytes", PARAMS_MAX_BYTES);
+    resp_json(r, 200, o, NULL);
+    json_object_put(o);
+}
+
+static void
+method_not_allowed(struct req *r, const char *allow)
+{
+    char h[64];
+    (void)snprintf(h, sizeof(h), "Allow: %s\r\n", allow);
+    resp_problem(r, 405, "method_not_allowed", "Method not allowed",
+                 "this resource does not answer that method", NULL, h);
+}
+
+static bool
+is(const struct req *r, const char *m)
+{
+    return strcmp(r->method, m) == 0;
+}
+
+void
+api_dispatch(struct api *api, struct req *r)
+{
+    const char *p = r->path;
+    if (strncmp(p, "/api/", 5) != 0) {
+        not_found(r);
+        return;
+    }
+    p += 5;
+    if (strcmp(p, "health") == 0) {
+        if (is(r, "GET") || is(r, "HEAD"))
+            health(api, r);
+        else
+            method_not_allowed(r, "GET");
+        return;
+    }
+    if (strcmp(p, "limits") == 0) {
+        if (is(r, "GET") || is(r, "HEAD"))
+            limits(api, r);
+        else
+            method_not_allowed(r, "GET");
+        return;
+    }
+    if (strcmp(p, "jobs") == 0 || strcmp(p, "jobs/") == 0) {
+        if (is(r, "POST"))
+            api_create_job(api, r);
+        else
+            method_not_allowed(r, "POST");
+        return;
+    }
+    if (strncmp(p, "jobs/", 5) != 0) {
+        not_found(r);
+        return;
+    }
+    p += 5;
+    char id[ID_LEN + 1];
+    const char *slash = strchr(p, '/');
+    size_t idlen = slash ? (size_t)(slash - p) : strlen(p);
+    if (idlen != ID_LEN) {
+        not_found(r);
+        return;
+    }
+    memcpy(id, p, ID_LEN);
+    id[ID_LEN] = '\0';
+    const char *rest = slash ? slash : "";
+    if (rest[0] == '\0') {
+        if (is(r, "GET") || is(r, "HEAD"))
+            api_get_job(api, r, id);
+        else if (is(r, "DELETE"))
+            api_delete_job(api, r, id);
+        else
+            method_not_allowed(r, "GET, DELETE");
+    } else if (strcmp(rest, "/logs") == 0) {
+        if (is(r, "GET") || is(r, "HEAD"))
+            api_get_logs(api, r, id);
+        else
+            method_not_allowed(r, "GET");
+    } else if (strcmp(rest, "/events") == 0) {
+        if (is(r, "GET"))
+            api_events(api, r, id);
+        else
+            method_not_allowed(r, "GET");
+    } else if (strcmp(rest, "/cancel") == 0) {
+        if (is(r, "POST"))
+            api_cancel_job(api, r, id);
+        else
+            method_not_allowed(r, "POST");
+    } else if (strcmp(rest, "/outputs") == 0 || strcmp(rest, "/outputs/") == 0) {
+        if (is(r, "GET") || is(r, "HEAD"))
+            api_list_outputs(api, r, id);
+        else
+            method_not_allowed(r, "GET");
+    } else if (strcmp(rest, "/outputs.zip") == 0) {
+        if (is(r, "GET"))
+            api_get_zip(api, r, id);
+        else
+            method_not_allowed(r, "GET");
+    } else if (strncmp(rest, "/outputs/", 9) == 0) {
+        if (is(r, "GET") || is(r, "HEAD"))
+            api_get_output(api, r, id, rest + 9);
+        else
+            method_not_allowed(r, "GET");
+    } else {
+        not_found(r);
+    }
+}

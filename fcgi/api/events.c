@@ -1,0 +1,255 @@
+/* events: GET /api/jobs/<id>/events, Server-Sent Events tailing log.jsonl and job.json.
+ *
+ * The stream is driven by inotify on the job directory (job.json is replaced by rename) and on
+ * log.jsonl (appends), never by sleeping. Order: a state event first; then log events, each
+ * with id = the byte offset in log.jsonl just after its record; a state event on every change;
+ * after the terminal state, the rest of the log and an end event, then the stream closes. The
+ * supervisor writes the terminal state after its last record, so reading the log once more
+ * after seeing a terminal state cannot miss a line. A comment line every keepalive interval
+ * both keeps proxies from timing out and detects a client that went away (the write fails),
+ * which frees the request thread.
+ */
+#include "api/api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "util/id.h"
+
+#define READ_CHUNK    65536
+
+struct stream {
+    struct api *api;
+    struct req *r;
+    const char *id;
+    int dirfd;
+    int logfd;
+    uint64_t off;           /* next byte of log.jsonl to send */
+    char last_state[32];    /* the state last sent */
+    char *buf;              /* READ_CHUNK bytes */
+};
+
+static enum rc
+send_state(struct stream *s, json_object *job)
+{
+    json_object *pub = api_job_public(s->api, job);
+    if (pub == NULL)
+        return RC_NOMEM;
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        pub, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    enum rc rc = resp_write(s->r, "event: state\ndata: ", 19);
+    if (rc == RC_OK)
+        rc = resp_write(s->r, text, len);
+    if (rc == RC_OK)
+        rc = resp_write(s->r, "\n\n", 2);
+    (void)snprintf(s->last_state, sizeof(s->last_state), "%s",
+                   json_get_str(job, "state") ? json_get_str(job, "state") : "");
+    json_object_put(pub);
+    return rc;
+}
+
+/* Send every whole record from s->off to the current end of the log. */
+static enum rc
+send_log(struct stream *s)
+{
+    for (;;) {
+        ssize_t got = pread(s->logfd, s->buf, READ_CHUNK, (off_t)s->off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? RC_IO : RC_OK;
+        size_t start = 0, n = (size_t)got;
+        bool any = false;
+        for (size_t i = 0; i < n; i++) {
+            if (s->buf[i] != '\n')
+                continue;
+            char head[64];
+            int k = snprintf(head, sizeof(head), "event: log\nid: %llu\ndata: ",
+                             (unsigned long long)(s->off + i + 1));
+            enum rc rc = resp_write(s->r, head, (size_t)k);
+            if (rc == RC_OK)
+                rc = resp_write(s->r, s->buf + start, i - start);
+            if (rc == RC_OK)
+                rc = resp_write(s->r, "\n\n", 2);
+            if (rc != RC_OK)
+                return rc;
+            start = i + 1;
+            any = true;
+        }
+        if (!any) {
+            /* A record longer than the chunk cannot be: lines are capped well below it. */
+            return RC_OK;
+        }
+        s->off += start;
+        if (start < n)
+            return RC_OK; /* a record still being written */
+    }
+}
+
+static bool
+valid_offset(int logfd, uint64_t off)
+{
+    struct stat st;
+    char prev = '\n';
+    if (fstat(logfd, &st) != 0 || off > (uint64_t)st.st_size)
+        return false;
+    return off == 0 || (pread(logfd, &prev, 1, (off_t)off - 1) == 1 && prev == '\n');
+}
+
+static bool
+start_offset(struct req *r, uint64_t *out)
+{
+    char v[32];
+    const char *h = req_param(r, "HTTP_LAST_EVENT_ID");
+    *out = 0;
+    if (h != NULL && h[0] != '\0')
+        (void)snprintf(v, sizeof(v), "%s", h);
+    else if (!req_query(r, "offset", v, sizeof(v)))
+        return true;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0')
+        return false;
+    *out = n;
+    return true;
+}
+
+static void
+run_stream(struct stream *s, int ino)
+{
+    json_object *job = NULL;
+    int64_t last_write = mono_ms();
+    bool first = true;
+    for (;;) {
+        json_object *fresh = NULL;
+        if (jobstore_read(s->dirfd, &fresh) != RC_OK)
+            break; /* deleted */
+        json_object_put(job);
+        job = fresh;
+        const char *st = json_get_str(job, "state");
+        bool terminal = jobstate_is_terminal(jobstore_state(job));
+        enum rc rc = RC_OK;
+        if (first || (st != NULL && strcmp(st, s->last_state) != 0)) {
+            /* The log first, so that a state change never overtakes the lines before it. */
+            if (!first)
+                rc = send_log(s);
+            if (rc == RC_OK)
+                rc = send_state(s, job);
+            first = false;
+        }
+        if (rc == RC_OK)
+            rc = send_log(s);
+        if (rc == RC_OK && terminal)
+            rc = resp_write(s->r, "event: end\ndata: {}\n\n", 21);
+        if (rc == RC_OK)
+            rc = resp_flush(s->r);
+        if (rc != RC_OK || terminal)
+            break;
+        last_write = mono_ms();
+        /* Wait for a change or the keepalive. */
+        for (;;) {
+            struct pollfd p = {ino, POLLIN, 0};
+            int64_t left = (int64_t)s->api->cfg->keepalive_ms - (mono_ms() - last_write);
+            int r = poll(&p, 1, left > 0 ? (int)left : 0);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r > 0) {
+                char evbuf[4096];
+                while (read(ino, evbuf, sizeof(evbuf)) > 0)
+                    ;
+                break;
+            }
+            if (resp_write(s->r, ": keepalive\n\n", 13) != RC_OK || resp_flush(s->r) != RC_OK)
+                goto out;
+            last_write = mono_ms();
+        }
+        if (atomic_load(&s->api->shutting_down))
+            break;
+    }
+out:
+    json_object_put(job);
+}
+
+void
+api_events(struct api *api, struct req *r, const char *id)
+{
+    struct stream s = {.api = api, .r = r, .id = id, .dirfd = -1, .logfd = -1};
+    json_object *job = NULL;
+    int ino = -1;
+    bool counted = false;
+    char path[PATH_MAX];
+
+    if (!api_load_job(api, r, id, &s.dirfd, &job))
+        return;
+    json_object_put(job);
+    unsigned n = atomic_fetch_add(&api->streams, 1) + 1;
+    counted = true;
+    if (n > api->cfg->max_streams) {
+        resp_problem(r, 503, "too_many_streams", "Too many event streams",
+                     "the server holds as many live streams as it can; try again shortly, or "
+                     "poll the job",
+                     NULL, "Retry-After: 5\r\n");
+        goto out;
+    }
+    if (!start_offset(r, &s.off)) {
+        resp_problem(r, 400, "bad_request", "Bad offset", "the offset must be a whole number",
+                     NULL, NULL);
+        goto out;
+    }
+    s.logfd = openat(s.dirfd, "log.jsonl", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (s.logfd < 0) {
+        api_internal(r);
+        goto out;
+    }
+    if (!valid_offset(s.logfd, s.off)) {
+        resp_problem(r, 400, "bad_request", "Bad offset",
+                     "the offset is not the start of a log record", NULL, NULL);
+        goto out;
+    }
+    ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    (void)snprintf(path, sizeof(path), "%s/jobs/%s", api->cfg->data_dir, id);
+    if (ino < 0 || inotify_add_watch(ino, path, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
+                                                    IN_MOVE_SELF) < 0) {
+        log_errno("inotify on %s", id);
+        api_internal(r);
+        goto out;
+    }
+    (void)snprintf(path, sizeof(path), "%s/jobs/%s/log.jsonl", api->cfg->data_dir, id);
+    if (inotify_add_watch(ino, path, IN_MODIFY) < 0) {
+        log_errno("inotify on the log of %s", id);
+        api_internal(r);
+        goto out;
+    }
+    s.buf = malloc(READ_CHUNK);
+    if (s.buf == NULL) {
+        api_internal(r);
+        goto out;
+    }
+    if (resp_start(r, 200, "text/event-stream; charset=utf-8",
+                   "X-Accel-Buffering: no\r\nX-Content-Type-Options: nosniff\r\n") != RC_OK)
+        goto out;
+    if (resp_write(r, "retry: 2000\n\n", 13) != RC_OK)
+        goto out;
+    run_stream(&s, ino);
+out:
+    free(s.buf);
+    if (ino >= 0)
+        close(ino);
+    if (s.logfd >= 0)
+        close(s.logfd);
+    close(s.dirfd);
+    if (counted)
+        atomic_fetch_sub(&api->streams, 1);
+}

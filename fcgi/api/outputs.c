@@ -1,0 +1,256 @@
+/* outputs: the collected outputs of a job: list, one file (sent by nginx), all as a zip. */
+#include "api/api.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "defaults.h"
+#include "json.h"
+#include "log.h"
+#include "parse/names.h"
+
+/* The outputs array of a job whose outputs are collected, or NULL (borrowed). */
+static json_object *
+outputs_of(json_object *job)
+{
+    json_object *arr = NULL;
+    if (!json_object_object_get_ex(job, "outputs", &arr) ||
+        !json_object_is_type(arr, json_type_array))
+        return NULL;
+    return arr;
+}
+
+static bool
+ready(struct req *r, json_object *job)
+{
+    if (jobstate_is_terminal(jobstore_state(job)))
+        return true;
+    resp_problem(r, 409, "not_ready", "Not ready", "the job's outputs are not collected yet",
+                 NULL, NULL);
+    return false;
+}
+
+/* Percent-encode everything but unreserved characters and (when keep_slash) '/'. */
+static void
+pct_encode(const char *s, bool keep_slash, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *s && n + 4 < outlen; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
+void
+api_list_outputs(struct api *api, struct req *r, const char *id)
+{
+    int dfd;
+    json_object *job, *o = NULL;
+    if (!api_load_job(api, r, id, &dfd, &job))
+        return;
+    if (!ready(r, job))
+        goto out;
+    json_object *src = outputs_of(job);
+    json_object *arr = json_object_new_array();
+    o = json_object_new_object();
+    if (arr == NULL || o == NULL) {
+        json_object_put(arr);
+        api_internal(r);
+        goto out;
+    }
+    json_object_object_add(o, "outputs", arr);
+    size_t n = src ? json_object_array_length(src) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(src, i);
+        const char *path = json_get_str(e, "path");
+        if (path == NULL)
+            continue;
+        char enc[OUTPUT_PATH_MAX * 3 + 1], url[OUTPUT_PATH_MAX * 3 + 128];
+        pct_encode(path, true, enc, sizeof(enc));
+        (void)snprintf(url, sizeof(url), "/api/jobs/%s/outputs/%s", id, enc);
+        json_object *x = json_object_new_object();
+        if (x == NULL)
+            continue;
+        json_set_str(x, "path", path);
+        json_set_i64(x, "size", json_get_i64(e, "size", 0));
+        json_set_str(x, "type", json_get_str(e, "type"));
+        json_set_str(x, "url", url);
+        json_object_array_add(arr, x);
+    }
+    resp_json(r, 200, o, NULL);
+out:
+    json_object_put(o);
+    json_object_put(job);
+    close(dfd);
+}
+
+void
+api_get_output(struct api *api, struct req *r, const char *id, const char *path)
+{
+    int dfd;
+    json_object *job;
+    const char *why = NULL;
+    if (!api_load_job(api, r, id, &dfd, &job))
+        return;
+    if (!ready(r, job))
+        goto out;
+    json_object *found = NULL;
+    if (names_check_relpath(span_of(path), &why) == RC_OK) {
+        json_object *src = outputs_of(job);
+        size_t n = src ? json_object_array_length(src) : 0;
+        for (size_t i = 0; i < n && found == NULL; i++) {
+            json_object *e = json_object_array_get_idx(src, i);
+            const char *p = json_get_str(e, "path");
+            if (p != NULL && strcmp(p, path) == 0)
+                found = e;
+        }
+    }
+    if (found == NULL) {
+        resp_problem(r, 404, "not_found", "Not found", "the job has no such output", NULL, NULL);
+        goto out;
+    }
+    /* nginx sends the file itself (sendfile, ranges, disable_symlinks) from its internal
+     * location; we only name it and set the headers that make it safe to download. */
+    char enc[OUTPUT_PATH_MAX * 3 + 1], base[NAME_MAX_BYTES * 3 + 1];
+    char headers[OUTPUT_PATH_MAX * 3 + NAME_MAX_BYTES * 3 + 512];
+    const char *slash = strrchr(path, '/');
+    pct_encode(path, true, enc, sizeof(enc));
+    pct_encode(slash ? slash + 1 : path, false, base, sizeof(base));
+    (void)snprintf(headers, sizeof(headers),
+                   "X-Accel-Redirect: /_labbox_outputs/%s/outputs/%s\r\n"
+                   "Content-Disposition: attachment; filename*=UTF-8''%s\r\n"
+                   "X-Content-Type-Options: nosniff\r\n"
+                   "Content-Security-Policy: sandbox\r\n",
+                   id, enc, base);
+    const char *type = json_get_str(found, "type");
+    RC_IGNORE(resp_start(r, 200, type ? type : "application/octet-stream", headers));
+out:
+    json_object_put(job);
+    close(dfd);
+}
+
+/*** zip ***/
+
+struct zip_out {
+    struct req *r;
+    bool failed;
+};
+
+static la_ssize_t
+zip_write(struct archive *a, void *ctx, const void *p, size_t len)
+{
+    struct zip_out *z = ctx;
+    (void)a;
+    if (resp_write(z->r, p, len) != RC_OK) {
+        z->failed = true;
+        return -1;
+    }
+    return (la_ssize_t)len;
+}
+
+static int
+zip_close(struct archive *a, void *ctx)
+{
+    (void)a;
+    (void)ctx;
+    return ARCHIVE_OK;
+}
+
+void
+api_get_zip(struct api *api, struct req *r, const char *id)
+{
+    int dfd, ofd = -1;
+    json_object *job;
+    struct archive *a = NULL;
+    struct archive_entry *ent = NULL;
+    char *buf = NULL;
+    if (!api_load_job(api, r, id, &dfd, &job))
+        return;
+    if (!ready(r, job))
+        goto out;
+    json_object *src = outputs_of(job);
+    ofd = openat(dfd, "outputs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    char headers[160];
+    (void)snprintf(headers, sizeof(headers),
+                   "Content-Disposition: attachment; filename=\"labbox-%s-outputs.zip\"\r\n"
+                   "X-Content-Type-Options: nosniff\r\n",
+                   id);
+    a = archive_write_new();
+    ent = archive_entry_new();
+    buf = malloc(65536);
+    if (a == NULL || ent == NULL || buf == NULL ||
+        archive_write_set_format_zip(a) != ARCHIVE_OK ||
+        archive_write_zip_set_compression_deflate(a) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK) {
+        api_internal(r);
+        goto out;
+    }
+    if (resp_start(r, 200, "application/zip", headers) != RC_OK)
+        goto out;
+    struct zip_out z = {r, false};
+    if (archive_write_open2(a, &z, NULL, zip_write, zip_close, NULL) != ARCHIVE_OK)
+        goto out;
+    size_t n = src ? json_object_array_length(src) : 0;
+    for (size_t i = 0; i < n && ofd >= 0 && !z.failed; i++) {
+        json_object *e = json_object_array_get_idx(src, i);
+        const char *path = json_get_str(e, "path");
+        const char *why;
+        if (path == NULL || names_check_relpath(span_of(path), &why) != RC_OK)
+            continue;
+        int fd = openat(ofd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        archive_entry_clear(ent);
+        archive_entry_set_pathname_utf8(ent, path);
+        archive_entry_set_filetype(ent, AE_IFREG);
+        archive_entry_set_perm(ent, 0644);
+        archive_entry_set_size(ent, st.st_size);
+        archive_entry_set_mtime(ent, st.st_mtime, 0);
+        if (archive_write_header(a, ent) != ARCHIVE_OK) {
+            close(fd);
+            break;
+        }
+        for (;;) {
+            ssize_t got = read(fd, buf, 65536);
+            if (got <= 0)
+                break;
+            if (archive_write_data(a, buf, (size_t)got) < 0) {
+                z.failed = true;
+                break;
+            }
+        }
+        close(fd);
+    }
+    if (archive_write_close(a) != ARCHIVE_OK && !z.failed)
+        log_warn("zip: %s", archive_error_string(a));
+out:
+    if (a != NULL)
+        archive_write_free(a);
+    if (ent != NULL)
+        archive_entry_free(ent);
+    free(buf);
+    if (ofd >= 0)
+        close(ofd);
+    json_object_put(job);
+    close(dfd);
+}
