@@ -15,6 +15,7 @@
 #include "util/id.h"
 
 #define GRPC_META_MAX   32   /* metadata lines of one call */
+#define GRPC_POOL       16   /* idle easy handles kept per client */
 #define GRPC_USER_AGENT "labbox/" LABBOX_VERSION " libcurl grpc"
 
 const struct grpc_retry_policy GRPC_RETRY_CONTROL = {3, 100, 2, 1000, true};
@@ -27,8 +28,11 @@ struct grpc_client {
     char *url;       /* as given */
     char *curl_base; /* what curl dials: http:// when h2c */
     bool h2c;
+    bool no_reuse;           /* one connection per call (see grpc_client_new) */
     struct grpc_call *calls; /* all calls not yet freed */
     size_t active;           /* calls not yet done */
+    CURL *pool[GRPC_POOL];   /* finished easy handles kept for reuse */
+    size_t npool;
 };
 
 struct grpc_call {
@@ -88,6 +92,10 @@ grpc_client_new(const char *base_url, unsigned flags)
     if (c == NULL)
         return NULL;
     c->h2c = !https || (flags & GRPC_CLIENT_H2C);
+    /* libcurl before 8.0 breaks a reused prior-knowledge h2c connection ("Error in the HTTP2
+     * framing layer", curl issue 10634, fixed by PR 10643): there, each h2c call gets its own
+     * connection. TLS (ALPN h2), i.e. the real Modal, multiplexes normally. */
+    c->no_reuse = c->h2c && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
     c->url = strdup(base_url);
     bool has_port = memchr(rest, ':', hl) != NULL && rest[0] != '[';
     if (rest[0] == '[') {
@@ -119,6 +127,8 @@ grpc_client_free(struct grpc_client *c)
         return;
     while (c->calls != NULL)
         grpc_call_free(c->calls);
+    for (size_t i = 0; i < c->npool; i++)
+        curl_easy_cleanup(c->pool[i]);
     if (c->multi != NULL)
         (void)curl_multi_cleanup(c->multi);
     if (c->share != NULL)
@@ -248,7 +258,13 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
     if (k < 0 || (size_t)k >= sizeof(line))
         goto fail;
 
-    call->easy = curl_easy_init();
+    /* Reuse an idle handle rather than allocating a new one per call. */
+    if (c->npool > 0) {
+        call->easy = c->pool[--c->npool];
+        curl_easy_reset(call->easy);
+    } else {
+        call->easy = curl_easy_init();
+    }
     if (call->easy == NULL)
         goto fail;
     CURL *e = call->easy;
@@ -264,7 +280,11 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_HTTP_VERSION,
         c->h2c ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : (long)CURL_HTTP_VERSION_2TLS);
-    SET(CURLOPT_PIPEWAIT, 1L);
+    SET(CURLOPT_PIPEWAIT, c->no_reuse ? 0L : 1L);
+    if (c->no_reuse) {
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+        SET(CURLOPT_FORBID_REUSE, 1L);
+    }
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDS, call->body);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
@@ -278,6 +298,8 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
     SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    if (getenv("LABBOX_GRPC_VERBOSE") != NULL)
+        SET(CURLOPT_VERBOSE, 1L);
     if (timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 #undef SET
@@ -325,8 +347,12 @@ grpc_call_free(struct grpc_call *call)
         if (!call->done)
             c->active--;
     }
-    if (call->easy != NULL)
-        curl_easy_cleanup(call->easy);
+    if (call->easy != NULL) {
+        if (c->npool < GRPC_POOL)
+            c->pool[c->npool++] = call->easy;
+        else
+            curl_easy_cleanup(call->easy);
+    }
     curl_slist_free_all(call->hdrs);
     free(call->body);
     free(call->kept);

@@ -1,0 +1,766 @@
+/* test_modal_backend: sandbox_modal_ops driven hook by hook against the fake Modal server.
+ *
+ * Starts `node tests/fake-modal/server.mjs` (or uses LABBOX_TEST_MODAL_URL, plus
+ * LABBOX_TEST_MODAL_ADMIN for the admin port when failure injection is wanted). Without node or
+ * the fake it skips (exit 77), unless CI=true, where that fails.
+ */
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "check.h"
+#include "config.h"
+#include "json.h"
+#include "util/fsutil.h"
+
+#define OUT_MAX    65536
+#define FAIL_IMAGE "labbox-test/broken:1"
+
+extern const struct sandbox_ops sandbox_modal_ops;
+extern char **environ;
+
+static char server_url[128];
+static char admin_url[128];
+static pid_t server_pid = -1;
+static int server_stdin = -1;
+
+struct rec {
+    char out[SANDBOX_STREAM__MAX][OUT_MAX];
+    size_t len[SANDBOX_STREAM__MAX];
+    char *state; /* last persisted sb->state as JSON text */
+    int persists;
+};
+
+static void
+on_output(void *ctx, enum sandbox_stream s, const char *p, size_t n)
+{
+    struct rec *r = ctx;
+    if (r->len[s] + n <= OUT_MAX) {
+        memcpy(r->out[s] + r->len[s], p, n);
+        r->len[s] += n;
+    }
+}
+
+static enum rc
+on_persist(void *ctx, struct sandbox *sb)
+{
+    struct rec *r = ctx;
+    free(r->state);
+    r->state = strdup(json_object_to_json_string(sb->state));
+    r->persists++;
+    return r->state != NULL ? RC_OK : RC_NOMEM;
+}
+
+static int64_t
+mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ fake server */
+
+static int
+skip_or_fail(const char *why)
+{
+    const char *ci = getenv("CI");
+    fprintf(stderr, "test_modal_backend: %s\n", why);
+    if (ci != NULL && strcmp(ci, "true") == 0)
+        return 1;
+    return 77;
+}
+
+/* Start the fake; fills server_url and admin_url. */
+static bool
+fake_start(void)
+{
+    int out[2], in[2];
+    char script[512];
+    (void)snprintf(script, sizeof(script), "%s/tests/fake-modal/server.mjs", LB_SOURCE_DIR);
+    if (access(script, R_OK) != 0)
+        return false;
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0)
+        return false;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    char *const argv[] = {(char[]){"node"}, script, (char[]){"--exit-on-stdin-eof"},
+                          (char[]){"--fail-image-tag"}, (char[]){FAIL_IMAGE}, NULL};
+    int e = posix_spawnp(&server_pid, "node", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    (void)close(out[1]);
+    (void)close(in[0]);
+    server_stdin = in[1];
+    if (e != 0) {
+        server_pid = -1;
+        (void)close(out[0]);
+        return false;
+    }
+    FILE *f = fdopen(out[0], "r");
+    char line[200];
+    int port = 0, admin = 0;
+    while (f != NULL && (port == 0 || admin == 0) && fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "LISTENING ", 10) == 0)
+            port = (int)strtol(line + 10, NULL, 10);
+        else if (strncmp(line, "ADMIN ", 6) == 0)
+            admin = (int)strtol(line + 6, NULL, 10);
+    }
+    if (f != NULL)
+        (void)fclose(f);
+    if (port <= 0 || admin <= 0)
+        return false;
+    (void)snprintf(server_url, sizeof(server_url), "http://127.0.0.1:%d", port);
+    (void)snprintf(admin_url, sizeof(admin_url), "http://127.0.0.1:%d", admin);
+    return true;
+}
+
+static void
+fake_stop(void)
+{
+    if (server_stdin >= 0)
+        (void)close(server_stdin);
+    if (server_pid > 0) {
+        int st;
+        int64_t end = mono() + 5000;
+        while (waitpid(server_pid, &st, WNOHANG) == 0) {
+            if (mono() > end) {
+                (void)kill(server_pid, SIGKILL);
+                (void)waitpid(server_pid, &st, 0);
+                break;
+            }
+            (void)usleep(50000);
+        }
+    }
+}
+
+struct body {
+    char buf[262144];
+    size_t len;
+};
+
+static size_t
+on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct body *b = ud;
+    size_t k = sz * n;
+    if (b->len + k < sizeof(b->buf)) {
+        memcpy(b->buf + b->len, p, k);
+        b->len += k;
+        b->buf[b->len] = '\0';
+    }
+    return k;
+}
+
+/* admin: an admin API request; the JSON reply (caller puts) or NULL. */
+static json_object *
+admin(const char *method, const char *path, const char *json)
+{
+    static struct body b;
+    char url[256];
+    if (admin_url[0] == '\0')
+        return NULL;
+    b.len = 0;
+    b.buf[0] = '\0';
+    (void)snprintf(url, sizeof(url), "%s%s", admin_url, path);
+    CURL *c = curl_easy_init();
+    (void)curl_easy_setopt(c, CURLOPT_URL, url);
+    (void)curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (json != NULL)
+        (void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    (void)curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    (void)curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    CURLcode res = curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    return res == CURLE_OK ? json_tokener_parse(b.buf) : NULL;
+}
+
+/* sandbox_running: is the fake's sandbox id still running? -1 if unknown. */
+static int
+sandbox_running(const char *id)
+{
+    json_object *st = admin("GET", "/state", NULL), *sbs, *it;
+    int r = -1;
+    if (st != NULL && json_object_object_get_ex(st, "sandboxes", &sbs)) {
+        for (size_t i = 0; i < json_object_array_length(sbs); i++) {
+            it = json_object_array_get_idx(sbs, i);
+            const char *sid = json_get_str(it, "id");
+            if (sid != NULL && strcmp(sid, id) == 0)
+                r = json_get_bool(it, "running", false) ? 1 : 0;
+        }
+    }
+    json_object_put(st);
+    return r;
+}
+
+static int
+injections_left(void)
+{
+    json_object *st = admin("GET", "/injections", NULL), *a;
+    int n = -1;
+    if (st != NULL && json_object_object_get_ex(st, "injections", &a))
+        n = (int)json_object_array_length(a);
+    json_object_put(st);
+    return n;
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+struct jobenv {
+    char root[64];
+    char dir[128];
+    char work[160];
+    char id[64];
+    int dirfd;
+    char **argv;
+    char **envp;
+    struct sandbox_job job;
+};
+
+static const char *const env_default[] = {"PATH=/usr/bin:/bin", "LABBOX_X=hello", "HOME=/tmp", NULL};
+
+static char **
+dupv(const char *const *v)
+{
+    size_t n = 0;
+    while (v[n] != NULL)
+        n++;
+    char **out = calloc(n + 1, sizeof(*out));
+    for (size_t i = 0; out != NULL && i < n; i++)
+        out[i] = strdup(v[i]);
+    return out;
+}
+
+static void
+freev(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+
+static bool
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return false;
+    bool ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+static bool
+job_make(struct jobenv *e, const char *name, const char *const *argv)
+{
+    memset(e, 0, sizeof(*e));
+    e->dirfd = -1;
+    (void)snprintf(e->root, sizeof(e->root), "/tmp/lbmodal-XXXXXX");
+    if (mkdtemp(e->root) == NULL)
+        return false;
+    (void)snprintf(e->id, sizeof(e->id), "ut%ld%s", (long)getpid(), name);
+    (void)snprintf(e->dir, sizeof(e->dir), "%s/%s", e->root, e->id);
+    (void)snprintf(e->work, sizeof(e->work), "%s/work", e->dir);
+    char p[256];
+    if (mkdir(e->dir, 0755) != 0 || mkdir(e->work, 0755) != 0)
+        return false;
+    (void)snprintf(p, sizeof(p), "%s/outputs", e->work);
+    if (mkdir(p, 0755) != 0)
+        return false;
+    (void)snprintf(p, sizeof(p), "%s/in.txt", e->work);
+    if (!write_file(p, "input-data\n"))
+        return false;
+    e->dirfd = open(e->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    e->argv = dupv(argv);
+    e->envp = dupv(env_default);
+    e->job = (struct sandbox_job){
+        .id = e->id, .dir = e->dir, .dirfd = e->dirfd, .work_dir = e->work,
+        .argv = e->argv, .envp = e->envp, .timeout_s = 60,
+    };
+    return e->dirfd >= 0 && e->argv != NULL && e->envp != NULL;
+}
+
+static void
+job_free(struct jobenv *e)
+{
+    if (e->dirfd >= 0)
+        (void)close(e->dirfd);
+    freev(e->argv);
+    freev(e->envp);
+    e->argv = e->envp = NULL;
+    if (e->root[0] == '\0')
+        return;
+    int fd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        CHECK_INT(fs_rmtree_at(fd, e->root + 5), RC_OK);
+        (void)close(fd);
+    }
+}
+
+static void
+cfg_make(struct config *cfg, const char *image)
+{
+    char err[200];
+    if (config_init(cfg) != RC_OK)
+        abort();
+    if (config_set(cfg, "backend", "modal", err, sizeof(err)) != RC_OK ||
+        config_set(cfg, "modal_app", "labbox-unit", err, sizeof(err)) != RC_OK ||
+        config_set(cfg, "modal_image", image, err, sizeof(err)) != RC_OK ||
+        config_set(cfg, "modal_config", "/nonexistent/modal.toml", err, sizeof(err)) != RC_OK) {
+        fprintf(stderr, "config_set: %s\n", err);
+        abort();
+    }
+    cfg->memory_mb = 256;
+    cfg->output_max_bytes = 1 << 20;
+    cfg->output_max_files = 100;
+}
+
+static struct sandbox *
+sb_make(const struct config *cfg, const struct sandbox_job *job, struct rec *r)
+{
+    struct sandbox *sb = sandbox_new(&sandbox_modal_ops, cfg, job);
+    if (sb == NULL)
+        abort();
+    sb->on_output = on_output;
+    sb->on_persist = on_persist;
+    sb->cb_ctx = r;
+    sb->deadline_ms = mono() + 120000;
+    return sb;
+}
+
+static enum rc
+run_to_end(struct sandbox *sb, int64_t max_ms, struct sandbox_result *res, bool *done)
+{
+    int64_t end = mono() + max_ms;
+    *done = false;
+    while (!*done && mono() < end) {
+        enum rc rc = sandbox_poll(sb, 500, done, res);
+        if (rc != RC_OK)
+            return rc;
+    }
+    return RC_OK;
+}
+
+static bool
+poll_until_out(struct sandbox *sb, struct rec *r, enum sandbox_stream s, const char *needle,
+               int64_t max_ms)
+{
+    int64_t end = mono() + max_ms;
+    bool done = false;
+    struct sandbox_result res;
+    while (!done && mono() < end) {
+        if (memmem(r->out[s], r->len[s], needle, strlen(needle)) != NULL)
+            return true;
+        if (sandbox_poll(sb, 300, &done, &res) != RC_OK)
+            return false;
+    }
+    return memmem(r->out[s], r->len[s], needle, strlen(needle)) != NULL;
+}
+
+static bool
+read_out(int dirfd, const char *rel, char *buf, size_t cap, size_t *out_len)
+{
+    int fd = openat(dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, cap);
+    (void)close(fd);
+    if (n < 0)
+        return false;
+    *out_len = (size_t)n;
+    return true;
+}
+
+static int
+outputs_dir(struct jobenv *e)
+{
+    char p[256];
+    (void)snprintf(p, sizeof(p), "%s/collected", e->dir);
+    if (mkdir(p, 0755) != 0)
+        return -1;
+    return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* ------------------------------------------------------------------ cases */
+
+static void
+test_success(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {
+        "sh", "-c",
+        "echo out; echo err >&2; cat in.txt; echo \"x=$LABBOX_X\"; pwd; mkdir -p outputs/a/b && "
+        "printf '\\000\\001\\002\\377' > outputs/a/b/bin.dat && echo hi > outputs/top.txt",
+        NULL};
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "ok", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_check(sb), RC_OK);
+    enum rc rc = sandbox_start(sb);
+    if (rc != RC_OK)
+        fprintf(stderr, "start: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    struct sandbox_result res;
+    bool done = false;
+    rc = run_to_end(sb, 60000, &res, &done);
+    if (rc != RC_OK)
+        fprintf(stderr, "poll: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    CHECK(done);
+    CHECK_INT(res.status, SANDBOX_OK);
+    CHECK_INT(res.exit_code, 0);
+    const char want_out[] = "out\ninput-data\nx=hello\n/workspace\n";
+    CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], want_out, sizeof(want_out) - 1);
+    CHECK_MEM(r->out[SANDBOX_STDERR], r->len[SANDBOX_STDERR], "err\n", 4);
+    int ofd = outputs_dir(&e);
+    CHECK(ofd >= 0);
+    struct sandbox_collect_stats cs;
+    rc = sandbox_collect(sb, ofd, &cs);
+    if (rc != RC_OK)
+        fprintf(stderr, "collect: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    CHECK_INT(cs.files, 2);
+    CHECK(!cs.over_limit);
+    char buf[64];
+    size_t n = 0;
+    CHECK(read_out(ofd, "a/b/bin.dat", buf, sizeof(buf), &n));
+    CHECK_MEM(buf, n, "\000\001\002\377", 4);
+    CHECK(read_out(ofd, "top.txt", buf, sizeof(buf), &n));
+    CHECK_MEM(buf, n, "hi\n", 3);
+    (void)close(ofd);
+    /* The state knows the sandbox; destroy terminates it. */
+    json_object *st = json_tokener_parse(r->state);
+    const char *sid = json_get_str(st, "sandbox_id");
+    CHECK(sid != NULL && json_get_str(st, "exec_agent") != NULL);
+    char sidc[128] = "";
+    if (sid != NULL)
+        (void)snprintf(sidc, sizeof(sidc), "%s", sid);
+    json_object_put(st);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    CHECK_INT(sandbox_running(sidc), 0);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+static void
+test_exit_code(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"sh", "-c", "echo bye; exit 3", NULL};
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "exit", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    struct sandbox_result res;
+    bool done = false;
+    CHECK_INT(run_to_end(sb, 60000, &res, &done), RC_OK);
+    CHECK(done);
+    CHECK_INT(res.status, SANDBOX_RUNTIME_ERROR);
+    CHECK_INT(res.exit_code, 3);
+    CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "bye\n", 4);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+static void
+test_cancel(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"sh", "-c", "echo started; sleep 60", NULL};
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "cancel", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, "started\n", 20000));
+    int64_t t0 = mono();
+    CHECK_INT(sandbox_cancel(sb), RC_OK);
+    struct sandbox_result res;
+    bool done = false;
+    CHECK_INT(run_to_end(sb, 20000, &res, &done), RC_OK);
+    CHECK(done);
+    CHECK(mono() - t0 < 10000);
+    CHECK_INT(res.status, SANDBOX_CANCELED);
+    json_object *st = json_tokener_parse(r->state);
+    const char *sid = json_get_str(st, "sandbox_id");
+    CHECK_INT(sandbox_running(sid ? sid : "?"), 0);
+    json_object_put(st);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+static void
+test_reattach(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {
+        "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo line$i; echo e$i >&2; sleep 0.3; done; "
+                    "echo fin > outputs/done.txt",
+        NULL};
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "attach", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, "line2\n", 20000));
+    /* The supervisor dies: no destroy, just drop the instance. */
+    char *saved = r->state ? strdup(r->state) : NULL;
+    sandbox_free(sb);
+    if (saved == NULL) {
+        check_fail(__FILE__, __LINE__, "saved != NULL", "no persisted state");
+        return;
+    }
+    (void)usleep(800 * 1000); /* more output happens while nobody listens */
+
+    sb = sb_make(&cfg, &e.job, r);
+    json_object_put(sb->state);
+    sb->state = json_tokener_parse(saved);
+    free(saved);
+    sb->resume_offset[SANDBOX_STDOUT] = r->len[SANDBOX_STDOUT];
+    sb->resume_offset[SANDBOX_STDERR] = r->len[SANDBOX_STDERR];
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    enum rc rc = sandbox_attach(sb);
+    if (rc != RC_OK)
+        fprintf(stderr, "attach: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    struct sandbox_result res;
+    bool done = false;
+    CHECK_INT(run_to_end(sb, 30000, &res, &done), RC_OK);
+    CHECK(done);
+    CHECK_INT(res.status, SANDBOX_OK);
+    const char want[] = "line1\nline2\nline3\nline4\nline5\nline6\nline7\nline8\n";
+    const char want_err[] = "e1\ne2\ne3\ne4\ne5\ne6\ne7\ne8\n";
+    CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], want, sizeof(want) - 1);
+    CHECK_MEM(r->out[SANDBOX_STDERR], r->len[SANDBOX_STDERR], want_err, sizeof(want_err) - 1);
+    int ofd = outputs_dir(&e);
+    struct sandbox_collect_stats cs;
+    CHECK_INT(sandbox_collect(sb, ofd, &cs), RC_OK);
+    CHECK_INT(cs.files, 1);
+    (void)close(ofd);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+/* Injected UNAVAILABLE on the control plane and the router, and a cut stdio stream. */
+static void
+test_retries(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"sh", "-c", "i=0; while [ $i -lt 200 ]; do echo row$i; i=$((i+1)); done", NULL};
+    if (admin_url[0] == '\0') {
+        free(r);
+        return;
+    }
+    json_object_put(admin("POST", "/inject", "{\"kind\":\"unavailable_once\",\"rpc\":\"SandboxCreate\"}"));
+    json_object_put(admin("POST", "/inject", "{\"kind\":\"unavailable_once\",\"rpc\":\"TaskExecStart\"}"));
+    json_object_put(admin("POST", "/inject", "{\"kind\":\"throttle_once\",\"rpc\":\"AppGetOrCreate\",\"retry_after_secs\":0.2}"));
+    json_object_put(admin("POST", "/inject", "{\"kind\":\"stdio_cut\",\"after_bytes\":300}"));
+    CHECK_INT(injections_left(), 4);
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "retry", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    enum rc rc = sandbox_start(sb);
+    if (rc != RC_OK)
+        fprintf(stderr, "start: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    struct sandbox_result res;
+    bool done = false;
+    rc = run_to_end(sb, 60000, &res, &done);
+    if (rc != RC_OK)
+        fprintf(stderr, "poll: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    CHECK_INT(res.status, SANDBOX_OK);
+    /* Every row exactly once despite the cut. */
+    char want[4096];
+    size_t wl = 0;
+    for (int i = 0; i < 200; i++)
+        wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "row%d\n", i);
+    CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], want, wl);
+    CHECK_INT(injections_left(), 0);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+static void
+expect_start_error(const char *image, const char *needle)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"true", NULL};
+    cfg_make(&cfg, image);
+    if (!job_make(&e, "err", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    enum rc rc = sandbox_init(sb);
+    if (rc == RC_OK)
+        rc = sandbox_start(sb);
+    CHECK_INT(rc, RC_BACKEND);
+    if (strstr(sb->error, needle) == NULL)
+        check_fail(__FILE__, __LINE__, "error mentions", "'%s' lacks '%s'", sb->error, needle);
+    CHECK(strstr(sb->error, "as-test") == NULL && strstr(sb->error, "wrong-secret") == NULL);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+static void
+expect_check_error(const char *needle)
+{
+    struct config cfg;
+    cfg_make(&cfg, "python:3.12-slim");
+    struct sandbox *sb = sandbox_new(&sandbox_modal_ops, &cfg, NULL);
+    enum rc rc = sandbox_init(sb);
+    if (rc == RC_OK)
+        rc = sandbox_check(sb);
+    CHECK_INT(rc, RC_BACKEND);
+    if (strstr(sb->error, needle) == NULL)
+        check_fail(__FILE__, __LINE__, "error mentions", "'%s' lacks '%s'", sb->error, needle);
+    sandbox_free(sb);
+    config_fini(&cfg);
+}
+
+static bool
+claim_none(void *ctx, const char *job_id)
+{
+    (void)ctx;
+    (void)job_id;
+    return false;
+}
+
+static bool
+claim_all(void *ctx, const char *job_id)
+{
+    (void)ctx;
+    (void)job_id;
+    return true;
+}
+
+/* A started job's sandbox survives a reap that claims it and dies in one that does not. */
+static void
+test_reap(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"sleep", "60", NULL};
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "reap", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    json_object *st = json_tokener_parse(r->state);
+    char sid[128] = "";
+    if (json_get_str(st, "sandbox_id") != NULL)
+        (void)snprintf(sid, sizeof(sid), "%s", json_get_str(st, "sandbox_id"));
+    json_object_put(st);
+    sandbox_free(sb); /* orphaned */
+
+    struct sandbox *svc = sandbox_new(&sandbox_modal_ops, &cfg, NULL);
+    CHECK_INT(sandbox_init(svc), RC_OK);
+    CHECK_INT(sandbox_reap_orphans(svc, claim_all, NULL), RC_OK);
+    CHECK_INT(sandbox_running(sid), 1);
+    CHECK_INT(sandbox_reap_orphans(svc, claim_none, NULL), RC_OK);
+    CHECK_INT(sandbox_running(sid), 0);
+    sandbox_free(svc);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+int
+main(void)
+{
+    const char *url = getenv("LABBOX_TEST_MODAL_URL");
+    if (url != NULL && url[0] != '\0') {
+        (void)snprintf(server_url, sizeof(server_url), "%s", url);
+        const char *adm = getenv("LABBOX_TEST_MODAL_ADMIN");
+        if (adm != NULL)
+            (void)snprintf(admin_url, sizeof(admin_url), "%s", adm);
+    } else if (!fake_start()) {
+        fake_stop();
+        return skip_or_fail("node or tests/fake-modal/server.mjs is not available");
+    }
+    (void)curl_global_init(CURL_GLOBAL_DEFAULT);
+    (void)setenv("MODAL_SERVER_URL", server_url, 1);
+    (void)setenv("MODAL_TOKEN_ID", "ak-test", 1);
+    (void)setenv("MODAL_TOKEN_SECRET", "as-test", 1);
+    (void)unsetenv("MODAL_PROFILE");
+    (void)unsetenv("MODAL_ENVIRONMENT");
+    (void)unsetenv("MODAL_IMAGE_BUILDER_VERSION");
+
+    test_success();
+    test_exit_code();
+    test_cancel();
+    test_reattach();
+    test_retries();
+    test_reap();
+    expect_start_error(FAIL_IMAGE, "image build failed");
+
+    (void)setenv("MODAL_TOKEN_SECRET", "wrong-secret", 1);
+    expect_start_error("python:3.12-slim", "Modal rejected the token");
+    expect_check_error("Modal rejected the token");
+    (void)unsetenv("MODAL_TOKEN_SECRET");
+    expect_check_error("no Modal credentials");
+    (void)setenv("MODAL_TOKEN_SECRET", "as-test", 1);
+    (void)setenv("MODAL_SERVER_URL", "http://127.0.0.1:1", 1);
+    expect_check_error("cannot be reached");
+
+    fake_stop();
+    return check_done("modal_backend");
+}
