@@ -85,8 +85,9 @@ const char *httpc_error(const struct httpc *h);
 
 struct httpc_stream;
 
-/* httpc_stream_open starts rq (which must have write_fn; body only from memory) without
- * waiting. *out is the caller's, freed with httpc_stream_free. RC_NOMEM or RC_BACKEND. */
+/* httpc_stream_open starts rq without waiting: a 2xx body goes to write_fn (or is buffered,
+ * capped by max_body, if NULL); a request body only from memory. *out is the caller's, freed
+ * with httpc_stream_free. RC_NOMEM or RC_BACKEND. */
 enum rc httpc_stream_open(struct httpc *h, const struct httpc_req *rq,
                           struct httpc_stream **out) LB_MUST_CHECK;
 /* httpc_stream_poll waits up to timeout_ms for progress, calling write_fn with whatever

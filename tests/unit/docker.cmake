@@ -1,5 +1,6 @@
 # docker.cmake: unit tests of the Docker backend's pieces (framing parser, backend against podman).
 lb_unit_test(dockerframe lb_parse)
+lb_unit_test(httpc lb_rpc)
 
 # test_docker_backend drives sandbox_docker_ops against a real engine (podman's Docker-compatible
 # service, see scripts/podman-service and tests/unit/docker-env.sh). It reads

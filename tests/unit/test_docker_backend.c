@@ -456,6 +456,53 @@ out:
     free(r);
 }
 
+/* Outputs over output_max_bytes set over_limit; a program killed by a signal it sent itself is
+ * SIGNALED (podman on cgroup v1 does not report OOMKilled, so an OOM kill looks the same). The
+ * kill hits a child shell: PID 1 of a container cannot be killed from inside it, and the engine
+ * reports 128+n for the main process, which `exit $?` reproduces. */
+static void
+test_limits(void)
+{
+    const char *const argv[] = {"sh", "-c",
+                                "head -c 5000 /dev/zero > outputs/big && echo small > outputs/s "
+                                "&& sh -c 'kill -9 $$'; exit $?",
+                                NULL};
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    cfg_make(&cfg, engine, image);
+    cfg.output_max_bytes = 1000;
+    if (!job_make(&e, "limits", argv) || r == NULL) {
+        CHECK(!"job setup");
+        goto out;
+    }
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    struct sandbox_result res;
+    bool done = false;
+    CHECK_INT(run_to_end(sb, 60000, &res, &done), RC_OK);
+    CHECK(done);
+    CHECK_INT(res.status, SANDBOX_SIGNALED);
+    CHECK_INT(res.signo, 9);
+    CHECK_INT(res.exit_code, -1);
+    CHECK_INT(mkdirat(e.dirfd, "outputs", 0755), 0);
+    int od = openat(e.dirfd, "outputs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct sandbox_collect_stats cs;
+    CHECK_INT(sandbox_collect(sb, od, &cs), RC_OK);
+    CHECK(cs.over_limit);
+    CHECK(cs.bytes <= 1000);
+    CHECK(!exists_nofollow(od, "big"));
+    (void)close(od);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+out:
+    job_free(&e);
+    config_fini(&cfg);
+    free(r->state);
+    free(r);
+}
+
 static void
 test_missing_image(void)
 {
@@ -699,6 +746,7 @@ main(void)
     test_nonzero();
     test_cancel();
     test_hostile();
+    test_limits();
     test_reattach("reattach", 0);
     test_reattach("reattachlate", 4000);
     test_attach_after_create_crash();
