@@ -113,22 +113,27 @@ class ByteLog {
 
 /* ------------------------------------------------------------------ processes */
 
-function hostRootBinds() {
-  const args = [];
-  for (const d of ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"]) {
-    const p = `/${d}`;
-    let st;
-    try {
-      st = fs.lstatSync(p);
-    } catch {
-      continue;
-    }
-    if (st.isSymbolicLink()) args.push("--symlink", fs.readlinkSync(p), p);
-    else if (st.isDirectory()) args.push("--ro-bind", p, p);
+/* Host top-level entries mapped into every sandbox root: directories are bound
+ * read-only, symlinks (Debian's merged /usr: /bin -> usr/bin) are recreated in the
+ * per-sandbox root once, at creation, so that every bwrap run finds them. */
+const HOST_TOP = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"].flatMap((d) => {
+  try {
+    const st = fs.lstatSync(`/${d}`);
+    if (st.isSymbolicLink()) return [{ name: d, link: fs.readlinkSync(`/${d}`) }];
+    if (st.isDirectory()) return [{ name: d }];
+  } catch {}
+  return [];
+});
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => fs.existsSync(p));
+const ROOT_BINDS = HOST_TOP.filter((e) => !e.link).flatMap((e) => ["--ro-bind", `/${e.name}`, `/${e.name}`]);
+function prepareRoot(rootDir) {
+  for (const d of ["workspace", "tmp", "root", "proc", "dev"]) fs.mkdirSync(path.join(rootDir, d), { recursive: true });
+  fs.chmodSync(path.join(rootDir, "tmp"), 0o1777);
+  for (const e of HOST_TOP) {
+    if (e.link) fs.symlinkSync(e.link, path.join(rootDir, e.name));
+    else fs.mkdirSync(path.join(rootDir, e.name), { recursive: true });
   }
-  return args;
 }
-const ROOT_BINDS = hostRootBinds();
 
 /* One process inside a sandbox (an exec or the entrypoint): stdout/stderr are
  * drained continuously into ByteLogs, stdin is written by offset, exit status is
@@ -155,14 +160,20 @@ class Proc extends EventEmitter {
     this.timedOut = false;
     this.log = log;
 
-    const bw = ["--die-with-parent", "--new-session", "--unshare-all"];
+    /* Every process runs in its own bwrap pid namespace (bwrap is pid 1 there, so
+     * anything left behind dies with the main process), in its own process group
+     * (detached) so kill() can signal the whole group, and under
+     * setpriv --pdeathsig so nothing outlives a crashed fake server. */
+    const bw = ["--die-with-parent", "--unshare-all"];
     if (sb.network) bw.push("--share-net");
     bw.push("--bind", sb.rootDir, "/", ...ROOT_BINDS, "--proc", "/proc", "--dev", "/dev");
     bw.push("--chdir", cwd, "--clearenv");
     for (const [k, v] of Object.entries(env)) bw.push("--setenv", k, String(v));
     bw.push("--", ...argv);
     const wantErr = !this.errDevnull;
-    this.child = spawn("bwrap", bw, {
+    const [cmd, args] = SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", "--", "bwrap", ...bw]] : ["bwrap", bw];
+    this.child = spawn(cmd, args, {
+      detached: true,
       stdio: ["pipe", this.outDevnull && !this.errToOut ? "ignore" : "pipe", wantErr ? "pipe" : "ignore"],
     });
     this.pid = this.child.pid;
@@ -174,11 +185,28 @@ class Proc extends EventEmitter {
       this.err.append(Buffer.from(`fake-modal: cannot start bwrap: ${e.message}\n`));
       this.finish({ code: 127 });
     });
-    this.child.on("close", (code, signal) => {
-      if (this.killedSignal) this.finish({ signal: this.killedSignal });
-      else if (signal) this.finish({ signal: os.constants.signals[signal] || 9 });
-      else this.finish({ code: code ?? 0 });
+    const status = (code, signal) => {
+      if (this.killedSignal) return { signal: this.killedSignal };
+      if (signal) return { signal: os.constants.signals[signal] || 9 };
+      return { code: code ?? 0 };
+    };
+    this.child.on("exit", (code, signal) => {
+      if (this.killedSignal) {
+        /* killed by us: output after the kill does not matter */
+        this.child.stdout?.destroy();
+        this.child.stderr?.destroy();
+        this.finish(status(code, signal));
+        return;
+      }
+      /* normal exit: wait for the pipes to drain ("close"), but not forever */
+      this.closeGuard = setTimeout(() => {
+        this.killGroup();
+        this.child.stdout?.destroy();
+        this.child.stderr?.destroy();
+        this.finish(status(code, signal));
+      }, 2000);
     });
+    this.child.on("close", (code, signal) => this.finish(status(code, signal)));
     if (timeoutSecs > 0) {
       this.timer = setTimeout(() => {
         this.timedOut = true;
@@ -194,15 +222,22 @@ class Proc extends EventEmitter {
     this.exit = exit;
     this.finishedAt = Date.now() / 1000;
     clearTimeout(this.timer);
+    clearTimeout(this.closeGuard);
     this.log(`proc ${this.id} exited ${JSON.stringify(exit)}${this.timedOut ? " (timeout)" : ""}`);
     this.emit("update");
     this.emit("exit", exit);
   }
+  killGroup() {
+    try {
+      process.kill(-this.pid, "SIGKILL");
+    } catch {}
+  }
   kill() {
     if (!this.running) return;
     this.killedSignal = 9;
+    this.killGroup();
     try {
-      this.child.kill("SIGKILL"); /* bwrap's --die-with-parent takes the whole pid namespace down */
+      this.child.kill("SIGKILL");
     } catch {}
   }
   exited() {
@@ -236,7 +271,7 @@ class Proc extends EventEmitter {
   }
   summary() {
     return {
-      id: this.id, argv: this.argv, pid: this.pid, running: this.running, exit: this.exit,
+      id: this.id, exec_id: this.id.split("/").pop(), argv: this.argv, pid: this.pid, running: this.running, exit: this.exit,
       timed_out: this.timedOut, stdout_bytes: this.out.len, stderr_bytes: this.err.len,
       stdin_bytes: this.stdinWritten, stdin_closed: this.stdinClosed,
       started_at: this.startedAt, finished_at: this.finishedAt,
@@ -304,7 +339,7 @@ export class FakeModal {
   }
 
   log(msg) {
-    if (this.verbose) process.stderr.write(`[fake-modal] ${msg}\n`);
+    if (this.verbose) process.stderr.write(`[fake-modal ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
   }
 
   /* -------------------------------------------------------------- plumbing */
@@ -601,8 +636,7 @@ export class FakeModal {
     this.lastCreatedAt = createdAt;
     const dir = path.join(this.stateDir, "sandboxes", id);
     const rootDir = path.join(dir, "root");
-    for (const d of ["workspace", "tmp", "root"]) fs.mkdirSync(path.join(rootDir, d), { recursive: true });
-    fs.chmodSync(path.join(rootDir, "tmp"), 0o1777);
+    prepareRoot(rootDir);
     const na = def.network_access;
     const sb = new EventEmitter();
     sb.setMaxListeners(0);
@@ -1136,9 +1170,6 @@ export class FakeModal {
             this.failImageTags.clear();
             return reply(200, { ok: true });
           case "POST /kill-sandbox": return reply(200, this.killSandboxes(json));
-          case "POST /expire-router-jwts":
-            for (const info of this.routerJwts.values()) info.exp = 0;
-            return reply(200, { expired: this.routerJwts.size });
           case "POST /config":
             for (const k of Object.keys(json)) {
               if (!(k in this.config)) throw new Error(`unknown config key ${k}`);
