@@ -74,10 +74,8 @@ set_state(struct sup *s, enum job_state to, enum job_reason reason, const char *
     }
     rc = save(s);
     if (rc == RC_OK)
-        (void)joblog_system(&s->log, "state: %s%s%s", jobstate_str(to),
-                            detail ? " (" : "", detail ? detail : "");
-    if (rc == RC_OK && detail != NULL)
-        (void)0;
+        (void)joblog_system(&s->log, "state: %s%s%s%s", jobstate_str(to), detail ? " (" : "",
+                            detail ? detail : "", detail ? ")" : "");
     return rc;
 }
 

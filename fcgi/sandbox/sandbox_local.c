@@ -52,6 +52,9 @@ struct local {
     uid_t uid;                           /* sandbox user */
     gid_t gid;
     bool killed;                         /* cancel() sent SIGKILL */
+    int status_fd;                       /* bwrap --json-status-fd read end, -1 at EOF */
+    char status[1024];                   /* what bwrap reported there */
+    size_t nstatus;
     char cg_mem[256];                    /* cgroup v1 memory dir, or v2 leaf, "" if none */
     char cg_pids[256];                   /* cgroup v1 pids dir, "" if none */
     char cg_cpu[256];                    /* cgroup v1 cpuacct dir, "" if none */
@@ -314,6 +317,10 @@ build_args(struct sandbox *sb, struct args *a, char *inputs, size_t inlen)
         add(a, "--share-net");
     add(a, "--die-with-parent");
     add(a, "--new-session");
+    /* bwrap reports {"child-pid": N} once the sandbox is set up: without it, a failure is
+     * bwrap's own, not the agent's. The child dup2s the status pipe to fd 3. */
+    add(a, "--json-status-fd");
+    add(a, "3");
     add(a, "--hostname");
     add(a, "labbox");
     add(a, "--ro-bind");
@@ -382,12 +389,14 @@ join_cgroup(const char *dir)
 
 static __attribute__((noreturn)) void
 child(struct sandbox *sb, struct local *lc, const struct args *a, int out_w, int err_w,
-      int report_w)
+      int report_w, int status_w)
 {
     const struct config *cfg = sb->cfg;
     int devnull = open("/dev/null", O_RDONLY);
     (void)setpgid(0, 0);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+    /* report_w was moved above 3 by the parent, so fd 3 can take the status pipe. */
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 ||
+        dup2(status_w, 3) < 0)
         goto fail;
     sigset_t none;
     sigemptyset(&none);
@@ -425,6 +434,7 @@ local_init(struct sandbox *sb)
     struct local *lc = sb->priv;
     lc->pid = -1;
     lc->out_fd[0] = lc->out_fd[1] = -1;
+    lc->status_fd = -1;
     return RC_OK;
 }
 
@@ -432,7 +442,7 @@ static enum rc
 local_start(struct sandbox *sb)
 {
     struct local *lc = sb->priv;
-    int out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1}, st[2] = {-1, -1};
     char inputs[4096];
     struct args a = {.n = 0};
     enum rc rc = resolve_user(sb, lc);
@@ -448,9 +458,20 @@ local_start(struct sandbox *sb)
         return sandbox_fail(sb, "cannot hand the work directory to the sandbox user");
     cg_setup(sb, lc);
     build_args(sb, &a, inputs, sizeof(inputs));
-    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 || pipe2(rep, O_CLOEXEC) != 0) {
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 || pipe2(rep, O_CLOEXEC) != 0 ||
+        pipe2(st, O_CLOEXEC) != 0) {
         rc = sandbox_fail(sb, "pipe: %s", strerror(errno));
         goto out;
+    }
+    /* Keep the report pipe clear of fds 0-3, which the child overwrites. */
+    if (rep[1] <= 3) {
+        int moved = fcntl(rep[1], F_DUPFD_CLOEXEC, 10);
+        close(rep[1]);
+        rep[1] = moved;
+        if (moved < 0) {
+            rc = sandbox_fail(sb, "fcntl: %s", strerror(errno));
+            goto out;
+        }
     }
     lc->started_ms = mono_ms();
     pid_t pid = fork();
@@ -459,7 +480,7 @@ local_start(struct sandbox *sb)
         goto out;
     }
     if (pid == 0)
-        child(sb, lc, &a, out[1], err[1], rep[1]);
+        child(sb, lc, &a, out[1], err[1], rep[1], st[1]);
     lc->pid = pid;
     close(rep[1]);
     rep[1] = -1;
@@ -477,7 +498,9 @@ local_start(struct sandbox *sb)
     }
     lc->out_fd[SANDBOX_STDOUT] = out[0];
     lc->out_fd[SANDBOX_STDERR] = err[0];
-    out[0] = err[0] = -1;
+    lc->status_fd = st[0];
+    out[0] = err[0] = st[0] = -1;
+    (void)fcntl(lc->status_fd, F_SETFL, O_NONBLOCK);
     for (int i = 0; i < SANDBOX_STREAM__MAX; i++)
         (void)fcntl(lc->out_fd[i], F_SETFL, O_NONBLOCK);
     json_object_object_add(sb->state, "pid", json_object_new_int64(pid));
@@ -490,8 +513,31 @@ out:
             close(err[i]);
         if (rep[i] >= 0)
             close(rep[i]);
+        if (st[i] >= 0)
+            close(st[i]);
     }
     return rc;
+}
+
+static void
+read_status(struct local *lc)
+{
+    while (lc->status_fd >= 0) {
+        char tmp[512];
+        ssize_t r = read(lc->status_fd, tmp, sizeof(tmp));
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (r <= 0) {
+            close(lc->status_fd);
+            lc->status_fd = -1;
+            return;
+        }
+        size_t room = sizeof(lc->status) - 1 - lc->nstatus;
+        size_t take = (size_t)r < room ? (size_t)r : room;
+        memcpy(lc->status + lc->nstatus, tmp, take);
+        lc->nstatus += take;
+        lc->status[lc->nstatus] = '\0';
+    }
 }
 
 /* Read what is there on one pipe; closes it at EOF. */
@@ -595,6 +641,7 @@ local_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
     }
     for (int i = 0; i < SANDBOX_STREAM__MAX; i++)
         drain(sb, lc, i);
+    read_status(lc);
     if (lc->pid > 0 && lc->exited_ms == 0) {
         pid_t w = wait4(lc->pid, &lc->wstatus, WNOHANG, &lc->ru);
         if (w == lc->pid) {
@@ -617,7 +664,13 @@ local_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
                 lc->out_fd[i] = -1;
             }
         }
+        read_status(lc);
         fill_result(lc, out);
+        if (strstr(lc->status, "\"child-pid\"") == NULL && !lc->killed) {
+            out->status = SANDBOX_INTERNAL;
+            (void)sandbox_fail(sb, "bubblewrap could not set up the sandbox (its message is in "
+                                   "the log)");
+        }
         *out_done = true;
     }
     return RC_OK;
@@ -674,6 +727,9 @@ local_destroy(struct sandbox *sb)
             close(lc->out_fd[i]);
         lc->out_fd[i] = -1;
     }
+    if (lc->status_fd >= 0)
+        close(lc->status_fd);
+    lc->status_fd = -1;
     cg_remove(lc);
     return RC_OK;
 }

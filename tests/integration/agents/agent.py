@@ -1,0 +1,105 @@
+"""Test agent for labbox's integration tests: does what params.json "mode" asks.
+
+Runs in the sandbox like any operator's agent; only the standard library. Modes:
+  ok (default)   print lines, write nested text and binary outputs, exit 0
+  slow           print "tick N" every 0.2 s for "seconds" seconds, then write outputs, exit 0
+  exit           print then exit with "code"
+  sleep          print "sleeping" then sleep "seconds"
+  hostile        write a symlink, a FIFO, a hard link to an input, a "../" symlink trick,
+                 plus one good file
+  flood          print "lines" lines of "width" characters as fast as it can
+  big-output     write "bytes" bytes into outputs/big.bin
+  env            print the environment, one NAME=value per line
+  kill-self      kill itself with signal "signal"
+  partial        print a line without a newline, wait, then finish it
+  memory         allocate "mb" MiB
+"""
+import json
+import os
+import signal
+import sys
+import time
+
+inp = os.environ.get("LABBOX_INPUT_DIR", "/workspace/inputs")
+out = os.environ.get("LABBOX_OUTPUT_DIR", "/workspace/outputs")
+os.makedirs(out, exist_ok=True)
+try:
+    with open(os.path.join(inp, "params.json")) as f:
+        P = json.load(f)
+except FileNotFoundError:
+    P = {}
+mode = P.get("mode", "ok")
+print(f"test agent mode={mode} backend={os.environ.get('LABBOX_BACKEND')} job={os.environ.get('LABBOX_JOB_ID')}", flush=True)
+
+
+def outputs():
+    os.makedirs(os.path.join(out, "nested/deeper"), exist_ok=True)
+    with open(os.path.join(out, "result.txt"), "w") as f:
+        f.write("inputs: " + ",".join(sorted(os.listdir(inp))) + "\n")
+    with open(os.path.join(out, "nested/deeper/data.bin"), "wb") as f:
+        f.write(bytes(range(256)) * 4)
+    with open(os.path.join(out, "nested/note.md"), "w") as f:
+        f.write("# note\n")
+
+
+if mode == "ok":
+    for i in range(int(P.get("lines", 3))):
+        print(f"line {i}", flush=True)
+    print("to stderr", file=sys.stderr, flush=True)
+    outputs()
+elif mode == "slow":
+    end = time.time() + float(P.get("seconds", 2))
+    i = 0
+    while time.time() < end:
+        print(f"tick {i}", flush=True)
+        i += 1
+        time.sleep(float(P.get("interval", 0.2)))
+    outputs()
+elif mode == "exit":
+    print("about to fail", flush=True)
+    print("something went wrong", file=sys.stderr, flush=True)
+    sys.exit(int(P.get("code", 3)))
+elif mode == "sleep":
+    print("sleeping", flush=True)
+    time.sleep(float(P.get("seconds", 60)))
+elif mode == "hostile":
+    with open(os.path.join(out, "good.txt"), "w") as f:
+        f.write("good\n")
+    os.symlink("/etc/passwd", os.path.join(out, "passwd-link"))
+    os.symlink("..", os.path.join(out, "up"))
+    os.mkfifo(os.path.join(out, "fifo"))
+    first = sorted(os.listdir(inp))[0]
+    try:
+        os.link(os.path.join(inp, first), os.path.join(out, "hardlink"))
+    except OSError as e:
+        print(f"hard link refused: {e.strerror}", flush=True)
+    with open(os.path.join(out, "twin-a"), "w") as f:
+        f.write("twin\n")
+    os.link(os.path.join(out, "twin-a"), os.path.join(out, "twin-b"))
+    print("hostile outputs written", flush=True)
+elif mode == "flood":
+    line = "x" * int(P.get("width", 100))
+    for i in range(int(P.get("lines", 100000))):
+        sys.stdout.write(f"{i} {line}\n")
+    sys.stdout.flush()
+elif mode == "big-output":
+    with open(os.path.join(out, "big.bin"), "wb") as f:
+        f.write(b"\0" * int(P.get("bytes", 1 << 20)))
+elif mode == "env":
+    for k in sorted(os.environ):
+        print(f"{k}={os.environ[k]}", flush=True)
+elif mode == "kill-self":
+    print("goodbye", flush=True)
+    os.kill(os.getpid(), int(P.get("signal", signal.SIGSEGV)))
+elif mode == "partial":
+    sys.stdout.write("partial line")
+    sys.stdout.flush()
+    time.sleep(float(P.get("seconds", 1)))
+    sys.stdout.write(" finished\n")
+    sys.stdout.flush()
+elif mode == "memory":
+    blocks = []
+    for _ in range(int(P.get("mb", 2048))):
+        blocks.append(bytearray(1 << 20))
+    print("allocated", flush=True)
+print("done", flush=True)

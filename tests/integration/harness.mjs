@@ -1,0 +1,243 @@
+// harness: starts a real labbox stack (nginx + labbox serve, and the backend's service:
+// podman for docker, the fake Modal server for modal) on loopback, for node:test suites.
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const BUILD = process.env.LABBOX_BUILD_DIR || path.join(ROOT, "build");
+export const LABBOX = path.join(BUILD, "labbox");
+export const TEST_AGENT = path.join(ROOT, "tests/integration/agents");
+export const CI = process.env.CI === "true";
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+    s.on("error", reject);
+  });
+}
+
+// A missing tool: a failure under CI, a skip (exit 77 for ctest) elsewhere.
+export function requireTool(ok, what) {
+  if (ok) return;
+  if (CI) throw new Error(`${what} is missing, and CI=true makes that a failure`);
+  console.log(`SKIP: ${what} is missing`);
+  process.exit(77);
+}
+
+function waitLine(child, re, ms, what) {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`${what}: no "${re}" within ${ms} ms:\n${buf}`)), ms);
+    const on = (d) => {
+      buf += d.toString();
+      const m = buf.match(re);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout?.on("data", on);
+    child.stderr?.on("data", on);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}:\n${buf}`));
+    });
+  });
+}
+
+// Backend services, shared by every stack of one test process.
+const services = {};
+
+async function dockerService() {
+  if (services.docker) return services.docker;
+  const have = spawnSync("sh", ["-c", "command -v podman"]).status === 0;
+  requireTool(have, "podman (the docker backend's engine)");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "labbox-podman-"));
+  const r = spawnSync(path.join(ROOT, "scripts/podman-service"), ["start", dir], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`podman-service start failed:\n${r.stdout}\n${r.stderr}`);
+  const host = r.stdout.trim().split("\n").pop();
+  services.docker = {
+    env: { LABBOX_DOCKER_HOST: host, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest" },
+    host,
+    stop: () => spawnSync(path.join(ROOT, "scripts/podman-service"), ["stop", dir]),
+  };
+  return services.docker;
+}
+
+async function modalService() {
+  if (services.modal) return services.modal;
+  const dir = path.join(ROOT, "tests/fake-modal");
+  requireTool(fs.existsSync(path.join(dir, "node_modules/@grpc/grpc-js")), "tests/fake-modal/node_modules (npm ci)");
+  const child = spawn(process.execPath, [path.join(dir, "server.mjs")], {
+    env: { ...process.env, FAKE_MODAL_TOKEN_ID: "ak-test", FAKE_MODAL_TOKEN_SECRET: "as-test" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const [, port] = await waitLine(child, /LISTENING (\d+)/, 20000, "fake modal");
+  const [, admin] = await waitLine(child, /ADMIN (\d+)/, 20000, "fake modal admin").catch(() => [null, null]);
+  services.modal = {
+    env: {
+      MODAL_SERVER_URL: `http://127.0.0.1:${port}`,
+      MODAL_TOKEN_ID: "ak-test",
+      MODAL_TOKEN_SECRET: "as-test",
+      LABBOX_MODAL_CONFIG: "/nonexistent/.modal.toml",
+    },
+    admin: admin ? `http://127.0.0.1:${admin}` : null,
+    child,
+    stop: () => child.kill("SIGTERM"),
+  };
+  return services.modal;
+}
+
+export async function backendService(backend) {
+  if (backend === "docker") return dockerService();
+  if (backend === "modal") return modalService();
+  requireTool(fs.existsSync("/usr/bin/bwrap"), "bubblewrap");
+  return { env: {} };
+}
+
+export function stopServices() {
+  for (const s of Object.values(services)) s.stop?.();
+}
+
+// startStack: a fresh data dir, nginx on a free port, labbox serve; config keys as LABBOX_*.
+export async function startStack(opts = {}) {
+  const backend = opts.backend || process.env.LABBOX_TEST_BACKEND || "local";
+  const svc = await backendService(backend);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "labbox-it-"));
+  fs.chmodSync(dir, 0o711); // the sandbox user must reach sandboxes/ below it
+  const data = path.join(dir, "data");
+  fs.mkdirSync(data);
+  const port = await freePort();
+  const sock = path.join(data, "labbox.sock");
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME || "/root",
+    LABBOX_DATA_DIR: data,
+    LABBOX_LISTEN: sock,
+    LABBOX_BACKEND: backend,
+    LABBOX_SANDBOX_DIR: path.join(dir, "sandboxes"),
+    LABBOX_AGENT_DIR: opts.agentDir || TEST_AGENT,
+    LABBOX_AGENT_COMMAND: opts.agentCommand || "python3 agent.py",
+    LABBOX_LOG_LEVEL: "info",
+    LABBOX_DISK_RESERVE_MB: "0",
+    ...svc.env,
+    ...Object.fromEntries(Object.entries(opts.config || {}).map(([k, v]) => [`LABBOX_${k.toUpperCase()}`, String(v)])),
+  };
+  for (const k of ["ASAN_OPTIONS", "UBSAN_OPTIONS", "CI"]) if (process.env[k]) env[k] = process.env[k];
+  const r = spawnSync(path.join(ROOT, "scripts/render-nginx"), [
+    path.join(dir, "nginx"), String(port), data, sock, String(opts.maxBody || "60m"),
+  ], { encoding: "utf8", env: { ...process.env, LABBOX_UPLOAD_RATE: "1000r/s" } });
+  if (r.status !== 0) throw new Error(`render-nginx: ${r.stderr}`);
+
+  const logPath = path.join(dir, "labbox.log");
+  const stack = {
+    backend, dir, data, port, env, svc, sock,
+    url: `http://127.0.0.1:${port}`,
+    serve: null, nginx: null,
+    log: () => fs.readFileSync(logPath, "utf8"),
+  };
+  stack.startServe = async () => {
+    const out = fs.openSync(logPath, "a");
+    stack.serve = spawn(LABBOX, ["serve"], { env, stdio: ["ignore", out, out] });
+    fs.closeSync(out);
+    for (let i = 0; i < 200; i++) {
+      if (fs.existsSync(sock)) {
+        const ok = await new Promise((res) => {
+          const c = net.connect(sock, () => { c.destroy(); res(true); });
+          c.on("error", () => res(false));
+        });
+        if (ok) return;
+      }
+      if (stack.serve.exitCode !== null) throw new Error(`labbox serve exited:\n${stack.log()}`);
+      await sleep(25);
+    }
+    throw new Error(`labbox serve did not listen:\n${stack.log()}`);
+  };
+  stack.stopServe = async (signal = "SIGTERM") => {
+    if (!stack.serve || stack.serve.exitCode !== null) return;
+    const done = new Promise((res) => stack.serve.once("exit", res));
+    stack.serve.kill(signal);
+    await done;
+  };
+  await stack.startServe();
+  stack.nginx = spawn("nginx", ["-p", path.join(dir, "nginx"), "-c", path.join(dir, "nginx/nginx.conf"),
+    "-e", path.join(dir, "nginx/error.log")], { stdio: "ignore" });
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`${stack.url}/api/limits`);
+      if (res.ok) break;
+    } catch { /* not yet */ }
+    await sleep(25);
+  }
+  stack.stop = async () => {
+    // Jobs still running belong to the test that started them; cancel them so nothing leaks.
+    try {
+      for (const id of fs.readdirSync(path.join(data, "jobs"))) {
+        const job = JSON.parse(fs.readFileSync(path.join(data, "jobs", id, "job.json"), "utf8"));
+        if (!["succeeded", "failed", "timed_out", "canceled"].includes(job.state)) {
+          await fetch(`${stack.url}/api/jobs/${id}`, { method: "DELETE" }).catch(() => {});
+        }
+      }
+    } catch { /* data dir gone */ }
+    stack.nginx.kill("SIGTERM");
+    await stack.stopServe();
+    if (!process.env.LABBOX_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return stack;
+}
+
+// upload: POST /api/jobs with files [{name, data, type}] and optional params; returns
+// {status, headers, body}.
+export async function upload(stack, files, params) {
+  const fd = new FormData();
+  for (const f of files) fd.append("files", new Blob([f.data], { type: f.type || "application/octet-stream" }), f.name);
+  if (params !== undefined) fd.append("params", typeof params === "string" ? params : JSON.stringify(params));
+  const res = await fetch(`${stack.url}/api/jobs`, { method: "POST", body: fd });
+  const text = await res.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch { body = text; }
+  return { status: res.status, headers: res.headers, body };
+}
+
+export async function getJSON(stack, p) {
+  const res = await fetch(stack.url + p);
+  const text = await res.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch { body = text; }
+  return { status: res.status, headers: res.headers, body };
+}
+
+export const TERMINAL = ["succeeded", "failed", "timed_out", "canceled"];
+
+// waitFor: poll the job until pred(job) or timeout.
+export async function waitFor(stack, id, pred = (j) => TERMINAL.includes(j.state), ms = 60000) {
+  const end = Date.now() + ms;
+  let job;
+  while (Date.now() < end) {
+    job = (await getJSON(stack, `/api/jobs/${id}`)).body;
+    if (pred(job)) return job;
+    await sleep(50);
+  }
+  throw new Error(`job ${id} did not reach the expected state in ${ms} ms; last: ${JSON.stringify(job)}\n${stack.log()}`);
+}
+
+export async function logRecords(stack, id) {
+  const res = await fetch(`${stack.url}/api/jobs/${id}/logs?format=ndjson`);
+  const text = await res.text();
+  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+export const CSV = "subject,condition,score\n" +
+  Array.from({ length: 20 }, (_, i) => `${i + 1},${i % 2 ? "treated" : "control"},${(50 + i * 1.5 + (i % 2) * 7).toFixed(1)}`).join("\n") + "\n";

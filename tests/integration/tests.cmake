@@ -1,0 +1,15 @@
+# Integration tests: real nginx + labbox (+ podman, + the fake Modal server) on loopback.
+find_program(NODE node)
+set(LB_IT_ENV "LABBOX_BUILD_DIR=${CMAKE_BINARY_DIR}")
+foreach(backend local docker modal)
+  add_test(NAME backend_${backend}
+           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
+  set_tests_properties(backend_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
+    SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
+endforeach()
+foreach(suite api events)
+  add_test(NAME integration_${suite}
+           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
+  set_tests_properties(integration_${suite} PROPERTIES LABELS "integration;local" TIMEOUT 600
+    SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV}")
+endforeach()
