@@ -1,0 +1,16 @@
+# modal.cmake: unit tests and fuzz targets of the Modal backend's pieces (gRPC framing, JWT,
+# .modal.toml, retry decisions, protobuf round trips) and the backend against the fake server.
+lb_unit_test(grpcframe lb_parse)
+lb_unit_test(jwt lb_parse)
+lb_unit_test(modaltoml lb_parse)
+lb_fuzz_target(grpcframe lb_parse)
+
+if(WITH_MODAL AND TARGET lb_modalpb)
+  lb_unit_test(grpc_retry lb_rpc)
+  lb_unit_test(modalpb lb_rpc)
+  # test_modal_backend starts `node tests/fake-modal/server.mjs` (or uses LABBOX_TEST_MODAL_URL);
+  # without node or the fake it skips (77), except with CI=true, where it fails.
+  lb_unit_test(modal_backend lb_sandbox)
+  set_tests_properties(unit_modal_backend PROPERTIES LABELS "modal" SKIP_RETURN_CODE 77
+                       TIMEOUT 300)
+endif()
