@@ -599,7 +599,9 @@ test_retries(void)
     json_object_put(admin("POST", "/inject", "{\"kind\":\"unavailable_once\",\"rpc\":\"TaskExecStart\"}"));
     json_object_put(admin("POST", "/inject", "{\"kind\":\"throttle_once\",\"rpc\":\"AppGetOrCreate\",\"retry_after_secs\":0.2}"));
     json_object_put(admin("POST", "/inject", "{\"kind\":\"stdio_cut\",\"after_bytes\":300}"));
-    CHECK_INT(injections_left(), 4);
+    json_object_put(admin("POST", "/inject",
+                          "{\"kind\":\"router_unauthenticated_once\",\"rpc\":\"TaskExecStdinWrite\"}"));
+    CHECK_INT(injections_left(), 5);
     cfg_make(&cfg, "python:3.12-slim");
     if (!job_make(&e, "retry", argv) || r == NULL)
         abort();
