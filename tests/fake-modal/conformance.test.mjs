@@ -297,3 +297,110 @@ describe("auth and failure injection", () => {
     }
   });
 });
+
+/* Not the SDK: a raw gRPC client with labbox's own .proto files, covering what the
+ * C client relies on and the SDK cannot show: reattach to an exec by id and re-read
+ * from an offset with a new connection, offset-deduplicated stdin, router auth. */
+describe("raw protocol (labbox C client's view)", () => {
+  test("reattach an exec by id on a new connection; stdin offsets; router JWT checks", async () => {
+    const grpc = (await import("@grpc/grpc-js")).default;
+    const protoLoader = (await import("@grpc/proto-loader")).default;
+    const { PROTO_DIR } = await import("./fake-modal.mjs");
+    const def = protoLoader.loadSync(["modal_client.proto", "task_command_router.proto"], {
+      includeDirs: [PROTO_DIR], keepCase: true, longs: Number, enums: Number, defaults: true, oneofs: true,
+    });
+    const pkg = grpc.loadPackageDefinition(def);
+    const addr = `127.0.0.1:${fake.port}`;
+    const cp = new pkg.modal.client.ModalClient(addr, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    md.set("x-modal-token-id", TOKEN_ID);
+    md.set("x-modal-token-secret", TOKEN_SECRET);
+    md.set("x-modal-client-version", "1.0.0");
+    const unary = (client, m, req, meta) => new Promise((res, rej) => client[m](req, meta, (e, r) => (e ? rej(e) : res(r))));
+
+    const { token } = await unary(cp, "AuthTokenGet", {}, md);
+    assert.equal(token.split(".").length, 3);
+    const exp = JSON.parse(Buffer.from(token.split(".")[1], "base64").toString()).exp;
+    assert.ok(Number.isInteger(exp) && exp > Date.now() / 1000);
+    md.set("x-modal-auth-token", token);
+    const { app_id } = await unary(cp, "AppGetOrCreate", { app_name: "labbox-raw", object_creation_type: 1 }, md);
+    let img = await unary(cp, "ImageGetOrCreate", { app_id, image: { dockerfile_commands: ["FROM debian:12"] }, builder_version: "2025.06" }, md);
+    if (!img.result) {
+      img = await new Promise((res, rej) => {
+        const s = cp.ImageJoinStreaming({ image_id: img.image_id, timeout: 55 }, md);
+        s.on("data", (m) => { if (m.result && m.result.status) res({ ...m, image_id: img.image_id }); });
+        s.on("error", rej);
+      });
+    }
+    assert.equal(img.result.status, 1);
+    const { sandbox_id } = await unary(cp, "SandboxCreate", {
+      app_id, definition: { image_id: img.image_id, timeout_secs: 60, network_access: { network_access_type: 2 } },
+      tags: [{ tag_name: "job", tag_value: "raw-1" }],
+    }, md);
+    assert.match(sandbox_id, V1_ID);
+    const { task_id } = await unary(cp, "SandboxGetTaskId", { sandbox_id }, md);
+    const acc = await unary(cp, "TaskGetCommandRouterAccess", { task_id }, md);
+    assert.equal(acc.url, `https://127.0.0.1:${fake.port}`);
+
+    const routerMd = (jwt) => { const m = new grpc.Metadata(); m.set("authorization", `Bearer ${jwt}`); return m; };
+    const newRouter = () => new pkg.modal.task_command_router.TaskCommandRouter(addr, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    const readAll = (router, req, jwt) => new Promise((res, rej) => {
+      const chunks = [];
+      const s = router.TaskExecStdioRead(req, routerMd(jwt));
+      s.on("data", (m) => chunks.push(m.data));
+      s.on("end", () => res(Buffer.concat(chunks).toString()));
+      s.on("error", rej);
+    });
+
+    let router = newRouter();
+    await assert.rejects(unary(router, "TaskExecStart", { task_id, exec_id: "e0", command_args: ["true"] }, routerMd("bad.jwt.x")), (e) => e.code === grpc.status.UNAUTHENTICATED);
+    const execId = "7f1d2c3a-0000-4000-8000-000000000001";
+    await unary(router, "TaskExecStart", { task_id, exec_id: execId, command_args: ["sh", "-c", "cat; seq 1 3000"], stdout_config: 1, stderr_config: 1, workdir: "/workspace" }, routerMd(acc.jwt));
+    await unary(router, "TaskExecStart", { task_id, exec_id: execId, command_args: ["sh", "-c", "exit 99"], stdout_config: 1, stderr_config: 1 }, routerMd(acc.jwt)); /* idempotent */
+    await unary(router, "TaskExecStdinWrite", { task_id, exec_id: execId, offset: 0, data: Buffer.from("abc") }, routerMd(acc.jwt));
+    await unary(router, "TaskExecStdinWrite", { task_id, exec_id: execId, offset: 0, data: Buffer.from("abcdef") }, routerMd(acc.jwt)); /* retry overlapping */
+    await assert.rejects(unary(router, "TaskExecStdinWrite", { task_id, exec_id: execId, offset: 10, data: Buffer.from("x") }, routerMd(acc.jwt)), (e) => e.code === grpc.status.INVALID_ARGUMENT);
+    await unary(router, "TaskExecStdinWrite", { task_id, exec_id: execId, offset: 6, eof: true }, routerMd(acc.jwt));
+    const w = await unary(router, "TaskExecWait", { task_id, exec_id: execId }, routerMd(acc.jwt));
+    assert.equal(w.exit_status, "code");
+    assert.equal(w.code, 0);
+    router.close();
+
+    /* "controller restart": new connection, new JWT, same ids, read from an offset */
+    const acc2 = await unary(cp, "TaskGetCommandRouterAccess", { task_id }, md);
+    router = newRouter();
+    const expected = "abcdef" + Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join("");
+    assert.equal(await readAll(router, { task_id, exec_id: execId, offset: 0, file_descriptor: 0 }, acc2.jwt), expected);
+    assert.equal(await readAll(router, { task_id, exec_id: execId, offset: 1234, file_descriptor: 0 }, acc2.jwt), expected.slice(1234));
+    assert.equal(await readAll(router, { task_id, exec_id: execId, offset: 0, file_descriptor: 1 }, acc2.jwt), "");
+    const poll = await unary(router, "TaskExecPoll", { task_id, exec_id: execId }, routerMd(acc2.jwt));
+    assert.deepEqual([poll.exit_status, poll.code], ["code", 0]);
+    const running = "7f1d2c3a-0000-4000-8000-000000000002";
+    await unary(router, "TaskExecStart", { task_id, exec_id: running, command_args: ["sleep", "30"] }, routerMd(acc2.jwt));
+    const poll2 = await unary(router, "TaskExecPoll", { task_id, exec_id: running }, routerMd(acc2.jwt));
+    assert.equal(poll2.exit_status, undefined);
+    await assert.rejects(unary(router, "TaskExecPoll", { task_id, exec_id: "nope" }, routerMd(acc2.jwt)), (e) => e.code === grpc.status.NOT_FOUND);
+
+    /* network blocked: no interfaces but lo */
+    const netId = "7f1d2c3a-0000-4000-8000-000000000003";
+    await unary(router, "TaskExecStart", { task_id, exec_id: netId, command_args: ["sh", "-c", "ls /sys/class/net 2>/dev/null || cat /proc/net/dev"], stdout_config: 1 }, routerMd(acc2.jwt));
+    await unary(router, "TaskExecWait", { task_id, exec_id: netId }, routerMd(acc2.jwt));
+    const net = await readAll(router, { task_id, exec_id: netId, offset: 0, file_descriptor: 0 }, acc2.jwt);
+    assert.doesNotMatch(net, /eth|ens|enp|veth/);
+
+    const list = await unary(cp, "SandboxList", { app_id, tags: [{ tag_name: "job", tag_value: "raw-1" }] }, md);
+    assert.deepEqual(list.sandboxes.map((s) => s.id), [sandbox_id]);
+    const waitRunning = await unary(cp, "SandboxWait", { sandbox_id, timeout: 0 }, md);
+    assert.equal(waitRunning.result, null);
+    await unary(cp, "SandboxTerminate", { sandbox_id }, md);
+    const w2 = await unary(router, "TaskExecWait", { task_id, exec_id: running }, routerMd(acc2.jwt));
+    assert.deepEqual([w2.exit_status, w2.signal], ["signal", 9]);
+    const fin = await unary(cp, "SandboxWait", { sandbox_id, timeout: 0 }, md);
+    assert.equal(fin.result.status, 3);
+    const again = await unary(cp, "SandboxTerminate", { sandbox_id }, md);
+    assert.equal(again.existing_result.status, 3);
+    await assert.rejects(unary(cp, "TaskGetCommandRouterAccess", { task_id }, md), (e) => e.code === grpc.status.NOT_FOUND);
+    router.close();
+    cp.close();
+  });
+});

@@ -269,8 +269,14 @@ class Proc extends EventEmitter {
     this.stdinChain = p.catch(() => {});
     return p;
   }
+  releaseOutput() {
+    this.released = true;
+    this.out = new ByteLog();
+    this.err = new ByteLog();
+  }
   summary() {
     return {
+      released: !!this.released,
       id: this.id, exec_id: this.id.split("/").pop(), argv: this.argv, pid: this.pid, running: this.running, exit: this.exit,
       timed_out: this.timedOut, stdout_bytes: this.out.len, stderr_bytes: this.err.len,
       stdin_bytes: this.stdinWritten, stdin_closed: this.stdinClosed,
@@ -310,6 +316,8 @@ export class FakeModal {
       schedule_delay_ms: o.scheduleDelayMs ?? 0,
       auth_token_ttl_secs: o.authTokenTtlSecs ?? 3600,
       router_jwt_ttl_secs: o.routerJwtTtlSecs ?? 3600,
+      /* exec output of a finished sandbox is dropped this long after it ended */
+      release_output_after_secs: o.releaseOutputAfterSecs ?? 30,
       image_builder_version: "2025.06",
     };
     this.verbose = !!o.verbose;
@@ -693,6 +701,12 @@ export class FakeModal {
     Promise.all(procs.map((p) => p.exited())).then(() => {
       fs.rm(sb.dir, { recursive: true, force: true }, () => sb.markCleaned());
     });
+    /* Free the (possibly large) output buffers later; streams already open keep
+     * their reference and finish normally, new reads get NOT_FOUND. */
+    sb.releaseTimer = setTimeout(() => {
+      for (const p of procs) p.releaseOutput();
+    }, this.config.release_output_after_secs * 1000);
+    sb.releaseTimer.unref();
     return true;
   }
 
@@ -980,6 +994,7 @@ export class FakeModal {
       },
       async TaskExecStdioRead(req, { call, routerTask }) {
         const p = this.execFor(req, routerTask);
+        if (p.released) throw new RpcError(S.NOT_FOUND, `output of exec ${req.exec_id} is gone: sandbox ${p.sb.id} finished`);
         const stderr = req.file_descriptor === 1;
         if (stderr ? p.errDevnull || p.errToOut : p.outDevnull && !p.errToOut) {
           await this.waitFor(p, () => !p.running, null, call);
