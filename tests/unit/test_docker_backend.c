@@ -584,9 +584,10 @@ out:
 
 /* reattach: a first instance reads part of the output and goes away without destroy; a second
  * attaches from the persisted state and the offsets, and must get the rest exactly once.
- * wait_ms > 0 lets the agent finish before the second instance attaches. */
+ * wait_ms > 0 lets the agent finish before the second instance attaches; logged >= 0 pretends
+ * the supervisor had logged only that many stdout bytes (a cut inside a frame). */
 static void
-test_reattach(const char *name, int wait_ms)
+test_reattach(const char *name, int wait_ms, int logged)
 {
     const char *const argv[] = {"sh", "-c",
                     "echo one; printf 'err1\\n' >&2; sleep 2; echo two; printf err2 >&2; "
@@ -606,6 +607,8 @@ test_reattach(const char *name, int wait_ms)
     CHECK_INT(sandbox_start(a), RC_OK);
     CHECK(poll_until_out(a, r1, SANDBOX_STDOUT, 4, 30000));
     sandbox_free(a); /* the supervisor died: no destroy */
+    if (logged >= 0 && (size_t)logged < r1->len[SANDBOX_STDOUT])
+        r1->len[SANDBOX_STDOUT] = (size_t)logged;
     if (wait_ms > 0)
         (void)nanosleep(&(struct timespec){wait_ms / 1000, (wait_ms % 1000) * 1000000L}, NULL);
 
@@ -639,7 +642,7 @@ test_reattach(const char *name, int wait_ms)
         memcpy(all + n1, r2->out[1], n2);
         CHECK_MEM(all, n1 + n2, "err1\nerr2", 9);
     }
-    CHECK(r1->len[0] >= 4);
+    CHECK(r2->len[0] > 0 && r2->len[1] > 0); /* the second instance really delivered */
     CHECK_INT(sandbox_destroy(b), RC_OK);
     sandbox_free(b);
 out:
@@ -747,8 +750,8 @@ main(void)
     test_cancel();
     test_hostile();
     test_limits();
-    test_reattach("reattach", 0);
-    test_reattach("reattachlate", 4000);
+    test_reattach("reattach", 0, -1);
+    test_reattach("reattachlate", 4000, 2);
     test_attach_after_create_crash();
     test_reap();
     return check_done("docker_backend");
