@@ -164,8 +164,8 @@ on_data(void *ctx, const char *p, size_t len)
                     (unsigned long long)cfg->max_file_bytes);
     if (u->total + len > cfg->max_job_bytes)
         return fail(u, RC_TOOBIG, 413, "job_too_large", "Job too large", u->name,
-                    "the files together are larger than the limit of %llu bytes",
-                    (unsigned long long)cfg->max_job_bytes);
+                    "with %s the files together are larger than the limit of %llu bytes",
+                    u->name, (unsigned long long)cfg->max_job_bytes);
     if (fs_write_all(u->fd, p, len) != RC_OK) {
         log_errno("write upload");
         return fail(u, RC_IO, 500, "internal", "Internal error", u->name,

@@ -1,0 +1,326 @@
+// api: every route and error code of api.md through nginx + labbox, with the local backend;
+// plus what only the local backend shows: limits, env, restart of serve, lost supervisors.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { CSV, ROOT, getJSON, logRecords, sleep, startStack, upload, waitFor } from "./harness.mjs";
+
+const ELF = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.alloc(120)]);
+
+function assertNothingStaged(stack) {
+  assert.deepEqual(fs.readdirSync(path.join(stack.data, "tmp")), []);
+}
+
+async function problem(res) {
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  const b = await res.json();
+  assert.equal(typeof b.title, "string");
+  assert.equal(b.type, "about:blank");
+  return b;
+}
+
+describe("api", () => {
+  let stack;
+  before(async () => {
+    stack = await startStack({
+      config: { max_file_bytes: 100000, max_job_bytes: 150000, max_files: 3, wall_timeout: 30,
+                agent_env: "FROM_CONFIG=yes" },
+    });
+  });
+  after(async () => stack?.stop());
+
+  test("health and limits", async () => {
+    const h = await getJSON(stack, "/api/health");
+    assert.equal(h.status, 200);
+    assert.equal(h.body.status, "ok");
+    assert.equal(h.body.backend, "local");
+    assert.equal(h.body.backend_ok, true);
+    for (const k of ["queued", "running", "max_concurrent"]) assert.equal(typeof h.body[k], "number");
+    const l = await getJSON(stack, "/api/limits");
+    assert.equal(l.body.max_file_bytes, 100000);
+    assert.equal(l.body.max_job_bytes, 150000);
+    assert.equal(l.body.max_files, 3);
+    assert.equal(l.body.wall_timeout_s, 30);
+    assert.ok(l.body.allowed_types.includes("text/csv"));
+  });
+
+  test("create answers 201 with Location and the job object", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "ok" });
+    assert.equal(r.status, 201);
+    assert.equal(r.headers.get("location"), `/api/jobs/${r.body.id}`);
+    assert.match(r.body.id, /^[a-z2-7]{26}$/);
+    assert.ok(["queued", "staging", "running"].includes(r.body.state));
+    assert.equal(r.body.inputs[0].name, "data.csv");
+    assert.equal(r.body.inputs[0].type, "text/csv");
+    assert.match(r.body.inputs[0].sha256, /^[0-9a-f]{64}$/);
+    assert.equal(r.body.sandbox, undefined);
+    assert.equal(r.body.links.events, `/api/jobs/${r.body.id}/events`);
+    const job = await waitFor(stack, r.body.id);
+    assert.equal(job.state, "succeeded");
+    assert.ok(job.usage.wall_ms >= 0 && typeof job.usage.cpu_ms === "number");
+    assert.ok(job.started_at && job.finished_at);
+  });
+
+  test("upload errors are problem+json with the codes of api.md, and leave nothing behind", async () => {
+    const cases = [
+      [[{ name: "a.exe", data: ELF }], undefined, 415, "unsupported_type", "a.exe"],
+      [[{ name: "run.sh", data: "#!/bin/sh\necho hi\n" }], undefined, 415, "unsupported_type", "run.sh"],
+      [[{ name: "page.html", data: "<!DOCTYPE html><html><body><script>x</script></body></html>" }], undefined, 415, "unsupported_type", "page.html"],
+      [[{ name: ".hidden.csv", data: CSV }], undefined, 400, "bad_filename", ".hidden.csv"],
+      [[{ name: "a.csv", data: CSV }, { name: "a.csv", data: CSV }], undefined, 400, "bad_filename", "a.csv"],
+      [[{ name: "big.csv", data: "x,y\n" + "1,2\n".repeat(30000) }], undefined, 413, "file_too_large", "big.csv"],
+      [[{ name: "a.csv", data: "x\n" + "1\n".repeat(40000) }, { name: "b.csv", data: "x\n" + "1\n".repeat(40000) }], undefined, 413, "job_too_large", "b.csv"],
+      [[1, 2, 3, 4].map((i) => ({ name: `f${i}.csv`, data: CSV })), undefined, 413, "job_too_large", "f4.csv"],
+      [[{ name: "a.csv", data: CSV }], "[1,2]", 400, "bad_request", undefined],
+      [[{ name: "a.csv", data: CSV }], "{not json", 400, "bad_request", undefined],
+      [[{ name: "params.json", data: "{}" }], { a: 1 }, 400, "bad_filename", "params.json"],
+    ];
+    for (const [files, params, status, code, file] of cases) {
+      const r = await upload(stack, files, params);
+      assert.equal(r.status, status, `${code}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.code, code);
+      assert.equal(r.body.status, status);
+      if (file) assert.equal(r.body.file, file);
+      if (file) assert.ok(r.body.detail.includes(file), r.body.detail);
+      assert.ok(!JSON.stringify(r.body).includes(stack.data), "no host path in errors");
+      assertNothingStaged(stack);
+    }
+  });
+
+  test("malformed bodies", async () => {
+    const post = (body, type) => fetch(`${stack.url}/api/jobs`, { method: "POST", body, headers: type ? { "content-type": type } : {} });
+    let b = await problem(await post("hello", "text/plain"));
+    assert.equal(b.code, "unsupported_type");
+    b = await problem(await post("hello", "multipart/form-data"));
+    assert.equal(b.code, "bad_request");
+    b = await problem(await post("--xyz\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.csv\"\r\n\r\nx,y\n", "multipart/form-data; boundary=xyz"));
+    assert.equal(b.code, "bad_request");
+    assert.match(b.detail, /malformed/);
+    b = await problem(await post("--xyz--\r\n", "multipart/form-data; boundary=xyz"));
+    assert.equal(b.code, "bad_request");
+    const fd = new FormData();
+    fd.append("files", "no filename here");
+    b = await problem(await fetch(`${stack.url}/api/jobs`, { method: "POST", body: fd }));
+    assert.equal(b.code, "bad_request");
+    assertNothingStaged(stack);
+  });
+
+  test("unknown and malformed ids are the same 404; wrong methods are 405", async () => {
+    for (const p of ["/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa", "/api/jobs/nope", "/api/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAA/logs",
+      "/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa/outputs", "/api/nothing"]) {
+      const res = await fetch(stack.url + p);
+      assert.equal(res.status, 404, p);
+      assert.equal((await problem(res)).code, "not_found");
+    }
+    const res = await fetch(`${stack.url}/api/health`, { method: "POST" });
+    assert.equal(res.status, 405);
+    const get = await fetch(`${stack.url}/api/jobs`);
+    assert.equal(get.status, 405);
+  });
+
+  test("logs as text and ndjson, with offsets", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "ok", lines: 5 });
+    await waitFor(stack, r.body.id);
+    const text = await fetch(`${stack.url}/api/jobs/${r.body.id}/logs`);
+    assert.equal(text.status, 200);
+    assert.match(text.headers.get("content-type"), /^text\/plain/);
+    const t = await text.text();
+    assert.match(t, /^line 0$/m);
+    assert.match(t, /^\[stderr\] to stderr$/m);
+    assert.match(t, /^\[labbox\] state: succeeded$/m);
+    const end = Number(text.headers.get("log-offset"));
+    const nd = await fetch(`${stack.url}/api/jobs/${r.body.id}/logs?format=ndjson`);
+    assert.equal(nd.headers.get("content-type"), "application/x-ndjson");
+    const body = await nd.text();
+    assert.equal(Buffer.byteLength(body), end);
+    const lines = body.split("\n").filter(Boolean);
+    // Resuming from the end of the third record gives exactly the rest.
+    const off = Buffer.byteLength(lines.slice(0, 3).join("\n") + "\n");
+    const rest = await fetch(`${stack.url}/api/jobs/${r.body.id}/logs?format=ndjson&offset=${off}`);
+    assert.equal(await rest.text(), lines.slice(3).join("\n") + "\n");
+    assert.equal(Number(rest.headers.get("log-offset")), end);
+    const atEnd = await fetch(`${stack.url}/api/jobs/${r.body.id}/logs?offset=${end}`);
+    assert.equal(await atEnd.text(), "");
+    for (const bad of [end + 1, off - 1, "x", "-1"]) {
+      const res = await fetch(`${stack.url}/api/jobs/${r.body.id}/logs?offset=${bad}`);
+      assert.equal(res.status, 400, String(bad));
+    }
+  });
+
+  test("outputs are 409 not_ready before the end; outputs list has urls", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "sleep", seconds: 3 });
+    const o = await fetch(`${stack.url}/api/jobs/${r.body.id}/outputs`);
+    assert.equal(o.status, 409);
+    assert.equal((await problem(o)).code, "not_ready");
+    assert.equal((await fetch(`${stack.url}/api/jobs/${r.body.id}/outputs.zip`)).status, 409);
+    const done = await waitFor(stack, r.body.id);
+    assert.equal(done.state, "succeeded");
+    const r2 = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "ok" });
+    await waitFor(stack, r2.body.id);
+    const list = await getJSON(stack, `/api/jobs/${r2.body.id}/outputs`);
+    assert.equal(list.status, 200);
+    const names = list.body.outputs.map((x) => x.url);
+    assert.ok(names.includes(`/api/jobs/${r2.body.id}/outputs/nested/deeper/data.bin`));
+    const missing = await fetch(`${stack.url}/api/jobs/${r2.body.id}/outputs/nope.txt`);
+    assert.equal(missing.status, 404);
+  });
+
+  test("the agent's environment is clean: LABBOX_*, agent_env, never the server's", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "env" });
+    await waitFor(stack, r.body.id);
+    const lines = (await logRecords(stack, r.body.id)).filter((x) => x.stream === "stdout").map((x) => x.line);
+    const env = Object.fromEntries(lines.filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.split("=")[0], l.slice(l.indexOf("=") + 1)]));
+    assert.equal(env.LABBOX_JOB_ID, r.body.id);
+    assert.equal(env.LABBOX_BACKEND, "local");
+    assert.equal(env.LABBOX_INPUT_DIR, "/workspace/inputs");
+    assert.equal(env.LABBOX_OUTPUT_DIR, "/workspace/outputs");
+    assert.equal(env.FROM_CONFIG, "yes");
+    assert.equal(env.LABBOX_DATA_DIR, undefined);
+    assert.equal(env.LABBOX_LISTEN, undefined);
+    assert.equal(env.LABBOX_AGENT_DIR, undefined);
+  });
+
+  test("a signal ends failed/signal; cancel after the end is 409; delete is 204", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "kill-self", signal: 11 });
+    const job = await waitFor(stack, r.body.id);
+    assert.equal(job.state, "failed");
+    assert.equal(job.reason, "signal");
+    assert.equal(job.signal, 11);
+    assert.match(job.detail, /SIGSEGV/);
+    const c = await fetch(`${stack.url}/api/jobs/${r.body.id}/cancel`, { method: "POST" });
+    assert.equal(c.status, 409);
+    const d = await fetch(`${stack.url}/api/jobs/${r.body.id}`, { method: "DELETE" });
+    assert.equal(d.status, 204);
+    assert.equal((await fetch(`${stack.url}/api/jobs/${r.body.id}`)).status, 404);
+  });
+
+  test("the default agent turns a CSV into a downloadable report", async () => {
+    const s = await startStack({ agentDir: path.join(ROOT, "scripts/agent") });
+    try {
+      const csv = fs.readFileSync(path.join(ROOT, "tests/data/experiment.csv"));
+      const r = await upload(s, [{ name: "experiment.csv", data: csv }]);
+      const job = await waitFor(s, r.body.id);
+      assert.equal(job.state, "succeeded", JSON.stringify(job));
+      const paths = job.outputs.map((o) => o.path);
+      assert.ok(paths.includes("report.html") && paths.includes("summary.json"));
+      assert.ok(paths.some((p) => p.endsWith(".svg")));
+      const rep = await fetch(`${s.url}/api/jobs/${job.id}/outputs/report.html`);
+      assert.equal(rep.status, 200);
+      assert.equal(rep.headers.get("content-type"), "text/html");
+      assert.match(rep.headers.get("content-disposition"), /^attachment/);
+      assert.match(await rep.text(), /Welch/);
+      const summary = await (await fetch(`${s.url}/api/jobs/${job.id}/outputs/summary.json`)).json();
+      assert.ok(JSON.stringify(summary).includes("reaction_time_ms"));
+      const recs = await logRecords(s, job.id);
+      assert.ok(recs.some((x) => /backend local/.test(x.line)));
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe("queue, limits and recovery", () => {
+  test("queue full answers 429 with Retry-After; queued jobs show their position", async () => {
+    const s = await startStack({ config: { max_concurrent: 1, max_queue: 2 } });
+    try {
+      const a = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 30 });
+      await waitFor(s, a.body.id, (j) => j.state === "running");
+      const b = await upload(s, [{ name: "b.csv", data: CSV }], { mode: "ok" });
+      const c = await upload(s, [{ name: "c.csv", data: CSV }], { mode: "ok" });
+      assert.equal(b.body.queue_position, 1);
+      assert.equal(c.body.queue_position, 2);
+      const d = await upload(s, [{ name: "d.csv", data: CSV }], { mode: "ok" });
+      assert.equal(d.status, 429);
+      assert.equal(d.body.code, "queue_full");
+      assert.ok(Number(d.headers.get("retry-after")) > 0);
+      assertNothingStaged(s);
+      // Cancel of a queued job is immediate; the next one moves up.
+      const cb = await fetch(`${s.url}/api/jobs/${b.body.id}/cancel`, { method: "POST" });
+      assert.equal(cb.status, 202);
+      assert.equal((await cb.json()).state, "canceled");
+      assert.equal((await getJSON(s, `/api/jobs/${c.body.id}`)).body.queue_position, 1);
+      await fetch(`${s.url}/api/jobs/${a.body.id}/cancel`, { method: "POST" });
+      const cj = await waitFor(s, c.body.id);
+      assert.equal(cj.state, "succeeded");
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test("log limit and output limit end the job with their reasons", async () => {
+    const s = await startStack({ config: { log_max_bytes: 20000, output_max_bytes: 100000 } });
+    try {
+      const a = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "flood", lines: 100000 });
+      const ja = await waitFor(s, a.body.id);
+      assert.equal(ja.state, "failed");
+      assert.equal(ja.reason, "log_limit");
+      const size = fs.statSync(path.join(s.data, "jobs", a.body.id, "log.jsonl")).size;
+      assert.ok(size < 20000 + 65536, `log is ${size} bytes`);
+      const b = await upload(s, [{ name: "b.csv", data: CSV }], { mode: "big-output", bytes: 500000 });
+      const jb = await waitFor(s, b.body.id);
+      assert.equal(jb.state, "failed");
+      assert.equal(jb.reason, "output_limit");
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test("a partial line is flushed while the agent still runs", async () => {
+    const s = await startStack({ config: { log_flush_ms: 100 } });
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "partial", seconds: 2 });
+      let seen = false;
+      for (let i = 0; i < 60 && !seen; i++) {
+        await sleep(50);
+        seen = (await logRecords(s, r.body.id)).some((x) => x.line === "partial line");
+      }
+      assert.ok(seen, "the partial line arrived before the newline");
+      const job = await waitFor(s, r.body.id);
+      const out = (await logRecords(s, r.body.id)).filter((x) => x.stream === "stdout").map((x) => x.line);
+      assert.deepEqual(out.slice(1, 3), ["partial line", " finished"]);
+      assert.equal(job.state, "succeeded");
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test("a restart of serve while a job runs: the job finishes and its log is whole", async () => {
+    const s = await startStack({});
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "slow", seconds: 3, interval: 0.1 });
+      await waitFor(s, r.body.id, (j) => j.state === "running");
+      await sleep(500);
+      await s.stopServe();
+      await sleep(700);
+      await s.startServe();
+      const job = await waitFor(s, r.body.id);
+      assert.equal(job.state, "succeeded", JSON.stringify(job));
+      const ticks = (await logRecords(s, r.body.id)).filter((x) => /^tick /.test(x.line)).map((x) => Number(x.line.slice(5)));
+      assert.ok(ticks.length > 10);
+      assert.deepEqual(ticks, ticks.map((_, i) => i));
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test("a local job whose supervisor died is failed/interrupted, and its sandbox is gone", async () => {
+    const s = await startStack({});
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 60 });
+      await waitFor(s, r.body.id, (j) => j.state === "running");
+      const { spawnSync } = await import("node:child_process");
+      const p = spawnSync("pkill", ["-KILL", "-f", `supervise ${r.body.id}`]);
+      assert.equal(p.status, 0);
+      const job = await waitFor(s, r.body.id, undefined, 20000);
+      assert.equal(job.state, "failed");
+      assert.equal(job.reason, "interrupted");
+      const left = spawnSync("pgrep", ["-f", "mode=sleep"]);
+      assert.notEqual(left.status, 0, "no sandbox process survives");
+      const ps = spawnSync("sh", ["-c", `ps ax | grep -c "[b]wrap.*${r.body.id}"`], { encoding: "utf8" });
+      assert.equal(ps.stdout.trim(), "0");
+    } finally {
+      await s.stop();
+    }
+  });
+});
