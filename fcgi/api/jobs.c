@@ -119,7 +119,8 @@ on_begin(void *ctx, const struct multipart_part *part)
                     "the file name \"%s\" is not allowed: %s", shown, why);
     if (json_object_array_length(u->inputs) + 1 > cfg->max_files)
         return fail(u, RC_TOOBIG, 413, "job_too_large", "Too many files", shown,
-                    "a job takes at most %llu files", (unsigned long long)cfg->max_files);
+                    "%s is one file too many: a job takes at most %llu files", shown,
+                    (unsigned long long)cfg->max_files);
     memcpy(u->name, base.p, base.len);
     u->name[base.len] = '\0';
     if (name_taken(u, u->name))
