@@ -72,10 +72,10 @@ set_state(struct sup *s, enum job_state to, enum job_reason reason, const char *
                 jobstate_str(to));
         return rc;
     }
+    /* The record first: readers that see a terminal job.json may rely on a whole log. */
+    (void)joblog_system(&s->log, "state: %s%s%s%s", jobstate_str(to), detail ? " (" : "",
+                        detail ? detail : "", detail ? ")" : "");
     rc = save(s);
-    if (rc == RC_OK)
-        (void)joblog_system(&s->log, "state: %s%s%s%s", jobstate_str(to), detail ? " (" : "",
-                            detail ? detail : "", detail ? ")" : "");
     return rc;
 }
 
