@@ -11,7 +11,7 @@ import { startFakeServer } from "./harness.mjs";
 
 const nm = new URL("./node_modules/modal/package.json", import.meta.url);
 if (!fs.existsSync(nm) || JSON.parse(fs.readFileSync(nm, "utf8")).version !== "0.11.1") {
-  throw new Error("tests/fake-modal/node_modules is missing or has the wrong modal version: run `npm ci --prefix tests/fake-modal`");
+  throw new Error("tests/fake-modal/node_modules is missing or has the wrong modal version: run `npm install --prefix tests/fake-modal`");
 }
 
 const TOKEN_ID = "ak-conformance";

@@ -1,6 +1,6 @@
 # Fake Modal server tests (tests/fake-modal). Included from tests/CMakeLists.txt, so
 # paths are relative to this file's directory (CMAKE_CURRENT_LIST_DIR), not tests/.
-# Needs Node >= 20 and `npm ci --prefix tests/fake-modal`; without node_modules the
+# Needs Node >= 20 and `npm install --prefix tests/fake-modal`; without node_modules the
 # tests fail (they do not skip).
 set(LB_FAKE_MODAL_DIR ${CMAKE_CURRENT_LIST_DIR})
 
