@@ -332,7 +332,9 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
     if (mc->token == NULL)
         return RC_NOMEM;
     uint32_t rnd = 0;
-    (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
+    /* Jitter only: without entropy the refresh simply happens at the half-life. */
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+        rnd = 0;
     mc->token_exp_ms = now + life_ms;
     mc->token_refresh_ms = now + life_ms / 2 + (int64_t)((double)life_ms * 0.1 * (rnd / 4294967296.0));
     int k = snprintf(mc->meta_auth, sizeof(mc->meta_auth), "x-modal-auth-token: %s", mc->token);
