@@ -24,12 +24,12 @@ enum dockerframe_stream {
 };
 
 struct dockerframe {
-    unsigned char hdr[8]; /* header bytes gathered so far */
-    size_t hdr_len;       /* 0..8 */
-    uint32_t remaining;   /* payload bytes left in the current frame */
+    unsigned char hdr[8];           /* header bytes gathered so far */
+    size_t hdr_len;                 /* 0..8 */
+    uint32_t remaining;             /* payload bytes left in the current frame */
     enum dockerframe_stream stream; /* stream of the current frame */
-    bool failed;          /* a framing error was seen; every later feed fails */
-    uint64_t frames;      /* complete headers parsed */
+    bool failed;                    /* a framing error was seen; every later feed fails */
+    uint64_t frames;                /* complete headers parsed */
 };
 
 /* Called once per payload piece, in order; a frame may arrive in several pieces. p is borrowed

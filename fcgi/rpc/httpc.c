@@ -10,8 +10,8 @@
 
 struct httpc {
     struct httpc_target t;
-    CURL *easy;                  /* reused by httpc_do, keeps the connection alive */
-    char errbuf[CURL_ERROR_SIZE]; /* curl's detail for the last failure */
+    CURL *easy;                      /* reused by httpc_do, keeps the connection alive */
+    char errbuf[CURL_ERROR_SIZE];    /* curl's detail for the last failure */
     char msg[CURL_ERROR_SIZE + 128]; /* what httpc_error returns */
 };
 
@@ -19,15 +19,15 @@ struct httpc {
 struct xfer {
     const struct httpc_req *rq;
     CURL *easy;
-    long status;       /* known once the first body byte or the end arrives */
-    char *buf;         /* buffered body */
+    long status; /* known once the first body byte or the end arrives */
+    char *buf;   /* buffered body */
     size_t len, cap;
-    size_t buf_max;    /* cap for the buffered body in this transfer */
-    bool sink_2xx;     /* deliver 2xx bodies to rq->write_fn */
-    bool truncate;     /* non-2xx bodies: drop the excess instead of failing */
-    enum rc cb_rc;     /* a callback's failure */
-    size_t delivered;  /* bytes handed to write_fn since last reset */
-    const char *mem;   /* in-memory request body */
+    size_t buf_max;   /* cap for the buffered body in this transfer */
+    bool sink_2xx;    /* deliver 2xx bodies to rq->write_fn */
+    bool truncate;    /* non-2xx bodies: drop the excess instead of failing */
+    enum rc cb_rc;    /* a callback's failure */
+    size_t delivered; /* bytes handed to write_fn since last reset */
+    const char *mem;  /* in-memory request body */
     size_t mem_len, mem_off;
     struct curl_slist *headers;
 };
@@ -130,8 +130,9 @@ httpc_target_parse(const char *spec, struct httpc_target *out, char *err, size_t
     host[hlen] = '\0';
     for (size_t i = 0; i < hlen; i++) {
         char ch = host[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':' || ch == '[' ||
+                  ch == ']';
         if (!ok) {
             (void)snprintf(err, errlen, "bad character in host of \"%.100s\"", spec);
             return RC_BADREQ;
@@ -329,9 +330,9 @@ setup(const struct httpc *h, CURL *easy, char *errbuf, const struct httpc_req *r
     ok = ok && curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK;
     ok = ok && curl_easy_setopt(easy, CURLOPT_WRITEDATA, x) == CURLE_OK;
     ok = ok && curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, rq->timeout_ms) == CURLE_OK;
-    ok = ok && curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                                rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 5000L) ==
-                   CURLE_OK;
+    ok = ok &&
+         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                          rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 5000L) == CURLE_OK;
     bool has_body = rq->body != NULL || rq->read_fn != NULL;
     curl_off_t blen = rq->read_fn != NULL ? (curl_off_t)rq->read_len : (curl_off_t)x->mem_len;
     if (strcmp(rq->method, "GET") == 0) {
@@ -348,8 +349,8 @@ setup(const struct httpc *h, CURL *easy, char *errbuf, const struct httpc_req *r
         ok = ok && curl_easy_setopt(easy, CURLOPT_POST, 1L) == CURLE_OK;
         ok = ok && curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read) == CURLE_OK;
         ok = ok && curl_easy_setopt(easy, CURLOPT_READDATA, x) == CURLE_OK;
-        ok = ok && curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, has_body ? blen : 0) ==
-                       CURLE_OK;
+        ok = ok &&
+             curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, has_body ? blen : 0) == CURLE_OK;
         if (strcmp(rq->method, "POST") != 0)
             ok = ok && curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method) == CURLE_OK;
     }

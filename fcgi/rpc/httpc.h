@@ -33,8 +33,8 @@ struct httpc_target {
 /* httpc_target_parse reads "unix:///path", "/path" or "tcp://host:port" (also "http://...").
  * RC_BADREQ with a message in err for anything else (empty, relative path, missing port,
  * over-long). Pure. */
-enum rc httpc_target_parse(const char *spec, struct httpc_target *out, char *err, size_t errlen)
-    LB_MUST_CHECK;
+enum rc httpc_target_parse(const char *spec, struct httpc_target *out, char *err,
+                           size_t errlen) LB_MUST_CHECK;
 
 /* Request body source: copy up to cap bytes to buf; *out_n = 0 means the end. */
 typedef enum rc httpc_read_fn(void *ctx, char *buf, size_t cap, size_t *out_n);
@@ -52,9 +52,9 @@ struct httpc_req {
     int64_t read_len;         /* its length, or -1 for chunked transfer encoding */
     httpc_write_fn *write_fn; /* 2xx body sink, or NULL to buffer into httpc_resp.body */
     void *write_ctx;
-    size_t max_body;          /* cap of a buffered 2xx body; over it: RC_TOOBIG */
-    long timeout_ms;          /* whole request, 0 = none (streams) */
-    long connect_timeout_ms;  /* 0 = 5000 */
+    size_t max_body;         /* cap of a buffered 2xx body; over it: RC_TOOBIG */
+    long timeout_ms;         /* whole request, 0 = none (streams) */
+    long connect_timeout_ms; /* 0 = 5000 */
 };
 
 struct httpc_resp {
@@ -75,8 +75,7 @@ void httpc_free(struct httpc *h);
  * or a transfer error (text in httpc_error); RC_TOOBIG over max_body; or the rc a callback
  * returned. out is filled in every case (status 0 without an answer); free with
  * httpc_resp_fini. */
-enum rc httpc_do(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *out)
-    LB_MUST_CHECK;
+enum rc httpc_do(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *out) LB_MUST_CHECK;
 /* httpc_resp_fini frees out->body and zeroes out. */
 void httpc_resp_fini(struct httpc_resp *r);
 /* httpc_error: the last transfer error of h or of a stream opened from it, one line (borrowed,

@@ -52,30 +52,31 @@
 #include "parse/dockerframe.h"
 #include "rpc/httpc.h"
 
-#define API_MIN_MINOR    40          /* Docker API 1.40 (Engine 19.03) or newer */
-#define API_MAX_MINOR    41          /* what podman 4 reports; newer engines accept it too */
-#define SANDBOX_ID       65534u      /* uid and gid of the agent (nobody:nogroup) */
+#define API_MIN_MINOR    40     /* Docker API 1.40 (Engine 19.03) or newer */
+#define API_MAX_MINOR    41     /* what podman 4 reports; newer engines accept it too */
+#define SANDBOX_ID       65534u /* uid and gid of the agent (nobody:nogroup) */
 #define PING_TIMEOUT_MS  3000L
-#define CTL_TIMEOUT_MS   30000L      /* create, start, kill, inspect, delete */
-#define XFER_TIMEOUT_MS  600000L     /* staging and collecting, unless the deadline is sooner */
-#define JSON_MAX         (4u << 20)  /* a buffered JSON answer */
-#define ENGINE_MSG_MAX   200         /* bytes of an engine error quoted */
-#define INSPECT_EVERY_MS 2000        /* poll's safety inspect while the log stream is open */
-#define EXIT_GRACE_MS    3000        /* after an exit is seen, how long the stream may drain */
-#define REOPEN_MAX       50          /* log streams reopened while the container runs */
-#define DOCKER_NOFILE    1024        /* RLIMIT_NOFILE: must not exceed the host's hard limit */
-#define DOCKER_NPROC     4096        /* RLIMIT_NPROC counts every process of uid 65534 on the
-                                      * host (rootful engines share it between containers), so
+#define CTL_TIMEOUT_MS   30000L     /* create, start, kill, inspect, delete */
+#define XFER_TIMEOUT_MS  600000L    /* staging and collecting, unless the deadline is sooner */
+#define JSON_MAX         (4u << 20) /* a buffered JSON answer */
+#define ENGINE_MSG_MAX   200        /* bytes of an engine error quoted */
+#define INSPECT_EVERY_MS 2000       /* poll's safety inspect while the log stream is open */
+#define EXIT_GRACE_MS    3000       /* after an exit is seen, how long the stream may drain */
+#define REOPEN_MAX       50         /* log streams reopened while the container runs */
+#define DOCKER_NOFILE    1024       /* RLIMIT_NOFILE: must not exceed the host's hard limit */
+#define DOCKER_NPROC                                                                               \
+    4096                             /* RLIMIT_NPROC counts every process of uid 65534 on the      \
+                                      * host (rootful engines share it between containers), so     \
                                       * it is a loose backstop; PidsLimit is the real cap */
-#define DOCKER_NANOCPUS  1000000000LL /* one CPU */
-#define TMPFS_OPTS       "rw,size=64m"
+#define DOCKER_NANOCPUS 1000000000LL /* one CPU */
+#define TMPFS_OPTS      "rw,size=64m"
 
 struct docker {
     struct httpc_target target;
     struct httpc *http;
     bool connected;
-    char api[16];   /* "/v1.41" */
-    char id[128];   /* the container's id, "" until known */
+    char api[16]; /* "/v1.41" */
+    char id[128]; /* the container's id, "" until known */
     struct httpc_stream *logs;
     struct dockerframe frame;
     uint64_t pos[SANDBOX_STREAM__MAX];       /* bytes per stream seen on the current stream */
@@ -142,8 +143,8 @@ call(struct sandbox *sb, const char *method, const char *path, json_object *body
     int k = snprintf(full, sizeof(full), "%s%s", d->api, path);
     if (k < 0 || (size_t)k >= sizeof(full))
         return sandbox_fail(sb, "docker: request path too long");
-    const char *text = body != NULL ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
-                                    : NULL;
+    const char *text =
+        body != NULL ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
     struct httpc_req rq = {
         .method = method,
         .path = full,
@@ -183,9 +184,14 @@ connect_engine(struct sandbox *sb, long timeout)
     enum rc rc = RC_OK;
     if (d->connected)
         return RC_OK;
+    if (d->http == NULL)
+        return sandbox_fail(sb, "docker backend used without a successful init");
     d->api[0] = '\0';
-    struct httpc_req ping = {.method = "GET", .path = "/_ping", .max_body = 1024,
-                             .timeout_ms = timeout, .connect_timeout_ms = timeout};
+    struct httpc_req ping = {.method = "GET",
+                             .path = "/_ping",
+                             .max_body = 1024,
+                             .timeout_ms = timeout,
+                             .connect_timeout_ms = timeout};
     rc = httpc_do(d->http, &ping, &r);
     if (rc != RC_OK) {
         rc = sandbox_fail(sb, "docker engine at %s does not answer: %s", sb->cfg->docker_host,
@@ -198,8 +204,11 @@ connect_engine(struct sandbox *sb, long timeout)
         goto out;
     }
     httpc_resp_fini(&r);
-    struct httpc_req ver = {.method = "GET", .path = "/version", .max_body = JSON_MAX,
-                            .timeout_ms = timeout, .connect_timeout_ms = timeout};
+    struct httpc_req ver = {.method = "GET",
+                            .path = "/version",
+                            .max_body = JSON_MAX,
+                            .timeout_ms = timeout,
+                            .connect_timeout_ms = timeout};
     rc = httpc_do(d->http, &ver, &r);
     if (rc != RC_OK || r.status != 200 || r.body == NULL) {
         rc = sandbox_fail(sb, "docker engine at %s: GET /version failed (HTTP %ld)",
@@ -485,8 +494,7 @@ tmpfd(struct sandbox *sb)
     char name[64];
     for (int i = 0; i < 100; i++) {
         (void)snprintf(name, sizeof(name), ".docker-tmp-%ld-%d", (long)getpid(), i);
-        fd = openat(sb->job->dirfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW,
-                    0600);
+        fd = openat(sb->job->dirfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd >= 0) {
             (void)unlinkat(sb->job->dirfd, name, 0);
             return fd;
@@ -702,11 +710,11 @@ open_logs(struct sandbox *sb)
 /*** Inspect and results ***/
 
 struct cstate {
-    bool running;      /* running, paused or restarting */
-    bool created;      /* created, never started */
+    bool running; /* running, paused or restarting */
+    bool created; /* created, never started */
     bool oom;
     int exit_code;
-    int64_t wall_ms;   /* FinishedAt - StartedAt, -1 if unknown */
+    int64_t wall_ms; /* FinishedAt - StartedAt, -1 if unknown */
 };
 
 /* parse_time reads an RFC 3339 timestamp into ms since the epoch; false if it cannot. */
@@ -785,8 +793,8 @@ inspect(struct sandbox *sb, struct cstate *out)
     const char *status = json_get_str(st, "Status");
     out->running = json_get_bool(st, "Running", false) || json_get_bool(st, "Paused", false) ||
                    json_get_bool(st, "Restarting", false);
-    out->created = status != NULL && (strcmp(status, "created") == 0 ||
-                                      strcmp(status, "configured") == 0);
+    out->created =
+        status != NULL && (strcmp(status, "created") == 0 || strcmp(status, "configured") == 0);
     out->oom = json_get_bool(st, "OOMKilled", false);
     int64_t code = json_get_i64(st, "ExitCode", -1);
     out->exit_code = code >= INT32_MIN && code <= INT32_MAX ? (int)code : -1;
@@ -910,8 +918,8 @@ docker_attach(struct sandbox *sb)
         if (rc != RC_OK)
             return rc;
     }
-    bool before_run = phase == NULL || strcmp(phase, "creating") == 0 ||
-                      strcmp(phase, "created") == 0;
+    bool before_run =
+        phase == NULL || strcmp(phase, "creating") == 0 || strcmp(phase, "created") == 0;
     if (before_run) {
         /* Staging may be half done: nothing ran yet, so begin again from a clean container. */
         if (d->id[0] != '\0') {
@@ -1131,6 +1139,8 @@ docker_destroy(struct sandbox *sb)
     struct docker *d = sb->priv;
     httpc_stream_free(d->logs);
     d->logs = NULL;
+    if (d->http == NULL)
+        return RC_OK; /* init failed: nothing can have been created */
     enum rc rc = connect_engine(sb, timeout_for(sb, CTL_TIMEOUT_MS));
     if (rc != RC_OK)
         return rc;

@@ -67,7 +67,8 @@ struct jobenv {
     struct sandbox_job job;
 };
 
-static const char *const env_default[] = {"PATH=/usr/bin:/bin", "LABBOX_X=hello", "HOME=/tmp", NULL};
+static const char *const env_default[] = {"PATH=/usr/bin:/bin", "LABBOX_X=hello", "HOME=/tmp",
+                                          NULL};
 
 static int64_t
 now_ms(void)
@@ -133,8 +134,13 @@ job_make(struct jobenv *e, const char *name, const char *const *argv)
     e->argv = dupv(argv);
     e->envp = dupv(env_default);
     e->job = (struct sandbox_job){
-        .id = e->id, .dir = e->dir, .dirfd = e->dirfd, .work_dir = e->work,
-        .argv = e->argv, .envp = e->envp, .timeout_s = 60,
+        .id = e->id,
+        .dir = e->dir,
+        .dirfd = e->dirfd,
+        .work_dir = e->work,
+        .argv = e->argv,
+        .envp = e->envp,
+        .timeout_s = 60,
     };
     return e->dirfd >= 0 && e->argv != NULL && e->envp != NULL;
 }
@@ -252,8 +258,7 @@ count_labelled(const char *job_id)
     if (httpc_escape(filt, esc, sizeof(esc)) != RC_OK)
         return -1;
     (void)snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
-    struct httpc_req rq = {.method = "GET", .path = path, .max_body = 1 << 20,
-                           .timeout_ms = 10000};
+    struct httpc_req rq = {.method = "GET", .path = path, .max_body = 1 << 20, .timeout_ms = 10000};
     struct httpc_resp resp;
     int n = -1;
     if (httpc_do(h, &rq, &resp) == RC_OK && resp.status == 200 && resp.body != NULL) {
@@ -272,11 +277,12 @@ count_labelled(const char *job_id)
 static void
 test_success(void)
 {
-    const char *const argv[] = {"sh", "-c",
-                    "mkdir -p outputs/a/b && cat in.txt > outputs/a/b/copy.txt && "
-                    "printf '\\000\\001\\377bin' > outputs/bin.dat && echo \"$LABBOX_X\" && "
-                    "echo err >&2 && id -u && pwd",
-                    NULL};
+    const char *const argv[] = {
+        "sh", "-c",
+        "mkdir -p outputs/a/b && cat in.txt > outputs/a/b/copy.txt && "
+        "printf '\\000\\001\\377bin' > outputs/bin.dat && echo \"$LABBOX_X\" && "
+        "echo err >&2 && id -u && pwd",
+        NULL};
     struct config cfg;
     struct jobenv e;
     struct rec *r = calloc(1, sizeof(*r));
@@ -404,11 +410,12 @@ out:
 static void
 test_hostile(void)
 {
-    const char *const argv[] = {"sh", "-c",
-                    "cd outputs && echo real > real.txt && ln real.txt hard.txt && "
-                    "ln -s /etc/passwd link && mkfifo fifo && mkdir d && ln -s .. d/up && "
-                    "echo ok > d/ok.txt && ln -s /workspace/in.txt d/in",
-                    NULL};
+    const char *const argv[] = {
+        "sh", "-c",
+        "cd outputs && echo real > real.txt && ln real.txt hard.txt && "
+        "ln -s /etc/passwd link && mkfifo fifo && mkdir d && ln -s .. d/up && "
+        "echo ok > d/ok.txt && ln -s /workspace/in.txt d/in",
+        NULL};
     struct config cfg;
     struct jobenv e;
     struct rec *r = calloc(1, sizeof(*r));
@@ -562,6 +569,8 @@ test_no_engine(void)
     sb = sb_make(&cfg, &e.job, r);
     CHECK_INT(sandbox_init(sb), RC_BACKEND);
     CHECK(strstr(sb->error, "TLS") != NULL);
+    CHECK_INT(sandbox_start(sb), RC_BACKEND); /* after a failed init: an error, not a crash */
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
     sandbox_free(sb);
     config_fini(&cfg);
     cfg_make(&cfg, "tcp://127.0.0.1:1", image);
@@ -589,10 +598,11 @@ out:
 static void
 test_reattach(const char *name, int wait_ms, int logged)
 {
-    const char *const argv[] = {"sh", "-c",
-                    "echo one; printf 'err1\\n' >&2; sleep 2; echo two; printf err2 >&2; "
-                    "sleep 1; printf three; exit 5",
-                    NULL};
+    const char *const argv[] = {
+        "sh", "-c",
+        "echo one; printf 'err1\\n' >&2; sleep 2; echo two; printf err2 >&2; "
+        "sleep 1; printf three; exit 5",
+        NULL};
     struct config cfg;
     struct jobenv e;
     struct rec *r1 = calloc(1, sizeof(*r1));

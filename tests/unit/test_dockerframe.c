@@ -105,8 +105,8 @@ main(void)
         for (size_t i = 0; i < n; i++) {
             CHECK_INT(dockerframe_feed(&d, (const char *)buf + i, 1, collect, &k), RC_OK);
             if (i + 1 < n)
-                CHECK(!dockerframe_at_boundary(&d) || i + 1 == 14 || i + 1 == 28 ||
-                      i + 1 == 36 || i + 1 == 50);
+                CHECK(!dockerframe_at_boundary(&d) || i + 1 == 14 || i + 1 == 28 || i + 1 == 36 ||
+                      i + 1 == 50);
         }
         check_sink(&k);
         CHECK(dockerframe_at_boundary(&d));

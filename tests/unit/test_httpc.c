@@ -34,9 +34,20 @@ main(void)
     CHECK(!t.is_loopback);
 
     static const char *const bad[] = {
-        "", "unix://", "unix://relative", "relative/path", "tcp://host", "tcp://:80",
-        "tcp://h:0", "tcp://h:65536", "tcp://h:12a", "tcp://h o:80", "tcp://user@h:80",
-        "https://h:443", "ftp://h:21", NULL,
+        "",
+        "unix://",
+        "unix://relative",
+        "relative/path",
+        "tcp://host",
+        "tcp://:80",
+        "tcp://h:0",
+        "tcp://h:65536",
+        "tcp://h:12a",
+        "tcp://h o:80",
+        "tcp://user@h:80",
+        "https://h:443",
+        "ftp://h:21",
+        NULL,
     };
     for (size_t i = 0; bad[i] != NULL; i++) {
         err[0] = '\0';
@@ -64,8 +75,7 @@ main(void)
               RC_OK);
     struct httpc *h = httpc_new(&t);
     REQUIRE(h != NULL);
-    struct httpc_req rq = {.method = "GET", .path = "/_ping", .max_body = 100,
-                           .timeout_ms = 2000};
+    struct httpc_req rq = {.method = "GET", .path = "/_ping", .max_body = 100, .timeout_ms = 2000};
     struct httpc_resp resp;
     CHECK_INT(httpc_do(h, &rq, &resp), RC_BACKEND);
     CHECK_INT(resp.status, 0);
