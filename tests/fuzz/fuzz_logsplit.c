@@ -106,7 +106,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(&whole, max_line, 0, s, len, 0, false);
     run(&chunked, max_line, 0, s, len, seed, false);
     FUZZ_ASSERT(whole.n == chunked.n);
-    FUZZ_ASSERT(whole.n == 0 || memcmp(whole.hash, chunked.hash, whole.n * sizeof(*whole.hash)) == 0);
+    FUZZ_ASSERT(whole.n == 0 ||
+                memcmp(whole.hash, chunked.hash, whole.n * sizeof(*whole.hash)) == 0);
     if (whole.n > 0) {
         /* Resume after a seed-chosen line. */
         k = fuzz_rand(&seed) % whole.n;

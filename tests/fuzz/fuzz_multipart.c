@@ -1,6 +1,7 @@
 /* fuzz_multipart: the multipart parser on arbitrary bodies, fed whole and in fuzz-chosen
- * chunks. Input: byte 0 picks the boundary, byte 1 seeds the chunk sizes, the rest is the
- * body; the whole input is also tried as a Content-Type header value.
+ * chunks. Input: byte 0 picks the boundary (bits 0-1) and which begin/end callback fails
+ * (bits 2-4, 0 = none), byte 1 seeds the chunk sizes, the rest is the body; the whole input
+ * is also tried as a Content-Type header value.
  * Invariants: no crash or leak; callbacks in order (begin, data*, end), data len > 0; data
  * bytes delivered <= body length; the same events and result whatever the chunking; a failed
  * parse has a message; multipart_boundary's result is inside its input and accepted by
@@ -17,6 +18,8 @@ struct events {
     size_t data_total;  /* bytes delivered */
     size_t parts;
     bool open;
+    unsigned events;  /* begin and end calls so far (data calls depend on chunking) */
+    unsigned fail_at; /* 1-based begin/end call that returns RC_CONFLICT; 0 = none */
 };
 
 static enum rc
@@ -40,7 +43,7 @@ ev_begin(void *ctx, const struct multipart_part *part)
         ev->hash = fuzz_hash(ev->hash, part->filename.p, part->filename.len);
     if (part->content_type.len > 0)
         ev->hash = fuzz_hash(ev->hash, part->content_type.p, part->content_type.len);
-    return RC_OK;
+    return ++ev->events == ev->fail_at ? RC_CONFLICT : RC_OK;
 }
 
 static enum rc
@@ -62,12 +65,13 @@ ev_end(void *ctx)
     ev->open = false;
     ev->hash = fuzz_hash(ev->hash, "E", 1);
     ev->hash = fuzz_hash(ev->hash, &ev->part_hash, sizeof(ev->part_hash));
-    return RC_OK;
+    return ++ev->events == ev->fail_at ? RC_CONFLICT : RC_OK;
 }
 
 /* parse: runs body through a parser; chunked when seed != 0. */
 static enum rc
-parse(struct span bnd, const char *body, size_t len, uint32_t seed, struct events *ev)
+parse(struct span bnd, const char *body, size_t len, uint32_t seed, unsigned fail_at,
+      struct events *ev)
 {
     struct multipart_callbacks cb = {ev_begin, ev_data, ev_end, ev};
     struct multipart *mp = multipart_new(bnd, &cb);
@@ -76,6 +80,7 @@ parse(struct span bnd, const char *body, size_t len, uint32_t seed, struct event
 
     memset(ev, 0, sizeof(*ev));
     ev->hash = 2166136261u;
+    ev->fail_at = fail_at;
     FUZZ_ASSERT(mp != NULL);
     while (i < len && rc == RC_OK) {
         size_t n = len - i;
@@ -110,7 +115,8 @@ parse(struct span bnd, const char *body, size_t len, uint32_t seed, struct event
         const char *err = multipart_error(mp);
         FUZZ_ASSERT(err != NULL && err[0] != '\0' && strcmp(err, "no error") != 0);
     }
-    FUZZ_ASSERT(rc == RC_OK || rc == RC_BADREQ || rc == RC_TOOBIG);
+    FUZZ_ASSERT(rc == RC_OK || rc == RC_BADREQ || rc == RC_TOOBIG || rc == RC_CONFLICT);
+    FUZZ_ASSERT((rc == RC_CONFLICT) == (fail_at != 0 && ev->events >= fail_at));
     /* A dead or finished parser stays so. */
     FUZZ_ASSERT(multipart_feed(mp, "x", 1) == (rc == RC_OK ? RC_OK : rc));
     FUZZ_ASSERT(multipart_finish(mp) == rc);
@@ -126,6 +132,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct span ct = {(const char *)data, size}, b;
     enum rc rc1, rc2;
     uint32_t seed;
+    unsigned fail_at;
 
     /* The input as a Content-Type header value. */
     if (multipart_boundary(ct, &b) == RC_OK) {
@@ -138,10 +145,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 2)
         return 0;
-    b = span_of(boundaries[data[0] % (sizeof(boundaries) / sizeof(boundaries[0]))]);
+    b = span_of(boundaries[data[0] & 3u]);
     seed = 0x9e3779b9u ^ ((uint32_t)data[1] << 8) ^ (uint32_t)size;
-    rc1 = parse(b, (const char *)data + 2, size - 2, 0, &whole);
-    rc2 = parse(b, (const char *)data + 2, size - 2, seed, &chunked);
+    fail_at = (data[0] >> 2) & 7u;
+    rc1 = parse(b, (const char *)data + 2, size - 2, 0, fail_at, &whole);
+    rc2 = parse(b, (const char *)data + 2, size - 2, seed, fail_at, &chunked);
     FUZZ_ASSERT(rc1 == rc2);
     FUZZ_ASSERT(whole.parts == chunked.parts);
     FUZZ_ASSERT(whole.data_total == chunked.data_total);

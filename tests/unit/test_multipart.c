@@ -230,7 +230,8 @@ check_valid_at(const char *bnd, const char *body, size_t len, const struct exp *
     if (bad != 0)
         check_fail(__FILE__, line, "check_valid", "%d of %zu runs differ", bad, len + 2);
 }
-#define check_valid(bnd, body, len, e) check_valid_at(bnd, body, len, e, sizeof(e) / sizeof(e[0]), __LINE__)
+#define check_valid(bnd, body, len, e)                                                             \
+    check_valid_at(bnd, body, len, e, sizeof(e) / sizeof(e[0]), __LINE__)
 
 /* check_bad: body fails with want whole, at every split and byte by byte; the whole run's
  * message contains why. */
@@ -420,9 +421,10 @@ test_valid(void)
         static const char body[] = "--b\r\n" CD("x") "\r\n\r\n-b\r\n-\r\n--\r\n--c\r\n--b--";
         static const struct exp e[] = {{"x", NULL, "", "-b\r\n-\r\n--\r\n--c", 0}};
         check_valid("b", body, sizeof(body) - 1, e);
-        static const char bnd[] = "'()+_,-./:=? 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU";
-        static const char body2[] = "--'()+_,-./:=? 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU\r\n" CD(
-            "x") "\r\n\r\nhi\r\n--'()+_,-./:=? 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU--";
+#define B70 "'()+_,-./:=? 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+        static const char bnd[] = B70;
+        static const char body2[] = "--" B70 "\r\n" CD("x") "\r\n\r\nhi\r\n--" B70 "--";
+#undef B70
         static const struct exp e2[] = {{"x", NULL, "", "hi", 0}};
         CHECK_INT(strlen(bnd), 70);
         check_valid(bnd, body2, sizeof(body2) - 1, e2);
@@ -463,7 +465,8 @@ test_many_parts(void)
     char names[N][16], datas[N][40];
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof(names[i]), "f%d", i);
-        snprintf(datas[i], sizeof(datas[i]), "%.*s", i % 7 == 0 ? 0 : i % 23, "0123456789\r\n--XbOuNdAr\r\nabc");
+        snprintf(datas[i], sizeof(datas[i]), "%.*s", i % 7 == 0 ? 0 : i % 23,
+                 "0123456789\r\n--XbOuNdAr\r\nabc");
         buf_str(&body, D "\r\nContent-Disposition: form-data; name=\"");
         buf_str(&body, names[i]);
         buf_str(&body, "\"\r\n\r\n");
