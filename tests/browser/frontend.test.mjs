@@ -27,14 +27,20 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-/** A CSV of about `bytes` bytes: two groups and two numeric columns. */
+/** A CSV of about `bytes` bytes: two groups and two roughly normal numeric columns. */
 function csv(bytes) {
   const rows = ['group,temperature,yield'];
   let size = rows[0].length + 1;
+  let seed = 12345;
+  const uniform = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const normal = () => uniform() + uniform() + uniform() + uniform() - 2;
   for (let i = 0; size < bytes; i += 1) {
     const g = i % 2 === 0 ? 'control' : 'treated';
-    const t = (20 + ((i * 37) % 100) / 10).toFixed(1);
-    const y = (0.5 + ((i * 53) % 400) / 1000 + (g === 'treated' ? 0.1 : 0)).toFixed(3);
+    const t = (25 + 4 * normal()).toFixed(2);
+    const y = (0.7 + 0.1 * normal() + (g === 'treated' ? 0.1 : 0)).toFixed(3);
     const row = `${g},${t},${y}`;
     rows.push(row);
     size += row.length + 1;
@@ -217,7 +223,17 @@ if (!BASE) {
         /* The console holds exactly the server's records, and shows them in order. */
         const records = await serverLog(id);
         await page.waitForFunction((n) => document.querySelector('#log-host .log')?.dataset.lines === String(n),
-          records.length, { timeout: 10000 });
+          records.length, { timeout: 10000 }).catch(() => {});
+        /* "Copy" puts the whole log (every line, not only the rendered ones) on the clipboard. */
+        await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+        await page.click('#log-copy');
+        await page.waitForFunction(() => /Copied/.test(document.querySelector('#log-status').textContent));
+        const copied = await page.evaluate(() => navigator.clipboard.readText());
+        const tags = { stdout: '', stderr: '[err] ', system: '[sys] ' };
+        const expected = records.map((r) => `${tags[r.stream]}${r.line.replace(/\r$/, '')}\n`).join('');
+        assert.equal(copied, expected, 'the page\'s log differs from the server\'s (duplicates or gaps)');
+        const shown = await page.$eval('#log-host .log', (el) => Number(el.dataset.lines));
+        assert.equal(shown, records.length);
         assertRowsMatch(await visibleRows(page), records, 'bottom of the log');
         assert.equal((await visibleRows(page)).at(-1).n, records.length, 'the console does not follow the tail');
         const scrolls = await page.$eval('#log-host .log', (el) => el.scrollHeight > el.clientHeight + 2);
@@ -294,9 +310,11 @@ if (!BASE) {
         assert.match(await page.textContent('#params-error'), /JSON object/);
         assert.deepEqual(posts, [], 'bad params were sent');
 
-        /* Server-side: an ELF executable is refused by content, and the message names the file. */
+        /* Server-side: an ELF executable (a real one, named .csv) is refused by its content, and
+           the message names the file. */
         await page.click('#clear-btn');
-        const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.alloc(2048, 0)]);
+        const elf = fs.readFileSync('/bin/true');
+        assert.equal(elf.subarray(0, 4).toString('latin1'), '\x7fELF');
         await page.setInputFiles('#file-input', [{ name: 'tool.csv', mimeType: 'text/csv', buffer: elf }]);
         await page.click('#submit-btn');
         await page.waitForSelector('#upload-error:not([hidden])', { timeout: 30000 });
