@@ -62,6 +62,16 @@ const services = {};
 
 async function dockerService() {
   if (services.docker) return services.docker;
+  const given = process.env.LABBOX_TEST_DOCKER_HOST;
+  if (given) {
+    // scripts/test started one service for the whole run.
+    services.docker = {
+      env: { LABBOX_DOCKER_HOST: given, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest" },
+      host: given,
+      stop: () => {},
+    };
+    return services.docker;
+  }
   const have = spawnSync("sh", ["-c", "command -v podman"]).status === 0;
   requireTool(have, "podman (the docker backend's engine)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "labbox-podman-"));
@@ -84,8 +94,7 @@ async function modalService() {
     env: { ...process.env, FAKE_MODAL_TOKEN_ID: "ak-test", FAKE_MODAL_TOKEN_SECRET: "as-test" },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const [, port] = await waitLine(child, /LISTENING (\d+)/, 20000, "fake modal");
-  const [, admin] = await waitLine(child, /ADMIN (\d+)/, 20000, "fake modal admin").catch(() => [null, null]);
+  const [, admin, port] = await waitLine(child, /ADMIN (\d+)[\s\S]*LISTENING (\d+)/, 20000, "fake modal");
   services.modal = {
     env: {
       MODAL_SERVER_URL: `http://127.0.0.1:${port}`,
@@ -93,7 +102,7 @@ async function modalService() {
       MODAL_TOKEN_SECRET: "as-test",
       LABBOX_MODAL_CONFIG: "/nonexistent/.modal.toml",
     },
-    admin: admin ? `http://127.0.0.1:${admin}` : null,
+    admin: `http://127.0.0.1:${admin}`,
     child,
     stop: () => child.kill("SIGTERM"),
   };
