@@ -123,7 +123,10 @@ engine_msg(const struct httpc_resp *r, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; src[i] != '\0' && o + 1 < cap && i < ENGINE_MSG_MAX; i++) {
         unsigned char c = (unsigned char)src[i];
-        out[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+        char ch = '?';
+        if (c >= 0x20 && c < 0x7f)
+            ch = (char)c;
+        out[o++] = ch;
     }
     while (o > 0 && out[o - 1] == '?')
         o--;
@@ -369,7 +372,7 @@ create_body(const struct sandbox *sb)
     ok = ok && add(tmpfs, "/tmp", json_object_new_string(TMPFS_OPTS));
     ok = ok && add_ulimit(ul, "nofile", DOCKER_NOFILE) && add_ulimit(ul, "nproc", DOCKER_NPROC);
     if (ok && cfg->file_size_mb > 0)
-        ok = add_ulimit(ul, "fsize", clamp_i64(cfg->file_size_mb, 1024 * 1024));
+        ok = add_ulimit(ul, "fsize", clamp_i64(cfg->file_size_mb, (uint64_t)1024 * 1024));
     if (ok && cfg->cpu_time > 0)
         ok = add_ulimit(ul, "cpu", clamp_i64(cfg->cpu_time, 1));
 
@@ -386,7 +389,7 @@ create_body(const struct sandbox *sb)
     ok = ok && add(hc, "Privileged", json_object_new_boolean(0));
     ok = ok && add(hc, "AutoRemove", json_object_new_boolean(0));
     if (ok && cfg->memory_mb > 0) {
-        int64_t mem = clamp_i64(cfg->memory_mb, 1024 * 1024);
+        int64_t mem = clamp_i64(cfg->memory_mb, (uint64_t)1024 * 1024);
         ok = add(hc, "Memory", json_object_new_int64(mem)) &&
              add(hc, "MemorySwap", json_object_new_int64(mem));
     }
@@ -534,7 +537,7 @@ tar_dir_header(int fd, const char *name)
     size_t n = strlen(name);
     if (n >= 100)
         return RC_TOOBIG;
-    memcpy(h, name, n);
+    memcpy(h, name, n + 1); /* the NUL fits: n < 100 */
     (void)snprintf((char *)h + 100, 8, "%07o", 0755u);
     (void)snprintf((char *)h + 108, 8, "%07o", SANDBOX_ID);
     (void)snprintf((char *)h + 116, 8, "%07o", SANDBOX_ID);
@@ -543,7 +546,8 @@ tar_dir_header(int fd, const char *name)
     memset(h + 148, ' ', 8);
     h[156] = '5';
     memcpy(h + 257, "ustar", 6);
-    memcpy(h + 263, "00", 2);
+    h[263] = '0'; /* version "00", no NUL */
+    h[264] = '0';
     unsigned sum = 0;
     for (size_t i = 0; i < sizeof(h); i++)
         sum += h[i];
@@ -1097,8 +1101,7 @@ docker_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_sta
     };
     rc = httpc_do(d->http, &rq, &r);
     if (rc == RC_TOOBIG) {
-        truncated = true;
-        rc = RC_OK;
+        truncated = true; /* extract what came before the cap */
     } else if (rc != RC_OK) {
         rc = sandbox_fail(sb, "docker engine at %s: collecting outputs failed: %s",
                           sb->cfg->docker_host, httpc_error(d->http));

@@ -171,7 +171,7 @@ cfg_make(struct config *cfg, const char *host, const char *img)
     if (config_set(cfg, "backend", "docker", err, sizeof(err)) != RC_OK ||
         config_set(cfg, "docker_host", host, err, sizeof(err)) != RC_OK ||
         config_set(cfg, "docker_image", img, err, sizeof(err)) != RC_OK) {
-        fprintf(stderr, "config_set: %s\n", err);
+        (void)fprintf(stderr, "config_set: %s\n", err);
         abort();
     }
     cfg->memory_mb = 256;
@@ -215,7 +215,7 @@ poll_until_out(struct sandbox *sb, struct rec *r, enum sandbox_stream s, size_t 
 {
     int64_t end = now_ms() + max_ms;
     bool done = false;
-    struct sandbox_result res;
+    struct sandbox_result res = {0};
     while (r->len[s] < n && !done && now_ms() < end)
         if (sandbox_poll(sb, 300, &done, &res) != RC_OK)
             return false;
@@ -296,14 +296,14 @@ test_success(void)
     enum rc rc = sandbox_start(sb);
     CHECK_INT(rc, RC_OK);
     if (rc != RC_OK)
-        fprintf(stderr, "start: %s\n", sb->error);
+        (void)fprintf(stderr, "start: %s\n", sb->error);
     CHECK(r->persists >= 4);
     json_object *st = r->state != NULL ? json_tokener_parse(r->state) : NULL;
     CHECK(st != NULL && json_get_str(st, "container_id") != NULL &&
           strlen(json_get_str(st, "container_id")) >= 12);
     CHECK_STR(st != NULL ? json_get_str(st, "phase") : NULL, "started");
     json_object_put(st);
-    struct sandbox_result res;
+    struct sandbox_result res = {0};
     bool done = false;
     CHECK_INT(run_to_end(sb, 60000, &res, &done), RC_OK);
     CHECK(done);
@@ -336,7 +336,8 @@ test_success(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -355,7 +356,7 @@ test_nonzero(void)
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
     CHECK_INT(sandbox_init(sb), RC_OK);
     CHECK_INT(sandbox_start(sb), RC_OK);
-    struct sandbox_result res;
+    struct sandbox_result res = {0};
     bool done = false;
     CHECK_INT(run_to_end(sb, 60000, &res, &done), RC_OK);
     CHECK(done);
@@ -367,7 +368,8 @@ test_nonzero(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -389,7 +391,7 @@ test_cancel(void)
     CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, 8, 30000));
     int64_t t0 = now_ms();
     CHECK_INT(sandbox_cancel(sb), RC_OK);
-    struct sandbox_result res;
+    struct sandbox_result res = {0};
     bool done = false;
     CHECK_INT(run_to_end(sb, 30000, &res, &done), RC_OK);
     CHECK(done);
@@ -403,7 +405,8 @@ test_cancel(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -427,13 +430,13 @@ test_hostile(void)
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
     CHECK_INT(sandbox_init(sb), RC_OK);
     CHECK_INT(sandbox_start(sb), RC_OK);
-    struct sandbox_result res;
+    struct sandbox_result res = {0};
     bool done = false;
     CHECK_INT(run_to_end(sb, 60000, &res, &done), RC_OK);
     CHECK(done);
     CHECK_INT(res.status, SANDBOX_OK);
     if (res.status != SANDBOX_OK)
-        fprintf(stderr, "hostile agent stderr: %.*s\n", (int)r->len[1], r->out[1]);
+        (void)fprintf(stderr, "hostile agent stderr: %.*s\n", (int)r->len[1], r->out[1]);
     CHECK_INT(mkdirat(e.dirfd, "outputs", 0755), 0);
     int od = openat(e.dirfd, "outputs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     struct sandbox_collect_stats cs;
@@ -459,7 +462,8 @@ test_hostile(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -486,7 +490,7 @@ test_limits(void)
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
     CHECK_INT(sandbox_init(sb), RC_OK);
     CHECK_INT(sandbox_start(sb), RC_OK);
-    struct sandbox_result res;
+    struct sandbox_result res = {0};
     bool done = false;
     CHECK_INT(run_to_end(sb, 60000, &res, &done), RC_OK);
     CHECK(done);
@@ -506,7 +510,8 @@ test_limits(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -534,7 +539,8 @@ test_missing_image(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -587,7 +593,8 @@ test_no_engine(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -631,8 +638,8 @@ test_reattach(const char *name, int wait_ms, int logged)
     enum rc rc = sandbox_attach(b);
     CHECK_INT(rc, RC_OK);
     if (rc != RC_OK)
-        fprintf(stderr, "attach: %s\n", b->error);
-    struct sandbox_result res;
+        (void)fprintf(stderr, "attach: %s\n", b->error);
+    struct sandbox_result res = {0};
     bool done = false;
     CHECK_INT(run_to_end(b, 60000, &res, &done), RC_OK);
     CHECK(done);
@@ -683,7 +690,7 @@ test_attach_after_create_crash(void)
     CHECK(json_object_object_add(sb->state, "phase", json_object_new_string("creating")) == 0);
     CHECK_INT(sandbox_init(sb), RC_OK);
     CHECK_INT(sandbox_attach(sb), RC_OK);
-    struct sandbox_result res;
+    struct sandbox_result res = {0};
     bool done = false;
     CHECK_INT(run_to_end(sb, 60000, &res, &done), RC_OK);
     CHECK(done);
@@ -694,7 +701,8 @@ test_attach_after_create_crash(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -732,7 +740,8 @@ test_reap(void)
 out:
     job_free(&e);
     config_fini(&cfg);
-    free(r->state);
+    if (r != NULL)
+        free(r->state);
     free(r);
 }
 
@@ -746,11 +755,12 @@ main(void)
     if (engine == NULL || engine[0] == '\0') {
         const char *ci = getenv("CI");
         if (ci != NULL && strcmp(ci, "true") == 0) {
-            fprintf(stderr, "LABBOX_TEST_DOCKER_HOST is not set, and CI=true forbids skipping "
-                            "(start scripts/podman-service, see tests/unit/docker-env.sh)\n");
+            (void)fprintf(stderr,
+                          "LABBOX_TEST_DOCKER_HOST is not set, and CI=true forbids skipping "
+                          "(start scripts/podman-service, see tests/unit/docker-env.sh)\n");
             return 1;
         }
-        printf("docker_backend: LABBOX_TEST_DOCKER_HOST not set, skipped\n");
+        (void)printf("docker_backend: LABBOX_TEST_DOCKER_HOST not set, skipped\n");
         return 77;
     }
     test_no_engine();
