@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "defaults.h"
+#include "util/sha256.h"
 
 #define DEF_ALLOWED_TYPES                                                                          \
     "text/plain text/csv application/json text/tab-separated-values application/xml text/xml "    \
@@ -53,6 +54,7 @@ static const struct key_def keys[] = {
     S(modal_config),
     S(modal_profile),
     S(socket_group),
+    S(instance),
     U(max_file_bytes, 1, 1ull << 40),
     U(max_job_bytes, 1, 1ull << 42),
     U(max_files, 1, 10000),
@@ -128,6 +130,7 @@ config_init(struct config *cfg)
         {&cfg->modal_config, ""},
         {&cfg->modal_profile, ""},
         {&cfg->socket_group, ""},
+        {&cfg->instance, ""},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]) && rc == RC_OK; i++)
         rc = set_str(strs[i].slot, strs[i].v);
@@ -435,6 +438,33 @@ config_finish(struct config *cfg, char *err, size_t errlen)
             rc = set_str(paths[i].slot, abs);
             if (rc != RC_OK)
                 return rc;
+        }
+    }
+    /* Containers and sandboxes carry this name, so that several labbox instances sharing one
+     * engine or Modal account only ever clean up their own. */
+    if (cfg->instance[0] == '\0') {
+        char host[256] = "", hex[65];
+        struct sha256 h;
+        (void)gethostname(host, sizeof(host) - 1);
+        sha256_init(&h);
+        sha256_update(&h, host, strlen(host));
+        sha256_update(&h, "\n", 1);
+        sha256_update(&h, cfg->data_dir, strlen(cfg->data_dir));
+        sha256_hex(&h, hex);
+        hex[16] = '\0';
+        rc = set_str(&cfg->instance, hex);
+        if (rc != RC_OK)
+            return rc;
+    } else {
+        for (const char *c = cfg->instance; *c; c++) {
+            if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') {
+                (void)snprintf(err, errlen, "instance: only letters, digits, - and _ allowed");
+                return RC_BADREQ;
+            }
+        }
+        if (strlen(cfg->instance) > 63) {
+            (void)snprintf(err, errlen, "instance: at most 63 characters");
+            return RC_BADREQ;
         }
     }
     if (cfg->listen[0] == '\0') {

@@ -26,6 +26,7 @@ struct config {
     char *modal_config;    /* path of .modal.toml ("" = ~/.modal.toml) */
     char *modal_profile;   /* profile in .modal.toml ("" = the active one) */
     char *socket_group;    /* group given the FastCGI socket ("" = leave as is) */
+    char *instance;        /* names this labbox's containers/sandboxes; "" = from host+data_dir */
     uint64_t max_file_bytes;
     uint64_t max_job_bytes;
     uint64_t max_files;

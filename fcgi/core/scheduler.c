@@ -448,7 +448,8 @@ reconcile(struct scheduler *sc)
         }
     }
     closedir(d);
-    qsort(sc->queue, sc->nqueue, sizeof(*sc->queue), cmp_order);
+    if (sc->nqueue > 1)
+        qsort(sc->queue, sc->nqueue, sizeof(*sc->queue), cmp_order);
     log_info("reconciled: %zu queued, %zu running, %zu recovering", nq, nr, nrec);
     return RC_OK;
 }

@@ -77,6 +77,8 @@ modal_settings_load(const struct config *cfg, struct modal_settings *out, char *
 
     memset(out, 0, sizeof(*out));
     memset(&prof, 0, sizeof(prof));
+    copy(out->instance, sizeof(out->instance),
+         cfg != NULL && cfg->instance != NULL && cfg->instance[0] != '\0' ? cfg->instance : "1");
     if (cfg != NULL && cfg->modal_config != NULL && cfg->modal_config[0] != '\0')
         copy(out->config_path, sizeof(out->config_path), cfg->modal_config);
     else if (env_nonempty("MODAL_CONFIG_PATH") != NULL)
@@ -629,7 +631,7 @@ modal_sandbox_create(struct modal_client *mc, const struct modal_sandbox_spec *s
     def.timeout_secs = spec->timeout_secs;
     def.network_access = &net;
     t_lb.tag_name = mut("labbox");
-    t_lb.tag_value = mut("1");
+    t_lb.tag_value = mut(mc->s.instance[0] ? mc->s.instance : "1");
     t_job.tag_name = mut("job");
     t_job.tag_value = mut(spec->job_id ? spec->job_id : "");
     req.app_id = mut(spec->app_id);
@@ -728,7 +730,7 @@ modal_sandbox_list(struct modal_client *mc, const char *app_id, const char *job_
     Modal__Client__SandboxTag t_lb = MODAL__CLIENT__SANDBOX_TAG__INIT;
     Modal__Client__SandboxTag *tags[2] = {&t_lb, &t_job};
     t_lb.tag_name = mut("labbox");
-    t_lb.tag_value = mut("1");
+    t_lb.tag_value = mut(mc->s.instance[0] ? mc->s.instance : "1");
     t_job.tag_name = mut("job");
     t_job.tag_value = mut(job_id ? job_id : "");
     for (unsigned page = 0; page < 1000; page++) {

@@ -41,6 +41,7 @@ struct modal_settings {
     char image_builder_version[64]; /* "" = ask EnvironmentGetOrCreate */
     char profile[128];              /* profile read from the file, "" = none */
     char config_path[512];          /* the .modal.toml consulted */
+    char instance[64];              /* value of the "labbox" tag: cfg->instance, or "1" */
 };
 
 /* modal_settings_load fills *out from the environment, the profile file and defaults. The

@@ -6,7 +6,7 @@
  *
  *   connect  GET /_ping, GET /version; ApiVersion >= 1.40 required; paths use /v1.40 or /v1.41
  *   start    state {phase: "creating"} persisted, POST /containers/create (name labbox-<job>,
- *            labels labbox=1 and labbox.job=<job>, no network, all caps dropped,
+ *            labels labbox=<instance> and labbox.job=<job>, no network, all caps dropped,
  *            no-new-privileges, user 65534:65534, memory/pids/ulimits from the config, tmpfs
  *            /tmp, no host mounts ever), state {container_id, phase: "created"} persisted,
  *            PUT /containers/<id>/archive?path=/ with a tar of work_dir under workspace/ owned
@@ -365,7 +365,7 @@ create_body(const struct sandbox *sb)
     json_object *secopt = json_object_new_array();
     bool ok = c != NULL && hc != NULL && labels != NULL && ul != NULL && tmpfs != NULL &&
               capdrop != NULL && secopt != NULL;
-    ok = ok && add(labels, "labbox", json_object_new_string("1")) &&
+    ok = ok && add(labels, "labbox", json_object_new_string(sb->cfg->instance)) &&
          add(labels, "labbox.job", json_object_new_string(sb->job->id));
     ok = ok && json_object_array_add(capdrop, json_object_new_string("ALL")) == 0;
     ok = ok && json_object_array_add(secopt, json_object_new_string("no-new-privileges")) == 0;
@@ -1180,7 +1180,9 @@ docker_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx)
     enum rc rc = connect_engine(sb, CTL_TIMEOUT_MS);
     if (rc != RC_OK)
         return rc;
-    if (httpc_escape("{\"label\":[\"labbox=1\"]}", esc, sizeof(esc)) != RC_OK)
+    char filt[160];
+    (void)snprintf(filt, sizeof(filt), "{\"label\":[\"labbox=%s\"]}", sb->cfg->instance);
+    if (httpc_escape(filt, esc, sizeof(esc)) != RC_OK)
         return RC_TOOBIG;
     (void)snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
     rc = call(sb, "GET", path, NULL, CTL_TIMEOUT_MS, &r);

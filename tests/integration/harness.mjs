@@ -183,12 +183,17 @@ export async function startStack(opts = {}) {
   await stack.startServe();
   stack.nginx = spawn("nginx", ["-p", path.join(dir, "nginx"), "-c", path.join(dir, "nginx/nginx.conf"),
     "-e", path.join(dir, "nginx/error.log")], { stdio: "ignore" });
-  for (let i = 0; i < 200; i++) {
+  let up = false;
+  for (let i = 0; i < 400 && !up; i++) {
     try {
-      const res = await fetch(`${stack.url}/api/limits`);
-      if (res.ok) break;
+      up = (await fetch(`${stack.url}/api/limits`)).ok;
     } catch { /* not yet */ }
-    await sleep(25);
+    if (!up) await sleep(25);
+  }
+  if (!up) {
+    stack.nginx.kill("SIGTERM");
+    await stack.stopServe();
+    throw new Error(`the stack did not answer /api/limits:\n${stack.log()}`);
   }
   stack.stop = async () => {
     // Jobs still running belong to the test that started them; cancel them so nothing leaks.
