@@ -856,6 +856,21 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
             log_warn("agent output streams did not end %d ms after exit", MODAL_DRAIN_MS);
         end_agent_io(p);
         fill_result(sb, out);
+        if (out->status == SANDBOX_SIGNALED) {
+            /* A killed agent may be a dead sandbox (terminated from outside, lost worker):
+             * that is the backend failing, not the user's program. */
+            struct modal_result res;
+            struct grpc_status st;
+            bool ended = false;
+            if (modal_sandbox_wait(p->mc, p->sandbox_id, 0.0f, &ended, &res, &st) == RC_OK &&
+                ended) {
+                p->terminated = true;
+                out->status = SANDBOX_INTERNAL;
+                (void)sandbox_fail(sb, "the Modal sandbox ended while the agent ran (%s)%s%s",
+                                   modal_generic_status_name(res.status),
+                                   res.exception[0] ? ": " : "", res.exception);
+            }
+        }
         *out_done = true;
         return RC_OK;
     }

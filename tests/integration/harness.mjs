@@ -142,6 +142,7 @@ export async function startStack(opts = {}) {
     LABBOX_LOG_LEVEL: "info",
     LABBOX_DISK_RESERVE_MB: "0",
     ...svc.env,
+    ...(opts.env || {}),
     ...Object.fromEntries(Object.entries(opts.config || {}).map(([k, v]) => [`LABBOX_${k.toUpperCase()}`, String(v)])),
   };
   for (const k of ["ASAN_OPTIONS", "UBSAN_OPTIONS", "CI"]) if (process.env[k]) env[k] = process.env[k];

@@ -1,0 +1,214 @@
+// remote: what only the re-attachable backends (docker, modal) must do, through the whole stack:
+// a supervisor killed mid-run is replaced and the job finishes with its whole log, also across a
+// restart of serve; sandboxes of ours that no job claims are removed at start-up; an engine or
+// service that is down or refuses us ends jobs failed/sandbox_error with words a person reads,
+// and /api/health says why. LABBOX_TEST_BACKEND is docker or modal.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { CSV, ROOT, backendService, getJSON, logRecords, sleep, startStack, stopServices, upload, waitFor } from "./harness.mjs";
+
+const backend = process.env.LABBOX_TEST_BACKEND || "docker";
+const INSTANCE = `it-${process.pid}`;
+
+// A raw call to the Docker-compatible engine.
+function engine(host, method, p, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: host.replace(/^unix:\/\//, ""), method, path: p,
+      headers: body ? { "content-type": "application/json" } : {} }, (res) => {
+      let data = "";
+      res.on("data", (d) => (data += d));
+      res.on("end", () => resolve({ status: res.statusCode, body: data ? JSON.parse(data) : null }));
+    });
+    req.on("error", reject);
+    if (body) req.write(JSON.stringify(body));
+    req.end();
+  });
+}
+
+async function admin(svc, p, body) {
+  const res = await fetch(svc.admin + p, { method: body ? "POST" : "GET", body: body ? JSON.stringify(body) : undefined,
+    headers: { "content-type": "application/json" } });
+  return res.json();
+}
+
+function ticks(recs) {
+  return recs.filter((x) => /^tick /.test(x.line)).map((x) => Number(x.line.slice(5)));
+}
+
+describe(`remote backend ${backend}`, () => {
+  let stack, svc;
+  before(async () => {
+    svc = await backendService(backend);
+    stack = await startStack({ backend, config: { instance: INSTANCE, wall_timeout: 60 } });
+  });
+  after(async () => {
+    await stack?.stop();
+    stopServices();
+  });
+
+  test("a supervisor killed mid-run is replaced; the job finishes with its whole log", async () => {
+    const r = await upload(stack, [{ name: "a.csv", data: CSV }], { mode: "slow", seconds: 4, interval: 0.05 });
+    const id = r.body.id;
+    for (let i = 0; i < 200; i++) {
+      if (ticks(await logRecords(stack, id)).length >= 5) break;
+      await sleep(50);
+    }
+    assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise ${id}`]).status, 0);
+    // Also restart serve while no supervisor runs: the new one recovers the job.
+    await stack.stopServe();
+    await sleep(500);
+    await stack.startServe();
+    const job = await waitFor(stack, id, undefined, 90000);
+    assert.equal(job.state, "succeeded", JSON.stringify(job));
+    const recs = await logRecords(stack, id);
+    const t = ticks(recs);
+    assert.ok(t.length > 20, `${t.length} ticks`);
+    assert.deepEqual(t, t.map((_, i) => i), "no tick lost or repeated");
+    assert.ok(recs.some((x) => /re-attaching/.test(x.line)));
+    assert.equal(recs.filter((x) => x.line === "done").length, 1);
+    assert.ok(job.outputs.some((o) => o.path === "result.txt"));
+  });
+
+  test("sandboxes of ours that no job claims are removed at start-up; others are left", async () => {
+    let mine, foreign;
+    if (backend === "docker") {
+      const mk = async (labels) => {
+        const c = await engine(svc.host, "POST", "/v1.41/containers/create", {
+          Image: "localhost/labbox-test:latest", Cmd: ["sleep", "300"], Labels: labels });
+        assert.equal(c.status, 201, JSON.stringify(c.body));
+        await engine(svc.host, "POST", `/v1.41/containers/${c.body.Id}/start`);
+        return c.body.Id;
+      };
+      mine = await mk({ labbox: INSTANCE, "labbox.job": "aaaaaaaaaaaaaaaaaaaaaaaaaa" });
+      foreign = await mk({ labbox: "someone-else", "labbox.job": "aaaaaaaaaaaaaaaaaaaaaaaaaa" });
+      await stack.stopServe();
+      await stack.startServe();
+      let gone = false;
+      for (let i = 0; i < 100 && !gone; i++) {
+        await sleep(100);
+        gone = (await engine(svc.host, "GET", `/v1.41/containers/${mine}/json`)).status === 404;
+      }
+      assert.ok(gone, "the orphan was removed");
+      assert.equal((await engine(svc.host, "GET", `/v1.41/containers/${foreign}/json`)).status, 200);
+      await engine(svc.host, "DELETE", `/v1.41/containers/${foreign}?force=1`);
+    } else {
+      const { ModalClient } = await import(path.join(ROOT, "tests/fake-modal/node_modules/modal/dist/index.js"));
+      // The SDK reads its server and credentials from the environment, like labbox does.
+      Object.assign(process.env, { MODAL_SERVER_URL: svc.env.MODAL_SERVER_URL, MODAL_TOKEN_ID: "ak-test",
+        MODAL_TOKEN_SECRET: "as-test", MODAL_CONFIG_PATH: "/nonexistent/.modal.toml",
+        MODAL_SANDBOX_V2: "0" }); // V1 sandboxes, the family labbox creates and lists
+      const mc = new ModalClient();
+      const app = await mc.apps.fromName("labbox", { createIfMissing: true });
+      const image = mc.images.fromRegistry("python:3.12-slim");
+      const a = await mc.sandboxes.create(app, image, { command: ["sleep", "300"],
+        tags: { labbox: INSTANCE, job: "aaaaaaaaaaaaaaaaaaaaaaaaaa" } });
+      const b = await mc.sandboxes.create(app, image, { command: ["sleep", "300"],
+        tags: { labbox: "someone-else", job: "aaaaaaaaaaaaaaaaaaaaaaaaaa" } });
+      mine = a.sandboxId;
+      foreign = b.sandboxId;
+      await stack.stopServe();
+      await stack.startServe();
+      let state;
+      for (let i = 0; i < 100; i++) {
+        await sleep(100);
+        state = await admin(svc, "/state");
+        const sa = state.sandboxes.find((s) => s.id === mine);
+        if (!sa || !sa.running) break;
+      }
+      const sa = state.sandboxes.find((s) => s.id === mine);
+      assert.ok(!sa || !sa.running, "the orphan was terminated");
+      assert.ok(state.sandboxes.find((s) => s.id === foreign).running, "another instance's is left");
+      await b.terminate();
+      mc.close?.();
+    }
+  });
+
+  test("the engine or service down: sandbox_error in words, health says why, nothing left", async () => {
+    const config = backend === "docker"
+      ? { instance: INSTANCE, docker_host: "unix:///nonexistent/docker.sock" }
+      : { instance: INSTANCE };
+    const env = backend === "modal" ? { MODAL_SERVER_URL: "http://127.0.0.1:9" } : {};
+    const s = await startStack({ backend, config, env });
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "ok" });
+      assert.equal(r.status, 201);
+      const job = await waitFor(s, r.body.id, undefined, 90000);
+      assert.equal(job.state, "failed");
+      assert.equal(job.reason, "sandbox_error");
+      assert.match(job.detail, backend === "docker" ? /docker|engine/i : /Modal|reach/i);
+      assert.ok(!job.detail.includes("as-test"));
+      let h;
+      for (let i = 0; i < 100; i++) {
+        h = await getJSON(s, "/api/health");
+        if (h.body.backend_ok === false) break;
+        await sleep(200);
+      }
+      assert.equal(h.body.backend_ok, false);
+      assert.equal(h.status, 503);
+      assert.equal(typeof h.body.backend_error, "string");
+      assert.equal((await getJSON(s, "/api/limits")).status, 200, "the server keeps answering");
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test("wrong credentials (modal) or a missing image (docker) end the job with a clear detail", async () => {
+    const config = backend === "docker"
+      ? { instance: INSTANCE, docker_image: "localhost/no-such-image:1" }
+      : { instance: INSTANCE };
+    const env = backend === "modal" ? { MODAL_TOKEN_SECRET: "wrong" } : {};
+    const s = await startStack({ backend, config, env });
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "ok" });
+      const job = await waitFor(s, r.body.id, undefined, 60000);
+      assert.equal(job.reason, "sandbox_error");
+      assert.match(job.detail, backend === "docker" ? /not found/ : /token/i);
+      assert.ok(!job.detail.includes("wrong"));
+    } finally {
+      await s.stop();
+    }
+  });
+
+  if (backend === "modal") {
+    test("injected failures: retried UNAVAILABLE, cut streams, router auth, build failure, killed sandbox", async () => {
+      await admin(svc, "/injections/clear", {});
+      await admin(svc, "/inject", { kind: "unavailable_once", rpc: "SandboxCreate" });
+      await admin(svc, "/inject", { kind: "stdio_cut", after_bytes: 40, fd: "stdout" });
+      await admin(svc, "/inject", { kind: "router_unauthenticated_once" });
+      const r = await upload(stack, [{ name: "a.csv", data: CSV }], { mode: "ok", lines: 30 });
+      const job = await waitFor(stack, r.body.id, undefined, 60000);
+      assert.equal(job.state, "succeeded", JSON.stringify(job));
+      const out = (await logRecords(stack, r.body.id)).filter((x) => x.stream === "stdout").map((x) => x.line);
+      assert.deepEqual(out.slice(1, 31), Array.from({ length: 30 }, (_, i) => `line ${i}`));
+      assert.equal((await admin(svc, "/injections")).injections.length, 0, "every injection fired");
+
+      // A tag no job built before, so the build really runs (and fails).
+      await admin(svc, "/inject", { kind: "image_fail", tag: "python:3.11-slim" });
+      const s2 = await startStack({ backend, config: { instance: INSTANCE, modal_image: "python:3.11-slim" } });
+      try {
+        const b = await upload(s2, [{ name: "a.csv", data: CSV }], { mode: "ok" });
+        const jb = await waitFor(s2, b.body.id, undefined, 60000);
+        assert.equal(jb.reason, "sandbox_error");
+        assert.match(jb.detail, /build/i);
+      } finally {
+        await admin(svc, "/injections/clear", {});
+        await s2.stop();
+      }
+
+      const c = await upload(stack, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 60 });
+      await waitFor(stack, c.body.id, (j) => j.state === "running");
+      for (let i = 0; i < 100; i++) {
+        if ((await logRecords(stack, c.body.id)).some((x) => x.line === "sleeping")) break;
+        await sleep(100);
+      }
+      const k = await admin(svc, "/kill-sandbox", { tag_job: c.body.id });
+      assert.equal(k.killed.length, 1);
+      const jc = await waitFor(stack, c.body.id, undefined, 60000);
+      assert.equal(jc.state, "failed");
+      assert.equal(jc.reason, "sandbox_error");
+    });
+  }
+});
