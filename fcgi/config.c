@@ -567,20 +567,29 @@ out:
 }
 
 bool
+config_next_type(const char **cursor, const char **out_p, size_t *out_len)
+{
+    const char *p = *cursor;
+    while (*p == ' ' || *p == ',' || *p == '\t')
+        p++;
+    const char *b = p;
+    while (*p && *p != ' ' && *p != ',' && *p != '\t')
+        p++;
+    *cursor = p;
+    *out_p = b;
+    *out_len = (size_t)(p - b);
+    return p > b;
+}
+
+bool
 config_type_allowed(const struct config *cfg, const char *type)
 {
-    size_t tl = strlen(type);
+    size_t tl = strlen(type), n;
+    const char *cur = cfg->allowed_types, *t;
     if (strcmp(type, "application/octet-stream") == 0)
         return cfg->allow_octet_stream;
-    const char *p = cfg->allowed_types;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t')
-            p++;
-        const char *b = p;
-        while (*p && *p != ' ' && *p != ',' && *p != '\t')
-            p++;
-        if ((size_t)(p - b) == tl && tl > 0 && strncasecmp(b, type, tl) == 0)
+    while (config_next_type(&cur, &t, &n))
+        if (n == tl && strncasecmp(t, type, tl) == 0)
             return true;
-    }
     return false;
 }

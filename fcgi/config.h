@@ -80,6 +80,10 @@ enum rc config_finish(struct config *cfg, char *err, size_t errlen) LB_MUST_CHEC
 enum rc config_split_argv(const char *s, char ***out_argv) LB_MUST_CHECK;
 void config_free_argv(char **argv);
 
+/* config_next_type: the next type of an allowed_types list at *cursor (separated by spaces,
+ * tabs or commas), advancing *cursor; false at the end. Pure. */
+bool config_next_type(const char **cursor, const char **out_p, size_t *out_len);
+
 /* config_type_allowed reports whether MIME type is on cfg's allowlist. */
 bool config_type_allowed(const struct config *cfg, const char *type);
 

@@ -40,5 +40,9 @@ bool api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd
 json_object *api_job_public(struct api *api, json_object *job);
 /* api_internal: answer 500 without details (they went to the log). */
 void api_internal(struct req *r);
+/* api_log_offset: the log offset a request asks for: the Last-Event-ID header when
+ * use_event_id and present, else ?offset=, else 0; checked against log.jsonl (logfd): it must
+ * be within the file and at the start of a record. false after answering 400. */
+bool api_log_offset(struct req *r, bool use_event_id, int logfd, uint64_t *out);
 
 #endif

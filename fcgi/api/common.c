@@ -1,8 +1,11 @@
 /* common: routing and helpers shared by the handlers. */
 #include "api/api.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "defaults.h"
@@ -15,6 +18,41 @@ api_internal(struct req *r)
 {
     resp_problem(r, 500, "internal", "Internal error",
                  "the server could not complete the request; see its log", NULL, NULL);
+}
+
+bool
+api_log_offset(struct req *r, bool use_event_id, int logfd, uint64_t *out)
+{
+    char v[32];
+    const char *h = use_event_id ? req_param(r, "HTTP_LAST_EVENT_ID") : NULL;
+    struct stat st;
+    char prev = '\n';
+    *out = 0;
+    if (h != NULL && h[0] != '\0')
+        (void)snprintf(v, sizeof(v), "%s", h);
+    else if (!req_query(r, "offset", v, sizeof(v)))
+        return true;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0') {
+        resp_problem(r, 400, "bad_request", "Bad offset", "the offset must be a whole number",
+                     NULL, NULL);
+        return false;
+    }
+    if (fstat(logfd, &st) != 0 || n > (uint64_t)st.st_size) {
+        resp_problem(r, 400, "bad_request", "Bad offset", "the offset is past the end of the log",
+                     NULL, NULL);
+        return false;
+    }
+    /* An offset must sit on a record boundary: 0 or just after a newline. */
+    if (n > 0 && (pread(logfd, &prev, 1, (off_t)n - 1) != 1 || prev != '\n')) {
+        resp_problem(r, 400, "bad_request", "Bad offset",
+                     "the offset is not the start of a log record", NULL, NULL);
+        return false;
+    }
+    *out = n;
+    return true;
 }
 
 static void
@@ -96,16 +134,10 @@ limits(struct api *api, struct req *r)
     json_set_i64(o, "max_file_bytes", (int64_t)cfg->max_file_bytes);
     json_set_i64(o, "max_job_bytes", (int64_t)cfg->max_job_bytes);
     json_set_i64(o, "max_files", (int64_t)cfg->max_files);
-    const char *p = cfg->allowed_types;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t')
-            p++;
-        const char *b = p;
-        while (*p && *p != ' ' && *p != ',' && *p != '\t')
-            p++;
-        if (p > b)
-            json_object_array_add(types, json_object_new_string_len(b, (int)(p - b)));
-    }
+    const char *cur = cfg->allowed_types, *t;
+    size_t n;
+    while (config_next_type(&cur, &t, &n))
+        json_object_array_add(types, json_object_new_string_len(t, (int)n));
     if (cfg->allow_octet_stream)
         json_object_array_add(types, json_object_new_string("application/octet-stream"));
     json_object_object_add(o, "allowed_types", types);

@@ -97,35 +97,6 @@ send_log(struct stream *s)
     }
 }
 
-static bool
-valid_offset(int logfd, uint64_t off)
-{
-    struct stat st;
-    char prev = '\n';
-    if (fstat(logfd, &st) != 0 || off > (uint64_t)st.st_size)
-        return false;
-    return off == 0 || (pread(logfd, &prev, 1, (off_t)off - 1) == 1 && prev == '\n');
-}
-
-static bool
-start_offset(struct req *r, uint64_t *out)
-{
-    char v[32];
-    const char *h = req_param(r, "HTTP_LAST_EVENT_ID");
-    *out = 0;
-    if (h != NULL && h[0] != '\0')
-        (void)snprintf(v, sizeof(v), "%s", h);
-    else if (!req_query(r, "offset", v, sizeof(v)))
-        return true;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0')
-        return false;
-    *out = n;
-    return true;
-}
-
 static void
 run_stream(struct stream *s, int ino)
 {
@@ -203,21 +174,13 @@ api_events(struct api *api, struct req *r, const char *id)
                      NULL, "Retry-After: 5\r\n");
         goto out;
     }
-    if (!start_offset(r, &s.off)) {
-        resp_problem(r, 400, "bad_request", "Bad offset", "the offset must be a whole number",
-                     NULL, NULL);
-        goto out;
-    }
     s.logfd = openat(s.dirfd, "log.jsonl", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (s.logfd < 0) {
         api_internal(r);
         goto out;
     }
-    if (!valid_offset(s.logfd, s.off)) {
-        resp_problem(r, 400, "bad_request", "Bad offset",
-                     "the offset is not the start of a log record", NULL, NULL);
+    if (!api_log_offset(r, true, s.logfd, &s.off))
         goto out;
-    }
     ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     (void)snprintf(path, sizeof(path), "%s/jobs/%s", api->cfg->data_dir, id);
     if (ino < 0 || inotify_add_watch(ino, path, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |

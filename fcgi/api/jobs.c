@@ -452,22 +452,6 @@ api_get_job(struct api *api, struct req *r, const char *id)
 
 #define LOGS_MAX_RESPONSE (4 * 1024 * 1024)
 
-static bool
-parse_offset(struct req *r, uint64_t *out)
-{
-    char v[32];
-    *out = 0;
-    if (!req_query(r, "offset", v, sizeof(v)))
-        return true;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0')
-        return false;
-    *out = n;
-    return true;
-}
-
 /* Render records as text lines: stderr and system marked the way the frontend shows them. */
 static enum rc
 write_text_record(struct req *r, const char *rec, size_t len)
@@ -505,11 +489,6 @@ api_get_logs(struct api *api, struct req *r, const char *id)
     char *buf = NULL;
     if (!api_load_job(api, r, id, &dfd, &job))
         return;
-    if (!parse_offset(r, &off)) {
-        resp_problem(r, 400, "bad_request", "Bad offset", "offset must be a whole number", NULL,
-                     NULL);
-        goto out;
-    }
     if (req_query(r, "format", fmt, sizeof(fmt)) && strcmp(fmt, "ndjson") != 0 &&
         strcmp(fmt, "text") != 0) {
         resp_problem(r, 400, "bad_request", "Bad format", "format is text or ndjson", NULL, NULL);
@@ -521,20 +500,8 @@ api_get_logs(struct api *api, struct req *r, const char *id)
         api_internal(r);
         goto out;
     }
-    if (off > (uint64_t)st.st_size) {
-        resp_problem(r, 400, "bad_request", "Bad offset", "offset is past the end of the log",
-                     NULL, NULL);
+    if (!api_log_offset(r, false, fd, &off))
         goto out;
-    }
-    /* An offset must sit on a record boundary: 0 or just after a newline. */
-    char prev = '\n';
-    if (off > 0 && pread(fd, &prev, 1, (off_t)off - 1) != 1)
-        prev = 0;
-    if (prev != '\n') {
-        resp_problem(r, 400, "bad_request", "Bad offset",
-                     "offset is not at the start of a log record", NULL, NULL);
-        goto out;
-    }
     size_t want = (uint64_t)st.st_size - off > LOGS_MAX_RESPONSE ? LOGS_MAX_RESPONSE
                                                                   : (size_t)(st.st_size - (off_t)off);
     buf = malloc(want + 1);

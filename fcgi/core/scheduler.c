@@ -261,11 +261,8 @@ check_running(struct scheduler *sc)
 static void
 sweep(struct scheduler *sc)
 {
-    int dupfd = dup(sc->js->jobs_fd);
-    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    DIR *d = fs_opendir(sc->js->jobs_fd);
     if (d == NULL) {
-        if (dupfd >= 0)
-            close(dupfd);
         return;
     }
     int64_t now = now_ms();
@@ -390,11 +387,8 @@ static enum rc
 reconcile(struct scheduler *sc)
 {
     /* Upload staging dirs and half-deleted jobs from a previous life. */
-    int dupfd = dup(sc->js->tmp_fd);
-    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    DIR *d = fs_opendir(sc->js->tmp_fd);
     if (d == NULL) {
-        if (dupfd >= 0)
-            close(dupfd);
         return RC_IO;
     }
     struct dirent *de;
@@ -403,13 +397,9 @@ reconcile(struct scheduler *sc)
             RC_IGNORE(fs_rmtree_at(sc->js->tmp_fd, de->d_name));
     closedir(d);
 
-    dupfd = dup(sc->js->jobs_fd);
-    d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
-    if (d == NULL) {
-        if (dupfd >= 0)
-            close(dupfd);
+    d = fs_opendir(sc->js->jobs_fd);
+    if (d == NULL)
         return RC_IO;
-    }
     size_t nq = 0, nr = 0, nrec = 0;
     while ((de = readdir(d)) != NULL) {
         if (!id_is_valid(de->d_name, strlen(de->d_name)))

@@ -208,11 +208,8 @@ link_inputs(struct sup *s, int work_fd)
         rc = RC_IO;
         goto out;
     }
-    int dupfd = dup(in);
-    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    DIR *d = fs_opendir(in);
     if (d == NULL) {
-        if (dupfd >= 0)
-            close(dupfd);
         rc = RC_IO;
         goto out;
     }
@@ -281,11 +278,8 @@ list_outputs(int dfd, const char *prefix, json_object *arr, int depth)
 {
     if (depth > OUTPUT_DEPTH_MAX)
         return RC_TOOBIG;
-    int dupfd = dup(dfd);
-    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    DIR *d = fs_opendir(dfd);
     if (d == NULL) {
-        if (dupfd >= 0)
-            close(dupfd);
         return RC_IO;
     }
     enum rc rc = RC_OK;

@@ -32,6 +32,7 @@
 #include "defaults.h"
 #include "jobs/collect.h"
 #include "log.h"
+#include "util/fsutil.h"
 #include "util/id.h"
 
 #define BWRAP_PATH   "/usr/bin/bwrap"
@@ -238,11 +239,8 @@ chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
         return RC_TOOBIG;
     if (fchown(dfd, uid, gid) != 0)
         return RC_IO;
-    int dupfd = dup(dfd);
-    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    DIR *d = fs_opendir(dfd);
     if (d == NULL) {
-        if (dupfd >= 0)
-            close(dupfd);
         return RC_IO;
     }
     enum rc rc = RC_OK;

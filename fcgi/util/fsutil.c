@@ -14,6 +14,21 @@
 
 #include "log.h"
 
+DIR *
+fs_opendir(int dirfd)
+{
+    int dupfd = dup(dirfd);
+    if (dupfd < 0)
+        return NULL;
+    DIR *d = fdopendir(dupfd);
+    if (d == NULL) {
+        int e = errno;
+        close(dupfd);
+        errno = e;
+    }
+    return d;
+}
+
 enum rc
 fs_write_all(int fd, const void *p, size_t len)
 {
@@ -127,14 +142,9 @@ rmtree_fd(int dfd, int depth)
     enum rc rc = RC_OK;
     if (depth > 64)
         return RC_TOOBIG;
-    int dupfd = dup(dfd);
-    if (dupfd < 0)
+    DIR *d = fs_opendir(dfd);
+    if (d == NULL)
         return RC_IO;
-    DIR *d = fdopendir(dupfd);
-    if (d == NULL) {
-        close(dupfd);
-        return RC_IO;
-    }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -234,14 +244,9 @@ copy_tree(int sfd, int dfd, int depth)
     enum rc rc = RC_OK;
     if (depth > 32)
         return RC_TOOBIG;
-    int dupfd = dup(sfd);
-    if (dupfd < 0)
+    DIR *d = fs_opendir(sfd);
+    if (d == NULL)
         return RC_IO;
-    DIR *d = fdopendir(dupfd);
-    if (d == NULL) {
-        close(dupfd);
-        return RC_IO;
-    }
     struct dirent *de;
     while (rc == RC_OK && (de = readdir(d)) != NULL) {
         struct stat st;
