@@ -266,6 +266,38 @@ describe("queue, limits and recovery", () => {
     }
   });
 
+  test("no network unless network = on", async () => {
+    for (const network of ["off", "on"]) {
+      const s = await startStack({ config: { network } });
+      try {
+        const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "net", port: s.port });
+        await waitFor(s, r.body.id);
+        const out = (await logRecords(s, r.body.id)).map((x) => x.line);
+        if (network === "off") assert.ok(out.some((l) => l.startsWith("refused")), out.join("\n"));
+        else assert.ok(out.includes("connected"), out.join("\n"));
+      } finally {
+        await s.stop();
+      }
+    }
+  });
+
+  test("memory over memory_mb ends failed/oom", async () => {
+    const s = await startStack({ config: { memory_mb: 64 } });
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "memory", mb: 400 });
+      const job = await waitFor(s, r.body.id);
+      assert.equal(job.state, "failed", JSON.stringify(job));
+      assert.ok(["oom", "exit_nonzero"].includes(job.reason), job.reason);
+      // With a memory cgroup the kernel's OOM kill is reported as such; without one the
+      // address-space limit makes the allocation fail inside the agent instead.
+      if (fs.existsSync("/sys/fs/cgroup/memory/labbox") || fs.existsSync("/sys/fs/cgroup/labbox"))
+        assert.equal(job.reason, "oom");
+      assert.ok(!(await logRecords(s, r.body.id)).some((x) => x.line === "allocated"));
+    } finally {
+      await s.stop();
+    }
+  });
+
   test("a partial line is flushed while the agent still runs", async () => {
     const s = await startStack({ config: { log_flush_ms: 100 } });
     try {

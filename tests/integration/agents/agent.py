@@ -13,6 +13,7 @@ Runs in the sandbox like any operator's agent; only the standard library. Modes:
   kill-self      kill itself with signal "signal"
   partial        print a line without a newline, wait, then finish it
   memory         allocate "mb" MiB
+  net            try a TCP connection to "host":"port"; print "connected" or "refused: ..."
 """
 import json
 import os
@@ -97,6 +98,13 @@ elif mode == "partial":
     time.sleep(float(P.get("seconds", 1)))
     sys.stdout.write(" finished\n")
     sys.stdout.flush()
+elif mode == "net":
+    import socket
+    try:
+        socket.create_connection((P.get("host", "127.0.0.1"), int(P["port"])), timeout=3).close()
+        print("connected", flush=True)
+    except OSError as e:
+        print(f"refused: {e}", flush=True)
 elif mode == "memory":
     blocks = []
     for _ in range(int(P.get("mb", 2048))):
