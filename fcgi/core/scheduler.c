@@ -24,7 +24,7 @@
 extern char **environ;
 
 #define TICK_MS         200
-#define SWEEP_MS        60000
+#define SWEEP_MAX_MS    60000 /* retention sweeps at least this often, or every job_ttl / 2 */
 #define CHECK_MS        10000
 
 struct entry {
@@ -373,7 +373,10 @@ dispatcher(void *arg)
         }
         pthread_cond_timedwait(&sc->cv, &sc->mu, &ts);
         pthread_mutex_unlock(&sc->mu);
-        if (mono_ms() - last_sweep >= SWEEP_MS) {
+        int64_t sweep_ms = (int64_t)sc->cfg->job_ttl * 500;
+        if (sweep_ms > SWEEP_MAX_MS)
+            sweep_ms = SWEEP_MAX_MS;
+        if (mono_ms() - last_sweep >= sweep_ms) {
             sweep(sc);
             last_sweep = mono_ms();
         }

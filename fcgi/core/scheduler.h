@@ -5,7 +5,8 @@
  * supervisor. One dispatcher thread wakes on new jobs and every 200 ms: it reaps exited
  * children, drops supervisors whose lock became free (re-spawning a recovery supervisor for a
  * job they left unfinished, at most SCHED_MAX_RECOVERIES times), starts supervisors while fewer
- * than max_concurrent run, and once a minute deletes finished jobs older than job_ttl. A
+ * than max_concurrent run, and once a minute (or every job_ttl / 2, if shorter) deletes
+ * finished jobs older than job_ttl. A
  * supervisor gets the job's flock already taken, as fd 3, and its own session, so it outlives a
  * restart of `serve`. All index state is behind one mutex; request threads only enqueue, look
  * up positions and remove queued jobs.

@@ -25,7 +25,10 @@ fs_opendir(int dirfd)
         int e = errno;
         close(dupfd);
         errno = e;
+        return NULL;
     }
+    /* A dup shares the file offset: an earlier scan of dirfd left it at the end. */
+    rewinddir(d);
     return d;
 }
 

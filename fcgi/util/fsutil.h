@@ -34,8 +34,8 @@ enum rc fs_copy_fd(int src, int dst, uint64_t max, uint64_t *out_bytes) LB_MUST_
  * (trusted source such as the operator's agent dir; links are skipped). */
 enum rc fs_copy_tree(int src_dirfd, int dst_dirfd) LB_MUST_CHECK;
 
-/* fs_opendir: a DIR stream over a dup of dirfd (dirfd stays the caller's); NULL with errno
- * on failure. Close it with closedir. */
+/* fs_opendir: a DIR stream from the start of dirfd's directory, over a dup of dirfd (dirfd
+ * stays the caller's); NULL with errno on failure. Close it with closedir. */
 DIR *fs_opendir(int dirfd);
 
 /* fs_free_mb: free space in MiB of the filesystem holding fd, or UINT64_MAX if unknown. */

@@ -298,6 +298,33 @@ describe("queue, limits and recovery", () => {
     }
   });
 
+  test("finished jobs are deleted after job_ttl; low disk answers 503", async () => {
+    const s = await startStack({ config: { job_ttl: 1 } });
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "ok" });
+      await waitFor(s, r.body.id);
+      let status = 200;
+      for (let i = 0; i < 100 && status === 200; i++) {
+        await sleep(100);
+        status = (await fetch(`${s.url}/api/jobs/${r.body.id}`)).status;
+      }
+      assert.equal(status, 404);
+      assert.ok(!fs.existsSync(path.join(s.data, "jobs", r.body.id)));
+    } finally {
+      await s.stop();
+    }
+    const full = await startStack({ config: { disk_reserve_mb: 1 << 24 } });
+    try {
+      const r = await upload(full, [{ name: "a.csv", data: CSV }], { mode: "ok" });
+      assert.equal(r.status, 503);
+      assert.equal(r.body.code, "unavailable");
+      assert.ok(Number(r.headers.get("retry-after")) > 0);
+      assertNothingStaged(full);
+    } finally {
+      await full.stop();
+    }
+  });
+
   test("a partial line is flushed while the agent still runs", async () => {
     const s = await startStack({ config: { log_flush_ms: 100 } });
     try {
