@@ -19,3 +19,7 @@ foreach(suite api events)
   set_tests_properties(integration_${suite} PROPERTIES LABELS "integration;local" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV}")
 endforeach()
+find_program(PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+add_test(NAME integration_listen_fd0 COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/listen_fd0.py)
+set_tests_properties(integration_listen_fd0 PROPERTIES LABELS "integration;local" TIMEOUT 60
+  ENVIRONMENT "${LB_IT_ENV}")
