@@ -152,6 +152,7 @@ spawn_supervisor(struct scheduler *sc, const char *id)
     sigaddset(&def, SIGHUP);
     sigaddset(&def, SIGCHLD);
     if (posix_spawn_file_actions_adddup2(&fa, fd3, 3) != 0 ||
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
         posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                           POSIX_SPAWN_SETSIGDEF) != 0 ||
         posix_spawnattr_setsigmask(&at, &none) != 0 || posix_spawnattr_setsigdefault(&at, &def) != 0)

@@ -667,6 +667,9 @@ supervisor_main(const struct config *cfg, const char *id)
     (void)snprintf(tag, sizeof(tag), "job=%s", id);
     log_set_tag(tag);
     signal(SIGPIPE, SIG_IGN);
+    /* serve's threads may have had sockets open while it spawned us: keep only stdio and the
+     * lock (fd 3), so nothing of serve's can ever be passed on to a sandbox. */
+    (void)close_range(getenv("LABBOX_LOCK_FD") != NULL ? 4 : 3, ~0U, 0);
     s.log.fd = -1;
     if (jobstore_open(&s.js, cfg) != RC_OK || jobstore_open_job(&s.js, id, &s.dirfd) != RC_OK) {
         log_err("no such job");

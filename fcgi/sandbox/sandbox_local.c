@@ -396,6 +396,11 @@ child(struct sandbox *sb, struct local *lc, const struct args *a, int out_w, int
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 ||
         dup2(status_w, 3) < 0)
         goto fail;
+    /* Nothing of the supervisor's (or of serve's, had anything leaked) may reach the sandbox:
+     * fds 0-2 are the agent's stdio, 3 is bwrap's status pipe, everything above is closed at
+     * exec (not now: the report pipe must stay open until then). */
+    if (close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        goto fail;
     sigset_t none;
     sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);

@@ -181,6 +181,16 @@ describe("api", () => {
     assert.equal(env.LABBOX_AGENT_DIR, undefined);
   });
 
+  test("the sandbox inherits nothing open of the server's but its stdio", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "fds" });
+    await waitFor(stack, r.body.id);
+    const fds = (await logRecords(stack, r.body.id)).filter((x) => /^fd \d+ /.test(x.line)).map((x) => x.line);
+    // 0-2 are stdio; the listing itself opens one more (the /proc/self/fd directory).
+    const others = fds.filter((l) => !/^fd [012] /.test(l) && !/\/proc\/\d+\/fd$/.test(l));
+    assert.deepEqual(others, [], fds.join("\n"));
+    assert.ok(!fds.some((l) => /socket:/.test(l)), fds.join("\n"));
+  });
+
   test("a signal ends failed/signal; cancel after the end is 409; delete is 204", async () => {
     const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "kill-self", signal: 11 });
     const job = await waitFor(stack, r.body.id);

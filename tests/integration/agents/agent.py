@@ -13,6 +13,7 @@ Runs in the sandbox like any operator's agent; only the standard library. Modes:
   kill-self      kill itself with signal "signal"
   partial        print a line without a newline, wait, then finish it
   memory         allocate "mb" MiB
+  fds            print the open file descriptors and what they are
   net            try a TCP connection to "host":"port"; print "connected" or "refused: ..."
 """
 import json
@@ -98,6 +99,12 @@ elif mode == "partial":
     time.sleep(float(P.get("seconds", 1)))
     sys.stdout.write(" finished\n")
     sys.stdout.flush()
+elif mode == "fds":
+    for fd in sorted(int(x) for x in os.listdir("/proc/self/fd")):
+        try:
+            print(f"fd {fd} -> {os.readlink(f'/proc/self/fd/{fd}')}", flush=True)
+        except OSError:
+            pass
 elif mode == "net":
     import socket
     try:
