@@ -1,0 +1,37 @@
+/* metrics: process-wide counters and histograms for GET /api/metrics (Prometheus text format).
+ *
+ * Counters count since this `serve` started: uploads by outcome, jobs by terminal state and
+ * reason (recorded when the dispatcher sees a supervisor end), backend check failures. The
+ * histograms are the sandbox start latency (staging to running) and the job duration (running
+ * to the end). Gauges (queue depth, running sandboxes, open streams) are read live by the
+ * caller. Thread-safe.
+ */
+#ifndef LABBOX_METRICS_H
+#define LABBOX_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "rc.h"
+
+/* metrics_upload: an upload answered; code is NULL when it was accepted, else the problem code
+ * (a static string). */
+void metrics_upload(const char *code);
+/* metrics_job_ended: a job reached its terminal state (job.json's record, borrowed). */
+void metrics_job_ended(json_object *job);
+/* metrics_backend_check: the result of one periodic backend check. */
+void metrics_backend_check(bool ok);
+
+struct metrics_gauges {
+    size_t queued;      /* jobs waiting */
+    size_t running;     /* live supervisors */
+    unsigned streams;   /* open event streams */
+    bool backend_ok;    /* last backend check */
+};
+
+/* metrics_render: the whole exposition text (heap, caller frees). */
+enum rc metrics_render(const struct metrics_gauges *g, char **out, size_t *out_len) LB_MUST_CHECK;
+
+#endif
