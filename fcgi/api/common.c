@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/metrics.h"
 #include "defaults.h"
 #include "json.h"
 #include "log.h"
@@ -148,6 +149,24 @@ limits(struct api *api, struct req *r)
 }
 
 static void
+metrics(struct api *api, struct req *r)
+{
+    char why[8];
+    struct metrics_gauges g = {.streams = atomic_load(&api->streams)};
+    g.backend_ok = scheduler_backend_status(api->sched, why, sizeof(why));
+    scheduler_counts(api->sched, &g.queued, &g.running);
+    char *text = NULL;
+    size_t len = 0;
+    if (metrics_render(&g, &text, &len) != RC_OK) {
+        api_internal(r);
+        return;
+    }
+    if (resp_start(r, 200, "text/plain; version=0.0.4; charset=utf-8", NULL) == RC_OK)
+        RC_IGNORE(resp_write(r, text, len));
+    free(text);
+}
+
+static void
 method_not_allowed(struct req *r, const char *allow)
 {
     char h[64];
@@ -181,6 +200,13 @@ api_dispatch(struct api *api, struct req *r)
     if (strcmp(p, "limits") == 0) {
         if (is(r, "GET") || is(r, "HEAD"))
             limits(api, r);
+        else
+            method_not_allowed(r, "GET");
+        return;
+    }
+    if (strcmp(p, "metrics") == 0) {
+        if (is(r, "GET") || is(r, "HEAD"))
+            metrics(api, r);
         else
             method_not_allowed(r, "GET");
         return;

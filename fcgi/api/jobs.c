@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/metrics.h"
 #include "defaults.h"
 #include "jobs/filetype.h"
 #include "json.h"
@@ -275,8 +276,17 @@ answer_error(struct req *r, const struct upload_err *e)
     resp_problem(r, e->status, e->code, e->title, e->detail, e->file[0] ? e->file : NULL, NULL);
 }
 
+static void create_job(struct api *api, struct req *r);
+
 void
 api_create_job(struct api *api, struct req *r)
+{
+    create_job(api, r);
+    metrics_upload(r->status >= 400 ? (r->problem ? r->problem : "internal") : NULL);
+}
+
+static void
+create_job(struct api *api, struct req *r)
 {
     const struct config *cfg = api->cfg;
     struct upload u = {.api = api, .staging_fd = -1, .inputs_fd = -1, .fd = -1};

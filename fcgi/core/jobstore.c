@@ -128,7 +128,7 @@ jobstore_set_state(json_object *job, enum job_state to, enum job_reason reason, 
               json_set_str(job, "reason", jobstate_reason_str(reason)) &&
               json_set_str(job, "detail", detail);
     if (ok && to == JOB_RUNNING)
-        ok = json_set_str(job, "started_at", ts);
+        ok = json_set_str(job, "started_at", ts) && json_set_i64(job, "started_ms", now_ms());
     if (ok && jobstate_is_terminal(to))
         ok = json_set_str(job, "finished_at", ts) && json_set_i64(job, "finished_ms", now_ms());
     return ok ? RC_OK : RC_NOMEM;

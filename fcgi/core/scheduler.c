@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/metrics.h"
 #include "defaults.h"
 #include "json.h"
 #include "log.h"
@@ -241,6 +242,8 @@ check_running(struct scheduler *sc)
         json_object *job = NULL;
         bool unfinished = jobstore_read(dfd, &job) == RC_OK &&
                           !jobstate_is_terminal(jobstore_state(job));
+        if (job != NULL && !unfinished)
+            metrics_job_ended(job);
         json_object_put(job);
         close(dfd);
         remove_at(sc->running, &sc->nrunning, i);
@@ -328,6 +331,7 @@ backend_service(struct scheduler *sc, bool reap)
         }
         sandbox_free(sb);
     }
+    metrics_backend_check(ok);
     pthread_mutex_lock(&sc->mu);
     if (ok != sc->backend_ok)
         log_info("backend %s is %s%s%s", sc->cfg->backend, ok ? "usable" : "not usable",
@@ -573,6 +577,8 @@ scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done)
             rc = jobstore_set_state(job, JOB_CANCELED, REASON_CANCELED, "canceled by the user");
         if (rc == RC_OK)
             rc = jobstore_write(dfd, job);
+        if (rc == RC_OK)
+            metrics_job_ended(job);
         json_object_put(job);
         if (dfd >= 0)
             close(dfd);

@@ -567,6 +567,7 @@ run(struct sup *s)
         goto destroy;
     }
     if (!recovering) {
+        json_set_i64(s->job, "staging_ms", now_ms());
         if (set_state(s, JOB_STAGING, REASON_NONE, NULL) != RC_OK)
             goto destroy;
         (void)joblog_system(&s->log, "staging on backend %s", ops->name);
@@ -594,8 +595,6 @@ run(struct sup *s)
         if (wall0 > 0)
             started -= now_ms() - wall0;
     }
-    if (json_get_i64(s->job, "started_ms", 0) == 0)
-        json_set_i64(s->job, "started_ms", now_ms());
     if (jobstore_state(s->job) == JOB_RUNNING) {
         int64_t deadline = started + (int64_t)s->cfg->wall_timeout * 1000;
         rc = run_loop(s, deadline, &res);

@@ -24,6 +24,8 @@ struct req {
     bool has_length;          /* CONTENT_LENGTH was given */
     bool started;             /* headers sent */
     bool client_gone;         /* a write failed */
+    int status;               /* the status answered, once started */
+    const char *problem;      /* the problem code answered (static), or NULL */
     unsigned id;              /* request counter, for logs */
 };
 
@@ -47,8 +49,9 @@ enum rc resp_flush(struct req *r) LB_MUST_CHECK;
 
 /* resp_json: a whole JSON response (obj borrowed). */
 void resp_json(struct req *r, int status, json_object *obj, const char *headers);
-/* resp_problem: an application/problem+json error (RFC 9457) with our stable code; file may be
- * NULL. detail and file are client-visible: never put a host path or a secret in them. */
+/* resp_problem: an application/problem+json error (RFC 9457) with our stable code (a static
+ * string: it is kept in r->problem for metrics); file may be NULL. detail and file are
+ * client-visible: never put a host path or a secret in them. */
 void resp_problem(struct req *r, int status, const char *code, const char *title,
                   const char *detail, const char *file, const char *headers);
 /* resp_empty: a response with no body (204, 202 without body...). */

@@ -39,6 +39,7 @@ resp_start(struct req *r, int status, const char *content_type, const char *head
     if (r->started)
         return RC_CONFLICT;
     r->started = true;
+    r->status = status;
     int n = FCGX_FPrintF(fr->out, "Status: %d %s\r\n", status, http_reason(status));
     if (n >= 0 && content_type != NULL)
         n = FCGX_FPrintF(fr->out, "Content-Type: %s\r\n", content_type);
@@ -102,6 +103,7 @@ resp_problem(struct req *r, int status, const char *code, const char *title, con
              const char *file, const char *headers)
 {
     json_object *o = json_object_new_object();
+    r->problem = code;
     if (o == NULL) {
         resp_empty(r, 500, NULL);
         return;

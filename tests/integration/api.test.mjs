@@ -106,6 +106,21 @@ describe("api", () => {
     assertNothingStaged(stack);
   });
 
+  test("metrics in Prometheus text format", async () => {
+    const res = await fetch(`${stack.url}/api/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type"), /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    for (const name of ["labbox_jobs", "labbox_queue_depth", "labbox_sandboxes_running", "labbox_backend_up",
+      "labbox_jobs_finished_total", "labbox_uploads_rejected_total", "labbox_backend_errors_total",
+      "labbox_sandbox_start_seconds", "labbox_job_duration_seconds"])
+      assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
+    assert.match(text, /^labbox_jobs_finished_total\{state="succeeded",reason=""\} [1-9]/m);
+    assert.match(text, /^labbox_uploads_rejected_total\{code="unsupported_type"\} [1-9]/m);
+    assert.match(text, /^labbox_sandbox_start_seconds_count [1-9]/m);
+    assert.match(text, /^labbox_job_duration_seconds_bucket\{le="\+Inf"\} [1-9]/m);
+  });
+
   test("unknown and malformed ids are the same 404; wrong methods are 405", async () => {
     for (const p of ["/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa", "/api/jobs/nope", "/api/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAA/logs",
       "/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa/outputs", "/api/nothing"]) {
