@@ -23,6 +23,13 @@ int check_done(const char *suite);
             check_fail(__FILE__, __LINE__, #cond, "false");                                       \
     } while (0)
 
+/* CHECK_FAIL: record a failure with a message (for paths that must not be reached). */
+#define CHECK_FAIL(msg)                                                                            \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        check_fail(__FILE__, __LINE__, "reached", "%s", (msg));                                   \
+    } while (0)
+
 #define CHECK_INT(a, b)                                                                            \
     do {                                                                                           \
         long long va_ = (long long)(a), vb_ = (long long)(b);                                      \

@@ -288,7 +288,7 @@ test_success(void)
     struct rec *r = calloc(1, sizeof(*r));
     cfg_make(&cfg, engine, image);
     if (!job_make(&e, "success", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -350,7 +350,7 @@ test_nonzero(void)
     struct rec *r = calloc(1, sizeof(*r));
     cfg_make(&cfg, engine, image);
     if (!job_make(&e, "nonzero", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -382,7 +382,7 @@ test_cancel(void)
     struct rec *r = calloc(1, sizeof(*r));
     cfg_make(&cfg, engine, image);
     if (!job_make(&e, "cancel", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -424,7 +424,7 @@ test_hostile(void)
     struct rec *r = calloc(1, sizeof(*r));
     cfg_make(&cfg, engine, image);
     if (!job_make(&e, "hostile", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -484,7 +484,7 @@ test_limits(void)
     cfg_make(&cfg, engine, image);
     cfg.output_max_bytes = 1000;
     if (!job_make(&e, "limits", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -524,7 +524,7 @@ test_missing_image(void)
     struct rec *r = calloc(1, sizeof(*r));
     cfg_make(&cfg, engine, "localhost/labbox-no-such-image:never");
     if (!job_make(&e, "noimage", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -553,7 +553,7 @@ test_no_engine(void)
     struct rec *r = calloc(1, sizeof(*r));
     cfg_make(&cfg, "unix:///tmp/labbox-no-such-dir/podman.sock", image);
     if (!job_make(&e, "noengine", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *svc = sandbox_new(&sandbox_docker_ops, &cfg, NULL);
@@ -616,7 +616,7 @@ test_reattach(const char *name, int wait_ms, int logged)
     struct rec *r2 = calloc(1, sizeof(*r2));
     cfg_make(&cfg, engine, image);
     if (!job_make(&e, name, argv) || r1 == NULL || r2 == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *a = sb_make(&cfg, &e.job, r1);
@@ -683,7 +683,7 @@ test_attach_after_create_crash(void)
     struct rec *r = calloc(1, sizeof(*r));
     cfg_make(&cfg, engine, image);
     if (!job_make(&e, "createcrash", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -722,7 +722,7 @@ test_reap(void)
     struct rec *r = calloc(1, sizeof(*r));
     cfg_make(&cfg, engine, image);
     if (!job_make(&e, "reapme", argv) || r == NULL) {
-        CHECK(!"job setup");
+        CHECK_FAIL("job setup");
         goto out;
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
