@@ -138,6 +138,7 @@ json_object *
 jobstore_public(json_object *job, long queue_position)
 {
     /* Public members in the order of api.md; anything else stays private. */
+    /* job.json also holds private members (sandbox, result, stop, *_ms): never shown. */
     static const char *const keys[] = {"id",          "state",      "reason",    "detail",
                                        "backend",     "created_at", "started_at", "finished_at",
                                        "exit_code",   "signal",     "usage",     "inputs",

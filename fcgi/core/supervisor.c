@@ -372,6 +372,9 @@ record_result(struct sup *s, const struct sandbox_result *r)
     json_object_object_add(s->job, "exit_code",
                            r->exit_code >= 0 ? json_object_new_int(r->exit_code) : NULL);
     json_object_object_add(s->job, "signal", r->signo > 0 ? json_object_new_int(r->signo) : NULL);
+    /* Private: what a supervisor recovering in collecting needs to conclude the same way. */
+    json_set_str(s->job, "result", sandbox_status_str(r->status));
+    json_set_i64(s->job, "stop", s->stop);
 }
 
 static bool
@@ -586,11 +589,21 @@ run(struct sup *s)
     } else {
         (void)joblog_system(&s->log, "supervisor restarted: re-attaching to the %s sandbox",
                             ops->name);
+        /* Died while staging: the work dir may be half made, and the backend may have to
+         * start afresh from it (attach decides by its own recorded phase). */
+        if (st == JOB_STAGING && stage_work(s) != RC_OK) {
+            (void)sandbox_fail(s->sb, "cannot stage the work directory");
+            fail_sandbox(s, "staging failed");
+            goto destroy;
+        }
         rc = sandbox_attach(s->sb);
         if (rc != RC_OK) {
             fail_sandbox(s, "re-attaching to the sandbox failed");
             goto destroy;
         }
+        if (st == JOB_STAGING &&
+            (persist_cb(s, s->sb) != RC_OK || set_state(s, JOB_RUNNING, REASON_NONE, NULL) != RC_OK))
+            goto destroy;
         int64_t wall0 = json_get_i64(s->job, "started_ms", 0);
         if (wall0 > 0)
             started -= now_ms() - wall0;
@@ -613,11 +626,16 @@ run(struct sup *s)
         if (set_state(s, JOB_COLLECTING, REASON_NONE, NULL) != RC_OK)
             goto destroy;
     } else {
-        /* Recovered in collecting: the agent's result is already in job.json. */
+        /* Recovered in collecting: the agent's result and why it stopped are in job.json. */
+        const char *saved = json_get_str(s->job, "result");
         res.status = SANDBOX_OK;
+        for (int i = 0; saved != NULL && i < SANDBOX_STATUS__MAX; i++)
+            if (strcmp(saved, sandbox_status_str((enum sandbox_status)i)) == 0)
+                res.status = (enum sandbox_status)i;
         res.exit_code = (int)json_get_i64(s->job, "exit_code", -1);
-        if (res.exit_code > 0)
-            res.status = SANDBOX_RUNTIME_ERROR;
+        res.signo = (int)json_get_i64(s->job, "signal", 0);
+        int64_t stop = json_get_i64(s->job, "stop", STOP_NONE);
+        s->stop = stop >= STOP_NONE && stop <= STOP_LOGLIMIT ? (enum stop)stop : STOP_NONE;
     }
     collect_rc = collect(s, &cs);
     if (collect_rc == RC_OK)
