@@ -29,7 +29,6 @@ export class JobView {
     this.backoff = 500;
     this.resultsShown = false;
     this.outputsTries = 0;
-    this.unnumbered = false;
     this.abort = new AbortController();
     limitsPromise.then((l) => {
       this.limits = l;
@@ -145,8 +144,6 @@ export class JobView {
       if (Number.isFinite(off)) {
         if (off <= this.offset) return; /* already shown: never duplicate a line */
         this.offset = off;
-      } else {
-        this.unnumbered = true;
       }
       this.log.append([rec]);
     });
@@ -204,24 +201,11 @@ export class JobView {
     this.ended = true;
     $('conn-status').textContent = '';
     this.log.setEmptyText('The agent printed nothing.');
-    if (!this.unnumbered) this.readTail();
     if (this.job && isTerminal(this.job.state)) {
       this.showResults();
     } else {
       /* The stream ended before we saw the terminal state: read it once. */
       getJson(this.base).then((job) => this.apply(job), () => {});
-    }
-  }
-
-  /** After the end: records appended after the last one streamed (the final system lines). */
-  async readTail() {
-    try {
-      const { records, next } = await getLogRecords(this.id, this.offset, { signal: this.abort.signal });
-      if (this.destroyed || next <= this.offset) return;
-      this.offset = next;
-      this.log.append(records);
-    } catch {
-      /* the streamed log stands */
     }
   }
 
