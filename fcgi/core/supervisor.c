@@ -512,12 +512,6 @@ run(struct sup *s)
         finish(s, JOB_FAILED, REASON_SANDBOX_ERROR, "the job's backend is not compiled in");
         return 0;
     }
-    if (recovering && !(ops->caps & SANDBOX_CAP_REATTACH)) {
-        (void)joblog_system(&s->log, "the supervisor of this job was lost; %s sandboxes die "
-                                     "with it and cannot be re-attached", ops->name);
-        finish(s, JOB_FAILED, REASON_INTERRUPTED, "the host lost the job (supervisor ended)");
-        return 0;
-    }
     if (!recovering && cancel_requested(s)) {
         finish(s, JOB_CANCELED, REASON_CANCELED, "canceled by the user");
         return 0;
@@ -541,6 +535,16 @@ run(struct sup *s)
     s->sb->on_output = output_cb;
     s->sb->on_persist = persist_cb;
     s->sb->cb_ctx = s;
+    if (recovering && !(ops->caps & SANDBOX_CAP_REATTACH)) {
+        (void)joblog_system(&s->log, "the supervisor of this job was lost; %s sandboxes die "
+                                     "with it and cannot be re-attached", ops->name);
+        finish(s, JOB_FAILED, REASON_INTERRUPTED, "the host lost the job (supervisor ended)");
+        /* Whatever the lost sandbox left (work dir, cgroups) goes now. */
+        if (sandbox_init(s->sb) == RC_OK)
+            RC_IGNORE(sandbox_destroy(s->sb));
+        RC_IGNORE(fs_rmtree_at(AT_FDCWD, s->work_dir));
+        return 0;
+    }
     uint64_t pos[2] = {0, 0};
     if (recovering) {
         json_object *saved = NULL;

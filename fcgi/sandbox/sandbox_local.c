@@ -171,6 +171,21 @@ cg_setup(struct sandbox *sb, struct local *lc)
     }
 }
 
+/* The cgroup dirs a job of this id would have, for a supervisor that lost track of them. */
+static void
+cg_guess(struct sandbox *sb, struct local *lc)
+{
+    if (lc->cg_mem[0] != '\0' || lc->cg_pids[0] != '\0' || lc->cg_cpu[0] != '\0')
+        return;
+    if (access(CG_V2_ROOT "/cgroup.controllers", R_OK) == 0) {
+        (void)snprintf(lc->cg_mem, sizeof(lc->cg_mem), CG_V2_ROOT "/labbox/%.32s", sb->job->id);
+        return;
+    }
+    (void)snprintf(lc->cg_mem, sizeof(lc->cg_mem), CG_V1_MEM "/labbox/%.32s", sb->job->id);
+    (void)snprintf(lc->cg_pids, sizeof(lc->cg_pids), CG_V1_PIDS "/labbox/%.32s", sb->job->id);
+    (void)snprintf(lc->cg_cpu, sizeof(lc->cg_cpu), CG_V1_CPU "/labbox/%.32s", sb->job->id);
+}
+
 static void
 cg_remove(struct local *lc)
 {
@@ -733,6 +748,7 @@ local_destroy(struct sandbox *sb)
     if (lc->status_fd >= 0)
         close(lc->status_fd);
     lc->status_fd = -1;
+    cg_guess(sb, lc);
     cg_remove(lc);
     return RC_OK;
 }

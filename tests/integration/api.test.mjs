@@ -403,6 +403,10 @@ describe("queue, limits and recovery", () => {
       assert.notEqual(left.status, 0, "no sandbox process survives");
       const ps = spawnSync("sh", ["-c", `ps ax | grep -c "[b]wrap.*${r.body.id}"`], { encoding: "utf8" });
       assert.equal(ps.stdout.trim(), "0");
+      // Nothing of the lost sandbox is left: work dir, cgroups.
+      assert.ok(!fs.existsSync(path.join(s.dir, "sandboxes", r.body.id)));
+      for (const c of ["memory", "pids", "cpuacct"])
+        assert.ok(!fs.existsSync(`/sys/fs/cgroup/${c}/labbox/${r.body.id}`), c);
     } finally {
       await s.stop();
     }
