@@ -136,7 +136,8 @@ on_begin(void *ctx, const struct multipart_part *part)
     }
     u->kind = PART_FILE;
     u->size = 0;
-    sha256_init(&u->sha);
+    if (!sha256_init(&u->sha))
+        return RC_NOMEM;
     return RC_OK;
 }
 
@@ -190,6 +191,7 @@ on_end(void *ctx)
     char type[128], hex[65];
     int fd = u->fd;
     u->fd = -1;
+    sha256_hex(&u->sha, hex);
     enum rc rc = filetype_detect_fd(fd, type, sizeof(type));
     if (rc == RC_OK && fdatasync(fd) != 0)
         rc = RC_IO;
@@ -200,7 +202,6 @@ on_end(void *ctx)
     if (!config_type_allowed(u->api->cfg, type))
         return fail(u, RC_UNSUPPORTED, 415, "unsupported_type", "Unsupported file type", u->name,
                     "%s is %s, which this server does not accept", u->name, type);
-    sha256_hex(&u->sha, hex);
     json_object *o = json_object_new_object();
     if (o == NULL || !json_set_str(o, "name", u->name) ||
         !json_set_i64(o, "size", (int64_t)u->size) || !json_set_str(o, "type", type) ||
@@ -424,6 +425,7 @@ create_job(struct api *api, struct req *r)
 internal:
     api_internal(r);
 cleanup:
+    sha256_discard(&u.sha); /* a file cut off mid-upload */
     if (u.fd >= 0)
         close(u.fd);
     if (u.inputs_fd >= 0)

@@ -23,6 +23,11 @@ filetype_init(void)
         log_errno("magic_open");
         return RC_IO;
     }
+    /* The start of a file names its type; reading libmagic's default 7 MiB per upload only
+     * costs memory that request threads then keep. */
+    size_t bytes_max = 1024 * 1024;
+    if (magic_setparam(magic_handle, MAGIC_PARAM_BYTES_MAX, &bytes_max) != 0)
+        log_warn("magic_setparam: %s", magic_error(magic_handle));
     if (magic_load(magic_handle, NULL) != 0) {
         log_err("magic_load: %s", magic_error(magic_handle));
         magic_close(magic_handle);
