@@ -482,12 +482,12 @@ httpc_stream_poll(struct httpc_stream *st, int timeout_ms, bool *out_done)
 }
 
 enum rc
-httpc_stream_result(const struct httpc_stream *st, long *out_status, const char **out_errbody)
+httpc_stream_result(const struct httpc_stream *st, long *out_status, const char **out_body)
 {
     long code = 0;
     (void)curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &code);
     *out_status = code;
-    *out_errbody = st->x.buf != NULL ? st->x.buf : "";
+    *out_body = st->x.buf != NULL ? st->x.buf : "";
     if (!st->done)
         return RC_BUSY;
     if (st->result == CURLE_OK)

@@ -94,11 +94,13 @@ enum rc httpc_stream_open(struct httpc *h, const struct httpc_req *rq,
  * the timeout. *out_done is set when the transfer has ended; then httpc_stream_result tells
  * how. RC_OK, or RC_BACKEND if curl itself failed. */
 enum rc httpc_stream_poll(struct httpc_stream *st, int timeout_ms, bool *out_done) LB_MUST_CHECK;
-/* httpc_stream_result, after done: RC_OK for a complete HTTP answer (status and any non-2xx
- * body in out, borrowed until free), RC_BACKEND for a broken transfer (httpc_error), or a
- * write_fn's rc. */
+/* httpc_stream_result, after done: RC_OK for a complete HTTP answer (the status in
+ * *out_status; in *out_body the buffered body: a non-2xx body, or a 2xx body when the request
+ * had no write_fn; "" if none; borrowed until httpc_stream_free), RC_BACKEND for a broken
+ * transfer (httpc_error), RC_TOOBIG for a buffered 2xx body over max_body, or a write_fn's rc.
+ * RC_BUSY before the transfer has ended. */
 enum rc httpc_stream_result(const struct httpc_stream *st, long *out_status,
-                            const char **out_errbody) LB_MUST_CHECK;
+                            const char **out_body) LB_MUST_CHECK;
 /* httpc_stream_free aborts the transfer if still running and frees st; NULL is fine. */
 void httpc_stream_free(struct httpc_stream *st);
 

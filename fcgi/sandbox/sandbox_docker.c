@@ -12,13 +12,16 @@
  *            PUT /containers/<id>/archive?path=/ with a tar of work_dir under workspace/ owned
  *            by 65534 (phase "staged"), POST /containers/<id>/start (phase "started"), then
  *            GET /containers/<id>/logs?follow=1 as a non-blocking stream.
- *   poll     waits on the log stream (curl multi) up to timeout_ms, demultiplexes the 8-byte
+ *   poll     waits on the log stream (curl multi) up to timeout_ms, in slices between which
+ *            it steps the usage sampler (below) without blocking; demultiplexes the 8-byte
  *            frames (parse/dockerframe.h) and hands bytes to sandbox_emit, skipping per stream
  *            the bytes already delivered (sb->resume_offset after attach, or what an earlier
  *            log stream of this instance delivered). At the stream's end it inspects the
  *            container: still running means the stream broke, so it is reopened; exited gives
  *            the result (ExitCode, OOMKilled, StartedAt/FinishedAt). Every two seconds without
  *            an end it also inspects, so an engine whose log stream never ends cannot hang a job.
+ *            When the stream ends, one last usage sample is taken (blocking, at most
+ *            STATS_FINAL_MS) before the inspect.
  *   cancel   POST /containers/<id>/kill (SIGKILL to the whole container).
  *   collect  GET /containers/<id>/archive?path=/workspace/outputs into an unlinked temp file in
  *            the job dir (capped), then collect_tar_fd with strip_prefix "outputs/".
@@ -28,9 +31,34 @@
  *            scratch (its container, if any, removed); otherwise the log stream is reopened
  *            from the start and sb->resume_offset bytes per stream are skipped.
  *
- * Usage: wall_ms comes from the engine's StartedAt/FinishedAt (our clock as a fallback);
- * cpu_ms and max_rss_kb are 0, because an exited container's stats are gone and sampling
- * /stats during the run would cost a request per poll.
+ * Usage: wall_ms comes from the engine's StartedAt/FinishedAt (our clock as a fallback).
+ * cpu_ms and max_rss_kb are sampled, because an exited container's stats are gone (podman
+ * answers GET /stats of a stopped container with HTTP 200 and an empty body, Docker with
+ * zeros). While the container runs, poll requests GET /containers/<id>/stats?stream=false&
+ * one-shot=true as a non-blocking httpc stream (podman 4.3 answers in 10-20 ms); poll waits on
+ * the log stream in slices cut at the sampler's next step, so neither holds up the other
+ * (output still ends the wait at once): a sample every STATS_FAST_MS for the first
+ * STATS_FAST_FOR_MS of the run and while memory is at or above STATS_FAST_PCT of memory_mb,
+ * otherwise every STATS_EVERY_MS; at most one request is in flight. When the log stream ends,
+ * one more sample is taken: podman removes the cgroup some 50-150 ms after the agent died, so
+ * that one often still carries the final CPU total.
+ *   cpu_ms      the largest cpu_stats.cpu_usage.total_usage seen (ns; cumulative, so the last
+ *               live sample): a lower bound, short by what the agent used after that sample
+ *               (at most one sampling period of one CPU, as NanoCpus caps it to one CPU).
+ *   max_rss_kb  the largest memory_stats.usage or .max_usage seen: the memory charged to the
+ *               container's cgroup (podman 4.3 on cgroup v1 sends only usage, which may include
+ *               page cache; Docker on cgroup v1 also sends max_usage, the kernel's peak). A
+ *               spike between two samples is missed.
+ * Both stay 0 when the engine gives no stats at all (or the job is shorter than a sample).
+ *
+ * OOM: State.OOMKilled from the engine is the primary signal. Podman 4.3 on a cgroup v1 host
+ * never sets it (conmon misses the kernel's OOM event), so the container just exits 137. An
+ * exit of 137 (SIGKILL) that labbox did not send (no cancel) is therefore reported as OOM when
+ * a sample taken within OOM_RECENT_MS before the exit was noticed saw memory at or above
+ * OOM_NEAR_PCT of memory_mb. An agent that kills itself with SIGKILL at lower memory stays
+ * SIGNALED. The heuristic cannot see an allocation that goes from low to over the limit
+ * between two samples (podman reports no peak, and the cgroup is gone after the kill): such
+ * a kill is reported as SIGNALED with signal 9.
  *
  * The engine's error text reaches sb->error and the log only as its "message" field, with
  * non-printable bytes replaced and cut to ENGINE_MSG_MAX bytes.
@@ -65,11 +93,22 @@
 #define REOPEN_MAX       50         /* log streams reopened while the container runs */
 #define DOCKER_NOFILE    1024       /* RLIMIT_NOFILE: must not exceed the host's hard limit */
 #define DOCKER_NPROC                                                                               \
-    4096                             /* RLIMIT_NPROC counts every process of uid 65534 on the      \
-                                      * host (rootful engines share it between containers), so     \
-                                      * it is a loose backstop; PidsLimit is the real cap */
-#define DOCKER_NANOCPUS 1000000000LL /* one CPU */
-#define TMPFS_OPTS      "rw,size=64m"
+    4096                               /* RLIMIT_NPROC counts every process of uid 65534 on the    \
+                                        * host (rootful engines share it between containers), so   \
+                                        * it is a loose backstop; PidsLimit is the real cap */
+#define DOCKER_NANOCPUS   1000000000LL /* one CPU */
+#define STATS_EVERY_MS    1000         /* usage sample period while the container runs */
+#define STATS_FAST_MS     250          /* ... early in the run and near the memory limit */
+#define STATS_FAST_FOR_MS 2000         /* "early": since start or attach */
+#define STATS_FAST_PCT    50           /* "near": memory at or above this % of memory_mb */
+#define STATS_TIMEOUT_MS  5000L        /* a sample unanswered by then is dropped */
+#define STATS_REAP_MS     20           /* look for a sample's answer this often ... */
+#define STATS_SLOW_MS     200          /* ... for this long after asking, then this often */
+#define STATS_FINAL_MS    500L         /* the blocking sample when the log stream ends */
+#define STATS_MAX         (256u << 10) /* bytes of a stats document */
+#define OOM_NEAR_PCT      90           /* memory this % of memory_mb or more, seen ... */
+#define OOM_RECENT_MS     3000         /* ... this recently: an unexplained SIGKILL is OOM */
+#define TMPFS_OPTS        "rw,size=64m"
 
 struct docker {
     struct httpc_target target;
@@ -86,6 +125,14 @@ struct docker {
     int64_t last_inspect_ms; /* poll's last safety inspect */
     int64_t exited_seen_ms;  /* when a safety inspect first saw the container stopped */
     int reopens;
+    struct httpc_stream *stats; /* the usage sample in flight, or NULL */
+    int64_t stats_sent_ms;      /* our clock when it was requested */
+    int64_t stats_next_ms;      /* when the next one is due; 0: not sampling */
+    int64_t stats_since_ms;     /* sampling began (start or attach) */
+    uint64_t cpu_ns;            /* largest cpu_stats.cpu_usage.total_usage seen, ns */
+    uint64_t mem_peak;          /* largest memory usage seen, bytes */
+    uint64_t mem_last;          /* memory usage of the latest sample that had one, bytes */
+    int64_t near_limit_ms;      /* latest sample at >= OOM_NEAR_PCT of memory_mb, 0 if none */
 };
 
 static int64_t
@@ -711,6 +758,162 @@ open_logs(struct sandbox *sb)
     return RC_OK;
 }
 
+/*** Usage samples ***/
+
+/* child: obj[key] when it is an object, else NULL (borrowed from obj). */
+static json_object *
+child(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    if (obj == NULL || !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_object))
+        return NULL;
+    return v;
+}
+
+/* mem_limit: memory_mb in bytes, 0 for no limit. */
+static uint64_t
+mem_limit(const struct sandbox *sb)
+{
+    return sb->cfg->memory_mb > 0 ? (uint64_t)clamp_i64(sb->cfg->memory_mb, (uint64_t)1 << 20) : 0;
+}
+
+/* at_pct: is bytes at least pct % of limit (limit > 0)? */
+static bool
+at_pct(uint64_t bytes, uint64_t limit, unsigned pct)
+{
+    return limit > 0 && bytes >= limit / 100 * pct + limit % 100 * pct / 100;
+}
+
+/* take_sample folds one stats document, requested at our clock's at_ms, into the usage seen.
+ * An empty or foreign document (an exited container) changes nothing. */
+static void
+take_sample(struct sandbox *sb, const char *body, int64_t at_ms)
+{
+    struct docker *d = sb->priv;
+    json_object *j = body != NULL && body[0] != '\0' ? json_tokener_parse(body) : NULL;
+    json_object *cpu = child(child(j, "cpu_stats"), "cpu_usage");
+    json_object *mem = child(j, "memory_stats");
+    int64_t total = json_get_i64(cpu, "total_usage", 0);
+    if (total > 0 && (uint64_t)total > d->cpu_ns)
+        d->cpu_ns = (uint64_t)total;
+    int64_t usage = json_get_i64(mem, "usage", 0);
+    int64_t peak = json_get_i64(mem, "max_usage", 0);
+    int64_t seen = usage > peak ? usage : peak;
+    if (seen > 0) {
+        d->mem_last = (uint64_t)seen;
+        if (d->mem_last > d->mem_peak)
+            d->mem_peak = d->mem_last;
+        if (at_pct(d->mem_last, mem_limit(sb), OOM_NEAR_PCT))
+            d->near_limit_ms = at_ms;
+    }
+    json_object_put(j);
+}
+
+static void
+stats_path(const struct docker *d, char *out, size_t cap)
+{
+    (void)snprintf(out, cap, "%s/containers/%s/stats?stream=false&one-shot=true", d->api, d->id);
+}
+
+/* stats_begin starts sampling (after start or attach): the first sample comes STATS_FAST_MS
+ * later. */
+static void
+stats_begin(struct docker *d)
+{
+    d->stats_since_ms = now_ms();
+    d->stats_next_ms = d->stats_since_ms + STATS_FAST_MS;
+}
+
+/* stats_reap reads the answer of the sample in flight if it has come, without blocking. */
+static void
+stats_reap(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    bool done = false;
+    long status = 0;
+    const char *body = NULL;
+    if (d->stats == NULL)
+        return;
+    if (httpc_stream_poll(d->stats, 0, &done) != RC_OK)
+        done = true; /* curl failed: the sample is lost, nothing else */
+    if (!done)
+        return;
+    if (httpc_stream_result(d->stats, &status, &body) == RC_OK && status == 200)
+        take_sample(sb, body, d->stats_sent_ms);
+    else
+        log_debug("docker: a usage sample failed (HTTP %ld)", status);
+    httpc_stream_free(d->stats);
+    d->stats = NULL;
+}
+
+/* stats_step advances the sampler without blocking: it reads an answered sample and requests
+ * the next one when it is due. A failed sample is only a missing sample. */
+static void
+stats_step(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    char path[300];
+    stats_reap(sb);
+    int64_t t = now_ms();
+    if (d->stats != NULL || d->stats_next_ms == 0 || t < d->stats_next_ms || d->id[0] == '\0')
+        return;
+    bool fast = t - d->stats_since_ms < STATS_FAST_FOR_MS ||
+                at_pct(d->mem_last, mem_limit(sb), STATS_FAST_PCT);
+    d->stats_next_ms = t + (fast ? STATS_FAST_MS : STATS_EVERY_MS);
+    stats_path(d, path, sizeof(path));
+    struct httpc_req rq = {
+        .method = "GET",
+        .path = path,
+        .max_body = STATS_MAX,
+        .timeout_ms = STATS_TIMEOUT_MS,
+    };
+    if (httpc_stream_open(d->http, &rq, &d->stats) != RC_OK) {
+        log_debug("docker: cannot request a usage sample: %s", httpc_error(d->http));
+        return;
+    }
+    d->stats_sent_ms = t;
+    stats_reap(sb); /* sends the request now */
+}
+
+/* stats_wake_ms: how soon (ms from t) the sampler wants stepping, -1 if it does not: the
+ * next sample's time, or soon while one is in flight (its answer takes 10-20 ms). */
+static int64_t
+stats_wake_ms(const struct docker *d, int64_t t)
+{
+    if (d->stats_next_ms == 0)
+        return -1;
+    if (d->stats != NULL)
+        return t - d->stats_sent_ms < STATS_SLOW_MS ? STATS_REAP_MS : STATS_SLOW_MS;
+    return d->stats_next_ms > t ? d->stats_next_ms - t : 0;
+}
+
+/* stats_final takes one last sample, blocking up to STATS_FINAL_MS: the log stream ended, so
+ * the agent has most likely exited, and the engine may still hold its final CPU total. */
+static void
+stats_final(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    struct httpc_resp r = {0};
+    char path[300];
+    if (d->stats_next_ms == 0 || d->id[0] == '\0')
+        return;
+    stats_reap(sb);
+    httpc_stream_free(d->stats); /* still unanswered: this one is newer */
+    d->stats = NULL;
+    stats_path(d, path, sizeof(path));
+    struct httpc_req rq = {
+        .method = "GET",
+        .path = path,
+        .max_body = STATS_MAX,
+        .timeout_ms = STATS_FINAL_MS,
+    };
+    int64_t t = now_ms();
+    if (httpc_do(d->http, &rq, &r) == RC_OK && r.status == 200)
+        take_sample(sb, r.body, t);
+    httpc_resp_fini(&r);
+}
+
 /*** Inspect and results ***/
 
 struct cstate {
@@ -812,6 +1015,18 @@ out:
     return rc;
 }
 
+/* oom_suspected: the heuristic for engines that do not set OOMKilled (see the file comment):
+ * SIGKILL that labbox did not send, and memory near memory_mb shortly before. */
+static bool
+oom_suspected(const struct sandbox *sb, const struct cstate *cs)
+{
+    const struct docker *d = sb->priv;
+    if (cs->exit_code != 128 + 9 || d->canceled || d->near_limit_ms == 0 || mem_limit(sb) == 0)
+        return false;
+    int64_t noticed = d->exited_seen_ms > 0 ? d->exited_seen_ms : now_ms();
+    return noticed - d->near_limit_ms <= OOM_RECENT_MS;
+}
+
 static void
 fill_result(const struct sandbox *sb, const struct cstate *cs, struct sandbox_result *out)
 {
@@ -822,9 +1037,11 @@ fill_result(const struct sandbox *sb, const struct cstate *cs, struct sandbox_re
         out->wall_ms = (uint64_t)cs->wall_ms;
     else if (d->started_ms > 0)
         out->wall_ms = (uint64_t)(now_ms() - d->started_ms);
+    out->cpu_ms = d->cpu_ns / 1000000;
+    out->max_rss_kb = d->mem_peak / 1024;
     /* An exit status of 128+n from the engine means the main process died of signal n. */
     bool by_signal = cs->exit_code > 128 && cs->exit_code < 128 + 65;
-    if (cs->oom) {
+    if (cs->oom || oom_suspected(sb, cs)) {
         out->status = SANDBOX_OOM;
         out->signo = 9;
         out->exit_code = -1;
@@ -874,6 +1091,8 @@ docker_fini(struct sandbox *sb)
         return;
     httpc_stream_free(d->logs);
     d->logs = NULL;
+    httpc_stream_free(d->stats);
+    d->stats = NULL;
     httpc_free(d->http);
     d->http = NULL;
 }
@@ -901,6 +1120,7 @@ docker_start(struct sandbox *sb)
     if (rc != RC_OK)
         return rc;
     d->started_ms = now_ms();
+    stats_begin(d);
     rc = save_state(sb, "started");
     if (rc == RC_OK)
         rc = open_logs(sb);
@@ -952,6 +1172,8 @@ docker_attach(struct sandbox *sb)
     }
     for (int s = 0; s < SANDBOX_STREAM__MAX; s++)
         d->delivered[s] = sb->resume_offset[s];
+    if (cs.running || cs.created)
+        stats_begin(d);
     return open_logs(sb);
 }
 
@@ -970,9 +1192,24 @@ docker_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_r
         if (rc != RC_OK)
             return rc;
     }
-    rc = httpc_stream_poll(d->logs, timeout_ms, &ended);
-    if (rc != RC_OK)
-        return sandbox_fail(sb, "docker log stream: %s", httpc_error(d->http));
+    /* Wait on the log stream in slices, so the sampler is stepped on time while the log is
+     * quiet; return as soon as output arrives or the stream ends. */
+    int64_t end = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    uint64_t seen = d->pos[SANDBOX_STDOUT] + d->pos[SANDBOX_STDERR];
+    for (;;) {
+        stats_step(sb);
+        int64_t t = now_ms();
+        int64_t wait = end - t;
+        int64_t wake = stats_wake_ms(d, t);
+        if (wake >= 0 && wake < wait)
+            wait = wake;
+        rc = httpc_stream_poll(d->logs, wait > 0 ? (int)wait : 0, &ended);
+        if (rc != RC_OK)
+            return sandbox_fail(sb, "docker log stream: %s", httpc_error(d->http));
+        if (ended || d->pos[SANDBOX_STDOUT] + d->pos[SANDBOX_STDERR] != seen || now_ms() >= end)
+            break;
+    }
+    stats_step(sb);
     if (!ended) {
         int64_t t = now_ms();
         if (t - d->last_inspect_ms < INSPECT_EVERY_MS)
@@ -1007,6 +1244,7 @@ docker_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_r
     }
     httpc_stream_free(d->logs);
     d->logs = NULL;
+    stats_final(sb);
     rc = inspect(sb, &cs);
     if (rc == RC_NOTFOUND)
         return RC_BACKEND;
@@ -1018,6 +1256,7 @@ docker_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_r
             return sandbox_fail(sb, "docker: the log stream keeps breaking");
         return open_logs(sb);
     }
+    d->stats_next_ms = 0; /* the agent has ended: no more samples */
     fill_result(sb, &cs, out);
     *out_done = true;
     return RC_OK;
@@ -1142,6 +1381,9 @@ docker_destroy(struct sandbox *sb)
     struct docker *d = sb->priv;
     httpc_stream_free(d->logs);
     d->logs = NULL;
+    httpc_stream_free(d->stats);
+    d->stats = NULL;
+    d->stats_next_ms = 0;
     if (d->http == NULL)
         return RC_OK; /* init failed: nothing can have been created */
     enum rc rc = connect_engine(sb, timeout_for(sb, CTL_TIMEOUT_MS));

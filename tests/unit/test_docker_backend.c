@@ -22,7 +22,8 @@
 #include "rpc/httpc.h"
 #include "util/fsutil.h"
 
-#define OUT_MAX 65536
+#define OUT_MAX       65536
+#define OOM_TEST_NEAR 90 /* % of memory_mb the backend's OOM heuristic wants to have seen */
 
 extern const struct sandbox_ops sandbox_docker_ops;
 
@@ -468,7 +469,8 @@ out:
 }
 
 /* Outputs over output_max_bytes set over_limit; a program killed by a signal it sent itself is
- * SIGNALED (podman on cgroup v1 does not report OOMKilled, so an OOM kill looks the same). The
+ * SIGNALED, also for SIGKILL: its memory stays far below memory_mb, so the backend's OOM
+ * heuristic (for podman on cgroup v1, which never sets OOMKilled) must not fire. The
  * kill hits a child shell: PID 1 of a container cannot be killed from inside it, and the engine
  * reports 128+n for the main process, which `exit $?` reproduces. */
 static void
@@ -706,6 +708,104 @@ out:
     free(r);
 }
 
+/* run_simple runs argv to the end with memory_mb and returns its result in *out; the agent's
+ * stderr is printed when the status is not want. */
+static void
+run_simple(const char *name, const char *const *argv, uint64_t memory_mb, enum sandbox_status want,
+           struct sandbox_result *out)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    memset(out, 0, sizeof(*out));
+    out->status = SANDBOX_INTERNAL;
+    cfg_make(&cfg, engine, image);
+    cfg.memory_mb = memory_mb;
+    if (!job_make(&e, name, argv) || r == NULL) {
+        CHECK_FAIL("job setup");
+        goto out;
+    }
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    bool done = false;
+    CHECK_INT(run_to_end(sb, 60000, out, &done), RC_OK);
+    CHECK(done);
+    CHECK_INT(out->status, want);
+    if (out->status != want)
+        (void)fprintf(stderr, "%s: agent stderr: %.*s\n", name, (int)r->len[1], r->out[1]);
+    (void)fprintf(stderr,
+                  "%s: status %s exit %d signal %d wall_ms %llu cpu_ms %llu max_rss_kb %llu\n",
+                  name, sandbox_status_str(out->status), out->exit_code, out->signo,
+                  (unsigned long long)out->wall_ms, (unsigned long long)out->cpu_ms,
+                  (unsigned long long)out->max_rss_kb);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+out:
+    job_free(&e);
+    config_fini(&cfg);
+    if (r != NULL)
+        free(r->state);
+    free(r);
+}
+
+/* A second of CPU is reported (sampled from /stats, so a lower bound, and never more than the
+ * one CPU the container gets over its wall time). */
+static void
+test_usage_cpu(void)
+{
+    const char *const argv[] = {"python3", "-c",
+                                "import time\n"
+                                "t = time.process_time()\n"
+                                "while time.process_time() - t < 1.0:\n"
+                                "    pass\n",
+                                NULL};
+    struct sandbox_result res;
+    run_simple("usagecpu", argv, 256, SANDBOX_OK, &res);
+    CHECK(res.cpu_ms > 300);
+    CHECK(res.cpu_ms <= res.wall_ms + 100);
+    CHECK(res.max_rss_kb > 0);
+}
+
+/* 100 MiB held for a while shows in max_rss_kb: at least the array, at most the array plus the
+ * interpreter and some page cache; well below the 256 MiB limit, so no OOM. */
+static void
+test_usage_memory(void)
+{
+    const char *const argv[] = {"python3", "-c",
+                                "import time\n"
+                                "b = bytearray(100 << 20)\n"
+                                "time.sleep(2)\n"
+                                "print(len(b))\n",
+                                NULL};
+    struct sandbox_result res;
+    run_simple("usagemem", argv, 256, SANDBOX_OK, &res);
+    CHECK(res.max_rss_kb >= (uint64_t)100 * 1024);
+    CHECK(res.max_rss_kb < (uint64_t)180 * 1024);
+}
+
+/* Memory growing past memory_mb ends OOM even where the engine does not set OOMKilled (podman
+ * on cgroup v1): the kill is a SIGKILL labbox did not send, seen right after samples near the
+ * limit. The agent grows by 8 MiB every half second towards 200 MiB under a 64 MiB limit. */
+static void
+test_oom(void)
+{
+    const char *const argv[] = {"python3", "-c",
+                                "import time\n"
+                                "b = []\n"
+                                "for i in range(25):\n"
+                                "    b.append(bytearray(8 << 20))\n"
+                                "    time.sleep(0.5)\n"
+                                "print('survived')\n",
+                                NULL};
+    struct sandbox_result res;
+    run_simple("oom", argv, 64, SANDBOX_OOM, &res);
+    CHECK_INT(res.signo, 9);
+    CHECK_INT(res.exit_code, -1);
+    CHECK(res.max_rss_kb >= (uint64_t)64 * 1024 * OOM_TEST_NEAR / 100);
+    CHECK(res.max_rss_kb <= (uint64_t)64 * 1024 + 1024);
+}
+
 static bool
 claim_all_but_reap(void *ctx, const char *job_id)
 {
@@ -770,6 +870,9 @@ main(void)
     test_cancel();
     test_hostile();
     test_limits();
+    test_usage_cpu();
+    test_usage_memory();
+    test_oom();
     test_reattach("reattach", 0, -1);
     test_reattach("reattachlate", 4000, 2);
     test_attach_after_create_crash();
