@@ -10,6 +10,20 @@
  * collect_tar_fd. destroy() terminates the sandbox. sb->state holds phase, sandbox_id,
  * task_id, exec ids and the agent's start time, persisted before each step that needs them
  * for attach(), which resumes the stdio reads at sb->resume_offset.
+ *
+ * Stopping the agent but keeping the sandbox. Modal has no RPC that kills one exec, and all
+ * execs of a sandbox share its container's pid namespace. So the agent runs under a POSIX sh
+ * wrapper (AGENT_WRAP) that records its pid and start time in MODAL_PIDFILE, puts it in a
+ * session of its own with setsid when it is not already a process group leader (setsid then
+ * does not fork, so the agent keeps the exec's pid and its exit status is the exec's), then
+ * execs the agent. cancel(), and our own deadline when the server-side exec timeout did not
+ * fire, start a short kill exec (AGENT_KILL) that SIGKILLs the agent, its process group and
+ * session, and all their descendants, found through /proc (descendants are SIGSTOPped first
+ * so that none forks away). poll() then sees the agent's exit as usual, and collect() still
+ * finds /workspace/outputs. If the kill exec cannot be started or fails, or the agent has not
+ * ended MODAL_KILL_GRACE_MS later, the sandbox is terminated as the last resort (the outputs
+ * are lost: collect() then brings nothing). The agent exec keeps its server-side
+ * timeout_secs, which fires without us.
  */
 #include "sandbox/sandbox.h"
 
@@ -37,6 +51,56 @@
 #define MODAL_STREAM_RETRIES    10
 #define MODAL_DRAIN_MS          10000   /* after exit, how long stdio may still trail */
 #define MODAL_PERSIST_MS        2000
+#define MODAL_KILL_GRACE_MS     5000    /* from the kill exec's start to the agent's end */
+#define MODAL_KILL_EXEC_S       30      /* server-side timeout of the kill exec */
+#define MODAL_PIDFILE           "/tmp/.labbox-agent.pid" /* "pid starttime" of the agent */
+
+/* The agent's wrapper, argv[2] of `sh -c` (never modified); $@ is the agent's argv. Records
+ * "pid starttime" (field 22 of /proc/pid/stat) and gives the agent a session of its own when
+ * that needs no fork. */
+static char AGENT_WRAP[] =
+    "p=$$ g= t=\n"
+    "if read -r s 2>/dev/null </proc/$p/stat; then s=${s##*) }; "
+    "g=$(set -- $s; echo \"$3\"); t=$(set -- $s; echo \"${20}\"); fi\n"
+    "echo \"$p $t\" >" MODAL_PIDFILE " 2>/dev/null\n"
+    "case $1 in -*) ;; *) if [ -n \"$g\" ] && [ \"$g\" != \"$p\" ] && "
+    "command -v setsid >/dev/null 2>&1; then exec setsid \"$@\"; fi;; esac\n"
+    "exec \"$@\"\n";
+
+/* The kill exec: if the recorded process is still the agent (same start time), SIGSTOP every
+ * process whose parent is already marked or whose process group or session is the agent's pid,
+ * until a pass over /proc finds no more, then SIGKILL the agent and all of them, then once more
+ * whatever is in its group or session (forked meanwhile). The agent itself is not stopped: its
+ * parent is the exec's runtime, which may react to a stopped child (nsenter stops itself).
+ * Exit 0 also when the agent is already gone; 3 when there is no usable pid file. */
+static char AGENT_KILL[] =
+    "read -r p t <" MODAL_PIDFILE " || exit 3\n"
+    "case $p in ''|*[!0-9]*|1) exit 3;; esac\n"
+    "st() { s=; read -r s 2>/dev/null </proc/$1/stat || return 1; s=${s##*) }; }\n"
+    "st \"$p\" || exit 0\n"
+    "set -- $s\n"
+    "[ -z \"$t\" ] || [ \"${20}\" = \"$t\" ] || exit 0\n"
+    "v=\" $p \" more=1\n"
+    "while [ $more = 1 ]; do\n"
+    "  more=0\n"
+    "  for d in /proc/[0-9]*; do\n"
+    "    q=${d#/proc/}\n"
+    "    case $v in *\" $q \"*) continue;; esac\n"
+    "    [ \"$q\" = $$ ] || [ \"$q\" = 1 ] || ! st \"$q\" && continue\n"
+    "    set -- $s\n"
+    "    case $v in *\" $2 \"*) ;; *) [ \"$3\" = \"$p\" ] || [ \"$4\" = \"$p\" ] || continue;; esac\n"
+    "    kill -STOP \"$q\" 2>/dev/null\n"
+    "    v=\"$v$q \" more=1\n"
+    "  done\n"
+    "done\n"
+    "for q in $v; do kill -KILL \"$q\" 2>/dev/null; done\n"
+    "for d in /proc/[0-9]*; do\n"
+    "  q=${d#/proc/}\n"
+    "  [ \"$q\" = $$ ] || [ \"$q\" = 1 ] || ! st \"$q\" && continue\n"
+    "  set -- $s\n"
+    "  [ \"$3\" = \"$p\" ] || [ \"$4\" = \"$p\" ] && kill -KILL \"$q\" 2>/dev/null\n"
+    "done\n"
+    "exit 0\n";
 
 struct modal_stream {
     struct sandbox *sb;
@@ -54,8 +118,12 @@ struct modal_priv {
     char sandbox_id[MODAL_ID_MAX];
     char task_id[MODAL_ID_MAX];
     char exec_agent[37];
+    char exec_kill[37];
     struct modal_stream st[SANDBOX_STREAM__MAX];
     struct grpc_call *wait;
+    struct grpc_call *kill_wait; /* TaskExecWait of the kill exec */
+    bool kill_sent;              /* the kill exec was started */
+    int64_t kill_deadline;       /* CLOCK_MONOTONIC ms by which the agent must have ended */
     bool exited;
     int code, signo;
     int64_t exit_mono;      /* when the exit was seen */
@@ -467,6 +535,8 @@ end_agent_io(struct modal_priv *p)
     }
     grpc_call_free(p->wait);
     p->wait = NULL;
+    grpc_call_free(p->kill_wait);
+    p->kill_wait = NULL;
 }
 
 static enum rc
@@ -485,9 +555,22 @@ start_agent(struct sandbox *sb)
     if (rc != RC_OK)
         return rc;
     uint64_t t = sb->job->timeout_s;
-    struct modal_exec_spec spec = {p->exec_agent, sb->job->argv, sb->job->envp, "/workspace",
+    size_t n = 0;
+    while (sb->job->argv[n] != NULL)
+        n++;
+    char **argv = calloc(n + 5, sizeof(*argv));
+    if (argv == NULL)
+        return RC_NOMEM;
+    static char w0[] = "sh", w1[] = "-c", w3[] = "labbox-agent";
+    argv[0] = w0;
+    argv[1] = w1;
+    argv[2] = AGENT_WRAP;
+    argv[3] = w3;
+    memcpy(argv + 4, sb->job->argv, n * sizeof(*argv));
+    struct modal_exec_spec spec = {p->exec_agent, argv, sb->job->envp, "/workspace",
                                    t > UINT32_MAX ? UINT32_MAX : (uint32_t)t, true};
     rc = modal_exec_start(p->mc, &spec, &st);
+    free(argv);
     if (rc == RC_BADREQ)
         return sandbox_fail(sb, "the agent command cannot be run on Modal: %s", st.message);
     if (rc != RC_OK)
@@ -818,6 +901,90 @@ wait_ended(struct sandbox *sb)
     return fail_st(sb, "waiting for the agent", &st);
 }
 
+/* The fallback: terminate the whole sandbox (its outputs are lost). */
+static enum rc
+hard_stop(struct sandbox *sb, const char *why)
+{
+    struct modal_priv *p = P(sb);
+    log_warn("Modal sandbox %s: %s: terminating it; its outputs are lost", p->sandbox_id, why);
+    terminate(sb);
+    if (!p->terminated && p->sandbox_id[0] != '\0')
+        return sandbox_fail(sb, "could not terminate the Modal sandbox %s", p->sandbox_id);
+    return RC_OK;
+}
+
+/* Stop the agent but keep the sandbox: start the kill exec (see the header comment). */
+static enum rc
+stop_agent(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    static char k0[] = "sh", k1[] = "-c";
+    char *const argv[] = {k0, k1, AGENT_KILL, NULL};
+    if (p->exited || p->kill_sent || p->terminated)
+        return RC_OK;
+    if (p->mc == NULL || modal_router_client(p->mc) == NULL || p->exec_agent[0] == '\0')
+        return hard_stop(sb, "no agent process to stop");
+    enum rc rc = new_exec(sb, "exec_kill", p->exec_kill);
+    if (rc != RC_OK)
+        return rc;
+    struct modal_exec_spec spec = {p->exec_kill, argv, NULL, NULL, MODAL_KILL_EXEC_S, false};
+    rc = modal_exec_start(p->mc, &spec, &st);
+    if (rc == RC_NOMEM)
+        return rc;
+    if (rc != RC_OK) {
+        log_warn("starting the kill exec: %s: %s", grpcframe_code_name(st.code), st.message);
+        return hard_stop(sb, "the agent could not be stopped");
+    }
+    p->kill_sent = true;
+    p->kill_deadline = mono_ms() + MODAL_KILL_GRACE_MS;
+    p->kill_wait = modal_exec_wait_start(p->mc, p->exec_kill, MODAL_KILL_GRACE_MS);
+    return p->kill_wait != NULL ? RC_OK : RC_NOMEM;
+}
+
+/* The kill exec's TaskExecWait ended. A failed kill (non-zero exit) falls back to terminating
+ * the sandbox at once; a failed wait leaves it to the agent's exit or p->kill_deadline. */
+static enum rc
+kill_ended(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st = *grpc_call_status(p->kill_wait);
+    int code = -1, sig = -1;
+    bool ok = false;
+    if (st.code == GRPC_OK) {
+        char *m = NULL;
+        size_t n = 0;
+        grpc_call_take_message(p->kill_wait, &m, &n);
+        ok = m != NULL && modal_exec_wait_decode(m, n, &code, &sig);
+        free(m);
+    }
+    grpc_call_free(p->kill_wait);
+    p->kill_wait = NULL;
+    if (!ok) {
+        log_warn("waiting for the kill exec: %s: %s", grpcframe_code_name(st.code), st.message);
+        return RC_OK;
+    }
+    if ((sig < 0 && code == 0) || p->exited)
+        return RC_OK;
+    char why[64];
+    (void)snprintf(why, sizeof(why), "the kill exec ended with %s %d",
+                   sig >= 0 ? "signal" : "exit code", sig >= 0 ? sig : code);
+    return hard_stop(sb, why);
+}
+
+/* The agent was stopped by terminating the sandbox: report it ended. */
+static bool
+stopped_hard(struct sandbox *sb, bool *out_done, struct sandbox_result *out)
+{
+    struct modal_priv *p = P(sb);
+    if (!p->terminated || !(p->canceled || p->timed_out))
+        return false;
+    end_agent_io(p);
+    fill_result(sb, out);
+    *out_done = true;
+    return true;
+}
+
 static enum rc
 modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_result *out)
 {
@@ -826,12 +993,8 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
     *out_done = false;
     if (p->mc == NULL || modal_router_client(p->mc) == NULL)
         return sandbox_fail(sb, "poll without a running Modal sandbox");
-    if (p->canceled) {
-        end_agent_io(p);
-        fill_result(sb, out);
-        *out_done = true;
+    if (stopped_hard(sb, out_done, out))
         return RC_OK;
-    }
     if (grpc_client_run(modal_router_client(p->mc), timeout_ms > 0 ? timeout_ms : 0) != RC_OK)
         return sandbox_fail(sb, "the HTTP/2 client failed");
     for (int i = 0; i < SANDBOX_STREAM__MAX && rc == RC_OK; i++)
@@ -839,8 +1002,12 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
             rc = stream_ended(sb, &p->st[i]);
     if (rc == RC_OK && p->wait != NULL && grpc_call_done(p->wait))
         rc = wait_ended(sb);
+    if (rc == RC_OK && p->kill_wait != NULL && grpc_call_done(p->kill_wait))
+        rc = kill_ended(sb);
     if (rc != RC_OK)
         return rc;
+    if (stopped_hard(sb, out_done, out))
+        return RC_OK;
     int64_t now = mono_ms();
     if (now - p->last_persist >= MODAL_PERSIST_MS) {
         if (!json_set_i64(sb->state, "out_off", (int64_t)p->st[SANDBOX_STDOUT].offset) ||
@@ -874,13 +1041,18 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
         *out_done = true;
         return RC_OK;
     }
-    if (!p->exited && now > p->agent_deadline) {
+    if (!p->exited && p->kill_sent && now > p->kill_deadline) {
+        rc = hard_stop(sb, "the agent did not end after the kill exec");
+        if (rc != RC_OK)
+            return rc;
+        (void)stopped_hard(sb, out_done, out);
+        return RC_OK;
+    }
+    if (!p->exited && !p->kill_sent && now > p->agent_deadline) {
         /* The server-side timeout should have fired; enforce ours. */
+        log_warn("the agent outlived its timeout on Modal: stopping it");
         p->timed_out = true;
-        terminate(sb);
-        end_agent_io(p);
-        fill_result(sb, out);
-        *out_done = true;
+        return stop_agent(sb);
     }
     return RC_OK;
 }
@@ -888,13 +1060,9 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
 static enum rc
 modal_cancel(struct sandbox *sb)
 {
-    struct modal_priv *p = P(sb);
-    /* Modal has no per-exec kill: terminating the sandbox is what stops the agent for sure. */
-    p->canceled = true;
-    terminate(sb);
-    if (!p->terminated && p->sandbox_id[0] != '\0')
-        return sandbox_fail(sb, "could not terminate the Modal sandbox %s", p->sandbox_id);
-    return RC_OK;
+    /* Stop the agent's processes, keep the sandbox for collect(); poll() reports the end. */
+    P(sb)->canceled = true;
+    return stop_agent(sb);
 }
 
 /* Download: write the tar stream to a temp file, capped. */
@@ -929,7 +1097,7 @@ modal_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stat
     char *const argv[] = {a0, a1, a2, NULL};
 
     memset(out, 0, sizeof(*out));
-    if (p->canceled || p->timed_out || p->terminated) {
+    if (p->terminated) {
         log_warn("Modal sandbox %s was terminated: its outputs are gone", p->sandbox_id);
         return RC_OK;
     }

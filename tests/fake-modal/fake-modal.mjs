@@ -135,6 +135,102 @@ function prepareRoot(rootDir) {
   }
 }
 
+const NSENTER = ["/usr/bin/nsenter", "/bin/nsenter"].find((p) => fs.existsSync(p));
+
+/* Host pids of pid and all its descendants (host /proc), for killing an exec's whole tree
+ * even where a process left the exec's process group (setsid). */
+function processTree(pid) {
+  const children = new Map();
+  let entries = [];
+  try {
+    entries = fs.readdirSync("/proc");
+  } catch {}
+  for (const e of entries) {
+    if (!/^[0-9]+$/.test(e)) continue;
+    let st;
+    try {
+      st = fs.readFileSync(`/proc/${e}/stat`, "latin1");
+    } catch {
+      continue;
+    }
+    const ppid = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(e));
+  }
+  const out = [];
+  const todo = [pid];
+  while (todo.length > 0) {
+    const q = todo.pop();
+    out.push(q);
+    for (const c of children.get(q) || []) todo.push(c);
+  }
+  return out;
+}
+
+/* The namespaces of one sandbox, like one Modal container: a bwrap (pid 1 of its own pid
+ * namespace, with mount, network, ipc and uts namespaces) running `sleep infinity`, started
+ * at creation. Every process of the sandbox enters these namespaces with nsenter, so all
+ * execs share one pid namespace (and /proc) and can see and signal each other, as on Modal.
+ * `ready` resolves to the host pid of the namespace's pid 1; killing the holder ends every
+ * process of the sandbox (the kernel kills a pid namespace with its pid 1). */
+class Holder extends EventEmitter {
+  constructor(sb, log) {
+    super();
+    this.exited = false;
+    const bw = ["--die-with-parent", "--unshare-all"];
+    if (sb.network) bw.push("--share-net");
+    bw.push("--bind", sb.rootDir, "/", ...ROOT_BINDS, "--proc", "/proc", "--dev", "/dev");
+    bw.push("--chdir", "/", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--info-fd", "3");
+    /* bwrap reports the pid before the namespace is set up (root, /proc): the command's first
+     * line says it is. */
+    bw.push("--", "sh", "-c", "echo ready && exec sleep infinity");
+    const [cmd, args] = SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", "--", "bwrap", ...bw]] : ["bwrap", bw];
+    let info = "";
+    let err = "";
+    let out = "";
+    let nsPid = 0;
+    this.ready = new Promise((resolve, reject) => {
+      if (!NSENTER) {
+        reject(new Error("nsenter (util-linux) is not installed"));
+        return;
+      }
+      this.child = spawn(cmd, args, { detached: true, stdio: ["ignore", "pipe", "pipe", "pipe"] });
+      this.pid = this.child.pid;
+      const check = () => {
+        if (nsPid > 0 && out.startsWith("ready\n")) resolve(nsPid);
+      };
+      this.child.stderr.on("data", (b) => (err += b.toString()));
+      this.child.stdout.on("data", (b) => {
+        out += b.toString();
+        check();
+      });
+      this.child.stdio[3].on("data", (b) => {
+        info += b.toString();
+        const m = /"child-pid"\s*:\s*([0-9]+)/.exec(info);
+        if (m) nsPid = Number(m[1]);
+        check();
+      });
+      this.child.on("error", (e) => reject(new Error(`cannot start bwrap: ${e.message}`)));
+      this.child.on("exit", () => {
+        this.exited = true;
+        log(`sandbox ${sb.id}: namespace holder exited`);
+        reject(new Error(`bwrap: ${err.trim() || "exited"}`));
+        this.emit("exit");
+      });
+    });
+    this.ready.catch(() => {});
+  }
+  kill() {
+    if (this.exited || !this.pid) return;
+    try {
+      process.kill(-this.pid, "SIGKILL");
+    } catch {}
+  }
+  gone() {
+    return this.exited || !this.child ? Promise.resolve() : new Promise((r) => this.once("exit", r));
+  }
+}
+
 /* One process inside a sandbox (an exec or the entrypoint): stdout/stderr are
  * drained continuously into ByteLogs, stdin is written by offset, exit status is
  * recorded. Emits "update" on any new output or state change. */
@@ -159,21 +255,34 @@ class Proc extends EventEmitter {
     this.finishedAt = 0;
     this.timedOut = false;
     this.log = log;
-
-    /* Every process runs in its own bwrap pid namespace (bwrap is pid 1 there, so
-     * anything left behind dies with the main process), in its own process group
-     * (detached) so kill() can signal the whole group, and under
-     * setpriv --pdeathsig so nothing outlives a crashed fake server. */
-    const bw = ["--die-with-parent", "--unshare-all"];
-    if (sb.network) bw.push("--share-net");
-    bw.push("--bind", sb.rootDir, "/", ...ROOT_BINDS, "--proc", "/proc", "--dev", "/dev");
-    bw.push("--chdir", cwd, "--clearenv");
-    for (const [k, v] of Object.entries(env)) bw.push("--setenv", k, String(v));
-    bw.push("--", ...argv);
+    this.child = null;
+    this.pid = 0;
+    /* The process starts once the sandbox's namespaces exist (a few ms after creation). */
+    this.started = sb.holder.ready.then(
+      (nsPid) => this.spawn(nsPid, argv, env, cwd),
+      (e) => {
+        this.err.append(Buffer.from(`fake-modal: cannot start the process: ${e.message}\n`));
+        this.finish({ code: 127 });
+      });
+    if (timeoutSecs > 0) {
+      this.timer = setTimeout(() => {
+        this.timedOut = true;
+        this.kill();
+      }, timeoutSecs * 1000);
+    }
+  }
+  /* Enter the sandbox's namespaces (nsenter --all, root and cwd inside them) in its own
+   * process group (detached) so kill() can signal the whole group, under
+   * setpriv --pdeathsig so nothing outlives a crashed fake server (and the holder's pid 1
+   * takes every sandbox process with it). */
+  spawn(nsPid, argv, env, cwd) {
+    if (this.exit) return; /* killed before it started */
+    const ns = ["--target", String(nsPid), "--all", "--root", `--wd=${path.join(this.sb.rootDir, cwd)}`, "--", ...argv];
     const wantErr = !this.errDevnull;
-    const [cmd, args] = SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", "--", "bwrap", ...bw]] : ["bwrap", bw];
+    const [cmd, args] = SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", "--", NSENTER, ...ns]] : [NSENTER, ns];
     this.child = spawn(cmd, args, {
       detached: true,
+      env,
       stdio: ["pipe", this.outDevnull && !this.errToOut ? "ignore" : "pipe", wantErr ? "pipe" : "ignore"],
     });
     this.pid = this.child.pid;
@@ -182,7 +291,7 @@ class Proc extends EventEmitter {
     if (this.child.stdout) this.child.stdout.on("data", this.outDevnull ? () => {} : onOut);
     if (this.child.stderr) this.child.stderr.on("data", this.errToOut ? onOut : (b) => { this.err.append(b); this.emit("update"); });
     this.child.on("error", (e) => {
-      this.err.append(Buffer.from(`fake-modal: cannot start bwrap: ${e.message}\n`));
+      this.err.append(Buffer.from(`fake-modal: cannot start nsenter: ${e.message}\n`));
       this.finish({ code: 127 });
     });
     const status = (code, signal) => {
@@ -207,12 +316,6 @@ class Proc extends EventEmitter {
       }, 2000);
     });
     this.child.on("close", (code, signal) => this.finish(status(code, signal)));
-    if (timeoutSecs > 0) {
-      this.timer = setTimeout(() => {
-        this.timedOut = true;
-        this.kill();
-      }, timeoutSecs * 1000);
-    }
   }
   get running() {
     return this.exit === null;
@@ -228,13 +331,25 @@ class Proc extends EventEmitter {
     this.emit("exit", exit);
   }
   killGroup() {
+    if (!this.pid) return;
     try {
       process.kill(-this.pid, "SIGKILL");
     } catch {}
   }
+  /* SIGKILL the process, everything it started (also what left its process group) and
+   * its group: what a Modal exec timeout or terminate does to an exec. */
   kill() {
     if (!this.running) return;
     this.killedSignal = 9;
+    if (!this.child) {
+      this.finish({ signal: 9 });
+      return;
+    }
+    for (const q of processTree(this.pid)) {
+      try {
+        process.kill(q, "SIGKILL");
+      } catch {}
+    }
     this.killGroup();
     try {
       this.child.kill("SIGKILL");
@@ -247,6 +362,7 @@ class Proc extends EventEmitter {
    * are skipped (retries), gaps are refused. Serialized per process. */
   writeStdin(offset, data, eof) {
     const run = async () => {
+      await this.started;
       if (offset > this.stdinWritten) {
         throw new RpcError(S.INVALID_ARGUMENT, `stdin offset ${offset} is beyond the ${this.stdinWritten} bytes written`);
       }
@@ -254,7 +370,7 @@ class Proc extends EventEmitter {
       const fresh = skip < data.length ? data.subarray(skip) : Buffer.alloc(0);
       if (fresh.length > 0) {
         if (this.stdinClosed) throw new RpcError(S.FAILED_PRECONDITION, "stdin already closed");
-        if (!this.running) throw new RpcError(S.FAILED_PRECONDITION, "process has exited");
+        if (!this.running || !this.child) throw new RpcError(S.FAILED_PRECONDITION, "process has exited");
         await new Promise((resolve, reject) => {
           this.child.stdin.write(fresh, (e) => (e ? reject(new RpcError(S.FAILED_PRECONDITION, `process stopped reading stdin: ${e.code || e.message}`)) : resolve()));
         });
@@ -262,7 +378,7 @@ class Proc extends EventEmitter {
       }
       if (eof && !this.stdinClosed) {
         this.stdinClosed = true;
-        this.child.stdin.end();
+        this.child?.stdin.end();
       }
     };
     const p = this.stdinChain.then(run);
@@ -656,6 +772,8 @@ export class FakeModal {
       env, dir, rootDir, execs: new Map(), entrypoint: null, result: null, lastActivity: Date.now(),
     });
     sb.cleaned = new Promise((r) => (sb.markCleaned = r));
+    sb.holder = new Holder(sb, (m) => this.log(m));
+    sb.holder.on("exit", () => this.finishSandbox(sb, GS.INTERNAL_FAILURE, { exception: "the sandbox's container died" }));
     this.sandboxes.set(id, sb);
     this.tasks.set(sb.taskId, sb);
     sb.timer = setTimeout(() => this.finishSandbox(sb, GS.TIMEOUT, { exception: "Sandbox timed out" }), sb.timeoutSecs * 1000);
@@ -695,10 +813,11 @@ export class FakeModal {
     const procs = [...sb.execs.values()];
     if (sb.entrypoint) procs.push(sb.entrypoint);
     for (const p of procs) p.kill();
+    sb.holder.kill();
     this.log(`sandbox ${sb.id} finished: status ${status} exitcode ${exitcode} ${exception}`);
     sb.emit("update");
     this.events.emit("update");
-    Promise.all(procs.map((p) => p.exited())).then(() => {
+    Promise.all([...procs.map((p) => p.exited()), sb.holder.gone()]).then(() => {
       fs.rm(sb.dir, { recursive: true, force: true }, () => sb.markCleaned());
     });
     /* Free the (possibly large) output buffers later; streams already open keep

@@ -210,5 +210,34 @@ describe(`remote backend ${backend}`, () => {
       assert.equal(jc.state, "failed");
       assert.equal(jc.reason, "sandbox_error");
     });
+
+    test("wall_timeout stops the agent but keeps what it wrote: timed_out, partial.txt downloadable", async () => {
+      const s = await startStack({ backend, config: { instance: INSTANCE, wall_timeout: 3 },
+        agentCommand: "sh -c 'mkdir -p outputs && echo kept > outputs/partial.txt && echo sleeping && exec sleep 60'" });
+      try {
+        const r = await upload(s, [{ name: "a.csv", data: CSV }]);
+        assert.equal(r.status, 201);
+        const t0 = Date.now();
+        const job = await waitFor(s, r.body.id, undefined, 60000);
+        assert.equal(job.state, "timed_out", JSON.stringify(job));
+        assert.equal(job.reason, "timeout");
+        assert.ok(Date.now() - t0 < 30000, `${Date.now() - t0} ms`);
+        assert.ok((await logRecords(s, r.body.id)).some((x) => x.line === "sleeping"));
+        assert.deepEqual(job.outputs.map((o) => o.path), ["partial.txt"], JSON.stringify(job));
+        const res = await fetch(`${s.url}/api/jobs/${r.body.id}/outputs/partial.txt`);
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), "kept\n");
+        // The sandbox was kept for the download only: it is terminated afterwards.
+        let sb;
+        for (let i = 0; i < 100; i++) {
+          sb = (await admin(svc, "/state")).sandboxes.find((x) => x.tags_map.job === r.body.id);
+          if (sb && !sb.running) break;
+          await sleep(100);
+        }
+        assert.ok(sb && !sb.running, JSON.stringify(sb));
+      } finally {
+        await s.stop();
+      }
+    });
   }
 });

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <curl/curl.h>
 
 #include "check.h"
@@ -490,13 +492,75 @@ test_exit_code(void)
     config_fini(&cfg);
 }
 
+/* Host processes whose argv is exactly "sleep <arg>": the fake runs sandbox processes on this
+ * host, so a test can see whether a killed agent left any behind. */
+static int
+count_sleepers(const char *arg)
+{
+    char want[64], buf[64], path[300];
+    int n = 0;
+    size_t wl = (size_t)snprintf(want, sizeof(want), "sleep%c%s", '\0', arg) + 1;
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        (void)snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t k = read(fd, buf, sizeof(buf));
+        (void)close(fd);
+        if (k == (ssize_t)wl && memcmp(buf, want, wl) == 0)
+            n++;
+    }
+    (void)closedir(d);
+    return n;
+}
+
+/* Cancel the running agent of e, expect it to end as canceled within 10 s with the sandbox
+ * still alive, then collect; returns the collect stats' file count (-1 on failure). */
+static long
+cancel_then_collect(struct sandbox *sb, struct rec *r, struct jobenv *e, int *out_running)
+{
+    int64_t t0 = mono();
+    CHECK_INT(sandbox_cancel(sb), RC_OK);
+    struct sandbox_result res;
+    bool done = false;
+    enum rc rc = run_to_end(sb, 20000, &res, &done);
+    if (rc != RC_OK)
+        fprintf(stderr, "poll after cancel: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    CHECK(done);
+    CHECK(mono() - t0 < 10000);
+    CHECK_INT(res.status, SANDBOX_CANCELED);
+    json_object *st = json_tokener_parse(r->state);
+    const char *sid = json_get_str(st, "sandbox_id");
+    *out_running = sandbox_running(sid ? sid : "?");
+    json_object_put(st);
+    int ofd = outputs_dir(e);
+    CHECK(ofd >= 0);
+    struct sandbox_collect_stats cs;
+    rc = sandbox_collect(sb, ofd, &cs);
+    if (rc != RC_OK)
+        fprintf(stderr, "collect after cancel: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    (void)close(ofd);
+    return rc == RC_OK ? (long)cs.files : -1;
+}
+
+/* Cancel stops the agent but keeps the sandbox: what it wrote before is collected; destroy
+ * then terminates the sandbox. */
 static void
 test_cancel(void)
 {
     struct config cfg;
     struct jobenv e;
     struct rec *r = calloc(1, sizeof(*r));
-    const char *const argv[] = {"sh", "-c", "echo started; sleep 60", NULL};
+    const char *const argv[] = {"sh", "-c", "echo kept > outputs/before.txt; echo started; sleep 60",
+                                NULL};
     cfg_make(&cfg, "python:3.12-slim");
     if (!job_make(&e, "cancel", argv) || r == NULL)
         abort();
@@ -504,18 +568,127 @@ test_cancel(void)
     CHECK_INT(sandbox_init(sb), RC_OK);
     CHECK_INT(sandbox_start(sb), RC_OK);
     CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, "started\n", 20000));
-    int64_t t0 = mono();
-    CHECK_INT(sandbox_cancel(sb), RC_OK);
-    struct sandbox_result res;
-    bool done = false;
-    CHECK_INT(run_to_end(sb, 20000, &res, &done), RC_OK);
-    CHECK(done);
-    CHECK(mono() - t0 < 10000);
-    CHECK_INT(res.status, SANDBOX_CANCELED);
+    int running = -1;
+    CHECK_INT(cancel_then_collect(sb, r, &e, &running), 1);
+    if (admin_url[0] != '\0')
+        CHECK_INT(running, 1);
+    char buf[64], p[256];
+    size_t n = 0;
+    (void)snprintf(p, sizeof(p), "%s/collected", e.dir);
+    int ofd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(ofd >= 0 && read_out(ofd, "before.txt", buf, sizeof(buf), &n));
+    CHECK_MEM(buf, n, "kept\n", 5);
+    if (ofd >= 0)
+        (void)close(ofd);
     json_object *st = json_tokener_parse(r->state);
-    const char *sid = json_get_str(st, "sandbox_id");
-    CHECK_INT(sandbox_running(sid ? sid : "?"), 0);
+    char sid[128] = "?";
+    if (json_get_str(st, "sandbox_id") != NULL)
+        (void)snprintf(sid, sizeof(sid), "%s", json_get_str(st, "sandbox_id"));
     json_object_put(st);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    if (admin_url[0] != '\0')
+        CHECK_INT(sandbox_running(sid), 0);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+/* An agent that ignores SIGTERM, wrote an output, then sleeps with helpers in the background
+ * (one in its own session, one orphaned by a double fork): cancel kills all of them, and the
+ * output is collected. */
+static void
+test_cancel_tree(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    char mark[4][24], script[512];
+    for (int i = 0; i < 4; i++)
+        (void)snprintf(mark[i], sizeof(mark[i]), "%d", 100000 + (int)getpid() * 4 + i);
+    (void)snprintf(script, sizeof(script),
+                   "trap '' TERM; mkdir -p outputs/sub && echo partial > outputs/sub/partial.txt; "
+                   "sleep %s & (sleep %s &); setsid sleep %s & echo started; sleep %s",
+                   mark[0], mark[1], mark[2], mark[3]);
+    const char *const argv[] = {"sh", "-c", script, NULL};
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "cancel-tree", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, "started\n", 20000));
+    bool local = server_pid > 0; /* the fake's processes are on this host */
+    if (local) {
+        (void)usleep(300 * 1000); /* the background sleeps are exec'd */
+        for (int i = 0; i < 4; i++)
+            CHECK_INT(count_sleepers(mark[i]), 1);
+    }
+    int running = -1;
+    CHECK_INT(cancel_then_collect(sb, r, &e, &running), 1);
+    if (admin_url[0] != '\0')
+        CHECK_INT(running, 1);
+    if (local) {
+        int left = 0;
+        for (int k = 0; k < 40; k++) {
+            left = 0;
+            for (int i = 0; i < 4; i++)
+                left += count_sleepers(mark[i]);
+            if (left == 0)
+                break;
+            (void)usleep(50 * 1000);
+        }
+        CHECK_INT(left, 0);
+    }
+    char buf[64], p[256];
+    size_t n = 0;
+    (void)snprintf(p, sizeof(p), "%s/collected", e.dir);
+    int ofd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(ofd >= 0 && read_out(ofd, "sub/partial.txt", buf, sizeof(buf), &n));
+    CHECK_MEM(buf, n, "partial\n", 8);
+    if (ofd >= 0)
+        (void)close(ofd);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+/* The kill exec cannot be started: cancel falls back to terminating the sandbox; the job still
+ * ends canceled, and collect brings nothing but does not fail. */
+static void
+test_cancel_fallback(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"sh", "-c", "echo x > outputs/x.txt; echo started; sleep 60", NULL};
+    if (admin_url[0] == '\0') {
+        free(r);
+        return;
+    }
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "cancel-fb", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, "started\n", 20000));
+    json_object_put(admin("POST", "/inject",
+                          "{\"kind\":\"error\",\"rpc\":\"TaskExecStart\",\"code\":\"FAILED_PRECONDITION\","
+                          "\"message\":\"injected\"}"));
+    int running = -1;
+    CHECK_INT(cancel_then_collect(sb, r, &e, &running), 0);
+    CHECK_INT(running, 0);
+    if (injections_left() != 0) {
+        CHECK_FAIL("the TaskExecStart injection did not fire");
+        /* Do not let it break the next test; clearing also drops the image failure tag. */
+        json_object_put(admin("POST", "/injections/clear", "{}"));
+        json_object_put(admin("POST", "/inject", "{\"kind\":\"image_fail\",\"tag\":\"" FAIL_IMAGE "\"}"));
+    }
     CHECK_INT(sandbox_destroy(sb), RC_OK);
     sandbox_free(sb);
     free(r->state);
@@ -749,6 +922,8 @@ main(void)
     test_success();
     test_exit_code();
     test_cancel();
+    test_cancel_tree();
+    test_cancel_fallback();
     test_reattach();
     test_retries();
     test_reap();
