@@ -1,6 +1,7 @@
 /* jobstore: job directories, job.json and the public job object. */
 #include "core/jobstore.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -175,6 +176,31 @@ jobstore_public(json_object *job, long queue_position)
     }
     json_object_object_add(o, "links", links);
     return o;
+}
+
+enum rc
+jobstore_foreach(const struct jobstore *js, jobstore_each_fn *fn, void *ctx)
+{
+    DIR *d = fs_opendir(js->jobs_fd);
+    if (d == NULL)
+        return RC_IO;
+    struct dirent *de;
+    bool go_on = true;
+    while (go_on && (de = readdir(d)) != NULL) {
+        int dfd = -1;
+        json_object *job = NULL;
+        if (!id_is_valid(de->d_name, strlen(de->d_name)) ||
+            jobstore_open_job(js, de->d_name, &dfd) != RC_OK)
+            continue;
+        if (jobstore_read(dfd, &job) == RC_OK)
+            go_on = fn(ctx, de->d_name, dfd, job);
+        else
+            log_warn("job=%s has no readable job.json; leaving it alone", de->d_name);
+        json_object_put(job);
+        close(dfd);
+    }
+    closedir(d);
+    return RC_OK;
 }
 
 bool

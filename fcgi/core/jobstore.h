@@ -52,6 +52,13 @@ json_object *jobstore_public(json_object *job, long queue_position);
 /* jobstore_lock_is_held: is a supervisor alive for this job (someone holds <dirfd>/lock)? */
 bool jobstore_lock_is_held(int job_dirfd);
 
+/* jobstore_each_fn: one job of jobstore_foreach; dirfd and job are borrowed for the call.
+ * Returning false stops the walk. */
+typedef bool jobstore_each_fn(void *ctx, const char *id, int dirfd, json_object *job);
+/* jobstore_foreach: call fn for every job dir with a readable job.json (others are logged and
+ * passed over). RC_IO when jobs/ cannot be read. */
+enum rc jobstore_foreach(const struct jobstore *js, jobstore_each_fn *fn, void *ctx) LB_MUST_CHECK;
+
 /* jobstore_remove: rename jobs/<id> into tmp/ then remove it recursively. */
 enum rc jobstore_remove(const struct jobstore *js, const char *id) LB_MUST_CHECK;
 

@@ -262,36 +262,24 @@ check_running(struct scheduler *sc)
 
 /*** retention ***/
 
+static bool
+sweep_one(void *ctx, const char *id, int dirfd, json_object *job)
+{
+    struct scheduler *sc = ctx;
+    int64_t fin = json_get_i64(job, "finished_ms", 0);
+    if (jobstate_is_terminal(jobstore_state(job)) && fin > 0 &&
+        now_ms() - fin > (int64_t)sc->cfg->job_ttl * 1000 && !jobstore_lock_is_held(dirfd)) {
+        log_info("job=%s expired; deleting", id);
+        RC_IGNORE(jobstore_remove(sc->js, id));
+    }
+    return true;
+}
+
 static void
 sweep(struct scheduler *sc)
 {
-    DIR *d = fs_opendir(sc->js->jobs_fd);
-    if (d == NULL) {
-        return;
-    }
-    int64_t now = now_ms();
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!id_is_valid(de->d_name, strlen(de->d_name)))
-            continue;
-        int dfd = -1;
-        json_object *job = NULL;
-        if (jobstore_open_job(sc->js, de->d_name, &dfd) != RC_OK)
-            continue;
-        bool expired = false;
-        if (jobstore_read(dfd, &job) == RC_OK && jobstate_is_terminal(jobstore_state(job))) {
-            int64_t fin = json_get_i64(job, "finished_ms", 0);
-            expired = fin > 0 && now - fin > (int64_t)sc->cfg->job_ttl * 1000 &&
-                      !jobstore_lock_is_held(dfd);
-        }
-        json_object_put(job);
-        close(dfd);
-        if (expired) {
-            log_info("job=%s expired; deleting", de->d_name);
-            RC_IGNORE(jobstore_remove(sc->js, de->d_name));
-        }
-    }
-    closedir(d);
+    if (jobstore_foreach(sc->js, sweep_one, sc) != RC_OK)
+        log_warn("retention sweep could not read the jobs");
 }
 
 /*** backend health ***/
@@ -391,64 +379,60 @@ dispatcher(void *arg)
 
 /*** reconcile ***/
 
+struct reconcile {
+    struct scheduler *sc;
+    size_t nq, nr, nrec; /* queued, running, recovering */
+    enum rc rc;
+};
+
+/* Put one job where it belongs: the queue, the running set, or a recovery supervisor. */
+static bool
+reconcile_one(void *ctx, const char *id, int dirfd, json_object *job)
+{
+    struct reconcile *r = ctx;
+    struct scheduler *sc = r->sc;
+    enum job_state st = jobstore_state(job);
+    struct entry e = {.order = json_get_i64(job, "created_ms", 0), .recoveries = 0};
+    if (jobstate_is_terminal(st))
+        return true;
+    memcpy(e.id, id, ID_LEN); /* jobstore_foreach: a valid id, exactly ID_LEN characters */
+    e.id[ID_LEN] = '\0';
+    if (jobstore_lock_is_held(dirfd)) {
+        r->rc = push(&sc->running, &sc->nrunning, &sc->caprunning, &e);
+        r->nr++;
+    } else if (st == JOB_QUEUED) {
+        r->rc = push(&sc->queue, &sc->nqueue, &sc->capqueue, &e);
+        r->nq++;
+    } else {
+        /* Past queued and nobody holds it: a recovery supervisor decides. */
+        e.recoveries = 1;
+        start_one(sc, &e);
+        r->nrec++;
+    }
+    return r->rc == RC_OK;
+}
+
 static enum rc
 reconcile(struct scheduler *sc)
 {
     /* Upload staging dirs and half-deleted jobs from a previous life. */
     DIR *d = fs_opendir(sc->js->tmp_fd);
-    if (d == NULL) {
+    if (d == NULL)
         return RC_IO;
-    }
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
         if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
             RC_IGNORE(fs_rmtree_at(sc->js->tmp_fd, de->d_name));
     closedir(d);
 
-    d = fs_opendir(sc->js->jobs_fd);
-    if (d == NULL)
+    struct reconcile rec = {sc, 0, 0, 0, RC_OK};
+    if (jobstore_foreach(sc->js, reconcile_one, &rec) != RC_OK)
         return RC_IO;
-    size_t nq = 0, nr = 0, nrec = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (!id_is_valid(de->d_name, strlen(de->d_name)))
-            continue;
-        int dfd = -1;
-        json_object *job = NULL;
-        if (jobstore_open_job(sc->js, de->d_name, &dfd) != RC_OK)
-            continue;
-        if (jobstore_read(dfd, &job) != RC_OK) {
-            log_warn("job=%s has no readable job.json; leaving it alone", de->d_name);
-            close(dfd);
-            continue;
-        }
-        enum job_state st = jobstore_state(job);
-        struct entry e = {.order = json_get_i64(job, "created_ms", 0), .recoveries = 0};
-        memcpy(e.id, de->d_name, ID_LEN); /* id_is_valid: exactly ID_LEN characters */
-        e.id[ID_LEN] = '\0';
-        bool held = jobstore_lock_is_held(dfd);
-        json_object_put(job);
-        close(dfd);
-        if (jobstate_is_terminal(st))
-            continue;
-        if (held) {
-            if (push(&sc->running, &sc->nrunning, &sc->caprunning, &e) != RC_OK)
-                return RC_NOMEM;
-            nr++;
-        } else if (st == JOB_QUEUED) {
-            if (push(&sc->queue, &sc->nqueue, &sc->capqueue, &e) != RC_OK)
-                return RC_NOMEM;
-            nq++;
-        } else {
-            /* Past queued and nobody holds it: a recovery supervisor decides. */
-            e.recoveries = 1;
-            start_one(sc, &e);
-            nrec++;
-        }
-    }
-    closedir(d);
+    if (rec.rc != RC_OK)
+        return rec.rc;
     if (sc->nqueue > 1)
         qsort(sc->queue, sc->nqueue, sizeof(*sc->queue), cmp_order);
-    log_info("reconciled: %zu queued, %zu running, %zu recovering", nq, nr, nrec);
+    log_info("reconciled: %zu queued, %zu running, %zu recovering", rec.nq, rec.nr, rec.nrec);
     return RC_OK;
 }
 

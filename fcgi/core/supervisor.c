@@ -279,9 +279,8 @@ list_outputs(int dfd, const char *prefix, json_object *arr, int depth)
     if (depth > OUTPUT_DEPTH_MAX)
         return RC_TOOBIG;
     DIR *d = fs_opendir(dfd);
-    if (d == NULL) {
+    if (d == NULL)
         return RC_IO;
-    }
     enum rc rc = RC_OK;
     struct dirent *de;
     while (rc == RC_OK && (de = readdir(d)) != NULL) {

@@ -255,9 +255,8 @@ chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
     if (fchown(dfd, uid, gid) != 0)
         return RC_IO;
     DIR *d = fs_opendir(dfd);
-    if (d == NULL) {
+    if (d == NULL)
         return RC_IO;
-    }
     enum rc rc = RC_OK;
     struct dirent *de;
     while (rc == RC_OK && (de = readdir(d)) != NULL) {
