@@ -124,6 +124,19 @@ describe("events", () => {
     assert.deepEqual(lines, recs);
   });
 
+  test("a stream ends when its job is deleted", async () => {
+    const r = await upload(stack, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 30 });
+    await waitFor(stack, r.body.id, (j) => j.state === "running");
+    const url = `${stack.url}/api/jobs/${r.body.id}/events`;
+    const open = sse(url, { ms: 20000 });
+    await sleep(300);
+    const t0 = Date.now();
+    assert.equal((await fetch(`${stack.url}/api/jobs/${r.body.id}`, { method: "DELETE" })).status, 204);
+    const s = await open;
+    assert.ok(s.ended, "the server closed the stream");
+    assert.ok(Date.now() - t0 < 10000);
+  });
+
   test("keepalive comments while the agent is quiet", async () => {
     const r = await upload(stack, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 2 });
     const s = await sse(`${stack.url}/api/jobs/${r.body.id}/events`);
