@@ -76,6 +76,7 @@ static const struct key_def keys[] = {
     U(disk_reserve_mb, 0, 1 << 24),
     {"socket_mode", KEY_U64, offsetof(struct config, socket_mode), 0, 0777},
     U(keepalive_ms, 100, 300000),
+    U(modal_sandbox_version, 1, 2),
     B(network),
     B(allow_octet_stream),
 };
@@ -155,6 +156,7 @@ config_init(struct config *cfg)
     cfg->disk_reserve_mb = DEF_DISK_RESERVE_MB;
     cfg->socket_mode = 0660;
     cfg->keepalive_ms = DEF_KEEPALIVE_MS;
+    cfg->modal_sandbox_version = 1;
     cfg->network = false;
     cfg->allow_octet_stream = false;
     if (rc != RC_OK)

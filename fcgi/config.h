@@ -48,6 +48,7 @@ struct config {
     uint64_t disk_reserve_mb;
     uint64_t socket_mode;    /* permission bits of the FastCGI socket (octal in the file) */
     uint64_t keepalive_ms;   /* event stream keepalive comment interval */
+    uint64_t modal_sandbox_version; /* 1 = V1 sandboxes (SandboxCreate), 2 = V2 (SandboxCreateV2) */
     bool network;
     bool allow_octet_stream;
 };

@@ -33,6 +33,7 @@ struct modal_client {
     char builder[64];     /* cached builder version */
     struct grpc_client *router;
     char task_id[MODAL_ID_MAX];
+    char sandbox_id[MODAL_ID_MAX]; /* of task_id; its shape picks the router access RPC */
     char *router_url;
     char *router_jwt;
     int64_t router_exp_ms;
@@ -185,6 +186,18 @@ modal_url_is_loopback(const char *url)
             return true;
     }
     return false;
+}
+
+bool
+modal_sandbox_id_is_v1(const char *id)
+{
+    if (id == NULL || strncmp(id, "sb-", 3) != 0)
+        return false;
+    size_t n = 0;
+    for (const char *c = id + 3; *c != '\0'; c++, n++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z')))
+            return false;
+    return n == 22;
 }
 
 /* ------------------------------------------------------------------ client */
@@ -608,36 +621,109 @@ out:
     return rc;
 }
 
-enum rc
-modal_sandbox_create(struct modal_client *mc, const struct modal_sandbox_spec *spec,
-                     char out_sandbox_id[MODAL_ID_MAX], struct grpc_status *st)
+/* The request parts shared by SandboxCreate and SandboxCreateV2 (tags point into it). */
+struct create_parts {
+    Modal__Client__Sandbox def;
+    Modal__Client__Resources res;
+    Modal__Client__NetworkAccess net;
+    Modal__Client__SandboxTag t_lb, t_job;
+    Modal__Client__SandboxTag *tags[2];
+    size_t n_tags;
+};
+
+static void
+create_parts_init(struct modal_client *mc, const struct modal_sandbox_spec *spec,
+                  struct create_parts *cp)
 {
-    Modal__Client__SandboxCreateRequest req = MODAL__CLIENT__SANDBOX_CREATE_REQUEST__INIT;
     Modal__Client__Sandbox def = MODAL__CLIENT__SANDBOX__INIT;
     Modal__Client__Resources res = MODAL__CLIENT__RESOURCES__INIT;
     Modal__Client__NetworkAccess net = MODAL__CLIENT__NETWORK_ACCESS__INIT;
-    Modal__Client__SandboxTag t_job = MODAL__CLIENT__SANDBOX_TAG__INIT;
-    Modal__Client__SandboxTag t_lb = MODAL__CLIENT__SANDBOX_TAG__INIT;
-    Modal__Client__SandboxTag *tags[2] = {&t_lb, &t_job};
+    Modal__Client__SandboxTag tag = MODAL__CLIENT__SANDBOX_TAG__INIT;
+    cp->def = def;
+    cp->res = res;
+    cp->net = net;
+    cp->t_lb = tag;
+    cp->t_job = tag;
+    cp->res.memory_mb = spec->memory_mb;
+    cp->res.milli_cpu = spec->milli_cpu;
+    cp->net.network_access_type = spec->block_network
+                                      ? MODAL__CLIENT__NETWORK_ACCESS__NETWORK_ACCESS_TYPE__BLOCKED
+                                      : MODAL__CLIENT__NETWORK_ACCESS__NETWORK_ACCESS_TYPE__OPEN;
+    cp->def.image_id = mut(spec->image_id);
+    cp->def.resources = &cp->res;
+    cp->def.timeout_secs = spec->timeout_secs;
+    cp->def.network_access = &cp->net;
+    cp->t_lb.tag_name = mut("labbox");
+    cp->t_lb.tag_value = mut(mc->s.instance[0] ? mc->s.instance : "1");
+    cp->t_job.tag_name = mut("job");
+    cp->t_job.tag_value = mut(spec->job_id ? spec->job_id : "");
+    cp->tags[0] = &cp->t_lb;
+    cp->tags[1] = &cp->t_job;
+    cp->n_tags = spec->job_id ? 2 : 1;
+}
+
+static enum rc router_install(struct modal_client *mc, const char *url, const char *jwt,
+                              struct grpc_status *st);
+
+/* SandboxCreateV2: the reply usually carries the task id and router access (§3.6). */
+static enum rc
+sandbox_create_v2(struct modal_client *mc, const struct modal_sandbox_spec *spec,
+                  char out_sandbox_id[MODAL_ID_MAX], char out_task_id[MODAL_ID_MAX],
+                  struct grpc_status *st)
+{
+    struct create_parts cp;
+    Modal__Client__SandboxCreateV2Request req = MODAL__CLIENT__SANDBOX_CREATE_V2_REQUEST__INIT;
+    Modal__Client__SandboxCreateV2Response *r = NULL;
+
+    create_parts_init(mc, spec, &cp);
+    req.app_id = mut(spec->app_id);
+    req.definition = &cp.def;
+    req.n_tags = cp.n_tags;
+    req.tags = cp.tags;
+    enum rc rc = modal_cp_call(mc, "SandboxCreateV2", &req.base,
+                               &modal__client__sandbox_create_v2_response__descriptor, 0, 0,
+                               (ProtobufCMessage **)&r, st);
+    if (rc != RC_OK)
+        return rc;
+    if (r->sandbox_id == NULL || r->sandbox_id[0] == '\0') {
+        rc = bad_reply(st, "sandbox_id");
+        goto out;
+    }
+    set_id(out_sandbox_id, r->sandbox_id);
+    const Modal__Client__CommandRouterAccess *a = r->command_router_access;
+    if (r->task_id == NULL || r->task_id[0] == '\0' || a == NULL || a->url == NULL ||
+        a->url[0] == '\0' || a->jwt == NULL || a->jwt[0] == '\0')
+        goto out; /* the caller asks for the task and the access */
+    if (strcmp(mc->task_id, r->task_id) != 0)
+        router_close(mc);
+    set_id(mc->task_id, r->task_id);
+    set_id(mc->sandbox_id, r->sandbox_id);
+    rc = router_install(mc, a->url, a->jwt, st);
+    if (rc == RC_OK)
+        set_id(out_task_id, r->task_id);
+out:
+    modal__client__sandbox_create_v2_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+enum rc
+modal_sandbox_create(struct modal_client *mc, const struct modal_sandbox_spec *spec,
+                     char out_sandbox_id[MODAL_ID_MAX], char out_task_id[MODAL_ID_MAX],
+                     struct grpc_status *st)
+{
+    struct create_parts cp;
+    Modal__Client__SandboxCreateRequest req = MODAL__CLIENT__SANDBOX_CREATE_REQUEST__INIT;
     Modal__Client__SandboxCreateResponse *r = NULL;
 
-    res.memory_mb = spec->memory_mb;
-    res.milli_cpu = spec->milli_cpu;
-    net.network_access_type = spec->block_network
-                                  ? MODAL__CLIENT__NETWORK_ACCESS__NETWORK_ACCESS_TYPE__BLOCKED
-                                  : MODAL__CLIENT__NETWORK_ACCESS__NETWORK_ACCESS_TYPE__OPEN;
-    def.image_id = mut(spec->image_id);
-    def.resources = &res;
-    def.timeout_secs = spec->timeout_secs;
-    def.network_access = &net;
-    t_lb.tag_name = mut("labbox");
-    t_lb.tag_value = mut(mc->s.instance[0] ? mc->s.instance : "1");
-    t_job.tag_name = mut("job");
-    t_job.tag_value = mut(spec->job_id ? spec->job_id : "");
+    out_sandbox_id[0] = '\0';
+    out_task_id[0] = '\0';
+    if (spec->version == 2)
+        return sandbox_create_v2(mc, spec, out_sandbox_id, out_task_id, st);
+    create_parts_init(mc, spec, &cp);
     req.app_id = mut(spec->app_id);
-    req.definition = &def;
-    req.n_tags = spec->job_id ? 2 : 1;
-    req.tags = tags;
+    req.definition = &cp.def;
+    req.n_tags = cp.n_tags;
+    req.tags = cp.tags;
     enum rc rc = modal_cp_call(mc, "SandboxCreate", &req.base,
                                &modal__client__sandbox_create_response__descriptor, 0, 0,
                                (ProtobufCMessage **)&r, st);
@@ -661,7 +747,10 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
             MODAL__CLIENT__SANDBOX_GET_TASK_ID_REQUEST__INIT;
         Modal__Client__SandboxGetTaskIdResponse *r = NULL;
         req.sandbox_id = mut(sandbox_id);
-        enum rc rc = modal_cp_call(mc, "SandboxGetTaskId", &req.base,
+        enum rc rc = modal_cp_call(mc,
+                                   modal_sandbox_id_is_v1(sandbox_id) ? "SandboxGetTaskId"
+                                                                      : "SandboxGetTaskIdV2",
+                                   &req.base,
                                    &modal__client__sandbox_get_task_id_response__descriptor,
                                    10000, deadline_ms, (ProtobufCMessage **)&r, st);
         if (rc != RC_OK)
@@ -692,7 +781,8 @@ modal_sandbox_wait(struct modal_client *mc, const char *sandbox_id, float timeou
     req.sandbox_id = mut(sandbox_id);
     req.timeout = timeout_s;
     *out_done = false;
-    enum rc rc = modal_cp_call(mc, "SandboxWait", &req.base,
+    enum rc rc = modal_cp_call(mc, modal_sandbox_id_is_v1(sandbox_id) ? "SandboxWait" : "SandboxWaitV2",
+                               &req.base,
                                &modal__client__sandbox_wait_response__descriptor,
                                (int64_t)(timeout_s * 1000.0f) + 10000, 0, (ProtobufCMessage **)&r,
                                st);
@@ -712,7 +802,10 @@ modal_sandbox_terminate(struct modal_client *mc, const char *sandbox_id, struct 
     Modal__Client__SandboxTerminateRequest req = MODAL__CLIENT__SANDBOX_TERMINATE_REQUEST__INIT;
     ProtobufCMessage *r = NULL;
     req.sandbox_id = mut(sandbox_id);
-    enum rc rc = modal_cp_call(mc, "SandboxTerminate", &req.base,
+    enum rc rc = modal_cp_call(mc,
+                               modal_sandbox_id_is_v1(sandbox_id) ? "SandboxTerminate"
+                                                                  : "SandboxTerminateV2",
+                               &req.base,
                                &modal__client__sandbox_terminate_response__descriptor, 15000, 0,
                                &r, st);
     if (r != NULL)
@@ -721,9 +814,10 @@ modal_sandbox_terminate(struct modal_client *mc, const char *sandbox_id, struct 
 }
 
 enum rc
-modal_sandbox_list(struct modal_client *mc, const char *app_id, const char *job_id,
-                   modal_list_fn *fn, void *ctx, struct grpc_status *st)
+modal_sandbox_list(struct modal_client *mc, int version, const char *app_id,
+                   const char *job_id, modal_list_fn *fn, void *ctx, struct grpc_status *st)
 {
+    bool v2 = version == 2;
     enum rc rc = RC_OK;
     double before = 0;
     Modal__Client__SandboxTag t_job = MODAL__CLIENT__SANDBOX_TAG__INIT;
@@ -742,7 +836,7 @@ modal_sandbox_list(struct modal_client *mc, const char *app_id, const char *job_
         req.include_finished = false;
         req.n_tags = job_id ? 2 : 1;
         req.tags = tags;
-        rc = modal_cp_call(mc, "SandboxList", &req.base,
+        rc = modal_cp_call(mc, v2 ? "SandboxListV2" : "SandboxList", &req.base,
                            &modal__client__sandbox_list_response__descriptor, 0, 0,
                            (ProtobufCMessage **)&r, st);
         if (rc != RC_OK)
@@ -754,7 +848,8 @@ modal_sandbox_list(struct modal_client *mc, const char *app_id, const char *job_
             for (size_t k = 0; k < si->n_tags; k++)
                 if (si->tags[k]->tag_name != NULL && strcmp(si->tags[k]->tag_name, "job") == 0)
                     job = si->tags[k]->tag_value;
-            if (si->id != NULL && si->id[0] != '\0')
+            /* SandboxListV2 may report V1 sandboxes too: those belong to the V1 listing. */
+            if (si->id != NULL && si->id[0] != '\0' && !(v2 && modal_sandbox_id_is_v1(si->id)))
                 rc = fn(ctx, si->id, job);
             before = si->created_at;
         }
@@ -767,9 +862,67 @@ modal_sandbox_list(struct modal_client *mc, const char *app_id, const char *job_
 
 /* ------------------------------------------------------------------ router */
 
+/* Use router access (url, jwt) for mc->task_id: (re)connect when the URL changed, swap the JWT. */
+static enum rc
+router_install(struct modal_client *mc, const char *url, const char *jwt, struct grpc_status *st)
+{
+    if (mc->router == NULL || mc->router_url == NULL || strcmp(mc->router_url, url) != 0) {
+        router_close(mc);
+        unsigned flags = modal_url_is_loopback(mc->s.server_url) ? GRPC_CLIENT_H2C : 0;
+        mc->router = grpc_client_new(url, flags);
+        mc->router_url = strdup(url);
+        if (mc->router == NULL || mc->router_url == NULL) {
+            st->code = GRPC_INVALID_ARGUMENT;
+            (void)snprintf(st->message, sizeof(st->message), "unusable router URL");
+            router_close(mc);
+            return RC_BACKEND;
+        }
+    }
+    if (mc->router_jwt != NULL)
+        explicit_bzero(mc->router_jwt, strlen(mc->router_jwt));
+    free(mc->router_jwt);
+    mc->router_jwt = strdup(jwt);
+    if (mc->router_jwt == NULL)
+        return RC_NOMEM;
+    int64_t exp_s = 0;
+    mc->router_exp_ms = jwt_exp(jwt, strlen(jwt), &exp_s) == RC_OK
+                            ? mono_ms() + (exp_s - now_ms() / 1000) * 1000
+                            : mono_ms() + JWT_DEFAULT_S * 1000;
+    int k = snprintf(mc->meta_bearer, sizeof(mc->meta_bearer), "authorization: Bearer %s",
+                     mc->router_jwt);
+    if (k < 0 || (size_t)k >= sizeof(mc->meta_bearer))
+        return bad_reply(st, "a usable router jwt");
+    return RC_OK;
+}
+
+/* V2 router access: SandboxGetCommandRouterAccess by sandbox id (§3.6). */
+static enum rc
+router_access_v2(struct modal_client *mc, struct grpc_status *st)
+{
+    Modal__Client__SandboxGetCommandRouterAccessRequest req =
+        MODAL__CLIENT__SANDBOX_GET_COMMAND_ROUTER_ACCESS_REQUEST__INIT;
+    Modal__Client__SandboxGetCommandRouterAccessResponse *r = NULL;
+    req.target_case = MODAL__CLIENT__SANDBOX_GET_COMMAND_ROUTER_ACCESS_REQUEST__TARGET_SANDBOX_ID;
+    req.sandbox_id = mc->sandbox_id;
+    enum rc rc = modal_cp_call(mc, "SandboxGetCommandRouterAccess", &req.base,
+                               &modal__client__sandbox_get_command_router_access_response__descriptor,
+                               15000, 0, (ProtobufCMessage **)&r, st);
+    if (rc != RC_OK)
+        return rc;
+    if (r->url == NULL || r->url[0] == '\0' || r->jwt == NULL || r->jwt[0] == '\0')
+        rc = bad_reply(st, "router url or jwt");
+    else
+        rc = router_install(mc, r->url, r->jwt, st);
+    modal__client__sandbox_get_command_router_access_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+/* Fetch router access for mc->task_id by the RPC of its sandbox's family. */
 static enum rc
 router_access(struct modal_client *mc, struct grpc_status *st)
 {
+    if (mc->sandbox_id[0] != '\0' && !modal_sandbox_id_is_v1(mc->sandbox_id))
+        return router_access_v2(mc, st);
     Modal__Client__TaskGetCommandRouterAccessRequest req =
         MODAL__CLIENT__TASK_GET_COMMAND_ROUTER_ACCESS_REQUEST__INIT;
     Modal__Client__TaskGetCommandRouterAccessResponse *r = NULL;
@@ -779,50 +932,22 @@ router_access(struct modal_client *mc, struct grpc_status *st)
                                15000, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
-    if (r->url == NULL || r->url[0] == '\0' || r->jwt == NULL || r->jwt[0] == '\0') {
+    if (r->url == NULL || r->url[0] == '\0' || r->jwt == NULL || r->jwt[0] == '\0')
         rc = bad_reply(st, "router url or jwt");
-        goto out;
-    }
-    if (mc->router == NULL || mc->router_url == NULL || strcmp(mc->router_url, r->url) != 0) {
-        router_close(mc);
-        unsigned flags = modal_url_is_loopback(mc->s.server_url) ? GRPC_CLIENT_H2C : 0;
-        mc->router = grpc_client_new(r->url, flags);
-        mc->router_url = strdup(r->url);
-        if (mc->router == NULL || mc->router_url == NULL) {
-            st->code = GRPC_INVALID_ARGUMENT;
-            (void)snprintf(st->message, sizeof(st->message), "unusable router URL");
-            router_close(mc);
-            rc = RC_BACKEND;
-            goto out;
-        }
-    }
-    if (mc->router_jwt != NULL)
-        explicit_bzero(mc->router_jwt, strlen(mc->router_jwt));
-    free(mc->router_jwt);
-    mc->router_jwt = strdup(r->jwt);
-    if (mc->router_jwt == NULL) {
-        rc = RC_NOMEM;
-        goto out;
-    }
-    int64_t exp_s = 0;
-    mc->router_exp_ms = jwt_exp(r->jwt, strlen(r->jwt), &exp_s) == RC_OK
-                            ? mono_ms() + (exp_s - now_ms() / 1000) * 1000
-                            : mono_ms() + JWT_DEFAULT_S * 1000;
-    int k = snprintf(mc->meta_bearer, sizeof(mc->meta_bearer), "authorization: Bearer %s",
-                     mc->router_jwt);
-    if (k < 0 || (size_t)k >= sizeof(mc->meta_bearer))
-        rc = bad_reply(st, "a usable router jwt");
-out:
+    else
+        rc = router_install(mc, r->url, r->jwt, st);
     modal__client__task_get_command_router_access_response__free_unpacked(r, NULL);
     return rc;
 }
 
 enum rc
-modal_router_open(struct modal_client *mc, const char *task_id, struct grpc_status *st)
+modal_router_open(struct modal_client *mc, const char *sandbox_id, const char *task_id,
+                  struct grpc_status *st)
 {
     if (strcmp(mc->task_id, task_id) != 0)
         router_close(mc);
     copy(mc->task_id, sizeof(mc->task_id), task_id);
+    copy(mc->sandbox_id, sizeof(mc->sandbox_id), sandbox_id);
     return router_access(mc, st);
 }
 

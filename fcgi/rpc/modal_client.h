@@ -11,6 +11,12 @@
  * Router calls carry "authorization: Bearer <router JWT>"; an UNAUTHENTICATED answer refreshes
  * the router access once and retries (§3.8). Unary calls retry per §1.7.
  *
+ * Sandbox families (§3.6). Only creation and listing take the family as an argument; every
+ * call about an existing sandbox picks its RPC from the sandbox id, as the SDKs do: "sb-" and
+ * exactly 22 [0-9A-Za-z] is V1 (SandboxGetTaskId, TaskGetCommandRouterAccess, SandboxWait,
+ * SandboxTerminate), any other id V2 (SandboxGetTaskIdV2, SandboxGetCommandRouterAccess,
+ * SandboxWaitV2, SandboxTerminateV2). Router calls are the same for both.
+ *
  * Errors: functions returning enum rc fill a struct grpc_status; its message is the server's
  * grpc-message or a transport reason, never a credential.
  */
@@ -55,6 +61,10 @@ enum rc modal_settings_load(const struct config *cfg, struct modal_settings *out
 
 /* modal_url_is_loopback: the host of url is localhost, 127.0.0.1, ::1 or 172.21.0.1 (§1.8). */
 bool modal_url_is_loopback(const char *url);
+
+/* modal_sandbox_id_is_v1: id is "sb-" followed by exactly 22 [0-9A-Za-z] (a V1 sandbox);
+ * false for anything else, which the SDKs treat as V2 (§3.6). NULL-safe. */
+bool modal_sandbox_id_is_v1(const char *id);
 
 struct modal_client;
 
@@ -105,12 +115,19 @@ struct modal_sandbox_spec {
     uint32_t milli_cpu;    /* 0 = Modal's default */
     bool block_network;
     const char *job_id; /* tagged job=<id>, plus labbox=1 */
+    int version;        /* 2: SandboxCreateV2; anything else: SandboxCreate (V1) */
 };
 
-/* modal_sandbox_create: SandboxCreate of an idle sandbox (no entrypoint) -> sandbox id. */
+/* modal_sandbox_create creates an idle sandbox (no entrypoint) -> sandbox id. V1
+ * (SandboxCreate) leaves out_task_id "": the task comes from modal_sandbox_task_id. V2
+ * (SandboxCreateV2) fills out_task_id when the reply carries the task id and router access,
+ * and then has already connected the router (modal_router_client is that task's); otherwise
+ * out_task_id is "" as for V1. out_sandbox_id is set whenever the sandbox was created, even
+ * when an unusable router access makes the call fail (RC_BACKEND), so the caller can
+ * terminate it; it is "" when nothing was created. */
 enum rc modal_sandbox_create(struct modal_client *mc, const struct modal_sandbox_spec *spec,
-                             char out_sandbox_id[MODAL_ID_MAX], struct grpc_status *st)
-    LB_MUST_CHECK;
+                             char out_sandbox_id[MODAL_ID_MAX], char out_task_id[MODAL_ID_MAX],
+                             struct grpc_status *st) LB_MUST_CHECK;
 
 /* A finished sandbox's GenericResult, flattened. */
 struct modal_result {
@@ -122,36 +139,42 @@ struct modal_result {
 /* modal_generic_status_name: "SUCCESS", "TIMEOUT", ... (static). */
 const char *modal_generic_status_name(int status);
 
-/* modal_sandbox_task_id polls SandboxGetTaskId every 500 ms until a task id (RC_OK), the
+/* modal_sandbox_task_id polls SandboxGetTaskId(V2) every 500 ms until a task id (RC_OK), the
  * sandbox finished (RC_CONFLICT, *out_res filled) or deadline_ms (RC_TIMEOUT). */
 enum rc modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t deadline_ms,
                               char out_task_id[MODAL_ID_MAX], struct modal_result *out_res,
                               struct grpc_status *st) LB_MUST_CHECK;
 
-/* modal_sandbox_wait: SandboxWait(timeout_s); *out_done and *out_res when it finished. */
+/* modal_sandbox_wait: SandboxWait(V2)(timeout_s); *out_done and *out_res when it finished. */
 enum rc modal_sandbox_wait(struct modal_client *mc, const char *sandbox_id, float timeout_s,
                            bool *out_done, struct modal_result *out_res, struct grpc_status *st)
     LB_MUST_CHECK;
 
-/* modal_sandbox_terminate: SandboxTerminate (idempotent). */
+/* modal_sandbox_terminate: SandboxTerminate(V2) (idempotent). */
 enum rc modal_sandbox_terminate(struct modal_client *mc, const char *sandbox_id,
                                 struct grpc_status *st) LB_MUST_CHECK;
 
 /* Called per listed sandbox; job is its job tag value or NULL. A non-RC_OK return stops. */
 typedef enum rc modal_list_fn(void *ctx, const char *sandbox_id, const char *job);
 
-/* modal_sandbox_list: SandboxList of running sandboxes in app_id having tag labbox=1 and,
- * when job_id is non-NULL, job=<job_id>; all pages, newest first. */
-enum rc modal_sandbox_list(struct modal_client *mc, const char *app_id, const char *job_id,
-                           modal_list_fn *fn, void *ctx, struct grpc_status *st) LB_MUST_CHECK;
+/* modal_sandbox_list: the running sandboxes in app_id having tag labbox=<instance> and, when
+ * job_id is non-NULL, job=<job_id>; all pages, newest first. version 2 lists with
+ * SandboxListV2 and reports only V2-shaped ids (Modal's SandboxListV2 may include V1 sandboxes:
+ * list version 1 for those), any other version with SandboxList (V1 only). */
+enum rc modal_sandbox_list(struct modal_client *mc, int version, const char *app_id,
+                           const char *job_id, modal_list_fn *fn, void *ctx,
+                           struct grpc_status *st) LB_MUST_CHECK;
 
 /* ---- the task command router ---- */
 
-/* modal_router_open: TaskGetCommandRouterAccess(task_id) and a router connection (h2c when
- * the control plane is loopback, §1.8). Replaces any earlier router. */
-enum rc modal_router_open(struct modal_client *mc, const char *task_id, struct grpc_status *st)
-    LB_MUST_CHECK;
-/* modal_router_refresh: fetch router access again (new JWT) for the open task. */
+/* modal_router_open: router access for task_id of sandbox_id, TaskGetCommandRouterAccess(task_id)
+ * for a V1 id, SandboxGetCommandRouterAccess(sandbox_id) for a V2 one, and a router connection
+ * (h2c when the control plane is loopback, §1.8). Replaces any earlier router. Exec calls
+ * name task_id. */
+enum rc modal_router_open(struct modal_client *mc, const char *sandbox_id, const char *task_id,
+                          struct grpc_status *st) LB_MUST_CHECK;
+/* modal_router_refresh: fetch router access again (new JWT) for the open task, by the RPC
+ * of its sandbox's family. */
 enum rc modal_router_refresh(struct modal_client *mc, struct grpc_status *st) LB_MUST_CHECK;
 /* modal_router_client: the router's grpc client (borrowed), NULL before modal_router_open. */
 struct grpc_client *modal_router_client(struct modal_client *mc);

@@ -1,5 +1,5 @@
-/* sandbox_modal: the Modal backend: an idle V1 sandbox, tar through exec stdin/stdout, the agent
- * as a router exec whose stdout/stderr stream live (modal-protocol.md §4.3).
+/* sandbox_modal: the Modal backend: an idle V1 or V2 sandbox, tar through exec stdin/stdout, the
+ * agent as a router exec whose stdout/stderr stream live (modal-protocol.md §4.3).
  *
  * Theory of operation. start(): app -> image (build wait) -> SandboxCreate (tags labbox=1,
  * job=<id>) -> task id -> router -> upload exec `tar -xf - -C /workspace` fed by
@@ -10,6 +10,15 @@
  * collect_tar_fd. destroy() terminates the sandbox. sb->state holds phase, sandbox_id,
  * task_id, exec ids and the agent's start time, persisted before each step that needs them
  * for attach(), which resumes the stdio reads at sb->resume_offset.
+ *
+ * Sandbox families (§3.6, §4.2). cfg->modal_sandbox_version picks the family of new
+ * sandboxes: 1 = SandboxCreate, then SandboxGetTaskId polling and TaskGetCommandRouterAccess;
+ * 2 = SandboxCreateV2, whose reply carries the task id and the router access. Everything about
+ * an existing sandbox (wait, terminate, router access on attach or JWT refresh) follows the
+ * family of its recorded id's shape, whatever the configuration says now, like the SDKs do
+ * (modal_client.h). Listing (crash-during-create recovery, orphan reaping) looks at both
+ * families, since an earlier run may have used the other one. Execs, uploads, outputs and the
+ * kill exec are router calls, the same for both.
  *
  * Stopping the agent but keeping the sandbox. Modal has no RPC that kills one exec, and all
  * execs of a sandbox share its container's pid namespace. So the agent runs under a POSIX sh
@@ -117,6 +126,7 @@ struct modal_priv {
     char app_id[MODAL_ID_MAX];
     char sandbox_id[MODAL_ID_MAX];
     char task_id[MODAL_ID_MAX];
+    bool router_ready;   /* SandboxCreateV2 connected the router of task_id */
     char exec_agent[37];
     char exec_kill[37];
     struct modal_stream st[SANDBOX_STREAM__MAX];
@@ -651,44 +661,60 @@ create_sandbox(struct sandbox *sb)
         .milli_cpu = MODAL_MILLI_CPU,
         .block_network = !sb->cfg->network,
         .job_id = sb->job->id,
+        .version = sb->cfg->modal_sandbox_version == 2 ? 2 : 1,
     };
-    rc = modal_sandbox_create(p->mc, &spec, p->sandbox_id, &st);
-    if (rc != RC_OK)
-        return fail_st(sb, "creating the sandbox", &st);
-    rc = set_state(sb, "sandbox_id", p->sandbox_id);
-    if (rc == RC_OK)
+    p->task_id[0] = '\0';
+    p->router_ready = false;
+    enum rc crc = modal_sandbox_create(p->mc, &spec, p->sandbox_id, p->task_id, &st);
+    if (crc == RC_NOMEM)
+        return crc;
+    p->router_ready = crc == RC_OK && p->task_id[0] != '\0';
+    /* A V2 sandbox whose router access failed exists all the same: record it first. */
+    rc = p->sandbox_id[0] != '\0' ? set_state(sb, "sandbox_id", p->sandbox_id) : RC_OK;
+    if (rc == RC_OK && p->sandbox_id[0] != '\0')
         rc = set_state(sb, "app_id", p->app_id);
-    if (rc == RC_OK)
+    if (rc == RC_OK && p->task_id[0] != '\0')
+        rc = set_state(sb, "task_id", p->task_id);
+    if (rc == RC_OK && p->sandbox_id[0] != '\0')
         rc = save(sb);
     if (rc != RC_OK)
         return rc;
+    if (crc != RC_OK)
+        return fail_st(sb, "creating the sandbox", &st);
     return RC_OK;
 }
 
+/* The sandbox's task id (unless create returned it) and its router. */
 static enum rc
 connect_task(struct sandbox *sb)
 {
     struct modal_priv *p = P(sb);
     struct grpc_status st;
     struct modal_result res;
-    enum rc rc = modal_sandbox_task_id(p->mc, p->sandbox_id, io_deadline(sb, MODAL_SETUP_MS),
-                                       p->task_id, &res, &st);
-    if (rc == RC_CONFLICT)
-        return sandbox_fail(sb, "the Modal sandbox ended before it started (%s)%s%s",
-                            modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
-                            res.exception);
-    if (rc == RC_TIMEOUT)
-        return sandbox_fail(sb, "the Modal sandbox was not scheduled in time");
-    if (rc != RC_OK)
-        return fail_st(sb, "waiting for the sandbox to be scheduled", &st);
-    rc = set_state(sb, "task_id", p->task_id);
-    if (rc == RC_OK)
-        rc = save(sb);
-    if (rc != RC_OK)
-        return rc;
-    rc = modal_router_open(p->mc, p->task_id, &st);
+    enum rc rc;
+    if (p->task_id[0] == '\0') {
+        rc = modal_sandbox_task_id(p->mc, p->sandbox_id, io_deadline(sb, MODAL_SETUP_MS),
+                                   p->task_id, &res, &st);
+        if (rc == RC_CONFLICT)
+            return sandbox_fail(sb, "the Modal sandbox ended before it started (%s)%s%s",
+                                modal_generic_status_name(res.status),
+                                res.exception[0] ? ": " : "", res.exception);
+        if (rc == RC_TIMEOUT)
+            return sandbox_fail(sb, "the Modal sandbox was not scheduled in time");
+        if (rc != RC_OK)
+            return fail_st(sb, "waiting for the sandbox to be scheduled", &st);
+        rc = set_state(sb, "task_id", p->task_id);
+        if (rc == RC_OK)
+            rc = save(sb);
+        if (rc != RC_OK)
+            return rc;
+    }
+    if (p->router_ready)
+        return RC_OK;
+    rc = modal_router_open(p->mc, p->sandbox_id, p->task_id, &st);
     if (rc != RC_OK)
         return fail_st(sb, "connecting to the sandbox's command router", &st);
+    p->router_ready = true;
     return RC_OK;
 }
 
@@ -725,6 +751,28 @@ kill_listed(void *ctx, const char *sandbox_id, const char *job)
     return RC_OK;
 }
 
+/* List the sandboxes of this labbox (of job_id, when non-NULL) in both families, V1 then V2,
+ * into fn: a start may have been made under the other modal_sandbox_version. Both listings are
+ * tried; the first failure is returned with its family in *out_family. */
+static enum rc
+list_both(struct sandbox *sb, const char *job_id, modal_list_fn *fn, void *ctx,
+          int *out_family, struct grpc_status *st)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st2;
+    enum rc rc = RC_OK;
+    *out_family = 0;
+    for (int v = 1; v <= 2; v++) {
+        enum rc r = modal_sandbox_list(p->mc, v, p->app_id, job_id, fn, ctx, &st2);
+        if (r != RC_OK && rc == RC_OK) {
+            rc = r;
+            *st = st2;
+            *out_family = v;
+        }
+    }
+    return rc;
+}
+
 static enum rc
 modal_attach(struct sandbox *sb)
 {
@@ -746,9 +794,13 @@ modal_attach(struct sandbox *sb)
         rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
         if (rc != RC_OK)
             return fail_st(sb, "looking up the Modal app", &st);
-        rc = modal_sandbox_list(p->mc, p->app_id, sb->job->id, kill_listed, sb, &st);
+        int fam = 0;
+        rc = list_both(sb, sb->job->id, kill_listed, sb, &fam, &st);
+        if (rc == RC_NOMEM)
+            return rc;
         if (rc != RC_OK)
-            return fail_st(sb, "listing the job's sandboxes", &st);
+            return fail_st(sb, fam == 2 ? "listing the job's V2 sandboxes"
+                                        : "listing the job's V1 sandboxes", &st);
         return modal_start(sb);
     }
     (void)snprintf(p->sandbox_id, sizeof(p->sandbox_id), "%s", sid);
@@ -778,10 +830,13 @@ modal_attach(struct sandbox *sb)
     }
     if (tid != NULL && tid[0] != '\0') {
         (void)snprintf(p->task_id, sizeof(p->task_id), "%s", tid);
-        rc = modal_router_open(p->mc, p->task_id, &st);
+        rc = modal_router_open(p->mc, p->sandbox_id, p->task_id, &st);
         if (rc != RC_OK)
             return fail_st(sb, "reconnecting to the sandbox's command router", &st);
+        p->router_ready = true;
     } else {
+        p->task_id[0] = '\0';
+        p->router_ready = false;
         rc = connect_task(sb);
         if (rc != RC_OK)
             return rc;
@@ -1204,8 +1259,13 @@ modal_destroy(struct sandbox *sb)
             if (p->app_id[0] == '\0' &&
                 modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st) != RC_OK)
                 return fail_st(sb, "looking up the Modal app", &st);
-            if (modal_sandbox_list(p->mc, p->app_id, sb->job->id, kill_listed, sb, &st) != RC_OK)
-                return fail_st(sb, "listing the job's sandboxes", &st);
+            int fam = 0;
+            enum rc lrc = list_both(sb, sb->job->id, kill_listed, sb, &fam, &st);
+            if (lrc == RC_NOMEM)
+                return lrc;
+            if (lrc != RC_OK)
+                return fail_st(sb, fam == 2 ? "listing the job's V2 sandboxes"
+                                            : "listing the job's V1 sandboxes", &st);
         }
         return RC_OK;
     }
@@ -1280,9 +1340,13 @@ modal_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx)
     if (rc != RC_OK)
         return fail_st(sb, "looking up the Modal app", &st);
     struct reaper r = {sb, claimed, ctx, 0};
-    rc = modal_sandbox_list(p->mc, p->app_id, NULL, reap_one, &r, &st);
+    int fam = 0;
+    rc = list_both(sb, NULL, reap_one, &r, &fam, &st);
+    if (rc == RC_NOMEM)
+        return rc;
     if (rc != RC_OK)
-        return fail_st(sb, "listing labbox's sandboxes", &st);
+        return fail_st(sb, fam == 2 ? "listing labbox's V2 sandboxes"
+                                    : "listing labbox's V1 sandboxes", &st);
     return RC_OK;
 }
 

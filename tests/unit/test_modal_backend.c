@@ -1,5 +1,9 @@
 /* test_modal_backend: sandbox_modal_ops driven hook by hook against the fake Modal server.
  *
+ * Every case runs twice, with modal_sandbox_version 1 (V1 sandboxes) and 2 (V2); the RPC
+ * counts of the fake show which family was spoken. Cross-family cases check that an existing
+ * sandbox is handled by its id's family whatever the configuration says now.
+ *
  * Starts `node tests/fake-modal/server.mjs` (or uses LABBOX_TEST_MODAL_URL, plus
  * LABBOX_TEST_MODAL_ADMIN for the admin port when failure injection is wanted). Without node or
  * the fake it skips (exit 77), unless CI=true, where that fails.
@@ -33,6 +37,7 @@
 extern const struct sandbox_ops sandbox_modal_ops;
 extern char **environ;
 
+static int sandbox_version = 1; /* modal_sandbox_version of cfg_make */
 static char server_url[128];
 static char admin_url[128];
 static pid_t server_pid = -1;
@@ -208,6 +213,42 @@ sandbox_running(const char *id)
     return r;
 }
 
+/* rpc_count: how many calls of rpc the fake has seen since the last stats_reset; -1 if unknown. */
+static long
+rpc_count(const char *rpc)
+{
+    json_object *st = admin("GET", "/stats", NULL), *rpcs, *v;
+    long n = -1;
+    if (st != NULL && json_object_object_get_ex(st, "rpcs", &rpcs))
+        n = json_object_object_get_ex(rpcs, rpc, &v) ? (long)json_object_get_int64(v) : 0;
+    json_object_put(st);
+    return n;
+}
+
+static void
+stats_reset(void)
+{
+    json_object_put(admin("POST", "/stats/reset", "{}"));
+}
+
+/* sandbox_is_v2: what the fake says about the family of sandbox id; -1 if unknown. */
+static int
+sandbox_is_v2(const char *id)
+{
+    json_object *st = admin("GET", "/state", NULL), *sbs, *it;
+    int r = -1;
+    if (st != NULL && json_object_object_get_ex(st, "sandboxes", &sbs)) {
+        for (size_t i = 0; i < json_object_array_length(sbs); i++) {
+            it = json_object_array_get_idx(sbs, i);
+            const char *sid = json_get_str(it, "id");
+            if (sid != NULL && strcmp(sid, id) == 0)
+                r = json_get_bool(it, "v2", false) ? 1 : 0;
+        }
+    }
+    json_object_put(st);
+    return r;
+}
+
 static int
 injections_left(void)
 {
@@ -312,12 +353,14 @@ job_free(struct jobenv *e)
 }
 
 static void
-cfg_make(struct config *cfg, const char *image)
+cfg_make_v(struct config *cfg, const char *image, int version)
 {
     char err[200];
     if (config_init(cfg) != RC_OK)
         abort();
     if (config_set(cfg, "backend", "modal", err, sizeof(err)) != RC_OK ||
+        config_set(cfg, "modal_sandbox_version", version == 2 ? "2" : "1", err, sizeof(err)) !=
+            RC_OK ||
         config_set(cfg, "modal_app", "labbox-unit", err, sizeof(err)) != RC_OK ||
         config_set(cfg, "modal_image", image, err, sizeof(err)) != RC_OK ||
         config_set(cfg, "modal_config", "/nonexistent/modal.toml", err, sizeof(err)) != RC_OK) {
@@ -327,6 +370,25 @@ cfg_make(struct config *cfg, const char *image)
     cfg->memory_mb = 256;
     cfg->output_max_bytes = 1 << 20;
     cfg->output_max_files = 100;
+}
+
+static void
+cfg_make(struct config *cfg, const char *image)
+{
+    cfg_make_v(cfg, image, sandbox_version);
+}
+
+/* The id's shape and the fake agree on the family we asked for. */
+static void
+check_family(const char *sid, int version)
+{
+    bool v1_shape = strncmp(sid, "sb-", 3) == 0 && strlen(sid) == 25 &&
+                    strspn(sid + 3, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") ==
+                        22;
+    if (v1_shape != (version == 1))
+        check_fail(__FILE__, __LINE__, "sandbox id shape", "'%s' for version %d", sid, version);
+    if (admin_url[0] != '\0')
+        CHECK_INT(sandbox_is_v2(sid), version == 2 ? 1 : 0);
 }
 
 static struct sandbox *
@@ -414,6 +476,7 @@ test_success(void)
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
     CHECK_INT(sandbox_init(sb), RC_OK);
     CHECK_INT(sandbox_check(sb), RC_OK);
+    stats_reset();
     enum rc rc = sandbox_start(sb);
     if (rc != RC_OK)
         fprintf(stderr, "start: %s\n", sb->error);
@@ -454,9 +517,25 @@ test_success(void)
     if (sid != NULL)
         (void)snprintf(sidc, sizeof(sidc), "%s", sid);
     json_object_put(st);
+    check_family(sidc, sandbox_version);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
     CHECK_INT(sandbox_running(sidc), 0);
+    if (admin_url[0] != '\0') {
+        /* Only the configured family's sandbox RPCs were called. V2 needs no task id polling
+         * and no router access call: SandboxCreateV2 returns both. */
+        bool v2 = sandbox_version == 2;
+        CHECK_INT(rpc_count("SandboxCreate") > 0, !v2);
+        CHECK_INT(rpc_count("SandboxGetTaskId") > 0, !v2);
+        CHECK_INT(rpc_count("TaskGetCommandRouterAccess") > 0, !v2);
+        CHECK_INT(rpc_count("SandboxTerminate") > 0, !v2);
+        CHECK_INT(rpc_count("SandboxCreateV2") > 0, v2);
+        CHECK_INT(rpc_count("SandboxTerminateV2") > 0, v2);
+        CHECK_INT(rpc_count("SandboxGetTaskIdV2"), 0);
+        CHECK_INT(rpc_count("SandboxGetCommandRouterAccess"), 0);
+        CHECK_INT(rpc_count(v2 ? "SandboxWait" : "SandboxWaitV2"), 0);
+        CHECK_INT(rpc_count("TaskExecStart") >= 2, 1);
+    }
     sandbox_free(sb);
     free(r->state);
     free(r);
@@ -730,10 +809,18 @@ test_reattach(void)
     sb->resume_offset[SANDBOX_STDOUT] = r->len[SANDBOX_STDOUT];
     sb->resume_offset[SANDBOX_STDERR] = r->len[SANDBOX_STDERR];
     CHECK_INT(sandbox_init(sb), RC_OK);
+    stats_reset();
     enum rc rc = sandbox_attach(sb);
     if (rc != RC_OK)
         fprintf(stderr, "attach: %s\n", sb->error);
     CHECK_INT(rc, RC_OK);
+    if (admin_url[0] != '\0') {
+        /* Re-attach asks for router access by the family's RPC, and checks liveness. */
+        bool v2 = sandbox_version == 2;
+        CHECK_INT(rpc_count("TaskGetCommandRouterAccess"), v2 ? 0 : 1);
+        CHECK_INT(rpc_count("SandboxGetCommandRouterAccess"), v2 ? 1 : 0);
+        CHECK_INT(rpc_count(v2 ? "SandboxWaitV2" : "SandboxWait"), 1);
+    }
     struct sandbox_result res;
     bool done = false;
     CHECK_INT(run_to_end(sb, 30000, &res, &done), RC_OK);
@@ -768,7 +855,10 @@ test_retries(void)
         free(r);
         return;
     }
-    json_object_put(admin("POST", "/inject", "{\"kind\":\"unavailable_once\",\"rpc\":\"SandboxCreate\"}"));
+    json_object_put(admin("POST", "/inject",
+                          sandbox_version == 2
+                              ? "{\"kind\":\"unavailable_once\",\"rpc\":\"SandboxCreateV2\"}"
+                              : "{\"kind\":\"unavailable_once\",\"rpc\":\"SandboxCreate\"}"));
     json_object_put(admin("POST", "/inject", "{\"kind\":\"unavailable_once\",\"rpc\":\"TaskExecStart\"}"));
     json_object_put(admin("POST", "/inject", "{\"kind\":\"throttle_once\",\"rpc\":\"AppGetOrCreate\",\"retry_after_secs\":0.2}"));
     json_object_put(admin("POST", "/inject", "{\"kind\":\"stdio_cut\",\"after_bytes\":300}"));
@@ -864,37 +954,230 @@ claim_all(void *ctx, const char *job_id)
     return true;
 }
 
-/* A started job's sandbox survives a reap that claims it and dies in one that does not. */
+/* Start a job "sleep 60" under modal_sandbox_version version and drop it without destroy (the
+ * supervisor died); its sandbox id into sid, its last state (heap) into *out_state. */
+static bool
+orphan_make(struct jobenv *e, const char *name, int version, char sid[128], char **out_state)
+{
+    struct config cfg;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"sleep", "60", NULL};
+    bool ok = false;
+    sid[0] = '\0';
+    *out_state = NULL;
+    cfg_make_v(&cfg, "python:3.12-slim", version);
+    if (!job_make(e, name, argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e->job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    enum rc rc = sandbox_start(sb);
+    if (rc != RC_OK)
+        fprintf(stderr, "start (version %d): %s\n", version, sb->error);
+    CHECK_INT(rc, RC_OK);
+    json_object *st = r->state ? json_tokener_parse(r->state) : NULL;
+    if (json_get_str(st, "sandbox_id") != NULL) {
+        (void)snprintf(sid, 128, "%s", json_get_str(st, "sandbox_id"));
+        check_family(sid, version);
+        ok = rc == RC_OK;
+    }
+    json_object_put(st);
+    sandbox_free(sb); /* orphaned */
+    *out_state = r->state;
+    free(r);
+    config_fini(&cfg);
+    return ok;
+}
+
+/* Started jobs' sandboxes of both families survive a reap that claims them and die in one that
+ * does not: reaping looks at V1 and V2 whatever the configured family. */
 static void
 test_reap(void)
 {
     struct config cfg;
-    struct jobenv e;
-    struct rec *r = calloc(1, sizeof(*r));
-    const char *const argv[] = {"sleep", "60", NULL};
+    struct jobenv e1, e2;
+    char sid1[128], sid2[128];
+    char *s1 = NULL, *s2 = NULL;
+    CHECK(orphan_make(&e1, "reap1", 1, sid1, &s1));
+    CHECK(orphan_make(&e2, "reap2", 2, sid2, &s2));
     cfg_make(&cfg, "python:3.12-slim");
-    if (!job_make(&e, "reap", argv) || r == NULL)
-        abort();
-    struct sandbox *sb = sb_make(&cfg, &e.job, r);
-    CHECK_INT(sandbox_init(sb), RC_OK);
-    CHECK_INT(sandbox_start(sb), RC_OK);
-    json_object *st = json_tokener_parse(r->state);
-    char sid[128] = "";
-    if (json_get_str(st, "sandbox_id") != NULL)
-        (void)snprintf(sid, sizeof(sid), "%s", json_get_str(st, "sandbox_id"));
-    json_object_put(st);
-    sandbox_free(sb); /* orphaned */
-
     struct sandbox *svc = sandbox_new(&sandbox_modal_ops, &cfg, NULL);
     CHECK_INT(sandbox_init(svc), RC_OK);
     CHECK_INT(sandbox_reap_orphans(svc, claim_all, NULL), RC_OK);
-    CHECK_INT(sandbox_running(sid), 1);
+    CHECK_INT(sandbox_running(sid1), 1);
+    CHECK_INT(sandbox_running(sid2), 1);
+    stats_reset();
     CHECK_INT(sandbox_reap_orphans(svc, claim_none, NULL), RC_OK);
-    CHECK_INT(sandbox_running(sid), 0);
+    CHECK_INT(sandbox_running(sid1), 0);
+    CHECK_INT(sandbox_running(sid2), 0);
+    if (admin_url[0] != '\0') {
+        /* Each sandbox was terminated by its own family's RPC, once. */
+        CHECK_INT(rpc_count("SandboxList") >= 1, 1);
+        CHECK_INT(rpc_count("SandboxListV2") >= 1, 1);
+        CHECK_INT(rpc_count("SandboxTerminate"), 1);
+        CHECK_INT(rpc_count("SandboxTerminateV2"), 1);
+    }
     sandbox_free(svc);
+    free(s1);
+    free(s2);
+    job_free(&e1);
+    job_free(&e2);
+    config_fini(&cfg);
+}
+
+/* A sandbox started under the other family is re-attached under this configuration: its id's
+ * shape decides the RPCs, the agent's output and outputs are all there. */
+static void
+test_attach_other_family(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    int other = sandbox_version == 2 ? 1 : 2;
+    const char *const argv[] = {
+        "sh", "-c", "echo one; sleep 1; echo two; echo x > outputs/x.txt", NULL};
+    struct config ocfg;
+    cfg_make_v(&ocfg, "python:3.12-slim", other);
+    if (!job_make(&e, "xfam", argv) || r == NULL)
+        abort();
+    struct sandbox *sb = sb_make(&ocfg, &e.job, r);
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, "one\n", 20000));
+    char *saved = r->state ? strdup(r->state) : NULL;
+    sandbox_free(sb);
+    config_fini(&ocfg);
+    if (saved == NULL) {
+        CHECK_FAIL("no persisted state");
+        free(r);
+        job_free(&e);
+        return;
+    }
+    cfg_make(&cfg, "python:3.12-slim");
+    sb = sb_make(&cfg, &e.job, r);
+    json_object_put(sb->state);
+    sb->state = json_tokener_parse(saved);
+    free(saved);
+    sb->resume_offset[SANDBOX_STDOUT] = r->len[SANDBOX_STDOUT];
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    stats_reset();
+    enum rc rc = sandbox_attach(sb);
+    if (rc != RC_OK)
+        fprintf(stderr, "attach across families: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    if (admin_url[0] != '\0') {
+        CHECK_INT(rpc_count(other == 2 ? "SandboxGetCommandRouterAccess" : "TaskGetCommandRouterAccess"), 1);
+        CHECK_INT(rpc_count(other == 2 ? "TaskGetCommandRouterAccess" : "SandboxGetCommandRouterAccess"), 0);
+        CHECK_INT(rpc_count("SandboxCreate") + rpc_count("SandboxCreateV2"), 0);
+    }
+    struct sandbox_result res;
+    bool done = false;
+    CHECK_INT(run_to_end(sb, 30000, &res, &done), RC_OK);
+    CHECK(done);
+    CHECK_INT(res.status, SANDBOX_OK);
+    CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "one\ntwo\n", 8);
+    int ofd = outputs_dir(&e);
+    struct sandbox_collect_stats cs;
+    CHECK_INT(sandbox_collect(sb, ofd, &cs), RC_OK);
+    CHECK_INT(cs.files, 1);
+    (void)close(ofd);
+    json_object *st = json_tokener_parse(r->state);
+    char sid[128] = "?";
+    if (json_get_str(st, "sandbox_id") != NULL)
+        (void)snprintf(sid, sizeof(sid), "%s", json_get_str(st, "sandbox_id"));
+    json_object_put(st);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    if (admin_url[0] != '\0') {
+        CHECK_INT(sandbox_running(sid), 0);
+        CHECK_INT(rpc_count(other == 2 ? "SandboxTerminateV2" : "SandboxTerminate"), 1);
+    }
+    sandbox_free(sb);
     free(r->state);
     free(r);
     job_free(&e);
+    config_fini(&cfg);
+}
+
+/* The supervisor died during create, before the sandbox id was saved, under the other family:
+ * attach finds the job's sandbox by its tags in either family, terminates it, and starts the
+ * job afresh in the configured family. */
+static void
+test_create_crash_recovery(void)
+{
+    struct jobenv e;
+    char old_sid[128];
+    char *state = NULL;
+    int other = sandbox_version == 2 ? 1 : 2;
+    CHECK(orphan_make(&e, "crash", other, old_sid, &state));
+    json_object *st = state ? json_tokener_parse(state) : NULL;
+    free(state);
+    if (st == NULL) {
+        CHECK_FAIL("no persisted state");
+        job_free(&e);
+        return;
+    }
+    /* As if the create never returned: phase creating, no ids yet. */
+    json_object_object_del(st, "sandbox_id");
+    json_object_object_del(st, "task_id");
+    json_object_object_del(st, "exec_upload");
+    json_object_object_del(st, "exec_agent");
+    CHECK(json_set_str(st, "phase", "creating"));
+    /* A short job this time. */
+    freev(e.argv);
+    const char *const argv[] = {"sh", "-c", "echo again", NULL};
+    e.argv = dupv(argv);
+    e.job.argv = e.argv;
+
+    struct config cfg;
+    struct rec *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        abort();
+    cfg_make(&cfg, "python:3.12-slim");
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    json_object_put(sb->state);
+    sb->state = st;
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    enum rc rc = sandbox_attach(sb);
+    if (rc != RC_OK)
+        fprintf(stderr, "attach after a crash in create: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    CHECK_INT(sandbox_running(old_sid), 0);
+    json_object *now = r->state ? json_tokener_parse(r->state) : NULL;
+    const char *nsid = json_get_str(now, "sandbox_id");
+    CHECK(nsid != NULL && strcmp(nsid, old_sid) != 0);
+    if (nsid != NULL)
+        check_family(nsid, sandbox_version);
+    json_object_put(now);
+    struct sandbox_result res;
+    bool done = false;
+    CHECK_INT(run_to_end(sb, 30000, &res, &done), RC_OK);
+    CHECK(done);
+    CHECK_INT(res.status, SANDBOX_OK);
+    CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "again\n", 6);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+/* modal_sandbox_version accepts 1 and 2 only, and the error names the key. */
+static void
+test_config_key(void)
+{
+    struct config cfg;
+    char err[200] = "";
+    CHECK_INT(config_init(&cfg), RC_OK);
+    CHECK_INT((int)cfg.modal_sandbox_version, 1);
+    CHECK_INT(config_set(&cfg, "modal_sandbox_version", "2", err, sizeof(err)), RC_OK);
+    CHECK_INT((int)cfg.modal_sandbox_version, 2);
+    const char *bad[] = {"0", "3", "v2", "", "-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        CHECK_INT(config_set(&cfg, "modal_sandbox_version", bad[i], err, sizeof(err)), RC_BADREQ);
+        CHECK(strstr(err, "modal_sandbox_version") != NULL);
+    }
+    CHECK_INT((int)cfg.modal_sandbox_version, 2);
     config_fini(&cfg);
 }
 
@@ -919,15 +1202,27 @@ main(void)
     (void)unsetenv("MODAL_ENVIRONMENT");
     (void)unsetenv("MODAL_IMAGE_BUILDER_VERSION");
 
-    test_success();
-    test_exit_code();
-    test_cancel();
-    test_cancel_tree();
-    test_cancel_fallback();
-    test_reattach();
-    test_retries();
-    test_reap();
-    expect_start_error(FAIL_IMAGE, "image build failed");
+    test_config_key();
+    /* LABBOX_TEST_MODAL_SANDBOX_VERSION=1 or 2 runs one family only (for debugging). */
+    const char *only = getenv("LABBOX_TEST_MODAL_SANDBOX_VERSION");
+    for (int v = 1; v <= 2; v++) {
+        if (only != NULL && only[0] != '\0' && (only[0] - '0') != v)
+            continue;
+        sandbox_version = v;
+        fprintf(stderr, "test_modal_backend: modal_sandbox_version %d\n", v);
+        test_success();
+        test_exit_code();
+        test_cancel();
+        test_cancel_tree();
+        test_cancel_fallback();
+        test_reattach();
+        test_retries();
+        test_reap();
+        test_attach_other_family();
+        test_create_crash_recovery();
+        expect_start_error(FAIL_IMAGE, "image build failed");
+    }
+    sandbox_version = 1;
 
     (void)setenv("MODAL_TOKEN_SECRET", "wrong-secret", 1);
     expect_start_error("python:3.12-slim", "Modal rejected the token");
