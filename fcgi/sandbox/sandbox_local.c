@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -344,8 +345,7 @@ build_args(struct sandbox *sb, struct args *a, char *inputs, size_t inlen)
     add_link_or_bind(a, "/lib64");
     add_link_or_bind(a, "/lib32");
     static const char *const etc[] = {"/etc/alternatives", "/etc/ssl", "/etc/localtime",
-                                      "/etc/mime.types", "/etc/ld.so.cache", "/etc/passwd",
-                                      "/etc/group"};
+                                      "/etc/mime.types", "/etc/ld.so.cache"};
     for (size_t i = 0; i < sizeof(etc) / sizeof(etc[0]); i++) {
         add(a, "--ro-bind-try");
         add(a, etc[i]);
@@ -359,6 +359,14 @@ build_args(struct sandbox *sb, struct args *a, char *inputs, size_t inlen)
         add(a, "/etc/hosts");
         add(a, "/etc/hosts");
     }
+    /* Our own passwd and group (written by the child to fds 4 and 5): the agent learns
+     * nothing of the host's users, and its uid still has a name. */
+    add(a, "--ro-bind-data");
+    add(a, "4");
+    add(a, "/etc/passwd");
+    add(a, "--ro-bind-data");
+    add(a, "5");
+    add(a, "/etc/group");
     add(a, "--proc");
     add(a, "/proc");
     add(a, "--dev");
@@ -399,6 +407,36 @@ join_cgroup(const char *dir)
     (void)write_text(dir, "cgroup.procs", pid);
 }
 
+/* Write the sandbox's /etc/passwd and /etc/group into memfds at fds 4 and 5 (inherited by
+ * bwrap, which copies them in and closes them). Child only; -1 with errno on failure. */
+static int
+user_files(const struct local *lc)
+{
+    char text[512];
+    for (int which = 0; which < 2; which++) {
+        int k;
+        if (which == 0)
+            k = snprintf(text, sizeof(text),
+                         "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                         "%s%u:%u:labbox agent:/tmp:/bin/sh\n",
+                         lc->uid == 65534 ? "#agent:x:" : "agent:x:", (unsigned)lc->uid,
+                         (unsigned)lc->gid);
+        else
+            k = snprintf(text, sizeof(text), "root:x:0:\nnogroup:x:65534:\n%s%u:\n",
+                         lc->gid == 65534 ? "#agent:x:" : "agent:x:", (unsigned)lc->gid);
+        if (k < 0 || (size_t)k >= sizeof(text))
+            return -1;
+        int fd = memfd_create(which == 0 ? "passwd" : "group", 0);
+        if (fd < 0 || write(fd, text, (size_t)k) != k || lseek(fd, 0, SEEK_SET) != 0 ||
+            dup2(fd, 4 + which) < 0)
+            return -1;
+        if (fd != 4 + which)
+            close(fd);
+    }
+    return 0;
+}
+
 static __attribute__((noreturn)) void
 child(struct sandbox *sb, struct local *lc, const struct args *a, int out_w, int err_w,
       int report_w, int status_w)
@@ -413,7 +451,7 @@ child(struct sandbox *sb, struct local *lc, const struct args *a, int out_w, int
     /* Nothing of the supervisor's (or of serve's, had anything leaked) may reach the sandbox:
      * fds 0-2 are the agent's stdio, 3 is bwrap's status pipe, everything above is closed at
      * exec (not now: the report pipe must stay open until then). */
-    if (close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    if (close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0 || user_files(lc) != 0)
         goto fail;
     sigset_t none;
     sigemptyset(&none);
@@ -480,8 +518,8 @@ local_start(struct sandbox *sb)
         rc = sandbox_fail(sb, "pipe: %s", strerror(errno));
         goto out;
     }
-    /* Keep the report pipe clear of fds 0-3, which the child overwrites. */
-    if (rep[1] <= 3) {
+    /* Keep the report pipe clear of fds 0-9: the child overwrites 0-5. */
+    if (rep[1] < 10) {
         int moved = fcntl(rep[1], F_DUPFD_CLOEXEC, 10);
         close(rep[1]);
         rep[1] = moved;

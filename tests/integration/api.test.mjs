@@ -206,6 +206,15 @@ describe("api", () => {
     assert.ok(!fds.some((l) => /socket:/.test(l)), fds.join("\n"));
   });
 
+  test("the sandbox's /etc/passwd names only root, nobody and the agent", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "cat", path: "/etc/passwd" });
+    const job = await waitFor(stack, r.body.id);
+    assert.equal(job.state, "succeeded");
+    const users = (await logRecords(stack, r.body.id)).filter((x) => x.stream === "stdout")
+      .map((x) => x.line).filter((l) => /^[a-z#]/.test(l) && l.includes(":")).map((l) => l.split(":")[0]);
+    assert.deepEqual(users.filter((u) => !u.startsWith("#")).sort(), ["nobody", "root"]);
+  });
+
   test("a signal ends failed/signal; cancel after the end is 409; delete is 204", async () => {
     const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "kill-self", signal: 11 });
     const job = await waitFor(stack, r.body.id);

@@ -14,6 +14,7 @@ Runs in the sandbox like any operator's agent; only the standard library. Modes:
   partial        print a line without a newline, wait, then finish it
   memory         allocate "mb" MiB
   fds            print the open file descriptors and what they are
+  cat            print the lines of the file "path"
   net            try a TCP connection to "host":"port"; print "connected" or "refused: ..."
 """
 import json
@@ -105,6 +106,10 @@ elif mode == "fds":
             print(f"fd {fd} -> {os.readlink(f'/proc/self/fd/{fd}')}", flush=True)
         except OSError:
             pass
+elif mode == "cat":
+    with open(P["path"]) as f:
+        for line in f:
+            print(line.rstrip("\n"), flush=True)
 elif mode == "net":
     import socket
     try:
