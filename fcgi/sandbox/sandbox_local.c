@@ -326,6 +326,10 @@ build_args(struct sandbox *sb, struct args *a, char *inputs, size_t inlen)
     const struct sandbox_job *job = sb->job;
     add(a, BWRAP_PATH);
     add(a, "--unshare-all");
+    /* A user namespace of its own, and none further inside: nested user namespaces are the
+     * kernel attack surface an agent has least business with. */
+    add(a, "--unshare-user");
+    add(a, "--disable-userns");
     if (sb->cfg->network)
         add(a, "--share-net");
     add(a, "--die-with-parent");

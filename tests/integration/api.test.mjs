@@ -206,6 +206,13 @@ describe("api", () => {
     assert.ok(!fds.some((l) => /socket:/.test(l)), fds.join("\n"));
   });
 
+  test("no nested user namespaces inside the sandbox", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "run", argv: ["unshare", "--user", "true"] });
+    await waitFor(stack, r.body.id);
+    const st = (await logRecords(stack, r.body.id)).find((x) => x.line.startsWith("status "));
+    assert.ok(st && !st.line.startsWith("status 0"), st?.line);
+  });
+
   test("the sandbox's /etc/passwd names only root, nobody and the agent", async () => {
     const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "cat", path: "/etc/passwd" });
     const job = await waitFor(stack, r.body.id);

@@ -15,6 +15,7 @@ Runs in the sandbox like any operator's agent; only the standard library. Modes:
   memory         allocate "mb" MiB
   fds            print the open file descriptors and what they are
   cat            print the lines of the file "path"
+  run            run the command "argv" and print its exit status
   net            try a TCP connection to "host":"port"; print "connected" or "refused: ..."
 """
 import json
@@ -110,6 +111,10 @@ elif mode == "cat":
     with open(P["path"]) as f:
         for line in f:
             print(line.rstrip("\n"), flush=True)
+elif mode == "run":
+    import subprocess
+    r = subprocess.run(P["argv"], capture_output=True, text=True)
+    print(f"status {r.returncode}: {r.stderr.strip()}", flush=True)
 elif mode == "net":
     import socket
     try:
