@@ -23,7 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,6 +48,13 @@
 #define CG_V1_CPU    "/sys/fs/cgroup/cpuacct"
 #define CG_V2_ROOT   "/sys/fs/cgroup"
 #define MAX_ARGS     96
+
+/* The architectures whose seccomp filter we build (elsewhere the sandbox runs without one). */
+#if defined(__x86_64__)
+#define SECCOMP_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SECCOMP_ARCH AUDIT_ARCH_AARCH64
+#endif
 
 struct local {
     pid_t pid;                           /* bwrap, -1 when none */
@@ -365,6 +377,10 @@ build_args(struct sandbox *sb, struct args *a, char *inputs, size_t inlen)
     }
     /* Our own passwd and group (written by the child to fds 4 and 5): the agent learns
      * nothing of the host's users, and its uid still has a name. */
+#ifdef SECCOMP_ARCH
+    add(a, "--seccomp"); /* the child writes the program to fd 6 */
+    add(a, "6");
+#endif
     add(a, "--ro-bind-data");
     add(a, "4");
     add(a, "/etc/passwd");
@@ -411,6 +427,142 @@ join_cgroup(const char *dir)
     (void)write_text(dir, "cgroup.procs", pid);
 }
 
+/*** seccomp ***/
+
+/* System calls an experiment agent has no use for and that widen the kernel's attack surface:
+ * they fail with EPERM. Everything else is allowed (a deny list: agents run arbitrary
+ * interpreters and tools). Each entry is guarded, so a libc without one still compiles. */
+static const int denied_syscalls[] = {
+#ifdef SYS_keyctl
+    SYS_keyctl,
+#endif
+#ifdef SYS_add_key
+    SYS_add_key,
+#endif
+#ifdef SYS_request_key
+    SYS_request_key,
+#endif
+#ifdef SYS_bpf
+    SYS_bpf,
+#endif
+#ifdef SYS_perf_event_open
+    SYS_perf_event_open,
+#endif
+#ifdef SYS_userfaultfd
+    SYS_userfaultfd,
+#endif
+#ifdef SYS_io_uring_setup
+    SYS_io_uring_setup,
+#endif
+#ifdef SYS_io_uring_enter
+    SYS_io_uring_enter,
+#endif
+#ifdef SYS_io_uring_register
+    SYS_io_uring_register,
+#endif
+#ifdef SYS_kexec_load
+    SYS_kexec_load,
+#endif
+#ifdef SYS_kexec_file_load
+    SYS_kexec_file_load,
+#endif
+#ifdef SYS_init_module
+    SYS_init_module,
+#endif
+#ifdef SYS_finit_module
+    SYS_finit_module,
+#endif
+#ifdef SYS_delete_module
+    SYS_delete_module,
+#endif
+#ifdef SYS_open_by_handle_at
+    SYS_open_by_handle_at,
+#endif
+#ifdef SYS_name_to_handle_at
+    SYS_name_to_handle_at,
+#endif
+#ifdef SYS_acct
+    SYS_acct,
+#endif
+#ifdef SYS_swapon
+    SYS_swapon,
+#endif
+#ifdef SYS_swapoff
+    SYS_swapoff,
+#endif
+#ifdef SYS_reboot
+    SYS_reboot,
+#endif
+#ifdef SYS_quotactl
+    SYS_quotactl,
+#endif
+#ifdef SYS_lookup_dcookie
+    SYS_lookup_dcookie,
+#endif
+#ifdef SYS_iopl
+    SYS_iopl,
+#endif
+#ifdef SYS_ioperm
+    SYS_ioperm,
+#endif
+#ifdef SYS_ptrace
+    SYS_ptrace,
+#endif
+#ifdef SYS_process_vm_writev
+    SYS_process_vm_writev,
+#endif
+#ifdef SYS_fanotify_init
+    SYS_fanotify_init,
+#endif
+};
+#define NDENIED (sizeof(denied_syscalls) / sizeof(denied_syscalls[0]))
+
+#ifdef SECCOMP_ARCH
+/* The BPF program: a foreign architecture (or x32) is killed, a denied call gets EPERM, the
+ * rest is allowed. Fills prog (room for NDENIED + 8 instructions); returns the count. */
+static size_t
+seccomp_program(struct sock_filter *prog)
+{
+    size_t n = 0;
+    prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                             offsetof(struct seccomp_data, arch));
+    prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0);
+    prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                             offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+    prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
+    prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+#endif
+    for (size_t i = 0; i < NDENIED; i++) {
+        /* Equal: fall through to the next instruction, which is the EPERM return; the rest
+         * of the list jumps over it. Built as: JEQ nr -> (0: deny, 1: next check). */
+        prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                                                 (unsigned)denied_syscalls[i], 0, 1);
+        prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+    }
+    prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    return n;
+}
+#endif
+
+/* Put the seccomp program into a memfd at fd 6 for bwrap's --seccomp. Child only. */
+static int
+seccomp_file(void)
+{
+#ifdef SECCOMP_ARCH
+    struct sock_filter prog[2 * NDENIED + 8];
+    size_t n = seccomp_program(prog);
+    int fd = memfd_create("seccomp", 0);
+    if (fd < 0 || write(fd, prog, n * sizeof(prog[0])) != (ssize_t)(n * sizeof(prog[0])) ||
+        lseek(fd, 0, SEEK_SET) != 0 || dup2(fd, 6) < 0)
+        return -1;
+    if (fd != 6)
+        close(fd);
+#endif
+    return 0;
+}
+
 /* Write the sandbox's /etc/passwd and /etc/group into memfds at fds 4 and 5 (inherited by
  * bwrap, which copies them in and closes them). Child only; -1 with errno on failure. */
 static int
@@ -455,7 +607,8 @@ child(struct sandbox *sb, struct local *lc, const struct args *a, int out_w, int
     /* Nothing of the supervisor's (or of serve's, had anything leaked) may reach the sandbox:
      * fds 0-2 are the agent's stdio, 3 is bwrap's status pipe, everything above is closed at
      * exec (not now: the report pipe must stay open until then). */
-    if (close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0 || user_files(lc) != 0)
+    if (close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0 || user_files(lc) != 0 ||
+        seccomp_file() != 0)
         goto fail;
     sigset_t none;
     sigemptyset(&none);
@@ -522,7 +675,7 @@ local_start(struct sandbox *sb)
         rc = sandbox_fail(sb, "pipe: %s", strerror(errno));
         goto out;
     }
-    /* Keep the report pipe clear of fds 0-9: the child overwrites 0-5. */
+    /* Keep the report pipe clear of fds 0-9: the child overwrites 0-6. */
     if (rep[1] < 10) {
         int moved = fcntl(rep[1], F_DUPFD_CLOEXEC, 10);
         close(rep[1]);

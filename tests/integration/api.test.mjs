@@ -206,6 +206,16 @@ describe("api", () => {
     assert.ok(!fds.some((l) => /socket:/.test(l)), fds.join("\n"));
   });
 
+  test("seccomp: system calls agents have no use for fail with EPERM", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "syscalls" });
+    const job = await waitFor(stack, r.body.id);
+    assert.equal(job.state, "succeeded", JSON.stringify(job));
+    const out = (await logRecords(stack, r.body.id)).map((x) => x.line);
+    for (const name of ["keyctl", "bpf", "io_uring_setup", "ptrace"])
+      assert.ok(out.includes(`${name} errno 1`), `${name}: ${out.join("\n")}`);
+    assert.ok(out.includes("getpid ok True"));
+  });
+
   test("no nested user namespaces inside the sandbox", async () => {
     const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "run", argv: ["unshare", "--user", "true"] });
     await waitFor(stack, r.body.id);

@@ -16,6 +16,7 @@ Runs in the sandbox like any operator's agent; only the standard library. Modes:
   fds            print the open file descriptors and what they are
   cat            print the lines of the file "path"
   run            run the command "argv" and print its exit status
+  syscalls       try a few system calls the sandbox denies; print "<name> errno <n>" each
   net            try a TCP connection to "host":"port"; print "connected" or "refused: ..."
 """
 import json
@@ -115,6 +116,17 @@ elif mode == "run":
     import subprocess
     r = subprocess.run(P["argv"], capture_output=True, text=True)
     print(f"status {r.returncode}: {r.stderr.strip()}", flush=True)
+elif mode == "syscalls":
+    import ctypes
+    import platform
+    nrs = {"x86_64": {"keyctl": 250, "bpf": 321, "io_uring_setup": 425, "ptrace": 101},
+           "aarch64": {"keyctl": 219, "bpf": 280, "io_uring_setup": 425, "ptrace": 117}}[platform.machine()]
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name, nr in nrs.items():
+        ctypes.set_errno(0)
+        r = libc.syscall(ctypes.c_long(nr), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))
+        print(f"{name} errno {ctypes.get_errno() if r == -1 else 0}", flush=True)
+    print(f"getpid ok {os.getpid() > 0}", flush=True)
 elif mode == "net":
     import socket
     try:
