@@ -3,9 +3,13 @@
  * Theory of operation. start() forks a child that puts itself in a new process group, joins
  * the job's cgroups (v1 memory+pids or a v2 leaf, where the host lets root create them), sets
  * rlimits, drops to the sandbox user and execs bwrap with every namespace unshared
- * (--unshare-all, the network too unless network = on), --die-with-parent and --new-session.
- * The host's /usr (and the /bin, /lib symlinks into it) is bound read-only; /workspace is the
- * job's work/ dir, with work/inputs bound read-only over it; /tmp is a private tmpfs. stdout and
+ * (--unshare-all, the network too unless network = on; no nested user namespaces),
+ * --die-with-parent, --new-session and a seccomp filter that refuses kernel interfaces agents
+ * do not need (keyctl, bpf, io_uring, ptrace, modules...). The host's /usr (and the /bin, /lib
+ * symlinks into it) is bound read-only, /etc/passwd and /etc/group are our own (root, nobody,
+ * the agent); /workspace is the job's work dir under sandbox_dir, with its inputs/ bound
+ * read-only over it; /tmp is a private tmpfs. Only the agent's stdio reaches it: every other
+ * fd is closed at exec. stdout and
  * stderr are two pipes that poll() drains. Exec failures in the child travel back over a
  * CLOEXEC pipe as an errno. The wall clock is the supervisor's: on timeout or cancel it calls
  * cancel(), which SIGKILLs bwrap; --die-with-parent then kills the sandbox's pid 1 and with it
