@@ -101,6 +101,9 @@ async function modalService() {
       MODAL_TOKEN_ID: "ak-test",
       MODAL_TOKEN_SECRET: "as-test",
       LABBOX_MODAL_CONFIG: "/nonexistent/.modal.toml",
+      // The sandbox family (1 or 2) comes from the caller's environment, for a run per family.
+      ...(process.env.LABBOX_MODAL_SANDBOX_VERSION
+        ? { LABBOX_MODAL_SANDBOX_VERSION: process.env.LABBOX_MODAL_SANDBOX_VERSION } : {}),
     },
     admin: `http://127.0.0.1:${admin}`,
     child,

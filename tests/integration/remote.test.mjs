@@ -175,7 +175,7 @@ describe(`remote backend ${backend}`, () => {
   if (backend === "modal") {
     test("injected failures: retried UNAVAILABLE, cut streams, router auth, build failure, killed sandbox", async () => {
       await admin(svc, "/injections/clear", {});
-      await admin(svc, "/inject", { kind: "unavailable_once", rpc: "SandboxCreate" });
+      await admin(svc, "/inject", { kind: "unavailable_once", rpc: process.env.LABBOX_MODAL_SANDBOX_VERSION === "2" ? "SandboxCreateV2" : "SandboxCreate" });
       await admin(svc, "/inject", { kind: "stdio_cut", after_bytes: 40, fd: "stdout" });
       await admin(svc, "/inject", { kind: "router_unauthenticated_once" });
       const r = await upload(stack, [{ name: "a.csv", data: CSV }], { mode: "ok", lines: 30 });
