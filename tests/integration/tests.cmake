@@ -7,6 +7,12 @@ foreach(backend local docker modal)
   set_tests_properties(backend_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
 endforeach()
+# Modal's V2 sandbox family (modal_sandbox_version = 2) through the shared cases as well.
+add_test(NAME backend_modal_v2
+         COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
+set_tests_properties(backend_modal_v2 PROPERTIES LABELS "integration;modal" TIMEOUT 600
+  SKIP_RETURN_CODE 77
+  ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=modal;LABBOX_MODAL_SANDBOX_VERSION=2")
 foreach(backend docker modal)
   add_test(NAME remote_${backend}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/remote.test.mjs)
