@@ -298,8 +298,6 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
     SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    if (getenv("LABBOX_GRPC_VERBOSE") != NULL)
-        SET(CURLOPT_VERBOSE, 1L);
     if (timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 #undef SET
