@@ -125,6 +125,7 @@ struct docker {
     int64_t last_inspect_ms; /* poll's last safety inspect */
     int64_t exited_seen_ms;  /* when a safety inspect first saw the container stopped */
     int reopens;
+    bool final_read;         /* the whole log was read once more after the exit */
     struct httpc_stream *stats; /* the usage sample in flight, or NULL */
     int64_t stats_sent_ms;      /* our clock when it was requested */
     int64_t stats_next_ms;      /* when the next one is due; 0: not sampling */
@@ -732,15 +733,18 @@ on_log_bytes(void *ctx, const char *p, size_t n)
     return dockerframe_feed(&d->frame, p, n, on_frame, sb);
 }
 
+/* open_logs: (re)open the container's log from its start; follow keeps it open while the
+ * container runs. Bytes already delivered are skipped (delivered[]), so reopening never
+ * repeats output. */
 static enum rc
-open_logs(struct sandbox *sb)
+open_logs_mode(struct sandbox *sb, bool follow)
 {
     struct docker *d = sb->priv;
     char path[300];
     httpc_stream_free(d->logs);
     d->logs = NULL;
-    (void)snprintf(path, sizeof(path), "%s/containers/%s/logs?follow=1&stdout=1&stderr=1", d->api,
-                   d->id);
+    (void)snprintf(path, sizeof(path), "%s/containers/%s/logs?follow=%d&stdout=1&stderr=1",
+                   d->api, d->id, follow ? 1 : 0);
     struct httpc_req rq = {
         .method = "GET",
         .path = path,
@@ -756,6 +760,12 @@ open_logs(struct sandbox *sb)
     if (httpc_stream_open(d->http, &rq, &d->logs) != RC_OK)
         return sandbox_fail(sb, "docker: cannot open the log stream: %s", httpc_error(d->http));
     return RC_OK;
+}
+
+static enum rc
+open_logs(struct sandbox *sb)
+{
+    return open_logs_mode(sb, true);
 }
 
 /*** Usage samples ***/
@@ -1255,6 +1265,13 @@ docker_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_r
         if (++d->reopens > REOPEN_MAX)
             return sandbox_fail(sb, "docker: the log stream keeps breaking");
         return open_logs(sb);
+    }
+    if (!d->final_read) {
+        /* A follow stream opened as the container exits may end before the engine has
+         * flushed the last lines to its log: read the whole log once more (delivered[] skips
+         * what we have), then conclude. */
+        d->final_read = true;
+        return open_logs_mode(sb, false);
     }
     d->stats_next_ms = 0; /* the agent has ended: no more samples */
     fill_result(sb, &cs, out);

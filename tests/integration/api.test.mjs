@@ -107,10 +107,17 @@ describe("api", () => {
   });
 
   test("metrics in Prometheus text format", async () => {
-    const res = await fetch(`${stack.url}/api/metrics`);
+    // A job counts as finished once the dispatcher has seen its supervisor go (within ~200 ms
+    // of its terminal state): read until the earlier tests' job shows up.
+    let res, text;
+    for (let i = 0; i < 50; i++) {
+      res = await fetch(`${stack.url}/api/metrics`);
+      text = await res.text();
+      if (/^labbox_jobs_finished_total\{state="succeeded"/m.test(text)) break;
+      await sleep(100);
+    }
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type"), /^text\/plain; version=0\.0\.4/);
-    const text = await res.text();
     for (const name of ["labbox_jobs", "labbox_queue_depth", "labbox_sandboxes_running", "labbox_backend_up",
       "labbox_jobs_finished_total", "labbox_uploads_rejected_total", "labbox_backend_errors_total",
       "labbox_sandbox_start_seconds", "labbox_job_duration_seconds"])
