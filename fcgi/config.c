@@ -14,9 +14,9 @@
 #include "util/sha256.h"
 
 #define DEF_ALLOWED_TYPES                                                                          \
-    "text/plain text/csv application/json text/tab-separated-values application/xml text/xml "    \
+    "text/plain text/csv application/json text/tab-separated-values application/xml text/xml "     \
     "application/pdf image/png image/jpeg image/gif image/tiff application/x-hdf5 "                \
-    "application/x-hdf application/zip application/gzip "                                         \
+    "application/x-hdf application/zip application/gzip "                                          \
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 enum key_kind {
@@ -32,9 +32,18 @@ struct key_def {
     uint64_t min, max; /* KEY_U64 only */
 };
 
-#define S(f)           {#f, KEY_STR, offsetof(struct config, f), 0, 0}
-#define U(f, lo, hi)   {#f, KEY_U64, offsetof(struct config, f), (lo), (hi)}
-#define B(f)           {#f, KEY_BOOL, offsetof(struct config, f), 0, 0}
+#define S(f)                                                                                       \
+    {                                                                                              \
+#f, KEY_STR, offsetof(struct config, f), 0, 0                                              \
+    }
+#define U(f, lo, hi)                                                                               \
+    {                                                                                              \
+#f, KEY_U64, offsetof(struct config, f), (lo), (hi)                                        \
+    }
+#define B(f)                                                                                       \
+    {                                                                                              \
+#f, KEY_BOOL, offsetof(struct config, f), 0, 0                                             \
+    }
 
 static const struct key_def keys[] = {
     S(data_dir),
@@ -285,7 +294,8 @@ config_parse(struct config *cfg, const char *text, size_t len, char *err, size_t
         char sub[512];
         enum rc rc = config_set(cfg, key, val, sub, sizeof(sub));
         if (rc != RC_OK) {
-            (void)snprintf(err, errlen, "line %u: %s", lineno, rc == RC_NOMEM ? "out of memory" : sub);
+            (void)snprintf(err, errlen, "line %u: %s", lineno,
+                           rc == RC_NOMEM ? "out of memory" : sub);
             return rc;
         }
     }

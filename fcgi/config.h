@@ -9,31 +9,31 @@
 #include "rc.h"
 
 struct config {
-    char *data_dir;        /* absolute after config_finish */
-    char *backend;         /* "local", "docker" or "modal" */
-    char *listen;          /* unix socket path, or "fd:0"; default <data_dir>/labbox.sock */
-    char *agent_dir;       /* copied into /workspace */
-    char *sandbox_dir;     /* where local work dirs live; must be reachable by sandbox_user */
-    char *agent_command;   /* argv, split like a shell without a shell */
-    char *agent_env;       /* space-separated NAME or NAME=VALUE given to the agent */
-    char *allowed_types;   /* space/comma separated MIME types */
-    char *log_level;       /* err warn info debug */
-    char *sandbox_user;    /* local backend: user the sandbox runs as ("" = nobody) */
-    char *docker_host;     /* unix:///path or /path */
-    char *docker_image;    /* image reference */
-    char *modal_app;       /* Modal app name */
-    char *modal_image;     /* registry tag the Modal image is built from */
-    char *modal_config;    /* path of .modal.toml ("" = ~/.modal.toml) */
-    char *modal_profile;   /* profile in .modal.toml ("" = the active one) */
-    char *socket_group;    /* group given the FastCGI socket ("" = leave as is) */
-    char *instance;        /* names this labbox's containers/sandboxes; "" = from host+data_dir */
+    char *data_dir;      /* absolute after config_finish */
+    char *backend;       /* "local", "docker" or "modal" */
+    char *listen;        /* unix socket path, or "fd:0"; default <data_dir>/labbox.sock */
+    char *agent_dir;     /* copied into /workspace */
+    char *sandbox_dir;   /* where local work dirs live; must be reachable by sandbox_user */
+    char *agent_command; /* argv, split like a shell without a shell */
+    char *agent_env;     /* space-separated NAME or NAME=VALUE given to the agent */
+    char *allowed_types; /* space/comma separated MIME types */
+    char *log_level;     /* err warn info debug */
+    char *sandbox_user;  /* local backend: user the sandbox runs as ("" = nobody) */
+    char *docker_host;   /* unix:///path or /path */
+    char *docker_image;  /* image reference */
+    char *modal_app;     /* Modal app name */
+    char *modal_image;   /* registry tag the Modal image is built from */
+    char *modal_config;  /* path of .modal.toml ("" = ~/.modal.toml) */
+    char *modal_profile; /* profile in .modal.toml ("" = the active one) */
+    char *socket_group;  /* group given the FastCGI socket ("" = leave as is) */
+    char *instance;      /* names this labbox's containers/sandboxes; "" = from host+data_dir */
     uint64_t max_file_bytes;
     uint64_t max_job_bytes;
     uint64_t max_files;
     uint64_t max_concurrent; /* 0 = number of CPUs */
     uint64_t max_queue;
-    uint64_t wall_timeout;   /* seconds */
-    uint64_t cpu_time;       /* seconds */
+    uint64_t wall_timeout; /* seconds */
+    uint64_t cpu_time;     /* seconds */
     uint64_t memory_mb;
     uint64_t pids;
     uint64_t file_size_mb;
@@ -42,12 +42,12 @@ struct config {
     uint64_t log_max_bytes;
     uint64_t log_line_max;
     uint64_t log_flush_ms;
-    uint64_t job_ttl;        /* seconds */
-    uint64_t threads;        /* FastCGI request threads */
-    uint64_t max_streams;    /* concurrent event streams */
+    uint64_t job_ttl;     /* seconds */
+    uint64_t threads;     /* FastCGI request threads */
+    uint64_t max_streams; /* concurrent event streams */
     uint64_t disk_reserve_mb;
-    uint64_t socket_mode;    /* permission bits of the FastCGI socket (octal in the file) */
-    uint64_t keepalive_ms;   /* event stream keepalive comment interval */
+    uint64_t socket_mode;           /* permission bits of the FastCGI socket (octal in the file) */
+    uint64_t keepalive_ms;          /* event stream keepalive comment interval */
     uint64_t modal_sandbox_version; /* 1 = V1 sandboxes (SandboxCreate), 2 = V2 (SandboxCreateV2) */
     bool network;
     bool allow_octet_stream;

@@ -3,40 +3,40 @@
 #define LABBOX_DEFAULTS_H
 
 /* Configurable (see config.c for the key names). */
-#define DEF_MAX_FILE_BYTES    (5ull * 1024 * 1024)  /* per uploaded file */
-#define DEF_MAX_JOB_BYTES     (50ull * 1024 * 1024) /* all files of one job */
-#define DEF_MAX_FILES         32                    /* files per job */
-#define DEF_MAX_QUEUE         100                   /* jobs waiting */
-#define DEF_WALL_TIMEOUT_S    600                   /* seconds a job may run */
-#define DEF_CPU_TIME_S        600                   /* RLIMIT_CPU of the agent */
-#define DEF_MEMORY_MB         1024                  /* address space / cgroup memory */
-#define DEF_PIDS              256                   /* processes in the sandbox */
-#define DEF_FILE_SIZE_MB      256                   /* RLIMIT_FSIZE of the agent */
-#define DEF_OUTPUT_MAX_BYTES  (100ull * 1024 * 1024) /* collected outputs, total */
-#define DEF_OUTPUT_MAX_FILES  1000                  /* collected outputs, entries */
-#define DEF_LOG_MAX_BYTES     (16ull * 1024 * 1024) /* log.jsonl of one job */
-#define DEF_LOG_LINE_MAX      16384                 /* longer output lines are cut */
-#define DEF_LOG_FLUSH_MS      100                   /* a partial line is flushed after this */
-#define DEF_JOB_TTL_S         86400                 /* finished jobs are kept this long */
-#define DEF_THREADS           16                    /* FastCGI request threads */
-#define DEF_MAX_STREAMS       8                     /* concurrent /events streams */
-#define DEF_DISK_RESERVE_MB   256                   /* uploads refused below this free space */
-#define DEF_KEEPALIVE_MS      15000                 /* event stream keepalive interval */
-#define DEF_DOCKER_HOST       "unix:///var/run/docker.sock"
-#define DEF_DOCKER_IMAGE      "python:3.12-slim"
-#define DEF_MODAL_APP         "labbox"
-#define DEF_MODAL_IMAGE       "python:3.12-slim"
-#define DEF_AGENT_COMMAND     "python3 agent.py"
+#define DEF_MAX_FILE_BYTES   (5ull * 1024 * 1024)   /* per uploaded file */
+#define DEF_MAX_JOB_BYTES    (50ull * 1024 * 1024)  /* all files of one job */
+#define DEF_MAX_FILES        32                     /* files per job */
+#define DEF_MAX_QUEUE        100                    /* jobs waiting */
+#define DEF_WALL_TIMEOUT_S   600                    /* seconds a job may run */
+#define DEF_CPU_TIME_S       600                    /* RLIMIT_CPU of the agent */
+#define DEF_MEMORY_MB        1024                   /* address space / cgroup memory */
+#define DEF_PIDS             256                    /* processes in the sandbox */
+#define DEF_FILE_SIZE_MB     256                    /* RLIMIT_FSIZE of the agent */
+#define DEF_OUTPUT_MAX_BYTES (100ull * 1024 * 1024) /* collected outputs, total */
+#define DEF_OUTPUT_MAX_FILES 1000                   /* collected outputs, entries */
+#define DEF_LOG_MAX_BYTES    (16ull * 1024 * 1024)  /* log.jsonl of one job */
+#define DEF_LOG_LINE_MAX     16384                  /* longer output lines are cut */
+#define DEF_LOG_FLUSH_MS     100                    /* a partial line is flushed after this */
+#define DEF_JOB_TTL_S        86400                  /* finished jobs are kept this long */
+#define DEF_THREADS          16                     /* FastCGI request threads */
+#define DEF_MAX_STREAMS      8                      /* concurrent /events streams */
+#define DEF_DISK_RESERVE_MB  256                    /* uploads refused below this free space */
+#define DEF_KEEPALIVE_MS     15000                  /* event stream keepalive interval */
+#define DEF_DOCKER_HOST      "unix:///var/run/docker.sock"
+#define DEF_DOCKER_IMAGE     "python:3.12-slim"
+#define DEF_MODAL_APP        "labbox"
+#define DEF_MODAL_IMAGE      "python:3.12-slim"
+#define DEF_AGENT_COMMAND    "python3 agent.py"
 
 /* Fixed caps. */
-#define PARAMS_MAX_BYTES      (64 * 1024) /* the params part */
-#define NAME_MAX_BYTES        200         /* an uploaded file name, bytes of UTF-8 */
-#define PART_HEADERS_MAX      (8 * 1024)  /* all headers of one multipart part */
-#define BOUNDARY_MAX          70          /* RFC 2046 section 5.1.1 */
-#define OUTPUT_PATH_MAX       1024        /* a relative output path */
-#define OUTPUT_DEPTH_MAX      16          /* directory nesting in outputs */
-#define JOB_JSON_MAX          (1024 * 1024) /* job.json is read whole */
-#define CONFIG_FILE_MAX       (256 * 1024)
-#define ID_LEN                26           /* base32 characters of a job id */
+#define PARAMS_MAX_BYTES (64 * 1024)   /* the params part */
+#define NAME_MAX_BYTES   200           /* an uploaded file name, bytes of UTF-8 */
+#define PART_HEADERS_MAX (8 * 1024)    /* all headers of one multipart part */
+#define BOUNDARY_MAX     70            /* RFC 2046 section 5.1.1 */
+#define OUTPUT_PATH_MAX  1024          /* a relative output path */
+#define OUTPUT_DEPTH_MAX 16            /* directory nesting in outputs */
+#define JOB_JSON_MAX     (1024 * 1024) /* job.json is read whole */
+#define CONFIG_FILE_MAX  (256 * 1024)
+#define ID_LEN           26 /* base32 characters of a job id */
 
 #endif

@@ -54,9 +54,10 @@ log_emit(enum log_level lvl, const char *file, const char *func, int with_errno,
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     const char *base = strrchr(file, '/');
-    k = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s%s:%s: ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, level_names[lvl], log_tag, base ? base + 1 : file, func);
+    k = snprintf(line, sizeof(line),
+                 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s%s:%s: ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                 level_names[lvl], log_tag, base ? base + 1 : file, func);
     n = k > 0 ? (size_t)k : 0;
     if (n < sizeof(line)) {
         va_start(ap, fmt);

@@ -130,7 +130,7 @@ serve(const struct config *cfg, const char *config_path)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n <= 0) {
@@ -183,7 +183,7 @@ out:
     scheduler_stop(sched);
     if (g_listen_fd > 0 && strcmp(cfg->listen, "fd:0") != 0)
         (void)unlink(cfg->listen);
-    fflush(stderr);
+    (void)fflush(stderr);
     _exit(status);
 }
 

@@ -37,8 +37,8 @@ api_log_offset(struct req *r, bool use_event_id, int logfd, uint64_t *out)
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
     if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0') {
-        resp_problem(r, 400, "bad_request", "Bad offset", "the offset must be a whole number",
-                     NULL, NULL);
+        resp_problem(r, 400, "bad_request", "Bad offset", "the offset must be a whole number", NULL,
+                     NULL);
         return false;
     }
     if (fstat(logfd, &st) != 0 || n > (uint64_t)st.st_size) {

@@ -26,7 +26,7 @@
 #include "log.h"
 #include "util/id.h"
 
-#define READ_CHUNK    65536
+#define READ_CHUNK 65536
 
 struct stream {
     struct api *api;
@@ -34,9 +34,9 @@ struct stream {
     const char *id;
     int dirfd;
     int logfd;
-    uint64_t off;           /* next byte of log.jsonl to send */
-    char last_state[32];    /* the state last sent */
-    char *buf;              /* READ_CHUNK bytes */
+    uint64_t off;        /* next byte of log.jsonl to send */
+    char last_state[32]; /* the state last sent */
+    char *buf;           /* READ_CHUNK bytes */
 };
 
 static enum rc
@@ -75,8 +75,8 @@ send_log(struct stream *s)
             if (s->buf[i] != '\n')
                 continue;
             char head[64];
-            int k = snprintf(head, sizeof(head), "event: log\nid: %llu\ndata: ",
-                             (unsigned long long)(s->off + i + 1));
+            int k = snprintf(head, sizeof(head),
+                             "event: log\nid: %llu\ndata: ", (unsigned long long)(s->off + i + 1));
             enum rc rc = resp_write(s->r, head, (size_t)k);
             if (rc == RC_OK)
                 rc = resp_write(s->r, s->buf + start, i - start);
@@ -122,7 +122,7 @@ static void
 run_stream(struct stream *s, int ino)
 {
     json_object *job = NULL;
-    int64_t last_write = mono_ms();
+    int64_t last_write;
     bool first = true, job_changed = true;
     for (;;) {
         /* job.json is read again only when it was replaced: appends to the log, by far the
@@ -207,8 +207,8 @@ api_events(struct api *api, struct req *r, const char *id)
         goto out;
     ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     (void)snprintf(path, sizeof(path), "%s/jobs/%s", api->cfg->data_dir, id);
-    if (ino < 0 || inotify_add_watch(ino, path, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                                    IN_MOVE_SELF) < 0) {
+    if (ino < 0 ||
+        inotify_add_watch(ino, path, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
         log_errno("inotify on %s", id);
         api_internal(r);
         goto out;

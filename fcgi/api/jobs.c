@@ -40,24 +40,23 @@ struct upload_err {
 
 struct upload {
     struct api *api;
-    int staging_fd;            /* tmp/up-<id> */
-    int inputs_fd;             /* tmp/up-<id>/inputs */
+    int staging_fd; /* tmp/up-<id> */
+    int inputs_fd;  /* tmp/up-<id>/inputs */
     enum part_kind kind;
-    int fd;                    /* the file being written */
+    int fd; /* the file being written */
     char name[NAME_MAX_BYTES + 1];
-    uint64_t size;             /* of the current file */
-    uint64_t total;            /* of all files */
+    uint64_t size;  /* of the current file */
+    uint64_t total; /* of all files */
     struct sha256 sha;
-    json_object *inputs;       /* [{name,size,type,sha256}] */
-    char *params;              /* the params text */
+    json_object *inputs; /* [{name,size,type,sha256}] */
+    char *params;        /* the params text */
     size_t params_len;
     bool have_params;
     struct upload_err err;
 };
 
-static enum rc
-fail(struct upload *u, enum rc rc, int status, const char *code, const char *title,
-     const char *file, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static enum rc fail(struct upload *u, enum rc rc, int status, const char *code, const char *title,
+                    const char *file, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 static enum rc
 fail(struct upload *u, enum rc rc, int status, const char *code, const char *title,
@@ -113,7 +112,7 @@ on_begin(void *ctx, const struct multipart_part *part)
     size_t sl = base.len < NAME_MAX_BYTES ? base.len : NAME_MAX_BYTES;
     /* For messages: the name as sent, with control characters made visible. */
     for (size_t i = 0; i < sl; i++)
-        shown[i] = (unsigned char)base.p[i] < 0x20 || base.p[i] == 0x7f ? '?' : base.p[i];
+        shown[i] = (char)((unsigned char)base.p[i] < 0x20 || base.p[i] == 0x7f ? '?' : base.p[i]);
     shown[sl] = '\0';
     if (names_check_upload(base, &why) != RC_OK)
         return fail(u, RC_BADREQ, 400, "bad_filename", "Bad file name", shown,
@@ -127,8 +126,7 @@ on_begin(void *ctx, const struct multipart_part *part)
     if (name_taken(u, u->name))
         return fail(u, RC_BADREQ, 400, "bad_filename", "Bad file name", u->name,
                     "the file name \"%s\" is used twice", u->name);
-    u->fd = openat(u->inputs_fd, u->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0644);
+    u->fd = openat(u->inputs_fd, u->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (u->fd < 0) {
         log_errno("create upload file");
         return fail(u, RC_IO, 500, "internal", "Internal error", u->name,
@@ -167,8 +165,8 @@ on_data(void *ctx, const char *p, size_t len)
                     (unsigned long long)cfg->max_file_bytes);
     if (u->total + len > cfg->max_job_bytes)
         return fail(u, RC_TOOBIG, 413, "job_too_large", "Job too large", u->name,
-                    "with %s the files together are larger than the limit of %llu bytes",
-                    u->name, (unsigned long long)cfg->max_job_bytes);
+                    "with %s the files together are larger than the limit of %llu bytes", u->name,
+                    (unsigned long long)cfg->max_job_bytes);
     if (fs_write_all(u->fd, p, len) != RC_OK) {
         log_errno("write upload");
         return fail(u, RC_IO, 500, "internal", "Internal error", u->name,
@@ -343,7 +341,8 @@ create_job(struct api *api, struct req *r)
         goto internal;
     }
     staged = true;
-    u.staging_fd = openat(api->js->tmp_fd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    u.staging_fd =
+        openat(api->js->tmp_fd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (u.staging_fd < 0 || mkdirat(u.staging_fd, "inputs", 0755) != 0)
         goto internal;
     u.inputs_fd = openat(u.staging_fd, "inputs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -378,8 +377,7 @@ create_job(struct api *api, struct req *r)
         goto cleanup;
     }
     if (json_object_array_length(u.inputs) == 0) {
-        resp_problem(r, 400, "bad_request", "No files", "the upload has no files part", NULL,
-                     NULL);
+        resp_problem(r, 400, "bad_request", "No files", "the upload has no files part", NULL, NULL);
         goto cleanup;
     }
     rc = write_params(&u);
@@ -514,8 +512,9 @@ api_get_logs(struct api *api, struct req *r, const char *id)
     }
     if (!api_log_offset(r, false, fd, &off))
         goto out;
-    size_t want = (uint64_t)st.st_size - off > LOGS_MAX_RESPONSE ? LOGS_MAX_RESPONSE
-                                                                  : (size_t)(st.st_size - (off_t)off);
+    size_t want = (uint64_t)st.st_size - off > LOGS_MAX_RESPONSE
+                      ? LOGS_MAX_RESPONSE
+                      : (size_t)(st.st_size - (off_t)off);
     buf = malloc(want + 1);
     if (buf == NULL) {
         api_internal(r);
@@ -532,8 +531,7 @@ api_get_logs(struct api *api, struct req *r, const char *id)
         end--;
     (void)snprintf(hdr, sizeof(hdr), "Log-Offset: %llu\r\n", (unsigned long long)(off + end));
     bool nd = strcmp(fmt, "ndjson") == 0;
-    if (resp_start(r, 200, nd ? "application/x-ndjson" : "text/plain; charset=utf-8", hdr) !=
-        RC_OK)
+    if (resp_start(r, 200, nd ? "application/x-ndjson" : "text/plain; charset=utf-8", hdr) != RC_OK)
         goto out;
     if (strcmp(r->method, "HEAD") == 0)
         goto out;
@@ -601,8 +599,8 @@ api_cancel_job(struct api *api, struct req *r, const char *id)
     if (!api_load_job(api, r, id, &dfd, &job))
         return;
     if (jobstate_is_terminal(jobstore_state(job))) {
-        resp_problem(r, 409, "already_finished", "Already finished",
-                     "the job has already ended", NULL, NULL);
+        resp_problem(r, 409, "already_finished", "Already finished", "the job has already ended",
+                     NULL, NULL);
         goto out;
     }
     if (request_cancel(api, dfd, id) != RC_OK) {

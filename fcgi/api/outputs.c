@@ -32,8 +32,8 @@ ready(struct req *r, json_object *job)
 {
     if (jobstate_is_terminal(jobstore_state(job)))
         return true;
-    resp_problem(r, 409, "not_ready", "Not ready", "the job's outputs are not collected yet",
-                 NULL, NULL);
+    resp_problem(r, 409, "not_ready", "Not ready", "the job's outputs are not collected yet", NULL,
+                 NULL);
     return false;
 }
 
@@ -194,8 +194,7 @@ api_get_zip(struct api *api, struct req *r, const char *id)
     a = archive_write_new();
     ent = archive_entry_new();
     buf = malloc(65536);
-    if (a == NULL || ent == NULL || buf == NULL ||
-        archive_write_set_format_zip(a) != ARCHIVE_OK ||
+    if (a == NULL || ent == NULL || buf == NULL || archive_write_set_format_zip(a) != ARCHIVE_OK ||
         archive_write_zip_set_compression_deflate(a) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK) {
         api_internal(r);

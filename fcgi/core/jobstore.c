@@ -140,10 +140,9 @@ jobstore_public(json_object *job, long queue_position)
 {
     /* Public members in the order of api.md; anything else stays private. */
     /* job.json also holds private members (sandbox, result, stop, *_ms): never shown. */
-    static const char *const keys[] = {"id",          "state",      "reason",    "detail",
-                                       "backend",     "created_at", "started_at", "finished_at",
-                                       "exit_code",   "signal",     "usage",     "inputs",
-                                       "outputs"};
+    static const char *const keys[] = {
+        "id",          "state",     "reason", "detail", "backend", "created_at", "started_at",
+        "finished_at", "exit_code", "signal", "usage",  "inputs",  "outputs"};
     json_object *o = json_object_new_object();
     if (o == NULL)
         return NULL;

@@ -26,7 +26,7 @@ struct histogram {
 static struct {
     pthread_mutex_t mu;
     unsigned long long accepted;
-    const char *codes[MAX_CODES];            /* problem codes seen (static strings) */
+    const char *codes[MAX_CODES]; /* problem codes seen (static strings) */
     unsigned long long rejected[MAX_CODES];
     unsigned long long ended[JOB_STATE__MAX][REASON__MAX];
     unsigned long long backend_check_failures;
@@ -99,8 +99,7 @@ struct out {
     bool failed;
 };
 
-static void
-put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 put(struct out *o, const char *fmt, ...)
@@ -154,17 +153,21 @@ metrics_render(const struct metrics_gauges *g, char **out, size_t *out_len)
     put(&o, "# HELP labbox_jobs Jobs waiting and running now.\n# TYPE labbox_jobs gauge\n");
     put(&o, "labbox_jobs{state=\"queued\"} %zu\nlabbox_jobs{state=\"running\"} %zu\n", g->queued,
         g->running);
-    put(&o, "# HELP labbox_queue_depth Jobs waiting for a sandbox.\n# TYPE labbox_queue_depth "
-            "gauge\nlabbox_queue_depth %zu\n",
+    put(&o,
+        "# HELP labbox_queue_depth Jobs waiting for a sandbox.\n# TYPE labbox_queue_depth "
+        "gauge\nlabbox_queue_depth %zu\n",
         g->queued);
-    put(&o, "# HELP labbox_sandboxes_running Sandboxes running now.\n# TYPE "
-            "labbox_sandboxes_running gauge\nlabbox_sandboxes_running %zu\n",
+    put(&o,
+        "# HELP labbox_sandboxes_running Sandboxes running now.\n# TYPE "
+        "labbox_sandboxes_running gauge\nlabbox_sandboxes_running %zu\n",
         g->running);
-    put(&o, "# HELP labbox_event_streams Open event streams.\n# TYPE labbox_event_streams "
-            "gauge\nlabbox_event_streams %u\n",
+    put(&o,
+        "# HELP labbox_event_streams Open event streams.\n# TYPE labbox_event_streams "
+        "gauge\nlabbox_event_streams %u\n",
         g->streams);
-    put(&o, "# HELP labbox_backend_up Whether the last backend check passed.\n# TYPE "
-            "labbox_backend_up gauge\nlabbox_backend_up %d\n",
+    put(&o,
+        "# HELP labbox_backend_up Whether the last backend check passed.\n# TYPE "
+        "labbox_backend_up gauge\nlabbox_backend_up %d\n",
         g->backend_ok ? 1 : 0);
     put(&o, "# HELP labbox_jobs_finished_total Jobs that ended, by state and reason.\n# TYPE "
             "labbox_jobs_finished_total counter\n");
@@ -174,8 +177,9 @@ metrics_render(const struct metrics_gauges *g, char **out, size_t *out_len)
                 put(&o, "labbox_jobs_finished_total{state=\"%s\",reason=\"%s\"} %llu\n",
                     jobstate_str((enum job_state)s),
                     r == REASON_NONE ? "" : jobstate_reason_str((enum job_reason)r), m.ended[s][r]);
-    put(&o, "# HELP labbox_uploads_total Uploads answered, by outcome.\n# TYPE "
-            "labbox_uploads_total counter\nlabbox_uploads_total{code=\"accepted\"} %llu\n",
+    put(&o,
+        "# HELP labbox_uploads_total Uploads answered, by outcome.\n# TYPE "
+        "labbox_uploads_total counter\nlabbox_uploads_total{code=\"accepted\"} %llu\n",
         m.accepted);
     put(&o, "# HELP labbox_uploads_rejected_total Uploads refused, by problem code.\n# TYPE "
             "labbox_uploads_rejected_total counter\n");
@@ -184,10 +188,11 @@ metrics_render(const struct metrics_gauges *g, char **out, size_t *out_len)
     unsigned long long sandbox_errors = 0;
     for (int s = 0; s < JOB_STATE__MAX; s++)
         sandbox_errors += m.ended[s][REASON_SANDBOX_ERROR];
-    put(&o, "# HELP labbox_backend_errors_total Jobs failed by the backend, and failed backend "
-            "checks.\n# TYPE labbox_backend_errors_total counter\n"
-            "labbox_backend_errors_total{kind=\"job\"} %llu\n"
-            "labbox_backend_errors_total{kind=\"check\"} %llu\n",
+    put(&o,
+        "# HELP labbox_backend_errors_total Jobs failed by the backend, and failed backend "
+        "checks.\n# TYPE labbox_backend_errors_total counter\n"
+        "labbox_backend_errors_total{kind=\"job\"} %llu\n"
+        "labbox_backend_errors_total{kind=\"check\"} %llu\n",
         sandbox_errors, m.backend_check_failures);
     put_histogram(&o, "labbox_sandbox_start_seconds",
                   "From staging to the agent running (sandbox creation and staging).", &m.start,

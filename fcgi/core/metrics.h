@@ -25,10 +25,10 @@ void metrics_job_ended(json_object *job);
 void metrics_backend_check(bool ok);
 
 struct metrics_gauges {
-    size_t queued;      /* jobs waiting */
-    size_t running;     /* live supervisors */
-    unsigned streams;   /* open event streams */
-    bool backend_ok;    /* last backend check */
+    size_t queued;    /* jobs waiting */
+    size_t running;   /* live supervisors */
+    unsigned streams; /* open event streams */
+    bool backend_ok;  /* last backend check */
 };
 
 /* metrics_render: the whole exposition text (heap, caller frees). */

@@ -24,14 +24,14 @@
 
 extern char **environ;
 
-#define TICK_MS         200
-#define SWEEP_MAX_MS    60000 /* retention sweeps at least this often, or every job_ttl / 2 */
-#define CHECK_MS        10000
+#define TICK_MS      200
+#define SWEEP_MAX_MS 60000 /* retention sweeps at least this often, or every job_ttl / 2 */
+#define CHECK_MS     10000
 
 struct entry {
     char id[ID_LEN + 1];
-    int64_t order;    /* created_ms: FIFO order */
-    int recoveries;   /* supervisors started for this job after the first */
+    int64_t order;  /* created_ms: FIFO order */
+    int recoveries; /* supervisors started for this job after the first */
 };
 
 struct scheduler {
@@ -46,7 +46,7 @@ struct scheduler {
     bool started;
     struct entry *queue; /* FIFO, [0] is next */
     size_t nqueue, capqueue;
-    size_t reserved;     /* slots claimed by uploads in progress */
+    size_t reserved; /* slots claimed by uploads in progress */
     struct entry *running;
     size_t nrunning, caprunning;
     bool backend_ok;
@@ -156,7 +156,8 @@ spawn_supervisor(struct scheduler *sc, const char *id)
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
         posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                           POSIX_SPAWN_SETSIGDEF) != 0 ||
-        posix_spawnattr_setsigmask(&at, &none) != 0 || posix_spawnattr_setsigdefault(&at, &def) != 0)
+        posix_spawnattr_setsigmask(&at, &none) != 0 ||
+        posix_spawnattr_setsigdefault(&at, &def) != 0)
         goto out;
     char *argv[6];
     size_t a = 0;
@@ -240,8 +241,8 @@ check_running(struct scheduler *sc)
             continue;
         }
         json_object *job = NULL;
-        bool unfinished = jobstore_read(dfd, &job) == RC_OK &&
-                          !jobstate_is_terminal(jobstore_state(job));
+        bool unfinished =
+            jobstore_read(dfd, &job) == RC_OK && !jobstate_is_terminal(jobstore_state(job));
         if (job != NULL && !unfinished)
             metrics_job_ended(job);
         json_object_put(job);

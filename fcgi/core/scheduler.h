@@ -45,8 +45,7 @@ long scheduler_position(struct scheduler *sc, const char *id);
 
 /* scheduler_cancel_queued: if id is still queued, remove it and write it canceled (under the
  * scheduler's lock, so no supervisor can start it meanwhile); *out_done tells whether it was. */
-enum rc scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done)
-    LB_MUST_CHECK;
+enum rc scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done) LB_MUST_CHECK;
 
 /* scheduler_counts: jobs queued, and supervisors running. */
 void scheduler_counts(struct scheduler *sc, size_t *out_queued, size_t *out_running);

@@ -24,8 +24,8 @@
 #include "util/fsutil.h"
 #include "util/id.h"
 
-#define POLL_MS       100 /* longest sleep between checks */
-#define ENV_MAX       64
+#define POLL_MS 100 /* longest sleep between checks */
+#define ENV_MAX 64
 
 enum stop {
     STOP_NONE,     /* the agent ended by itself */
@@ -89,8 +89,7 @@ persist_cb(void *ctx, struct sandbox *sb)
 
 /*** log ***/
 
-static enum rc
-line_cb(void *ctx, const char *line, size_t len, bool cut, uint64_t consumed);
+static enum rc line_cb(void *ctx, const char *line, size_t len, bool cut, uint64_t consumed);
 
 struct line_ctx {
     struct sup *s;
@@ -535,8 +534,10 @@ run(struct sup *s)
     s->sb->on_persist = persist_cb;
     s->sb->cb_ctx = s;
     if (recovering && !(ops->caps & SANDBOX_CAP_REATTACH)) {
-        (void)joblog_system(&s->log, "the supervisor of this job was lost; %s sandboxes die "
-                                     "with it and cannot be re-attached", ops->name);
+        (void)joblog_system(&s->log,
+                            "the supervisor of this job was lost; %s sandboxes die "
+                            "with it and cannot be re-attached",
+                            ops->name);
         finish(s, JOB_FAILED, REASON_INTERRUPTED, "the host lost the job (supervisor ended)");
         /* Whatever the lost sandbox left (work dir, cgroups) goes now. */
         if (sandbox_init(s->sb) == RC_OK)
@@ -604,8 +605,8 @@ run(struct sup *s)
             fail_sandbox(s, "re-attaching to the sandbox failed");
             goto destroy;
         }
-        if (st == JOB_STAGING &&
-            (persist_cb(s, s->sb) != RC_OK || set_state(s, JOB_RUNNING, REASON_NONE, NULL) != RC_OK))
+        if (st == JOB_STAGING && (persist_cb(s, s->sb) != RC_OK ||
+                                  set_state(s, JOB_RUNNING, REASON_NONE, NULL) != RC_OK))
             goto destroy;
         int64_t wall0 = json_get_i64(s->job, "started_ms", 0);
         if (wall0 > 0)
@@ -686,7 +687,7 @@ supervisor_main(const struct config *cfg, const char *id)
     char tag[64];
     (void)snprintf(tag, sizeof(tag), "job=%s", id);
     log_set_tag(tag);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
     /* serve's threads may have had sockets open while it spawned us: keep only stdio and the
      * lock (fd 3), so nothing of serve's can ever be passed on to a sandbox. */
     (void)close_range(getenv("LABBOX_LOCK_FD") != NULL ? 4 : 3, ~0U, 0);

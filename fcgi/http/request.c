@@ -61,7 +61,8 @@ req_query(const struct req *r, const char *key, char *out, size_t outlen)
     while (*p) {
         const char *amp = strchr(p, '&');
         const char *end = amp ? amp : p + strlen(p);
-        if ((size_t)(end - p) >= kl && strncmp(p, key, kl) == 0 && (p[kl] == '=' || p + kl == end)) {
+        if ((size_t)(end - p) >= kl && strncmp(p, key, kl) == 0 &&
+            (p[kl] == '=' || p + kl == end)) {
             const char *v = p[kl] == '=' ? p + kl + 1 : end;
             size_t n = 0;
             while (v < end) {

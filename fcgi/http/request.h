@@ -40,8 +40,8 @@ bool req_query(const struct req *r, const char *key, char *out, size_t outlen);
 ssize_t req_read(struct req *r, char *buf, size_t len);
 
 /* resp_start: status line and headers. headers is NULL or "Name: value\r\n..." text. */
-enum rc resp_start(struct req *r, int status, const char *content_type, const char *headers)
-    LB_MUST_CHECK;
+enum rc resp_start(struct req *r, int status, const char *content_type,
+                   const char *headers) LB_MUST_CHECK;
 /* resp_write: body bytes; RC_IO once the client is gone (r->client_gone). */
 enum rc resp_write(struct req *r, const void *p, size_t len) LB_MUST_CHECK;
 /* resp_flush: push buffered bytes to nginx now (event streams). */

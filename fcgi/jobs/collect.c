@@ -29,8 +29,8 @@
 #include "util/span.h"
 
 #define COPY_CHUNK      ((size_t)64 * 1024) /* bytes per read/write while copying */
-#define TAR_ENTRY_SLACK 4096u       /* tar stream bytes allowed per entry beyond file data */
-#define MAKE_TAR_DEPTH  64          /* nesting cap of collect_make_tar's trusted tree */
+#define TAR_ENTRY_SLACK 4096u /* tar stream bytes allowed per entry beyond file data */
+#define MAKE_TAR_DEPTH  64    /* nesting cap of collect_make_tar's trusted tree */
 
 /*** The destination side ***/
 
@@ -230,7 +230,7 @@ skip(struct sink *s, const char *rel, const char *why)
         return;
     for (; rel[i] != '\0' && i < sizeof(safe) - 1; i++) {
         unsigned char c = (unsigned char)rel[i];
-        safe[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+        safe[i] = (char)((c < 0x20 || c >= 0x7f) ? '?' : c);
     }
     safe[i] = '\0';
     log_debug("collect: skipped %s: %s", safe, why);

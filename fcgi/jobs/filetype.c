@@ -74,13 +74,16 @@ void
 filetype_for_output(const char *name, int fd, char *out, size_t outlen)
 {
     static const char *const table[][2] = {
-        {"html", "text/html"},      {"htm", "text/html"},       {"svg", "image/svg+xml"},
-        {"png", "image/png"},       {"jpg", "image/jpeg"},      {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},       {"webp", "image/webp"},     {"csv", "text/csv"},
-        {"tsv", "text/tab-separated-values"},                   {"json", "application/json"},
-        {"txt", "text/plain"},      {"log", "text/plain"},      {"md", "text/markdown"},
-        {"pdf", "application/pdf"}, {"zip", "application/zip"}, {"gz", "application/gzip"},
-        {"xml", "application/xml"}, {"tif", "image/tiff"},      {"tiff", "image/tiff"},
+        {"html", "text/html"},        {"htm", "text/html"},
+        {"svg", "image/svg+xml"},     {"png", "image/png"},
+        {"jpg", "image/jpeg"},        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},         {"webp", "image/webp"},
+        {"csv", "text/csv"},          {"tsv", "text/tab-separated-values"},
+        {"json", "application/json"}, {"txt", "text/plain"},
+        {"log", "text/plain"},        {"md", "text/markdown"},
+        {"pdf", "application/pdf"},   {"zip", "application/zip"},
+        {"gz", "application/gzip"},   {"xml", "application/xml"},
+        {"tif", "image/tiff"},        {"tiff", "image/tiff"},
     };
     const char *dot = strrchr(name, '.');
     if (dot != NULL && strchr(dot, '/') == NULL) {

@@ -30,8 +30,8 @@ joblog_open(struct joblog *jl, int job_dirfd, uint64_t max_bytes)
 {
     struct stat st;
     memset(jl, 0, sizeof(*jl));
-    jl->fd = openat(job_dirfd, "log.jsonl",
-                    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    jl->fd = openat(job_dirfd, "log.jsonl", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                    0644);
     if (jl->fd < 0) {
         log_errno("open log.jsonl");
         return RC_IO;

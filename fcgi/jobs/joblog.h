@@ -39,7 +39,8 @@ void joblog_close(struct joblog *jl);
 enum rc joblog_append(struct joblog *jl, enum joblog_stream s, const char *line, size_t len,
                       uint64_t pos) LB_MUST_CHECK;
 /* joblog_system: a printf-style system record. */
-enum rc joblog_system(struct joblog *jl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+enum rc joblog_system(struct joblog *jl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* joblog_recover_positions: scan <job_dirfd>/log.jsonl and return the last "pos" of stdout and
  * stderr records (0 when none). A torn last line (no newline) is truncated away first. */

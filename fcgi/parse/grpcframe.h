@@ -47,14 +47,14 @@ enum grpc_code {
 typedef enum rc grpcframe_msg_fn(void *ctx, const char *p, size_t len);
 
 struct grpcframe {
-    size_t max_msg;                         /* cap on one message, bytes */
-    unsigned char hdr[GRPCFRAME_HDR_LEN];   /* header bytes collected so far */
-    size_t hdr_len;                         /* 0..5 */
-    char *buf;                              /* message reassembly, heap */
-    size_t cap;                             /* allocated bytes of buf */
-    size_t len;                             /* bytes of the current message so far */
-    size_t need;                            /* length announced by the header */
-    bool failed;                            /* a previous feed returned an error */
+    size_t max_msg;                       /* cap on one message, bytes */
+    unsigned char hdr[GRPCFRAME_HDR_LEN]; /* header bytes collected so far */
+    size_t hdr_len;                       /* 0..5 */
+    char *buf;                            /* message reassembly, heap */
+    size_t cap;                           /* allocated bytes of buf */
+    size_t len;                           /* bytes of the current message so far */
+    size_t need;                          /* length announced by the header */
+    bool failed;                          /* a previous feed returned an error */
 };
 
 /* grpcframe_init prepares f with a per-message cap (0 = GRPCFRAME_MAX_MSG). */
@@ -108,8 +108,8 @@ struct grpcframe_meta {
 /* grpcframe_meta_line interprets one raw header line (with or without CRLF): an "HTTP/2 200"
  * status line resets meta (a new response), grpc-status, grpc-message, content-type and
  * grpc-status-details-bin are recorded, others ignored. RC_NOMEM only. */
-enum rc grpcframe_meta_line(struct grpcframe_meta *meta, const char *line, size_t len)
-    LB_MUST_CHECK;
+enum rc grpcframe_meta_line(struct grpcframe_meta *meta, const char *line,
+                            size_t len) LB_MUST_CHECK;
 /* grpcframe_meta_fini frees details_b64 and zeroes meta. */
 void grpcframe_meta_fini(struct grpcframe_meta *meta);
 

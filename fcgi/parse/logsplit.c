@@ -30,19 +30,19 @@
 #include <string.h>
 
 struct logsplit {
-    size_t max_line;       /* longest line piece, bytes */
-    uint64_t off;          /* stream offset of the next byte fed */
-    uint64_t acc;          /* stream offset accounted for by buf and emitted lines */
-    logsplit_line_fn *fn;  /* line callback */
-    void *ctx;             /* its context */
-    enum rc rc;            /* first callback failure; the splitter is dead once set */
-    bool cr;               /* a '\r' (at offset acc) is held */
-    bool after_flush;      /* a flush emitted the line so far and nothing came since */
-    unsigned char seq[4];  /* held bytes of an incomplete UTF-8 sequence */
-    size_t seq_len;        /* bytes in seq; 0 when none is held */
-    size_t seq_need;       /* length the sequence will have */
-    size_t len;            /* bytes in buf */
-    char buf[];            /* max_line bytes: the current line, valid UTF-8 */
+    size_t max_line;      /* longest line piece, bytes */
+    uint64_t off;         /* stream offset of the next byte fed */
+    uint64_t acc;         /* stream offset accounted for by buf and emitted lines */
+    logsplit_line_fn *fn; /* line callback */
+    void *ctx;            /* its context */
+    enum rc rc;           /* first callback failure; the splitter is dead once set */
+    bool cr;              /* a '\r' (at offset acc) is held */
+    bool after_flush;     /* a flush emitted the line so far and nothing came since */
+    unsigned char seq[4]; /* held bytes of an incomplete UTF-8 sequence */
+    size_t seq_len;       /* bytes in seq; 0 when none is held */
+    size_t seq_need;      /* length the sequence will have */
+    size_t len;           /* bytes in buf */
+    char buf[];           /* max_line bytes: the current line, valid UTF-8 */
 };
 
 static const char FFFD[3] = {'\xef', '\xbf', '\xbd'}; /* U+FFFD REPLACEMENT CHARACTER */

@@ -92,15 +92,33 @@ parse_string(struct cursor *c, char *out, size_t cap, const char **why)
             uint32_t cp = 0;
             int digits = 0;
             switch (e) {
-            case '"': ch = '"'; break;
-            case '\\': ch = '\\'; break;
-            case 'b': ch = '\b'; break;
-            case 't': ch = '\t'; break;
-            case 'n': ch = '\n'; break;
-            case 'f': ch = '\f'; break;
-            case 'r': ch = '\r'; break;
-            case 'u': digits = 4; break;
-            case 'U': digits = 8; break;
+            case '"':
+                ch = '"';
+                break;
+            case '\\':
+                ch = '\\';
+                break;
+            case 'b':
+                ch = '\b';
+                break;
+            case 't':
+                ch = '\t';
+                break;
+            case 'n':
+                ch = '\n';
+                break;
+            case 'f':
+                ch = '\f';
+                break;
+            case 'r':
+                ch = '\r';
+                break;
+            case 'u':
+                digits = 4;
+                break;
+            case 'U':
+                digits = 8;
+                break;
             default:
                 *why = "bad escape in string";
                 return false;

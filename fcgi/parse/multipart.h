@@ -15,9 +15,9 @@
 
 /* The headers of one part, borrowed until the on_part_end callback returns. */
 struct multipart_part {
-    struct span name;          /* Content-Disposition name="..." (unquoted, unescaped) */
-    struct span filename;      /* filename="..." ; p == NULL when the parameter is absent */
-    struct span content_type;  /* Content-Type header value, or len 0 */
+    struct span name;         /* Content-Disposition name="..." (unquoted, unescaped) */
+    struct span filename;     /* filename="..." ; p == NULL when the parameter is absent */
+    struct span content_type; /* Content-Type header value, or len 0 */
 };
 
 struct multipart_callbacks {

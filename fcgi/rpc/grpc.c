@@ -14,8 +14,8 @@
 #include "parse/jwt.h"
 #include "util/id.h"
 
-#define GRPC_META_MAX   32   /* metadata lines of one call */
-#define GRPC_POOL       16   /* idle easy handles kept per client */
+#define GRPC_META_MAX   32 /* metadata lines of one call */
+#define GRPC_POOL       16 /* idle easy handles kept per client */
 #define GRPC_USER_AGENT "labbox/" LABBOX_VERSION " libcurl grpc"
 
 const struct grpc_retry_policy GRPC_RETRY_CONTROL = {3, 100, 2, 1000, true};
@@ -247,8 +247,7 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
     if (timeout_ms > 0) {
         int k = timeout_ms <= 99999999
                     ? snprintf(line, sizeof(line), "grpc-timeout: %" PRId64 "m", timeout_ms)
-                    : snprintf(line, sizeof(line), "grpc-timeout: %" PRId64 "S",
-                               timeout_ms / 1000);
+                    : snprintf(line, sizeof(line), "grpc-timeout: %" PRId64 "S", timeout_ms / 1000);
         struct curl_slist *h = k > 0 ? curl_slist_append(call->hdrs, line) : NULL;
         if (h == NULL)
             goto fail;

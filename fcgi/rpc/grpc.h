@@ -31,8 +31,8 @@ struct grpc_call;
 
 /* A finished call's status. */
 struct grpc_status {
-    int code;          /* enum grpc_code */
-    char message[512]; /* grpc-message or a transport explanation; never request data */
+    int code;               /* enum grpc_code */
+    char message[512];      /* grpc-message or a transport explanation; never request data */
     int64_t retry_after_ms; /* server-directed retry (RPCRetryPolicy detail), else -1 */
 };
 

@@ -19,18 +19,18 @@
 
 #define CP_PREFIX      "/modal.client.ModalClient/"
 #define ROUTER_PREFIX  "/modal.task_command_router.TaskCommandRouter/"
-#define AUTH_TIMEOUT   5000    /* ms per AuthTokenGet attempt */
-#define CP_ATTEMPT_MS  60000   /* default per-attempt deadline of control-plane calls */
+#define AUTH_TIMEOUT   5000      /* ms per AuthTokenGet attempt */
+#define CP_ATTEMPT_MS  60000     /* default per-attempt deadline of control-plane calls */
 #define JWT_DEFAULT_S  (20 * 60) /* lifetime assumed when exp is unreadable */
-#define ARGV_MAX_BYTES 65536   /* §3.17 */
+#define ARGV_MAX_BYTES 65536     /* §3.17 */
 
 struct modal_client {
     struct modal_settings s;
     struct grpc_client *cp;
-    char *token;          /* auth JWT, heap */
-    int64_t token_exp_ms; /* CLOCK_MONOTONIC ms when it expires */
+    char *token;              /* auth JWT, heap */
+    int64_t token_exp_ms;     /* CLOCK_MONOTONIC ms when it expires */
     int64_t token_refresh_ms; /* ... when to refresh it */
-    char builder[64];     /* cached builder version */
+    char builder[64];         /* cached builder version */
     struct grpc_client *router;
     char task_id[MODAL_ID_MAX];
     char sandbox_id[MODAL_ID_MAX]; /* of task_id; its shape picks the router access RPC */
@@ -216,8 +216,8 @@ modal_client_new(const struct modal_settings *s)
     }
     (void)snprintf(mc->meta_token_id, sizeof(mc->meta_token_id), "x-modal-token-id: %s",
                    s->token_id);
-    (void)snprintf(mc->meta_token_secret, sizeof(mc->meta_token_secret),
-                   "x-modal-token-secret: %s", s->token_secret);
+    (void)snprintf(mc->meta_token_secret, sizeof(mc->meta_token_secret), "x-modal-token-secret: %s",
+                   s->token_secret);
     return mc;
 }
 
@@ -313,8 +313,8 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
     struct grpc_retry_policy pol = GRPC_RETRY_CONTROL;
     if (mc->token != NULL && now < mc->token_exp_ms)
         pol.max_retries = 0; /* refreshing a still-valid token: one try */
-    rc = grpc_unary(mc->cp, CP_PREFIX "AuthTokenGet", buf, len, meta, &pol, AUTH_TIMEOUT, 0,
-                    &resp, &resp_len, st);
+    rc = grpc_unary(mc->cp, CP_PREFIX "AuthTokenGet", buf, len, meta, &pol, AUTH_TIMEOUT, 0, &resp,
+                    &resp_len, st);
     if (rc != RC_OK) {
         if (mc->token != NULL && now < mc->token_exp_ms && st->code != GRPC_UNAUTHENTICATED &&
             st->code != GRPC_PERMISSION_DENIED) {
@@ -351,7 +351,8 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
     if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
         rnd = 0;
     mc->token_exp_ms = now + life_ms;
-    mc->token_refresh_ms = now + life_ms / 2 + (int64_t)((double)life_ms * 0.1 * (rnd / 4294967296.0));
+    mc->token_refresh_ms =
+        now + life_ms / 2 + (int64_t)((double)life_ms * 0.1 * (rnd / 4294967296.0));
     int k = snprintf(mc->meta_auth, sizeof(mc->meta_auth), "x-modal-auth-token: %s", mc->token);
     if (k < 0 || (size_t)k >= sizeof(mc->meta_auth)) {
         st->code = GRPC_INTERNAL;
@@ -384,8 +385,7 @@ modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessag
     cp_meta(mc, true, meta);
     (void)snprintf(path, sizeof(path), CP_PREFIX "%s", method);
     rc = grpc_unary(mc->cp, path, body, body_len, meta, &GRPC_RETRY_CONTROL,
-                    attempt_ms > 0 ? attempt_ms : CP_ATTEMPT_MS, deadline_ms, &resp, &resp_len,
-                    st);
+                    attempt_ms > 0 ? attempt_ms : CP_ATTEMPT_MS, deadline_ms, &resp, &resp_len, st);
     free(body);
     if (rc == RC_OK)
         rc = unpack(resp_desc, resp, resp_len, out, st);
@@ -417,7 +417,8 @@ modal_app_get_or_create(struct modal_client *mc, const char *name, char out_app_
     Modal__Client__AppGetOrCreateResponse *r = NULL;
     req.app_name = mut(name);
     req.environment_name = mc->s.environment;
-    req.object_creation_type = MODAL__CLIENT__OBJECT_CREATION_TYPE__OBJECT_CREATION_TYPE_CREATE_IF_MISSING;
+    req.object_creation_type =
+        MODAL__CLIENT__OBJECT_CREATION_TYPE__OBJECT_CREATION_TYPE_CREATE_IF_MISSING;
     enum rc rc = modal_cp_call(mc, "AppGetOrCreate", &req.base,
                                &modal__client__app_get_or_create_response__descriptor, 0, 0,
                                (ProtobufCMessage **)&r, st);
@@ -447,8 +448,8 @@ modal_builder_version(struct modal_client *mc, char *out, size_t outlen, struct 
     Modal__Client__EnvironmentGetOrCreateResponse *r = NULL;
     req.deployment_name = mc->s.environment;
     enum rc rc = modal_cp_call(mc, "EnvironmentGetOrCreate", &req.base,
-                               &modal__client__environment_get_or_create_response__descriptor, 0,
-                               0, (ProtobufCMessage **)&r, st);
+                               &modal__client__environment_get_or_create_response__descriptor, 0, 0,
+                               (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->metadata != NULL && r->metadata->settings != NULL &&
@@ -491,8 +492,7 @@ build_failed(struct grpc_status *st, const Modal__Client__GenericResult *g)
     st->code = GRPC_FAILED_PRECONDITION;
     (void)snprintf(st->message, sizeof(st->message), "image build failed (%s)%s%.400s",
                    modal_generic_status_name((int)g->status),
-                   g->exception && g->exception[0] ? ": " : "",
-                   g->exception ? g->exception : "");
+                   g->exception && g->exception[0] ? ": " : "", g->exception ? g->exception : "");
     return RC_BACKEND;
 }
 
@@ -522,8 +522,8 @@ on_join(void *ctx, const char *p, size_t len)
 }
 
 enum rc
-modal_image_build(struct modal_client *mc, const char *app_id, const char *tag,
-                  int64_t deadline_ms, char out_image_id[MODAL_ID_MAX], struct grpc_status *st)
+modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, int64_t deadline_ms,
+                  char out_image_id[MODAL_ID_MAX], struct grpc_status *st)
 {
     enum rc rc;
     char builder[64], from[600];
@@ -555,7 +555,8 @@ modal_image_build(struct modal_client *mc, const char *app_id, const char *tag,
     }
     set_id(out_image_id, r->image_id);
     if (r->result != NULL && r->result->status != 0) {
-        if (r->result->status != MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS)
+        if (r->result->status !=
+            MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS)
             rc = build_failed(st, r->result);
         goto out;
     }
@@ -747,12 +748,10 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
             MODAL__CLIENT__SANDBOX_GET_TASK_ID_REQUEST__INIT;
         Modal__Client__SandboxGetTaskIdResponse *r = NULL;
         req.sandbox_id = mut(sandbox_id);
-        enum rc rc = modal_cp_call(mc,
-                                   modal_sandbox_id_is_v1(sandbox_id) ? "SandboxGetTaskId"
-                                                                      : "SandboxGetTaskIdV2",
-                                   &req.base,
-                                   &modal__client__sandbox_get_task_id_response__descriptor,
-                                   10000, deadline_ms, (ProtobufCMessage **)&r, st);
+        enum rc rc = modal_cp_call(
+            mc, modal_sandbox_id_is_v1(sandbox_id) ? "SandboxGetTaskId" : "SandboxGetTaskIdV2",
+            &req.base, &modal__client__sandbox_get_task_id_response__descriptor, 10000, deadline_ms,
+            (ProtobufCMessage **)&r, st);
         if (rc != RC_OK)
             return rc;
         if (r->task_result != NULL) {
@@ -773,19 +772,18 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
 }
 
 enum rc
-modal_sandbox_wait(struct modal_client *mc, const char *sandbox_id, float timeout_s,
-                   bool *out_done, struct modal_result *out_res, struct grpc_status *st)
+modal_sandbox_wait(struct modal_client *mc, const char *sandbox_id, float timeout_s, bool *out_done,
+                   struct modal_result *out_res, struct grpc_status *st)
 {
     Modal__Client__SandboxWaitRequest req = MODAL__CLIENT__SANDBOX_WAIT_REQUEST__INIT;
     Modal__Client__SandboxWaitResponse *r = NULL;
     req.sandbox_id = mut(sandbox_id);
     req.timeout = timeout_s;
     *out_done = false;
-    enum rc rc = modal_cp_call(mc, modal_sandbox_id_is_v1(sandbox_id) ? "SandboxWait" : "SandboxWaitV2",
-                               &req.base,
-                               &modal__client__sandbox_wait_response__descriptor,
-                               (int64_t)(timeout_s * 1000.0f) + 10000, 0, (ProtobufCMessage **)&r,
-                               st);
+    enum rc rc =
+        modal_cp_call(mc, modal_sandbox_id_is_v1(sandbox_id) ? "SandboxWait" : "SandboxWaitV2",
+                      &req.base, &modal__client__sandbox_wait_response__descriptor,
+                      (int64_t)(timeout_s * 1000.0f) + 10000, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->result != NULL) {
@@ -802,20 +800,17 @@ modal_sandbox_terminate(struct modal_client *mc, const char *sandbox_id, struct 
     Modal__Client__SandboxTerminateRequest req = MODAL__CLIENT__SANDBOX_TERMINATE_REQUEST__INIT;
     ProtobufCMessage *r = NULL;
     req.sandbox_id = mut(sandbox_id);
-    enum rc rc = modal_cp_call(mc,
-                               modal_sandbox_id_is_v1(sandbox_id) ? "SandboxTerminate"
-                                                                  : "SandboxTerminateV2",
-                               &req.base,
-                               &modal__client__sandbox_terminate_response__descriptor, 15000, 0,
-                               &r, st);
+    enum rc rc = modal_cp_call(
+        mc, modal_sandbox_id_is_v1(sandbox_id) ? "SandboxTerminate" : "SandboxTerminateV2",
+        &req.base, &modal__client__sandbox_terminate_response__descriptor, 15000, 0, &r, st);
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
     return rc;
 }
 
 enum rc
-modal_sandbox_list(struct modal_client *mc, int version, const char *app_id,
-                   const char *job_id, modal_list_fn *fn, void *ctx, struct grpc_status *st)
+modal_sandbox_list(struct modal_client *mc, int version, const char *app_id, const char *job_id,
+                   modal_list_fn *fn, void *ctx, struct grpc_status *st)
 {
     bool v2 = version == 2;
     enum rc rc = RC_OK;
@@ -904,9 +899,10 @@ router_access_v2(struct modal_client *mc, struct grpc_status *st)
     Modal__Client__SandboxGetCommandRouterAccessResponse *r = NULL;
     req.target_case = MODAL__CLIENT__SANDBOX_GET_COMMAND_ROUTER_ACCESS_REQUEST__TARGET_SANDBOX_ID;
     req.sandbox_id = mc->sandbox_id;
-    enum rc rc = modal_cp_call(mc, "SandboxGetCommandRouterAccess", &req.base,
-                               &modal__client__sandbox_get_command_router_access_response__descriptor,
-                               15000, 0, (ProtobufCMessage **)&r, st);
+    enum rc rc =
+        modal_cp_call(mc, "SandboxGetCommandRouterAccess", &req.base,
+                      &modal__client__sandbox_get_command_router_access_response__descriptor, 15000,
+                      0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->url == NULL || r->url[0] == '\0' || r->jwt == NULL || r->jwt[0] == '\0')
@@ -1064,7 +1060,7 @@ modal_exec_start(struct modal_client *mc, const struct modal_exec_spec *spec,
         envc++;
     if (envc > 0) {
         entries = calloc(envc, sizeof(*entries));
-        eptr = calloc(envc, sizeof(*eptr));
+        eptr = calloc(envc, sizeof(*eptr)); /* NOLINT(bugprone-sizeof-expression): pointers */
         keys = calloc(envc, sizeof(*keys));
         if (entries == NULL || eptr == NULL || keys == NULL) {
             rc = RC_NOMEM;
@@ -1100,17 +1096,19 @@ modal_exec_start(struct modal_client *mc, const struct modal_exec_spec *spec,
         char **m;
     } av = {spec->argv};
     req.command_args = av.m;
-    req.stdout_config = spec->stdout_pipe
-                            ? MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDOUT_CONFIG__TASK_EXEC_STDOUT_CONFIG_PIPE
-                            : MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDOUT_CONFIG__TASK_EXEC_STDOUT_CONFIG_DEVNULL;
-    req.stderr_config = MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_PIPE;
+    req.stdout_config =
+        spec->stdout_pipe
+            ? MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDOUT_CONFIG__TASK_EXEC_STDOUT_CONFIG_PIPE
+            : MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDOUT_CONFIG__TASK_EXEC_STDOUT_CONFIG_DEVNULL;
+    req.stderr_config =
+        MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_PIPE;
     req.timeout_secs = spec->timeout_secs;
     req.workdir = mut(spec->workdir ? spec->workdir : "");
     req.n_env = envc;
     req.env = eptr;
     rc = modal_router_call(mc, "TaskExecStart", &req.base,
-                           &modal__task_command_router__task_exec_start_response__descriptor,
-                           30000, 0, &r, st);
+                           &modal__task_command_router__task_exec_start_response__descriptor, 30000,
+                           0, &r, st);
 out:
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
@@ -1123,9 +1121,8 @@ out:
 }
 
 enum rc
-modal_exec_stdin_write(struct modal_client *mc, const char *exec_id, uint64_t offset,
-                       const void *p, size_t len, bool eof, int64_t deadline_ms,
-                       struct grpc_status *st)
+modal_exec_stdin_write(struct modal_client *mc, const char *exec_id, uint64_t offset, const void *p,
+                       size_t len, bool eof, int64_t deadline_ms, struct grpc_status *st)
 {
     Modal__TaskCommandRouter__TaskExecStdinWriteRequest req =
         MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIN_WRITE_REQUEST__INIT;
@@ -1140,10 +1137,10 @@ modal_exec_stdin_write(struct modal_client *mc, const char *exec_id, uint64_t of
     req.data.data = d.m;
     req.data.len = len;
     req.eof = eof;
-    enum rc rc = modal_router_call(
-        mc, "TaskExecStdinWrite", &req.base,
-        &modal__task_command_router__task_exec_stdin_write_response__descriptor, 60000,
-        deadline_ms, &r, st);
+    enum rc rc =
+        modal_router_call(mc, "TaskExecStdinWrite", &req.base,
+                          &modal__task_command_router__task_exec_stdin_write_response__descriptor,
+                          60000, deadline_ms, &r, st);
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
     return rc;
@@ -1166,7 +1163,8 @@ modal_exec_poll(struct modal_client *mc, const char *exec_id, bool *out_done, in
                                    15000, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
-    if (r->exit_status_case == MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_POLL_RESPONSE__EXIT_STATUS_CODE) {
+    if (r->exit_status_case ==
+        MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_POLL_RESPONSE__EXIT_STATUS_CODE) {
         *out_done = true;
         *out_code = r->code;
     } else if (r->exit_status_case ==
@@ -1188,7 +1186,8 @@ modal_exec_wait_decode(const char *p, size_t len, int *out_code, int *out_signal
     *out_signal = -1;
     if (r == NULL)
         return false;
-    if (r->exit_status_case == MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_CODE) {
+    if (r->exit_status_case ==
+        MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_CODE) {
         *out_code = r->code;
         ok = true;
     } else if (r->exit_status_case ==
@@ -1205,7 +1204,7 @@ modal_exec_stdio_decode(const char *p, size_t len, char **out, size_t *out_len)
 {
     Modal__TaskCommandRouter__TaskExecStdioReadResponse *r =
         modal__task_command_router__task_exec_stdio_read_response__unpack(NULL, len,
-                                                                           (const uint8_t *)p);
+                                                                          (const uint8_t *)p);
     *out = NULL;
     *out_len = 0;
     if (r == NULL)
@@ -1243,7 +1242,8 @@ modal_exec_stdio_start(struct modal_client *mc, const char *exec_id, int fd, uin
     req.exec_id = mut(exec_id);
     req.offset = offset;
     req.file_descriptor =
-        fd == 1 ? MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDERR
-                : MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDOUT;
+        fd == 1
+            ? MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDERR
+            : MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDOUT;
     return modal_router_start(mc, "TaskExecStdioRead", &req.base, 0, on_msg, ctx);
 }

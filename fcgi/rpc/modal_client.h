@@ -85,15 +85,15 @@ enum rc modal_client_auth(struct modal_client *mc, struct grpc_status *st) LB_MU
  * RC_BACKEND with st for a gRPC error or an undecodable response; RC_NOMEM. */
 enum rc modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms,
-                      int64_t deadline_ms, ProtobufCMessage **out, struct grpc_status *st)
-    LB_MUST_CHECK;
+                      int64_t deadline_ms, ProtobufCMessage **out,
+                      struct grpc_status *st) LB_MUST_CHECK;
 
 /* ---- control-plane operations of modal-protocol.md §4.4 ---- */
 
 /* modal_app_get_or_create: AppGetOrCreate(name, environment, CREATE_IF_MISSING) -> app id. */
 enum rc modal_app_get_or_create(struct modal_client *mc, const char *name,
-                                char out_app_id[MODAL_ID_MAX], struct grpc_status *st)
-    LB_MUST_CHECK;
+                                char out_app_id[MODAL_ID_MAX],
+                                struct grpc_status *st) LB_MUST_CHECK;
 
 /* modal_builder_version: the configured image builder version, else the environment's
  * (EnvironmentGetOrCreate, cached). */
@@ -131,7 +131,7 @@ enum rc modal_sandbox_create(struct modal_client *mc, const struct modal_sandbox
 
 /* A finished sandbox's GenericResult, flattened. */
 struct modal_result {
-    int status;          /* GenericResult.GenericStatus */
+    int status; /* GenericResult.GenericStatus */
     int exitcode;
     char exception[256];
 };
@@ -147,8 +147,8 @@ enum rc modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, i
 
 /* modal_sandbox_wait: SandboxWait(V2)(timeout_s); *out_done and *out_res when it finished. */
 enum rc modal_sandbox_wait(struct modal_client *mc, const char *sandbox_id, float timeout_s,
-                           bool *out_done, struct modal_result *out_res, struct grpc_status *st)
-    LB_MUST_CHECK;
+                           bool *out_done, struct modal_result *out_res,
+                           struct grpc_status *st) LB_MUST_CHECK;
 
 /* modal_sandbox_terminate: SandboxTerminate(V2) (idempotent). */
 enum rc modal_sandbox_terminate(struct modal_client *mc, const char *sandbox_id,
@@ -183,8 +183,8 @@ struct grpc_client *modal_router_client(struct modal_client *mc);
  * UNAUTHENTICATED; like modal_cp_call otherwise. */
 enum rc modal_router_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
                           const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms,
-                          int64_t deadline_ms, ProtobufCMessage **out, struct grpc_status *st)
-    LB_MUST_CHECK;
+                          int64_t deadline_ms, ProtobufCMessage **out,
+                          struct grpc_status *st) LB_MUST_CHECK;
 
 /* modal_router_start: an asynchronous router call (streaming or unary), for the caller to
  * drive with grpc_client_run(modal_router_client(mc), ...). NULL on OOM or no router. */
@@ -193,12 +193,12 @@ struct grpc_call *modal_router_start(struct modal_client *mc, const char *method
                                      grpc_msg_fn *on_msg, void *ctx);
 
 struct modal_exec_spec {
-    const char *exec_id;        /* client-chosen UUID */
-    char *const *argv;          /* NULL-terminated */
-    char *const *envp;          /* "NAME=VALUE", NULL-terminated, may be NULL */
-    const char *workdir;        /* NULL = the image's */
-    uint32_t timeout_secs;      /* 0 = none */
-    bool stdout_pipe;           /* else /dev/null */
+    const char *exec_id;   /* client-chosen UUID */
+    char *const *argv;     /* NULL-terminated */
+    char *const *envp;     /* "NAME=VALUE", NULL-terminated, may be NULL */
+    const char *workdir;   /* NULL = the image's */
+    uint32_t timeout_secs; /* 0 = none */
+    bool stdout_pipe;      /* else /dev/null */
 };
 
 /* modal_exec_start: TaskExecStart (idempotent per exec id). RC_BADREQ when argv exceeds
@@ -210,14 +210,14 @@ enum rc modal_exec_stdin_write(struct modal_client *mc, const char *exec_id, uin
                                const void *p, size_t len, bool eof, int64_t deadline_ms,
                                struct grpc_status *st) LB_MUST_CHECK;
 /* modal_exec_poll: TaskExecPoll; *out_done, and then *out_code / *out_signal (one is -1). */
-enum rc modal_exec_poll(struct modal_client *mc, const char *exec_id, bool *out_done,
-                        int *out_code, int *out_signal, struct grpc_status *st) LB_MUST_CHECK;
+enum rc modal_exec_poll(struct modal_client *mc, const char *exec_id, bool *out_done, int *out_code,
+                        int *out_signal, struct grpc_status *st) LB_MUST_CHECK;
 /* modal_exec_wait_decode: parse a TaskExecWaitResponse; false if neither member is set. */
 bool modal_exec_wait_decode(const char *p, size_t len, int *out_code, int *out_signal);
 /* modal_exec_stdio_decode: the data of a TaskExecStdioReadResponse, copied into *out (heap,
  * caller frees). RC_BADREQ if undecodable. */
-enum rc modal_exec_stdio_decode(const char *p, size_t len, char **out, size_t *out_len)
-    LB_MUST_CHECK;
+enum rc modal_exec_stdio_decode(const char *p, size_t len, char **out,
+                                size_t *out_len) LB_MUST_CHECK;
 /* modal_exec_wait_start / modal_exec_stdio_start: the asynchronous TaskExecWait (response kept
  * in the call) and TaskExecStdioRead (fd 0 stdout, 1 stderr; messages to on_msg). */
 struct grpc_call *modal_exec_wait_start(struct modal_client *mc, const char *exec_id,

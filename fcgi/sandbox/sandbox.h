@@ -70,13 +70,13 @@ struct sandbox_collect_stats {
 
 /* The job a sandbox runs, filled by the supervisor; all borrowed for the sandbox's life. */
 struct sandbox_job {
-    const char *id;        /* job id */
-    const char *dir;       /* absolute path of <data>/jobs/<id> */
-    int dirfd;             /* O_PATH|O_DIRECTORY fd of that directory */
-    const char *work_dir;  /* "<dir>/work": agent files + inputs/ + outputs/, staged on host */
-    char *const *argv;     /* the agent command, run in /workspace */
-    char *const *envp;     /* the agent's whole environment (LABBOX_*, agent_env) */
-    uint64_t timeout_s;    /* wall-clock limit of the agent */
+    const char *id;       /* job id */
+    const char *dir;      /* absolute path of <data>/jobs/<id> */
+    int dirfd;            /* O_PATH|O_DIRECTORY fd of that directory */
+    const char *work_dir; /* "<dir>/work": agent files + inputs/ + outputs/, staged on host */
+    char *const *argv;    /* the agent command, run in /workspace */
+    char *const *envp;    /* the agent's whole environment (LABBOX_*, agent_env) */
+    uint64_t timeout_s;   /* wall-clock limit of the agent */
 };
 
 struct sandbox;
@@ -102,8 +102,7 @@ struct sandbox_ops {
     enum rc (*attach)(struct sandbox *sb);
     /* poll: wait up to timeout_ms for output (delivered via on_output) or the end of the
      * agent. Sets *out_done and fills *out when the agent has ended. */
-    enum rc (*poll)(struct sandbox *sb, int timeout_ms, bool *out_done,
-                    struct sandbox_result *out);
+    enum rc (*poll)(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_result *out);
     /* cancel: kill the agent now (all its processes); poll then reports it ended. The status
      * the supervisor gives the job comes from its own reason, not from the backend. */
     enum rc (*cancel)(struct sandbox *sb);
@@ -125,16 +124,16 @@ struct sandbox_ops {
 
 struct sandbox {
     const struct sandbox_ops *ops;
-    void *priv;                      /* ops->priv_size zeroed bytes, the backend's own */
-    const struct config *cfg;        /* borrowed */
-    const struct sandbox_job *job;   /* borrowed; NULL for service-level calls */
-    json_object *state;              /* owned: the backend's persisted state (an object) */
+    void *priv;                    /* ops->priv_size zeroed bytes, the backend's own */
+    const struct config *cfg;      /* borrowed */
+    const struct sandbox_job *job; /* borrowed; NULL for service-level calls */
+    json_object *state;            /* owned: the backend's persisted state (an object) */
     uint64_t resume_offset[SANDBOX_STREAM__MAX]; /* bytes already logged per stream */
-    int64_t deadline_ms;             /* CLOCK_MONOTONIC ms by which blocking I/O must end */
-    sandbox_output_fn *on_output;    /* agent bytes go here */
-    sandbox_persist_fn *on_persist;  /* saves sb->state into job.json */
-    void *cb_ctx;                    /* passed to the callbacks */
-    char error[512];                 /* human-readable reason for RC_BACKEND, no secrets */
+    int64_t deadline_ms;            /* CLOCK_MONOTONIC ms by which blocking I/O must end */
+    sandbox_output_fn *on_output;   /* agent bytes go here */
+    sandbox_persist_fn *on_persist; /* saves sb->state into job.json */
+    void *cb_ctx;                   /* passed to the callbacks */
+    char error[512];                /* human-readable reason for RC_BACKEND, no secrets */
 };
 
 /* sandbox_ops_by_name returns the compiled-in backend called name, or NULL. */
@@ -149,7 +148,8 @@ struct sandbox *sandbox_new(const struct sandbox_ops *ops, const struct config *
 void sandbox_free(struct sandbox *sb);
 
 /* sandbox_fail records a printf-style reason in sb->error and returns RC_BACKEND. */
-enum rc sandbox_fail(struct sandbox *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+enum rc sandbox_fail(struct sandbox *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* sandbox_persist calls on_persist if set. */
 enum rc sandbox_persist(struct sandbox *sb) LB_MUST_CHECK;
 /* sandbox_emit hands agent bytes to on_output if set. */

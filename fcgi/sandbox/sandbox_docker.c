@@ -125,7 +125,7 @@ struct docker {
     int64_t last_inspect_ms; /* poll's last safety inspect */
     int64_t exited_seen_ms;  /* when a safety inspect first saw the container stopped */
     int reopens;
-    bool final_read;         /* the whole log was read once more after the exit */
+    bool final_read;            /* the whole log was read once more after the exit */
     struct httpc_stream *stats; /* the usage sample in flight, or NULL */
     int64_t stats_sent_ms;      /* our clock when it was requested */
     int64_t stats_next_ms;      /* when the next one is due; 0: not sampling */
@@ -743,8 +743,8 @@ open_logs_mode(struct sandbox *sb, bool follow)
     char path[300];
     httpc_stream_free(d->logs);
     d->logs = NULL;
-    (void)snprintf(path, sizeof(path), "%s/containers/%s/logs?follow=%d&stdout=1&stderr=1",
-                   d->api, d->id, follow ? 1 : 0);
+    (void)snprintf(path, sizeof(path), "%s/containers/%s/logs?follow=%d&stdout=1&stderr=1", d->api,
+                   d->id, follow ? 1 : 0);
     struct httpc_req rq = {
         .method = "GET",
         .path = path,

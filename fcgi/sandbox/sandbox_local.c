@@ -21,22 +21,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
-#include <pwd.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <stdint.h>
 #include <unistd.h>
 
 #include "defaults.h"
@@ -45,13 +45,13 @@
 #include "util/fsutil.h"
 #include "util/id.h"
 
-#define BWRAP_PATH   "/usr/bin/bwrap"
-#define NOBODY_ID    65534
-#define CG_V1_MEM    "/sys/fs/cgroup/memory"
-#define CG_V1_PIDS   "/sys/fs/cgroup/pids"
-#define CG_V1_CPU    "/sys/fs/cgroup/cpuacct"
-#define CG_V2_ROOT   "/sys/fs/cgroup"
-#define MAX_ARGS     96
+#define BWRAP_PATH "/usr/bin/bwrap"
+#define NOBODY_ID  65534
+#define CG_V1_MEM  "/sys/fs/cgroup/memory"
+#define CG_V1_PIDS "/sys/fs/cgroup/pids"
+#define CG_V1_CPU  "/sys/fs/cgroup/cpuacct"
+#define CG_V2_ROOT "/sys/fs/cgroup"
+#define MAX_ARGS   96
 
 /* The architectures whose seccomp filter we build (elsewhere the sandbox runs without one). */
 #if defined(__x86_64__)
@@ -61,21 +61,21 @@
 #endif
 
 struct local {
-    pid_t pid;                           /* bwrap, -1 when none */
-    int out_fd[SANDBOX_STREAM__MAX];     /* read ends of stdout/stderr, -1 at EOF */
-    int64_t started_ms;                  /* CLOCK_MONOTONIC */
-    int64_t exited_ms;                   /* when waitpid saw the exit, 0 before */
-    int wstatus;                         /* from wait4 */
-    struct rusage ru;                    /* from wait4 */
-    uid_t uid;                           /* sandbox user */
+    pid_t pid;                       /* bwrap, -1 when none */
+    int out_fd[SANDBOX_STREAM__MAX]; /* read ends of stdout/stderr, -1 at EOF */
+    int64_t started_ms;              /* CLOCK_MONOTONIC */
+    int64_t exited_ms;               /* when waitpid saw the exit, 0 before */
+    int wstatus;                     /* from wait4 */
+    struct rusage ru;                /* from wait4 */
+    uid_t uid;                       /* sandbox user */
     gid_t gid;
-    bool killed;                         /* cancel() sent SIGKILL */
-    int status_fd;                       /* bwrap --json-status-fd read end, -1 at EOF */
-    char status[1024];                   /* what bwrap reported there */
+    bool killed;       /* cancel() sent SIGKILL */
+    int status_fd;     /* bwrap --json-status-fd read end, -1 at EOF */
+    char status[1024]; /* what bwrap reported there */
     size_t nstatus;
-    char cg_mem[256];                    /* cgroup v1 memory dir, or v2 leaf, "" if none */
-    char cg_pids[256];                   /* cgroup v1 pids dir, "" if none */
-    char cg_cpu[256];                    /* cgroup v1 cpuacct dir, "" if none */
+    char cg_mem[256];  /* cgroup v1 memory dir, or v2 leaf, "" if none */
+    char cg_pids[256]; /* cgroup v1 pids dir, "" if none */
+    char cg_cpu[256];  /* cgroup v1 cpuacct dir, "" if none */
     bool cg_v2;
 };
 
@@ -528,12 +528,12 @@ static size_t
 seccomp_program(struct sock_filter *prog)
 {
     size_t n = 0;
-    prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                             offsetof(struct seccomp_data, arch));
+    prog[n++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
     prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0);
     prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-    prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                             offsetof(struct seccomp_data, nr));
+    prog[n++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
 #if defined(__x86_64__)
     prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
     prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
@@ -611,8 +611,7 @@ child(struct sandbox *sb, struct local *lc, const struct args *a, int out_w, int
     /* Nothing of the supervisor's (or of serve's, had anything leaked) may reach the sandbox:
      * fds 0-2 are the agent's stdio, 3 is bwrap's status pipe, everything above is closed at
      * exec (not now: the report pipe must stay open until then). */
-    if (close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0 || user_files(lc) != 0 ||
-        seccomp_file() != 0)
+    if (close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0 || user_files(lc) != 0 || seccomp_file() != 0)
         goto fail;
     sigset_t none;
     sigemptyset(&none);
@@ -708,8 +707,8 @@ local_start(struct sandbox *sb)
     if (r == (ssize_t)sizeof(child_errno)) {
         (void)waitpid(pid, NULL, 0);
         lc->pid = -1;
-        rc = sandbox_fail(sb, "cannot start bubblewrap (%s): %s", BWRAP_PATH,
-                          strerror(child_errno));
+        rc =
+            sandbox_fail(sb, "cannot start bubblewrap (%s): %s", BWRAP_PATH, strerror(child_errno));
         goto out;
     }
     lc->out_fd[SANDBOX_STDOUT] = out[0];

@@ -51,30 +51,29 @@
 #include "util/fsutil.h"
 #include "util/id.h"
 
-#define MODAL_LIFETIME_MARGIN_S 900     /* sandbox lifetime beyond the agent timeout */
-#define MODAL_MILLI_CPU         1000    /* one CPU */
+#define MODAL_LIFETIME_MARGIN_S 900              /* sandbox lifetime beyond the agent timeout */
+#define MODAL_MILLI_CPU         1000             /* one CPU */
 #define MODAL_SETUP_MS          (20 * 60 * 1000) /* image build + create, when no deadline */
-#define MODAL_AGENT_GRACE_MS    30000   /* client deadline beyond timeout_s */
+#define MODAL_AGENT_GRACE_MS    30000            /* client deadline beyond timeout_s */
 #define MODAL_STDIN_CHUNK       (1024 * 1024)
 #define MODAL_WAIT_ATTEMPT_MS   60000
 #define MODAL_STREAM_RETRIES    10
-#define MODAL_DRAIN_MS          10000   /* after exit, how long stdio may still trail */
+#define MODAL_DRAIN_MS          10000 /* after exit, how long stdio may still trail */
 #define MODAL_PERSIST_MS        2000
-#define MODAL_KILL_GRACE_MS     5000    /* from the kill exec's start to the agent's end */
-#define MODAL_KILL_EXEC_S       30      /* server-side timeout of the kill exec */
+#define MODAL_KILL_GRACE_MS     5000 /* from the kill exec's start to the agent's end */
+#define MODAL_KILL_EXEC_S       30   /* server-side timeout of the kill exec */
 #define MODAL_PIDFILE           "/tmp/.labbox-agent.pid" /* "pid starttime" of the agent */
 
 /* The agent's wrapper, argv[2] of `sh -c` (never modified); $@ is the agent's argv. Records
  * "pid starttime" (field 22 of /proc/pid/stat) and gives the agent a session of its own when
  * that needs no fork. */
-static char AGENT_WRAP[] =
-    "p=$$ g= t=\n"
-    "if read -r s 2>/dev/null </proc/$p/stat; then s=${s##*) }; "
-    "g=$(set -- $s; echo \"$3\"); t=$(set -- $s; echo \"${20}\"); fi\n"
-    "echo \"$p $t\" >" MODAL_PIDFILE " 2>/dev/null\n"
-    "case $1 in -*) ;; *) if [ -n \"$g\" ] && [ \"$g\" != \"$p\" ] && "
-    "command -v setsid >/dev/null 2>&1; then exec setsid \"$@\"; fi;; esac\n"
-    "exec \"$@\"\n";
+static char AGENT_WRAP[] = "p=$$ g= t=\n"
+                           "if read -r s 2>/dev/null </proc/$p/stat; then s=${s##*) }; "
+                           "g=$(set -- $s; echo \"$3\"); t=$(set -- $s; echo \"${20}\"); fi\n"
+                           "echo \"$p $t\" >" MODAL_PIDFILE " 2>/dev/null\n"
+                           "case $1 in -*) ;; *) if [ -n \"$g\" ] && [ \"$g\" != \"$p\" ] && "
+                           "command -v setsid >/dev/null 2>&1; then exec setsid \"$@\"; fi;; esac\n"
+                           "exec \"$@\"\n";
 
 /* The kill exec: if the recorded process is still the agent (same start time), SIGSTOP every
  * process whose parent is already marked or whose process group or session is the agent's pid,
@@ -97,7 +96,8 @@ static char AGENT_KILL[] =
     "    case $v in *\" $q \"*) continue;; esac\n"
     "    [ \"$q\" = $$ ] || [ \"$q\" = 1 ] || ! st \"$q\" && continue\n"
     "    set -- $s\n"
-    "    case $v in *\" $2 \"*) ;; *) [ \"$3\" = \"$p\" ] || [ \"$4\" = \"$p\" ] || continue;; esac\n"
+    "    case $v in *\" $2 \"*) ;; *) [ \"$3\" = \"$p\" ] || [ \"$4\" = \"$p\" ] || continue;; "
+    "esac\n"
     "    kill -STOP \"$q\" 2>/dev/null\n"
     "    v=\"$v$q \" more=1\n"
     "  done\n"
@@ -115,7 +115,7 @@ struct modal_stream {
     struct sandbox *sb;
     enum sandbox_stream which;
     struct grpc_call *call;
-    uint64_t offset;  /* bytes received (and emitted) */
+    uint64_t offset; /* bytes received (and emitted) */
     bool eof;
     unsigned retries; /* consecutive failures, reset when data arrives */
     bool failed;      /* decode failure */
@@ -126,7 +126,7 @@ struct modal_priv {
     char app_id[MODAL_ID_MAX];
     char sandbox_id[MODAL_ID_MAX];
     char task_id[MODAL_ID_MAX];
-    bool router_ready;   /* SandboxCreateV2 connected the router of task_id */
+    bool router_ready; /* SandboxCreateV2 connected the router of task_id */
     char exec_agent[37];
     char exec_kill[37];
     struct modal_stream st[SANDBOX_STREAM__MAX];
@@ -170,8 +170,8 @@ fail_st(struct sandbox *sb, const char *what, const struct grpc_status *st)
     case GRPC_FAILED_PRECONDITION:
         return sandbox_fail(sb, "%s: %s", what, st->message);
     default:
-        return sandbox_fail(sb, "Modal error while %s: %s: %s", what,
-                            grpcframe_code_name(st->code), st->message);
+        return sandbox_fail(sb, "Modal error while %s: %s: %s", what, grpcframe_code_name(st->code),
+                            st->message);
     }
 }
 
@@ -258,8 +258,8 @@ read_all(struct sandbox *sb, const char *exec_id, int fd, sink_fn *sink, void *c
     unsigned failures = 0;
     for (;;) {
         uint64_t before = r.offset;
-        struct grpc_call *call = modal_exec_stdio_start(p->mc, exec_id, fd, r.offset, on_sync_data,
-                                                        &r);
+        struct grpc_call *call =
+            modal_exec_stdio_start(p->mc, exec_id, fd, r.offset, on_sync_data, &r);
         if (call == NULL)
             return RC_NOMEM;
         while (!grpc_call_done(call) && mono_ms() < deadline)
@@ -305,8 +305,8 @@ wait_exit(struct sandbox *sb, const char *exec_id, int64_t deadline, int *out_co
             (void)snprintf(st->message, sizeof(st->message), "process did not exit in time");
             return RC_BACKEND;
         }
-        struct grpc_call *call =
-            modal_exec_wait_start(p->mc, exec_id, left < MODAL_WAIT_ATTEMPT_MS ? left : MODAL_WAIT_ATTEMPT_MS);
+        struct grpc_call *call = modal_exec_wait_start(
+            p->mc, exec_id, left < MODAL_WAIT_ATTEMPT_MS ? left : MODAL_WAIT_ATTEMPT_MS);
         if (call == NULL)
             return RC_NOMEM;
         while (!grpc_call_done(call))
@@ -354,7 +354,8 @@ to_snippet(void *ctx, const char *p, size_t len)
     struct snippet *s = ctx;
     for (size_t i = 0; i < len && s->len + 1 < sizeof(s->buf); i++) {
         char c = p[i];
-        s->buf[s->len++] = (c == '\n' || c == '\t') ? ' ' : ((unsigned char)c < 0x20 ? '?' : c);
+        s->buf[s->len++] =
+            (char)((c == '\n' || c == '\t') ? ' ' : ((unsigned char)c < 0x20 ? '?' : c));
     }
     s->buf[s->len] = '\0';
     return RC_OK;
@@ -577,8 +578,9 @@ start_agent(struct sandbox *sb)
     argv[2] = AGENT_WRAP;
     argv[3] = w3;
     memcpy(argv + 4, sb->job->argv, n * sizeof(*argv));
-    struct modal_exec_spec spec = {p->exec_agent, argv, sb->job->envp, "/workspace",
-                                   t > UINT32_MAX ? UINT32_MAX : (uint32_t)t, true};
+    struct modal_exec_spec spec = {
+        p->exec_agent, argv, sb->job->envp, "/workspace", t > UINT32_MAX ? UINT32_MAX : (uint32_t)t,
+        true};
     rc = modal_exec_start(p->mc, &spec, &st);
     free(argv);
     if (rc == RC_BADREQ)
@@ -697,8 +699,8 @@ connect_task(struct sandbox *sb)
                                    p->task_id, &res, &st);
         if (rc == RC_CONFLICT)
             return sandbox_fail(sb, "the Modal sandbox ended before it started (%s)%s%s",
-                                modal_generic_status_name(res.status),
-                                res.exception[0] ? ": " : "", res.exception);
+                                modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
+                                res.exception);
         if (rc == RC_TIMEOUT)
             return sandbox_fail(sb, "the Modal sandbox was not scheduled in time");
         if (rc != RC_OK)
@@ -755,8 +757,8 @@ kill_listed(void *ctx, const char *sandbox_id, const char *job)
  * into fn: a start may have been made under the other modal_sandbox_version. Both listings are
  * tried; the first failure is returned with its family in *out_family. */
 static enum rc
-list_both(struct sandbox *sb, const char *job_id, modal_list_fn *fn, void *ctx,
-          int *out_family, struct grpc_status *st)
+list_both(struct sandbox *sb, const char *job_id, modal_list_fn *fn, void *ctx, int *out_family,
+          struct grpc_status *st)
 {
     struct modal_priv *p = P(sb);
     struct grpc_status st2;
@@ -799,8 +801,9 @@ modal_attach(struct sandbox *sb)
         if (rc == RC_NOMEM)
             return rc;
         if (rc != RC_OK)
-            return fail_st(sb, fam == 2 ? "listing the job's V2 sandboxes"
-                                        : "listing the job's V1 sandboxes", &st);
+            return fail_st(
+                sb, fam == 2 ? "listing the job's V2 sandboxes" : "listing the job's V1 sandboxes",
+                &st);
         return modal_start(sb);
     }
     (void)snprintf(p->sandbox_id, sizeof(p->sandbox_id), "%s", sid);
@@ -854,8 +857,8 @@ modal_attach(struct sandbox *sb)
     }
     p->started_wall = json_get_i64(sb->state, "started_at", now_ms());
     int64_t elapsed = now_ms() - p->started_wall;
-    p->agent_deadline =
-        mono_ms() - (elapsed > 0 ? elapsed : 0) + (int64_t)sb->job->timeout_s * 1000 + MODAL_AGENT_GRACE_MS;
+    p->agent_deadline = mono_ms() - (elapsed > 0 ? elapsed : 0) +
+                        (int64_t)sb->job->timeout_s * 1000 + MODAL_AGENT_GRACE_MS;
     return begin_agent_io(sb);
 }
 
@@ -1182,7 +1185,6 @@ modal_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stat
     rc = read_all(sb, exec_id, 0, down_write, &d, deadline, &st);
     if (rc != RC_OK && d.over) {
         out->over_limit = true;
-        rc = RC_OK;
         log_info("outputs of %s exceed %" PRIu64 " bytes", p->sandbox_id, cap);
         goto extract;
     }
@@ -1264,8 +1266,10 @@ modal_destroy(struct sandbox *sb)
             if (lrc == RC_NOMEM)
                 return lrc;
             if (lrc != RC_OK)
-                return fail_st(sb, fam == 2 ? "listing the job's V2 sandboxes"
-                                            : "listing the job's V1 sandboxes", &st);
+                return fail_st(sb,
+                               fam == 2 ? "listing the job's V2 sandboxes"
+                                        : "listing the job's V1 sandboxes",
+                               &st);
         }
         return RC_OK;
     }
@@ -1345,8 +1349,8 @@ modal_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx)
     if (rc == RC_NOMEM)
         return rc;
     if (rc != RC_OK)
-        return fail_st(sb, fam == 2 ? "listing labbox's V2 sandboxes"
-                                    : "listing labbox's V1 sandboxes", &st);
+        return fail_st(
+            sb, fam == 2 ? "listing labbox's V2 sandboxes" : "listing labbox's V1 sandboxes", &st);
     return RC_OK;
 }
 

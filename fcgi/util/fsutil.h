@@ -13,8 +13,8 @@ enum rc fs_write_atomic(int dirfd, const char *name, const void *p, size_t len) 
 
 /* fs_read_all: read <dirfd>/name whole (at most max bytes; RC_TOOBIG beyond) into a
  * NUL-terminated heap buffer the caller frees. RC_NOTFOUND if absent. */
-enum rc fs_read_all(int dirfd, const char *name, size_t max, char **out, size_t *out_len)
-    LB_MUST_CHECK;
+enum rc fs_read_all(int dirfd, const char *name, size_t max, char **out,
+                    size_t *out_len) LB_MUST_CHECK;
 
 /* fs_rmtree_at: remove <dirfd>/name and everything below it, never following symlinks.
  * Missing is not an error. */

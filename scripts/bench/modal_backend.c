@@ -104,8 +104,13 @@ main(int argc, char **argv)
         goto out;
     }
     struct sandbox_job job = {
-        .id = job_id, .dir = argv[1], .dirfd = dirfd, .work_dir = argv[1],
-        .argv = argv + 4, .envp = envp, .timeout_s = cfg.wall_timeout,
+        .id = job_id,
+        .dir = argv[1],
+        .dirfd = dirfd,
+        .work_dir = argv[1],
+        .argv = argv + 4,
+        .envp = envp,
+        .timeout_s = cfg.wall_timeout,
     };
     sb = sandbox_new(ops, &cfg, &job);
     if (sb == NULL) {

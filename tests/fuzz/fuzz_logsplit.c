@@ -12,10 +12,10 @@
 
 struct lines {
     size_t max_line;
-    uint64_t start, fed_end;   /* consumed must lie in [start, fed_end] */
-    uint64_t last;             /* last consumed */
+    uint64_t start, fed_end; /* consumed must lie in [start, fed_end] */
+    uint64_t last;           /* last consumed */
     size_t n, cap;
-    uint32_t *hash;            /* per line: text, cut flag and consumed */
+    uint32_t *hash; /* per line: text, cut flag and consumed */
     uint64_t *consumed;
 };
 

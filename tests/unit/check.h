@@ -20,14 +20,14 @@ int check_done(const char *suite);
     do {                                                                                           \
         check_count++;                                                                             \
         if (!(cond))                                                                               \
-            check_fail(__FILE__, __LINE__, #cond, "false");                                       \
+            check_fail(__FILE__, __LINE__, #cond, "false");                                        \
     } while (0)
 
 /* CHECK_FAIL: record a failure with a message (for paths that must not be reached). */
 #define CHECK_FAIL(msg)                                                                            \
     do {                                                                                           \
         check_count++;                                                                             \
-        check_fail(__FILE__, __LINE__, "reached", "%s", (msg));                                   \
+        check_fail(__FILE__, __LINE__, "reached", "%s", (msg));                                    \
     } while (0)
 
 #define CHECK_INT(a, b)                                                                            \
@@ -35,7 +35,7 @@ int check_done(const char *suite);
         long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
         check_count++;                                                                             \
         if (va_ != vb_)                                                                            \
-            check_fail(__FILE__, __LINE__, #a " == " #b, "%lld != %lld", va_, vb_);              \
+            check_fail(__FILE__, __LINE__, #a " == " #b, "%lld != %lld", va_, vb_);                \
     } while (0)
 
 #define CHECK_STR(a, b)                                                                            \
@@ -43,8 +43,8 @@ int check_done(const char *suite);
         const char *sa_ = (a), *sb_ = (b);                                                         \
         check_count++;                                                                             \
         if (sa_ == NULL || sb_ == NULL || strcmp(sa_, sb_) != 0)                                   \
-            check_fail(__FILE__, __LINE__, #a " == " #b, "\"%s\" != \"%s\"",                     \
-                       sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                                \
+            check_fail(__FILE__, __LINE__, #a " == " #b, "\"%s\" != \"%s\"", sa_ ? sa_ : "(null)", \
+                       sb_ ? sb_ : "(null)");                                                      \
     } while (0)
 
 #define CHECK_MEM(a, alen, b, blen)                                                                \
@@ -52,7 +52,7 @@ int check_done(const char *suite);
         size_t la_ = (alen), lb_ = (blen);                                                         \
         check_count++;                                                                             \
         if (la_ != lb_ || (la_ > 0 && memcmp((a), (b), la_) != 0))                                 \
-            check_fail(__FILE__, __LINE__, #a " == " #b, "%zu bytes vs %zu bytes differ", la_,   \
+            check_fail(__FILE__, __LINE__, #a " == " #b, "%zu bytes vs %zu bytes differ", la_,     \
                        lb_);                                                                       \
     } while (0)
 
@@ -60,7 +60,7 @@ int check_done(const char *suite);
     do {                                                                                           \
         check_count++;                                                                             \
         if (!(cond)) {                                                                             \
-            check_fail(__FILE__, __LINE__, #cond, "required");                                    \
+            check_fail(__FILE__, __LINE__, #cond, "required");                                     \
             return check_done(__FILE__);                                                           \
         }                                                                                          \
     } while (0)

@@ -124,7 +124,8 @@ test_status(void)
     CHECK(!grpcframe_parse_status(SPAN_LIT("123"), &code));
 
     char out[64];
-    CHECK_INT(grpcframe_percent_decode(SPAN_LIT("Token%20ID%20is%20invalid"), out, sizeof(out)), 19);
+    CHECK_INT(grpcframe_percent_decode(SPAN_LIT("Token%20ID%20is%20invalid"), out, sizeof(out)),
+              19);
     CHECK_STR(out, "Token ID is invalid");
     (void)grpcframe_percent_decode(SPAN_LIT("caf%C3%A9 100%"), out, sizeof(out));
     CHECK_STR(out, "caf\xc3\xa9 100%");
@@ -141,10 +142,13 @@ test_status(void)
     CHECK_STR(grpcframe_code_name(99), "UNKNOWN");
 
     struct grpcframe_meta meta = {0};
-    static const char *const lines[] = {
-        "HTTP/2 200 \r\n", "content-type: application/grpc+proto\r\n", "\r\n",
-        "grpc-status: 16\r\n", "Grpc-Message: Token%20bad\r\n",
-        "grpc-status-details-bin: CAESAA\r\n", NULL};
+    static const char *const lines[] = {"HTTP/2 200 \r\n",
+                                        "content-type: application/grpc+proto\r\n",
+                                        "\r\n",
+                                        "grpc-status: 16\r\n",
+                                        "Grpc-Message: Token%20bad\r\n",
+                                        "grpc-status-details-bin: CAESAA\r\n",
+                                        NULL};
     for (size_t i = 0; lines[i] != NULL; i++)
         CHECK_INT(grpcframe_meta_line(&meta, lines[i], strlen(lines[i])), RC_OK);
     CHECK_INT(meta.http_status, 200);

@@ -15,7 +15,8 @@ main(void)
 {
     int64_t e = 0;
     /* {"exp":2000000000} */
-    CHECK_INT(exp_of("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJleHAiOjIwMDAwMDAwMDB9.c2ln", &e), RC_OK);
+    CHECK_INT(exp_of("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJleHAiOjIwMDAwMDAwMDB9.c2ln", &e),
+              RC_OK);
     CHECK_INT(e, 2000000000);
     /* Padding allowed; empty signature allowed. {"sub":"x","exp":1700000000} */
     CHECK_INT(exp_of("h.eyJzdWIiOiJ4IiwiZXhwIjoxNzAwMDAwMDAwfQ==.", &e), RC_OK);
@@ -36,8 +37,8 @@ main(void)
     CHECK_INT(exp_of("a.b.c.d", &e), RC_BADREQ);
     CHECK_INT(exp_of("a..c", &e), RC_BADREQ);
     CHECK_INT(exp_of("h.e!J.s", &e), RC_BADREQ);
-    CHECK_INT(exp_of("h.eyJ.s", &e), RC_BADREQ);           /* truncated JSON */
-    CHECK_INT(exp_of("h.WzFd.s", &e), RC_BADREQ);          /* [1]: not an object */
+    CHECK_INT(exp_of("h.eyJ.s", &e), RC_BADREQ);            /* truncated JSON */
+    CHECK_INT(exp_of("h.WzFd.s", &e), RC_BADREQ);           /* [1]: not an object */
     CHECK_INT(exp_of("h.eyJleHAiOjF9eA.s", &e), RC_BADREQ); /* {"exp":1}x: trailing garbage */
 
     unsigned char out[8];

@@ -11,7 +11,7 @@
     do {                                                                                           \
         check_count++;                                                                             \
         if ((ls) == NULL) {                                                                        \
-            check_fail(__FILE__, __LINE__, #ls, "logsplit_new failed");                           \
+            check_fail(__FILE__, __LINE__, #ls, "logsplit_new failed");                            \
             return;                                                                                \
         }                                                                                          \
     } while (0)
@@ -24,8 +24,8 @@ struct tr {
     size_t len;
     size_t lines;
     uint64_t last_consumed;
-    int errors;        /* non-monotonic consumed */
-    size_t fail_at;    /* 1-based line whose callback fails, 0 = never */
+    int errors;     /* non-monotonic consumed */
+    size_t fail_at; /* 1-based line whose callback fails, 0 = never */
 };
 
 static enum rc
@@ -137,9 +137,13 @@ test_basic(void)
     check_split("a\rb\n", 16, "a\rb|-@4\n");
     check_split("a\r\r\n", 16, "a\r|-@4\n");
     check_split("\r\n\r\n", 16, "|-@2\n|-@4\n");
-    check_split("tail\r", 16, "tail|-@5\n");         /* finish drops a final CR */
+    check_split("tail\r", 16, "tail|-@5\n"); /* finish drops a final CR */
     check_split("\rprogress 1\rprogress 2\r\n", 32, "\rprogress 1\rprogress 2|-@24\n");
-    check_split("tab\tand\x01" "ctl\n", 16, "tab\tand\x01" "ctl|-@12\n");
+    check_split("tab\tand\x01"
+                "ctl\n",
+                16,
+                "tab\tand\x01"
+                "ctl|-@12\n");
     check_split("nul\0byte\n", 16, "nul<NUL>byte|-@9\n");
 }
 
@@ -161,8 +165,7 @@ test_long_lines(void)
     check_split("0123456789abcd\xf0\x9f\x98\x80x\n", 16,
                 "0123456789abcd|c@14\n\xf0\x9f\x98\x80x|-@20\n");
     /* Replacement characters count as 3 bytes of output. */
-    check_split("0123456789abcd\xff\xff\n", 16,
-                "0123456789abcd|c@14\n" FFFD FFFD "|-@17\n");
+    check_split("0123456789abcd\xff\xff\n", 16, "0123456789abcd|c@14\n" FFFD FFFD "|-@17\n");
 
     /* A long line with a small max: every piece within bounds, and resumable. */
     char big[3000];
@@ -183,17 +186,17 @@ test_utf8(void)
     check_split("\xf0\x9f\x98\x80\n", 16, "\xf0\x9f\x98\x80|-@5\n");
     check_split("\xff\n", 16, FFFD "|-@2\n");
     check_split("a\x80z\n", 16, "a" FFFD "z|-@4\n");
-    check_split("\xc0\xaf\n", 16, FFFD FFFD "|-@3\n");                 /* overlong */
-    check_split("\xe0\x80\xaf\n", 16, FFFD FFFD FFFD "|-@4\n");        /* overlong */
-    check_split("\xed\xa0\x80\n", 16, FFFD FFFD FFFD "|-@4\n");        /* surrogate */
+    check_split("\xc0\xaf\n", 16, FFFD FFFD "|-@3\n");                   /* overlong */
+    check_split("\xe0\x80\xaf\n", 16, FFFD FFFD FFFD "|-@4\n");          /* overlong */
+    check_split("\xed\xa0\x80\n", 16, FFFD FFFD FFFD "|-@4\n");          /* surrogate */
     check_split("\xf4\x90\x80\x80\n", 32, FFFD FFFD FFFD FFFD "|-@5\n"); /* > U+10FFFF */
     check_split("\xf5\n", 16, FFFD "|-@2\n");
-    check_split("\xe2\x82z\n", 16, FFFD "z|-@4\n");   /* maximal subpart: one U+FFFD */
+    check_split("\xe2\x82z\n", 16, FFFD "z|-@4\n"); /* maximal subpart: one U+FFFD */
     check_split("\xf0\x9f\x98z\n", 16, FFFD "z|-@5\n");
-    check_split("\xe2\x82\n", 16, FFFD "|-@3\n");     /* cut short by the newline */
+    check_split("\xe2\x82\n", 16, FFFD "|-@3\n"); /* cut short by the newline */
     check_split("\xe2\x82\r\n", 16, FFFD "|-@4\n");
     check_split("\xe2\x82\xe2\x82\xac\n", 16, FFFD "\xe2\x82\xac|-@6\n");
-    check_split("x\xe2\x82", 16, "x" FFFD "|-@3\n");  /* finish: held bytes become U+FFFD */
+    check_split("x\xe2\x82", 16, "x" FFFD "|-@3\n"); /* finish: held bytes become U+FFFD */
     check_split("\xc3", 16, FFFD "|-@1\n");
     check_split("\xed\x9f\xbf\xee\x80\x80\n", 16, "\xed\x9f\xbf\xee\x80\x80|-@7\n");
 }
@@ -212,7 +215,7 @@ test_flush(void)
     CHECK_INT(logsplit_pending(ls), 3);
     CHECK_INT(logsplit_flush(ls), RC_OK);
     CHECK_INT(logsplit_pending(ls), 0);
-    CHECK_INT(logsplit_flush(ls), RC_OK); /* nothing to do */
+    CHECK_INT(logsplit_flush(ls), RC_OK);         /* nothing to do */
     CHECK_INT(logsplit_feed(ls, "\n", 1), RC_OK); /* ends the flushed line: no empty line */
     CHECK_INT(logsplit_feed(ls, "de\xe2\x82", 4), RC_OK);
     CHECK_INT(logsplit_pending(ls), 2);
@@ -269,16 +272,15 @@ test_mixed(void)
                              "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
                              "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
                              "\xf0\x9f\x98\x80\r\r\n\n\xc3";
-    check_split(in, 32, "first|-@7\n"
-                        "\xe2\x82\xac uro|-@15\n"
-                        FFFD FFFD " bad|-@22\n"
-                        "a line that is longer than thirt|c@54\n"
-                        "y-two bytes for sure|-@76\n"
-                        "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
-                        "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80|c@108\n"
-                        "\xf0\x9f\x98\x80\r|-@115\n"
-                        "|-@116\n"
-                        FFFD "|-@117\n");
+    check_split(in, 32,
+                "first|-@7\n"
+                "\xe2\x82\xac uro|-@15\n" FFFD FFFD " bad|-@22\n"
+                "a line that is longer than thirt|c@54\n"
+                "y-two bytes for sure|-@76\n"
+                "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+                "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80|c@108\n"
+                "\xf0\x9f\x98\x80\r|-@115\n"
+                "|-@116\n" FFFD "|-@117\n");
 }
 
 int

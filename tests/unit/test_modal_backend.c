@@ -105,8 +105,9 @@ fake_start(void)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    char *const argv[] = {(char[]){"node"}, script, (char[]){"--exit-on-stdin-eof"},
-                          (char[]){"--fail-image-tag"}, (char[]){FAIL_IMAGE}, NULL};
+    char *const argv[] = {
+        (char[]){"node"},     script, (char[]){"--exit-on-stdin-eof"}, (char[]){"--fail-image-tag"},
+        (char[]){FAIL_IMAGE}, NULL};
     int e = posix_spawnp(&server_pid, "node", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     (void)close(out[1]);
@@ -273,7 +274,8 @@ struct jobenv {
     struct sandbox_job job;
 };
 
-static const char *const env_default[] = {"PATH=/usr/bin:/bin", "LABBOX_X=hello", "HOME=/tmp", NULL};
+static const char *const env_default[] = {"PATH=/usr/bin:/bin", "LABBOX_X=hello", "HOME=/tmp",
+                                          NULL};
 
 static char **
 dupv(const char *const *v)
@@ -329,8 +331,13 @@ job_make(struct jobenv *e, const char *name, const char *const *argv)
     e->argv = dupv(argv);
     e->envp = dupv(env_default);
     e->job = (struct sandbox_job){
-        .id = e->id, .dir = e->dir, .dirfd = e->dirfd, .work_dir = e->work,
-        .argv = e->argv, .envp = e->envp, .timeout_s = 60,
+        .id = e->id,
+        .dir = e->dir,
+        .dirfd = e->dirfd,
+        .work_dir = e->work,
+        .argv = e->argv,
+        .envp = e->envp,
+        .timeout_s = 60,
     };
     return e->dirfd >= 0 && e->argv != NULL && e->envp != NULL;
 }
@@ -382,9 +389,9 @@ cfg_make(struct config *cfg, const char *image)
 static void
 check_family(const char *sid, int version)
 {
-    bool v1_shape = strncmp(sid, "sb-", 3) == 0 && strlen(sid) == 25 &&
-                    strspn(sid + 3, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") ==
-                        22;
+    bool v1_shape =
+        strncmp(sid, "sb-", 3) == 0 && strlen(sid) == 25 &&
+        strspn(sid + 3, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == 22;
     if (v1_shape != (version == 1))
         check_fail(__FILE__, __LINE__, "sandbox id shape", "'%s' for version %d", sid, version);
     if (admin_url[0] != '\0')
@@ -638,8 +645,8 @@ test_cancel(void)
     struct config cfg;
     struct jobenv e;
     struct rec *r = calloc(1, sizeof(*r));
-    const char *const argv[] = {"sh", "-c", "echo kept > outputs/before.txt; echo started; sleep 60",
-                                NULL};
+    const char *const argv[] = {"sh", "-c",
+                                "echo kept > outputs/before.txt; echo started; sleep 60", NULL};
     cfg_make(&cfg, "python:3.12-slim");
     if (!job_make(&e, "cancel", argv) || r == NULL)
         abort();
@@ -756,9 +763,10 @@ test_cancel_fallback(void)
     CHECK_INT(sandbox_init(sb), RC_OK);
     CHECK_INT(sandbox_start(sb), RC_OK);
     CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, "started\n", 20000));
-    json_object_put(admin("POST", "/inject",
-                          "{\"kind\":\"error\",\"rpc\":\"TaskExecStart\",\"code\":\"FAILED_PRECONDITION\","
-                          "\"message\":\"injected\"}"));
+    json_object_put(
+        admin("POST", "/inject",
+              "{\"kind\":\"error\",\"rpc\":\"TaskExecStart\",\"code\":\"FAILED_PRECONDITION\","
+              "\"message\":\"injected\"}"));
     int running = -1;
     CHECK_INT(cancel_then_collect(sb, r, &e, &running), 0);
     CHECK_INT(running, 0);
@@ -766,7 +774,8 @@ test_cancel_fallback(void)
         CHECK_FAIL("the TaskExecStart injection did not fire");
         /* Do not let it break the next test; clearing also drops the image failure tag. */
         json_object_put(admin("POST", "/injections/clear", "{}"));
-        json_object_put(admin("POST", "/inject", "{\"kind\":\"image_fail\",\"tag\":\"" FAIL_IMAGE "\"}"));
+        json_object_put(
+            admin("POST", "/inject", "{\"kind\":\"image_fail\",\"tag\":\"" FAIL_IMAGE "\"}"));
     }
     CHECK_INT(sandbox_destroy(sb), RC_OK);
     sandbox_free(sb);
@@ -783,8 +792,9 @@ test_reattach(void)
     struct jobenv e;
     struct rec *r = calloc(1, sizeof(*r));
     const char *const argv[] = {
-        "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo line$i; echo e$i >&2; sleep 0.3; done; "
-                    "echo fin > outputs/done.txt",
+        "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8; do echo line$i; echo e$i >&2; sleep 0.3; done; "
+        "echo fin > outputs/done.txt",
         NULL};
     cfg_make(&cfg, "python:3.12-slim");
     if (!job_make(&e, "attach", argv) || r == NULL)
@@ -850,7 +860,8 @@ test_retries(void)
     struct config cfg;
     struct jobenv e;
     struct rec *r = calloc(1, sizeof(*r));
-    const char *const argv[] = {"sh", "-c", "i=0; while [ $i -lt 200 ]; do echo row$i; i=$((i+1)); done", NULL};
+    const char *const argv[] = {"sh", "-c",
+                                "i=0; while [ $i -lt 200 ]; do echo row$i; i=$((i+1)); done", NULL};
     if (admin_url[0] == '\0') {
         free(r);
         return;
@@ -859,11 +870,15 @@ test_retries(void)
                           sandbox_version == 2
                               ? "{\"kind\":\"unavailable_once\",\"rpc\":\"SandboxCreateV2\"}"
                               : "{\"kind\":\"unavailable_once\",\"rpc\":\"SandboxCreate\"}"));
-    json_object_put(admin("POST", "/inject", "{\"kind\":\"unavailable_once\",\"rpc\":\"TaskExecStart\"}"));
-    json_object_put(admin("POST", "/inject", "{\"kind\":\"throttle_once\",\"rpc\":\"AppGetOrCreate\",\"retry_after_secs\":0.2}"));
+    json_object_put(
+        admin("POST", "/inject", "{\"kind\":\"unavailable_once\",\"rpc\":\"TaskExecStart\"}"));
+    json_object_put(
+        admin("POST", "/inject",
+              "{\"kind\":\"throttle_once\",\"rpc\":\"AppGetOrCreate\",\"retry_after_secs\":0.2}"));
     json_object_put(admin("POST", "/inject", "{\"kind\":\"stdio_cut\",\"after_bytes\":300}"));
-    json_object_put(admin("POST", "/inject",
-                          "{\"kind\":\"router_unauthenticated_once\",\"rpc\":\"TaskExecStdinWrite\"}"));
+    json_object_put(
+        admin("POST", "/inject",
+              "{\"kind\":\"router_unauthenticated_once\",\"rpc\":\"TaskExecStdinWrite\"}"));
     CHECK_INT(injections_left(), 5);
     cfg_make(&cfg, "python:3.12-slim");
     if (!job_make(&e, "retry", argv) || r == NULL)
@@ -1033,8 +1048,8 @@ test_attach_other_family(void)
     struct jobenv e;
     struct rec *r = calloc(1, sizeof(*r));
     int other = sandbox_version == 2 ? 1 : 2;
-    const char *const argv[] = {
-        "sh", "-c", "echo one; sleep 1; echo two; echo x > outputs/x.txt", NULL};
+    const char *const argv[] = {"sh", "-c", "echo one; sleep 1; echo two; echo x > outputs/x.txt",
+                                NULL};
     struct config ocfg;
     cfg_make_v(&ocfg, "python:3.12-slim", other);
     if (!job_make(&e, "xfam", argv) || r == NULL)
@@ -1065,8 +1080,12 @@ test_attach_other_family(void)
         fprintf(stderr, "attach across families: %s\n", sb->error);
     CHECK_INT(rc, RC_OK);
     if (admin_url[0] != '\0') {
-        CHECK_INT(rpc_count(other == 2 ? "SandboxGetCommandRouterAccess" : "TaskGetCommandRouterAccess"), 1);
-        CHECK_INT(rpc_count(other == 2 ? "TaskGetCommandRouterAccess" : "SandboxGetCommandRouterAccess"), 0);
+        CHECK_INT(
+            rpc_count(other == 2 ? "SandboxGetCommandRouterAccess" : "TaskGetCommandRouterAccess"),
+            1);
+        CHECK_INT(
+            rpc_count(other == 2 ? "TaskGetCommandRouterAccess" : "SandboxGetCommandRouterAccess"),
+            0);
         CHECK_INT(rpc_count("SandboxCreate") + rpc_count("SandboxCreateV2"), 0);
     }
     struct sandbox_result res;

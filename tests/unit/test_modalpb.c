@@ -50,7 +50,10 @@ test_control(void)
         Modal__Client__AuthTokenGetResponse *u = (void *)round_trip(&r.base, &n);
         NEED(u != NULL);
         CHECK_STR(u->token, "a.b.c");
-        CHECK_MEM(wire, n, "\x0a\x05" "a.b.c", 7);
+        CHECK_MEM(wire, n,
+                  "\x0a\x05"
+                  "a.b.c",
+                  7);
         protobuf_c_message_free_unpacked(&u->base, NULL);
     }
     {
@@ -163,7 +166,7 @@ test_control(void)
         q.tags = tags;
         Modal__Client__SandboxCreateRequest *u = (void *)round_trip(&q.base, &n);
         NEED(u != NULL && u->definition != NULL && u->definition->resources != NULL &&
-                u->definition->network_access != NULL);
+             u->definition->network_access != NULL);
         CHECK_INT(u->definition->n_entrypoint_args, 0);
         CHECK_INT(u->definition->timeout_secs, 1500);
         CHECK_INT(u->definition->resources->memory_mb, 1024);
@@ -346,7 +349,8 @@ test_router(void)
         q.task_id = S("ta-1");
         q.exec_id = S("e");
         q.offset = 1ull << 40;
-        q.file_descriptor = MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDERR;
+        q.file_descriptor =
+            MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDERR;
         Modal__TaskCommandRouter__TaskExecStdioReadRequest *u = (void *)round_trip(&q.base, &n);
         NEED(u != NULL);
         CHECK(u->offset == 1ull << 40);
@@ -400,7 +404,8 @@ test_router(void)
                   MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_CODE);
         CHECK_INT(v->code, 0);
         protobuf_c_message_free_unpacked(&v->base, NULL);
-        r.exit_status_case = MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_SIGNAL;
+        r.exit_status_case =
+            MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_SIGNAL;
         r.signal = 9;
         v = (void *)round_trip(&r.base, &n);
         NEED(v != NULL);

@@ -17,23 +17,22 @@ main(void)
     struct modaltoml_profile p;
     bool found = false;
     char err[200];
-    const char *file =
-        "# written by modal token set\n"
-        "[default]\n"
-        "token_id = \"ak-default\"\n"
-        "token_secret = \"as-default\"\n"
-        "\n"
-        "[work]   # comment after a header\n"
-        "token_id = \"ak-work\"\r\n"
-        "token_secret = 'as-work\\literal'\n"
-        "server_url = \"http://127.0.0.1:9000\"\n"
-        "environment = \"main\"\n"
-        "image_builder_version = \"2025.06\"\n"
-        "active = true\n"
-        "unknown_key = 42\n"
-        "[\"quoted name\"]\n"
-        "token_id = \"ak-q\\u00e9\\t\\\"x\\\"\"\n"
-        "active = false\n";
+    const char *file = "# written by modal token set\n"
+                       "[default]\n"
+                       "token_id = \"ak-default\"\n"
+                       "token_secret = \"as-default\"\n"
+                       "\n"
+                       "[work]   # comment after a header\n"
+                       "token_id = \"ak-work\"\r\n"
+                       "token_secret = 'as-work\\literal'\n"
+                       "server_url = \"http://127.0.0.1:9000\"\n"
+                       "environment = \"main\"\n"
+                       "image_builder_version = \"2025.06\"\n"
+                       "active = true\n"
+                       "unknown_key = 42\n"
+                       "[\"quoted name\"]\n"
+                       "token_id = \"ak-q\\u00e9\\t\\\"x\\\"\"\n"
+                       "active = false\n";
 
     CHECK_INT(sel(file, NULL, &p, &found, err), RC_OK);
     CHECK(found);

@@ -13,7 +13,7 @@
     do {                                                                                           \
         check_count++;                                                                             \
         if (!(cond)) {                                                                             \
-            check_fail(__FILE__, __LINE__, #cond, "required");                                    \
+            check_fail(__FILE__, __LINE__, #cond, "required");                                     \
             return;                                                                                \
         }                                                                                          \
     } while (0)
@@ -67,12 +67,12 @@ struct rpart {
 struct rec {
     struct rpart *parts;
     size_t n, cap;
-    bool open;          /* begin seen, end not yet */
-    int seq_errors;     /* callbacks in an impossible order, or empty data */
-    size_t data_total;  /* bytes delivered */
-    int fail_begin_at;  /* 1-based part index whose begin fails, 0 = never */
-    int fail_data_at;   /* 1-based data call that fails, 0 = never */
-    int fail_end_at;    /* 1-based part index whose end fails, 0 = never */
+    bool open;         /* begin seen, end not yet */
+    int seq_errors;    /* callbacks in an impossible order, or empty data */
+    size_t data_total; /* bytes delivered */
+    int fail_begin_at; /* 1-based part index whose begin fails, 0 = never */
+    int fail_data_at;  /* 1-based data call that fails, 0 = never */
+    int fail_end_at;   /* 1-based part index whose end fails, 0 = never */
     size_t data_calls;
 };
 
@@ -221,8 +221,8 @@ check_valid_at(const char *bnd, const char *body, size_t len, const struct exp *
         enum rc rc = run(bnd, body, len, k == 0 ? 0 : step, k, &r, &err);
         if (rc != RC_OK || !rec_matches(&r, e, ne) || r.data_total > len) {
             if (bad++ == 0)
-                fprintf(stderr, "line %d: mismatch at step %zu cut %zu: %s (%s), %zu parts\n",
-                        line, step, k, rc_str(rc), err, r.n);
+                fprintf(stderr, "line %d: mismatch at step %zu cut %zu: %s (%s), %zu parts\n", line,
+                        step, k, rc_str(rc), err, r.n);
         }
         rec_free(&r);
     }
@@ -248,8 +248,8 @@ check_bad_at(const char *bnd, const char *body, size_t len, enum rc want, const 
         if (k == 0 && (err == NULL || strstr(err, why) == NULL))
             ok = false;
         if (!ok && bad++ == 0)
-            fprintf(stderr, "line %d: step %zu cut %zu: got %s (%s), want %s (%s)\n", line,
-                    step, k, rc_str(rc), err, rc_str(want), why);
+            fprintf(stderr, "line %d: step %zu cut %zu: got %s (%s), want %s (%s)\n", line, step, k,
+                    rc_str(rc), err, rc_str(want), why);
         rec_free(&r);
     }
     check_count++;
@@ -259,7 +259,7 @@ check_bad_at(const char *bnd, const char *body, size_t len, enum rc want, const 
 #define check_bad(bnd, body, want, why) check_bad_at(bnd, body, strlen(body), want, why, __LINE__)
 
 #define CD(n) "Content-Disposition: form-data; name=\"" n "\""
-#define D "--" BND
+#define D     "--" BND
 
 /*** The boundary parameter ***/
 
@@ -287,8 +287,7 @@ test_boundary(void)
               RC_UNSUPPORTED);
     CHECK_INT(multipart_boundary(span_of(""), &b), RC_UNSUPPORTED);
     CHECK_INT(multipart_boundary((struct span){NULL, 0}, &b), RC_UNSUPPORTED);
-    CHECK_INT(multipart_boundary(span_of("application/x-www-form-urlencoded"), &b),
-              RC_UNSUPPORTED);
+    CHECK_INT(multipart_boundary(span_of("application/x-www-form-urlencoded"), &b), RC_UNSUPPORTED);
     CHECK(b.p == NULL && b.len == 0);
     /* Bad or missing boundary. */
     CHECK_INT(multipart_boundary(span_of("multipart/form-data"), &b), RC_BADREQ);
@@ -296,8 +295,7 @@ test_boundary(void)
     CHECK_INT(multipart_boundary(span_of("multipart/form-data; boundary="), &b), RC_BADREQ);
     CHECK_INT(multipart_boundary(span_of("multipart/form-data; boundary=\"\""), &b), RC_BADREQ);
     CHECK_INT(multipart_boundary(span_of("multipart/form-data; boundary=\"abc"), &b), RC_BADREQ);
-    CHECK_INT(multipart_boundary(span_of("multipart/form-data; boundary=\"ab \""), &b),
-              RC_BADREQ);
+    CHECK_INT(multipart_boundary(span_of("multipart/form-data; boundary=\"ab \""), &b), RC_BADREQ);
     CHECK_INT(multipart_boundary(span_of("multipart/form-data; boundary=\"a\\\"b\""), &b),
               RC_BADREQ);
     CHECK_INT(multipart_boundary(span_of("multipart/form-data; boundary=a;boundary=b"), &b),
@@ -357,11 +355,12 @@ test_valid(void)
     }
     {
         /* Preamble, empty field, epilogue that even contains the boundary. */
-        static const char body[] = "This is the preamble. --" BND " is not at a line start.\r\n"
-                                   "--" BND "x is not a boundary either\r\n"
-                                   D "\r\n" CD("params") "\r\n\r\n{\"a\":1}\r\n"
-                                   D "\r\n" CD("empty") "\r\n\r\n\r\n"
-                                   D "--\r\nepilogue \r\n" D "\r\nmore";
+        static const char body[] =
+            "This is the preamble. --" BND " is not at a line start.\r\n"
+            "--" BND "x is not a boundary either\r\n" D
+            "\r\n" CD("params") "\r\n\r\n{\"a\":1}\r\n" D "\r\n" CD("empty") "\r\n\r\n\r\n" D
+                                                                             "--\r\nepilogue \r\n" D
+                                                                             "\r\nmore";
         static const struct exp e[] = {{"params", NULL, "", "{\"a\":1}", 0},
                                        {"empty", NULL, "", "", 0}};
         check_valid(BND, body, sizeof(body) - 1, e);
@@ -369,16 +368,18 @@ test_valid(void)
     {
         /* The body may open with CRLF (empty preamble); transport padding after boundaries;
          * no CRLF after the close delimiter. */
-        static const char body[] = "\r\n" D " \t \r\n" CD("a") "\r\n\r\nA\r\n" D "\t\r\n" CD(
-            "b") "\r\n\r\nB\r\n" D "-- \t";
+        static const char body[] =
+            "\r\n" D " \t \r\n" CD("a") "\r\n\r\nA\r\n" D "\t\r\n" CD("b") "\r\n\r\nB\r\n" D
+                                                                           "-- \t";
         static const struct exp e[] = {{"a", NULL, "", "A", 0}, {"b", NULL, "", "B", 0}};
         check_valid(BND, body, sizeof(body) - 1, e);
     }
     {
         /* Things that look like a delimiter but are data. */
-#define FAKES "--" BND "\r\n" /* no CRLF before: data */                                         \
-              "\r\n--" BND "X\r\n--" BND "-x\r\n--" BND "-\r\r\n--" BND "Y--\r\n-\r\n--\r\n"      \
-              "--XbOuNdArZ\n--" BND "\r-\r\r\r\n\r"
+#define FAKES                                                                                      \
+    "--" BND "\r\n" /* no CRLF before: data */                                                     \
+    "\r\n--" BND "X\r\n--" BND "-x\r\n--" BND "-\r\r\n--" BND "Y--\r\n-\r\n--\r\n"                 \
+    "--XbOuNdArZ\n--" BND "\r-\r\r\r\n\r"
         static const char body[] = D "\r\n" CD("f") "\r\n\r\n" FAKES "\r\n" D "--";
         static const struct exp e[] = {{"f", NULL, "", FAKES, 0}};
 #undef FAKES
@@ -386,8 +387,8 @@ test_valid(void)
     }
     {
         /* A part whose data is exactly CRLF, and one whose data is "\r". */
-        static const char body[] = D "\r\n" CD("crlf") "\r\n\r\n\r\n\r\n" D "\r\n" CD(
-            "cr") "\r\n\r\n\r\r\n" D "--\r\n";
+        static const char body[] =
+            D "\r\n" CD("crlf") "\r\n\r\n\r\n\r\n" D "\r\n" CD("cr") "\r\n\r\n\r\r\n" D "--\r\n";
         static const struct exp e[] = {{"crlf", NULL, "", "\r\n", 0}, {"cr", NULL, "", "\r", 0}};
         check_valid(BND, body, sizeof(body) - 1, e);
     }
@@ -430,7 +431,7 @@ test_valid(void)
         check_valid(bnd, body2, sizeof(body2) - 1, e2);
         /* A boundary of dashes overlaps its own "--" prefix. */
         static const char body3[] = "----\r\n" CD("x") "\r\n\r\n---\r\n---\r\n----x\r\n----"
-                                    "--";
+                                                       "--";
         static const struct exp e3[] = {{"x", NULL, "", "---\r\n---\r\n----x", 0}};
         check_valid("--", body3, sizeof(body3) - 1, e3);
     }
@@ -582,8 +583,8 @@ test_malformed(void)
     check_bad(BND, D " \n", RC_BADREQ, "bare LF after a boundary");
     check_bad(BND, D "\r\n" CD("a") "\n\r\nx\r\n" D "--", RC_BADREQ, "bare LF in part headers");
     check_bad(BND, D "\r\n" CD("a") "\r\n\nx\r\n" D "--", RC_BADREQ, "bare LF in part headers");
-    check_bad(BND, D "\r\n" CD("a") "\r\n\r\nx\r\n" D "\n" CD("b") "\r\n\r\n\r\n" D "--",
-              RC_BADREQ, "bare LF after a boundary");
+    check_bad(BND, D "\r\n" CD("a") "\r\n\r\nx\r\n" D "\n" CD("b") "\r\n\r\n\r\n" D "--", RC_BADREQ,
+              "bare LF after a boundary");
     check_bad(BND, D "\r\n" CD("a") "\rX\r\n\r\nx\r\n" D "--", RC_BADREQ,
               "CR without LF in part headers");
     /* Header lines. */
@@ -594,8 +595,8 @@ test_malformed(void)
               "no name");
     check_bad(BND, D "\r\nContent-Disposition: form-data; filename=\"a\"\r\n\r\nx\r\n" D "--",
               RC_BADREQ, "no name");
-    check_bad(BND, D "\r\nContent-Disposition: form-data; name=\"\"\r\n\r\nx\r\n" D "--",
-              RC_BADREQ, "empty name");
+    check_bad(BND, D "\r\nContent-Disposition: form-data; name=\"\"\r\n\r\nx\r\n" D "--", RC_BADREQ,
+              "empty name");
     check_bad(BND, D "\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n" D "--",
               RC_BADREQ, "not form-data");
     check_bad(BND, D "\r\nContent-Disposition: ; name=\"a\"\r\n\r\nx\r\n" D "--", RC_BADREQ,
@@ -605,16 +606,16 @@ test_malformed(void)
               RC_BADREQ, "folded");
     check_bad(BND, D "\r\n\tContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n" D "--",
               RC_BADREQ, "folded");
-    check_bad(BND, D "\r\nContent-Disposition form-data; name=\"a\"\r\n\r\nx\r\n" D "--",
-              RC_BADREQ, "malformed part header line");
+    check_bad(BND, D "\r\nContent-Disposition form-data; name=\"a\"\r\n\r\nx\r\n" D "--", RC_BADREQ,
+              "malformed part header line");
     check_bad(BND, D "\r\nContent-Disposition : form-data; name=\"a\"\r\n\r\nx\r\n" D "--",
               RC_BADREQ, "malformed part header line");
     check_bad(BND, D "\r\n: form-data; name=\"a\"\r\n\r\nx\r\n" D "--", RC_BADREQ,
               "malformed part header line");
     check_bad(BND, D "\r\n" CD("a") "\r\n" CD("b") "\r\n\r\nx\r\n" D "--", RC_BADREQ,
               "repeated Content-Disposition");
-    check_bad(BND, D "\r\n" CD("a") "\r\nContent-Type: a/b\r\ncontent-type: c/d\r\n\r\nx\r\n" D
-                   "--",
+    check_bad(BND,
+              D "\r\n" CD("a") "\r\nContent-Type: a/b\r\ncontent-type: c/d\r\n\r\nx\r\n" D "--",
               RC_BADREQ, "repeated Content-Type");
     check_bad(BND, D "\r\n" CD("a") "\r\nX-A: \x01\r\n\r\nx\r\n" D "--", RC_BADREQ,
               "control character");
@@ -633,19 +634,20 @@ test_malformed(void)
               RC_BADREQ, "malformed Content-Disposition parameters");
     check_bad(BND, D "\r\nContent-Disposition: form-data; name=\r\n\r\nx\r\n" D "--", RC_BADREQ,
               "missing parameter value");
-    check_bad(BND, D "\r\nContent-Disposition: form-data; name=;x=y\r\n\r\nx\r\n" D "--",
-              RC_BADREQ, "missing parameter value");
+    check_bad(BND, D "\r\nContent-Disposition: form-data; name=;x=y\r\n\r\nx\r\n" D "--", RC_BADREQ,
+              "missing parameter value");
     check_bad(BND, D "\r\nContent-Disposition: form-data; name\r\n\r\nx\r\n" D "--", RC_BADREQ,
               "malformed Content-Disposition parameter");
     check_bad(BND, D "\r\nContent-Disposition: form-data; =\"a\"\r\n\r\nx\r\n" D "--", RC_BADREQ,
               "malformed Content-Disposition parameter");
-    check_bad(BND, D "\r\nContent-Disposition: form-data name=\"a\"\r\n\r\nx\r\n" D "--",
-              RC_BADREQ, "malformed Content-Disposition parameters");
-    check_bad(BND, D "\r\nContent-Disposition: form-data; name=\"a\"; name=\"b\"\r\n\r\nx\r\n" D
-                   "--",
+    check_bad(BND, D "\r\nContent-Disposition: form-data name=\"a\"\r\n\r\nx\r\n" D "--", RC_BADREQ,
+              "malformed Content-Disposition parameters");
+    check_bad(BND,
+              D "\r\nContent-Disposition: form-data; name=\"a\"; name=\"b\"\r\n\r\nx\r\n" D "--",
               RC_BADREQ, "repeated name");
-    check_bad(BND, D "\r\nContent-Disposition: form-data; name=a; filename=b; Filename=c\r\n\r\n"
-                     "x\r\n" D "--",
+    check_bad(BND,
+              D "\r\nContent-Disposition: form-data; name=a; filename=b; Filename=c\r\n\r\n"
+                "x\r\n" D "--",
               RC_BADREQ, "repeated filename");
     /* The second part is bad: the first still was delivered in full. */
     check_bad(BND, D "\r\n" CD("a") "\r\n\r\nx\r\n" D "\r\n\r\ny\r\n" D "--", RC_BADREQ,
@@ -688,16 +690,16 @@ test_header_limit(void)
 static void
 test_every_prefix(void)
 {
-    static const char body[] = "pre\r\n" D "\r\n" CD("a") "\r\n\r\nx\r\n--" BND "\r\n" CD(
-        "b") "\r\n\r\n\r\n" D "--\r\nepilogue";
+    static const char body[] =
+        "pre\r\n" D "\r\n" CD("a") "\r\n\r\nx\r\n--" BND "\r\n" CD("b") "\r\n\r\n\r\n" D
+                                                                        "--\r\nepilogue";
     const char *close = strstr(body, D "--");
     size_t need = (size_t)(close - body) + strlen(D "--");
     int bad = 0;
     for (size_t n = 0; n <= sizeof(body) - 1; n++) {
         struct rec r = {0};
         enum rc rc = run(BND, body, n, 0, 0, &r, NULL);
-        if ((n >= need) != (rc == RC_OK) || (rc != RC_OK && rc != RC_BADREQ) ||
-            r.seq_errors != 0)
+        if ((n >= need) != (rc == RC_OK) || (rc != RC_OK && rc != RC_BADREQ) || r.seq_errors != 0)
             bad++;
         rec_free(&r);
     }
@@ -708,8 +710,8 @@ test_every_prefix(void)
 static void
 test_callback_failure(void)
 {
-    static const char body[] = D "\r\n" CD("a") "\r\n\r\nxyz\r\n" D "\r\n" CD(
-        "b") "\r\n\r\nuvw\r\n" D "--";
+    static const char body[] =
+        D "\r\n" CD("a") "\r\n\r\nxyz\r\n" D "\r\n" CD("b") "\r\n\r\nuvw\r\n" D "--";
     struct multipart_callbacks cb;
     struct multipart *mp;
     struct rec r = {0};

@@ -41,13 +41,13 @@ test_upload(void)
     CHECK_INT(UP("data.csv"), RC_OK);
     CHECK_INT(UP("a"), RC_OK);
     CHECK_INT(UP("a b c.txt"), RC_OK);
-    CHECK_INT(UP("r\xc3\xa9sum\xc3\xa9.pdf"), RC_OK);           /* é */
-    CHECK_INT(UP("\xe2\x82\xac.txt"), RC_OK);                   /* € */
-    CHECK_INT(UP("\xf0\x9f\x98\x80"), RC_OK);                   /* U+1F600 */
-    CHECK_INT(UP("\xf4\x8f\xbf\xbf"), RC_OK);                   /* U+10FFFF */
-    CHECK_INT(UP("\xc2\xa0x"), RC_OK);                          /* U+00A0, first non-C1 */
-    CHECK_INT(UP("\xed\x9f\xbf"), RC_OK);                       /* U+D7FF */
-    CHECK_INT(UP("\xee\x80\x80"), RC_OK);                       /* U+E000 */
+    CHECK_INT(UP("r\xc3\xa9sum\xc3\xa9.pdf"), RC_OK); /* é */
+    CHECK_INT(UP("\xe2\x82\xac.txt"), RC_OK);         /* € */
+    CHECK_INT(UP("\xf0\x9f\x98\x80"), RC_OK);         /* U+1F600 */
+    CHECK_INT(UP("\xf4\x8f\xbf\xbf"), RC_OK);         /* U+10FFFF */
+    CHECK_INT(UP("\xc2\xa0x"), RC_OK);                /* U+00A0, first non-C1 */
+    CHECK_INT(UP("\xed\x9f\xbf"), RC_OK);             /* U+D7FF */
+    CHECK_INT(UP("\xee\x80\x80"), RC_OK);             /* U+E000 */
     CHECK_INT(UP("a.b.c"), RC_OK);
     CHECK_INT(UP("a..b"), RC_OK);
     CHECK_INT(UP("~$x"), RC_OK);
@@ -77,22 +77,22 @@ test_upload(void)
     CHECK_INT(UP("a\xc2\x9f"), RC_BADREQ);
     CHECK_INT(UP("a\xc2\x85"), RC_BADREQ);
     /* Invalid UTF-8. */
-    CHECK_INT(UP("\x80"), RC_BADREQ);                /* lone continuation */
+    CHECK_INT(UP("\x80"), RC_BADREQ); /* lone continuation */
     CHECK_INT(UP("a\xbf"), RC_BADREQ);
-    CHECK_INT(UP("\xc0\xaf"), RC_BADREQ);            /* overlong '/' */
-    CHECK_INT(UP("\xc1\xbf"), RC_BADREQ);            /* overlong */
-    CHECK_INT(UP("\xe0\x80\xaf"), RC_BADREQ);        /* overlong '/' */
-    CHECK_INT(UP("\xe0\x9f\xbf"), RC_BADREQ);        /* overlong */
-    CHECK_INT(UP("\xf0\x80\x80\xaf"), RC_BADREQ);    /* overlong '/' */
-    CHECK_INT(UP("\xf0\x8f\xbf\xbf"), RC_BADREQ);    /* overlong */
-    CHECK_INT(UP("\xed\xa0\x80"), RC_BADREQ);        /* U+D800 */
-    CHECK_INT(UP("\xed\xbf\xbf"), RC_BADREQ);        /* U+DFFF */
-    CHECK_INT(UP("\xf4\x90\x80\x80"), RC_BADREQ);    /* U+110000 */
+    CHECK_INT(UP("\xc0\xaf"), RC_BADREQ);         /* overlong '/' */
+    CHECK_INT(UP("\xc1\xbf"), RC_BADREQ);         /* overlong */
+    CHECK_INT(UP("\xe0\x80\xaf"), RC_BADREQ);     /* overlong '/' */
+    CHECK_INT(UP("\xe0\x9f\xbf"), RC_BADREQ);     /* overlong */
+    CHECK_INT(UP("\xf0\x80\x80\xaf"), RC_BADREQ); /* overlong '/' */
+    CHECK_INT(UP("\xf0\x8f\xbf\xbf"), RC_BADREQ); /* overlong */
+    CHECK_INT(UP("\xed\xa0\x80"), RC_BADREQ);     /* U+D800 */
+    CHECK_INT(UP("\xed\xbf\xbf"), RC_BADREQ);     /* U+DFFF */
+    CHECK_INT(UP("\xf4\x90\x80\x80"), RC_BADREQ); /* U+110000 */
     CHECK_INT(UP("\xf5\x80\x80\x80"), RC_BADREQ);
     CHECK_INT(UP("\xff"), RC_BADREQ);
     CHECK_INT(UP("\xfe"), RC_BADREQ);
-    CHECK_INT(UP("a\xe2\x82"), RC_BADREQ);           /* truncated at the end */
-    CHECK_INT(UP("\xe2\x82z"), RC_BADREQ);           /* truncated in the middle */
+    CHECK_INT(UP("a\xe2\x82"), RC_BADREQ); /* truncated at the end */
+    CHECK_INT(UP("\xe2\x82z"), RC_BADREQ); /* truncated in the middle */
     CHECK_INT(UP("\xf0\x9f\x98"), RC_BADREQ);
     CHECK_INT(UP("\xc3"), RC_BADREQ);
     CHECK_INT(UP("\xc3\xc3\xa9"), RC_BADREQ);
