@@ -24,6 +24,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "util/clock.h"
 #include "util/id.h"
 
 #define READ_CHUNK 65536
@@ -154,11 +155,11 @@ run_stream(struct stream *s, int ino)
             rc = resp_flush(s->r);
         if (rc != RC_OK || terminal)
             break;
-        last_write = mono_ms();
+        last_write = clock_mono_ms();
         /* Wait for a change or the keepalive. */
         for (;;) {
             struct pollfd p = {ino, POLLIN, 0};
-            int64_t left = (int64_t)s->api->cfg->keepalive_ms - (mono_ms() - last_write);
+            int64_t left = (int64_t)s->api->cfg->keepalive_ms - (clock_mono_ms() - last_write);
             int r = poll(&p, 1, left > 0 ? (int)left : 0);
             if (r < 0 && errno == EINTR)
                 continue;
@@ -168,7 +169,7 @@ run_stream(struct stream *s, int ino)
             }
             if (resp_write(s->r, ": keepalive\n\n", 13) != RC_OK || resp_flush(s->r) != RC_OK)
                 goto out;
-            last_write = mono_ms();
+            last_write = clock_mono_ms();
         }
         if (atomic_load(&s->api->shutting_down))
             break;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "parse/multipart.h"
 #include "parse/names.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 #include "util/sha256.h"
@@ -248,8 +249,8 @@ static json_object *
 new_job(struct api *api, const char *id, json_object *inputs)
 {
     char ts[32];
-    int64_t now = now_ms();
-    time_iso(now, ts, sizeof(ts));
+    int64_t now = clock_real_ms();
+    clock_iso(now, ts, sizeof(ts));
     json_object *job = json_object_new_object();
     if (job == NULL)
         return NULL;

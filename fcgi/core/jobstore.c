@@ -13,6 +13,7 @@
 #include "defaults.h"
 #include "json.h"
 #include "log.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 
@@ -124,14 +125,16 @@ jobstore_set_state(json_object *job, enum job_state to, enum job_reason reason, 
     if (!jobstate_can_transition(from, to))
         return RC_CONFLICT;
     char ts[32];
-    time_iso(now_ms(), ts, sizeof(ts));
+    clock_iso(clock_real_ms(), ts, sizeof(ts));
     bool ok = json_set_str(job, "state", jobstate_str(to)) &&
               json_set_str(job, "reason", jobstate_reason_str(reason)) &&
               json_set_str(job, "detail", detail);
     if (ok && to == JOB_RUNNING)
-        ok = json_set_str(job, "started_at", ts) && json_set_i64(job, "started_ms", now_ms());
+        ok =
+            json_set_str(job, "started_at", ts) && json_set_i64(job, "started_ms", clock_real_ms());
     if (ok && jobstate_is_terminal(to))
-        ok = json_set_str(job, "finished_at", ts) && json_set_i64(job, "finished_ms", now_ms());
+        ok = json_set_str(job, "finished_at", ts) &&
+             json_set_i64(job, "finished_ms", clock_real_ms());
     return ok ? RC_OK : RC_NOMEM;
 }
 

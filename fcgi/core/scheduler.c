@@ -19,6 +19,7 @@
 #include "json.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 
@@ -269,7 +270,7 @@ sweep_one(void *ctx, const char *id, int dirfd, json_object *job)
     struct scheduler *sc = ctx;
     int64_t fin = json_get_i64(job, "finished_ms", 0);
     if (jobstate_is_terminal(jobstore_state(job)) && fin > 0 &&
-        now_ms() - fin > (int64_t)sc->cfg->job_ttl * 1000 && !jobstore_lock_is_held(dirfd)) {
+        clock_real_ms() - fin > (int64_t)sc->cfg->job_ttl * 1000 && !jobstore_lock_is_held(dirfd)) {
         log_info("job=%s expired; deleting", id);
         RC_IGNORE(jobstore_remove(sc->js, id));
     }
@@ -307,14 +308,14 @@ backend_service(struct scheduler *sc, bool reap)
     bool ok = false;
     char why[512] = "the backend is not compiled in";
     if (sb != NULL) {
-        sb->deadline_ms = mono_ms() + 5000;
+        sb->deadline_ms = clock_mono_ms() + 5000;
         enum rc rc = sandbox_init(sb);
         if (rc == RC_OK)
             rc = sandbox_check(sb);
         ok = rc == RC_OK;
         (void)snprintf(why, sizeof(why), "%s", ok ? "" : sb->error);
         if (ok && reap) {
-            sb->deadline_ms = mono_ms() + 60000;
+            sb->deadline_ms = clock_mono_ms() + 60000;
             if (sandbox_reap_orphans(sb, claimed, sc) != RC_OK)
                 log_warn("removing orphaned sandboxes failed: %s", sb->error);
         }
@@ -339,11 +340,11 @@ dispatcher(void *arg)
     int64_t last_sweep = 0, last_check = 0;
     bool reaped = false;
     for (;;) {
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         if (now - last_check >= CHECK_MS) {
             backend_service(sc, !reaped);
             reaped = true;
-            last_check = mono_ms();
+            last_check = clock_mono_ms();
         }
         while (waitpid(-1, NULL, WNOHANG) > 0)
             ;
@@ -370,9 +371,9 @@ dispatcher(void *arg)
         int64_t sweep_ms = (int64_t)sc->cfg->job_ttl * 500;
         if (sweep_ms > SWEEP_MAX_MS)
             sweep_ms = SWEEP_MAX_MS;
-        if (mono_ms() - last_sweep >= sweep_ms) {
+        if (clock_mono_ms() - last_sweep >= sweep_ms) {
             sweep(sc);
-            last_sweep = mono_ms();
+            last_sweep = clock_mono_ms();
         }
     }
     return NULL;
@@ -524,7 +525,7 @@ scheduler_release(struct scheduler *sc)
 enum rc
 scheduler_enqueue(struct scheduler *sc, const char *id)
 {
-    struct entry e = {.order = now_ms(), .recoveries = 0};
+    struct entry e = {.order = clock_real_ms(), .recoveries = 0};
     (void)snprintf(e.id, sizeof(e.id), "%s", id);
     pthread_mutex_lock(&sc->mu);
     if (sc->reserved > 0)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "parse/logsplit.h"
 #include "sandbox/sandbox.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 
@@ -117,7 +118,7 @@ static void
 output_cb(void *ctx, enum sandbox_stream st, const char *p, size_t n)
 {
     struct sup *s = ctx;
-    s->last_feed[st] = mono_ms();
+    s->last_feed[st] = clock_mono_ms();
     if (s->log.full)
         return;
     RC_IGNORE(logsplit_feed(s->split[st], p, n));
@@ -126,7 +127,7 @@ output_cb(void *ctx, enum sandbox_stream st, const char *p, size_t n)
 static void
 flush_partial(struct sup *s, bool force)
 {
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     for (int i = 0; i < SANDBOX_STREAM__MAX; i++) {
         if (s->split[i] == NULL)
             continue;
@@ -398,19 +399,19 @@ run_loop(struct sup *s, int64_t deadline, struct sandbox_result *res)
             break;
         if (s->stop == STOP_NONE && cancel_requested(s))
             s->stop = STOP_CANCEL;
-        if (s->stop == STOP_NONE && mono_ms() >= deadline) {
+        if (s->stop == STOP_NONE && clock_mono_ms() >= deadline) {
             s->stop = STOP_TIMEOUT;
             (void)joblog_system(&s->log, "wall-clock limit of %llu s reached: stopping the agent",
                                 (unsigned long long)s->cfg->wall_timeout);
         }
         if (s->stop != STOP_NONE && !killed) {
             killed = true;
-            kill_at = mono_ms();
+            kill_at = clock_mono_ms();
             rc = sandbox_cancel(s->sb);
             if (rc != RC_OK)
                 return rc;
         }
-        if (killed && mono_ms() - kill_at > 30000)
+        if (killed && clock_mono_ms() - kill_at > 30000)
             return sandbox_fail(s->sb, "the sandbox did not stop within 30 s of being killed");
     }
     flush_partial(s, true);
@@ -566,7 +567,7 @@ run(struct sup *s)
             return 0;
         }
     }
-    int64_t started = mono_ms();
+    int64_t started = clock_mono_ms();
     s->sb->deadline_ms = started + (int64_t)s->cfg->wall_timeout * 1000 + 600000;
     rc = sandbox_init(s->sb);
     if (rc != RC_OK) {
@@ -574,7 +575,7 @@ run(struct sup *s)
         goto destroy;
     }
     if (!recovering) {
-        json_set_i64(s->job, "staging_ms", now_ms());
+        json_set_i64(s->job, "staging_ms", clock_real_ms());
         if (set_state(s, JOB_STAGING, REASON_NONE, NULL) != RC_OK)
             goto destroy;
         (void)joblog_system(&s->log, "staging on backend %s", ops->name);
@@ -610,7 +611,7 @@ run(struct sup *s)
             goto destroy;
         int64_t wall0 = json_get_i64(s->job, "started_ms", 0);
         if (wall0 > 0)
-            started -= now_ms() - wall0;
+            started -= clock_real_ms() - wall0;
     }
     if (jobstore_state(s->job) == JOB_RUNNING) {
         int64_t deadline = started + (int64_t)s->cfg->wall_timeout * 1000;

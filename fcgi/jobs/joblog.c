@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 
@@ -63,7 +64,8 @@ joblog_append(struct joblog *jl, enum joblog_stream s, const char *line, size_t 
     json_object *rec = json_object_new_object();
     if (rec == NULL)
         return RC_NOMEM;
-    if (!json_set_i64(rec, "t", now_ms()) || !json_set_str(rec, "stream", joblog_stream_str(s)))
+    if (!json_set_i64(rec, "t", clock_real_ms()) ||
+        !json_set_str(rec, "stream", joblog_stream_str(s)))
         goto out;
     json_object *l = json_object_new_string_len(line, (int)len);
     if (l == NULL || json_object_object_add(rec, "line", l) != 0)

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "modal_client.pb-c.h"
 #include "parse/jwt.h"
+#include "util/clock.h"
 #include "util/id.h"
 
 #define GRPC_META_MAX   32 /* metadata lines of one call */
@@ -520,7 +521,7 @@ jitter01(void)
 {
     uint32_t r = 0;
     if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-        r = (uint32_t)mono_ms() * 2654435761u;
+        r = (uint32_t)clock_mono_ms() * 2654435761u;
     return (double)r / 4294967296.0;
 }
 
@@ -551,7 +552,7 @@ run_until_done(struct grpc_client *c, struct grpc_call *call, int64_t total_dead
     while (!call->done) {
         int wait = 1000;
         if (total_deadline_ms > 0) {
-            int64_t left = total_deadline_ms - mono_ms();
+            int64_t left = total_deadline_ms - clock_mono_ms();
             if (left <= 0)
                 return false;
             if (left < wait)
@@ -575,7 +576,7 @@ grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
     char uuid[37];
     size_t nmeta = 0;
     unsigned attempt = 0, throttles = 0;
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
 
     *out_p = NULL;
     *out_len = 0;
@@ -599,7 +600,7 @@ grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
             (void)snprintf(att, sizeof(att), "x-retry-attempt: %u", attempt + throttles);
             all[n++] = att;
             if (attempt + throttles > 0) {
-                int64_t el = mono_ms() - t0;
+                int64_t el = clock_mono_ms() - t0;
                 (void)snprintf(delay, sizeof(delay), "x-retry-delay: %" PRId64 ".%03d", el / 1000,
                                (int)(el % 1000));
                 all[n++] = delay;
@@ -608,7 +609,7 @@ grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
         all[n] = NULL;
         int64_t to = attempt_timeout_ms;
         if (total_deadline_ms > 0) {
-            int64_t left = total_deadline_ms - mono_ms();
+            int64_t left = total_deadline_ms - clock_mono_ms();
             if (left <= 0) {
                 st->code = GRPC_DEADLINE_EXCEEDED;
                 (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
@@ -642,7 +643,7 @@ grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
             goto out;
         }
         grpc_call_free(call);
-        int64_t left = total_deadline_ms > 0 ? total_deadline_ms - mono_ms() : -1;
+        int64_t left = total_deadline_ms > 0 ? total_deadline_ms - clock_mono_ms() : -1;
         int64_t d = grpc_retry_delay_ms(policy, st->code, attempt, st->retry_after_ms, throttles,
                                         jitter01(), left);
         if (d < 0)
@@ -653,8 +654,8 @@ grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
             throttles++;
         else
             attempt++;
-        int64_t until = mono_ms() + d;
-        for (int64_t now = mono_ms(); now < until; now = mono_ms())
+        int64_t until = clock_mono_ms() + d;
+        for (int64_t now = clock_mono_ms(); now < until; now = clock_mono_ms())
             if (grpc_client_run(c, (int)(until - now)) != RC_OK)
                 break;
     }

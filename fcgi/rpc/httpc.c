@@ -1,5 +1,6 @@
 /* httpc: HTTP/1.1 requests over a unix socket or plain TCP with libcurl (see httpc.h). */
 #include "rpc/httpc.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,21 +435,13 @@ fail:
     return rc;
 }
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 enum rc
 httpc_stream_poll(struct httpc_stream *st, int timeout_ms, bool *out_done)
 {
     *out_done = st->done;
     if (st->done)
         return RC_OK;
-    int64_t end = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t end = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     st->x.delivered = 0;
     for (;;) {
         int running = 0;
@@ -471,7 +464,7 @@ httpc_stream_poll(struct httpc_stream *st, int timeout_ms, bool *out_done)
         }
         if (st->x.delivered > 0)
             return RC_OK;
-        int64_t rest = end - now_ms();
+        int64_t rest = end - clock_mono_ms();
         if (rest <= 0)
             return RC_OK;
         if (curl_multi_poll(st->multi, NULL, 0, (int)rest, NULL) != CURLM_OK) {

@@ -15,6 +15,7 @@
 #include "parse/jwt.h"
 #include "parse/modaltoml.h"
 #include "task_command_router.pb-c.h"
+#include "util/clock.h"
 #include "util/id.h"
 
 #define CP_PREFIX      "/modal.client.ModalClient/"
@@ -303,7 +304,7 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
     Modal__Client__AuthTokenGetRequest req = MODAL__CLIENT__AUTH_TOKEN_GET_REQUEST__INIT;
     Modal__Client__AuthTokenGetResponse *r = NULL;
     uint8_t buf[8];
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
 
     memset(st, 0, sizeof(*st));
     if (mc->token != NULL && now < mc->token_refresh_ms)
@@ -336,7 +337,7 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
     }
     int64_t exp_s = 0, life_ms = JWT_DEFAULT_S * 1000;
     if (jwt_exp(r->token, strlen(r->token), &exp_s) == RC_OK) {
-        int64_t l = (exp_s - now_ms() / 1000) * 1000;
+        int64_t l = (exp_s - clock_real_ms() / 1000) * 1000;
         life_ms = l > 0 ? l : 0;
     }
     if (mc->token != NULL)
@@ -570,7 +571,7 @@ modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, 
         jr.image_id = out_image_id;
         jr.timeout = 55.0f;
         jr.last_entry_id = js.entry_id;
-        int64_t left = deadline_ms > 0 ? deadline_ms - mono_ms() : 120000;
+        int64_t left = deadline_ms > 0 ? deadline_ms - clock_mono_ms() : 120000;
         if (left <= 0) {
             st->code = GRPC_DEADLINE_EXCEEDED;
             (void)snprintf(st->message, sizeof(st->message), "image build still running");
@@ -765,7 +766,7 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
             return RC_OK;
         }
         modal__client__sandbox_get_task_id_response__free_unpacked(r, NULL);
-        if (deadline_ms > 0 && mono_ms() + 500 >= deadline_ms)
+        if (deadline_ms > 0 && clock_mono_ms() + 500 >= deadline_ms)
             return RC_TIMEOUT;
         (void)usleep(500 * 1000);
     }
@@ -881,8 +882,8 @@ router_install(struct modal_client *mc, const char *url, const char *jwt, struct
         return RC_NOMEM;
     int64_t exp_s = 0;
     mc->router_exp_ms = jwt_exp(jwt, strlen(jwt), &exp_s) == RC_OK
-                            ? mono_ms() + (exp_s - now_ms() / 1000) * 1000
-                            : mono_ms() + JWT_DEFAULT_S * 1000;
+                            ? clock_mono_ms() + (exp_s - clock_real_ms() / 1000) * 1000
+                            : clock_mono_ms() + JWT_DEFAULT_S * 1000;
     int k = snprintf(mc->meta_bearer, sizeof(mc->meta_bearer), "authorization: Bearer %s",
                      mc->router_jwt);
     if (k < 0 || (size_t)k >= sizeof(mc->meta_bearer))
@@ -951,7 +952,7 @@ enum rc
 modal_router_refresh(struct modal_client *mc, struct grpc_status *st)
 {
     /* §3.8: skip when the current JWT still has more than 30 s left. */
-    if (mc->router_jwt != NULL && mc->router_exp_ms - mono_ms() > 30000) {
+    if (mc->router_jwt != NULL && mc->router_exp_ms - clock_mono_ms() > 30000) {
         memset(st, 0, sizeof(*st));
         return RC_OK;
     }

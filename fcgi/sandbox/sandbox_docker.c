@@ -79,6 +79,7 @@
 #include "log.h"
 #include "parse/dockerframe.h"
 #include "rpc/httpc.h"
+#include "util/clock.h"
 
 #define API_MIN_MINOR    40     /* Docker API 1.40 (Engine 19.03) or newer */
 #define API_MAX_MINOR    41     /* what podman 4 reports; newer engines accept it too */
@@ -136,21 +137,13 @@ struct docker {
     int64_t near_limit_ms;      /* latest sample at >= OOM_NEAR_PCT of memory_mb, 0 if none */
 };
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* timeout_for: dflt, shortened to what is left before sb->deadline_ms (at least 1 ms). */
 static long
 timeout_for(const struct sandbox *sb, long dflt)
 {
     if (sb->deadline_ms <= 0)
         return dflt;
-    int64_t rest = sb->deadline_ms - now_ms();
+    int64_t rest = sb->deadline_ms - clock_mono_ms();
     if (rest < 1)
         rest = 1;
     return rest < dflt ? (long)rest : dflt;
@@ -756,7 +749,7 @@ open_logs_mode(struct sandbox *sb, bool follow)
     dockerframe_init(&d->frame);
     memset(d->pos, 0, sizeof(d->pos));
     d->exited_seen_ms = 0;
-    d->last_inspect_ms = now_ms();
+    d->last_inspect_ms = clock_mono_ms();
     if (httpc_stream_open(d->http, &rq, &d->logs) != RC_OK)
         return sandbox_fail(sb, "docker: cannot open the log stream: %s", httpc_error(d->http));
     return RC_OK;
@@ -831,7 +824,7 @@ stats_path(const struct docker *d, char *out, size_t cap)
 static void
 stats_begin(struct docker *d)
 {
-    d->stats_since_ms = now_ms();
+    d->stats_since_ms = clock_mono_ms();
     d->stats_next_ms = d->stats_since_ms + STATS_FAST_MS;
 }
 
@@ -865,7 +858,7 @@ stats_step(struct sandbox *sb)
     struct docker *d = sb->priv;
     char path[300];
     stats_reap(sb);
-    int64_t t = now_ms();
+    int64_t t = clock_mono_ms();
     if (d->stats != NULL || d->stats_next_ms == 0 || t < d->stats_next_ms || d->id[0] == '\0')
         return;
     bool fast = t - d->stats_since_ms < STATS_FAST_FOR_MS ||
@@ -918,7 +911,7 @@ stats_final(struct sandbox *sb)
         .max_body = STATS_MAX,
         .timeout_ms = STATS_FINAL_MS,
     };
-    int64_t t = now_ms();
+    int64_t t = clock_mono_ms();
     if (httpc_do(d->http, &rq, &r) == RC_OK && r.status == 200)
         take_sample(sb, r.body, t);
     httpc_resp_fini(&r);
@@ -1033,7 +1026,7 @@ oom_suspected(const struct sandbox *sb, const struct cstate *cs)
     const struct docker *d = sb->priv;
     if (cs->exit_code != 128 + 9 || d->canceled || d->near_limit_ms == 0 || mem_limit(sb) == 0)
         return false;
-    int64_t noticed = d->exited_seen_ms > 0 ? d->exited_seen_ms : now_ms();
+    int64_t noticed = d->exited_seen_ms > 0 ? d->exited_seen_ms : clock_mono_ms();
     return noticed - d->near_limit_ms <= OOM_RECENT_MS;
 }
 
@@ -1046,7 +1039,7 @@ fill_result(const struct sandbox *sb, const struct cstate *cs, struct sandbox_re
     if (cs->wall_ms >= 0)
         out->wall_ms = (uint64_t)cs->wall_ms;
     else if (d->started_ms > 0)
-        out->wall_ms = (uint64_t)(now_ms() - d->started_ms);
+        out->wall_ms = (uint64_t)(clock_mono_ms() - d->started_ms);
     out->cpu_ms = d->cpu_ns / 1000000;
     out->max_rss_kb = d->mem_peak / 1024;
     /* An exit status of 128+n from the engine means the main process died of signal n. */
@@ -1129,7 +1122,7 @@ docker_start(struct sandbox *sb)
         rc = start_container(sb);
     if (rc != RC_OK)
         return rc;
-    d->started_ms = now_ms();
+    d->started_ms = clock_mono_ms();
     stats_begin(d);
     rc = save_state(sb, "started");
     if (rc == RC_OK)
@@ -1178,7 +1171,7 @@ docker_attach(struct sandbox *sb)
             rc = save_state(sb, "started");
         if (rc != RC_OK)
             return rc;
-        d->started_ms = now_ms();
+        d->started_ms = clock_mono_ms();
     }
     for (int s = 0; s < SANDBOX_STREAM__MAX; s++)
         d->delivered[s] = sb->resume_offset[s];
@@ -1204,11 +1197,11 @@ docker_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_r
     }
     /* Wait on the log stream in slices, so the sampler is stepped on time while the log is
      * quiet; return as soon as output arrives or the stream ends. */
-    int64_t end = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t end = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     uint64_t seen = d->pos[SANDBOX_STDOUT] + d->pos[SANDBOX_STDERR];
     for (;;) {
         stats_step(sb);
-        int64_t t = now_ms();
+        int64_t t = clock_mono_ms();
         int64_t wait = end - t;
         int64_t wake = stats_wake_ms(d, t);
         if (wake >= 0 && wake < wait)
@@ -1216,12 +1209,13 @@ docker_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_r
         rc = httpc_stream_poll(d->logs, wait > 0 ? (int)wait : 0, &ended);
         if (rc != RC_OK)
             return sandbox_fail(sb, "docker log stream: %s", httpc_error(d->http));
-        if (ended || d->pos[SANDBOX_STDOUT] + d->pos[SANDBOX_STDERR] != seen || now_ms() >= end)
+        if (ended || d->pos[SANDBOX_STDOUT] + d->pos[SANDBOX_STDERR] != seen ||
+            clock_mono_ms() >= end)
             break;
     }
     stats_step(sb);
     if (!ended) {
-        int64_t t = now_ms();
+        int64_t t = clock_mono_ms();
         if (t - d->last_inspect_ms < INSPECT_EVERY_MS)
             return RC_OK;
         d->last_inspect_ms = t;

@@ -42,6 +42,7 @@
 #include "defaults.h"
 #include "jobs/collect.h"
 #include "log.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 
@@ -688,7 +689,7 @@ local_start(struct sandbox *sb)
             goto out;
         }
     }
-    lc->started_ms = mono_ms();
+    lc->started_ms = clock_mono_ms();
     pid_t pid = fork();
     if (pid < 0) {
         rc = sandbox_fail(sb, "fork: %s", strerror(errno));
@@ -860,14 +861,14 @@ local_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
     if (lc->pid > 0 && lc->exited_ms == 0) {
         pid_t w = wait4(lc->pid, &lc->wstatus, WNOHANG, &lc->ru);
         if (w == lc->pid) {
-            lc->exited_ms = mono_ms();
+            lc->exited_ms = clock_mono_ms();
             lc->pid = -1;
         }
     }
     if (lc->exited_ms != 0) {
         /* With the pid namespace gone, nothing can hold the pipes open for long. */
         bool open_left = lc->out_fd[0] >= 0 || lc->out_fd[1] >= 0;
-        if (open_left && mono_ms() - lc->exited_ms < 1000) {
+        if (open_left && clock_mono_ms() - lc->exited_ms < 1000) {
             if (n > 0)
                 (void)poll(pfd, n, 20);
             return RC_OK;

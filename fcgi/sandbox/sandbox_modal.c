@@ -48,6 +48,7 @@
 #include "json.h"
 #include "log.h"
 #include "rpc/modal_client.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 
@@ -189,7 +190,7 @@ save(struct sandbox *sb)
     enum rc rc = sandbox_persist(sb);
     if (rc != RC_OK)
         return sandbox_fail(sb, "cannot persist the Modal sandbox state: %s", rc_str(rc));
-    P(sb)->last_persist = mono_ms();
+    P(sb)->last_persist = clock_mono_ms();
     return RC_OK;
 }
 
@@ -203,7 +204,7 @@ phase(struct sandbox *sb, const char *ph)
 static int64_t
 io_deadline(const struct sandbox *sb, int64_t dflt_ms)
 {
-    return sb->deadline_ms > 0 ? sb->deadline_ms : mono_ms() + dflt_ms;
+    return sb->deadline_ms > 0 ? sb->deadline_ms : clock_mono_ms() + dflt_ms;
 }
 
 static void
@@ -262,7 +263,7 @@ read_all(struct sandbox *sb, const char *exec_id, int fd, sink_fn *sink, void *c
             modal_exec_stdio_start(p->mc, exec_id, fd, r.offset, on_sync_data, &r);
         if (call == NULL)
             return RC_NOMEM;
-        while (!grpc_call_done(call) && mono_ms() < deadline)
+        while (!grpc_call_done(call) && clock_mono_ms() < deadline)
             if (grpc_client_run(modal_router_client(p->mc), 500) != RC_OK)
                 break;
         bool done = grpc_call_done(call);
@@ -299,7 +300,7 @@ wait_exit(struct sandbox *sb, const char *exec_id, int64_t deadline, int *out_co
     struct modal_priv *p = P(sb);
     unsigned failures = 0;
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0) {
             st->code = GRPC_DEADLINE_EXCEEDED;
             (void)snprintf(st->message, sizeof(st->message), "process did not exit in time");
@@ -468,7 +469,7 @@ upload(struct sandbox *sb)
     }
     if (code != 0) {
         struct snippet sn = {{0}, 0};
-        (void)read_all(sb, exec_id, 1, to_snippet, &sn, mono_ms() + 10000, &st);
+        (void)read_all(sb, exec_id, 1, to_snippet, &sn, clock_mono_ms() + 10000, &st);
         rc = sandbox_fail(sb, "unpacking the job files in the Modal sandbox failed (%s %d): %s",
                           sig >= 0 ? "signal" : "exit", sig >= 0 ? sig : code, sn.buf);
         goto out;
@@ -558,7 +559,7 @@ start_agent(struct sandbox *sb)
     enum rc rc = phase(sb, "running");
     if (rc == RC_OK)
         rc = new_exec(sb, "exec_agent", p->exec_agent);
-    p->started_wall = now_ms();
+    p->started_wall = clock_real_ms();
     if (rc == RC_OK && !json_set_i64(sb->state, "started_at", p->started_wall))
         rc = RC_NOMEM;
     if (rc == RC_OK)
@@ -587,7 +588,7 @@ start_agent(struct sandbox *sb)
         return sandbox_fail(sb, "the agent command cannot be run on Modal: %s", st.message);
     if (rc != RC_OK)
         return fail_st(sb, "starting the agent", &st);
-    p->agent_deadline = mono_ms() + (int64_t)t * 1000 + MODAL_AGENT_GRACE_MS;
+    p->agent_deadline = clock_mono_ms() + (int64_t)t * 1000 + MODAL_AGENT_GRACE_MS;
     return begin_agent_io(sb);
 }
 
@@ -853,11 +854,11 @@ modal_attach(struct sandbox *sb)
         p->exited = true;
         p->code = code;
         p->signo = sig;
-        p->exit_mono = mono_ms();
+        p->exit_mono = clock_mono_ms();
     }
-    p->started_wall = json_get_i64(sb->state, "started_at", now_ms());
-    int64_t elapsed = now_ms() - p->started_wall;
-    p->agent_deadline = mono_ms() - (elapsed > 0 ? elapsed : 0) +
+    p->started_wall = json_get_i64(sb->state, "started_at", clock_real_ms());
+    int64_t elapsed = clock_real_ms() - p->started_wall;
+    p->agent_deadline = clock_mono_ms() - (elapsed > 0 ? elapsed : 0) +
                         (int64_t)sb->job->timeout_s * 1000 + MODAL_AGENT_GRACE_MS;
     return begin_agent_io(sb);
 }
@@ -867,7 +868,7 @@ fill_result(struct sandbox *sb, struct sandbox_result *out)
 {
     struct modal_priv *p = P(sb);
     memset(out, 0, sizeof(*out));
-    int64_t wall = now_ms() - p->started_wall;
+    int64_t wall = clock_real_ms() - p->started_wall;
     out->wall_ms = wall > 0 ? (uint64_t)wall : 0;
     out->exit_code = -1;
     if (p->canceled) {
@@ -933,7 +934,7 @@ wait_ended(struct sandbox *sb)
         p->exited = true;
         p->code = code;
         p->signo = sig;
-        p->exit_mono = mono_ms();
+        p->exit_mono = clock_mono_ms();
         return RC_OK;
     }
     grpc_call_free(p->wait);
@@ -995,7 +996,7 @@ stop_agent(struct sandbox *sb)
         return hard_stop(sb, "the agent could not be stopped");
     }
     p->kill_sent = true;
-    p->kill_deadline = mono_ms() + MODAL_KILL_GRACE_MS;
+    p->kill_deadline = clock_mono_ms() + MODAL_KILL_GRACE_MS;
     p->kill_wait = modal_exec_wait_start(p->mc, p->exec_kill, MODAL_KILL_GRACE_MS);
     return p->kill_wait != NULL ? RC_OK : RC_NOMEM;
 }
@@ -1066,7 +1067,7 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
         return rc;
     if (stopped_hard(sb, out_done, out))
         return RC_OK;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     if (now - p->last_persist >= MODAL_PERSIST_MS) {
         if (!json_set_i64(sb->state, "out_off", (int64_t)p->st[SANDBOX_STDOUT].offset) ||
             !json_set_i64(sb->state, "err_off", (int64_t)p->st[SANDBOX_STDERR].offset))
@@ -1200,7 +1201,7 @@ modal_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stat
     }
     if (code != 0) {
         struct snippet sn = {{0}, 0};
-        (void)read_all(sb, exec_id, 1, to_snippet, &sn, mono_ms() + 10000, &st);
+        (void)read_all(sb, exec_id, 1, to_snippet, &sn, clock_mono_ms() + 10000, &st);
         rc = sandbox_fail(sb, "packing the outputs in the Modal sandbox failed (%s %d): %s",
                           sig >= 0 ? "signal" : "exit", sig >= 0 ? sig : code, sn.buf);
         goto out;

@@ -1,11 +1,9 @@
-/* id: random job ids and clock helpers. */
+/* id: random job ids. */
 #include "util/id.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
 
@@ -56,30 +54,4 @@ id_is_valid(const char *s, size_t len)
     /* The last character carries 3 bits and 2 zero pad bits. */
     const char *last = strchr(alphabet, s[ID_LEN - 1]);
     return ((last - alphabet) & 3) == 0;
-}
-
-int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void
-time_iso(int64_t ms, char *out, size_t outlen)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    (void)snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }

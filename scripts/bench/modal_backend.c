@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "sandbox/sandbox.h"
+#include "util/clock.h"
 #include "util/id.h"
 
 #define POLL_MS 500
@@ -62,7 +63,7 @@ main(int argc, char **argv)
     char job_id[64];
     int status = 1, outfd = -1, dirfd = -1;
     bool cfg_ok = false, done = false;
-    int64_t t0 = mono_ms(), t_init = 0, t_start = 0, t_run = 0, t_collect = 0, t_destroy = 0;
+    int64_t t0 = clock_mono_ms(), t_init = 0, t_start = 0, t_run = 0, t_collect = 0, t_destroy = 0;
     enum rc rc;
 
     if (argc < 5) {
@@ -123,35 +124,35 @@ main(int argc, char **argv)
     sb->deadline_ms = t0 + (int64_t)cfg.wall_timeout * 1000 + 600000;
 
     rc = sandbox_init(sb);
-    t_init = mono_ms();
+    t_init = clock_mono_ms();
     if (rc == RC_OK)
         rc = sandbox_start(sb);
-    t_start = mono_ms();
+    t_start = clock_mono_ms();
     if (rc != RC_OK) {
         fprintf(stderr, "start: %s: %s\n", rc_str(rc), sb->error);
         goto out;
     }
     int64_t end = t_start + (int64_t)cfg.wall_timeout * 1000 + 60000;
-    while (!done && mono_ms() < end) {
+    while (!done && clock_mono_ms() < end) {
         rc = sandbox_poll(sb, POLL_MS, &done, &res);
         if (rc != RC_OK) {
             fprintf(stderr, "poll: %s: %s\n", rc_str(rc), sb->error);
             goto out;
         }
     }
-    t_run = mono_ms();
+    t_run = clock_mono_ms();
     if (!done) {
         fprintf(stderr, "the agent did not end in time\n");
         goto out;
     }
     rc = sandbox_collect(sb, outfd, &cs);
-    t_collect = mono_ms();
+    t_collect = clock_mono_ms();
     if (rc != RC_OK) {
         fprintf(stderr, "collect: %s: %s\n", rc_str(rc), sb->error);
         goto out;
     }
     rc = sandbox_destroy(sb);
-    t_destroy = mono_ms();
+    t_destroy = clock_mono_ms();
     if (rc != RC_OK) {
         fprintf(stderr, "destroy: %s: %s\n", rc_str(rc), sb->error);
         goto out;

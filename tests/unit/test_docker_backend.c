@@ -20,6 +20,7 @@
 #include "config.h"
 #include "json.h"
 #include "rpc/httpc.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 
 #define OUT_MAX       65536
@@ -70,14 +71,6 @@ struct jobenv {
 
 static const char *const env_default[] = {"PATH=/usr/bin:/bin", "LABBOX_X=hello", "HOME=/tmp",
                                           NULL};
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* dupv copies a NULL-terminated string array to the heap (the job wants char *const *). */
 static char **
@@ -192,7 +185,7 @@ sb_make(const struct config *cfg, const struct sandbox_job *job, struct rec *r)
     sb->on_output = on_output;
     sb->on_persist = on_persist;
     sb->cb_ctx = r;
-    sb->deadline_ms = now_ms() + 120000;
+    sb->deadline_ms = clock_mono_ms() + 120000;
     return sb;
 }
 
@@ -200,9 +193,9 @@ sb_make(const struct config *cfg, const struct sandbox_job *job, struct rec *r)
 static enum rc
 run_to_end(struct sandbox *sb, int64_t max_ms, struct sandbox_result *res, bool *done)
 {
-    int64_t end = now_ms() + max_ms;
+    int64_t end = clock_mono_ms() + max_ms;
     *done = false;
-    while (!*done && now_ms() < end) {
+    while (!*done && clock_mono_ms() < end) {
         enum rc rc = sandbox_poll(sb, 500, done, res);
         if (rc != RC_OK)
             return rc;
@@ -214,10 +207,10 @@ run_to_end(struct sandbox *sb, int64_t max_ms, struct sandbox_result *res, bool 
 static bool
 poll_until_out(struct sandbox *sb, struct rec *r, enum sandbox_stream s, size_t n, int64_t max_ms)
 {
-    int64_t end = now_ms() + max_ms;
+    int64_t end = clock_mono_ms() + max_ms;
     bool done = false;
     struct sandbox_result res = {0};
-    while (r->len[s] < n && !done && now_ms() < end)
+    while (r->len[s] < n && !done && clock_mono_ms() < end)
         if (sandbox_poll(sb, 300, &done, &res) != RC_OK)
             return false;
     return r->len[s] >= n;
@@ -390,13 +383,13 @@ test_cancel(void)
     CHECK_INT(sandbox_init(sb), RC_OK);
     CHECK_INT(sandbox_start(sb), RC_OK);
     CHECK(poll_until_out(sb, r, SANDBOX_STDOUT, 8, 30000));
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     CHECK_INT(sandbox_cancel(sb), RC_OK);
     struct sandbox_result res = {0};
     bool done = false;
     CHECK_INT(run_to_end(sb, 30000, &res, &done), RC_OK);
     CHECK(done);
-    CHECK(now_ms() - t0 < 20000);
+    CHECK(clock_mono_ms() - t0 < 20000);
     CHECK_INT(res.status, SANDBOX_CANCELED);
     CHECK_INT(res.signo, 9);
     CHECK_MEM(r->out[0], r->len[0], "started\n", 8);
@@ -531,9 +524,9 @@ test_missing_image(void)
     }
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
     CHECK_INT(sandbox_init(sb), RC_OK);
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     CHECK_INT(sandbox_start(sb), RC_BACKEND);
-    CHECK(now_ms() - t0 < 15000);
+    CHECK(clock_mono_ms() - t0 < 15000);
     CHECK(strstr(sb->error, "labbox-no-such-image") != NULL);
     CHECK(strstr(sb->error, "not found on the engine") != NULL);
     CHECK_INT(sandbox_destroy(sb), RC_OK); /* safe after a failed start */

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "util/clock.h"
 #include "util/id.h"
 
 int
@@ -28,7 +29,7 @@ main(void)
     CHECK(strcmp(a, b) != 0);
     CHECK(id_is_valid(a, strlen(a)));
     char iso[32];
-    time_iso(1795694400123LL, iso, sizeof(iso));
+    clock_iso(1795694400123LL, iso, sizeof(iso));
     CHECK_STR(iso, "2026-11-26T12:00:00.123Z");
     return check_done("ids");
 }
