@@ -40,12 +40,22 @@ json_set_str(json_object *obj, const char *key, const char *s)
         if (v == NULL)
             return false;
     }
-    return json_object_object_add(obj, key, v) == 0;
+    if (json_object_object_add(obj, key, v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    return true;
 }
 
 bool
 json_set_i64(json_object *obj, const char *key, int64_t n)
 {
     json_object *v = json_object_new_int64(n);
-    return v != NULL && json_object_object_add(obj, key, v) == 0;
+    if (v == NULL)
+        return false;
+    if (json_object_object_add(obj, key, v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    return true;
 }

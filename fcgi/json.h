@@ -13,7 +13,8 @@ const char *json_get_str(json_object *obj, const char *key);
 int64_t json_get_i64(json_object *obj, const char *key, int64_t def);
 /* json_get_bool: the boolean member key, or def. */
 bool json_get_bool(json_object *obj, const char *key, bool def);
-/* json_set_str: obj[key] = s, or null when s is NULL. Returns false on OOM. */
+/* json_set_str: obj[key] = s, or null when s is NULL. false on OOM (nothing leaks, obj
+ * unchanged). */
 bool json_set_str(json_object *obj, const char *key, const char *s);
 /* json_set_i64: obj[key] = n. */
 bool json_set_i64(json_object *obj, const char *key, int64_t n);

@@ -33,11 +33,13 @@ void api_get_zip(struct api *api, struct req *r, const char *id);
 void api_events(struct api *api, struct req *r, const char *id);
 
 /* Shared helpers (api/common.c). */
-/* api_load_job: open and read a job; on failure it has answered (404/500) and returns false. */
+/* api_load_job: open and load a job; on failure it has answered (404/500) and returns false.
+ * On success *out_dirfd and *out_job are the caller's (close, jobstore_job_fini). */
 bool api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd,
-                  json_object **out_job);
-/* api_job_public: the public job object with its live queue position (caller owns). */
-json_object *api_job_public(struct api *api, json_object *job);
+                  struct job *out_job);
+/* api_job_public: the public job object (caller owns) with the live queue position and, once
+ * the job has ended, its outputs index from dirfd; NULL on error. */
+json_object *api_job_public(struct api *api, int dirfd, const struct job *job);
 /* api_internal: answer 500 without details (they went to the log). */
 void api_internal(struct req *r);
 /* api_log_offset: the log offset a request asks for: the Last-Event-ID header when

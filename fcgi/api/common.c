@@ -63,15 +63,16 @@ not_found(struct req *r)
 }
 
 bool
-api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd, json_object **out_job)
+api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd, struct job *out_job)
 {
     *out_dirfd = -1;
-    *out_job = NULL;
+    jobstore_job_init(out_job);
     enum rc rc = jobstore_open_job(api->js, id, out_dirfd);
     if (rc == RC_OK)
-        rc = jobstore_read(*out_dirfd, out_job);
+        rc = jobstore_load(*out_dirfd, out_job);
     if (rc == RC_OK)
         return true;
+    jobstore_job_fini(out_job);
     if (*out_dirfd >= 0)
         close(*out_dirfd);
     *out_dirfd = -1;
@@ -83,13 +84,17 @@ api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd, jso
 }
 
 json_object *
-api_job_public(struct api *api, json_object *job)
+api_job_public(struct api *api, int dirfd, const struct job *job)
 {
-    const char *id = json_get_str(job, "id");
     long pos = -1;
-    if (id != NULL && jobstore_state(job) == JOB_QUEUED)
-        pos = scheduler_position(api->sched, id);
-    return jobstore_public(job, pos);
+    json_object *outputs = NULL;
+    if (job->state == JOB_QUEUED)
+        pos = scheduler_position(api->sched, job->id);
+    if (jobstate_is_terminal(job->state) && jobstore_outputs_index(dirfd, &outputs) != RC_OK)
+        return NULL;
+    json_object *o = jobstore_public(job, pos, outputs);
+    json_object_put(outputs);
+    return o;
 }
 
 static void

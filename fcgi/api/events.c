@@ -35,15 +35,15 @@ struct stream {
     const char *id;
     int dirfd;
     int logfd;
-    uint64_t off;        /* next byte of log.jsonl to send */
-    char last_state[32]; /* the state last sent */
-    char *buf;           /* READ_CHUNK bytes */
+    uint64_t off;   /* next byte of log.jsonl to send */
+    int last_state; /* the state last sent, -1 before the first */
+    char *buf;      /* READ_CHUNK bytes */
 };
 
 static enum rc
-send_state(struct stream *s, json_object *job)
+send_state(struct stream *s, const struct job *job)
 {
-    json_object *pub = api_job_public(s->api, job);
+    json_object *pub = api_job_public(s->api, s->dirfd, job);
     if (pub == NULL)
         return RC_NOMEM;
     size_t len = 0;
@@ -54,8 +54,7 @@ send_state(struct stream *s, json_object *job)
         rc = resp_write(s->r, text, len);
     if (rc == RC_OK)
         rc = resp_write(s->r, "\n\n", 2);
-    (void)snprintf(s->last_state, sizeof(s->last_state), "%s",
-                   json_get_str(job, "state") ? json_get_str(job, "state") : "");
+    s->last_state = job->state;
     json_object_put(pub);
     return rc;
 }
@@ -112,7 +111,7 @@ drain_events(int ino)
         for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
             const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
             if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW)) ||
-                (ev->len > 0 && strcmp(ev->name, "job.json") == 0))
+                (ev->len > 0 && jobstore_event_is_record(ev->name)))
                 changed = true;
             off += (ssize_t)sizeof(struct inotify_event) + ev->len;
         }
@@ -122,29 +121,31 @@ drain_events(int ino)
 static void
 run_stream(struct stream *s, int ino)
 {
-    json_object *job = NULL;
+    struct job job;
     int64_t last_write;
     bool first = true, job_changed = true;
+    jobstore_job_init(&job);
     for (;;) {
         /* job.json is read again only when it was replaced: appends to the log, by far the
          * most frequent wake-up, cost one pread and no JSON parse. */
         if (job_changed) {
-            json_object *fresh = NULL;
-            if (jobstore_read(s->dirfd, &fresh) != RC_OK)
+            struct job fresh;
+            if (jobstore_load(s->dirfd, &fresh) != RC_OK) {
+                jobstore_job_fini(&fresh);
                 break; /* deleted */
-            json_object_put(job);
+            }
+            jobstore_job_fini(&job);
             job = fresh;
             job_changed = false;
         }
-        const char *st = json_get_str(job, "state");
-        bool terminal = jobstate_is_terminal(jobstore_state(job));
+        bool terminal = jobstate_is_terminal(job.state);
         enum rc rc = RC_OK;
-        if (first || (st != NULL && strcmp(st, s->last_state) != 0)) {
+        if (first || (int)job.state != s->last_state) {
             /* The log first, so that a state change never overtakes the lines before it. */
             if (!first)
                 rc = send_log(s);
             if (rc == RC_OK)
-                rc = send_state(s, job);
+                rc = send_state(s, &job);
             first = false;
         }
         if (rc == RC_OK)
@@ -175,21 +176,20 @@ run_stream(struct stream *s, int ino)
             break;
     }
 out:
-    json_object_put(job);
+    jobstore_job_fini(&job);
 }
 
 void
 api_events(struct api *api, struct req *r, const char *id)
 {
-    struct stream s = {.api = api, .r = r, .id = id, .dirfd = -1, .logfd = -1};
-    json_object *job = NULL;
+    struct stream s = {.api = api, .r = r, .id = id, .dirfd = -1, .logfd = -1, .last_state = -1};
+    struct job job;
     int ino = -1;
     bool counted = false;
-    char path[PATH_MAX];
 
     if (!api_load_job(api, r, id, &s.dirfd, &job))
         return;
-    json_object_put(job);
+    jobstore_job_fini(&job);
     unsigned n = atomic_fetch_add(&api->streams, 1) + 1;
     counted = true;
     if (n > api->cfg->max_streams) {
@@ -199,7 +199,7 @@ api_events(struct api *api, struct req *r, const char *id)
                      NULL, "Retry-After: 5\r\n");
         goto out;
     }
-    s.logfd = openat(s.dirfd, "log.jsonl", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    s.logfd = jobstore_log_open(s.dirfd, JOBSTORE_LOG_READ);
     if (s.logfd < 0) {
         api_internal(r);
         goto out;
@@ -207,16 +207,8 @@ api_events(struct api *api, struct req *r, const char *id)
     if (!api_log_offset(r, true, s.logfd, &s.off))
         goto out;
     ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    (void)snprintf(path, sizeof(path), "%s/jobs/%s", api->cfg->data_dir, id);
-    if (ino < 0 ||
-        inotify_add_watch(ino, path, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
-        log_errno("inotify on %s", id);
-        api_internal(r);
-        goto out;
-    }
-    (void)snprintf(path, sizeof(path), "%s/jobs/%s/log.jsonl", api->cfg->data_dir, id);
-    if (inotify_add_watch(ino, path, IN_MODIFY) < 0) {
-        log_errno("inotify on the log of %s", id);
+    if (ino < 0 || jobstore_watch(api->js, id, ino) != RC_OK) {
+        log_errno("inotify on job %s", id);
         api_internal(r);
         goto out;
     }

@@ -16,37 +16,48 @@
 #include "log.h"
 #include "parse/names.h"
 
-/* The outputs array of a job whose outputs are collected, or NULL (borrowed). */
-static json_object *
-outputs_of(json_object *job)
-{
-    json_object *arr = NULL;
-    if (!json_object_object_get_ex(job, "outputs", &arr) ||
-        !json_object_is_type(arr, json_type_array))
-        return NULL;
-    return arr;
-}
-
+/* Load a job's outputs index once it has ended: *out_index (caller puts; an empty array when
+ * the job has none) and the job dir (caller closes). false after answering 404/409/500. */
 static bool
-ready(struct req *r, json_object *job)
+load_index(struct api *api, struct req *r, const char *id, int *out_dirfd, json_object **out_index)
 {
-    if (jobstate_is_terminal(jobstore_state(job)))
-        return true;
-    resp_problem(r, 409, "not_ready", "Not ready", "the job's outputs are not collected yet", NULL,
-                 NULL);
+    struct job job;
+    *out_index = NULL;
+    if (!api_load_job(api, r, id, out_dirfd, &job))
+        return false;
+    bool ended = jobstate_is_terminal(job.state);
+    jobstore_job_fini(&job);
+    if (!ended) {
+        resp_problem(r, 409, "not_ready", "Not ready", "the job's outputs are not collected yet",
+                     NULL, NULL);
+    } else if (jobstore_outputs_index(*out_dirfd, out_index) != RC_OK) {
+        api_internal(r);
+    } else {
+        if (*out_index == NULL)
+            *out_index = json_object_new_array();
+        if (*out_index != NULL)
+            return true;
+        api_internal(r);
+    }
+    close(*out_dirfd);
+    *out_dirfd = -1;
     return false;
 }
 
-/* Percent-encode everything but unreserved characters and (when keep_slash) '/'. */
-static void
+/* Percent-encode everything but unreserved characters and (when keep_slash) '/'; false when
+ * out cannot hold all of it (never a shortened name). */
+static bool
 pct_encode(const char *s, bool keep_slash, char *out, size_t outlen)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
-    for (; *s && n + 4 < outlen; s++) {
+    for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/');
+        if (n + (plain ? 1 : 3) >= outlen)
+            return false;
+        if (plain) {
             out[n++] = (char)c;
         } else {
             out[n++] = '%';
@@ -55,93 +66,98 @@ pct_encode(const char *s, bool keep_slash, char *out, size_t outlen)
         }
     }
     out[n] = '\0';
+    return true;
 }
 
 void
 api_list_outputs(struct api *api, struct req *r, const char *id)
 {
     int dfd;
-    json_object *job, *o = NULL;
-    if (!api_load_job(api, r, id, &dfd, &job))
+    json_object *index, *o = NULL, *arr = NULL;
+    if (!load_index(api, r, id, &dfd, &index))
         return;
-    if (!ready(r, job))
-        goto out;
-    json_object *src = outputs_of(job);
-    json_object *arr = json_object_new_array();
+    arr = json_object_new_array();
     o = json_object_new_object();
-    if (arr == NULL || o == NULL) {
+    bool ok = arr != NULL && o != NULL && json_object_object_add(o, "outputs", arr) == 0;
+    if (!ok)
         json_object_put(arr);
-        api_internal(r);
-        goto out;
-    }
-    json_object_object_add(o, "outputs", arr);
-    size_t n = src ? json_object_array_length(src) : 0;
-    for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx(src, i);
+    size_t n = json_object_array_length(index);
+    for (size_t i = 0; ok && i < n; i++) {
+        json_object *e = json_object_array_get_idx(index, i);
         const char *path = json_get_str(e, "path");
-        if (path == NULL)
-            continue;
         char enc[OUTPUT_PATH_MAX * 3 + 1], url[OUTPUT_PATH_MAX * 3 + 128];
-        pct_encode(path, true, enc, sizeof(enc));
-        (void)snprintf(url, sizeof(url), "/api/jobs/%s/outputs/%s", id, enc);
+        if (path == NULL || !pct_encode(path, true, enc, sizeof(enc)))
+            continue; /* collect never indexes such a path */
+        int k = snprintf(url, sizeof(url), "/api/jobs/%s/outputs/%s", id, enc);
         json_object *x = json_object_new_object();
-        if (x == NULL)
-            continue;
-        json_set_str(x, "path", path);
-        json_set_i64(x, "size", json_get_i64(e, "size", 0));
-        json_set_str(x, "type", json_get_str(e, "type"));
-        json_set_str(x, "url", url);
-        json_object_array_add(arr, x);
+        ok = k > 0 && (size_t)k < sizeof(url) && x != NULL && json_set_str(x, "path", path) &&
+             json_set_i64(x, "size", json_get_i64(e, "size", 0)) &&
+             json_set_str(x, "type", json_get_str(e, "type")) && json_set_str(x, "url", url) &&
+             json_object_array_add(arr, x) == 0;
+        if (!ok)
+            json_object_put(x);
     }
-    resp_json(r, 200, o, NULL);
-out:
+    if (ok)
+        resp_json(r, 200, o, NULL);
+    else
+        api_internal(r);
     json_object_put(o);
-    json_object_put(job);
+    json_object_put(index);
     close(dfd);
+}
+
+/* The index entry of path, or NULL (borrowed from index). */
+static json_object *
+find_output(json_object *index, const char *path)
+{
+    const char *why = NULL;
+    if (names_check_relpath(span_of(path), &why) != RC_OK)
+        return NULL;
+    size_t n = json_object_array_length(index);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(index, i);
+        const char *p = json_get_str(e, "path");
+        if (p != NULL && strcmp(p, path) == 0)
+            return e;
+    }
+    return NULL;
 }
 
 void
 api_get_output(struct api *api, struct req *r, const char *id, const char *path)
 {
     int dfd;
-    json_object *job;
-    const char *why = NULL;
-    if (!api_load_job(api, r, id, &dfd, &job))
+    json_object *index;
+    if (!load_index(api, r, id, &dfd, &index))
         return;
-    if (!ready(r, job))
-        goto out;
-    json_object *found = NULL;
-    if (names_check_relpath(span_of(path), &why) == RC_OK) {
-        json_object *src = outputs_of(job);
-        size_t n = src ? json_object_array_length(src) : 0;
-        for (size_t i = 0; i < n && found == NULL; i++) {
-            json_object *e = json_object_array_get_idx(src, i);
-            const char *p = json_get_str(e, "path");
-            if (p != NULL && strcmp(p, path) == 0)
-                found = e;
-        }
-    }
+    json_object *found = find_output(index, path);
+    /* nginx sends the file itself (sendfile, ranges, disable_symlinks) from its internal
+     * location; we only name it and set the headers that make it safe to download. */
+    char enc[OUTPUT_PATH_MAX * 3 + 1], base[NAME_MAX_BYTES * 3 + 1], rel[OUTPUT_PATH_MAX * 3 + 64];
+    char headers[sizeof(rel) + sizeof(base) + 512];
+    const char *slash = strrchr(path, '/');
     if (found == NULL) {
         resp_problem(r, 404, "not_found", "Not found", "the job has no such output", NULL, NULL);
         goto out;
     }
-    /* nginx sends the file itself (sendfile, ranges, disable_symlinks) from its internal
-     * location; we only name it and set the headers that make it safe to download. */
-    char enc[OUTPUT_PATH_MAX * 3 + 1], base[NAME_MAX_BYTES * 3 + 1];
-    char headers[OUTPUT_PATH_MAX * 3 + NAME_MAX_BYTES * 3 + 512];
-    const char *slash = strrchr(path, '/');
-    pct_encode(path, true, enc, sizeof(enc));
-    pct_encode(slash ? slash + 1 : path, false, base, sizeof(base));
-    (void)snprintf(headers, sizeof(headers),
-                   "X-Accel-Redirect: /_labbox_outputs/%s/outputs/%s\r\n"
-                   "Content-Disposition: attachment; filename*=UTF-8''%s\r\n"
-                   "X-Content-Type-Options: nosniff\r\n"
-                   "Content-Security-Policy: sandbox\r\n",
-                   id, enc, base);
+    int k = -1;
+    if (pct_encode(path, true, enc, sizeof(enc)) &&
+        pct_encode(slash ? slash + 1 : path, false, base, sizeof(base)) &&
+        jobstore_output_relpath(id, enc, rel, sizeof(rel)) == RC_OK)
+        k = snprintf(headers, sizeof(headers),
+                     "X-Accel-Redirect: /_labbox_outputs/%s\r\n"
+                     "Content-Disposition: attachment; filename*=UTF-8''%s\r\n"
+                     "X-Content-Type-Options: nosniff\r\n"
+                     "Content-Security-Policy: sandbox\r\n",
+                     rel, base);
+    if (k < 0 || (size_t)k >= sizeof(headers)) {
+        api_internal(r);
+        goto out;
+    }
     const char *type = json_get_str(found, "type");
     RC_IGNORE(resp_start(r, 200, type ? type : "application/octet-stream", headers));
 out:
-    json_object_put(job);
+    json_object_put(index);
     close(dfd);
 }
 
@@ -176,16 +192,13 @@ void
 api_get_zip(struct api *api, struct req *r, const char *id)
 {
     int dfd, ofd = -1;
-    json_object *job;
+    json_object *src;
     struct archive *a = NULL;
     struct archive_entry *ent = NULL;
     char *buf = NULL;
-    if (!api_load_job(api, r, id, &dfd, &job))
+    if (!load_index(api, r, id, &dfd, &src))
         return;
-    if (!ready(r, job))
-        goto out;
-    json_object *src = outputs_of(job);
-    ofd = openat(dfd, "outputs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    ofd = jobstore_outputs_open(dfd);
     char headers[160];
     (void)snprintf(headers, sizeof(headers),
                    "Content-Disposition: attachment; filename=\"labbox-%s-outputs.zip\"\r\n"
@@ -250,6 +263,6 @@ out:
     free(buf);
     if (ofd >= 0)
         close(ofd);
-    json_object_put(job);
+    json_object_put(src);
     close(dfd);
 }

@@ -1,26 +1,397 @@
-/* jobstore: job directories, job.json and the public job object. */
+/* jobstore: job directories, the typed job record, its artifacts and the public job object. */
 #include "core/jobstore.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "defaults.h"
 #include "json.h"
 #include "log.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 
-static int
-open_sub(int dirfd, const char *name)
+/* The layout (see jobstore.h). Nothing outside this file spells these names. */
+#define LAYOUT_RECORD      "job.json"
+#define LAYOUT_LOG         "log.jsonl"
+#define LAYOUT_LOCK        "lock"
+#define LAYOUT_CANCEL      "cancel"
+#define LAYOUT_OUTPUTS_IDX "outputs.json"
+#define LAYOUT_INPUTS      "inputs"
+#define LAYOUT_OUTPUTS     "outputs"
+#define LAYOUT_OUTPUTS_TMP "outputs.tmp"
+#define LAYOUT_JOBS        "jobs"
+#define LAYOUT_TMP         "tmp"
+#define PARAMS_NAME        "params.json"
+#define STAGE_PREFIX       "up-"
+#define DELETE_PREFIX      "del-"
+#define OUTPUTS_IDX_MAX    (16u << 20) /* output_max_files entries of OUTPUT_PATH_MAX paths */
+
+/*** the record ***/
+
+void
+jobstore_job_init(struct job *job)
 {
-    if (mkdirat(dirfd, name, 0711) != 0 && errno != EEXIST) {
+    memset(job, 0, sizeof(*job));
+    job->state = JOB_QUEUED;
+    job->reason = REASON_NONE;
+    job->exit_code = -1;
+}
+
+void
+jobstore_job_fini(struct job *job)
+{
+    if (job == NULL)
+        return;
+    for (size_t i = 0; i < job->ninputs; i++) {
+        free(job->inputs[i].name);
+        free(job->inputs[i].type);
+    }
+    free(job->inputs);
+    json_object_put(job->sandbox);
+    jobstore_job_init(job);
+}
+
+enum rc
+jobstore_job_add_input(struct job *job, const char *name, uint64_t size, const char *type,
+                       const char *sha256_hex)
+{
+    struct job_input *v = realloc(job->inputs, (job->ninputs + 1) * sizeof(*v));
+    if (v == NULL)
+        return RC_NOMEM;
+    job->inputs = v;
+    struct job_input *in = &v[job->ninputs];
+    memset(in, 0, sizeof(*in));
+    in->name = strdup(name);
+    in->type = strdup(type);
+    if (in->name == NULL || in->type == NULL) {
+        free(in->name);
+        free(in->type);
+        return RC_NOMEM;
+    }
+    in->size = size;
+    (void)snprintf(in->sha256, sizeof(in->sha256), "%s", sha256_hex ? sha256_hex : "");
+    job->ninputs++;
+    return RC_OK;
+}
+
+void
+jobstore_job_set_sandbox(struct job *job, json_object *state)
+{
+    json_object_put(job->sandbox);
+    job->sandbox = state ? json_object_get(state) : NULL;
+}
+
+static void
+set_detail(struct job *job, const char *detail)
+{
+    /* Truncation keeps a prefix of a human-readable text: acceptable here. */
+    (void)snprintf(job->detail, sizeof(job->detail), "%s", detail ? detail : "");
+}
+
+enum rc
+jobstore_set_state(struct job *job, enum job_state to, enum job_reason reason, const char *detail)
+{
+    if (!jobstate_can_transition(job->state, to))
+        return RC_CONFLICT;
+    job->state = to;
+    job->reason = reason;
+    set_detail(job, detail);
+    if (to == JOB_STAGING)
+        job->staging_ms = clock_real_ms();
+    if (to == JOB_RUNNING)
+        job->started_ms = clock_real_ms();
+    if (jobstate_is_terminal(to))
+        job->finished_ms = clock_real_ms();
+    return RC_OK;
+}
+
+/*** record <-> JSON ***/
+
+/* The stored form keeps the *_ms members (the truth) and the ISO times beside them for people
+ * reading job.json; loading reads the *_ms members only. */
+static const struct {
+    const char *ms, *iso;
+    size_t off;
+} times[] = {
+    {"created_ms", "created_at", offsetof(struct job, created_ms)},
+    {"staging_ms", NULL, offsetof(struct job, staging_ms)},
+    {"started_ms", "started_at", offsetof(struct job, started_ms)},
+    {"finished_ms", "finished_at", offsetof(struct job, finished_ms)},
+};
+
+static int64_t *
+time_at(struct job *job, size_t i)
+{
+    return (int64_t *)(void *)((char *)job + times[i].off);
+}
+
+static int64_t
+time_of(const struct job *job, size_t i)
+{
+    return *(const int64_t *)(const void *)((const char *)job + times[i].off);
+}
+
+/* add: obj[key] = v, taking v; false (v released) on failure or when v is NULL by OOM. */
+static bool
+add(json_object *obj, const char *key, json_object *v, bool may_be_null)
+{
+    if (v == NULL && !may_be_null)
+        return false;
+    if (json_object_object_add(obj, key, v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    return true;
+}
+
+static json_object *
+iso_or_null(int64_t ms)
+{
+    char ts[32];
+    if (ms <= 0)
+        return NULL;
+    clock_iso(ms, ts, sizeof(ts));
+    return json_object_new_string(ts);
+}
+
+static json_object *
+inputs_json(const struct job *job)
+{
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; arr != NULL && i < job->ninputs; i++) {
+        const struct job_input *in = &job->inputs[i];
+        json_object *o = json_object_new_object();
+        bool ok = o != NULL && add(o, "name", json_object_new_string(in->name), false) &&
+                  add(o, "size", json_object_new_int64((int64_t)in->size), false) &&
+                  add(o, "type", json_object_new_string(in->type), false) &&
+                  add(o, "sha256", json_object_new_string(in->sha256), false);
+        if (!ok || json_object_array_add(arr, o) != 0) {
+            json_object_put(o);
+            json_object_put(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_object *
+usage_json(const struct job *job)
+{
+    if (!job->has_usage)
+        return NULL;
+    json_object *o = json_object_new_object();
+    if (o == NULL ||
+        !add(o, "wall_ms", json_object_new_int64((int64_t)job->usage.wall_ms), false) ||
+        !add(o, "cpu_ms", json_object_new_int64((int64_t)job->usage.cpu_ms), false) ||
+        !add(o, "max_rss_kb", json_object_new_int64((int64_t)job->usage.max_rss_kb), false)) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_object *
+str_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_object_new_string(s) : NULL;
+}
+
+/* The members the API shows, in the order of docs/api.md; queue_position and outputs are the
+ * public view's own. */
+static bool
+add_public(json_object *o, const struct job *job, bool with_extras, long queue_position,
+           json_object *outputs)
+{
+    bool ok = add(o, "id", json_object_new_string(job->id), false) &&
+              add(o, "state", json_object_new_string(jobstate_str(job->state)), false) &&
+              add(o, "reason", str_or_null(jobstate_reason_str(job->reason)), true) &&
+              add(o, "detail", str_or_null(job->detail), true) &&
+              add(o, "backend", json_object_new_string(job->backend), false);
+    for (size_t i = 0; ok && i < sizeof(times) / sizeof(times[0]); i++)
+        if (times[i].iso != NULL)
+            ok = add(o, times[i].iso, iso_or_null(time_of(job, i)), true);
+    if (ok && with_extras)
+        ok = add(o, "queue_position",
+                 queue_position >= 0 ? json_object_new_int64(queue_position) : NULL, true);
+    ok = ok &&
+         add(o, "exit_code", job->exit_code >= 0 ? json_object_new_int(job->exit_code) : NULL,
+             true) &&
+         add(o, "signal", job->signo > 0 ? json_object_new_int(job->signo) : NULL, true) &&
+         add(o, "usage", usage_json(job), !job->has_usage) &&
+         add(o, "inputs", inputs_json(job), false);
+    if (ok && with_extras)
+        ok = add(o, "outputs", outputs ? json_object_get(outputs) : NULL, true);
+    return ok;
+}
+
+static json_object *
+record_json(const struct job *job)
+{
+    json_object *o = json_object_new_object();
+    if (o == NULL)
+        return NULL;
+    bool ok = add_public(o, job, false, -1, NULL);
+    for (size_t i = 0; ok && i < sizeof(times) / sizeof(times[0]); i++)
+        ok = add(o, times[i].ms, json_object_new_int64(time_of(job, i)), false);
+    if (ok && job->sandbox != NULL)
+        ok = add(o, "sandbox", json_object_get(job->sandbox), false);
+    if (ok && job->has_result)
+        ok = add(o, "result", json_object_new_string(sandbox_status_str(job->result)), false) &&
+             add(o, "stop", json_object_new_int(job->stop), false);
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static enum rc
+load_inputs(struct job *job, json_object *arr)
+{
+    size_t n = json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(arr, i);
+        const char *name = json_get_str(e, "name");
+        const char *type = json_get_str(e, "type");
+        int64_t size = json_get_i64(e, "size", 0);
+        if (name == NULL)
+            continue;
+        enum rc rc = jobstore_job_add_input(job, name, size > 0 ? (uint64_t)size : 0,
+                                            type ? type : "", json_get_str(e, "sha256"));
+        if (rc != RC_OK)
+            return rc;
+    }
+    return RC_OK;
+}
+
+static enum rc
+record_from_json(struct job *job, json_object *o)
+{
+    const char *id = json_get_str(o, "id");
+    const char *backend = json_get_str(o, "backend");
+    if (id == NULL || !id_is_valid(id, strlen(id)) ||
+        !jobstate_parse(json_get_str(o, "state"), &job->state))
+        return RC_IO;
+    memcpy(job->id, id, ID_LEN + 1);
+    if (!jobstate_reason_parse(json_get_str(o, "reason"), &job->reason))
+        job->reason = REASON_NONE;
+    set_detail(job, json_get_str(o, "detail"));
+    (void)snprintf(job->backend, sizeof(job->backend), "%s", backend ? backend : "");
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++)
+        *time_at(job, i) = json_get_i64(o, times[i].ms, 0);
+    job->exit_code = (int)json_get_i64(o, "exit_code", -1);
+    job->signo = (int)json_get_i64(o, "signal", 0);
+    json_object *v = NULL;
+    if (json_object_object_get_ex(o, "usage", &v) && json_object_is_type(v, json_type_object)) {
+        job->has_usage = true;
+        job->usage.wall_ms = (uint64_t)json_get_i64(v, "wall_ms", 0);
+        job->usage.cpu_ms = (uint64_t)json_get_i64(v, "cpu_ms", 0);
+        job->usage.max_rss_kb = (uint64_t)json_get_i64(v, "max_rss_kb", 0);
+    }
+    if (json_object_object_get_ex(o, "sandbox", &v) && json_object_is_type(v, json_type_object))
+        job->sandbox = json_object_get(v);
+    job->has_result = sandbox_status_parse(json_get_str(o, "result"), &job->result);
+    job->stop = (int)json_get_i64(o, "stop", 0);
+    return json_object_object_get_ex(o, "inputs", &v) ? load_inputs(job, v) : RC_OK;
+}
+
+static enum rc
+parse_json(const char *text, size_t len, json_type want, json_object **out)
+{
+    *out = NULL;
+    json_tokener *tok = json_tokener_new();
+    if (tok == NULL)
+        return RC_NOMEM;
+    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+    bool whole = obj != NULL && json_tokener_get_error(tok) == json_tokener_success;
+    json_tokener_free(tok);
+    if (!whole || !json_object_is_type(obj, want)) {
+        json_object_put(obj);
+        return RC_IO;
+    }
+    *out = obj;
+    return RC_OK;
+}
+
+enum rc
+jobstore_load(int dirfd, struct job *out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_object *o = NULL;
+    jobstore_job_init(out);
+    enum rc rc = fs_read_all(dirfd, LAYOUT_RECORD, JOB_JSON_MAX, &text, &len);
+    if (rc == RC_OK)
+        rc = parse_json(text, len, json_type_object, &o);
+    if (rc == RC_OK)
+        rc = record_from_json(out, o);
+    if (rc == RC_IO || rc == RC_TOOBIG) {
+        log_err("%s is not a readable job record", LAYOUT_RECORD);
+        rc = RC_IO;
+    }
+    json_object_put(o);
+    free(text);
+    return rc;
+}
+
+enum rc
+jobstore_save(int dirfd, const struct job *job)
+{
+    json_object *o = record_json(job);
+    if (o == NULL)
+        return RC_NOMEM;
+    size_t len = 0;
+    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    enum rc rc = s == NULL ? RC_NOMEM : fs_write_atomic(dirfd, LAYOUT_RECORD, s, len);
+    json_object_put(o);
+    return rc;
+}
+
+json_object *
+jobstore_public(const struct job *job, long queue_position, json_object *outputs)
+{
+    /* The links, in the order of docs/api.md. */
+    static const char *const names[][2] = {{"self", ""},
+                                           {"events", "/events"},
+                                           {"logs", "/logs"},
+                                           {"outputs", "/outputs"},
+                                           {"archive", "/outputs.zip"},
+                                           {"cancel", "/cancel"}};
+    json_object *o = json_object_new_object();
+    json_object *links = json_object_new_object();
+    bool ok = o != NULL && links != NULL && add_public(o, job, true, queue_position, outputs);
+    for (size_t i = 0; ok && i < sizeof(names) / sizeof(names[0]); i++) {
+        char buf[64];
+        int k = snprintf(buf, sizeof(buf), "/api/jobs/%s%s", job->id, names[i][1]);
+        ok = k > 0 && (size_t)k < sizeof(buf) &&
+             add(links, names[i][0], json_object_new_string(buf), false);
+    }
+    if (ok) {
+        ok = add(o, "links", links, false);
+        links = NULL;
+    }
+    json_object_put(links);
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+/*** the store ***/
+
+static int
+open_sub(int dirfd, const char *name, mode_t mode)
+{
+    if (mkdirat(dirfd, name, mode) != 0 && errno != EEXIST) {
         log_errno("mkdir %s", name);
         return -1;
     }
@@ -42,8 +413,8 @@ jobstore_open(struct jobstore *js, const struct config *cfg)
         log_errno("open %s", cfg->data_dir);
         return RC_IO;
     }
-    js->jobs_fd = open_sub(js->data_fd, "jobs");
-    js->tmp_fd = open_sub(js->data_fd, "tmp");
+    js->jobs_fd = open_sub(js->data_fd, LAYOUT_JOBS, 0711);
+    js->tmp_fd = open_sub(js->data_fd, LAYOUT_TMP, 0700);
     if (js->jobs_fd < 0 || js->tmp_fd < 0) {
         jobstore_close(js);
         return RC_IO;
@@ -77,110 +448,6 @@ jobstore_open_job(const struct jobstore *js, const char *id, int *out_fd)
 }
 
 enum rc
-jobstore_read(int job_dirfd, json_object **out)
-{
-    char *text = NULL;
-    size_t len = 0;
-    *out = NULL;
-    enum rc rc = fs_read_all(job_dirfd, "job.json", JOB_JSON_MAX, &text, &len);
-    if (rc != RC_OK)
-        return rc;
-    json_tokener *tok = json_tokener_new();
-    json_object *obj = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
-    if (tok)
-        json_tokener_free(tok);
-    free(text);
-    if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
-        json_object_put(obj);
-        log_err("job.json is not a JSON object");
-        return RC_IO;
-    }
-    *out = obj;
-    return RC_OK;
-}
-
-enum rc
-jobstore_write(int job_dirfd, json_object *job)
-{
-    size_t len = 0;
-    const char *s = json_object_to_json_string_length(job, JSON_C_TO_STRING_PLAIN, &len);
-    if (s == NULL)
-        return RC_NOMEM;
-    return fs_write_atomic(job_dirfd, "job.json", s, len);
-}
-
-enum job_state
-jobstore_state(json_object *job)
-{
-    enum job_state st;
-    if (!jobstate_parse(json_get_str(job, "state"), &st))
-        return JOB_FAILED;
-    return st;
-}
-
-enum rc
-jobstore_set_state(json_object *job, enum job_state to, enum job_reason reason, const char *detail)
-{
-    enum job_state from = jobstore_state(job);
-    if (!jobstate_can_transition(from, to))
-        return RC_CONFLICT;
-    char ts[32];
-    clock_iso(clock_real_ms(), ts, sizeof(ts));
-    bool ok = json_set_str(job, "state", jobstate_str(to)) &&
-              json_set_str(job, "reason", jobstate_reason_str(reason)) &&
-              json_set_str(job, "detail", detail);
-    if (ok && to == JOB_RUNNING)
-        ok =
-            json_set_str(job, "started_at", ts) && json_set_i64(job, "started_ms", clock_real_ms());
-    if (ok && jobstate_is_terminal(to))
-        ok = json_set_str(job, "finished_at", ts) &&
-             json_set_i64(job, "finished_ms", clock_real_ms());
-    return ok ? RC_OK : RC_NOMEM;
-}
-
-json_object *
-jobstore_public(json_object *job, long queue_position)
-{
-    /* Public members in the order of api.md; anything else stays private. */
-    /* job.json also holds private members (sandbox, result, stop, *_ms): never shown. */
-    static const char *const keys[] = {
-        "id",          "state",     "reason", "detail", "backend", "created_at", "started_at",
-        "finished_at", "exit_code", "signal", "usage",  "inputs",  "outputs"};
-    json_object *o = json_object_new_object();
-    if (o == NULL)
-        return NULL;
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        json_object *v = NULL;
-        if (json_object_object_get_ex(job, keys[i], &v))
-            json_object_object_add(o, keys[i], json_object_get(v));
-        else
-            json_object_object_add(o, keys[i], NULL);
-        if (i == 7) {
-            json_object_object_add(o, "queue_position",
-                                   queue_position >= 0 ? json_object_new_int64(queue_position)
-                                                       : NULL);
-        }
-    }
-    const char *id = json_get_str(job, "id");
-    char buf[128];
-    json_object *links = json_object_new_object();
-    if (links != NULL && id != NULL) {
-        static const char *const names[][2] = {{"self", ""},
-                                               {"events", "/events"},
-                                               {"logs", "/logs"},
-                                               {"outputs", "/outputs"},
-                                               {"archive", "/outputs.zip"},
-                                               {"cancel", "/cancel"}};
-        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-            (void)snprintf(buf, sizeof(buf), "/api/jobs/%s%s", id, names[i][1]);
-            json_object_object_add(links, names[i][0], json_object_new_string(buf));
-        }
-    }
-    json_object_object_add(o, "links", links);
-    return o;
-}
-
-enum rc
 jobstore_foreach(const struct jobstore *js, jobstore_each_fn *fn, void *ctx)
 {
     DIR *d = fs_opendir(js->jobs_fd);
@@ -190,39 +457,34 @@ jobstore_foreach(const struct jobstore *js, jobstore_each_fn *fn, void *ctx)
     bool go_on = true;
     while (go_on && (de = readdir(d)) != NULL) {
         int dfd = -1;
-        json_object *job = NULL;
+        struct job job;
         if (!id_is_valid(de->d_name, strlen(de->d_name)) ||
             jobstore_open_job(js, de->d_name, &dfd) != RC_OK)
             continue;
-        if (jobstore_read(dfd, &job) == RC_OK)
-            go_on = fn(ctx, de->d_name, dfd, job);
+        if (jobstore_load(dfd, &job) == RC_OK && strcmp(job.id, de->d_name) == 0)
+            go_on = fn(ctx, dfd, &job);
         else
-            log_warn("job=%s has no readable job.json; leaving it alone", de->d_name);
-        json_object_put(job);
+            log_warn("job=%s has no readable record; leaving it alone", de->d_name);
+        jobstore_job_fini(&job);
         close(dfd);
     }
     closedir(d);
     return RC_OK;
 }
 
-bool
-jobstore_lock_is_held(int job_dirfd)
+static enum rc
+name_in(char *out, size_t len, const char *prefix, const char *id)
 {
-    int fd = openat(job_dirfd, "lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return false;
-    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    close(fd); /* releases our lock if we got it */
-    return held;
+    int k = snprintf(out, len, "%s%s", prefix, id);
+    return k > 0 && (size_t)k < len ? RC_OK : RC_TOOBIG;
 }
 
 enum rc
 jobstore_remove(const struct jobstore *js, const char *id)
 {
     char tmp[64];
-    if (!id_is_valid(id, strlen(id)))
+    if (!id_is_valid(id, strlen(id)) || name_in(tmp, sizeof(tmp), DELETE_PREFIX, id) != RC_OK)
         return RC_NOTFOUND;
-    (void)snprintf(tmp, sizeof(tmp), "del-%s", id);
     if (renameat(js->jobs_fd, id, js->tmp_fd, tmp) != 0) {
         if (errno == ENOENT)
             return RC_NOTFOUND;
@@ -230,4 +492,283 @@ jobstore_remove(const struct jobstore *js, const char *id)
         return RC_IO;
     }
     return fs_rmtree_at(js->tmp_fd, tmp);
+}
+
+void
+jobstore_clear_tmp(const struct jobstore *js)
+{
+    DIR *d = fs_opendir(js->tmp_fd);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            fs_rmtree_at(js->tmp_fd, de->d_name) != RC_OK)
+            log_warn("cannot remove %s/%s", LAYOUT_TMP, de->d_name);
+    closedir(d);
+}
+
+/*** an upload being staged ***/
+
+static void
+stage_close(struct jobstore_stage *st)
+{
+    if (st->inputs_fd >= 0)
+        close(st->inputs_fd);
+    if (st->dirfd >= 0)
+        close(st->dirfd);
+    st->inputs_fd = st->dirfd = -1;
+}
+
+enum rc
+jobstore_stage_begin(const struct jobstore *js, struct jobstore_stage *st)
+{
+    char name[64];
+    st->dirfd = st->inputs_fd = -1;
+    if (id_new(st->id) != RC_OK || name_in(name, sizeof(name), STAGE_PREFIX, st->id) != RC_OK)
+        return RC_IO;
+    if (mkdirat(js->tmp_fd, name, 0711) != 0) {
+        log_errno("mkdir %s", name);
+        return RC_IO;
+    }
+    st->dirfd = openat(js->tmp_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (st->dirfd >= 0)
+        st->inputs_fd = open_sub(st->dirfd, LAYOUT_INPUTS, 0711);
+    if (st->inputs_fd < 0) {
+        jobstore_stage_abort(js, st);
+        return RC_IO;
+    }
+    return RC_OK;
+}
+
+enum rc
+jobstore_stage_create_input(struct jobstore_stage *st, const char *name, int *out_fd)
+{
+    *out_fd = openat(st->inputs_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (*out_fd >= 0)
+        return RC_OK;
+    if (errno == EEXIST)
+        return RC_CONFLICT;
+    log_errno("create input");
+    return RC_IO;
+}
+
+bool
+jobstore_input_is_reserved(const char *name)
+{
+    return strcmp(name, PARAMS_NAME) == 0;
+}
+
+enum rc
+jobstore_stage_write_params(struct jobstore_stage *st, const char *text, size_t len)
+{
+    int fd = -1;
+    enum rc rc = jobstore_stage_create_input(st, PARAMS_NAME, &fd);
+    if (rc == RC_OK && fs_write_all(fd, text, len) != RC_OK) {
+        log_errno("write %s", PARAMS_NAME);
+        rc = RC_IO;
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static enum rc
+create_empty(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_errno("create %s", name);
+        return RC_IO;
+    }
+    close(fd);
+    return RC_OK;
+}
+
+enum rc
+jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st, const struct job *job)
+{
+    char name[64];
+    enum rc rc = name_in(name, sizeof(name), STAGE_PREFIX, st->id);
+    if (rc == RC_OK)
+        rc = jobstore_save(st->dirfd, job);
+    if (rc == RC_OK)
+        rc = create_empty(st->dirfd, LAYOUT_LOCK);
+    if (rc == RC_OK)
+        rc = create_empty(st->dirfd, LAYOUT_LOG);
+    if (rc != RC_OK)
+        return rc;
+    /* The inputs' data and names, then the record (already synced by jobstore_save), then the
+     * rename into jobs/ and jobs/ itself: once 201 is sent the job survives a power cut. */
+    if (fsync(st->inputs_fd) != 0 || fsync(st->dirfd) != 0 ||
+        renameat(js->tmp_fd, name, js->jobs_fd, st->id) != 0 || fsync(js->jobs_fd) != 0) {
+        log_errno("publish job %s", st->id);
+        return RC_IO;
+    }
+    stage_close(st);
+    st->id[0] = '\0';
+    return RC_OK;
+}
+
+void
+jobstore_stage_abort(const struct jobstore *js, struct jobstore_stage *st)
+{
+    char name[64];
+    stage_close(st);
+    if (st->id[0] != '\0' && name_in(name, sizeof(name), STAGE_PREFIX, st->id) == RC_OK &&
+        fs_rmtree_at(js->tmp_fd, name) != RC_OK)
+        log_warn("cannot remove the staging dir %s", name);
+    st->id[0] = '\0';
+}
+
+/*** artifacts ***/
+
+enum rc
+jobstore_request_cancel(int dirfd)
+{
+    int fd = openat(dirfd, LAYOUT_CANCEL, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_errno("create %s", LAYOUT_CANCEL);
+        return RC_IO;
+    }
+    close(fd);
+    return RC_OK;
+}
+
+bool
+jobstore_cancel_requested(int dirfd)
+{
+    struct stat st;
+    return fstatat(dirfd, LAYOUT_CANCEL, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+void
+jobstore_cancel_clear(int dirfd)
+{
+    if (unlinkat(dirfd, LAYOUT_CANCEL, 0) != 0 && errno != ENOENT)
+        log_errno("unlink %s", LAYOUT_CANCEL);
+}
+
+int
+jobstore_lock_take(int dirfd)
+{
+    int fd = openat(dirfd, LAYOUT_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+bool
+jobstore_lock_is_held(int dirfd)
+{
+    int fd = openat(dirfd, LAYOUT_LOCK, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* releases our lock if we got it */
+    return held;
+}
+
+int
+jobstore_log_open(int dirfd, enum jobstore_log_mode mode)
+{
+    static const int flags[] = {
+        O_RDONLY,                      /* JOBSTORE_LOG_READ */
+        O_WRONLY | O_APPEND | O_CREAT, /* JOBSTORE_LOG_APPEND */
+        O_RDWR,                        /* JOBSTORE_LOG_REPAIR */
+    };
+    int fd = openat(dirfd, LAYOUT_LOG, flags[mode] | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        log_errno("open %s", LAYOUT_LOG);
+    return fd;
+}
+
+int
+jobstore_inputs_open(int dirfd)
+{
+    return openat(dirfd, LAYOUT_INPUTS, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int
+jobstore_outputs_open(int dirfd)
+{
+    return openat(dirfd, LAYOUT_OUTPUTS, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+enum rc
+jobstore_outputs_begin(int dirfd, int *out_fd)
+{
+    *out_fd = -1;
+    if (fs_rmtree_at(dirfd, LAYOUT_OUTPUTS_TMP) != RC_OK ||
+        fs_rmtree_at(dirfd, LAYOUT_OUTPUTS) != RC_OK ||
+        (unlinkat(dirfd, LAYOUT_OUTPUTS_IDX, 0) != 0 && errno != ENOENT))
+        return RC_IO;
+    *out_fd = open_sub(dirfd, LAYOUT_OUTPUTS_TMP, 0755);
+    return *out_fd >= 0 ? RC_OK : RC_IO;
+}
+
+enum rc
+jobstore_outputs_commit(int dirfd, json_object *index)
+{
+    size_t len = 0;
+    const char *s = json_object_to_json_string_length(
+        index, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (s == NULL)
+        return RC_NOMEM;
+    enum rc rc = fs_write_atomic(dirfd, LAYOUT_OUTPUTS_IDX, s, len);
+    if (rc == RC_OK && renameat(dirfd, LAYOUT_OUTPUTS_TMP, dirfd, LAYOUT_OUTPUTS) != 0) {
+        log_errno("rename %s", LAYOUT_OUTPUTS_TMP);
+        rc = RC_IO;
+    }
+    return rc;
+}
+
+enum rc
+jobstore_outputs_index(int dirfd, json_object **out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    enum rc rc = fs_read_all(dirfd, LAYOUT_OUTPUTS_IDX, OUTPUTS_IDX_MAX, &text, &len);
+    if (rc == RC_NOTFOUND)
+        return RC_OK;
+    if (rc == RC_OK)
+        rc = parse_json(text, len, json_type_array, out);
+    if (rc != RC_OK)
+        log_err("%s is unreadable (%s)", LAYOUT_OUTPUTS_IDX, rc_str(rc));
+    free(text);
+    return rc;
+}
+
+enum rc
+jobstore_output_relpath(const char *id, const char *enc, char *out, size_t len)
+{
+    int k = snprintf(out, len, "%s/%s/%s", id, LAYOUT_OUTPUTS, enc);
+    return k > 0 && (size_t)k < len ? RC_OK : RC_TOOBIG;
+}
+
+enum rc
+jobstore_watch(const struct jobstore *js, const char *id, int ino)
+{
+    char path[PATH_MAX];
+    int k = snprintf(path, sizeof(path), "%s/%s/%s", js->cfg->data_dir, LAYOUT_JOBS, id);
+    if (k <= 0 || (size_t)k >= sizeof(path) ||
+        inotify_add_watch(ino, path, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
+        return RC_IO;
+    k = snprintf(path, sizeof(path), "%s/%s/%s/%s", js->cfg->data_dir, LAYOUT_JOBS, id, LAYOUT_LOG);
+    if (k <= 0 || (size_t)k >= sizeof(path) || inotify_add_watch(ino, path, IN_MODIFY) < 0)
+        return RC_IO;
+    return RC_OK;
+}
+
+bool
+jobstore_event_is_record(const char *name)
+{
+    return strcmp(name, LAYOUT_RECORD) == 0;
 }

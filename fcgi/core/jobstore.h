@@ -1,21 +1,37 @@
-/* jobstore: the job directory is the database. Paths, job.json read/replace, the public view.
+/* jobstore: the job directory is the database; this module alone knows its layout and record.
  *
- * <data>/jobs/<id>/{job.json, log.jsonl, inputs/, work/, outputs/, lock, cancel}
- * <data>/tmp/ holds upload staging dirs and jobs being deleted; it is emptied at start-up.
- * job.json is replaced atomically. While a supervisor lives (it holds lock), only it writes
- * job.json; otherwise only `serve` does (queued jobs, recovery), under the scheduler's mutex.
+ * <data>/jobs/<id>/
+ *   job.json       the record (struct job), replaced atomically; bounded in size
+ *   log.jsonl      the append-only log (jobs/joblog.h); byte offsets are event ids
+ *   inputs/        the uploaded files (and params.json)
+ *   outputs/       the collected outputs; outputs.tmp/ while they are being collected
+ *   outputs.json   the outputs index [{path, size, type}], written before the terminal state
+ *   lock           flock(LOCK_EX) held by the job's supervisor for its whole life
+ *   cancel         exists once a cancel was requested
+ * <data>/tmp/      upload staging dirs (up-<id>) and jobs being deleted (del-<id>); emptied at
+ *                  start-up
+ *
+ * While a supervisor lives (it holds lock), only it writes job.json; otherwise only `serve`
+ * does (queued jobs, recovery), under the scheduler's mutex. A job dir appears in jobs/ whole:
+ * an upload is staged under tmp/ and renamed into place once its record says queued.
  */
 #ifndef LABBOX_JOBSTORE_H
 #define LABBOX_JOBSTORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
 
 #include "config.h"
+#include "defaults.h"
 #include "jobs/jobstate.h"
 #include "rc.h"
+#include "sandbox/sandbox.h"
+
+#define JOB_DETAIL_MAX  512 /* bytes of a job's detail text, NUL included */
+#define JOB_BACKEND_MAX 16  /* bytes of a backend name, NUL included */
 
 struct jobstore {
     const struct config *cfg; /* borrowed */
@@ -23,6 +39,73 @@ struct jobstore {
     int jobs_fd;              /* <data>/jobs */
     int tmp_fd;               /* <data>/tmp */
 };
+
+/*** the record ***/
+
+struct job_input {
+    char *name;      /* relative path under inputs/ (owned) */
+    uint64_t size;   /* bytes */
+    char *type;      /* MIME type as libmagic named it (owned) */
+    char sha256[65]; /* lower-case hex */
+};
+
+struct job_usage {
+    uint64_t wall_ms;    /* the agent's run */
+    uint64_t cpu_ms;     /* user + system */
+    uint64_t max_rss_kb; /* peak memory */
+};
+
+/* One job's record. Public members are what the API shows; the rest is private. */
+struct job {
+    char id[ID_LEN + 1];
+    enum job_state state;
+    enum job_reason reason;        /* REASON_NONE until the job ends badly */
+    char detail[JOB_DETAIL_MAX];   /* "" = none */
+    char backend[JOB_BACKEND_MAX]; /* the backend that runs the job */
+    int64_t created_ms;            /* CLOCK_REALTIME ms; 0 = not yet */
+    int64_t staging_ms;
+    int64_t started_ms;
+    int64_t finished_ms;
+    int exit_code; /* -1 = none */
+    int signo;     /* 0 = none */
+    bool has_usage;
+    struct job_usage usage;
+    struct job_input *inputs; /* owned array of ninputs */
+    size_t ninputs;
+    /* Private. */
+    json_object *sandbox;       /* the backend's re-attach state (owned), NULL = none */
+    bool has_result;            /* the agent ended: result and stop are valid */
+    enum sandbox_status result; /* how the agent ended, as the backend saw it */
+    int stop;                   /* why the supervisor stopped the agent (supervisor.c) */
+};
+
+/* jobstore_job_init: an empty record (no inputs, exit_code -1, state queued). */
+void jobstore_job_init(struct job *job);
+/* jobstore_job_fini: free what job owns and leave it empty; NULL-safe. */
+void jobstore_job_fini(struct job *job);
+/* jobstore_job_add_input: append an input (strings copied). RC_NOMEM. */
+enum rc jobstore_job_add_input(struct job *job, const char *name, uint64_t size, const char *type,
+                               const char *sha256_hex) LB_MUST_CHECK;
+/* jobstore_job_set_sandbox: replace the backend's state with a reference to state (may be NULL). */
+void jobstore_job_set_sandbox(struct job *job, json_object *state);
+
+/* jobstore_set_state: move job to state `to` with reason and detail (detail may be NULL),
+ * stamping started_ms / finished_ms. RC_CONFLICT for an illegal transition. */
+enum rc jobstore_set_state(struct job *job, enum job_state to, enum job_reason reason,
+                           const char *detail) LB_MUST_CHECK;
+
+/* jobstore_load: read <dirfd>/job.json into *out (initialised here; fini it even on error).
+ * RC_NOTFOUND when absent, RC_IO when unreadable or not a job record. */
+enum rc jobstore_load(int dirfd, struct job *out) LB_MUST_CHECK;
+/* jobstore_save: replace <dirfd>/job.json atomically with job. */
+enum rc jobstore_save(int dirfd, const struct job *job) LB_MUST_CHECK;
+
+/* jobstore_public: the API's job object (caller owns): the public members plus
+ * queue_position (-1 = null), the outputs index (borrowed, NULL = null) and links. NULL on
+ * OOM. */
+json_object *jobstore_public(const struct job *job, long queue_position, json_object *outputs);
+
+/*** the store ***/
 
 /* jobstore_open creates <data>/{jobs,tmp} if needed and opens them. */
 enum rc jobstore_open(struct jobstore *js, const struct config *cfg) LB_MUST_CHECK;
@@ -32,34 +115,91 @@ void jobstore_close(struct jobstore *js);
  * id (the same answer). */
 enum rc jobstore_open_job(const struct jobstore *js, const char *id, int *out_fd) LB_MUST_CHECK;
 
-/* jobstore_read: parse <dirfd>/job.json; *out is the caller's (json_object_put). */
-enum rc jobstore_read(int job_dirfd, json_object **out) LB_MUST_CHECK;
-/* jobstore_write: replace <dirfd>/job.json atomically with job. */
-enum rc jobstore_write(int job_dirfd, json_object *job) LB_MUST_CHECK;
-
-/* jobstore_state: the state of a job record (JOB_FAILED for a corrupt one). */
-enum job_state jobstore_state(json_object *job);
-
-/* jobstore_set_state: move job to state with reason and detail (either may be NULL/NONE),
- * stamping started_at / finished_at. RC_CONFLICT for an illegal transition. */
-enum rc jobstore_set_state(json_object *job, enum job_state to, enum job_reason reason,
-                           const char *detail) LB_MUST_CHECK;
-
-/* jobstore_public: a new object for the API: the record without private members (sandbox,
- * seq, ...) plus links and queue_position (-1 = null). The caller owns it. */
-json_object *jobstore_public(json_object *job, long queue_position);
-
-/* jobstore_lock_is_held: is a supervisor alive for this job (someone holds <dirfd>/lock)? */
-bool jobstore_lock_is_held(int job_dirfd);
-
 /* jobstore_each_fn: one job of jobstore_foreach; dirfd and job are borrowed for the call.
  * Returning false stops the walk. */
-typedef bool jobstore_each_fn(void *ctx, const char *id, int dirfd, json_object *job);
-/* jobstore_foreach: call fn for every job dir with a readable job.json (others are logged and
+typedef bool jobstore_each_fn(void *ctx, int dirfd, const struct job *job);
+/* jobstore_foreach: call fn for every job dir with a readable record (others are logged and
  * passed over). RC_IO when jobs/ cannot be read. */
 enum rc jobstore_foreach(const struct jobstore *js, jobstore_each_fn *fn, void *ctx) LB_MUST_CHECK;
 
-/* jobstore_remove: rename jobs/<id> into tmp/ then remove it recursively. */
+/* jobstore_remove: rename jobs/<id> into tmp/, then remove it. RC_NOTFOUND if absent; RC_IO
+ * when the removal failed (what is left sits in tmp/ and goes at the next start). */
 enum rc jobstore_remove(const struct jobstore *js, const char *id) LB_MUST_CHECK;
+/* jobstore_clear_tmp: remove everything under tmp/ (start-up: staging dirs and half-deleted
+ * jobs of an earlier life). */
+void jobstore_clear_tmp(const struct jobstore *js);
+
+/*** an upload being staged ***/
+
+struct jobstore_stage {
+    char id[ID_LEN + 1]; /* the new job's id */
+    int dirfd;           /* tmp/up-<id>, -1 when none */
+    int inputs_fd;       /* its inputs/ */
+};
+
+/* jobstore_stage_begin: a fresh id and an empty staging dir for it. */
+enum rc jobstore_stage_begin(const struct jobstore *js, struct jobstore_stage *st) LB_MUST_CHECK;
+/* jobstore_stage_create_input: create the input file name (checked by the caller) for writing
+ * (O_EXCL): *out_fd is the caller's. RC_CONFLICT when it exists, RC_IO otherwise. */
+enum rc jobstore_stage_create_input(struct jobstore_stage *st, const char *name,
+                                    int *out_fd) LB_MUST_CHECK;
+/* jobstore_input_is_reserved: is name one the store writes itself (params.json)? */
+bool jobstore_input_is_reserved(const char *name);
+/* jobstore_stage_write_params: the params text as inputs/params.json. */
+enum rc jobstore_stage_write_params(struct jobstore_stage *st, const char *text,
+                                    size_t len) LB_MUST_CHECK;
+/* jobstore_stage_publish: write job's record, the empty log and lock, make it all durable and
+ * rename the dir to jobs/<id>. On success the stage is spent (its fds closed). */
+enum rc jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st,
+                               const struct job *job) LB_MUST_CHECK;
+/* jobstore_stage_abort: remove whatever was staged; safe on a spent or empty stage. */
+void jobstore_stage_abort(const struct jobstore *js, struct jobstore_stage *st);
+
+/*** artifacts of a job (dirfd: jobstore_open_job's fd) ***/
+
+/* jobstore_request_cancel: leave the cancel request for the job's supervisor. */
+enum rc jobstore_request_cancel(int dirfd) LB_MUST_CHECK;
+/* jobstore_cancel_requested: has a cancel been requested? */
+bool jobstore_cancel_requested(int dirfd);
+/* jobstore_cancel_clear: forget the request (the job has ended). */
+void jobstore_cancel_clear(int dirfd);
+
+/* jobstore_lock_take: take the job's lock without waiting: the fd holding it (CLOEXEC), or -1
+ * with errno EWOULDBLOCK when someone holds it (other errno on failure). */
+int jobstore_lock_take(int dirfd);
+/* jobstore_lock_is_held: is a supervisor alive for this job (someone holds the lock)? */
+bool jobstore_lock_is_held(int dirfd);
+
+enum jobstore_log_mode {
+    JOBSTORE_LOG_READ,   /* read only */
+    JOBSTORE_LOG_APPEND, /* O_APPEND writes, created if needed (the supervisor) */
+    JOBSTORE_LOG_REPAIR, /* read and write, to cut a torn last record (recovery) */
+};
+/* jobstore_log_open: log.jsonl in the given mode; -1 on error (logged). */
+int jobstore_log_open(int dirfd, enum jobstore_log_mode mode);
+
+/* jobstore_inputs_open / jobstore_outputs_open: O_DIRECTORY fds of inputs/ and outputs/; -1
+ * (errno set) when absent. */
+int jobstore_inputs_open(int dirfd);
+int jobstore_outputs_open(int dirfd);
+
+/* jobstore_outputs_begin: an empty outputs.tmp/ (earlier outputs removed), its fd in *out_fd. */
+enum rc jobstore_outputs_begin(int dirfd, int *out_fd) LB_MUST_CHECK;
+/* jobstore_outputs_commit: write the index (a JSON array, borrowed) to outputs.json and rename
+ * outputs.tmp/ to outputs/: readers see all outputs or none. */
+enum rc jobstore_outputs_commit(int dirfd, json_object *index) LB_MUST_CHECK;
+/* jobstore_outputs_index: the outputs index (caller owns; NULL when the job has none yet). */
+enum rc jobstore_outputs_index(int dirfd, json_object **out) LB_MUST_CHECK;
+/* jobstore_output_relpath: where nginx finds output `enc` (already percent-encoded) of job
+ * id, relative to <data>/jobs/. RC_TOOBIG if it does not fit. */
+enum rc jobstore_output_relpath(const char *id, const char *enc, char *out,
+                                size_t len) LB_MUST_CHECK;
+
+/* jobstore_watch: add inotify watches on ino for a job's record (replaced or the job deleted)
+ * and its log (appended). */
+enum rc jobstore_watch(const struct jobstore *js, const char *id, int ino) LB_MUST_CHECK;
+/* jobstore_event_is_record: does an inotify event with this name (in the job dir) concern the
+ * record? */
+bool jobstore_event_is_record(const char *name);
 
 #endif

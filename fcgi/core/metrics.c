@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "jobs/jobstate.h"
-#include "json.h"
 
 #define MAX_CODES 16
 
@@ -64,16 +63,13 @@ observe(struct histogram *h, const double *bounds, size_t nb, double v)
 }
 
 void
-metrics_job_ended(json_object *job)
+metrics_job_ended(const struct job *job)
 {
-    enum job_state st;
-    enum job_reason reason = REASON_NONE;
-    if (!jobstate_parse(json_get_str(job, "state"), &st) || !jobstate_is_terminal(st))
+    enum job_state st = job->state;
+    enum job_reason reason = job->reason;
+    if (!jobstate_is_terminal(st) || (unsigned)reason >= REASON__MAX)
         return;
-    (void)jobstate_reason_parse(json_get_str(job, "reason"), &reason);
-    int64_t staging = json_get_i64(job, "staging_ms", 0);
-    int64_t started = json_get_i64(job, "started_ms", 0);
-    int64_t finished = json_get_i64(job, "finished_ms", 0);
+    int64_t staging = job->staging_ms, started = job->started_ms, finished = job->finished_ms;
     pthread_mutex_lock(&m.mu);
     m.ended[st][reason]++;
     if (staging > 0 && started >= staging)

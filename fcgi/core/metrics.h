@@ -12,15 +12,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <json-c/json.h>
-
+#include "core/jobstore.h"
 #include "rc.h"
 
 /* metrics_upload: an upload answered; code is NULL when it was accepted, else the problem code
  * (a static string). */
 void metrics_upload(const char *code);
-/* metrics_job_ended: a job reached its terminal state (job.json's record, borrowed). */
-void metrics_job_ended(json_object *job);
+/* metrics_job_ended: a job reached its terminal state (its record, borrowed). */
+void metrics_job_ended(const struct job *job);
 /* metrics_backend_check: the result of one periodic backend check. */
 void metrics_backend_check(bool ok);
 

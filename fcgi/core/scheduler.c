@@ -1,7 +1,6 @@
 /* scheduler: queue, dispatcher thread, supervisor spawning, reconcile and retention. */
 #include "core/scheduler.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,13 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/metrics.h"
 #include "defaults.h"
-#include "json.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
 #include "util/clock.h"
@@ -110,13 +107,12 @@ spawn_supervisor(struct scheduler *sc, const char *id)
 
     if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
         return RC_NOTFOUND;
-    lockfd = openat(dfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    lockfd = jobstore_lock_take(dfd);
     if (lockfd < 0) {
-        log_errno("open lock of %s", id);
-        goto out;
-    }
-    if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
-        rc = errno == EWOULDBLOCK ? RC_BUSY : RC_IO;
+        if (errno == EWOULDBLOCK)
+            rc = RC_BUSY;
+        else
+            log_errno("take the lock of %s", id);
         goto out;
     }
     /* Move the lock above fd 3 so that dup2 to 3 always creates a fresh, inheritable fd. */
@@ -201,13 +197,17 @@ static void
 mark_failed(struct scheduler *sc, const char *id, enum job_reason reason, const char *detail)
 {
     int dfd = -1;
-    json_object *job = NULL;
+    struct job job;
     if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
         return;
-    if (jobstore_read(dfd, &job) == RC_OK && !jobstate_is_terminal(jobstore_state(job)) &&
-        jobstore_set_state(job, JOB_FAILED, reason, detail) == RC_OK)
-        RC_IGNORE(jobstore_write(dfd, job));
-    json_object_put(job);
+    if (jobstore_load(dfd, &job) == RC_OK && !jobstate_is_terminal(job.state) &&
+        jobstore_set_state(&job, JOB_FAILED, reason, detail) == RC_OK) {
+        if (jobstore_save(dfd, &job) == RC_OK)
+            metrics_job_ended(&job);
+        else
+            log_err("job=%s cannot record its failure (%s)", id, detail);
+    }
+    jobstore_job_fini(&job);
     close(dfd);
 }
 
@@ -241,12 +241,12 @@ check_running(struct scheduler *sc)
             i++;
             continue;
         }
-        json_object *job = NULL;
-        bool unfinished =
-            jobstore_read(dfd, &job) == RC_OK && !jobstate_is_terminal(jobstore_state(job));
-        if (job != NULL && !unfinished)
-            metrics_job_ended(job);
-        json_object_put(job);
+        struct job job;
+        bool loaded = jobstore_load(dfd, &job) == RC_OK;
+        bool unfinished = loaded && !jobstate_is_terminal(job.state);
+        if (loaded && !unfinished)
+            metrics_job_ended(&job);
+        jobstore_job_fini(&job);
         close(dfd);
         remove_at(sc->running, &sc->nrunning, i);
         if (!unfinished)
@@ -265,14 +265,15 @@ check_running(struct scheduler *sc)
 /*** retention ***/
 
 static bool
-sweep_one(void *ctx, const char *id, int dirfd, json_object *job)
+sweep_one(void *ctx, int dirfd, const struct job *job)
 {
     struct scheduler *sc = ctx;
-    int64_t fin = json_get_i64(job, "finished_ms", 0);
-    if (jobstate_is_terminal(jobstore_state(job)) && fin > 0 &&
+    int64_t fin = job->finished_ms;
+    if (jobstate_is_terminal(job->state) && fin > 0 &&
         clock_real_ms() - fin > (int64_t)sc->cfg->job_ttl * 1000 && !jobstore_lock_is_held(dirfd)) {
-        log_info("job=%s expired; deleting", id);
-        RC_IGNORE(jobstore_remove(sc->js, id));
+        log_info("job=%s expired; deleting", job->id);
+        if (jobstore_remove(sc->js, job->id) != RC_OK)
+            log_warn("job=%s could not be removed whole; the rest goes at the next start", job->id);
     }
     return true;
 }
@@ -293,9 +294,9 @@ claimed(void *ctx, const char *job_id)
     int dfd = -1;
     if (job_id == NULL || jobstore_open_job(sc->js, job_id, &dfd) != RC_OK)
         return false;
-    json_object *job = NULL;
-    bool live = jobstore_read(dfd, &job) == RC_OK && !jobstate_is_terminal(jobstore_state(job));
-    json_object_put(job);
+    struct job job;
+    bool live = jobstore_load(dfd, &job) == RC_OK && !jobstate_is_terminal(job.state);
+    jobstore_job_fini(&job);
     close(dfd);
     return live;
 }
@@ -389,16 +390,15 @@ struct reconcile {
 
 /* Put one job where it belongs: the queue, the running set, or a recovery supervisor. */
 static bool
-reconcile_one(void *ctx, const char *id, int dirfd, json_object *job)
+reconcile_one(void *ctx, int dirfd, const struct job *job)
 {
     struct reconcile *r = ctx;
     struct scheduler *sc = r->sc;
-    enum job_state st = jobstore_state(job);
-    struct entry e = {.order = json_get_i64(job, "created_ms", 0), .recoveries = 0};
+    enum job_state st = job->state;
+    struct entry e = {.order = job->created_ms, .recoveries = 0};
     if (jobstate_is_terminal(st))
         return true;
-    memcpy(e.id, id, ID_LEN); /* jobstore_foreach: a valid id, exactly ID_LEN characters */
-    e.id[ID_LEN] = '\0';
+    memcpy(e.id, job->id, sizeof(e.id));
     if (jobstore_lock_is_held(dirfd)) {
         r->rc = push(&sc->running, &sc->nrunning, &sc->caprunning, &e);
         r->nr++;
@@ -418,14 +418,7 @@ static enum rc
 reconcile(struct scheduler *sc)
 {
     /* Upload staging dirs and half-deleted jobs from a previous life. */
-    DIR *d = fs_opendir(sc->js->tmp_fd);
-    if (d == NULL)
-        return RC_IO;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            RC_IGNORE(fs_rmtree_at(sc->js->tmp_fd, de->d_name));
-    closedir(d);
+    jobstore_clear_tmp(sc->js);
 
     struct reconcile rec = {sc, 0, 0, 0, RC_OK};
     if (jobstore_foreach(sc->js, reconcile_one, &rec) != RC_OK)
@@ -555,17 +548,18 @@ scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done)
     if (i >= 0) {
         remove_at(sc->queue, &sc->nqueue, (size_t)i);
         int dfd = -1;
-        json_object *job = NULL;
+        struct job job;
+        jobstore_job_init(&job);
         rc = jobstore_open_job(sc->js, id, &dfd);
         if (rc == RC_OK)
-            rc = jobstore_read(dfd, &job);
+            rc = jobstore_load(dfd, &job);
         if (rc == RC_OK)
-            rc = jobstore_set_state(job, JOB_CANCELED, REASON_CANCELED, "canceled by the user");
+            rc = jobstore_set_state(&job, JOB_CANCELED, REASON_CANCELED, "canceled by the user");
         if (rc == RC_OK)
-            rc = jobstore_write(dfd, job);
+            rc = jobstore_save(dfd, &job);
         if (rc == RC_OK)
-            metrics_job_ended(job);
-        json_object_put(job);
+            metrics_job_ended(&job);
+        jobstore_job_fini(&job);
         if (dfd >= 0)
             close(dfd);
         *out_done = rc == RC_OK;

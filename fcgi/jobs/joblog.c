@@ -27,18 +27,15 @@ joblog_stream_str(enum joblog_stream s)
 }
 
 enum rc
-joblog_open(struct joblog *jl, int job_dirfd, uint64_t max_bytes)
+joblog_open(struct joblog *jl, int fd, uint64_t max_bytes)
 {
     struct stat st;
     memset(jl, 0, sizeof(*jl));
-    jl->fd = openat(job_dirfd, "log.jsonl", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                    0644);
-    if (jl->fd < 0) {
-        log_errno("open log.jsonl");
+    jl->fd = fd;
+    if (jl->fd < 0)
         return RC_IO;
-    }
     if (fstat(jl->fd, &st) != 0) {
-        log_errno("fstat log.jsonl");
+        log_errno("fstat the job log");
         close(jl->fd);
         jl->fd = -1;
         return RC_IO;
@@ -116,12 +113,11 @@ joblog_system(struct joblog *jl, const char *fmt, ...)
 }
 
 enum rc
-joblog_recover_positions(int job_dirfd, uint64_t out_pos[2])
+joblog_recover_positions(int fd, uint64_t out_pos[2])
 {
     out_pos[0] = out_pos[1] = 0;
-    int fd = openat(job_dirfd, "log.jsonl", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? RC_OK : RC_IO;
+    if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
+        return RC_IO;
     enum rc rc = RC_OK;
     char buf[65536];
     char *line = NULL;
@@ -175,6 +171,5 @@ joblog_recover_positions(int job_dirfd, uint64_t out_pos[2])
         rc = RC_IO;
 out:
     free(line);
-    close(fd);
     return rc;
 }

@@ -30,8 +30,8 @@ struct joblog {
     bool full;          /* the cap was hit */
 };
 
-/* joblog_open: open (create) <job_dirfd>/log.jsonl for appending. */
-enum rc joblog_open(struct joblog *jl, int job_dirfd, uint64_t max_bytes) LB_MUST_CHECK;
+/* joblog_open: append to the log open on fd (O_APPEND; jl takes fd, also on failure). */
+enum rc joblog_open(struct joblog *jl, int fd, uint64_t max_bytes) LB_MUST_CHECK;
 void joblog_close(struct joblog *jl);
 
 /* joblog_append: one record. RC_TOOBIG (nothing written, jl->full set) when an agent record
@@ -42,9 +42,9 @@ enum rc joblog_append(struct joblog *jl, enum joblog_stream s, const char *line,
 enum rc joblog_system(struct joblog *jl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* joblog_recover_positions: scan <job_dirfd>/log.jsonl and return the last "pos" of stdout and
- * stderr records (0 when none). A torn last line (no newline) is truncated away first. */
-enum rc joblog_recover_positions(int job_dirfd, uint64_t out_pos[2]) LB_MUST_CHECK;
+/* joblog_recover_positions: scan the log open read-write on fd (borrowed) and return the last
+ * "pos" of stdout and stderr records (0 when none). A torn last line (no newline) is cut. */
+enum rc joblog_recover_positions(int fd, uint64_t out_pos[2]) LB_MUST_CHECK;
 
 /* joblog_stream_str: "stdout", "stderr", "system". */
 const char *joblog_stream_str(enum joblog_stream s);

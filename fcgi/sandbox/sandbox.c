@@ -123,6 +123,18 @@ sandbox_status_str(enum sandbox_status s)
     return (unsigned)s < SANDBOX_STATUS__MAX ? names[s] : "invalid";
 }
 
+bool
+sandbox_status_parse(const char *s, enum sandbox_status *out)
+{
+    for (int i = 0; s != NULL && i < SANDBOX_STATUS__MAX; i++) {
+        if (strcmp(s, sandbox_status_str((enum sandbox_status)i)) == 0) {
+            *out = (enum sandbox_status)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 enum rc
 sandbox_nop_init(struct sandbox *sb)
 {

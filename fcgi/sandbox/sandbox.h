@@ -34,6 +34,12 @@
 #include "config.h"
 #include "rc.h"
 
+/* The work dir's layout, as the agent sees it: /workspace holds the agent's files, inputs/
+ * (read-only where the backend can) and outputs/, which is what gets collected. */
+#define SANDBOX_WORKSPACE   "/workspace"
+#define SANDBOX_INPUTS_DIR  "inputs"
+#define SANDBOX_OUTPUTS_DIR "outputs"
+
 enum sandbox_stream {
     SANDBOX_STDOUT, /* the agent's fd 1 */
     SANDBOX_STDERR, /* the agent's fd 2 */
@@ -156,6 +162,8 @@ enum rc sandbox_persist(struct sandbox *sb) LB_MUST_CHECK;
 void sandbox_emit(struct sandbox *sb, enum sandbox_stream s, const char *p, size_t n);
 /* sandbox_status_str: "ok", "runtime_error", ... (static). */
 const char *sandbox_status_str(enum sandbox_status s);
+/* sandbox_status_parse: the status called s; false for NULL or an unknown name. */
+bool sandbox_status_parse(const char *s, enum sandbox_status *out);
 
 /* Defaults for hooks a backend has nothing to do in. */
 enum rc sandbox_nop_init(struct sandbox *sb);

@@ -279,7 +279,7 @@ chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
     struct dirent *de;
     while (rc == RC_OK && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            (depth == 0 && strcmp(de->d_name, "inputs") == 0))
+            (depth == 0 && strcmp(de->d_name, SANDBOX_INPUTS_DIR) == 0))
             continue;
         struct stat st;
         if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)

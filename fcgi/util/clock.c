@@ -36,8 +36,7 @@ clock_iso(int64_t ms, char *out, size_t outlen)
         return;
     /* A stamp that does not fit is left empty, never cut: the caller's buffer is too small. */
     int k = snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(ms % 1000));
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
     if (k < 0 || (size_t)k >= outlen)
         out[0] = '\0';
 }

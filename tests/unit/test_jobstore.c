@@ -1,0 +1,240 @@
+/* test_jobstore: the typed job record (save/load round trip, the public view), staging and
+ * publishing an upload, the outputs index with 1,000 long paths, cancel and lock. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/jobstore.h"
+#include "json.h"
+#include "util/fsutil.h"
+
+#define REQUIRE_VOID(cond)                                                                         \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            check_fail(__FILE__, __LINE__, #cond, "required");                                     \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static int
+entries(int dirfd)
+{
+    int n = 0;
+    DIR *d = fs_opendir(dirfd);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+static void
+fill(struct job *job)
+{
+    jobstore_job_init(job);
+    memcpy(job->id, "abcdefghijklmnopqrstuvwxya", ID_LEN + 1);
+    (void)snprintf(job->backend, sizeof(job->backend), "local");
+    job->created_ms = 1795694400123LL;
+    CHECK_INT(jobstore_job_add_input(job, "data.csv", 42, "text/csv", "ab12"), RC_OK);
+    CHECK_INT(jobstore_job_add_input(job, "b.json", 7, "application/json", ""), RC_OK);
+}
+
+static void
+test_record(int dfd)
+{
+    struct job job, back;
+    fill(&job);
+    CHECK_INT(jobstore_set_state(&job, JOB_SUCCEEDED, REASON_NONE, NULL), RC_CONFLICT);
+    CHECK_INT(jobstore_set_state(&job, JOB_STAGING, REASON_NONE, NULL), RC_OK);
+    CHECK(job.staging_ms > 0);
+    CHECK_INT(jobstore_set_state(&job, JOB_RUNNING, REASON_NONE, NULL), RC_OK);
+    job.has_usage = true;
+    job.usage = (struct job_usage){1234, 800, 51200};
+    job.exit_code = 3;
+    job.has_result = true;
+    job.result = SANDBOX_RUNTIME_ERROR;
+    job.stop = 2;
+    json_object *sb = json_object_new_object();
+    CHECK(json_set_str(sb, "container", "c0ffee"));
+    jobstore_job_set_sandbox(&job, sb);
+    json_object_put(sb);
+    CHECK_INT(jobstore_set_state(&job, JOB_COLLECTING, REASON_NONE, NULL), RC_OK);
+    CHECK_INT(jobstore_set_state(&job, JOB_FAILED, REASON_EXIT_NONZERO, "exit 3"), RC_OK);
+    CHECK_INT(jobstore_save(dfd, &job), RC_OK);
+
+    CHECK_INT(jobstore_load(dfd, &back), RC_OK);
+    CHECK_STR(back.id, job.id);
+    CHECK_INT(back.state, JOB_FAILED);
+    CHECK_INT(back.reason, REASON_EXIT_NONZERO);
+    CHECK_STR(back.detail, "exit 3");
+    CHECK_STR(back.backend, "local");
+    CHECK_INT(back.created_ms, job.created_ms);
+    CHECK_INT(back.staging_ms, job.staging_ms);
+    CHECK_INT(back.started_ms, job.started_ms);
+    CHECK_INT(back.finished_ms, job.finished_ms);
+    CHECK_INT(back.exit_code, 3);
+    CHECK_INT(back.signo, 0);
+    CHECK(back.has_usage);
+    CHECK_INT(back.usage.cpu_ms, 800);
+    CHECK(back.has_result);
+    CHECK_INT(back.result, SANDBOX_RUNTIME_ERROR);
+    CHECK_INT(back.stop, 2);
+    REQUIRE_VOID(back.ninputs == 2);
+    CHECK_STR(back.inputs[0].name, "data.csv");
+    CHECK_INT(back.inputs[0].size, 42);
+    CHECK_STR(back.inputs[1].type, "application/json");
+    CHECK_STR(json_get_str(back.sandbox, "container"), "c0ffee");
+
+    /* The public view: the documented members in order, nothing private. */
+    json_object *outs = json_object_new_array();
+    json_object *pub = jobstore_public(&back, -1, outs);
+    REQUIRE_VOID(pub != NULL);
+    const char *text = json_object_to_json_string_ext(pub, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+    static const char *const order[] = {"\"id\"",         "\"state\"",       "\"reason\"",
+                                        "\"detail\"",     "\"backend\"",     "\"created_at\"",
+                                        "\"started_at\"", "\"finished_at\"", "\"queue_position\"",
+                                        "\"exit_code\"",  "\"signal\"",      "\"usage\"",
+                                        "\"inputs\"",     "\"outputs\"",     "\"links\""};
+    const char *at = text;
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        const char *p = strstr(at, order[i]);
+        CHECK(p != NULL);
+        at = p ? p : at;
+    }
+    CHECK(strstr(text, "sandbox") == NULL && strstr(text, "c0ffee") == NULL);
+    CHECK(strstr(text, "\"result\"") == NULL && strstr(text, "created_ms") == NULL);
+    CHECK(strstr(text, "\"created_at\":\"2026-11-26T12:00:00.123Z\"") != NULL);
+    CHECK(strstr(text, "\"archive\":\"/api/jobs/abcdefghijklmnopqrstuvwxya/outputs.zip\"") != NULL);
+    CHECK(strstr(text, "\"signal\":null") != NULL);
+    json_object_put(pub);
+    json_object_put(outs);
+    jobstore_job_fini(&back);
+    jobstore_job_fini(&job);
+    jobstore_job_fini(&job); /* fini twice is safe */
+
+    /* Not a record: RC_IO, never a half-filled job. */
+    int fd = openat(dfd, "job.json", O_WRONLY | O_TRUNC);
+    CHECK(write(fd, "{\"id\":\"nope\"}", 13) == 13);
+    close(fd);
+    CHECK_INT(jobstore_load(dfd, &back), RC_IO);
+    jobstore_job_fini(&back);
+}
+
+static void
+test_stage(struct jobstore *js)
+{
+    struct jobstore_stage st;
+    struct job job;
+    int fd = -1;
+    REQUIRE_VOID(jobstore_stage_begin(js, &st) == RC_OK);
+    CHECK_INT(jobstore_stage_create_input(&st, "a.csv", &fd), RC_OK);
+    CHECK(write(fd, "x,y\n", 4) == 4);
+    close(fd);
+    CHECK_INT(jobstore_stage_create_input(&st, "a.csv", &fd), RC_CONFLICT);
+    CHECK(jobstore_input_is_reserved("params.json"));
+    CHECK(!jobstore_input_is_reserved("a.csv"));
+    CHECK_INT(jobstore_stage_write_params(&st, "{}", 2), RC_OK);
+    /* An aborted stage leaves nothing in tmp/. */
+    char id[ID_LEN + 1];
+    memcpy(id, st.id, sizeof(id));
+    jobstore_stage_abort(js, &st);
+    jobstore_stage_abort(js, &st);
+    int dfd = -1;
+    CHECK_INT(jobstore_open_job(js, id, &dfd), RC_NOTFOUND);
+    CHECK_INT(entries(js->tmp_fd), 0);
+
+    REQUIRE_VOID(jobstore_stage_begin(js, &st) == RC_OK);
+    CHECK_INT(jobstore_stage_create_input(&st, "in.csv", &fd), RC_OK);
+    close(fd);
+    jobstore_job_init(&job);
+    memcpy(job.id, st.id, sizeof(job.id));
+    (void)snprintf(job.backend, sizeof(job.backend), "local");
+    CHECK_INT(jobstore_job_add_input(&job, "in.csv", 0, "text/plain", ""), RC_OK);
+    CHECK_INT(jobstore_stage_publish(js, &st, &job), RC_OK);
+    CHECK_INT(jobstore_open_job(js, job.id, &dfd), RC_OK);
+    struct job back;
+    CHECK_INT(jobstore_load(dfd, &back), RC_OK);
+    CHECK_INT(back.state, JOB_QUEUED);
+    jobstore_job_fini(&back);
+
+    /* Cancel, lock and log. */
+    CHECK(!jobstore_cancel_requested(dfd));
+    CHECK_INT(jobstore_request_cancel(dfd), RC_OK);
+    CHECK(jobstore_cancel_requested(dfd));
+    jobstore_cancel_clear(dfd);
+    CHECK(!jobstore_cancel_requested(dfd));
+    CHECK(!jobstore_lock_is_held(dfd));
+    int lock = jobstore_lock_take(dfd);
+    CHECK(lock >= 0);
+    CHECK(jobstore_lock_take(dfd) < 0);
+    close(lock);
+    int log = jobstore_log_open(dfd, JOBSTORE_LOG_READ);
+    CHECK(log >= 0);
+    close(log);
+    int in = jobstore_inputs_open(dfd);
+    CHECK(in >= 0 && faccessat(in, "in.csv", F_OK, 0) == 0);
+    close(in);
+
+    /* The outputs index of 1,000 outputs with 1 KiB paths: the record stays small. */
+    int ofd = -1;
+    CHECK_INT(jobstore_outputs_begin(dfd, &ofd), RC_OK);
+    close(ofd);
+    json_object *idx = json_object_new_array(), *got = NULL;
+    char path[1100];
+    memset(path, 'p', 1000);
+    for (int i = 0; i < 1000; i++) {
+        (void)snprintf(path + 1000, 100, "%04d", i);
+        json_object *e = json_object_new_object();
+        CHECK(json_set_str(e, "path", path) && json_set_i64(e, "size", i));
+        CHECK_INT(json_object_array_add(idx, e), 0);
+    }
+    CHECK_INT(jobstore_outputs_commit(dfd, idx), RC_OK);
+    CHECK_INT(jobstore_outputs_index(dfd, &got), RC_OK);
+    CHECK(got != NULL && json_object_array_length(got) == 1000);
+    int out = jobstore_outputs_open(dfd);
+    CHECK(out >= 0);
+    close(out);
+    json_object_put(got);
+    json_object_put(idx);
+    CHECK_INT(jobstore_save(dfd, &job), RC_OK);
+    struct stat rec;
+    CHECK(fstatat(dfd, "job.json", &rec, 0) == 0 && rec.st_size < 4096);
+    char rel[256];
+    CHECK_INT(jobstore_output_relpath(job.id, "a%20b", rel, sizeof(rel)), RC_OK);
+    CHECK(strstr(rel, "/outputs/a%20b") != NULL);
+    CHECK_INT(jobstore_output_relpath(job.id, "a%20b", rel, 20), RC_TOOBIG);
+    close(dfd);
+
+    CHECK_INT(jobstore_remove(js, job.id), RC_OK);
+    CHECK_INT(jobstore_remove(js, job.id), RC_NOTFOUND);
+    jobstore_job_fini(&job);
+}
+
+int
+main(void)
+{
+    char dir[] = "/tmp/test_jobstore.XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    struct config cfg;
+    REQUIRE(config_init(&cfg) == RC_OK);
+    free(cfg.data_dir);
+    cfg.data_dir = strdup(dir);
+    struct jobstore js;
+    REQUIRE(jobstore_open(&js, &cfg) == RC_OK);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    REQUIRE(dfd >= 0);
+    test_record(dfd);
+    test_stage(&js);
+    close(dfd);
+    jobstore_close(&js);
+    config_fini(&cfg);
+    RC_IGNORE(fs_rmtree_at(AT_FDCWD, dir));
+    return check_done("jobstore");
+}
