@@ -1,4 +1,4 @@
-/* rc: names and HTTP statuses of enum rc; the only two mapping tables. */
+/* rc: the names of enum rc (HTTP statuses come from the problem table in http/response.c). */
 #include "rc.h"
 
 static const char *const rc_names[RC__MAX] = {
@@ -15,28 +15,8 @@ static const char *const rc_names[RC__MAX] = {
     "io",          /* RC_IO */
 };
 
-static const int rc_statuses[RC__MAX] = {
-    200, /* RC_OK */
-    503, /* RC_NOMEM */
-    400, /* RC_BADREQ */
-    413, /* RC_TOOBIG */
-    415, /* RC_UNSUPPORTED */
-    404, /* RC_NOTFOUND */
-    409, /* RC_CONFLICT */
-    429, /* RC_BUSY */
-    504, /* RC_TIMEOUT */
-    502, /* RC_BACKEND */
-    500, /* RC_IO */
-};
-
 const char *
 rc_str(enum rc rc)
 {
     return (unsigned)rc < RC__MAX ? rc_names[rc] : "invalid";
-}
-
-int
-rc_http_status(enum rc rc)
-{
-    return (unsigned)rc < RC__MAX ? rc_statuses[rc] : 500;
 }

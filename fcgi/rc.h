@@ -28,7 +28,5 @@ enum rc {
 
 /* rc_str returns a static, stable name for rc ("RC_OK" -> "ok"). */
 const char *rc_str(enum rc rc);
-/* rc_http_status maps rc to the HTTP status the API answers with. */
-int rc_http_status(enum rc rc);
 
 #endif

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "core/jobstore.h"
 #include "core/scheduler.h"
+#include "defaults.h"
 #include "http/request.h"
 
 struct api {
@@ -18,21 +19,38 @@ struct api {
     atomic_uint streams;       /* open event streams */
 };
 
+/* What a route's pattern captured: the job id (":id", NUL-terminated; "" when none) and the
+ * rest ("*": borrowed, NUL-terminated by api_dispatch; NULL when none). */
+struct api_args {
+    char id[ID_LEN + 1];
+    const char *rest;
+    size_t rest_len;
+};
+
+typedef void api_handler_fn(struct api *api, struct req *r, const struct api_args *a);
+
+struct api_route {
+    const char *method;  /* GET routes also answer HEAD */
+    const char *pattern; /* below /api/: literals, ":id", a final "*" */
+    api_handler_fn *fn;
+};
+
 /* api_dispatch answers one request completely (routing, errors included). */
 void api_dispatch(struct api *api, struct req *r);
+/* api_route_match: does path (below /api/) match pattern? Fills *out. Pure. */
+bool api_route_match(const char *pattern, const char *path, struct api_args *out);
+/* api_route_find: the route for method and path (a full /api/... path), or NULL; then allow
+ * lists the methods other routes of that path answer ("" when no route has the path). */
+const struct api_route *api_route_find(const char *method, const char *path, struct api_args *out,
+                                       char *allow, size_t allowlen);
 
-/* Handlers, by file: api/jobs.c, api/outputs.c, api/events.c. */
-void api_create_job(struct api *api, struct req *r);
-void api_get_job(struct api *api, struct req *r, const char *id);
-void api_get_logs(struct api *api, struct req *r, const char *id);
-void api_cancel_job(struct api *api, struct req *r, const char *id);
-void api_delete_job(struct api *api, struct req *r, const char *id);
-void api_list_outputs(struct api *api, struct req *r, const char *id);
-void api_get_output(struct api *api, struct req *r, const char *id, const char *path);
-void api_get_zip(struct api *api, struct req *r, const char *id);
-void api_events(struct api *api, struct req *r, const char *id);
+/* Handlers, by file: api/service.c, api/jobs.c, api/outputs.c, api/events.c. */
+api_handler_fn api_health, api_limits, api_metrics;
+api_handler_fn api_create_job, api_get_job, api_get_logs, api_cancel_job, api_delete_job;
+api_handler_fn api_list_outputs, api_get_output, api_get_zip;
+api_handler_fn api_events;
 
-/* Shared helpers (api/common.c). */
+/* Shared helpers (api/helpers.c). */
 /* api_load_job: open and load a job; on failure it has answered (404/500) and returns false.
  * On success *out_dirfd and *out_job are the caller's (close, jobstore_job_fini). */
 bool api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd,

@@ -180,8 +180,9 @@ out:
 }
 
 void
-api_events(struct api *api, struct req *r, const char *id)
+api_events(struct api *api, struct req *r, const struct api_args *a)
 {
+    const char *id = a->id;
     struct stream s = {.api = api, .r = r, .id = id, .dirfd = -1, .logfd = -1, .last_state = -1};
     struct job job;
     int ino = -1;
@@ -193,10 +194,9 @@ api_events(struct api *api, struct req *r, const char *id)
     unsigned n = atomic_fetch_add(&api->streams, 1) + 1;
     counted = true;
     if (n > api->cfg->max_streams) {
-        resp_problem(r, 503, "too_many_streams", "Too many event streams",
+        resp_problem(r, PROBLEM_TOO_MANY_STREAMS, NULL, NULL,
                      "the server holds as many live streams as it can; try again shortly, or "
-                     "poll the job",
-                     NULL, "Retry-After: 5\r\n");
+                     "poll the job");
         goto out;
     }
     s.logfd = jobstore_log_open(s.dirfd, JOBSTORE_LOG_READ);
@@ -218,7 +218,8 @@ api_events(struct api *api, struct req *r, const char *id)
         goto out;
     }
     if (resp_start(r, 200, "text/event-stream; charset=utf-8",
-                   "X-Accel-Buffering: no\r\nX-Content-Type-Options: nosniff\r\n") != RC_OK)
+                   "X-Accel-Buffering: no\r\nX-Content-Type-Options: nosniff\r\n") != RC_OK ||
+        r->head)
         goto out;
     if (resp_write(r, "retry: 2000\n\n", 13) != RC_OK)
         goto out;

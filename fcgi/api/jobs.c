@@ -34,9 +34,8 @@ enum part_kind {
 
 /* The first error wins; it becomes the problem response. */
 struct upload_err {
-    int status;
-    const char *code;
-    const char *title;
+    bool set;
+    enum problem problem;
     char detail[512];
     char file[NAME_MAX_BYTES + 1];
 };
@@ -58,18 +57,16 @@ struct upload {
     struct upload_err err;
 };
 
-static enum rc fail(struct upload *u, enum rc rc, int status, const char *code, const char *title,
-                    const char *file, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static enum rc fail(struct upload *u, enum rc rc, enum problem problem, const char *file,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static enum rc
-fail(struct upload *u, enum rc rc, int status, const char *code, const char *title,
-     const char *file, const char *fmt, ...)
+fail(struct upload *u, enum rc rc, enum problem problem, const char *file, const char *fmt, ...)
 {
-    if (u->err.status == 0) {
+    if (!u->err.set) {
         va_list ap;
-        u->err.status = status;
-        u->err.code = code;
-        u->err.title = title;
+        u->err.set = true;
+        u->err.problem = problem;
         va_start(ap, fmt);
         (void)vsnprintf(u->err.detail, sizeof(u->err.detail), fmt, ap);
         va_end(ap);
@@ -95,7 +92,7 @@ on_begin(void *ctx, const struct multipart_part *part)
     u->kind = PART_NONE;
     if (span_eq(part->name, "params")) {
         if (u->have_params)
-            return fail(u, RC_BADREQ, 400, "bad_request", "Bad request", NULL,
+            return fail(u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL,
                         "the params part appears more than once");
         u->have_params = true;
         u->kind = PART_PARAMS;
@@ -104,8 +101,7 @@ on_begin(void *ctx, const struct multipart_part *part)
     if (!span_eq(part->name, "files"))
         return RC_OK; /* unknown fields are ignored, as forms may carry extras */
     if (part->filename.p == NULL)
-        return fail(u, RC_BADREQ, 400, "bad_request", "Bad request", NULL,
-                    "a files part has no filename");
+        return fail(u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL, "a files part has no filename");
     struct span base = names_upload_basename(part->filename);
     const char *why = NULL;
     char shown[NAME_MAX_BYTES + 1];
@@ -115,20 +111,19 @@ on_begin(void *ctx, const struct multipart_part *part)
         shown[i] = (char)((unsigned char)base.p[i] < 0x20 || base.p[i] == 0x7f ? '?' : base.p[i]);
     shown[sl] = '\0';
     if (names_check_upload(base, &why) != RC_OK)
-        return fail(u, RC_BADREQ, 400, "bad_filename", "Bad file name", shown,
+        return fail(u, RC_BADREQ, PROBLEM_BAD_FILENAME, shown,
                     "the file name \"%s\" is not allowed: %s", shown, why);
     if (u->job.ninputs + 1 > cfg->max_files)
-        return fail(u, RC_TOOBIG, 413, "job_too_large", "Too many files", shown,
+        return fail(u, RC_TOOBIG, PROBLEM_JOB_TOO_LARGE, shown,
                     "%s is one file too many: a job takes at most %llu files", shown,
                     (unsigned long long)cfg->max_files);
     memcpy(u->name, base.p, base.len);
     u->name[base.len] = '\0';
     if (name_taken(u, u->name))
-        return fail(u, RC_BADREQ, 400, "bad_filename", "Bad file name", u->name,
+        return fail(u, RC_BADREQ, PROBLEM_BAD_FILENAME, u->name,
                     "the file name \"%s\" is used twice", u->name);
     if (jobstore_stage_create_input(&u->stage, u->name, &u->fd) != RC_OK)
-        return fail(u, RC_IO, 500, "internal", "Internal error", u->name,
-                    "the server could not store %s", u->name);
+        return fail(u, RC_IO, PROBLEM_INTERNAL, u->name, "the server could not store %s", u->name);
     u->kind = PART_FILE;
     u->size = 0;
     if (!sha256_init(&u->sha))
@@ -143,8 +138,8 @@ on_data(void *ctx, const char *p, size_t len)
     const struct config *cfg = u->api->cfg;
     if (u->kind == PART_PARAMS) {
         if (u->params_len + len > PARAMS_MAX_BYTES)
-            return fail(u, RC_BADREQ, 400, "bad_request", "Bad request", NULL,
-                        "params is larger than %d bytes", PARAMS_MAX_BYTES);
+            return fail(u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL, "params is larger than %d bytes",
+                        PARAMS_MAX_BYTES);
         char *np = realloc(u->params, u->params_len + len + 1);
         if (np == NULL)
             return RC_NOMEM;
@@ -157,17 +152,16 @@ on_data(void *ctx, const char *p, size_t len)
     if (u->kind != PART_FILE)
         return RC_OK;
     if (u->size + len > cfg->max_file_bytes)
-        return fail(u, RC_TOOBIG, 413, "file_too_large", "File too large", u->name,
+        return fail(u, RC_TOOBIG, PROBLEM_FILE_TOO_LARGE, u->name,
                     "%s is larger than the limit of %llu bytes", u->name,
                     (unsigned long long)cfg->max_file_bytes);
     if (u->total + len > cfg->max_job_bytes)
-        return fail(u, RC_TOOBIG, 413, "job_too_large", "Job too large", u->name,
+        return fail(u, RC_TOOBIG, PROBLEM_JOB_TOO_LARGE, u->name,
                     "with %s the files together are larger than the limit of %llu bytes", u->name,
                     (unsigned long long)cfg->max_job_bytes);
     if (fs_write_all(u->fd, p, len) != RC_OK) {
         log_errno("write upload");
-        return fail(u, RC_IO, 500, "internal", "Internal error", u->name,
-                    "the server could not store %s", u->name);
+        return fail(u, RC_IO, PROBLEM_INTERNAL, u->name, "the server could not store %s", u->name);
     }
     sha256_update(&u->sha, p, len);
     u->size += len;
@@ -192,10 +186,9 @@ on_end(void *ctx)
         rc = RC_IO;
     close(fd);
     if (rc != RC_OK)
-        return fail(u, RC_IO, 500, "internal", "Internal error", u->name,
-                    "the server could not check %s", u->name);
+        return fail(u, RC_IO, PROBLEM_INTERNAL, u->name, "the server could not check %s", u->name);
     if (!config_type_allowed(u->api->cfg, type))
-        return fail(u, RC_UNSUPPORTED, 415, "unsupported_type", "Unsupported file type", u->name,
+        return fail(u, RC_UNSUPPORTED, PROBLEM_UNSUPPORTED_TYPE, u->name,
                     "%s is %s, which this server does not accept", u->name, type);
     rc = jobstore_job_add_input(&u->job, u->name, u->size, type, hex);
     u->name[0] = '\0';
@@ -232,10 +225,9 @@ write_params(struct upload *u)
     bool is_object = whole && json_object_is_type(obj, json_type_object);
     json_object_put(obj);
     if (!is_object)
-        return fail(u, RC_BADREQ, 400, "bad_request", "Bad params", NULL,
-                    "params must be a JSON object");
+        return fail(u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL, "params must be a JSON object");
     if (reserved_taken(u, &clash))
-        return fail(u, RC_BADREQ, 400, "bad_filename", "Bad file name", clash,
+        return fail(u, RC_BADREQ, PROBLEM_BAD_FILENAME, clash,
                     "%s is reserved for the params field", clash);
     return jobstore_stage_write_params(&u->stage, u->params ? u->params : "", u->params_len);
 }
@@ -243,7 +235,7 @@ write_params(struct upload *u)
 static void
 answer_error(struct req *r, const struct upload_err *e)
 {
-    resp_problem(r, e->status, e->code, e->title, e->detail, e->file[0] ? e->file : NULL, NULL);
+    resp_problem(r, e->problem, NULL, e->file[0] ? e->file : NULL, "%s", e->detail);
 }
 
 /* The checks that need no body: shutting down, disk, content type, size, queue room. On
@@ -253,37 +245,35 @@ admit(struct api *api, struct req *r, struct span *out_boundary)
 {
     const struct config *cfg = api->cfg;
     if (atomic_load(&api->shutting_down)) {
-        resp_problem(r, 503, "unavailable", "Unavailable", "the server is shutting down", NULL,
-                     "Retry-After: 5\r\n");
+        resp_problem(r, PROBLEM_UNAVAILABLE, NULL, NULL, "the server is shutting down");
         return false;
     }
     if (fs_free_mb(api->js->data_fd) < cfg->disk_reserve_mb) {
-        resp_problem(r, 503, "unavailable", "Unavailable",
-                     "the server is low on disk space; try again later", NULL,
-                     "Retry-After: 60\r\n");
+        resp_problem(r, PROBLEM_UNAVAILABLE, "Retry-After: 60\r\n", NULL,
+                     "the server is low on disk space; try again later");
         return false;
     }
     enum rc rc = multipart_boundary(span_of(r->content_type), out_boundary);
     if (rc == RC_UNSUPPORTED) {
-        resp_problem(r, 415, "unsupported_type", "Unsupported media type",
-                     "upload files as multipart/form-data", NULL, NULL);
+        resp_problem(r, PROBLEM_UNSUPPORTED_TYPE, NULL, NULL,
+                     "upload files as multipart/form-data");
         return false;
     }
     if (rc != RC_OK) {
-        resp_problem(r, 400, "bad_request", "Bad request",
-                     "the multipart/form-data boundary is missing or malformed", NULL, NULL);
+        resp_problem(r, PROBLEM_BAD_REQUEST, NULL, NULL,
+                     "the multipart/form-data boundary is missing or malformed");
         return false;
     }
     /* A body far over every cap cannot succeed: refuse it before reading. */
     uint64_t slack = (cfg->max_files + 2) * 4096 + PARAMS_MAX_BYTES;
     if (r->has_length && r->content_length > cfg->max_job_bytes + slack) {
-        resp_problem(r, 413, "job_too_large", "Job too large",
-                     "the upload is larger than the limit for one job", NULL, NULL);
+        resp_problem(r, PROBLEM_JOB_TOO_LARGE, NULL, NULL,
+                     "the upload is larger than the limit for one job");
         return false;
     }
     if (scheduler_reserve(api->sched) != RC_OK) {
-        resp_problem(r, 429, "queue_full", "Queue full",
-                     "too many jobs are waiting; try again shortly", NULL, "Retry-After: 10\r\n");
+        resp_problem(r, PROBLEM_QUEUE_FULL, NULL, NULL,
+                     "too many jobs are waiting; try again shortly");
         return false;
     }
     return true;
@@ -313,9 +303,9 @@ read_body(struct upload *u, struct req *r, struct span boundary)
         }
         rc = multipart_feed(mp, buf, (size_t)n);
     }
-    if ((rc == RC_BADREQ || rc == RC_TOOBIG) && u->err.status == 0)
-        (void)fail(u, rc, 400, "bad_request", "Bad request", NULL,
-                   "the multipart body is malformed: %s", multipart_error(mp));
+    if ((rc == RC_BADREQ || rc == RC_TOOBIG) && !u->err.set)
+        (void)fail(u, rc, PROBLEM_BAD_REQUEST, NULL, "the multipart body is malformed: %s",
+                   multipart_error(mp));
     multipart_free(mp);
     free(buf);
     return rc;
@@ -338,8 +328,9 @@ answer_created(struct api *api, struct req *r, const struct job *job)
 static void create_job(struct api *api, struct req *r);
 
 void
-api_create_job(struct api *api, struct req *r)
+api_create_job(struct api *api, struct req *r, const struct api_args *a)
 {
+    (void)a;
     create_job(api, r);
     metrics_upload(r->status >= 400 ? (r->problem ? r->problem : "internal") : NULL);
 }
@@ -357,12 +348,11 @@ create_job(struct api *api, struct req *r)
     if (rc == RC_OK)
         rc = read_body(&u, r, boundary);
     if (rc == RC_OK && u.job.ninputs == 0)
-        (void)fail(&u, RC_BADREQ, 400, "bad_request", "No files", NULL,
-                   "the upload has no files part");
-    if (rc == RC_OK && u.err.status == 0)
+        (void)fail(&u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL, "the upload has no files part");
+    if (rc == RC_OK && !u.err.set)
         rc = write_params(&u);
-    if (u.err.status != 0) {
-        log_info("upload refused: %s: %s", u.err.code, u.err.detail);
+    if (u.err.set) {
+        log_info("upload refused: %s: %s", problem_code(u.err.problem), u.err.detail);
         answer_error(r, &u.err);
         goto cleanup;
     }
@@ -398,8 +388,9 @@ cleanup:
 /*** read ***/
 
 void
-api_get_job(struct api *api, struct req *r, const char *id)
+api_get_job(struct api *api, struct req *r, const struct api_args *a)
 {
+    const char *id = a->id;
     int dfd;
     struct job job;
     if (!api_load_job(api, r, id, &dfd, &job))
@@ -483,8 +474,9 @@ send_records(struct req *r, int fd, uint64_t off, uint64_t size, bool ndjson)
 }
 
 void
-api_get_logs(struct api *api, struct req *r, const char *id)
+api_get_logs(struct api *api, struct req *r, const struct api_args *a)
 {
+    const char *id = a->id;
     int dfd, fd = -1;
     struct job job;
     uint64_t off;
@@ -494,7 +486,7 @@ api_get_logs(struct api *api, struct req *r, const char *id)
         return;
     if (req_query(r, "format", fmt, sizeof(fmt)) && strcmp(fmt, "ndjson") != 0 &&
         strcmp(fmt, "text") != 0) {
-        resp_problem(r, 400, "bad_request", "Bad format", "format is text or ndjson", NULL, NULL);
+        resp_problem(r, PROBLEM_BAD_REQUEST, NULL, NULL, "format is text or ndjson");
         goto out;
     }
     fd = jobstore_log_open(dfd, JOBSTORE_LOG_READ);
@@ -541,15 +533,15 @@ wait_terminal(int dfd, struct job *job, int ms)
 }
 
 void
-api_cancel_job(struct api *api, struct req *r, const char *id)
+api_cancel_job(struct api *api, struct req *r, const struct api_args *a)
 {
+    const char *id = a->id;
     int dfd;
     struct job job;
     if (!api_load_job(api, r, id, &dfd, &job))
         return;
     if (jobstate_is_terminal(job.state)) {
-        resp_problem(r, 409, "already_finished", "Already finished", "the job has already ended",
-                     NULL, NULL);
+        resp_problem(r, PROBLEM_ALREADY_FINISHED, NULL, NULL, "the job has already ended");
         goto out;
     }
     if (request_cancel(api, dfd, id) != RC_OK) {
@@ -569,8 +561,9 @@ out:
 }
 
 void
-api_delete_job(struct api *api, struct req *r, const char *id)
+api_delete_job(struct api *api, struct req *r, const struct api_args *a)
 {
+    const char *id = a->id;
     int dfd;
     struct job job;
     if (!api_load_job(api, r, id, &dfd, &job))

@@ -28,8 +28,7 @@ load_index(struct api *api, struct req *r, const char *id, int *out_dirfd, json_
     bool ended = jobstate_is_terminal(job.state);
     jobstore_job_fini(&job);
     if (!ended) {
-        resp_problem(r, 409, "not_ready", "Not ready", "the job's outputs are not collected yet",
-                     NULL, NULL);
+        resp_problem(r, PROBLEM_NOT_READY, NULL, NULL, "the job's outputs are not collected yet");
     } else if (jobstore_outputs_index(*out_dirfd, out_index) != RC_OK) {
         api_internal(r);
     } else {
@@ -70,8 +69,9 @@ pct_encode(const char *s, bool keep_slash, char *out, size_t outlen)
 }
 
 void
-api_list_outputs(struct api *api, struct req *r, const char *id)
+api_list_outputs(struct api *api, struct req *r, const struct api_args *a)
 {
+    const char *id = a->id;
     int dfd;
     json_object *index, *o = NULL, *arr = NULL;
     if (!load_index(api, r, id, &dfd, &index))
@@ -124,8 +124,9 @@ find_output(json_object *index, const char *path)
 }
 
 void
-api_get_output(struct api *api, struct req *r, const char *id, const char *path)
+api_get_output(struct api *api, struct req *r, const struct api_args *a)
 {
+    const char *id = a->id, *path = a->rest;
     int dfd;
     json_object *index;
     if (!load_index(api, r, id, &dfd, &index))
@@ -137,7 +138,7 @@ api_get_output(struct api *api, struct req *r, const char *id, const char *path)
     char headers[sizeof(rel) + sizeof(base) + 512];
     const char *slash = strrchr(path, '/');
     if (found == NULL) {
-        resp_problem(r, 404, "not_found", "Not found", "the job has no such output", NULL, NULL);
+        resp_problem(r, PROBLEM_NOT_FOUND, NULL, NULL, "the job has no such output");
         goto out;
     }
     int k = -1;
@@ -189,8 +190,9 @@ zip_close(struct archive *a, void *ctx)
 }
 
 void
-api_get_zip(struct api *api, struct req *r, const char *id)
+api_get_zip(struct api *api, struct req *r, const struct api_args *args)
 {
+    const char *id = args->id;
     int dfd, ofd = -1;
     json_object *src;
     struct archive *a = NULL;
@@ -213,7 +215,7 @@ api_get_zip(struct api *api, struct req *r, const char *id)
         api_internal(r);
         goto out;
     }
-    if (resp_start(r, 200, "application/zip", headers) != RC_OK)
+    if (resp_start(r, 200, "application/zip", headers) != RC_OK || r->head)
         goto out;
     struct zip_out z = {r, false};
     if (archive_write_open2(a, &z, NULL, zip_write, zip_close, NULL) != ARCHIVE_OK)

@@ -22,6 +22,7 @@ req_init(struct req *r, void *fcgx, unsigned id)
     r->fcgx = fcgx;
     r->id = id;
     r->method = param_or(fr, "REQUEST_METHOD", "GET");
+    r->head = strcmp(r->method, "HEAD") == 0;
     r->path = param_or(fr, "DOCUMENT_URI", param_or(fr, "SCRIPT_NAME", "/"));
     r->query = param_or(fr, "QUERY_STRING", "");
     r->content_type = param_or(fr, "CONTENT_TYPE", "");

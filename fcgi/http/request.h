@@ -26,6 +26,7 @@ struct req {
     bool client_gone;         /* a write failed */
     int status;               /* the status answered, once started */
     const char *problem;      /* the problem code answered (static), or NULL */
+    bool head;                /* a HEAD request: bodies are not sent */
     unsigned id;              /* request counter, for logs */
 };
 
@@ -47,13 +48,38 @@ enum rc resp_write(struct req *r, const void *p, size_t len) LB_MUST_CHECK;
 /* resp_flush: push buffered bytes to nginx now (event streams). */
 enum rc resp_flush(struct req *r) LB_MUST_CHECK;
 
+/* The problems the API answers with: one code each, with its status and title in the one
+ * table in response.c (docs/api.md lists them). */
+enum problem {
+    PROBLEM_BAD_REQUEST,        /* 400 malformed request, body, params, offset or query */
+    PROBLEM_BAD_FILENAME,       /* 400 an upload's name is not allowed */
+    PROBLEM_NOT_FOUND,          /* 404 no such job, resource or route */
+    PROBLEM_METHOD_NOT_ALLOWED, /* 405 with Allow */
+    PROBLEM_ALREADY_FINISHED,   /* 409 cancel after the end */
+    PROBLEM_NOT_READY,          /* 409 outputs before collection */
+    PROBLEM_FILE_TOO_LARGE,     /* 413 one file over max_file_bytes */
+    PROBLEM_JOB_TOO_LARGE,      /* 413 the files together, or too many of them */
+    PROBLEM_UNSUPPORTED_TYPE,   /* 415 a file's content type, or a body that is not multipart */
+    PROBLEM_QUEUE_FULL,         /* 429 max_queue jobs wait; Retry-After */
+    PROBLEM_INTERNAL,           /* 500 the server failed; details went to its log */
+    PROBLEM_UNAVAILABLE,        /* 503 shutting down or low on disk; Retry-After */
+    PROBLEM_TOO_MANY_STREAMS,   /* 503 the event stream cap; Retry-After */
+    PROBLEM__MAX
+};
+
+/* problem_code / problem_status: the stable code ("queue_full") and HTTP status of p. */
+const char *problem_code(enum problem p);
+int problem_status(enum problem p);
+
 /* resp_json: a whole JSON response (obj borrowed). */
 void resp_json(struct req *r, int status, json_object *obj, const char *headers);
-/* resp_problem: an application/problem+json error (RFC 9457) with our stable code (a static
- * string: it is kept in r->problem for metrics); file may be NULL. detail and file are
+/* resp_problem: an application/problem+json answer (RFC 9457) for p: status, code and title
+ * from the table, detail from fmt (printf-style), "file" when file is not NULL. headers are
+ * extra header lines or NULL; a code whose table entry has a Retry-After gets it unless
+ * headers carry their own. The code is kept in r->problem for metrics. detail and file are
  * client-visible: never put a host path or a secret in them. */
-void resp_problem(struct req *r, int status, const char *code, const char *title,
-                  const char *detail, const char *file, const char *headers);
+void resp_problem(struct req *r, enum problem p, const char *headers, const char *file,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* resp_empty: a response with no body (204, 202 without body...). */
 void resp_empty(struct req *r, int status, const char *headers);
 

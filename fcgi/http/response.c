@@ -1,6 +1,7 @@
 /* response: status lines, headers, bodies and problem+json over FCGX. */
 #include "http/request.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +81,8 @@ resp_write(struct req *r, const void *p, size_t len)
     const char *c = p;
     if (r->client_gone)
         return RC_IO;
+    if (r->head)
+        return RC_OK; /* HEAD: the headers were the answer */
     while (len > 0) {
         int chunk = len > (1u << 20) ? (1 << 20) : (int)len;
         if (FCGX_PutStr(c, chunk, fr->out) != chunk) {
@@ -115,28 +118,81 @@ resp_json(struct req *r, int status, json_object *obj, const char *headers)
         RC_IGNORE(resp_write(r, "\n", 1));
 }
 
-void
-resp_problem(struct req *r, int status, const char *code, const char *title, const char *detail,
-             const char *file, const char *headers)
+/* The one table of problems: code, status, title, and the Retry-After it carries (0 = none). */
+static const struct {
+    const char *code;
+    int status;
+    const char *title;
+    int retry_after;
+} problems[PROBLEM__MAX] = {
+    {"bad_request", 400, "Bad request", 0},                 /* PROBLEM_BAD_REQUEST */
+    {"bad_filename", 400, "Bad file name", 0},              /* PROBLEM_BAD_FILENAME */
+    {"not_found", 404, "Not found", 0},                     /* PROBLEM_NOT_FOUND */
+    {"method_not_allowed", 405, "Method not allowed", 0},   /* PROBLEM_METHOD_NOT_ALLOWED */
+    {"already_finished", 409, "Already finished", 0},       /* PROBLEM_ALREADY_FINISHED */
+    {"not_ready", 409, "Not ready", 0},                     /* PROBLEM_NOT_READY */
+    {"file_too_large", 413, "File too large", 0},           /* PROBLEM_FILE_TOO_LARGE */
+    {"job_too_large", 413, "Job too large", 0},             /* PROBLEM_JOB_TOO_LARGE */
+    {"unsupported_type", 415, "Unsupported type", 0},       /* PROBLEM_UNSUPPORTED_TYPE */
+    {"queue_full", 429, "Queue full", 10},                  /* PROBLEM_QUEUE_FULL */
+    {"internal", 500, "Internal error", 0},                 /* PROBLEM_INTERNAL */
+    {"unavailable", 503, "Unavailable", 5},                 /* PROBLEM_UNAVAILABLE */
+    {"too_many_streams", 503, "Too many event streams", 5}, /* PROBLEM_TOO_MANY_STREAMS */
+};
+
+const char *
+problem_code(enum problem p)
 {
+    return (unsigned)p < PROBLEM__MAX ? problems[p].code : "internal";
+}
+
+int
+problem_status(enum problem p)
+{
+    return (unsigned)p < PROBLEM__MAX ? problems[p].status : 500;
+}
+
+static bool
+add_str(json_object *o, const char *key, const char *s)
+{
+    return s == NULL || json_set_str(o, key, s);
+}
+
+void
+resp_problem(struct req *r, enum problem p, const char *headers, const char *file, const char *fmt,
+             ...)
+{
+    char detail[1024], hdr[1024];
+    va_list ap;
+    if ((unsigned)p >= PROBLEM__MAX)
+        p = PROBLEM_INTERNAL;
+    va_start(ap, fmt);
+    (void)vsnprintf(detail, sizeof(detail), fmt, ap); /* a cut sentence is still a sentence */
+    va_end(ap);
+    int k = snprintf(hdr, sizeof(hdr), "%s", headers ? headers : "");
+    if (problems[p].retry_after > 0 && (headers == NULL || strstr(headers, "Retry-After:") == NULL))
+        k = snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", headers ? headers : "",
+                     problems[p].retry_after);
+    if (k < 0 || (size_t)k >= sizeof(hdr))
+        hdr[0] = '\0'; /* never half a header line */
+    r->problem = problems[p].code;
     json_object *o = json_object_new_object();
-    r->problem = code;
-    if (o == NULL) {
-        resp_empty(r, 500, NULL);
+    bool ok = o != NULL && json_set_str(o, "type", "about:blank") &&
+              json_set_str(o, "title", problems[p].title) &&
+              json_set_i64(o, "status", problems[p].status) &&
+              json_set_str(o, "code", problems[p].code) &&
+              add_str(o, "detail", detail[0] ? detail : NULL) && add_str(o, "file", file);
+    if (!ok) {
+        json_object_put(o);
+        resp_empty(r, problems[p].status, hdr[0] ? hdr : NULL);
         return;
     }
-    json_set_str(o, "type", "about:blank");
-    json_set_str(o, "title", title);
-    json_object_object_add(o, "status", json_object_new_int(status));
-    json_set_str(o, "code", code);
-    if (detail != NULL)
-        json_set_str(o, "detail", detail);
-    if (file != NULL)
-        json_set_str(o, "file", file);
     size_t len = 0;
     const char *s = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (resp_start(r, status, "application/problem+json", headers) == RC_OK && s != NULL) {
+    if (resp_start(r, problems[p].status, "application/problem+json", hdr[0] ? hdr : NULL) ==
+            RC_OK &&
+        s != NULL) {
         RC_IGNORE(resp_write(r, s, len));
         RC_IGNORE(resp_write(r, "\n", 1));
     }

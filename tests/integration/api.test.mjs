@@ -135,10 +135,35 @@ describe("api", () => {
       assert.equal(res.status, 404, p);
       assert.equal((await problem(res)).code, "not_found");
     }
-    const res = await fetch(`${stack.url}/api/health`, { method: "POST" });
+        const res = await fetch(`${stack.url}/api/health`, { method: "POST" });
     assert.equal(res.status, 405);
+    assert.equal(res.headers.get("allow"), "GET, HEAD");
+    assert.equal((await problem(res)).code, "method_not_allowed");
     const get = await fetch(`${stack.url}/api/jobs`);
     assert.equal(get.status, 405);
+    assert.equal(get.headers.get("allow"), "POST");
+    const put = await fetch(`${stack.url}/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa`, { method: "PUT" });
+    assert.equal(put.status, 405);
+    assert.equal(put.headers.get("allow"), "GET, HEAD, DELETE");
+  });
+
+  test("HEAD answers every GET route with its headers and no body", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "ok", lines: 2 });
+    await waitFor(stack, r.body.id);
+    const id = r.body.id;
+    const outs = await getJSON(stack, `/api/jobs/${id}/outputs`);
+    const first = outs.body.outputs[0].path;
+    for (const [p, type] of [["/api/health", /json/], ["/api/limits", /json/], ["/api/metrics", /text\/plain/],
+      [`/api/jobs/${id}`, /json/], [`/api/jobs/${id}/logs`, /text\/plain/],
+      [`/api/jobs/${id}/events`, /event-stream/], [`/api/jobs/${id}/outputs`, /json/],
+      [`/api/jobs/${id}/outputs.zip`, /zip/], [`/api/jobs/${id}/outputs/${first}`, /./]]) {
+      const res = await fetch(stack.url + p, { method: "HEAD" });
+      assert.equal(res.status, 200, p);
+      assert.match(res.headers.get("content-type"), type, p);
+      assert.equal((await res.arrayBuffer()).byteLength, 0, p);
+    }
+    const gone = await fetch(`${stack.url}/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa`, { method: "HEAD" });
+    assert.equal(gone.status, 404);
   });
 
   test("logs as text and ndjson, with offsets", async () => {

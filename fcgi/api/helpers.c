@@ -1,0 +1,96 @@
+/* helpers: what several handlers share: loading a job, its public view, log offsets, 500s. */
+#include "api/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/metrics.h"
+#include "defaults.h"
+#include "json.h"
+#include "log.h"
+#include "sandbox/sandbox.h"
+
+void
+api_internal(struct req *r)
+{
+    resp_problem(r, PROBLEM_INTERNAL, NULL, NULL,
+                 "the server could not complete the request; see its log");
+}
+
+bool
+api_log_offset(struct req *r, bool use_event_id, int logfd, uint64_t *out)
+{
+    char v[32];
+    const char *h = use_event_id ? req_param(r, "HTTP_LAST_EVENT_ID") : NULL;
+    struct stat st;
+    char prev = '\n';
+    *out = 0;
+    if (h != NULL && h[0] != '\0')
+        (void)snprintf(v, sizeof(v), "%s", h);
+    else if (!req_query(r, "offset", v, sizeof(v)))
+        return true;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0') {
+        resp_problem(r, PROBLEM_BAD_REQUEST, NULL, NULL, "the offset must be a whole number");
+        return false;
+    }
+    if (fstat(logfd, &st) != 0 || n > (uint64_t)st.st_size) {
+        resp_problem(r, PROBLEM_BAD_REQUEST, NULL, NULL, "the offset is past the end of the log");
+        return false;
+    }
+    /* An offset must sit on a record boundary: 0 or just after a newline. */
+    if (n > 0 && (pread(logfd, &prev, 1, (off_t)n - 1) != 1 || prev != '\n')) {
+        resp_problem(r, PROBLEM_BAD_REQUEST, NULL, NULL,
+                     "the offset is not the start of a log record");
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+static void
+not_found(struct req *r)
+{
+    resp_problem(r, PROBLEM_NOT_FOUND, NULL, NULL, "no such job or resource");
+}
+
+bool
+api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd, struct job *out_job)
+{
+    *out_dirfd = -1;
+    jobstore_job_init(out_job);
+    enum rc rc = jobstore_open_job(api->js, id, out_dirfd);
+    if (rc == RC_OK)
+        rc = jobstore_load(*out_dirfd, out_job);
+    if (rc == RC_OK)
+        return true;
+    jobstore_job_fini(out_job);
+    if (*out_dirfd >= 0)
+        close(*out_dirfd);
+    *out_dirfd = -1;
+    if (rc == RC_NOTFOUND)
+        not_found(r);
+    else
+        api_internal(r);
+    return false;
+}
+
+json_object *
+api_job_public(struct api *api, int dirfd, const struct job *job)
+{
+    long pos = -1;
+    json_object *outputs = NULL;
+    if (job->state == JOB_QUEUED)
+        pos = scheduler_position(api->sched, job->id);
+    if (jobstate_is_terminal(job->state) && jobstore_outputs_index(dirfd, &outputs) != RC_OK)
+        return NULL;
+    json_object *o = jobstore_public(job, pos, outputs);
+    json_object_put(outputs);
+    return o;
+}
