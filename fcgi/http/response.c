@@ -118,26 +118,26 @@ resp_json(struct req *r, int status, json_object *obj, const char *headers)
         RC_IGNORE(resp_write(r, "\n", 1));
 }
 
-/* The one table of problems: code, status, title, and the Retry-After it carries (0 = none). */
+/* The one table of problems: code, title, status, and the Retry-After it carries (0 = none). */
 static const struct {
     const char *code;
-    int status;
     const char *title;
+    int status;
     int retry_after;
 } problems[PROBLEM__MAX] = {
-    {"bad_request", 400, "Bad request", 0},                 /* PROBLEM_BAD_REQUEST */
-    {"bad_filename", 400, "Bad file name", 0},              /* PROBLEM_BAD_FILENAME */
-    {"not_found", 404, "Not found", 0},                     /* PROBLEM_NOT_FOUND */
-    {"method_not_allowed", 405, "Method not allowed", 0},   /* PROBLEM_METHOD_NOT_ALLOWED */
-    {"already_finished", 409, "Already finished", 0},       /* PROBLEM_ALREADY_FINISHED */
-    {"not_ready", 409, "Not ready", 0},                     /* PROBLEM_NOT_READY */
-    {"file_too_large", 413, "File too large", 0},           /* PROBLEM_FILE_TOO_LARGE */
-    {"job_too_large", 413, "Job too large", 0},             /* PROBLEM_JOB_TOO_LARGE */
-    {"unsupported_type", 415, "Unsupported type", 0},       /* PROBLEM_UNSUPPORTED_TYPE */
-    {"queue_full", 429, "Queue full", 10},                  /* PROBLEM_QUEUE_FULL */
-    {"internal", 500, "Internal error", 0},                 /* PROBLEM_INTERNAL */
-    {"unavailable", 503, "Unavailable", 5},                 /* PROBLEM_UNAVAILABLE */
-    {"too_many_streams", 503, "Too many event streams", 5}, /* PROBLEM_TOO_MANY_STREAMS */
+    {"bad_request", "Bad request", 400, 0},                 /* PROBLEM_BAD_REQUEST */
+    {"bad_filename", "Bad file name", 400, 0},              /* PROBLEM_BAD_FILENAME */
+    {"not_found", "Not found", 404, 0},                     /* PROBLEM_NOT_FOUND */
+    {"method_not_allowed", "Method not allowed", 405, 0},   /* PROBLEM_METHOD_NOT_ALLOWED */
+    {"already_finished", "Already finished", 409, 0},       /* PROBLEM_ALREADY_FINISHED */
+    {"not_ready", "Not ready", 409, 0},                     /* PROBLEM_NOT_READY */
+    {"file_too_large", "File too large", 413, 0},           /* PROBLEM_FILE_TOO_LARGE */
+    {"job_too_large", "Job too large", 413, 0},             /* PROBLEM_JOB_TOO_LARGE */
+    {"unsupported_type", "Unsupported type", 415, 0},       /* PROBLEM_UNSUPPORTED_TYPE */
+    {"queue_full", "Queue full", 429, 10},                  /* PROBLEM_QUEUE_FULL */
+    {"internal", "Internal error", 500, 0},                 /* PROBLEM_INTERNAL */
+    {"unavailable", "Unavailable", 503, 5},                 /* PROBLEM_UNAVAILABLE */
+    {"too_many_streams", "Too many event streams", 503, 5}, /* PROBLEM_TOO_MANY_STREAMS */
 };
 
 const char *
