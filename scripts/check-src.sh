@@ -5,10 +5,22 @@
 # 2. clang-format (.clang-format) on every tracked C file: the diff is printed
 # 3. clang-tidy (.clang-tidy) over fcgi/, one file per run (clang-tidy 14 carries analyzer state
 #    across files of one run), with BUILD_DIR's compile_commands.json (default build/)
+# 4. references outside the repository in any tracked file: the team's design documents
+#    (../shared, shared/docs, modal-protocol.md) or machine paths (/work/, /root/, /home/);
+#    the repository explains itself in docs/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 status=0
+
+# A machine path starts with the directory: "/home/u", "file:///root/x"; not "~/x" or "a/home/x".
+outside=$(git grep -nIE -e '\.\./shared|shared/docs|modal-protocol\.md' \
+          -e '(^|[^A-Za-z0-9_.~-])/(work|root|home)/' -- . ':!scripts/check-src.sh' || true)
+if [ -n "$outside" ]; then
+    echo "references outside the repository (point at docs/ instead):"
+    echo "$outside"
+    status=1
+fi
 
 bad=$(grep -rnE '\b(sprintf|strcpy|strcat|strtok|atoi|atol|gets|system|popen|alloca)\s*\(' \
       fcgi --include='*.c' --include='*.h' | grep -vE '\b(snprintf|vsnprintf)\s*\(' || true)

@@ -2,8 +2,8 @@
  *
  * Theory of operation. A struct grpc_client talks to one base URL ("http://host:port" is h2c
  * with prior knowledge, "https://host:port" is TLS with ALPN h2; GRPC_CLIENT_H2C forces h2c for
- * an https URL, the loopback rule of modal-protocol.md §1.8). It owns one CURLM and one CURLSH,
- * so all its calls multiplex over one connection. A call is one easy handle: POST
+ * an https URL, the loopback rule of docs/modal.md#http2-and-tls). It owns one CURLM and one
+ * CURLSH, so all its calls multiplex over one connection. A call is one easy handle: POST
  * /<package>.<Service>/<Method>, content-type application/grpc, te: trailers, the caller's
  * metadata lines, grpc-timeout and a curl timeout when a deadline is given. Response bytes go
  * through a grpcframe decoder; each complete message is handed to the call's callback (or kept,
@@ -83,7 +83,8 @@ struct grpc_retry_policy {
     bool idempotency_meta; /* add x-idempotency-key / x-retry-attempt / x-retry-delay */
 };
 
-/* Modal's control plane (§1.7): 3 retries, 100 ms doubling, cap 1 s, idempotency headers. */
+/* Modal's control plane (docs/modal.md#retries-and-idempotency): 3 retries, 100 ms doubling,
+ * cap 1 s, idempotency headers. */
 extern const struct grpc_retry_policy GRPC_RETRY_CONTROL;
 /* The task command router: 10 retries, 10 ms doubling, no cap, no idempotency headers. */
 extern const struct grpc_retry_policy GRPC_RETRY_ROUTER;

@@ -23,7 +23,7 @@
 #define AUTH_TIMEOUT   5000      /* ms per AuthTokenGet attempt */
 #define CP_ATTEMPT_MS  60000     /* default per-attempt deadline of control-plane calls */
 #define JWT_DEFAULT_S  (20 * 60) /* lifetime assumed when exp is unreadable */
-#define ARGV_MAX_BYTES 65536     /* §3.17 */
+#define ARGV_MAX_BYTES 65536     /* docs/modal.md#limits-and-constants */
 
 struct modal_client {
     struct modal_settings s;
@@ -667,7 +667,8 @@ create_parts_init(struct modal_client *mc, const struct modal_sandbox_spec *spec
 static enum rc router_install(struct modal_client *mc, const char *url, const char *jwt,
                               struct grpc_status *st);
 
-/* SandboxCreateV2: the reply usually carries the task id and router access (§3.6). */
+/* SandboxCreateV2: the reply usually carries the task id and router access
+ * (docs/modal.md#sandbox-families). */
 static enum rc
 sandbox_create_v2(struct modal_client *mc, const struct modal_sandbox_spec *spec,
                   char out_sandbox_id[MODAL_ID_MAX], char out_task_id[MODAL_ID_MAX],
@@ -891,7 +892,7 @@ router_install(struct modal_client *mc, const char *url, const char *jwt, struct
     return RC_OK;
 }
 
-/* V2 router access: SandboxGetCommandRouterAccess by sandbox id (§3.6). */
+/* V2 router access: SandboxGetCommandRouterAccess by sandbox id (docs/modal.md#router-access). */
 static enum rc
 router_access_v2(struct modal_client *mc, struct grpc_status *st)
 {
@@ -951,7 +952,7 @@ modal_router_open(struct modal_client *mc, const char *sandbox_id, const char *t
 enum rc
 modal_router_refresh(struct modal_client *mc, struct grpc_status *st)
 {
-    /* §3.8: skip when the current JWT still has more than 30 s left. */
+    /* docs/modal.md#router-access: skip when the current JWT still has more than 30 s left. */
     if (mc->router_jwt != NULL && mc->router_exp_ms - clock_mono_ms() > 30000) {
         memset(st, 0, sizeof(*st));
         return RC_OK;

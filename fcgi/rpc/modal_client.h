@@ -2,20 +2,22 @@
  * (modal.task_command_router.TaskCommandRouter) over grpc.h, with credentials and tokens.
  *
  * Theory of operation. modal_settings_load resolves credentials like the official SDKs
- * (modal-protocol.md §1.1): MODAL_TOKEN_ID / MODAL_TOKEN_SECRET / MODAL_SERVER_URL /
+ * (docs/modal.md#settings): MODAL_TOKEN_ID / MODAL_TOKEN_SECRET / MODAL_SERVER_URL /
  * MODAL_ENVIRONMENT / MODAL_IMAGE_BUILDER_VERSION beat the selected .modal.toml profile, which
  * beats the defaults. A struct modal_client holds one grpc_client for the control plane and,
  * once modal_router_open ran, one for the router of a task. Every control-plane call carries
  * the JS SDK's metadata (client type 8, client version 1.0.0), the token id/secret and the
- * JWT from AuthTokenGet, which is cached and refreshed halfway through its lifetime (§2).
- * Router calls carry "authorization: Bearer <router JWT>"; an UNAUTHENTICATED answer refreshes
- * the router access once and retries (§3.8). Unary calls retry per §1.7.
+ * JWT from AuthTokenGet, which is cached and refreshed halfway through its lifetime
+ * (docs/modal.md#auth-token). Router calls carry "authorization: Bearer <router JWT>"; an
+ * UNAUTHENTICATED answer refreshes the router access once and retries
+ * (docs/modal.md#router-access). Unary calls retry per docs/modal.md#retries-and-idempotency.
  *
- * Sandbox families (§3.6). Only creation and listing take the family as an argument; every
- * call about an existing sandbox picks its RPC from the sandbox id, as the SDKs do: "sb-" and
- * exactly 22 [0-9A-Za-z] is V1 (SandboxGetTaskId, TaskGetCommandRouterAccess, SandboxWait,
- * SandboxTerminate), any other id V2 (SandboxGetTaskIdV2, SandboxGetCommandRouterAccess,
- * SandboxWaitV2, SandboxTerminateV2). Router calls are the same for both.
+ * Sandbox families (docs/modal.md#sandbox-families). Only creation and listing take the family as
+ * an argument; every call about an existing sandbox picks its RPC from the sandbox id, as the SDKs
+ * do: "sb-" and exactly 22 [0-9A-Za-z] is V1 (SandboxGetTaskId, TaskGetCommandRouterAccess,
+ * SandboxWait, SandboxTerminate), any other id V2 (SandboxGetTaskIdV2,
+ * SandboxGetCommandRouterAccess, SandboxWaitV2, SandboxTerminateV2). Router calls are the same for
+ * both.
  *
  * Errors: functions returning enum rc fill a struct grpc_status; its message is the server's
  * grpc-message or a transport reason, never a credential.
@@ -36,7 +38,7 @@
 #define MODAL_DEFAULT_SERVER_URL "https://api.modal.com"
 #define MODAL_CLIENT_TYPE        "8"               /* CLIENT_TYPE_LIBMODAL_JS */
 #define MODAL_CLIENT_VERSION     "1.0.0"           /* what JS/Go send */
-#define MODAL_LIBMODAL_VERSION   "modal-js/0.11.1" /* §1.5: impersonate a released JS SDK */
+#define MODAL_LIBMODAL_VERSION   "modal-js/0.11.1" /* docs/modal.md#headers: a released JS SDK */
 #define MODAL_ID_MAX             128               /* bytes of any Modal object id we keep */
 
 struct modal_settings {
@@ -59,11 +61,13 @@ struct modal_settings {
 enum rc modal_settings_load(const struct config *cfg, struct modal_settings *out, char *err,
                             size_t errlen) LB_MUST_CHECK;
 
-/* modal_url_is_loopback: the host of url is localhost, 127.0.0.1, ::1 or 172.21.0.1 (§1.8). */
+/* modal_url_is_loopback: the host of url is localhost, 127.0.0.1, ::1 or 172.21.0.1
+ * (docs/modal.md#http2-and-tls). */
 bool modal_url_is_loopback(const char *url);
 
 /* modal_sandbox_id_is_v1: id is "sb-" followed by exactly 22 [0-9A-Za-z] (a V1 sandbox);
- * false for anything else, which the SDKs treat as V2 (§3.6). NULL-safe. */
+ * false for anything else, which the SDKs treat as V2 (docs/modal.md#sandbox-families).
+ * NULL-safe. */
 bool modal_sandbox_id_is_v1(const char *id);
 
 struct modal_client;
@@ -88,7 +92,7 @@ enum rc modal_cp_call(struct modal_client *mc, const char *method, const Protobu
                       int64_t deadline_ms, ProtobufCMessage **out,
                       struct grpc_status *st) LB_MUST_CHECK;
 
-/* ---- control-plane operations of modal-protocol.md §4.4 ---- */
+/* ---- control-plane operations (docs/modal.md#rpcs-labbox-uses) ---- */
 
 /* modal_app_get_or_create: AppGetOrCreate(name, environment, CREATE_IF_MISSING) -> app id. */
 enum rc modal_app_get_or_create(struct modal_client *mc, const char *name,
@@ -114,7 +118,7 @@ struct modal_sandbox_spec {
     uint32_t memory_mb;    /* 0 = Modal's default */
     uint32_t milli_cpu;    /* 0 = Modal's default */
     bool block_network;
-    const char *job_id; /* tagged job=<id>, plus labbox=1 */
+    const char *job_id; /* tagged job=<id>, plus labbox=<instance> */
     int version;        /* 2: SandboxCreateV2; anything else: SandboxCreate (V1) */
 };
 
@@ -169,8 +173,8 @@ enum rc modal_sandbox_list(struct modal_client *mc, int version, const char *app
 
 /* modal_router_open: router access for task_id of sandbox_id, TaskGetCommandRouterAccess(task_id)
  * for a V1 id, SandboxGetCommandRouterAccess(sandbox_id) for a V2 one, and a router connection
- * (h2c when the control plane is loopback, §1.8). Replaces any earlier router. Exec calls
- * name task_id. */
+ * (h2c when the control plane is loopback, docs/modal.md#http2-and-tls). Replaces any earlier
+ * router. Exec calls name task_id. */
 enum rc modal_router_open(struct modal_client *mc, const char *sandbox_id, const char *task_id,
                           struct grpc_status *st) LB_MUST_CHECK;
 /* modal_router_refresh: fetch router access again (new JWT) for the open task, by the RPC

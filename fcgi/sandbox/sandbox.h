@@ -79,7 +79,7 @@ struct sandbox_job {
     const char *id;       /* job id */
     const char *dir;      /* absolute path of <data>/jobs/<id> */
     int dirfd;            /* O_PATH|O_DIRECTORY fd of that directory */
-    const char *work_dir; /* "<dir>/work": agent files + inputs/ + outputs/, staged on host */
+    const char *work_dir; /* <sandbox_dir>/<id>: agent files + inputs/ + outputs/, on the host */
     char *const *argv;    /* the agent command, run in /workspace */
     char *const *envp;    /* the agent's whole environment (LABBOX_*, agent_env) */
     uint64_t timeout_s;   /* wall-clock limit of the agent */

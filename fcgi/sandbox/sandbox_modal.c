@@ -1,24 +1,24 @@
 /* sandbox_modal: the Modal backend: an idle V1 or V2 sandbox, tar through exec stdin/stdout, the
- * agent as a router exec whose stdout/stderr stream live (modal-protocol.md §4.3).
+ * agent as a router exec whose stdout/stderr stream live (docs/modal.md#one-job-step-by-step).
  *
- * Theory of operation. start(): app -> image (build wait) -> SandboxCreate (tags labbox=1,
- * job=<id>) -> task id -> router -> upload exec `tar -xf - -C /workspace` fed by
- * TaskExecStdinWrite -> agent exec. poll() drives three router calls on one HTTP/2 connection:
- * TaskExecStdioRead for stdout and for stderr (offset-addressed, reopened at the byte count
- * received on a retryable error) and TaskExecWait (60 s per attempt, reopened). collect() runs a
- * download exec `tar -cf - -C /workspace outputs` into a temp file and extracts it with
- * collect_tar_fd. destroy() terminates the sandbox. sb->state holds phase, sandbox_id,
- * task_id, exec ids and the agent's start time, persisted before each step that needs them
- * for attach(), which resumes the stdio reads at sb->resume_offset.
+ * Theory of operation. start(): app -> image (build wait) -> SandboxCreate (tags labbox=<instance>,
+ * job=<id>) -> task id -> router -> upload exec `tar -xf - -C /workspace` fed by TaskExecStdinWrite
+ * -> agent exec. poll() drives three router calls on one HTTP/2 connection: TaskExecStdioRead for
+ * stdout and for stderr (offset-addressed, reopened at the byte count received on a retryable
+ * error) and TaskExecWait (60 s per attempt, reopened). collect() runs a download exec
+ * `tar -cf - -C /workspace outputs` into a temp file and extracts it with collect_tar_fd. destroy()
+ * terminates the sandbox. sb->state holds phase, sandbox_id, task_id, exec ids and the agent's
+ * start time, persisted before each step that needs them for attach(), which resumes the stdio
+ * reads at sb->resume_offset.
  *
- * Sandbox families (§3.6, §4.2). cfg->modal_sandbox_version picks the family of new
- * sandboxes: 1 = SandboxCreate, then SandboxGetTaskId polling and TaskGetCommandRouterAccess;
- * 2 = SandboxCreateV2, whose reply carries the task id and the router access. Everything about
- * an existing sandbox (wait, terminate, router access on attach or JWT refresh) follows the
- * family of its recorded id's shape, whatever the configuration says now, like the SDKs do
- * (modal_client.h). Listing (crash-during-create recovery, orphan reaping) looks at both
- * families, since an earlier run may have used the other one. Execs, uploads, outputs and the
- * kill exec are router calls, the same for both.
+ * Sandbox families (docs/modal.md#sandbox-families). cfg->modal_sandbox_version picks the family of
+ * new sandboxes: 1 = SandboxCreate, then SandboxGetTaskId polling and TaskGetCommandRouterAccess;
+ * 2 = SandboxCreateV2, whose reply carries the task id and the router access. Everything about an
+ * existing sandbox (wait, terminate, router access on attach or JWT refresh) follows the family of
+ * its recorded id's shape, whatever the configuration says now, like the SDKs do (modal_client.h).
+ * Listing (crash-during-create recovery, orphan reaping) looks at both families, since an earlier
+ * run may have used the other one. Execs, uploads, outputs and the kill exec are router calls, the
+ * same for both.
  *
  * Stopping the agent but keeping the sandbox. Modal has no RPC that kills one exec, and all
  * execs of a sandbox share its container's pid namespace. So the agent runs under a POSIX sh

@@ -3,7 +3,7 @@
 // A benchmark: it prints figures and asserts nothing about them (it only refuses to time a
 // run whose job did not do its work). Run it through scripts/bench-modal, which builds first.
 //
-// The job (modal-protocol.md §4.3): app -> image -> idle sandbox tagged with the job ->
+// The job (docs/modal.md#one-job-step-by-step): app -> image -> idle sandbox tagged with the job ->
 // upload the work dir (agent.py, inputs/experiment.csv, inputs/params.json, outputs/) as a
 // tar through exec stdin (`tar -xf - -C /workspace`) -> the agent exec (`python3 agent.py`,
 // tests/integration/agents, params {"mode":"ok","lines":N}: N+2 stdout lines, 1 stderr line,

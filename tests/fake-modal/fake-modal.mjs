@@ -2,7 +2,7 @@
 // modal.task_command_router.TaskCommandRouter over plaintext HTTP/2 (h2c) on one
 // 127.0.0.1 port, runs sandbox processes for real under bubblewrap, and exposes an
 // HTTP/1.1 admin API for state inspection, statistics and failure injection.
-// Protocol reference: /work/shared/docs/modal-protocol.md (sections 3-5).
+// Protocol reference: docs/modal.md (the RPCs of a job, field numbers, presence rules).
 // Entry point for scripts: server.mjs. Programmatic use: startFakeModal(options).
 import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";

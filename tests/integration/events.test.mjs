@@ -1,4 +1,4 @@
-// events: Server-Sent Events of api.md: order, ids, resume (middle, after the end, across a
+// events: Server-Sent Events of docs/api.md: order, ids, resume (middle, after the end, across a
 // restart of serve), keepalives, the stream cap, and a client going away.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-/* test_grpc_retry: the retry decision table of modal-protocol.md §1.7, and UUIDv4s. */
+/* test_grpc_retry: the retry decision table (docs/modal.md#retries-and-idempotency), UUIDv4s. */
 #include <string.h>
 
 #include "check.h"

@@ -1,5 +1,5 @@
 /* test_modalpb: protobuf round trips of every Modal message labbox sends or reads, plus
- * wire-level checks of presence rules (modal-protocol.md §3.0, Appendix A). */
+ * wire-level checks of presence rules (docs/modal.md#presence-rules, #field-numbers). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -127,7 +127,7 @@ test_basename(void)
     struct span b;
     b = names_upload_basename(SPAN_LIT("C:\\x\\y.csv"));
     CHECK(span_eq(b, "y.csv"));
-    b = names_upload_basename(SPAN_LIT("/home/u/data.csv"));
+    b = names_upload_basename(SPAN_LIT("/Users/u/data.csv"));
     CHECK(span_eq(b, "data.csv"));
     b = names_upload_basename(SPAN_LIT("mixed/a\\b/c.txt"));
     CHECK(span_eq(b, "c.txt"));
