@@ -29,10 +29,19 @@ api_log_offset(struct req *r, bool use_event_id, int logfd, uint64_t *out)
     struct stat st;
     char prev = '\n';
     *out = 0;
-    if (h != NULL && h[0] != '\0')
-        (void)snprintf(v, sizeof(v), "%s", h);
-    else if (!req_query(r, "offset", v, sizeof(v)))
-        return true;
+    enum rc rc = RC_OK;
+    if (h != NULL && h[0] != '\0') {
+        int k = snprintf(v, sizeof(v), "%s", h);
+        rc = k >= 0 && (size_t)k < sizeof(v) ? RC_OK : RC_TOOBIG;
+    } else {
+        rc = req_query(r, "offset", v, sizeof(v));
+        if (rc == RC_NOTFOUND)
+            return true;
+    }
+    if (rc != RC_OK) {
+        resp_problem(r, PROBLEM_BAD_REQUEST, NULL, NULL, "the offset must be a whole number");
+        return false;
+    }
     char *end = NULL;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);

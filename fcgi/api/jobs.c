@@ -484,8 +484,8 @@ api_get_logs(struct api *api, struct req *r, const struct api_args *a)
     struct stat st;
     if (!api_load_job(api, r, id, &dfd, &job))
         return;
-    if (req_query(r, "format", fmt, sizeof(fmt)) && strcmp(fmt, "ndjson") != 0 &&
-        strcmp(fmt, "text") != 0) {
+    enum rc q = req_query(r, "format", fmt, sizeof(fmt));
+    if (q == RC_TOOBIG || (q == RC_OK && strcmp(fmt, "ndjson") != 0 && strcmp(fmt, "text") != 0)) {
         resp_problem(r, PROBLEM_BAD_REQUEST, NULL, NULL, "format is text or ndjson");
         goto out;
     }

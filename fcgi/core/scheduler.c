@@ -301,7 +301,8 @@ claimed(void *ctx, const char *job_id)
     return live;
 }
 
-static void
+/* Check the backend (and, when reap, remove orphans); true when it is usable. */
+static bool
 backend_service(struct scheduler *sc, bool reap)
 {
     const struct sandbox_ops *ops = sandbox_ops_by_name(sc->cfg->backend);
@@ -330,6 +331,7 @@ backend_service(struct scheduler *sc, bool reap)
     sc->backend_ok = ok;
     (void)snprintf(sc->backend_why, sizeof(sc->backend_why), "%s", why);
     pthread_mutex_unlock(&sc->mu);
+    return ok;
 }
 
 /*** the dispatcher ***/
@@ -343,8 +345,9 @@ dispatcher(void *arg)
     for (;;) {
         int64_t now = clock_mono_ms();
         if (now - last_check >= CHECK_MS) {
-            backend_service(sc, !reaped);
-            reaped = true;
+            /* Orphans go at the first check that finds the backend usable. */
+            if (backend_service(sc, !reaped))
+                reaped = true;
             last_check = clock_mono_ms();
         }
         while (waitpid(-1, NULL, WNOHANG) > 0)

@@ -54,7 +54,7 @@ hexval(int c)
     return -1;
 }
 
-bool
+enum rc
 req_query(const struct req *r, const char *key, char *out, size_t outlen)
 {
     size_t kl = strlen(key);
@@ -75,16 +75,16 @@ req_query(const struct req *r, const char *key, char *out, size_t outlen)
                     v += 2;
                 }
                 if (n + 1 >= outlen)
-                    return false;
+                    return RC_TOOBIG;
                 out[n++] = (char)c;
                 v++;
             }
             out[n] = '\0';
-            return true;
+            return RC_OK;
         }
         p = amp ? amp + 1 : end;
     }
-    return false;
+    return RC_NOTFOUND;
 }
 
 ssize_t

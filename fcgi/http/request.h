@@ -34,9 +34,10 @@ struct req {
 void req_init(struct req *r, void *fcgx, unsigned id);
 /* req_param: a FastCGI param such as "HTTP_LAST_EVENT_ID", or NULL. Borrowed. */
 const char *req_param(const struct req *r, const char *name);
-/* req_query: the percent-decoded value of key in the query string into out (NUL-terminated);
- * false when absent or longer than outlen - 1. */
-bool req_query(const struct req *r, const char *key, char *out, size_t outlen);
+/* req_query: the percent-decoded value of key in the query string into out (NUL-terminated):
+ * RC_OK; RC_NOTFOUND when absent; RC_TOOBIG when longer than outlen - 1 (a value is never
+ * silently cut). */
+enum rc req_query(const struct req *r, const char *key, char *out, size_t outlen) LB_MUST_CHECK;
 /* req_read: up to len body bytes; 0 at the end, -1 on error. */
 ssize_t req_read(struct req *r, char *buf, size_t len);
 

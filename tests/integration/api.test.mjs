@@ -189,9 +189,15 @@ describe("api", () => {
     assert.equal(Number(rest.headers.get("log-offset")), end);
     const atEnd = await fetch(`${stack.url}/api/jobs/${r.body.id}/logs?offset=${end}`);
     assert.equal(await atEnd.text(), "");
-    for (const bad of [end + 1, off - 1, "x", "-1"]) {
+        // A value too long to be a number or a format is refused, never cut and used.
+    for (const bad of [end + 1, off - 1, "x", "-1", "0".repeat(40)]) {
       const res = await fetch(`${stack.url}/api/jobs/${r.body.id}/logs?offset=${bad}`);
       assert.equal(res.status, 400, String(bad));
+    }
+    for (const bad of ["xml", "ndjson".repeat(4)]) {
+      const res = await fetch(`${stack.url}/api/jobs/${r.body.id}/logs?format=${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.equal((await problem(res)).code, "bad_request");
     }
   });
 
