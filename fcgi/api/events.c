@@ -130,6 +130,11 @@ run_stream(struct stream *s, int ino)
          * most frequent wake-up, cost one pread and no JSON parse. */
         if (job_changed) {
             struct job fresh;
+            int still = -1;
+            /* Deleted: the dir left jobs/ (a live supervisor may still write to it). */
+            if (jobstore_open_job(s->api->js, s->id, &still) != RC_OK)
+                break;
+            close(still);
             if (jobstore_load(s->dirfd, &fresh) != RC_OK) {
                 jobstore_job_fini(&fresh);
                 break; /* deleted */

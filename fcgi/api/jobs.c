@@ -516,22 +516,6 @@ request_cancel(struct api *api, int dfd, const char *id)
     return jobstore_request_cancel(dfd);
 }
 
-/* Wait up to ms for the job to end; *job is reloaded as it changes. */
-static void
-wait_terminal(int dfd, struct job *job, int ms)
-{
-    for (int waited = 0; waited < ms && !jobstate_is_terminal(job->state); waited += 25) {
-        struct job fresh;
-        usleep(25000);
-        if (jobstore_load(dfd, &fresh) == RC_OK) {
-            jobstore_job_fini(job);
-            *job = fresh;
-        } else {
-            jobstore_job_fini(&fresh);
-        }
-    }
-}
-
 void
 api_cancel_job(struct api *api, struct req *r, const struct api_args *a)
 {
@@ -548,7 +532,15 @@ api_cancel_job(struct api *api, struct req *r, const struct api_args *a)
         api_internal(r);
         goto out;
     }
-    wait_terminal(dfd, &job, 3000);
+    /* A queued job is canceled now; a running one when its supervisor sees the request (the
+     * answer does not wait: the events stream or a later GET shows the end). */
+    struct job now;
+    if (jobstore_load(dfd, &now) == RC_OK) {
+        jobstore_job_fini(&job);
+        job = now;
+    } else {
+        jobstore_job_fini(&now);
+    }
     json_object *pub = api_job_public(api, dfd, &job);
     if (pub != NULL)
         resp_json(r, 202, pub, NULL);
@@ -568,20 +560,19 @@ api_delete_job(struct api *api, struct req *r, const struct api_args *a)
     struct job job;
     if (!api_load_job(api, r, id, &dfd, &job))
         return;
-    if (!jobstate_is_terminal(job.state)) {
-        if (request_cancel(api, dfd, id) != RC_OK) {
-            api_internal(r);
-            goto out;
-        }
-        wait_terminal(dfd, &job, 30000);
+    if (!jobstate_is_terminal(job.state) && request_cancel(api, dfd, id) != RC_OK) {
+        api_internal(r);
+        goto out;
     }
-    /* Let a supervisor finish its last writes before the directory goes. */
-    for (int i = 0; i < 200 && jobstore_lock_is_held(dfd); i++)
-        usleep(50000);
-    enum rc rc = jobstore_remove(api->js, id);
-    if (rc == RC_OK || rc == RC_NOTFOUND) {
-        log_info("job=%s deleted", id);
-        resp_empty(r, 204, NULL);
+    /* Gone from the API at once; a live supervisor stops the sandbox and the dispatcher
+     * removes the files after it (202), otherwise they are removed now (204). */
+    bool live = false;
+    enum rc rc = scheduler_delete(api->sched, id, &live);
+    if (rc == RC_OK) {
+        log_info("job=%s deleted%s", id, live ? "; its files go once its supervisor ends" : "");
+        resp_empty(r, live ? 202 : 204, NULL);
+    } else if (rc == RC_NOTFOUND) {
+        resp_problem(r, PROBLEM_NOT_FOUND, NULL, NULL, "no such job or resource");
     } else {
         api_internal(r);
     }

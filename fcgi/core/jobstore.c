@@ -480,7 +480,7 @@ name_in(char *out, size_t len, const char *prefix, const char *id)
 }
 
 enum rc
-jobstore_remove(const struct jobstore *js, const char *id)
+jobstore_unlink(const struct jobstore *js, const char *id)
 {
     char tmp[64];
     if (!id_is_valid(id, strlen(id)) || name_in(tmp, sizeof(tmp), DELETE_PREFIX, id) != RC_OK)
@@ -491,20 +491,63 @@ jobstore_remove(const struct jobstore *js, const char *id)
         log_errno("rename job %s", id);
         return RC_IO;
     }
-    return fs_rmtree_at(js->tmp_fd, tmp);
+    return RC_OK;
+}
+
+bool
+jobstore_unlinked_is_live(const struct jobstore *js, const char *id)
+{
+    char tmp[64];
+    if (name_in(tmp, sizeof(tmp), DELETE_PREFIX, id) != RC_OK)
+        return false;
+    int dfd = openat(js->tmp_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return false;
+    bool live = jobstore_lock_is_held(dfd);
+    close(dfd);
+    return live;
+}
+
+enum rc
+jobstore_purge(const struct jobstore *js, const char *id)
+{
+    char tmp[64];
+    if (name_in(tmp, sizeof(tmp), DELETE_PREFIX, id) != RC_OK)
+        return RC_NOTFOUND;
+    enum rc rc = fs_rmtree_at(js->tmp_fd, tmp);
+    if (rc != RC_OK)
+        log_warn("job=%s: its files could not all be removed (%s)", id, rc_str(rc));
+    return rc;
+}
+
+enum rc
+jobstore_remove(const struct jobstore *js, const char *id)
+{
+    enum rc rc = jobstore_unlink(js, id);
+    return rc == RC_OK ? jobstore_purge(js, id) : rc;
 }
 
 void
-jobstore_clear_tmp(const struct jobstore *js)
+jobstore_clear_tmp(const struct jobstore *js, jobstore_live_fn *live, void *ctx)
 {
     DIR *d = fs_opendir(js->tmp_fd);
     if (d == NULL)
         return;
     struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-            fs_rmtree_at(js->tmp_fd, de->d_name) != RC_OK)
+    size_t plen = strlen(DELETE_PREFIX);
+    while ((de = readdir(d)) != NULL) {
+        const char *id = de->d_name + plen;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (strncmp(de->d_name, DELETE_PREFIX, plen) == 0 && id_is_valid(id, strlen(id)) &&
+            jobstore_unlinked_is_live(js, id)) {
+            if (live != NULL)
+                live(ctx, id);
+            continue;
+        }
+        if (fs_rmtree_at(js->tmp_fd, de->d_name) != RC_OK)
             log_warn("cannot remove %s/%s", LAYOUT_TMP, de->d_name);
+    }
     closedir(d);
 }
 

@@ -122,12 +122,25 @@ typedef bool jobstore_each_fn(void *ctx, int dirfd, const struct job *job);
  * passed over). RC_IO when jobs/ cannot be read. */
 enum rc jobstore_foreach(const struct jobstore *js, jobstore_each_fn *fn, void *ctx) LB_MUST_CHECK;
 
-/* jobstore_remove: rename jobs/<id> into tmp/, then remove it. RC_NOTFOUND if absent; RC_IO
- * when the removal failed (what is left sits in tmp/ and goes at the next start). */
+/* Deleting a job is two steps: jobstore_unlink takes it out of jobs/ at once (the API then
+ * answers 404; a live supervisor keeps working through its fds), jobstore_purge removes its
+ * bytes once no supervisor holds it. */
+/* jobstore_unlink: rename jobs/<id> to tmp/del-<id>. RC_NOTFOUND if absent. */
+enum rc jobstore_unlink(const struct jobstore *js, const char *id) LB_MUST_CHECK;
+/* jobstore_unlinked_is_live: does a supervisor still hold the unlinked job id? */
+bool jobstore_unlinked_is_live(const struct jobstore *js, const char *id);
+/* jobstore_purge: remove tmp/del-<id> whole. RC_IO when something could not be removed (it
+ * is tried again at the next purge or start). */
+enum rc jobstore_purge(const struct jobstore *js, const char *id) LB_MUST_CHECK;
+/* jobstore_remove: unlink, then purge. */
 enum rc jobstore_remove(const struct jobstore *js, const char *id) LB_MUST_CHECK;
-/* jobstore_clear_tmp: remove everything under tmp/ (start-up: staging dirs and half-deleted
- * jobs of an earlier life). */
-void jobstore_clear_tmp(const struct jobstore *js);
+
+/* jobstore_live_fn: an unlinked job whose supervisor still lives (found by clear_tmp). */
+typedef void jobstore_live_fn(void *ctx, const char *id);
+/* jobstore_clear_tmp: remove everything under tmp/ (start-up: staging dirs and deleted jobs
+ * of an earlier life), except deleted jobs a supervisor still holds: those are passed to
+ * live (may be NULL) to be purged when it ends. */
+void jobstore_clear_tmp(const struct jobstore *js, jobstore_live_fn *live, void *ctx);
 
 /*** an upload being staged ***/
 

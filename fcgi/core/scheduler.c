@@ -22,14 +22,16 @@
 
 extern char **environ;
 
-#define TICK_MS      200
-#define SWEEP_MAX_MS 60000 /* retention sweeps at least this often, or every job_ttl / 2 */
-#define CHECK_MS     10000
+#define TICK_MS        200
+#define SWEEP_MAX_MS   60000 /* retention sweeps at least this often, or every job_ttl / 2 */
+#define CHECK_MS       10000
+#define PURGE_RETRY_MS 10000 /* a failed removal of a deleted job's files is retried this often */
 
 struct entry {
     char id[ID_LEN + 1];
     int64_t order;  /* created_ms: FIFO order */
     int recoveries; /* supervisors started for this job after the first */
+    bool deleted;   /* unlinked by DELETE: purge it once its supervisor is gone */
 };
 
 struct scheduler {
@@ -42,11 +44,15 @@ struct scheduler {
     pthread_cond_t cv;
     bool stopping;
     bool started;
+    bool kicked; /* work arrived while the dispatcher was busy: no sleep before the next round */
     struct entry *queue; /* FIFO, [0] is next */
     size_t nqueue, capqueue;
     size_t reserved; /* slots claimed by uploads in progress */
     struct entry *running;
     size_t nrunning, caprunning;
+    struct entry *purge; /* deleted jobs whose files are still to be removed */
+    size_t npurge, cappurge;
+    int64_t last_purge; /* CLOCK_MONOTONIC ms of the last attempt */
     bool backend_ok;
     char backend_why[512];
 };
@@ -192,7 +198,8 @@ out:
     return rc;
 }
 
-/* Write a terminal state for a job no supervisor can run. Caller holds sc->mu. */
+/* Write a terminal state for a job no supervisor can run (it is in no queue: nobody else
+ * writes its record). */
 static void
 mark_failed(struct scheduler *sc, const char *id, enum job_reason reason, const char *detail)
 {
@@ -211,55 +218,153 @@ mark_failed(struct scheduler *sc, const char *id, enum job_reason reason, const 
     close(dfd);
 }
 
-/* Start a supervisor for e and track it; caller holds sc->mu. */
+/* Drop id from the running set, unless DELETE has marked it meanwhile: then the dispatcher
+ * still has to purge it. Caller holds sc->mu. */
 static void
-start_one(struct scheduler *sc, struct entry *e)
+forget_running(struct scheduler *sc, const char *id)
 {
-    enum rc rc = spawn_supervisor(sc, e->id);
-    if (rc == RC_OK || rc == RC_BUSY) {
-        if (push(&sc->running, &sc->nrunning, &sc->caprunning, e) != RC_OK)
-            log_err("job=%s out of memory tracking a supervisor", e->id);
-        return;
-    }
-    if (rc != RC_NOTFOUND)
-        mark_failed(sc, e->id, REASON_SANDBOX_ERROR, "cannot start the job's supervisor");
+    long i = find(sc->running, sc->nrunning, id);
+    if (i >= 0 && !sc->running[i].deleted)
+        remove_at(sc->running, &sc->nrunning, (size_t)i);
 }
 
-/* Check every tracked supervisor; recover or drop the ones that are gone. Holds sc->mu. */
+/* Spawn the supervisors of entries already counted in sc->running; without the lock. */
 static void
-check_running(struct scheduler *sc)
+start_all(struct scheduler *sc, const struct entry *v, size_t n)
 {
-    for (size_t i = 0; i < sc->nrunning;) {
-        struct entry e = sc->running[i];
-        int dfd = -1;
-        if (jobstore_open_job(sc->js, e.id, &dfd) != RC_OK) {
-            remove_at(sc->running, &sc->nrunning, i); /* deleted */
+    for (size_t i = 0; i < n; i++) {
+        enum rc rc = spawn_supervisor(sc, v[i].id);
+        if (rc == RC_OK || rc == RC_BUSY)
             continue;
-        }
-        if (jobstore_lock_is_held(dfd)) {
-            close(dfd);
-            i++;
-            continue;
-        }
-        struct job job;
-        bool loaded = jobstore_load(dfd, &job) == RC_OK;
-        bool unfinished = loaded && !jobstate_is_terminal(job.state);
-        if (loaded && !unfinished)
-            metrics_job_ended(&job);
-        jobstore_job_fini(&job);
-        close(dfd);
-        remove_at(sc->running, &sc->nrunning, i);
-        if (!unfinished)
-            continue;
-        if (e.recoveries >= SCHED_MAX_RECOVERIES) {
-            log_err("job=%s supervisor died %d times; giving up", e.id, e.recoveries + 1);
-            mark_failed(sc, e.id, REASON_INTERRUPTED, "the job's supervisor kept dying");
-            continue;
-        }
-        log_warn("job=%s supervisor ended with the job unfinished; recovering", e.id);
-        e.recoveries++;
-        start_one(sc, &e);
+        pthread_mutex_lock(&sc->mu);
+        forget_running(sc, v[i].id);
+        pthread_mutex_unlock(&sc->mu);
+        if (rc != RC_NOTFOUND)
+            mark_failed(sc, v[i].id, REASON_SANDBOX_ERROR, "cannot start the job's supervisor");
     }
+}
+
+enum outcome {
+    OUT_RUNNING, /* its supervisor lives */
+    OUT_GONE,    /* ended, deleted, or given up: forget it */
+    OUT_PURGE,   /* deleted, and its supervisor is gone: remove its files */
+    OUT_RECOVER, /* its supervisor died with the job unfinished: start another */
+};
+
+/* What became of a tracked supervisor; file I/O only, without the lock. */
+static enum outcome
+check_one(struct scheduler *sc, const struct entry *e)
+{
+    int dfd = -1;
+    if (e->deleted)
+        return jobstore_unlinked_is_live(sc->js, e->id) ? OUT_RUNNING : OUT_PURGE;
+    if (jobstore_open_job(sc->js, e->id, &dfd) != RC_OK)
+        return OUT_GONE;
+    if (jobstore_lock_is_held(dfd)) {
+        close(dfd);
+        return OUT_RUNNING;
+    }
+    struct job job;
+    bool loaded = jobstore_load(dfd, &job) == RC_OK;
+    bool unfinished = loaded && !jobstate_is_terminal(job.state);
+    if (loaded && !unfinished)
+        metrics_job_ended(&job);
+    jobstore_job_fini(&job);
+    close(dfd);
+    if (!unfinished)
+        return OUT_GONE;
+    if (e->recoveries >= SCHED_MAX_RECOVERIES) {
+        log_err("job=%s supervisor died %d times; giving up", e->id, e->recoveries + 1);
+        mark_failed(sc, e->id, REASON_INTERRUPTED, "the job's supervisor kept dying");
+        return OUT_GONE;
+    }
+    log_warn("job=%s supervisor ended with the job unfinished; recovering", e->id);
+    return OUT_RECOVER;
+}
+
+/* Remove the files of deleted jobs; a removal that fails is tried again every PURGE_RETRY_MS
+ * (and at the next start), and never holds a slot. */
+static void
+purge_deleted(struct scheduler *sc)
+{
+    struct entry *snap = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&sc->mu);
+    if (sc->npurge > 0 &&
+        (sc->last_purge == 0 || clock_mono_ms() - sc->last_purge >= PURGE_RETRY_MS)) {
+        snap = malloc(sc->npurge * sizeof(*snap));
+        if (snap != NULL) {
+            n = sc->npurge;
+            memcpy(snap, sc->purge, n * sizeof(*snap));
+        }
+    }
+    pthread_mutex_unlock(&sc->mu);
+    for (size_t i = 0; i < n; i++) {
+        bool done = jobstore_purge(sc->js, snap[i].id) == RC_OK;
+        pthread_mutex_lock(&sc->mu);
+        long k = find(sc->purge, sc->npurge, snap[i].id);
+        if (done && k >= 0)
+            remove_at(sc->purge, &sc->npurge, (size_t)k);
+        sc->last_purge = done ? 0 : clock_mono_ms();
+        pthread_mutex_unlock(&sc->mu);
+    }
+    free(snap);
+}
+
+/* One round of the dispatcher: check the supervisors, then fill free slots from the queue.
+ * The lock is held only to copy and update the sets, never across file I/O or a spawn. */
+static void
+dispatch_round(struct scheduler *sc)
+{
+    struct entry *snap = NULL, *starts = NULL;
+    size_t nsnap = 0, nstarts = 0, cap = 0;
+    enum outcome *out = NULL;
+
+    pthread_mutex_lock(&sc->mu);
+    nsnap = sc->nrunning;
+    snap = nsnap ? malloc(nsnap * sizeof(*snap)) : NULL;
+    if (snap != NULL)
+        memcpy(snap, sc->running, nsnap * sizeof(*snap));
+    pthread_mutex_unlock(&sc->mu);
+    if (nsnap > 0 && snap == NULL)
+        return;
+    out = nsnap ? calloc(nsnap, sizeof(*out)) : NULL;
+    for (size_t i = 0; out != NULL && i < nsnap; i++)
+        out[i] = check_one(sc, &snap[i]);
+
+    pthread_mutex_lock(&sc->mu);
+    for (size_t i = 0; out != NULL && i < nsnap; i++) {
+        if (out[i] == OUT_RUNNING)
+            continue;
+        long k = find(sc->running, sc->nrunning, snap[i].id);
+        if (k < 0 || (sc->running[k].deleted && !snap[i].deleted))
+            continue; /* deleted meanwhile: the next round checks it as such */
+        if (out[i] == OUT_RECOVER && !sc->running[k].deleted) {
+            sc->running[k].recoveries++;
+            if (push(&starts, &nstarts, &cap, &sc->running[k]) == RC_OK)
+                continue; /* keeps its slot */
+        }
+        if (out[i] == OUT_PURGE &&
+            push(&sc->purge, &sc->npurge, &sc->cappurge, &sc->running[k]) != RC_OK)
+            continue; /* out of memory: checked again next round */
+        remove_at(sc->running, &sc->nrunning, (size_t)k);
+    }
+    while (sc->nqueue > 0 && sc->nrunning < sc->cfg->max_concurrent) {
+        struct entry e = sc->queue[0];
+        if (push(&sc->running, &sc->nrunning, &sc->caprunning, &e) != RC_OK ||
+            push(&starts, &nstarts, &cap, &e) != RC_OK) {
+            forget_running(sc, e.id);
+            break; /* out of memory: try again next round */
+        }
+        remove_at(sc->queue, &sc->nqueue, 0);
+    }
+    pthread_mutex_unlock(&sc->mu);
+
+    start_all(sc, starts, nstarts);
+    free(starts);
+    free(out);
+    free(snap);
+    purge_deleted(sc);
 }
 
 /*** retention ***/
@@ -272,8 +377,13 @@ sweep_one(void *ctx, int dirfd, const struct job *job)
     if (jobstate_is_terminal(job->state) && fin > 0 &&
         clock_real_ms() - fin > (int64_t)sc->cfg->job_ttl * 1000 && !jobstore_lock_is_held(dirfd)) {
         log_info("job=%s expired; deleting", job->id);
-        if (jobstore_remove(sc->js, job->id) != RC_OK)
-            log_warn("job=%s could not be removed whole; the rest goes at the next start", job->id);
+        struct entry e = {.order = 0, .recoveries = 0, .deleted = true};
+        memcpy(e.id, job->id, sizeof(e.id));
+        if (jobstore_unlink(sc->js, job->id) == RC_OK && jobstore_purge(sc->js, job->id) != RC_OK) {
+            pthread_mutex_lock(&sc->mu);
+            RC_IGNORE(push(&sc->purge, &sc->npurge, &sc->cappurge, &e)); /* else: next start */
+            pthread_mutex_unlock(&sc->mu);
+        }
     }
     return true;
 }
@@ -352,17 +462,7 @@ dispatcher(void *arg)
         }
         while (waitpid(-1, NULL, WNOHANG) > 0)
             ;
-        pthread_mutex_lock(&sc->mu);
-        if (sc->stopping) {
-            pthread_mutex_unlock(&sc->mu);
-            break;
-        }
-        check_running(sc);
-        while (sc->nqueue > 0 && sc->nrunning < sc->cfg->max_concurrent) {
-            struct entry e = sc->queue[0];
-            remove_at(sc->queue, &sc->nqueue, 0);
-            start_one(sc, &e);
-        }
+        dispatch_round(sc);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += TICK_MS * 1000000L;
@@ -370,7 +470,14 @@ dispatcher(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&sc->cv, &sc->mu, &ts);
+        pthread_mutex_lock(&sc->mu);
+        if (sc->stopping) {
+            pthread_mutex_unlock(&sc->mu);
+            break;
+        }
+        if (!sc->kicked)
+            pthread_cond_timedwait(&sc->cv, &sc->mu, &ts);
+        sc->kicked = false;
         pthread_mutex_unlock(&sc->mu);
         int64_t sweep_ms = (int64_t)sc->cfg->job_ttl * 500;
         if (sweep_ms > SWEEP_MAX_MS)
@@ -387,7 +494,9 @@ dispatcher(void *arg)
 
 struct reconcile {
     struct scheduler *sc;
-    size_t nq, nr, nrec; /* queued, running, recovering */
+    size_t nq, nr, nrec;  /* queued, running, recovering */
+    struct entry *starts; /* recovery supervisors to start */
+    size_t nstarts, cap;
     enum rc rc;
 };
 
@@ -411,27 +520,42 @@ reconcile_one(void *ctx, int dirfd, const struct job *job)
     } else {
         /* Past queued and nobody holds it: a recovery supervisor decides. */
         e.recoveries = 1;
-        start_one(sc, &e);
+        r->rc = push(&sc->running, &sc->nrunning, &sc->caprunning, &e);
+        if (r->rc == RC_OK)
+            r->rc = push(&r->starts, &r->nstarts, &r->cap, &e);
         r->nrec++;
     }
     return r->rc == RC_OK;
 }
 
+/* A deleted job whose supervisor outlived the last serve: purge it when the supervisor ends. */
+static void
+reconcile_deleted(void *ctx, const char *id)
+{
+    struct reconcile *r = ctx;
+    struct entry e = {.order = 0, .recoveries = 0, .deleted = true};
+    (void)snprintf(e.id, sizeof(e.id), "%s", id);
+    if (r->rc == RC_OK)
+        r->rc = push(&r->sc->running, &r->sc->nrunning, &r->sc->caprunning, &e);
+}
+
 static enum rc
 reconcile(struct scheduler *sc)
 {
-    /* Upload staging dirs and half-deleted jobs from a previous life. */
-    jobstore_clear_tmp(sc->js);
-
-    struct reconcile rec = {sc, 0, 0, 0, RC_OK};
-    if (jobstore_foreach(sc->js, reconcile_one, &rec) != RC_OK)
-        return RC_IO;
-    if (rec.rc != RC_OK)
-        return rec.rc;
-    if (sc->nqueue > 1)
-        qsort(sc->queue, sc->nqueue, sizeof(*sc->queue), cmp_order);
-    log_info("reconciled: %zu queued, %zu running, %zu recovering", rec.nq, rec.nr, rec.nrec);
-    return RC_OK;
+    /* Upload staging dirs and deleted jobs from a previous life; the dispatcher thread is not
+     * running yet, so the sets are ours without the lock. */
+    struct reconcile rec = {.sc = sc, .rc = RC_OK};
+    jobstore_clear_tmp(sc->js, reconcile_deleted, &rec);
+    if (rec.rc == RC_OK && jobstore_foreach(sc->js, reconcile_one, &rec) != RC_OK)
+        rec.rc = RC_IO;
+    if (rec.rc == RC_OK) {
+        if (sc->nqueue > 1)
+            qsort(sc->queue, sc->nqueue, sizeof(*sc->queue), cmp_order);
+        start_all(sc, rec.starts, rec.nstarts);
+        log_info("reconciled: %zu queued, %zu running, %zu recovering", rec.nq, rec.nr, rec.nrec);
+    }
+    free(rec.starts);
+    return rec.rc;
 }
 
 /*** public ***/
@@ -458,9 +582,7 @@ scheduler_start(const struct config *cfg, struct jobstore *js, const char *exe,
     enum rc rc = RC_NOMEM;
     if (sc->exe == NULL || (config_path && sc->config_path == NULL))
         goto fail;
-    pthread_mutex_lock(&sc->mu);
     rc = reconcile(sc);
-    pthread_mutex_unlock(&sc->mu);
     if (rc != RC_OK)
         goto fail;
     if (pthread_create(&sc->thread, NULL, dispatcher, sc) != 0) {
@@ -491,6 +613,7 @@ scheduler_stop(struct scheduler *sc)
     pthread_cond_destroy(&sc->cv);
     free(sc->queue);
     free(sc->running);
+    free(sc->purge);
     free(sc->exe);
     free(sc->config_path);
     free(sc);
@@ -527,6 +650,7 @@ scheduler_enqueue(struct scheduler *sc, const char *id)
     if (sc->reserved > 0)
         sc->reserved--;
     enum rc rc = push(&sc->queue, &sc->nqueue, &sc->capqueue, &e);
+    sc->kicked = true;
     pthread_cond_signal(&sc->cv);
     pthread_mutex_unlock(&sc->mu);
     return rc;
@@ -548,8 +672,11 @@ scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done)
     *out_done = false;
     pthread_mutex_lock(&sc->mu);
     long i = find(sc->queue, sc->nqueue, id);
-    if (i >= 0) {
+    if (i >= 0)
         remove_at(sc->queue, &sc->nqueue, (size_t)i);
+    pthread_mutex_unlock(&sc->mu);
+    /* Out of the queue, the job is in no set: nobody else writes its record. */
+    if (i >= 0) {
         int dfd = -1;
         struct job job;
         jobstore_job_init(&job);
@@ -567,7 +694,36 @@ scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done)
             close(dfd);
         *out_done = rc == RC_OK;
     }
+    return rc;
+}
+
+enum rc
+scheduler_delete(struct scheduler *sc, const char *id, bool *out_live)
+{
+    *out_live = false;
+    pthread_mutex_lock(&sc->mu);
+    long q = find(sc->queue, sc->nqueue, id);
+    if (q >= 0)
+        remove_at(sc->queue, &sc->nqueue, (size_t)q);
+    enum rc rc = jobstore_unlink(sc->js, id);
+    long k = find(sc->running, sc->nrunning, id);
+    if (rc == RC_OK && k >= 0) {
+        /* Its supervisor works on through its fds; the dispatcher purges after it. */
+        sc->running[k].deleted = true;
+        *out_live = true;
+        sc->kicked = true;
+        pthread_cond_signal(&sc->cv);
+    }
     pthread_mutex_unlock(&sc->mu);
+    if (rc == RC_OK && !*out_live && jobstore_purge(sc->js, id) != RC_OK) {
+        /* Gone from the API all the same; the dispatcher tries the files again. */
+        struct entry e = {.order = 0, .recoveries = 0, .deleted = true};
+        (void)snprintf(e.id, sizeof(e.id), "%s", id);
+        pthread_mutex_lock(&sc->mu);
+        if (push(&sc->purge, &sc->npurge, &sc->cappurge, &e) != RC_OK)
+            log_err("job=%s: out of memory; its files go at the next start", id);
+        pthread_mutex_unlock(&sc->mu);
+    }
     return rc;
 }
 

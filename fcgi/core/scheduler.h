@@ -5,11 +5,12 @@
  * supervisor. One dispatcher thread wakes on new jobs and every 200 ms: it reaps exited
  * children, drops supervisors whose lock became free (re-spawning a recovery supervisor for a
  * job they left unfinished, at most SCHED_MAX_RECOVERIES times), starts supervisors while fewer
- * than max_concurrent run, and once a minute (or every job_ttl / 2, if shorter) deletes
- * finished jobs older than job_ttl. A
+ * than max_concurrent run, purges deleted jobs once their supervisor has ended, and once a
+ * minute (or every job_ttl / 2, if shorter) deletes finished jobs older than job_ttl. It holds
+ * the lock only to copy and update its sets, never across file I/O or a spawn. A
  * supervisor gets the job's flock already taken, as fd 3, and its own session, so it outlives a
  * restart of `serve`. All index state is behind one mutex; request threads only enqueue, look
- * up positions and remove queued jobs.
+ * up positions, take queued jobs out, and mark deleted ones.
  */
 #ifndef LABBOX_SCHEDULER_H
 #define LABBOX_SCHEDULER_H
@@ -46,6 +47,12 @@ long scheduler_position(struct scheduler *sc, const char *id);
 /* scheduler_cancel_queued: if id is still queued, remove it and write it canceled (under the
  * scheduler's lock, so no supervisor can start it meanwhile); *out_done tells whether it was. */
 enum rc scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done) LB_MUST_CHECK;
+
+/* scheduler_delete: take job id out of the queue and out of jobs/ at once. When a supervisor
+ * still runs it (the caller has asked it to cancel), *out_live is set and the dispatcher
+ * removes the job's files once it has ended; otherwise they are removed now. RC_NOTFOUND
+ * when there is no such job. */
+enum rc scheduler_delete(struct scheduler *sc, const char *id, bool *out_live) LB_MUST_CHECK;
 
 /* scheduler_counts: jobs queued, and supervisors running. */
 void scheduler_counts(struct scheduler *sc, size_t *out_queued, size_t *out_running);

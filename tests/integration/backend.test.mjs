@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { CSV, getJSON, logRecords, startStack, stopServices, upload, waitFor } from "./harness.mjs";
+import { CSV, getJSON, logRecords, sleep, startStack, stopServices, upload, waitFor } from "./harness.mjs";
 
 const backend = process.env.LABBOX_TEST_BACKEND || "local";
 
@@ -142,10 +142,26 @@ describe(`backend ${backend}`, () => {
     const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "sleep", seconds: 60 });
     const id = r.body.id;
     await waitFor(stack, id, (j) => j.state === "running");
+        // Running: answered at once with 202 and gone from the API; the supervisor stops the
+    // sandbox and the dispatcher removes the files once it has ended.
+    const t0 = Date.now();
     const d = await fetch(`${stack.url}/api/jobs/${id}`, { method: "DELETE" });
-    assert.equal(d.status, 204);
+    assert.equal(d.status, 202);
+    assert.ok(Date.now() - t0 < 2000, "DELETE does not wait for the supervisor");
     assert.equal((await getJSON(stack, `/api/jobs/${id}`)).status, 404);
+    assert.equal((await fetch(`${stack.url}/api/jobs/${id}`, { method: "DELETE" })).status, 404);
     assert.ok(!fs.existsSync(path.join(stack.data, "jobs", id)));
-    assert.equal(fs.readdirSync(path.join(stack.data, "tmp")).length, 0);
+    const tmp = path.join(stack.data, "tmp");
+    for (let i = 0; i < 300 && fs.readdirSync(tmp).length > 0; i++) await sleep(100);
+    assert.equal(fs.readdirSync(tmp).length, 0, "the deleted job's files are removed");
+        // Finished: removed in the request (204), or, while its supervisor still tears the sandbox
+    // down, after it (202).
+    const f = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "ok" });
+    await waitFor(stack, f.body.id);
+    const fd = await fetch(`${stack.url}/api/jobs/${f.body.id}`, { method: "DELETE" });
+    assert.ok([202, 204].includes(fd.status), String(fd.status));
+    if (fd.status === 204) assert.equal(fs.readdirSync(tmp).length, 0);
+    for (let i = 0; i < 300 && fs.readdirSync(tmp).length > 0; i++) await sleep(100);
+    assert.equal(fs.readdirSync(tmp).length, 0);
   });
 });
