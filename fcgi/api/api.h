@@ -17,6 +17,7 @@ struct api {
     struct scheduler *sched;   /* borrowed */
     atomic_bool shutting_down; /* new uploads get 503 */
     atomic_uint streams;       /* open event streams */
+    atomic_uint zip_builds;    /* outputs zips being built by request threads */
 };
 
 /* What a route's pattern captured: the job id (":id", NUL-terminated; "" when none) and the

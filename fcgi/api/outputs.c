@@ -1,8 +1,6 @@
-/* outputs: the collected outputs of a job: list, one file (sent by nginx), all as a zip. */
+/* outputs: the collected outputs of a job: list, one file, all as a zip (both sent by nginx). */
 #include "api/api.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +10,7 @@
 #include <unistd.h>
 
 #include "defaults.h"
+#include "jobs/outzip.h"
 #include "json.h"
 #include "log.h"
 #include "parse/names.h"
@@ -164,107 +163,63 @@ out:
 
 /*** zip ***/
 
-struct zip_out {
-    struct req *r;
-    bool failed;
-};
-
-static la_ssize_t
-zip_write(struct archive *a, void *ctx, const void *p, size_t len)
+/* Build the zip of a job that has none (one ended before zips were built at collection, or
+ * whose build failed then). At most ZIP_BUILDS_MAX at once; false after answering. */
+static bool
+build_zip_now(struct api *api, struct req *r, int dfd, json_object *index)
 {
-    struct zip_out *z = ctx;
-    (void)a;
-    if (resp_write(z->r, p, len) != RC_OK) {
-        z->failed = true;
-        return -1;
+    char name[64];
+    int zfd = -1, ofd = -1;
+    if (atomic_fetch_add(&api->zip_builds, 1) >= ZIP_BUILDS_MAX) {
+        atomic_fetch_sub(&api->zip_builds, 1);
+        resp_problem(r, PROBLEM_UNAVAILABLE, NULL, NULL,
+                     "the outputs zip is being built for other jobs; try again shortly");
+        return false;
     }
-    return (la_ssize_t)len;
-}
-
-static int
-zip_close(struct archive *a, void *ctx)
-{
-    (void)a;
-    (void)ctx;
-    return ARCHIVE_OK;
+    enum rc rc = jobstore_zip_begin(dfd, &zfd, name, sizeof(name));
+    if (rc == RC_OK) {
+        ofd = jobstore_outputs_open(dfd);
+        rc = ofd >= 0 ? outzip_write(ofd, index, zfd) : RC_IO;
+    }
+    if (ofd >= 0)
+        close(ofd);
+    if (zfd >= 0)
+        close(zfd);
+    if (rc == RC_OK)
+        rc = jobstore_zip_commit(dfd, name);
+    else if (zfd >= 0)
+        jobstore_zip_abort(dfd, name);
+    atomic_fetch_sub(&api->zip_builds, 1);
+    if (rc != RC_OK)
+        api_internal(r);
+    return rc == RC_OK;
 }
 
 void
 api_get_zip(struct api *api, struct req *r, const struct api_args *args)
 {
     const char *id = args->id;
-    int dfd, ofd = -1;
-    json_object *src;
-    struct archive *a = NULL;
-    struct archive_entry *ent = NULL;
-    char *buf = NULL;
-    if (!load_index(api, r, id, &dfd, &src))
+    int dfd;
+    json_object *index;
+    char rel[128], headers[512];
+    if (!load_index(api, r, id, &dfd, &index))
         return;
-    ofd = jobstore_outputs_open(dfd);
-    char headers[160];
-    (void)snprintf(headers, sizeof(headers),
-                   "Content-Disposition: attachment; filename=\"labbox-%s-outputs.zip\"\r\n"
-                   "X-Content-Type-Options: nosniff\r\n",
-                   id);
-    a = archive_write_new();
-    ent = archive_entry_new();
-    buf = malloc(65536);
-    if (a == NULL || ent == NULL || buf == NULL || archive_write_set_format_zip(a) != ARCHIVE_OK ||
-        archive_write_zip_set_compression_deflate(a) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK) {
+    if (!jobstore_zip_exists(dfd) && !build_zip_now(api, r, dfd, index))
+        goto out;
+    /* nginx sends it like any output: sendfile, ranges, no request thread held. */
+    int k = -1;
+    if (jobstore_zip_relpath(id, rel, sizeof(rel)) == RC_OK)
+        k = snprintf(headers, sizeof(headers),
+                     "X-Accel-Redirect: /_labbox_outputs/%s\r\n"
+                     "Content-Disposition: attachment; filename=\"labbox-%s-outputs.zip\"\r\n"
+                     "X-Content-Type-Options: nosniff\r\n",
+                     rel, id);
+    if (k < 0 || (size_t)k >= sizeof(headers)) {
         api_internal(r);
         goto out;
     }
-    if (resp_start(r, 200, "application/zip", headers) != RC_OK || r->head)
-        goto out;
-    struct zip_out z = {r, false};
-    if (archive_write_open2(a, &z, NULL, zip_write, zip_close, NULL) != ARCHIVE_OK)
-        goto out;
-    size_t n = src ? json_object_array_length(src) : 0;
-    for (size_t i = 0; i < n && ofd >= 0 && !z.failed; i++) {
-        json_object *e = json_object_array_get_idx(src, i);
-        const char *path = json_get_str(e, "path");
-        const char *why;
-        if (path == NULL || names_check_relpath(span_of(path), &why) != RC_OK)
-            continue;
-        int fd = openat(ofd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            if (fd >= 0)
-                close(fd);
-            continue;
-        }
-        archive_entry_clear(ent);
-        archive_entry_set_pathname_utf8(ent, path);
-        archive_entry_set_filetype(ent, AE_IFREG);
-        archive_entry_set_perm(ent, 0644);
-        archive_entry_set_size(ent, st.st_size);
-        archive_entry_set_mtime(ent, st.st_mtime, 0);
-        if (archive_write_header(a, ent) != ARCHIVE_OK) {
-            close(fd);
-            break;
-        }
-        for (;;) {
-            ssize_t got = read(fd, buf, 65536);
-            if (got <= 0)
-                break;
-            if (archive_write_data(a, buf, (size_t)got) < 0) {
-                z.failed = true;
-                break;
-            }
-        }
-        close(fd);
-    }
-    if (archive_write_close(a) != ARCHIVE_OK && !z.failed)
-        log_warn("zip: %s", archive_error_string(a));
+    RC_IGNORE(resp_start(r, 200, "application/zip", headers));
 out:
-    if (a != NULL)
-        archive_write_free(a);
-    if (ent != NULL)
-        archive_entry_free(ent);
-    free(buf);
-    if (ofd >= 0)
-        close(ofd);
-    json_object_put(src);
+    json_object_put(index);
     close(dfd);
 }

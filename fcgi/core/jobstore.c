@@ -24,6 +24,7 @@
 #define LAYOUT_LOCK        "lock"
 #define LAYOUT_CANCEL      "cancel"
 #define LAYOUT_OUTPUTS_IDX "outputs.json"
+#define LAYOUT_OUTPUTS_ZIP "outputs.zip"
 #define LAYOUT_INPUTS      "inputs"
 #define LAYOUT_OUTPUTS     "outputs"
 #define LAYOUT_OUTPUTS_TMP "outputs.tmp"
@@ -750,7 +751,8 @@ jobstore_outputs_begin(int dirfd, int *out_fd)
     *out_fd = -1;
     if (fs_rmtree_at(dirfd, LAYOUT_OUTPUTS_TMP) != RC_OK ||
         fs_rmtree_at(dirfd, LAYOUT_OUTPUTS) != RC_OK ||
-        (unlinkat(dirfd, LAYOUT_OUTPUTS_IDX, 0) != 0 && errno != ENOENT))
+        (unlinkat(dirfd, LAYOUT_OUTPUTS_IDX, 0) != 0 && errno != ENOENT) ||
+        (unlinkat(dirfd, LAYOUT_OUTPUTS_ZIP, 0) != 0 && errno != ENOENT))
         return RC_IO;
     *out_fd = open_sub(dirfd, LAYOUT_OUTPUTS_TMP, 0755);
     return *out_fd >= 0 ? RC_OK : RC_IO;
@@ -793,6 +795,53 @@ enum rc
 jobstore_output_relpath(const char *id, const char *enc, char *out, size_t len)
 {
     int k = snprintf(out, len, "%s/%s/%s", id, LAYOUT_OUTPUTS, enc);
+    return k > 0 && (size_t)k < len ? RC_OK : RC_TOOBIG;
+}
+
+enum rc
+jobstore_zip_begin(int dirfd, int *out_fd, char *name, size_t namelen)
+{
+    int k = snprintf(name, namelen, ".%s.%ld.tmp", LAYOUT_OUTPUTS_ZIP, (long)gettid());
+    *out_fd = -1;
+    if (k <= 0 || (size_t)k >= namelen)
+        return RC_TOOBIG;
+    *out_fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (*out_fd < 0) {
+        log_errno("create %s", name);
+        return RC_IO;
+    }
+    return RC_OK;
+}
+
+enum rc
+jobstore_zip_commit(int dirfd, const char *name)
+{
+    if (renameat(dirfd, name, dirfd, LAYOUT_OUTPUTS_ZIP) != 0) {
+        log_errno("rename %s", name);
+        jobstore_zip_abort(dirfd, name);
+        return RC_IO;
+    }
+    return RC_OK;
+}
+
+void
+jobstore_zip_abort(int dirfd, const char *name)
+{
+    if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
+        log_errno("unlink %s", name);
+}
+
+bool
+jobstore_zip_exists(int dirfd)
+{
+    struct stat st;
+    return fstatat(dirfd, LAYOUT_OUTPUTS_ZIP, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+enum rc
+jobstore_zip_relpath(const char *id, char *out, size_t len)
+{
+    int k = snprintf(out, len, "%s/%s", id, LAYOUT_OUTPUTS_ZIP);
     return k > 0 && (size_t)k < len ? RC_OK : RC_TOOBIG;
 }
 

@@ -6,6 +6,7 @@
  *   inputs/        the uploaded files (and params.json)
  *   outputs/       the collected outputs; outputs.tmp/ while they are being collected
  *   outputs.json   the outputs index [{path, size, type}], written before the terminal state
+ *   outputs.zip    every output in one zip, built once (at collection, or on first request)
  *   lock           flock(LOCK_EX) held by the job's supervisor for its whole life
  *   cancel         exists once a cancel was requested
  * <data>/tmp/      upload staging dirs (up-<id>) and jobs being deleted (del-<id>); emptied at
@@ -207,6 +208,18 @@ enum rc jobstore_outputs_index(int dirfd, json_object **out) LB_MUST_CHECK;
  * id, relative to <data>/jobs/. RC_TOOBIG if it does not fit. */
 enum rc jobstore_output_relpath(const char *id, const char *enc, char *out,
                                 size_t len) LB_MUST_CHECK;
+
+/* jobstore_zip_begin: a fresh temporary file in the job dir for the outputs zip (unique per
+ * thread: builders do not collide); *out_fd is the caller's, name (>= 64 bytes) its name. */
+enum rc jobstore_zip_begin(int dirfd, int *out_fd, char *name, size_t namelen) LB_MUST_CHECK;
+/* jobstore_zip_commit: make the temporary file name the job's outputs.zip (atomic); abort
+ * removes it instead. */
+enum rc jobstore_zip_commit(int dirfd, const char *name) LB_MUST_CHECK;
+void jobstore_zip_abort(int dirfd, const char *name);
+/* jobstore_zip_exists: has the job's outputs.zip been built? */
+bool jobstore_zip_exists(int dirfd);
+/* jobstore_zip_relpath: where nginx finds job id's zip, relative to <data>/jobs/. */
+enum rc jobstore_zip_relpath(const char *id, char *out, size_t len) LB_MUST_CHECK;
 
 /* jobstore_watch: add inotify watches on ino for a job's record (replaced or the job deleted)
  * and its log (appended). */

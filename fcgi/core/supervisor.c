@@ -16,6 +16,7 @@
 #include "defaults.h"
 #include "jobs/filetype.h"
 #include "jobs/joblog.h"
+#include "jobs/outzip.h"
 #include "json.h"
 #include "log.h"
 #include "parse/logsplit.h"
@@ -387,7 +388,27 @@ cmp_path(const void *a, const void *b)
     return strcmp(pa ? pa : "", pb ? pb : "");
 }
 
-/* Collect into the store's staging dir, index it, then publish both at once. */
+/* The zip of every output, built once here so that downloads are plain files nginx sends. A
+ * zip that cannot be built now is built at the first request instead. */
+static void
+build_zip(struct sup *s, int ofd, json_object *index)
+{
+    char name[64];
+    int zfd = -1;
+    enum rc rc = jobstore_zip_begin(s->dirfd, &zfd, name, sizeof(name));
+    if (rc == RC_OK)
+        rc = outzip_write(ofd, index, zfd);
+    if (zfd >= 0)
+        close(zfd);
+    if (rc == RC_OK)
+        rc = jobstore_zip_commit(s->dirfd, name);
+    else if (zfd >= 0)
+        jobstore_zip_abort(s->dirfd, name);
+    if (rc != RC_OK)
+        log_warn("the outputs zip was not built (%s); it will be at the first request", rc_str(rc));
+}
+
+/* Collect into the store's staging dir, index it and zip it, then publish at once. */
 static enum rc
 collect(struct sup *s, struct sandbox_collect_stats *st)
 {
@@ -400,11 +421,12 @@ collect(struct sup *s, struct sandbox_collect_stats *st)
     rc = sandbox_collect(s->sb, ofd, st);
     if (rc == RC_OK)
         rc = arr ? list_outputs(ofd, "", arr, 0) : RC_NOMEM;
-    close(ofd);
     if (rc == RC_OK) {
         json_object_array_sort(arr, cmp_path);
+        build_zip(s, ofd, arr);
         rc = jobstore_outputs_commit(s->dirfd, arr);
     }
+    close(ofd);
     json_object_put(arr);
     return rc;
 }
