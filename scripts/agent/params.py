@@ -42,20 +42,25 @@ def is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def check_schema(schema):
-    """Raises SchemaError unless schema is in the subset (module docstring)."""
-    if not isinstance(schema, dict):
-        raise SchemaError("the schema is not a JSON object")
-    extra = sorted(set(schema) - ROOT_KEYS)
+def check_keywords(obj, allowed, info_keys, what):
+    """obj is a JSON object with only allowed keywords, its informational ones strings."""
+    if not isinstance(obj, dict):
+        raise SchemaError("%s is not a JSON object" % what)
+    extra = sorted(set(obj) - allowed)
     if extra:
         raise SchemaError("keyword(s) outside labbox's subset: %s" % ", ".join(extra))
+    for k in info_keys:
+        if k in obj and not isinstance(obj[k], str):
+            raise SchemaError('"%s" must be a string' % k)
+
+
+def check_schema(schema):
+    """Raises SchemaError unless schema is in the subset (module docstring)."""
+    check_keywords(schema, ROOT_KEYS, INFO_KEYS, "the schema")
     if schema.get("type") != "object":
         raise SchemaError('"type" must be "object"')
     if not isinstance(schema.get("additionalProperties", True), bool):
         raise SchemaError('"additionalProperties" must be true or false')
-    for k in INFO_KEYS:
-        if k in schema and not isinstance(schema[k], str):
-            raise SchemaError('"%s" must be a string' % k)
     props = schema.get("properties")
     if not isinstance(props, dict):
         raise SchemaError('"properties" must be an object')
@@ -69,11 +74,7 @@ def check_schema(schema):
 
 
 def check_property(prop):
-    if not isinstance(prop, dict):
-        raise SchemaError("not a JSON object")
-    extra = sorted(set(prop) - PROP_KEYS)
-    if extra:
-        raise SchemaError("keyword(s) outside labbox's subset: %s" % ", ".join(extra))
+    check_keywords(prop, PROP_KEYS, ("title", "description", "$comment"), "it")
     t = prop.get("type")
     if t not in TYPES:
         raise SchemaError('"type" must be one of %s' % ", ".join(TYPES))
@@ -85,9 +86,6 @@ def check_property(prop):
     if "maxLength" in prop and (t != "string" or not isinstance(prop["maxLength"], int)
                                 or isinstance(prop["maxLength"], bool) or prop["maxLength"] < 0):
         raise SchemaError('"maxLength" is a non-negative integer, for strings only')
-    for k in ("title", "description", "$comment"):
-        if k in prop and not isinstance(prop[k], str):
-            raise SchemaError('"%s" must be a string' % k)
     if "enum" in prop:
         e = prop["enum"]
         if t in ("boolean", "array") or not isinstance(e, list) or not e:
