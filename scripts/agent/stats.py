@@ -10,36 +10,29 @@ from collections import OrderedDict
 
 # ----------------------------------------------------------------------------- distributions
 
-def _betacf(a, b, x):
-    """Continued fraction of the incomplete beta function (modified Lentz; Numerical Recipes 6.4)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
+def _lentz_step(aa, c, d, tiny=1e-300):
+    """One term aa of a continued fraction by the modified Lentz method -> (c, d, factor)."""
+    d = 1.0 + aa * d
     if abs(d) < tiny:
         d = tiny
+    c = 1.0 + aa / c
+    if abs(c) < tiny:
+        c = tiny
     d = 1.0 / d
-    h = d
+    return c, d, d * c
+
+
+def _betacf(a, b, x):
+    """Continued fraction of the incomplete beta function (modified Lentz; Numerical Recipes 6.4)."""
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    d = 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) >= 1e-300 else 1e-300)
+    c, h = 1.0, d
     for m in range(1, 100001):
         m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        if abs(d) < tiny:
-            d = tiny
-        c = 1.0 + aa / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        if abs(d) < tiny:
-            d = tiny
-        c = 1.0 + aa / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        delta = d * c
+        c, d, f = _lentz_step(m * (b - m) * x / ((qam + m2) * (a + m2)), c, d)
+        h *= f
+        c, d, delta = _lentz_step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)), c, d)
         h *= delta
         if abs(delta - 1.0) < 1e-15:
             return h
