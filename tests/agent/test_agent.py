@@ -1,4 +1,5 @@
-"""Tests of the default agent (scripts/agent/agent.py): statistics, parsing, escaping, exit codes.
+"""Tests of the default agent (scripts/agent/agent.py): statistics, parsing, escaping, exit codes,
+parameters, group hints, and that every text of every chart fits its picture.
 
 Run: python3 -m unittest discover -s tests/agent -p "test_*.py"   (standard library only)
 """
@@ -7,30 +8,18 @@ import json
 import math
 import os
 import random
-import shutil
+import re
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
 import unittest
+import unicodedata
 import xml.dom.minidom
+import xml.etree.ElementTree as ET
+from collections import Counter
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-AGENT_DIR = os.path.join(ROOT, "scripts", "agent")
-AGENT = os.path.join(AGENT_DIR, "agent.py")
-EXPERIMENT = os.path.join(ROOT, "tests", "data", "experiment.csv")
-sys.path.insert(0, AGENT_DIR)
-sys.dont_write_bytecode = True   # no __pycache__ in scripts/agent, which is copied into sandboxes
-import agent  # noqa: E402
-
-# R's `sleep` data set; R documents this output of t.test(extra ~ group, data = sleep):
-#   Welch Two Sample t-test: t = -1.8608, df = 17.776, p-value = 0.07939,
-#   mean in group 1 = 0.75, mean in group 2 = 2.33
-SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
-SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
-SLEEP_T, SLEEP_DF, SLEEP_P = -1.8608, 17.776, 0.07939
+from helpers import EXPERIMENT, SLEEP_1, SLEEP_2, SLEEP_DF, SLEEP_P, SLEEP_T, Run, col, sleep_csv
+import agent  # noqa: E402  (helpers put scripts/agent on the path)
+import params  # noqa: E402
+import stats  # noqa: E402
 
 # Two-sided 5 %, 1 % and 10 % critical values of Student's t (R: qt(1 - alpha / 2, df)).
 CRITICAL = [
@@ -80,34 +69,34 @@ class Distribution(unittest.TestCase):
     def test_closed_forms(self):
         for df in (1, 2, 3, 4):
             for t in (-30.0, -3.1, -1.0, -0.2, 0.0, 0.05, 0.7, 1.96, 4.5, 12.0, 250.0):
-                self.assertAlmostEqual(agent.t_cdf(t, df), t_cdf_closed(t, df), delta=1e-12,
+                self.assertAlmostEqual(stats.t_cdf(t, df), t_cdf_closed(t, df), delta=1e-12,
                                        msg="df=%d t=%g" % (df, t))
 
     def test_critical_values(self):
         for df, t, alpha in CRITICAL:
-            self.assertAlmostEqual(agent.t_two_sided_p(t, df), alpha, delta=1e-9, msg="df=%d" % df)
-            self.assertAlmostEqual(agent.t_two_sided_p(-t, df), alpha, delta=1e-9)
+            self.assertAlmostEqual(stats.t_two_sided_p(t, df), alpha, delta=1e-9, msg="df=%d" % df)
+            self.assertAlmostEqual(stats.t_two_sided_p(-t, df), alpha, delta=1e-9)
 
     def test_fractional_df_against_integration(self):
         for df in (0.7, 2.5, 7.3, 17.776, 41.9, 300.5):
             for t in (0.01, 0.5, 1.5, 2.8, 6.0):
-                self.assertAlmostEqual(agent.t_two_sided_p(t, df), t_two_sided_simpson(t, df),
+                self.assertAlmostEqual(stats.t_two_sided_p(t, df), t_two_sided_simpson(t, df),
                                        delta=1e-9, msg="df=%g t=%g" % (df, t))
 
     def test_large_df_tends_to_normal(self):
         for z in (0.5, 1.96, 3.0):
-            self.assertAlmostEqual(agent.t_two_sided_p(z, 1e7), math.erfc(z / math.sqrt(2)), delta=1e-6)
+            self.assertAlmostEqual(stats.t_two_sided_p(z, 1e7), math.erfc(z / math.sqrt(2)), delta=1e-6)
 
     def test_edges(self):
-        self.assertEqual(agent.t_two_sided_p(0.0, 5), 1.0)
-        self.assertEqual(agent.t_two_sided_p(float("inf"), 5), 0.0)
-        self.assertTrue(math.isnan(agent.t_two_sided_p(1.0, 0)))
-        tiny = agent.t_two_sided_p(60.0, 30)
+        self.assertEqual(stats.t_two_sided_p(0.0, 5), 1.0)
+        self.assertEqual(stats.t_two_sided_p(float("inf"), 5), 0.0)
+        self.assertTrue(math.isnan(stats.t_two_sided_p(1.0, 0)))
+        tiny = stats.t_two_sided_p(60.0, 30)
         self.assertTrue(0.0 < tiny < 1e-30, tiny)
-        self.assertAlmostEqual(agent.betainc(2.0, 3.0, 0.4), 0.5248, delta=1e-12)   # 1 - sum binomial
+        self.assertAlmostEqual(stats.betainc(2.0, 3.0, 0.4), 0.5248, delta=1e-12)   # 1 - sum binomial
 
     def test_welch_sleep(self):
-        r = agent.welch(SLEEP_1, SLEEP_2)
+        r = stats.welch(SLEEP_1, SLEEP_2)
         self.assertAlmostEqual(r["t"], SLEEP_T, delta=5e-5)
         self.assertAlmostEqual(r["df"], SLEEP_DF, delta=5e-4)
         self.assertAlmostEqual(r["p"], SLEEP_P, delta=5e-6)
@@ -118,14 +107,14 @@ class Distribution(unittest.TestCase):
         a = [rng.gauss(10, 1) for _ in range(8)]
         b = [rng.gauss(11, 3) for _ in range(23)]
         t, df, d = welch_by_hand(a, b)
-        r = agent.welch(a, b)
+        r = stats.welch(a, b)
         self.assertAlmostEqual(r["t"], t, delta=1e-10)
         self.assertAlmostEqual(r["df"], df, delta=1e-9)
         self.assertAlmostEqual(r["cohen_d"], d, delta=1e-10)
         self.assertAlmostEqual(r["p"], t_two_sided_simpson(t, df), delta=1e-9)
 
     def test_holm(self):
-        adj = agent.holm([0.01, 0.04, 0.03, None])
+        adj = stats.holm([0.01, 0.04, 0.03, None])
         self.assertEqual(adj[3], None)
         self.assertAlmostEqual(adj[0], 0.03)
         self.assertAlmostEqual(adj[2], 0.06)
@@ -133,58 +122,10 @@ class Distribution(unittest.TestCase):
 
     def test_quartiles_match_statistics_inclusive(self):
         xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0]
-        d = agent.describe(xs)
+        d = stats.describe(xs)
         q = statistics.quantiles(xs, n=4, method="inclusive")
         self.assertEqual([d["q1"], d["median"], d["q3"]], q)
         self.assertAlmostEqual(d["std"], statistics.stdev(xs), delta=1e-12)
-
-
-class Run:
-    """One agent run in a temporary /workspace-like directory."""
-
-    def __init__(self, tc, files, params=None, out_sub="outputs"):
-        self.dir = tempfile.mkdtemp(prefix="agent-test-")
-        tc.addCleanup(shutil.rmtree, self.dir, True)
-        inp = os.path.join(self.dir, "inputs")
-        os.mkdir(inp)
-        for name, content in files.items():
-            with open(os.path.join(inp, name), "wb") as f:
-                f.write(content.encode("utf-8") if isinstance(content, str) else content)
-        if params is not None:
-            with open(os.path.join(inp, "params.json"), "w") as f:
-                f.write(params if isinstance(params, str) else json.dumps(params))
-        self.out = os.path.join(self.dir, out_sub)
-        env = {"PATH": "/usr/bin:/bin", "LABBOX_JOB_ID": "testjob123", "LABBOX_BACKEND": "local",
-               "LABBOX_INPUT_DIR": inp, "LABBOX_OUTPUT_DIR": self.out}
-        t0 = time.monotonic()
-        p = subprocess.run([sys.executable, AGENT], cwd=self.dir, env=env, capture_output=True,
-                           text=True, timeout=120)
-        self.seconds = time.monotonic() - t0
-        self.rc, self.stdout, self.stderr = p.returncode, p.stdout, p.stderr
-        self.summary = None
-        if os.path.exists(os.path.join(self.out, "summary.json")):
-            with open(os.path.join(self.out, "summary.json")) as f:
-                self.summary = json.load(f)
-
-    def file(self, name):
-        return next(f for f in self.summary["files"] if f["name"] == name)
-
-    def report(self):
-        with open(os.path.join(self.out, "report.html"), encoding="utf-8") as f:
-            return f.read()
-
-
-def col(entry, name):
-    return next(c for c in entry["columns"] if c["name"] == name)
-
-
-def sleep_csv():
-    lines = ["id,group,extra"]
-    for i, v in enumerate(SLEEP_1):
-        lines.append("%d,1,%s" % (i + 1, v))
-    for i, v in enumerate(SLEEP_2):
-        lines.append("%d,2,%s" % (i + 1, v))
-    return "\n".join(lines) + "\n"
 
 
 class AgentRuns(unittest.TestCase):
@@ -370,7 +311,8 @@ class AgentRuns(unittest.TestCase):
     def test_only_images_fail(self):
         run = Run(self, {"scan.pdf": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"})
         self.assertEqual(run.rc, 2)
-        self.assertIn("none of the 1 input file(s) is a data table", run.stderr)
+        self.assertIn("none of the 1 input(s) is a data table", run.stderr)
+        self.assertIn("warning: scan.pdf was not analysed: PDF document", run.stderr)
 
     def test_params_group_column_and_three_groups(self):
         rng = random.Random(11)
@@ -385,9 +327,9 @@ class AgentRuns(unittest.TestCase):
                   params={"group_column": "batch", "error_bars": "se", "bins": 7,
                           "title": "My run", "unknown_key": 1})
         self.assertOk(run)
-        self.assertIn("ignoring unknown param(s): unknown_key", run.stdout)
+        self.assertIn("params.json: unknown_key: not a parameter of this agent", run.stdout)
         self.assertEqual(run.summary["params"], {"group_column": "batch", "title": "My run",
-                                                 "error_bars": "se", "bins": 7})
+                                                 "error_bars": "se", "bins": 7, "alpha": 0.05})
         f = run.file("three.csv")
         self.assertEqual(f["group_column"], "batch")
         self.assertEqual([c["column"] for c in f["comparisons"]], ["signal"])
@@ -432,7 +374,7 @@ class AgentRuns(unittest.TestCase):
         self.assertEqual(f["group_column"], "condition")
         self.assertEqual([g["label"] for g in f["groups"]], ["control", "caffeine"])
 
-    def test_five_mib_is_fast(self):
+    def test_five_mib(self):
         rng = random.Random(5)
         parts = ["subject,treatment,response,dose,site\n"]
         size, i = len(parts[0]), 0
@@ -448,7 +390,298 @@ class AgentRuns(unittest.TestCase):
         self.assertEqual(f["rows"], i)
         self.assertEqual(f["group_column"], "treatment")
         self.assertGreater(os.path.getsize(os.path.join(run.dir, "inputs", "big.csv")), 5 * 1024 * 1024)
-        self.assertLess(run.seconds, 30.0)   # about 2 s on one free core; generous for CI
+
+
+
+class Parameters(unittest.TestCase):
+    """Every parameter params.schema.json declares has its effect; nothing else is a parameter."""
+
+    def test_schema_declares_exactly_what_the_agent_uses(self):
+        schema = params.load_schema(agent.SCHEMA_PATH)
+        self.assertEqual(sorted(schema["properties"]), sorted(agent.PARAMS_USED))
+        self.assertIs(schema["additionalProperties"], False)
+
+    def test_alpha_marks_significance(self):
+        for alpha, want in ((None, False), (0.1, True), (0.07, False)):
+            run = Run(self, {"sleep.csv": sleep_csv()}, params={} if alpha is None else {"alpha": alpha})
+            self.assertEqual(run.rc, 0, run.stderr)
+            (t,) = run.file("sleep.csv")["comparisons"][0]["tests"]
+            self.assertEqual(t["significant"], want, alpha)
+            self.assertEqual(run.summary["params"]["alpha"], alpha or 0.05)
+            self.assertIn("p &lt; %s" % (alpha or 0.05), run.report())
+            self.assertEqual(", significant" in run.stdout, want)
+
+    def test_value_columns_choose_what_is_charted_and_compared(self):
+        lines = ["subject_id,group,a,b,c"]
+        for i in range(12):
+            lines.append("%d,%s,%d,%d,%d" % (i, "xy"[i % 2], i, i * i, 100 - i))
+        run = Run(self, {"v.csv": "\n".join(lines) + "\n"},
+                  params={"value_columns": ["subject_id", "B", "nope", "group"]})
+        self.assertEqual(run.rc, 0, run.stderr)
+        f = run.file("v.csv")
+        self.assertEqual([c["column"] for c in f["comparisons"]], ["subject_id", "b"])
+        self.assertEqual(sorted(os.listdir(os.path.join(run.out, "charts"))),
+                         ["v-b-by-group.svg", "v-b.svg", "v-subject_id-by-group.svg", "v-subject_id.svg"])
+        self.assertTrue(any("'nope' is not a column" in w for w in f["warnings"]), f["warnings"])
+        self.assertTrue(any("'group' is not numeric" in w for w in f["warnings"]), f["warnings"])
+        run = Run(self, {"v.csv": "\n".join(lines) + "\n"})          # default: all but the id
+        self.assertEqual([c["column"] for c in run.file("v.csv")["comparisons"]], ["a", "b", "c"])
+
+    def test_bad_values_fall_back_to_defaults_and_are_named(self):
+        run = Run(self, {"sleep.csv": sleep_csv()},
+                  params={"alpha": 2, "bins": 2.5, "error_bars": "iqr", "title": 7, "value_columns": "extra",
+                          "column": "extra"})
+        self.assertEqual(run.rc, 0, run.stderr)
+        for text in ("alpha: must be from 0.0001 to 0.5; using the default 0.05",
+                     "bins: must be an integer; using none", 'error_bars: must be one of "sd", "se"',
+                     "title: must be a string", "value_columns: must be a list of strings",
+                     "column: not a parameter of this agent"):
+            self.assertIn("params.json: " + text, run.stdout)
+        self.assertEqual(run.summary["params"], {"alpha": 0.05, "error_bars": "sd", "title": "labbox report"})
+        self.assertIn("mean ± SD", run.report())
+
+
+class GroupHints(unittest.TestCase):
+    def test_german_gruppe_is_a_group_column(self):
+        lines = ["Proband,Gruppe,Reaktionszeit"]
+        for i in range(10):
+            lines.append("P%d,%s,%d" % (i, ("Kontrolle", "Koffein")[i % 2], 400 + 7 * i + 30 * (i % 2)))
+        run = Run(self, {"versuch.csv": "\n".join(lines) + "\n"})
+        self.assertEqual(run.rc, 0, run.stderr)
+        f = run.file("versuch.csv")
+        self.assertEqual(f["group_column"], "Gruppe")
+        self.assertEqual([c["column"] for c in f["comparisons"]], ["Reaktionszeit"])
+
+    def test_other_languages_and_spellings(self):
+        for name in ("Condición", "groupe", "Behandlungsgruppe", "treatment_arm", "Cohorts", "GRUPPO"):
+            self.assertTrue(agent.analysis.group_like(name), name)
+        for name in ("value", "Messwert", "sample id", "grouper_weight"):
+            self.assertFalse(agent.analysis.group_like(name), name)
+
+    def test_no_group_column_gives_a_hint(self):
+        lines = ["Versuchsreihe,Dosis,Wert"]
+        for i in range(12):
+            lines.append("%s,%d,%.1f" % (("Serie A", "Serie B", "Serie C")[i % 3], i % 2, 10 + i * 0.5))
+        run = Run(self, {"daten.csv": "\n".join(lines) + "\n"})
+        self.assertEqual(run.rc, 0, run.stderr)
+        f = run.file("daten.csv")
+        self.assertIsNone(f["group_column"])
+        self.assertEqual(f["group_suggestions"], ["Versuchsreihe", "Dosis"])
+        for text in ("no column is named like a group", "Versuchsreihe (3 values)", "Dosis (2 values)",
+                     'set the parameter group_column, e.g. {"group_column": "Versuchsreihe"}'):
+            self.assertIn(text, f["group_hint"])
+            self.assertIn(text, run.stdout)
+        self.assertIn("daten.csv: hint: no group comparison", run.stdout)
+        self.assertIn("group_column, e.g. {&quot;group_column&quot;: &quot;Versuchsreihe&quot;}", run.report())
+        run = Run(self, {"daten.csv": "\n".join(lines) + "\n"}, params={"group_column": "versuchsreihe"})
+        f = run.file("daten.csv")
+        self.assertEqual(f["group_column"], "Versuchsreihe")
+        self.assertNotIn("group_hint", f)
+
+    def test_hint_names_the_candidates_that_failed(self):
+        lines = ["group,value"] + ["g%d,%d" % (i, i) for i in range(30)]
+        run = Run(self, {"g.csv": "\n".join(lines) + "\n"})
+        f = run.file("g.csv")
+        self.assertIn("'group' has 30 distinct value(s); a group column needs 2 to 20", f["group_hint"])
+
+
+class Outcomes(unittest.TestCase):
+    def test_summary_names_the_report(self):
+        run = Run(self, {"sleep.csv": sleep_csv()})
+        self.assertEqual(run.summary["report"], "report.html")
+        self.assertTrue(os.path.isfile(os.path.join(run.out, run.summary["report"])))
+
+    def test_files_not_analysed_are_named_with_the_reason(self):
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+        run = Run(self, {"good.csv": sleep_csv(), "scan.pdf": b"%PDF-1.4\n", "photo.png": png,
+                         "old.xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100)})
+        self.assertEqual(run.rc, 0, run.stderr)
+        for name, why in (("scan.pdf", "PDF document"), ("photo.png", "PNG image"),
+                          ("old.xls", "Excel 97-2003 workbook (save it as .xlsx or CSV to analyse it)")):
+            self.assertIn("warning: %s was not analysed: %s" % (name, why), run.stderr)
+            self.assertEqual(run.file(name)["status"], "not_analysed")
+            self.assertIn("<li>%s: not analysed: %s</li>" % (name, why), run.report())
+        self.assertIn("3 of the inputs were not analysed", run.report())
+        self.assertIn("done: 1 table(s) analysed, 3 input(s) not analysed, 0 could not be read", run.stdout)
+
+
+# ----------------------------------------------------------------------------- SVG text extents
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+# Advance widths in em, rounded up from DejaVu Sans and DejaVu Sans Bold (the widest common
+# default sans-serif faces): A-Z, m, w and the wide symbols up to 1.0 (bold 1.1), every other
+# ASCII character up to 0.64 (bold 0.72). East Asian wide characters and emoji: 1.3.
+WIDE_ASCII = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZmw@%&#+<=>^~")
+ASCENT, DESCENT = 1.0, 0.3     # of the font size, above and below the baseline
+
+
+def char_em(ch, bold):
+    if ord(ch) < 128 and ch not in WIDE_ASCII:
+        return 0.75 if bold else 0.7
+    if unicodedata.east_asian_width(ch) in "WF":
+        return 1.3
+    return 1.1 if bold else 1.0
+
+
+def text_width(s, size, bold):
+    return size * sum(char_em(ch, bold) for ch in s)
+
+
+def parse_transform(s):
+    """The 2x3 matrix (a, b, c, d, e, f) of an SVG transform list of translate/rotate/scale/matrix."""
+    m = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
+    def mul(p, q):
+        a, b, c, d, e, f = p
+        A, B, C, D, E, F = q
+        return (a * A + c * B, b * A + d * B, a * C + c * D, b * C + d * D, a * E + c * F + e, b * E + d * F + f)
+    for name, args in re.findall(r"(\w+)\s*\(([^)]*)\)", s or ""):
+        v = [float(x) for x in re.split(r"[\s,]+", args.strip()) if x]
+        if name == "translate":
+            q = (1, 0, 0, 1, v[0], v[1] if len(v) > 1 else 0.0)
+        elif name == "scale":
+            q = (v[0], 0, 0, v[1] if len(v) > 1 else v[0], 0, 0)
+        elif name == "rotate":
+            r = math.radians(v[0])
+            q = (math.cos(r), math.sin(r), -math.sin(r), math.cos(r), 0, 0)
+            if len(v) == 3:
+                q = mul(mul((1, 0, 0, 1, v[1], v[2]), q), (1, 0, 0, 1, -v[1], -v[2]))
+        elif name == "matrix":
+            q = tuple(v)
+        else:
+            raise AssertionError("transform %s is not understood by this test" % name)
+        m = mul(m, q)
+    return m
+
+
+def svg_text_boxes(svg_text):
+    """[(text, (x0, y0, x1, y1)), ...] for every <text>, and the viewBox (x0, y0, x1, y1)."""
+    root = ET.fromstring(svg_text)
+    vb = [float(v) for v in root.get("viewBox").split()]
+    view = (vb[0], vb[1], vb[0] + vb[2], vb[1] + vb[3])
+    out = []
+
+    def walk(el, inherited, matrix):
+        attrs = dict(inherited)
+        for k in ("font-size", "font-weight", "text-anchor"):
+            if el.get(k) is not None:
+                attrs[k] = el.get(k)
+        style = el.get("style") or ""
+        if re.search(r"font|anchor", style):
+            raise AssertionError("style attributes are not understood by this test: %r" % style)
+        if el.get("transform"):
+            a, b, c, d, e, f = matrix
+            A, B, C, D, E, F = parse_transform(el.get("transform"))
+            matrix = (a * A + c * B, b * A + d * B, a * C + c * D, b * C + d * D, a * E + c * F + e, b * E + d * F + f)
+        if el.tag == SVG_NS + "text":
+            for sub in el.iter():
+                if sub is not el and any(sub.get(k) for k in ("x", "y", "dx", "dy", "font-size", "transform")):
+                    raise AssertionError("positioned <tspan>s are not understood by this test")
+            s = "".join(el.itertext())
+            size = float(attrs.get("font-size", "16"))
+            bold = attrs.get("font-weight") in ("bold", "bolder", "600", "700", "800", "900")
+            w = text_width(s, size, bold)
+            x, y = float(el.get("x", "0")), float(el.get("y", "0"))
+            x0 = x - w * {"start": 0.0, "middle": 0.5, "end": 1.0}[attrs.get("text-anchor", "start")]
+            a, b, c, d, e, f = matrix
+            pts = [(a * px + c * py + e, b * px + d * py + f)
+                   for px in (x0, x0 + w) for py in (y - ASCENT * size, y + DESCENT * size)]
+            out.append((s, (min(p[0] for p in pts), min(p[1] for p in pts),
+                            max(p[0] for p in pts), max(p[1] for p in pts))))
+            return
+        for child in el:
+            walk(child, attrs, matrix)
+    walk(root, {}, (1.0, 0.0, 0.0, 1.0, 0.0, 0.0))
+    return out, view
+
+
+class SvgTextMeasure(unittest.TestCase):
+    """The test's own measure, checked on hand-made SVGs (so that a broken measure cannot pass)."""
+
+    def test_anchor_and_rotation(self):
+        svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 50" font-size="10">'
+               '<text x="50" y="20" text-anchor="middle">abcd</text>'
+               '<text x="90" y="40" text-anchor="end" font-weight="bold">MM</text>'
+               '<text transform="translate(10 25) rotate(-90)" text-anchor="middle">ab</text></svg>')
+        boxes, view = svg_text_boxes(svg)
+        self.assertEqual(view, (0, 0, 100, 50))
+        (_, b1), (_, b2), (_, b3) = boxes
+        self.assertAlmostEqual(b1[0], 36.0)
+        self.assertAlmostEqual(b1[2], 64.0)
+        self.assertAlmostEqual(b2[0], 68.0)
+        self.assertAlmostEqual(b2[2], 90.0)
+        self.assertAlmostEqual(b3[0], 0.0)      # rotated: the ascent points left
+        self.assertAlmostEqual(b3[2], 13.0)
+        self.assertAlmostEqual(b3[1], 18.0)
+        self.assertAlmostEqual(b3[3], 32.0)
+        self.assertEqual(overflowing(svg), [])
+        self.assertEqual(len(overflowing(svg.replace('x="90"', 'x="110"'))), 1)
+
+
+def overflowing(svg_text):
+    boxes, (vx0, vy0, vx1, vy1) = svg_text_boxes(svg_text)
+    return ["%r at x %.1f..%.1f, y %.1f..%.1f (viewBox %g..%g, %g..%g)" % (s, x0, x1, y0, y1, vx0, vx1, vy0, vy1)
+            for s, (x0, y0, x1, y1) in boxes
+            if x0 < vx0 - 1e-6 or y0 < vy0 - 1e-6 or x1 > vx1 + 1e-6 or y1 > vy1 + 1e-6]
+
+
+def chart_inputs():
+    """Representative tables: two groups, many groups, long names and labels, negative and huge values."""
+    rng = random.Random(42)
+    files = {"sleep.csv": sleep_csv()}
+    lines = ["condition,response"]
+    for i in range(200):
+        lines.append("condition_number_%02d,%.3f" % (i % 20 + 1, rng.gauss(i % 20, 2)))
+    files["many.csv"] = "\n".join(lines) + "\n"
+    longcol = "Mean fluorescence intensity of the GFP channel after 24 hours of WWW treatment (arbitrary units)"
+    longgrp = "Experimental treatment group assignment as recorded in the MMMM laboratory notebook"
+    labels = ["Wildtype control animals housed in standard cages, cohort A of the WWW study",
+              "Knockout animals housed in enriched cages, cohort B of the MMM study"]
+    lines = ['"%s","%s",other' % (longgrp, longcol)]
+    for i in range(30):
+        lines.append('"%s",%.4f,%d' % (labels[i % 2], rng.gauss(100 + 20 * (i % 2), 10), i))
+    files["long.csv"] = "\n".join(lines) + "\n"
+    lines = ["group,neg,huge,tiny,big_negative"]
+    for i in range(24):
+        g = ("A", "B", "C")[i % 3]
+        lines.append("%s,%.3f,%.6g,%.6g,%.6g" % (g, rng.gauss(-12345.678, 500), rng.uniform(1e299, 8e299),
+                                                  rng.uniform(1e-300, 9e-300), -rng.uniform(1e15, 9e15)))
+    files["values.csv"] = "\n".join(lines) + "\n"
+    lines = ["群,値"]
+    for i in range(12):
+        lines.append("%s,%d" % (("対照群の長いラベル名です", "処理群の長いラベル名です")[i % 2], rng.randint(-50, 50)))
+    files["wide.csv"] = "\n".join(lines) + "\n"
+    return files
+
+
+class ChartsFit(unittest.TestCase):
+    def test_every_text_fits_its_viewbox(self):
+        run = Run(self, chart_inputs(), params={"group_column": "群"})
+        self.assertEqual(run.rc, 0, run.stdout + run.stderr)
+        chart_dir = os.path.join(run.out, "charts")
+        svgs = {}
+        for n in sorted(os.listdir(chart_dir)):
+            with open(os.path.join(chart_dir, n), encoding="utf-8") as fh:
+                svgs[n] = fh.read()
+        for k, s in enumerate(re.findall(r"<svg\b.*?</svg>", run.report(), re.S)):
+            svgs["report.html #%d" % (k + 1)] = s
+        kinds = Counter("by" if "-by-" in n else "hist" for n in svgs if n.endswith(".svg"))
+        self.assertGreaterEqual(kinds["by"], 5)
+        self.assertGreaterEqual(kinds["hist"], 8)
+        bad = []
+        for n, s in svgs.items():
+            bad += ["%s: %s" % (n, b) for b in overflowing(s)]
+        self.assertEqual(bad, [], "text outside the viewBox:\n" + "\n".join(bad))
+
+    def test_two_group_chart_shows_the_p_value(self):
+        run = Run(self, {"sleep.csv": sleep_csv()})
+        self.assertEqual(run.rc, 0, run.stdout + run.stderr)
+        with open(os.path.join(run.out, "charts", "sleep-extra-by-group.svg"), encoding="utf-8") as fh:
+            svg = fh.read()
+        texts = [s for s, _ in svg_text_boxes(svg)[0]]
+        self.assertTrue(any("p = 0.0794" in s for s in texts), texts)
+        self.assertTrue(any("t = -1.861" in s and "df = 17.78" in s for s in texts), texts)
+        self.assertEqual(overflowing(svg), [])
 
 
 if __name__ == "__main__":

@@ -76,6 +76,55 @@ function visibleRows(page) {
   })));
 }
 
+/**
+ * In the page: how line n of the log console is shown. Scrolls the console so that the line is
+ * in the middle, then measures every line box of its text against the console's visible box,
+ * and checks that the rendered rows tile (no gap, no overlap).
+ */
+async function shownLine(page, n) {
+  return page.evaluate(async (lineNo) => {
+    const frames = (k) => new Promise((res) => {
+      const step = (i) => (i ? requestAnimationFrame(() => step(i - 1)) : res());
+      step(k);
+    });
+    const log = document.querySelector('#log-host .log');
+    const find = () => [...log.querySelectorAll('.log-row')].find((r) => r.querySelector('.ln').textContent === String(lineNo));
+    let row = find();
+    if (!row) return { missing: true };
+    log.scrollIntoView({ block: 'center' });
+    const at = row.getBoundingClientRect();
+    const lb = log.getBoundingClientRect();
+    log.scrollTop += (at.top + at.bottom) / 2 - (lb.top + log.clientTop + log.clientHeight / 2);
+    await frames(3);
+    row = find();
+    const tx = row.querySelector('.tx');
+    const box = log.getBoundingClientRect();
+    const view = { left: box.left + log.clientLeft, top: box.top + log.clientTop };
+    view.right = view.left + log.clientWidth;
+    view.bottom = view.top + log.clientHeight;
+    const range = document.createRange();
+    range.selectNodeContents(tx);
+    const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+    const inside = rects.every((r) => r.left >= view.left - 0.5 && r.right <= view.right + 0.5
+      && r.top >= view.top - 0.5 && r.bottom <= view.bottom + 0.5);
+    const last = rects[rects.length - 1];
+    const hit = last ? document.elementFromPoint(last.right - 2, (last.top + last.bottom) / 2) : null;
+    const rows = [...log.querySelectorAll('.log-row')].map((r) => r.getBoundingClientRect());
+    const gaps = rows.slice(1).map((r, k) => Math.abs(r.top - rows[k].bottom));
+    return {
+      text: tx.textContent,
+      lineBoxes: new Set(rects.map((r) => Math.round(r.top))).size,
+      rowHeight: row.getBoundingClientRect().height,
+      lh: parseFloat(getComputedStyle(row).lineHeight),
+      inside,
+      lastVisible: !!hit && tx.contains(hit),
+      overflowX: log.scrollWidth - log.clientWidth,
+      pageOverflowX: document.documentElement.scrollWidth - window.innerWidth,
+      maxGap: Math.max(0, ...gaps),
+    };
+  }, n);
+}
+
 /** Every row the console shows must be the server's record with that number, in order. */
 function assertRowsMatch(rows, records, where) {
   assert.ok(rows.length > 0, `${where}: no rows rendered`);
@@ -403,7 +452,48 @@ if (!BASE) {
       }
     });
 
-    it('keeps a 100,000-line log usable: batched updates, a bounded DOM, scrolling and following', async () => {
+    it('wraps long log lines: fully visible on a desktop and on a phone', async () => {
+      let id = null;
+      for (const [name, opts] of [
+        ['desktop', { viewport: { width: 1200, height: 900 } }],
+        ['phone', { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true }],
+      ]) {
+        const { context, page } = await newPage(opts);
+        try {
+          if (!id) {
+            id = await startJob(page, [{ name: 'wrap.csv', mimeType: 'text/csv', buffer: csv(2000) }],
+              '{"seconds": 1, "long_line": 600}');
+          } else {
+            await page.goto(`${BASE}/#/jobs/${id}`);
+          }
+          assert.equal(await waitTerminal(page), 'succeeded');
+          const records = await serverLog(id);
+          await page.waitForFunction((k) => document.querySelector('#log-host .log')?.dataset.lines === String(k),
+            records.length, { timeout: 10000 });
+          const longs = records.map((r, i) => ({ ...r, n: i + 1 })).filter((r) => r.line.endsWith('<end>'));
+          assert.equal(longs.length, 2, 'the agent printed two long lines');
+          for (const rec of longs) {
+            const r = await shownLine(page, rec.n);
+            assert.ok(!r.missing, `${name}: line ${rec.n} is not rendered`);
+            assert.equal(r.text, rec.line, `${name}: line ${rec.n} is not shown whole`);
+            assert.ok(r.lineBoxes >= 2, `${name}: line ${rec.n} (${rec.line.length} chars) did not wrap`);
+            assert.ok(Math.abs(r.rowHeight - r.lineBoxes * r.lh) < 1,
+              `${name}: row height ${r.rowHeight} for ${r.lineBoxes} lines of ${r.lh}px`);
+            assert.ok(r.inside, `${name}: part of line ${rec.n} lies outside the console`);
+            assert.ok(r.lastVisible, `${name}: the end of line ${rec.n} is covered or cut off`);
+            assert.ok(r.overflowX <= 0, `${name}: the console scrolls sideways by ${r.overflowX}px`);
+            assert.ok(r.pageOverflowX <= 0, `${name}: the page is ${r.pageOverflowX}px too wide`);
+            assert.ok(r.maxGap < 0.5, `${name}: rows overlap or leave gaps (${r.maxGap}px)`);
+          }
+          await shot(page, `log-wrapped-${name}`);
+          assert.deepEqual(page.errors, []);
+        } finally {
+          await context.close();
+        }
+      }
+    });
+
+    it('keeps a 100,000-line log usable: batched updates, a bounded DOM, scrolling, following, wrapped rows that tile', async () => {
       /* Behaviour, not speed: how fast this runs is a figure for a benchmark, not a test. */
       const { context, page } = await newPage();
       try {
@@ -414,6 +504,7 @@ if (!BASE) {
           host.className = 'log-host';
           document.querySelector('main').prepend(host);
           const view = new LogView(host);
+          window.__view = view;
           const frame = () => new Promise((res) => requestAnimationFrame(() => res()));
           const settle = async () => { await frame(); await frame(); await frame(); };
           const rows = () => [...host.querySelectorAll('.log-row')].map((row) => row.querySelector('.tx').textContent);
@@ -432,7 +523,8 @@ if (!BASE) {
             update();
           };
           for (let i = 0; i < 100000; i += 1) {
-            view.append([{ t: Date.now(), stream: i % 10 === 0 ? 'stderr' : 'stdout', line: `row ${i + 1} ${'data '.repeat(i % 12)}` }]);
+            const line = i % 97 === 5 ? `row ${i + 1} long ${'abcdefghij '.repeat(40 + (i % 7) * 20)}end` : `row ${i + 1} ${'data '.repeat(i % 12)}`;
+            view.append([{ t: Date.now(), stream: i % 10 === 0 ? 'stderr' : 'stdout', line }]);
             if (i % 1000 === 999) await new Promise((res) => setTimeout(res, 0));
           }
           await settle();
@@ -477,6 +569,55 @@ if (!BASE) {
         assert.match(r.held.rows[0], /^row 1 /);
         assert.equal(r.followed.following, true);
         assert.equal(r.followed.rows.at(-1), 'row 100001');
+
+        /* Wrapped lines make rows of different heights: wherever the console is scrolled to, on a
+           desktop and on a phone, the rows tile the view without gaps or overlaps, in order, and
+           the line at the top is the one the scroll position says. */
+        const tiling = () => page.evaluate(async () => {
+          const view = window.__view;
+          const log = view.scroller;
+          const frames = (k) => new Promise((res) => {
+            const step = (i) => (i ? requestAnimationFrame(() => step(i - 1)) : res());
+            step(k);
+          });
+          const out = [];
+          for (const at of [0, 0.37, 0.5, 0.83, 1]) {
+            log.scrollTop = at * (log.scrollHeight - log.clientHeight);
+            await frames(3);
+            const box = log.getBoundingClientRect();
+            const rows = [...log.querySelectorAll('.log-row')].map((r) => ({
+              n: Number(r.querySelector('.ln').textContent), rect: r.getBoundingClientRect(),
+            }));
+            const top = rows.find((r) => r.rect.top <= box.top + 0.5 && r.rect.bottom > box.top + 0.5);
+            out.push({
+              at,
+              ordered: rows.every((r, k) => k === 0 || r.n === rows[k - 1].n + 1),
+              maxGap: Math.max(0, ...rows.slice(1).map((r, k) => Math.abs(r.rect.top - rows[k].rect.bottom))),
+              covered: rows.length > 0 && rows[0].rect.top <= box.top + 0.5
+                && rows[rows.length - 1].rect.bottom >= box.top + log.clientHeight - 0.5,
+              topLine: top ? top.n : -1,
+              modelTop: view.rows.find(Math.floor(log.scrollTop / view.lh)) + 1,
+              wrapped: rows.some((r) => r.rect.height > view.lh * 1.5),
+              lastShown: rows[rows.length - 1].n,
+              count: view.count,
+              overflowX: log.scrollWidth - log.clientWidth,
+            });
+          }
+          return out;
+        });
+        for (const size of [null, { width: 390, height: 844 }]) {
+          if (size) await page.setViewportSize(size);
+          const where = size ? 'phone' : 'desktop';
+          for (const t of await tiling()) {
+            assert.ok(t.ordered, `${where} at ${t.at}: rows out of order`);
+            assert.ok(t.maxGap < 0.5, `${where} at ${t.at}: rows overlap or leave gaps (${t.maxGap}px)`);
+            assert.ok(t.covered, `${where} at ${t.at}: the rows do not cover the view`);
+            assert.equal(t.topLine, t.modelTop, `${where} at ${t.at}: the top line is not where the scroll position says`);
+            assert.ok(t.overflowX <= 0, `${where}: the console scrolls sideways`);
+            if (t.at === 1) assert.equal(t.lastShown, t.count, `${where}: the last line is not at the bottom`);
+          }
+          assert.ok((await tiling()).some((t) => t.wrapped), `${where}: no long line was wrapped`);
+        }
       } finally {
         await context.close();
       }

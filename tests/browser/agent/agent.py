@@ -8,6 +8,8 @@ outputs (so the page shows them as pictures). Standard library only.
 inputs/params.json (optional) may set:
   seconds   how long to keep printing progress (default 6)
   interval  seconds between progress lines (default 0.25)
+  long_line print two lines of this many characters first: words (stdout), one unbroken token
+            (stderr); each ends in "<end>" (default 0: none)
 Outputs: chart.png (histogram of the first numeric column), chart.svg (the same), summary.json.
 Every fourth progress line goes to stderr. Exit status 0, or 2 when no CSV could be read.
 """
@@ -29,6 +31,12 @@ except (FileNotFoundError, ValueError):
     P = {}
 seconds = float(P.get("seconds", 6))
 interval = max(0.05, float(P.get("interval", 0.25)))
+long_line = int(P.get("long_line", 0))
+if long_line > 10:
+    words = " ".join("word%04d" % i for i in range(long_line // 9 + 1))
+    print(words[:long_line - 5] + "<end>", flush=True)
+    token = "".join("%x" % (i % 16) for i in range(long_line - 5))
+    print(token + "<end>", file=sys.stderr, flush=True)
 
 
 def numeric_columns(path):
