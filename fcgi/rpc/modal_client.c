@@ -14,6 +14,7 @@
 #include "modal_client.pb-c.h"
 #include "parse/jwt.h"
 #include "parse/modaltoml.h"
+#include "rpc/modal_retry.h"
 #include "task_command_router.pb-c.h"
 #include "util/clock.h"
 #include "util/id.h"
@@ -311,11 +312,14 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
         return RC_OK;
     size_t len = protobuf_c_message_pack(&req.base, buf);
     cp_meta(mc, false, meta);
-    struct grpc_retry_policy pol = GRPC_RETRY_CONTROL;
+    struct modal_retry retry;
+    rc = modal_retry_init(&retry, &MODAL_RETRY_CONTROL);
+    if (rc != RC_OK)
+        return rc;
     if (mc->token != NULL && now < mc->token_exp_ms)
-        pol.max_retries = 0; /* refreshing a still-valid token: one try */
-    rc = grpc_unary(mc->cp, CP_PREFIX "AuthTokenGet", buf, len, meta, &pol, AUTH_TIMEOUT, 0, &resp,
-                    &resp_len, st);
+        retry.policy.max_retries = 0; /* refreshing a still-valid token: one try */
+    rc = grpc_unary(mc->cp, CP_PREFIX "AuthTokenGet", buf, len, meta, &retry.hook, AUTH_TIMEOUT, 0,
+                    &resp, &resp_len, st);
     if (rc != RC_OK) {
         if (mc->token != NULL && now < mc->token_exp_ms && st->code != GRPC_UNAUTHENTICATED &&
             st->code != GRPC_PERMISSION_DENIED) {
@@ -375,9 +379,12 @@ modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessag
     size_t resp_len = 0;
     const char *meta[8];
     char path[128];
+    struct modal_retry retry;
 
     *out = NULL;
     rc = modal_client_auth(mc, st);
+    if (rc == RC_OK)
+        rc = modal_retry_init(&retry, &MODAL_RETRY_CONTROL);
     if (rc != RC_OK)
         return rc;
     rc = pack(req, &body, &body_len);
@@ -385,7 +392,7 @@ modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessag
         return rc;
     cp_meta(mc, true, meta);
     (void)snprintf(path, sizeof(path), CP_PREFIX "%s", method);
-    rc = grpc_unary(mc->cp, path, body, body_len, meta, &GRPC_RETRY_CONTROL,
+    rc = grpc_unary(mc->cp, path, body, body_len, meta, &retry.hook,
                     attempt_ms > 0 ? attempt_ms : CP_ATTEMPT_MS, deadline_ms, &resp, &resp_len, st);
     free(body);
     if (rc == RC_OK)
@@ -605,7 +612,7 @@ modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, 
         if (js.finished)
             break;
         if (done && st->code != GRPC_OK) {
-            if (!grpc_retry_is_retryable(st->code) || ++failures > 3) {
+            if (!modal_retry_is_retryable(st->code) || ++failures > 3) {
                 rc = RC_BACKEND;
                 goto out;
             }
@@ -990,7 +997,11 @@ modal_router_call(struct modal_client *mc, const char *method, const ProtobufCMe
     (void)snprintf(path, sizeof(path), ROUTER_PREFIX "%s", method);
     for (int round = 0; round < 2; round++) {
         const char *meta[2] = {mc->meta_bearer, NULL};
-        rc = grpc_unary(mc->router, path, body, body_len, meta, &GRPC_RETRY_ROUTER, attempt_ms,
+        struct modal_retry retry;
+        rc = modal_retry_init(&retry, &MODAL_RETRY_ROUTER);
+        if (rc != RC_OK)
+            break;
+        rc = grpc_unary(mc->router, path, body, body_len, meta, &retry.hook, attempt_ms,
                         deadline_ms, &resp, &resp_len, st);
         if (rc == RC_OK || st->code != GRPC_UNAUTHENTICATED || round == 1)
             break;

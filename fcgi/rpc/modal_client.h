@@ -10,7 +10,9 @@
  * JWT from AuthTokenGet, which is cached and refreshed halfway through its lifetime
  * (docs/modal.md#auth-token). Router calls carry "authorization: Bearer <router JWT>"; an
  * UNAUTHENTICATED answer refreshes the router access once and retries
- * (docs/modal.md#router-access). Unary calls retry per docs/modal.md#retries-and-idempotency.
+ * (docs/modal.md#router-access). Unary calls retry per docs/modal.md#retries-and-idempotency;
+ * those rules (codes, backoff, server-directed retries, idempotency keys) are
+ * rpc/modal_retry.h, handed to grpc_unary as its retry hook.
  *
  * Sandbox families (docs/modal.md#sandbox-families). Only creation and listing take the family as
  * an argument; every call about an existing sandbox picks its RPC from the sandbox id, as the SDKs
