@@ -1,13 +1,14 @@
 # modal.cmake: unit tests and fuzz targets of the gRPC client and the Modal backend's pieces
 # (gRPC framing, JWT, .modal.toml and credentials, generic and Modal retries, protobuf round
-# trips) and the backend against the fake server.
+# trips) and the backend against the fake server. Only the generic parts are built without
+# WITH_MODAL.
 lb_unit_test(grpcframe lb_parse)
 lb_unit_test(jwt lb_parse)
 lb_unit_test(modaltoml lb_parse)
+lb_unit_test(grpc_retry lb_rpc)
 lb_fuzz_target(grpcframe lb_parse)
 
 if(WITH_MODAL AND TARGET lb_modalpb)
-  lb_unit_test(grpc_retry lb_rpc)
   lb_unit_test(modal_retry lb_rpc)
   lb_unit_test(modal_settings lb_rpc)
   lb_unit_test(modalpb lb_rpc)
