@@ -13,14 +13,6 @@
 
 #define MAX_SEEN 16
 
-/* NEED: a CHECK that leaves the (void) test function when it fails. */
-#define NEED(c)                                                                                    \
-    do {                                                                                           \
-        CHECK(c);                                                                                  \
-        if (!(c))                                                                                  \
-            return;                                                                                \
-    } while (0)
-
 /* What the hooks saw, and what the delay hook answers. */
 struct seen {
     unsigned metas; /* meta hook calls */
@@ -135,7 +127,7 @@ test_retries(const char *url)
 {
     struct grpc_client *c = grpc_client_new(url, 0);
     struct grpc_status st;
-    NEED(c != NULL);
+    REQUIRE_VOID(c != NULL);
 
     /* No policy: one attempt, the transport failure as UNAVAILABLE. */
     CHECK_INT(unary(c, NULL, 0, &st), RC_BACKEND);
@@ -175,13 +167,21 @@ test_retries(const char *url)
     memset(&s, 0, sizeof(s));
     for (unsigned i = 0; i < MAX_SEEN; i++)
         s.answer[i] = 100;
-    CHECK_INT(unary(c, &both, clock_mono_ms() + 250, &st), RC_BACKEND);
-    CHECK_INT(st.code, GRPC_UNAVAILABLE);
-    NEED(s.delays >= 1 && s.delays <= MAX_SEEN);
+    int64_t deadline = clock_mono_ms() + 250;
+    CHECK_INT(unary(c, &both, deadline, &st), RC_BACKEND);
+    REQUIRE_VOID(s.delays <= MAX_SEEN);
     for (unsigned i = 0; i + 1 < s.delays; i++)
-        CHECK(s.a[i].time_left_ms > 100);
-    CHECK(s.a[s.delays - 1].time_left_ms >= 0 && s.a[s.delays - 1].time_left_ms <= 100);
-    CHECK_INT(s.metas, s.delays);
+        CHECK(s.a[i].time_left_ms > 100); /* each retry taken had room for its delay */
+    if (st.code == GRPC_UNAVAILABLE) {
+        /* The hook's next delay did not fit: no further attempt. */
+        REQUIRE_VOID(s.delays >= 1);
+        CHECK(s.a[s.delays - 1].time_left_ms <= 100);
+        CHECK_INT(s.metas, s.delays);
+    } else {
+        /* On a loaded machine an attempt itself can run into the deadline. */
+        CHECK_INT(st.code, GRPC_DEADLINE_EXCEEDED);
+        CHECK(s.metas == s.delays || s.metas == s.delays + 1);
+    }
 
     /* A deadline already past: no attempt at all. */
     memset(&s, 0, sizeof(s));

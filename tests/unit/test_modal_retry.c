@@ -7,14 +7,6 @@
 #include "modal_client.pb-c.h"
 #include "rpc/modal_retry.h"
 
-/* NEED: a CHECK that leaves the (void) test function when it fails. */
-#define NEED(c)                                                                                    \
-    do {                                                                                           \
-        CHECK(c);                                                                                  \
-        if (!(c))                                                                                  \
-            return;                                                                                \
-    } while (0)
-
 static char *
 S(const char *s)
 {
@@ -108,7 +100,7 @@ test_details(void)
     uint8_t buf[256];
     size_t n =
         status_details("type.modal.com/modal.client.RPCRetryPolicy", 0.25f, buf, sizeof(buf));
-    NEED(n > 0);
+    REQUIRE_VOID(n > 0);
     CHECK_INT(modal_retry_after_ms(buf, n), 250);
     /* Any prefix before the type name. */
     n = status_details("type.googleapis.com/modal.client.RPCRetryPolicy", 2.0f, buf, sizeof(buf));
@@ -139,16 +131,16 @@ test_hook(void)
     char key[64];
 
     /* Control plane: one key for every attempt, the attempt number, the delay after the first. */
-    NEED(modal_retry_init(&r, &MODAL_RETRY_CONTROL) == RC_OK);
-    NEED(r.hook.meta != NULL && r.hook.delay != NULL && r.hook.ctx == &r);
+    REQUIRE_VOID(modal_retry_init(&r, &MODAL_RETRY_CONTROL) == RC_OK);
+    REQUIRE_VOID(r.hook.meta != NULL && r.hook.delay != NULL && r.hook.ctx == &r);
     CHECK_INT(r.hook.meta(r.hook.ctx, 0, 0, meta, GRPC_RETRY_META_MAX, &n), RC_OK);
-    NEED(n == 2);
+    REQUIRE_VOID(n == 2);
     CHECK_INT(strncmp(meta[0], "x-idempotency-key: ", 19), 0);
     CHECK_INT(strlen(meta[0]), 19 + 36);
     CHECK_STR(meta[1], "x-retry-attempt: 0");
     (void)snprintf(key, sizeof(key), "%s", meta[0]);
     CHECK_INT(r.hook.meta(r.hook.ctx, 2, 1234, meta, GRPC_RETRY_META_MAX, &n), RC_OK);
-    NEED(n == 3);
+    REQUIRE_VOID(n == 3);
     CHECK_STR(meta[0], key);
     CHECK_STR(meta[1], "x-retry-attempt: 2");
     CHECK_STR(meta[2], "x-retry-delay: 1.234");
@@ -156,7 +148,7 @@ test_hook(void)
     CHECK_STR(meta[2], "x-retry-delay: 0.005");
     /* A second logical call gets another key. */
     struct modal_retry r2;
-    NEED(modal_retry_init(&r2, &MODAL_RETRY_CONTROL) == RC_OK);
+    REQUIRE_VOID(modal_retry_init(&r2, &MODAL_RETRY_CONTROL) == RC_OK);
     CHECK(strcmp(r2.key, key) != 0);
 
     /* Counting: policy retries and server-directed ones separately. */
@@ -185,12 +177,12 @@ test_hook(void)
     CHECK_INT(r.retries, 3);
 
     /* A refresh of a still-valid token: one attempt only. */
-    NEED(modal_retry_init(&r, &MODAL_RETRY_CONTROL) == RC_OK);
+    REQUIRE_VOID(modal_retry_init(&r, &MODAL_RETRY_CONTROL) == RC_OK);
     r.policy.max_retries = 0;
     CHECK_INT(r.hook.delay(r.hook.ctx, &a), -1);
 
     /* Router: no idempotency metadata. */
-    NEED(modal_retry_init(&r, &MODAL_RETRY_ROUTER) == RC_OK);
+    REQUIRE_VOID(modal_retry_init(&r, &MODAL_RETRY_ROUTER) == RC_OK);
     CHECK_INT(r.hook.meta(r.hook.ctx, 3, 100, meta, GRPC_RETRY_META_MAX, &n), RC_OK);
     CHECK_INT(n, 0);
     d = r.hook.delay(r.hook.ctx, &a);

@@ -10,14 +10,6 @@
 #include "config.h"
 #include "rpc/modal_client.h"
 
-/* NEED: a CHECK that leaves the (void) test function when it fails. */
-#define NEED(c)                                                                                    \
-    do {                                                                                           \
-        CHECK(c);                                                                                  \
-        if (!(c))                                                                                  \
-            return;                                                                                \
-    } while (0)
-
 static char dir[64];
 static char toml[128];
 
@@ -84,7 +76,7 @@ test_sources(struct config *cfg)
     /* No credentials anywhere. */
     char path[160];
     (void)snprintf(path, sizeof(path), "%s/empty.toml", dir);
-    NEED(write_file(path, "# nothing\n"));
+    REQUIRE_VOID(write_file(path, "# nothing\n"));
     char e2[200];
     CHECK_INT(config_set(cfg, "modal_config", path, e2, sizeof(e2)), RC_OK);
     CHECK_INT(modal_settings_load(cfg, &s, err, sizeof(err)), RC_NOTFOUND);
