@@ -1,32 +1,25 @@
-/* grpc: gRPC over libcurl HTTP/2: calls on a shared multi handle, status mapping, retries. */
+/* grpc: gRPC over libcurl HTTP/2: calls on a shared multi handle, status mapping, unary calls
+ * with the caller's retry hooks. */
 #include "rpc/grpc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <curl/curl.h>
 
 #include "log.h"
-#include "modal_client.pb-c.h"
 #include "parse/jwt.h"
 #include "util/clock.h"
-#include "util/id.h"
 
 #define GRPC_META_MAX   32 /* metadata lines of one call */
 #define GRPC_POOL       16 /* idle easy handles kept per client */
 #define GRPC_USER_AGENT "labbox/" LABBOX_VERSION " libcurl grpc"
 
-const struct grpc_retry_policy GRPC_RETRY_CONTROL = {3, 100, 2, 1000, true};
-const struct grpc_retry_policy GRPC_RETRY_ROUTER = {10, 10, 2, 0, false};
-const struct grpc_retry_policy GRPC_RETRY_NONE = {0, 0, 1, 0, false};
-
 struct grpc_client {
     CURLM *multi;
     CURLSH *share;
-    char *url;       /* as given */
     char *curl_base; /* what curl dials: http:// when h2c */
     bool h2c;
     bool no_reuse;           /* one connection per call (see grpc_client_new) */
@@ -97,7 +90,6 @@ grpc_client_new(const char *base_url, unsigned flags)
      * framing layer", curl issue 10634, fixed by PR 10643): there, each h2c call gets its own
      * connection. TLS (ALPN h2), i.e. the real Modal, multiplexes normally. */
     c->no_reuse = c->h2c && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
-    c->url = strdup(base_url);
     bool has_port = memchr(rest, ':', hl) != NULL && rest[0] != '[';
     if (rest[0] == '[') {
         const char *rb = memchr(rest, ']', hl);
@@ -110,7 +102,7 @@ grpc_client_new(const char *base_url, unsigned flags)
     c->curl_base = strdup(buf);
     c->multi = curl_multi_init();
     c->share = curl_share_init();
-    if (c->url == NULL || c->curl_base == NULL || c->multi == NULL || c->share == NULL)
+    if (c->curl_base == NULL || c->multi == NULL || c->share == NULL)
         goto fail;
     (void)curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     (void)curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
@@ -134,21 +126,8 @@ grpc_client_free(struct grpc_client *c)
         (void)curl_multi_cleanup(c->multi);
     if (c->share != NULL)
         (void)curl_share_cleanup(c->share);
-    free(c->url);
     free(c->curl_base);
     free(c);
-}
-
-const char *
-grpc_client_url(const struct grpc_client *c)
-{
-    return c->url;
-}
-
-size_t
-grpc_client_active(const struct grpc_client *c)
-{
-    return c->active;
 }
 
 /* ------------------------------------------------------------------ call I/O */
@@ -196,35 +175,10 @@ on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-struct grpc_call *
-grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t len,
-                const char *const *meta, int64_t timeout_ms, grpc_msg_fn *on_msg, void *ctx)
+/* The request headers of call: gRPC's fixed ones, the caller's metadata, grpc-timeout. */
+static bool
+call_headers(struct grpc_call *call, const char *const *meta, int64_t timeout_ms)
 {
-    struct grpc_call *call = calloc(1, sizeof(*call));
-    char line[600];
-    if (call == NULL)
-        return NULL;
-    call->client = c;
-    call->on_msg = on_msg;
-    call->ctx = ctx;
-    call->st.retry_after_ms = -1;
-    grpcframe_init(&call->fr, GRPCFRAME_MAX_MSG);
-    /* Link first so grpc_call_free can clean up a half-built call. */
-    call->next = c->calls;
-    if (c->calls != NULL)
-        c->calls->prev = call;
-    c->calls = call;
-
-    if (len > UINT32_MAX)
-        goto fail;
-    call->body = malloc(len + GRPCFRAME_HDR_LEN);
-    if (call->body == NULL)
-        goto fail;
-    grpcframe_header((uint32_t)len, (unsigned char *)call->body);
-    if (len > 0)
-        memcpy(call->body + GRPCFRAME_HDR_LEN, req, len);
-    call->body_len = len + GRPCFRAME_HDR_LEN;
-
     static const char *const fixed[] = {
         "content-type: application/grpc",
         "te: trailers",
@@ -233,32 +187,38 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
         "Accept:",
         NULL,
     };
+    char line[64];
     for (size_t i = 0; fixed[i] != NULL; i++) {
         struct curl_slist *h = curl_slist_append(call->hdrs, fixed[i]);
         if (h == NULL)
-            goto fail;
+            return false;
         call->hdrs = h;
     }
     for (size_t i = 0; meta != NULL && meta[i] != NULL && i < GRPC_META_MAX; i++) {
         struct curl_slist *h = curl_slist_append(call->hdrs, meta[i]);
         if (h == NULL)
-            goto fail;
+            return false;
         call->hdrs = h;
     }
     if (timeout_ms > 0) {
         int k = timeout_ms <= 99999999
                     ? snprintf(line, sizeof(line), "grpc-timeout: %" PRId64 "m", timeout_ms)
                     : snprintf(line, sizeof(line), "grpc-timeout: %" PRId64 "S", timeout_ms / 1000);
-        struct curl_slist *h = k > 0 ? curl_slist_append(call->hdrs, line) : NULL;
+        if (k < 0 || (size_t)k >= sizeof(line))
+            return false;
+        struct curl_slist *h = curl_slist_append(call->hdrs, line);
         if (h == NULL)
-            goto fail;
+            return false;
         call->hdrs = h;
     }
-    int k = snprintf(line, sizeof(line), "%s%s", c->curl_base, path);
-    if (k < 0 || (size_t)k >= sizeof(line))
-        goto fail;
+    return true;
+}
 
-    /* Reuse an idle handle rather than allocating a new one per call. */
+/* An easy handle for call (an idle one of the pool, else a new one), set up to POST to url. */
+static CURLcode
+call_easy(struct grpc_call *call, const char *url, int64_t timeout_ms)
+{
+    struct grpc_client *c = call->client;
     if (c->npool > 0) {
         call->easy = c->pool[--c->npool];
         curl_easy_reset(call->easy);
@@ -266,7 +226,7 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
         call->easy = curl_easy_init();
     }
     if (call->easy == NULL)
-        goto fail;
+        return CURLE_OUT_OF_MEMORY;
     CURL *e = call->easy;
     CURLcode cc = CURLE_OK;
 #define SET(opt, val)                                                                              \
@@ -274,7 +234,7 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
         if (cc == CURLE_OK)                                                                        \
             cc = curl_easy_setopt(e, opt, val);                                                    \
     } while (0)
-    SET(CURLOPT_URL, line);
+    SET(CURLOPT_URL, url);
     SET(CURLOPT_SHARE, c->share);
     SET(CURLOPT_PRIVATE, call);
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -301,9 +261,40 @@ grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t
     if (timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 #undef SET
-    if (cc != CURLE_OK)
+    return cc;
+}
+
+struct grpc_call *
+grpc_call_start(struct grpc_client *c, const char *path, const void *req, size_t len,
+                const char *const *meta, int64_t timeout_ms, grpc_msg_fn *on_msg, void *ctx)
+{
+    struct grpc_call *call = calloc(1, sizeof(*call));
+    char url[600];
+    if (call == NULL)
+        return NULL;
+    call->client = c;
+    call->on_msg = on_msg;
+    call->ctx = ctx;
+    grpcframe_init(&call->fr, GRPCFRAME_MAX_MSG);
+    /* Link first so grpc_call_free can clean up a half-built call. */
+    call->next = c->calls;
+    if (c->calls != NULL)
+        c->calls->prev = call;
+    c->calls = call;
+
+    if (len > UINT32_MAX)
         goto fail;
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+    call->body = malloc(len + GRPCFRAME_HDR_LEN);
+    if (call->body == NULL)
+        goto fail;
+    grpcframe_header((uint32_t)len, (unsigned char *)call->body);
+    if (len > 0)
+        memcpy(call->body + GRPCFRAME_HDR_LEN, req, len);
+    call->body_len = len + GRPCFRAME_HDR_LEN;
+    int k = snprintf(url, sizeof(url), "%s%s", c->curl_base, path);
+    if (k < 0 || (size_t)k >= sizeof(url) || !call_headers(call, meta, timeout_ms) ||
+        call_easy(call, url, timeout_ms) != CURLE_OK ||
+        curl_multi_add_handle(c->multi, call->easy) != CURLM_OK)
         goto fail;
     call->in_multi = true;
     c->active++;
@@ -367,42 +358,6 @@ grpc_call_free(struct grpc_call *call)
 
 /* ------------------------------------------------------------------ status */
 
-/* Decode a grpc-status-details-bin value as modal.client.RPCStatus and return the
- * RPCRetryPolicy delay in ms, or -1. */
-static int64_t
-retry_after_from_details(const char *b64)
-{
-    int64_t out = -1;
-    size_t len = strlen(b64), n = 0;
-    unsigned char *raw = malloc(len / 4 * 3 + 3);
-    Modal__Client__RPCStatus *st = NULL;
-    if (raw == NULL || jwt_b64url_decode(b64, len, raw, len / 4 * 3 + 3, &n) != RC_OK)
-        goto out;
-    st = modal__client__rpcstatus__unpack(NULL, n, raw);
-    if (st == NULL)
-        goto out;
-    static const char suffix[] = "/modal.client.RPCRetryPolicy";
-    for (size_t i = 0; i < st->n_details; i++) {
-        const char *t = st->details[i]->type_url;
-        size_t tl = t ? strlen(t) : 0;
-        if (tl < sizeof(suffix) - 1 || strcmp(t + tl - (sizeof(suffix) - 1), suffix) != 0)
-            continue;
-        Modal__Client__RPCRetryPolicy *rp = modal__client__rpcretry_policy__unpack(
-            NULL, st->details[i]->value.len, st->details[i]->value.data);
-        if (rp != NULL) {
-            float s = rp->retry_after_secs;
-            out = s > 0 && s < 86400 ? (int64_t)(s * 1000.0f) : 0;
-            modal__client__rpcretry_policy__free_unpacked(rp, NULL);
-        }
-        break;
-    }
-out:
-    if (st != NULL)
-        modal__client__rpcstatus__free_unpacked(st, NULL);
-    free(raw);
-    return out;
-}
-
 static void
 finish(struct grpc_call *call, CURLcode res)
 {
@@ -421,8 +376,6 @@ finish(struct grpc_call *call, CURLcode res)
             st->code = GRPC_INTERNAL;
             (void)snprintf(st->message, sizeof(st->message), "truncated response message");
         }
-        if (call->meta.details_b64 != NULL)
-            st->retry_after_ms = retry_after_from_details(call->meta.details_b64);
     } else if (res == CURLE_OK) {
         if (http != 200 && http != 0) {
             st->code = grpcframe_code_from_http((int)http);
@@ -478,72 +431,7 @@ grpc_client_run(struct grpc_client *c, int timeout_ms)
     return RC_OK;
 }
 
-/* ------------------------------------------------------------------ retries */
-
-bool
-grpc_retry_is_retryable(int code)
-{
-    return code == GRPC_CANCELLED || code == GRPC_UNKNOWN || code == GRPC_DEADLINE_EXCEEDED ||
-           code == GRPC_INTERNAL || code == GRPC_UNAVAILABLE;
-}
-
-int64_t
-grpc_retry_delay_ms(const struct grpc_retry_policy *p, int code, unsigned attempt,
-                    int64_t retry_after_ms, unsigned throttle_retries, double jitter,
-                    int64_t time_left_ms)
-{
-    int64_t d;
-    if (code == GRPC_OK)
-        return -1;
-    if (retry_after_ms >= 0) {
-        if (throttle_retries >= 50)
-            return -1;
-        d = retry_after_ms < 100 ? 100 : retry_after_ms;
-    } else {
-        if (!grpc_retry_is_retryable(code) || attempt >= p->max_retries)
-            return -1;
-        d = p->base_ms;
-        for (unsigned i = 0; i < attempt && d < INT64_C(1) << 40; i++)
-            d *= p->factor;
-        if (p->cap_ms > 0 && d > (int64_t)p->cap_ms)
-            d = p->cap_ms;
-        if (jitter < 0 || jitter >= 1)
-            jitter = 0.5;
-        d = (int64_t)((double)d * (0.8 + 0.4 * jitter));
-    }
-    if (time_left_ms >= 0 && d >= time_left_ms)
-        return -1;
-    return d;
-}
-
-static double
-jitter01(void)
-{
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-        r = (uint32_t)clock_mono_ms() * 2654435761u;
-    return (double)r / 4294967296.0;
-}
-
-enum rc
-grpc_uuid4(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-        return RC_IO;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
-    return RC_OK;
-}
+/* ------------------------------------------------------------------ unary calls */
 
 /* Run c until call is done, the total deadline passes (returns false) or run fails. */
 static bool
@@ -564,75 +452,116 @@ run_until_done(struct grpc_client *c, struct grpc_call *call, int64_t total_dead
     return true;
 }
 
+/* The base64-decoded grpc-status-details-bin of a finished call: *out (heap, caller frees) or
+ * NULL when absent or undecodable (a hook then sees no details). */
+static enum rc
+call_details(const struct grpc_call *call, unsigned char **out, size_t *out_len)
+{
+    const char *b64 = call->meta.details_b64;
+    *out = NULL;
+    *out_len = 0;
+    if (b64 == NULL)
+        return RC_OK;
+    size_t len = strlen(b64), cap = len / 4 * 3 + 3;
+    unsigned char *raw = malloc(cap);
+    if (raw == NULL)
+        return RC_NOMEM;
+    if (jwt_b64url_decode(b64, len, raw, cap, out_len) != RC_OK) {
+        free(raw);
+        *out_len = 0;
+        return RC_OK;
+    }
+    *out = raw;
+    return RC_OK;
+}
+
+/* After the failed attempt n of call: the delay before the next attempt, or -1 to give up. */
+static int64_t
+next_delay(const struct grpc_retry *retry, const struct grpc_call *call, unsigned n, int64_t t0,
+           int64_t total_deadline_ms)
+{
+    struct grpc_attempt a = {n, clock_mono_ms() - t0, -1, &call->st, NULL, 0};
+    unsigned char *details = NULL;
+    if (retry == NULL || retry->delay == NULL)
+        return -1;
+    if (total_deadline_ms > 0)
+        a.time_left_ms = total_deadline_ms - clock_mono_ms();
+    if (call_details(call, &details, &a.details_len) != RC_OK)
+        return -1;
+    a.details = details;
+    int64_t d = retry->delay(retry->ctx, &a);
+    free(details);
+    if (d < 0 || (a.time_left_ms >= 0 && d >= a.time_left_ms))
+        return -1;
+    return d;
+}
+
+/* Start attempt n of a unary call with the caller's meta plus the retry hook's lines. */
+static enum rc
+start_attempt(struct grpc_client *c, const char *path, const void *req, size_t len,
+              const char *const *meta, const struct grpc_retry *retry, unsigned n, int64_t t0,
+              int64_t timeout_ms, struct grpc_call **out)
+{
+    const char *all[GRPC_META_MAX + GRPC_RETRY_META_MAX + 1];
+    size_t k = 0, added = 0;
+    *out = NULL;
+    while (meta != NULL && meta[k] != NULL && k < GRPC_META_MAX) {
+        all[k] = meta[k];
+        k++;
+    }
+    if (retry != NULL && retry->meta != NULL) {
+        enum rc rc =
+            retry->meta(retry->ctx, n, clock_mono_ms() - t0, all + k, GRPC_RETRY_META_MAX, &added);
+        if (rc != RC_OK)
+            return rc;
+        k += added < GRPC_RETRY_META_MAX ? added : GRPC_RETRY_META_MAX;
+    }
+    all[k] = NULL;
+    *out = grpc_call_start(c, path, req, len, all, timeout_ms, NULL, NULL);
+    return *out != NULL ? RC_OK : RC_NOMEM;
+}
+
+static void
+deadline_exceeded(struct grpc_status *st)
+{
+    st->code = GRPC_DEADLINE_EXCEEDED;
+    (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
+}
+
 enum rc
 grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
-           const char *const *meta, const struct grpc_retry_policy *policy,
-           int64_t attempt_timeout_ms, int64_t total_deadline_ms, char **out_p, size_t *out_len,
-           struct grpc_status *st)
+           const char *const *meta, const struct grpc_retry *retry, int64_t attempt_timeout_ms,
+           int64_t total_deadline_ms, char **out_p, size_t *out_len, struct grpc_status *st)
 {
     enum rc rc = RC_BACKEND;
-    const char *all[GRPC_META_MAX + 4];
-    char key[64], att[48], delay[48];
-    char uuid[37];
-    size_t nmeta = 0;
-    unsigned attempt = 0, throttles = 0;
+    struct grpc_call *call = NULL;
     int64_t t0 = clock_mono_ms();
 
     *out_p = NULL;
     *out_len = 0;
     memset(st, 0, sizeof(*st));
-    st->retry_after_ms = -1;
-    while (meta != NULL && meta[nmeta] != NULL && nmeta < GRPC_META_MAX) {
-        all[nmeta] = meta[nmeta];
-        nmeta++;
-    }
-    if (policy->idempotency_meta) {
-        if (grpc_uuid4(uuid) != RC_OK) {
-            rc = RC_IO;
-            goto out;
-        }
-        (void)snprintf(key, sizeof(key), "x-idempotency-key: %s", uuid);
-    }
-    for (;;) {
-        size_t n = nmeta;
-        if (policy->idempotency_meta) {
-            all[n++] = key;
-            (void)snprintf(att, sizeof(att), "x-retry-attempt: %u", attempt + throttles);
-            all[n++] = att;
-            if (attempt + throttles > 0) {
-                int64_t el = clock_mono_ms() - t0;
-                (void)snprintf(delay, sizeof(delay), "x-retry-delay: %" PRId64 ".%03d", el / 1000,
-                               (int)(el % 1000));
-                all[n++] = delay;
-            }
-        }
-        all[n] = NULL;
+    for (unsigned n = 0;; n++) {
         int64_t to = attempt_timeout_ms;
         if (total_deadline_ms > 0) {
             int64_t left = total_deadline_ms - clock_mono_ms();
             if (left <= 0) {
-                st->code = GRPC_DEADLINE_EXCEEDED;
-                (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
+                deadline_exceeded(st);
                 goto out;
             }
             if (to <= 0 || left < to)
                 to = left;
         }
-        struct grpc_call *call = grpc_call_start(c, path, req, len, all, to, NULL, NULL);
-        if (call == NULL) {
-            rc = RC_NOMEM;
+        rc = start_attempt(c, path, req, len, meta, retry, n, t0, to, &call);
+        if (rc != RC_OK)
             goto out;
-        }
+        rc = RC_BACKEND;
         if (!run_until_done(c, call, total_deadline_ms)) {
-            grpc_call_free(call);
-            st->code = GRPC_DEADLINE_EXCEEDED;
-            (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
+            deadline_exceeded(st);
             goto out;
         }
         *st = call->st;
         if (st->code == GRPC_OK) {
             grpc_call_take_message(call, out_p, out_len);
-            grpc_call_free(call);
             if (*out_p == NULL) {
                 /* A unary success must carry one message; an empty one is still one. */
                 st->code = GRPC_INTERNAL;
@@ -642,24 +571,20 @@ grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
             rc = RC_OK;
             goto out;
         }
+        int64_t d = next_delay(retry, call, n, t0, total_deadline_ms);
         grpc_call_free(call);
-        int64_t left = total_deadline_ms > 0 ? total_deadline_ms - clock_mono_ms() : -1;
-        int64_t d = grpc_retry_delay_ms(policy, st->code, attempt, st->retry_after_ms, throttles,
-                                        jitter01(), left);
+        call = NULL;
         if (d < 0)
             goto out;
         log_debug("%s: %s (%s), retrying in %" PRId64 " ms", path, grpcframe_code_name(st->code),
                   st->message, d);
-        if (st->retry_after_ms >= 0)
-            throttles++;
-        else
-            attempt++;
         int64_t until = clock_mono_ms() + d;
         for (int64_t now = clock_mono_ms(); now < until; now = clock_mono_ms())
             if (grpc_client_run(c, (int)(until - now)) != RC_OK)
                 break;
     }
 out:
+    grpc_call_free(call);
     if (rc != RC_OK) {
         free(*out_p);
         *out_p = NULL;

@@ -1,4 +1,5 @@
-/* grpc: a gRPC client over libcurl HTTP/2 (unary and server-streaming calls), with retries.
+/* grpc: a gRPC client over libcurl HTTP/2 (unary and server-streaming calls), with retries
+ * by the caller's policy.
  *
  * Theory of operation. A struct grpc_client talks to one base URL ("http://host:port" is h2c
  * with prior knowledge, "https://host:port" is TLS with ALPN h2; GRPC_CLIENT_H2C forces h2c for
@@ -13,6 +14,11 @@
  *
  * Calls progress only inside grpc_client_run (or grpc_unary, which runs the client until its
  * call ends), on the caller's thread. Nothing here is thread-safe.
+ *
+ * Retries. grpc_unary knows no retry rule of its own: the caller passes a struct grpc_retry,
+ * whose hooks add metadata to each attempt and decide, from a failed attempt's status and
+ * grpc-status-details-bin, whether and after how long to try again. grpc_unary only enforces
+ * the deadlines and never sleeps past the total one.
  */
 #ifndef LABBOX_GRPC_H
 #define LABBOX_GRPC_H
@@ -31,9 +37,8 @@ struct grpc_call;
 
 /* A finished call's status. */
 struct grpc_status {
-    int code;               /* enum grpc_code */
-    char message[512];      /* grpc-message or a transport explanation; never request data */
-    int64_t retry_after_ms; /* server-directed retry (RPCRetryPolicy detail), else -1 */
+    int code;          /* enum grpc_code */
+    char message[512]; /* grpc-message or a transport explanation; never request data */
 };
 
 /* Called once per response message of a call, p borrowed until return. A non-RC_OK return
@@ -45,8 +50,6 @@ typedef enum rc grpc_msg_fn(void *ctx, const char *p, size_t len);
  * them; NULL-safe. */
 struct grpc_client *grpc_client_new(const char *base_url, unsigned flags);
 void grpc_client_free(struct grpc_client *c);
-/* grpc_client_url: the base URL as given (borrowed). */
-const char *grpc_client_url(const struct grpc_client *c);
 
 /* grpc_call_start begins a call of path ("/pkg.Service/Method") with one request message
  * (req, len bytes, copied) and metadata lines ("name: value", NULL-terminated array, copied).
@@ -70,53 +73,50 @@ void grpc_call_free(struct grpc_call *call);
  * activity (0 = do not wait). Message callbacks run from here. RC_OK, or RC_BACKEND if curl's
  * multi interface itself fails. */
 enum rc grpc_client_run(struct grpc_client *c, int timeout_ms) LB_MUST_CHECK;
-/* grpc_client_active: number of calls not yet done. */
-size_t grpc_client_active(const struct grpc_client *c);
 
-/* ---- Retries (pure) ---- */
+/* ---- Unary calls with the caller's retry policy ---- */
 
-struct grpc_retry_policy {
-    unsigned max_retries;  /* attempts = max_retries + 1 */
-    unsigned base_ms;      /* delay before the first retry */
-    unsigned factor;       /* growth per retry */
-    unsigned cap_ms;       /* 0 = no cap */
-    bool idempotency_meta; /* add x-idempotency-key / x-retry-attempt / x-retry-delay */
+#define GRPC_RETRY_META_MAX 4 /* metadata lines a grpc_retry_meta_fn may add */
+
+/* One failed attempt of a grpc_unary call, as a retry hook sees it (all borrowed for the
+ * duration of the hook). */
+struct grpc_attempt {
+    unsigned n;                   /* attempt number, 0 = the first */
+    int64_t elapsed_ms;           /* since grpc_unary began */
+    int64_t time_left_ms;         /* until total_deadline_ms; -1 = no deadline */
+    const struct grpc_status *st; /* its status, never OK */
+    const unsigned char *details; /* grpc-status-details-bin, base64-decoded; NULL if absent */
+    size_t details_len;           /* bytes of details */
 };
 
-/* Modal's control plane (docs/modal.md#retries-and-idempotency): 3 retries, 100 ms doubling,
- * cap 1 s, idempotency headers. */
-extern const struct grpc_retry_policy GRPC_RETRY_CONTROL;
-/* The task command router: 10 retries, 10 ms doubling, no cap, no idempotency headers. */
-extern const struct grpc_retry_policy GRPC_RETRY_ROUTER;
-/* No retries at all. */
-extern const struct grpc_retry_policy GRPC_RETRY_NONE;
+/* grpc_retry_meta_fn: metadata lines ("name: value") for attempt n (0 = the first), elapsed_ms
+ * after grpc_unary began, sent after the caller's meta. Writes at most cap (at least
+ * GRPC_RETRY_META_MAX) pointers to out and their count to *out_n; the lines must stay valid
+ * until the hook is called again or grpc_unary returns. A non-RC_OK return ends grpc_unary
+ * with that rc. */
+typedef enum rc grpc_retry_meta_fn(void *ctx, unsigned n, int64_t elapsed_ms, const char **out,
+                                   size_t cap, size_t *out_n);
+/* grpc_retry_delay_fn: after the failed attempt a, the delay in ms before the next attempt, or
+ * -1 to give up (a delay that would end past the total deadline gives up as well). */
+typedef int64_t grpc_retry_delay_fn(void *ctx, const struct grpc_attempt *a);
 
-/* grpc_retry_is_retryable: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE. */
-bool grpc_retry_is_retryable(int code);
+/* A caller's retry policy for grpc_unary. */
+struct grpc_retry {
+    grpc_retry_meta_fn *meta;   /* NULL: no per-attempt metadata */
+    grpc_retry_delay_fn *delay; /* NULL: one attempt only */
+    void *ctx;                  /* passed to both */
+};
 
-/* grpc_retry_delay_ms decides, after failed attempt number attempt (0 = the first), whether to
- * retry and after how long: -1 = give up. A server-directed retry_after_ms >= 0 wins (at least
- * 100 ms) and does not count against max_retries (throttle_retries counts those; more than 50,
- * or a delay past time_left_ms, gives up). Otherwise only retryable codes retry, at most
- * max_retries times, with delay base * factor^attempt capped at cap_ms, scaled by
- * 0.8 + 0.4 * jitter (jitter in [0,1)). A delay that would end past time_left_ms (>= 0; < 0 =
- * no deadline) gives up. Pure. */
-int64_t grpc_retry_delay_ms(const struct grpc_retry_policy *p, int code, unsigned attempt,
-                            int64_t retry_after_ms, unsigned throttle_retries, double jitter,
-                            int64_t time_left_ms);
-
-/* grpc_unary runs one unary call to completion with retries per policy, running the client
- * (and so its other calls) meanwhile. Each attempt gets attempt_timeout_ms (0 = none); all
- * attempts end by total_deadline_ms (CLOCK_MONOTONIC ms, 0 = none). On grpc status OK,
- * *out_p / *out_len hold the response message (heap, caller frees; an empty message gives a
- * non-NULL zero-length buffer). Returns RC_OK with st->code == OK on success; RC_BACKEND with
- * st filled for any gRPC error; RC_NOMEM. */
+/* grpc_unary runs one unary call to completion, with retries as retry decides (NULL = one
+ * attempt), running the client (and so its other calls) meanwhile. Each attempt gets
+ * attempt_timeout_ms (0 = none); all attempts end by total_deadline_ms (CLOCK_MONOTONIC ms,
+ * 0 = none). On grpc status OK, *out_p / *out_len hold the response message (heap, caller
+ * frees; an empty message gives a non-NULL zero-length buffer). Returns RC_OK with st->code ==
+ * OK on success; RC_BACKEND with st filled for any gRPC error (the last attempt's); RC_NOMEM;
+ * or the meta hook's error. */
 enum rc grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
-                   const char *const *meta, const struct grpc_retry_policy *policy,
+                   const char *const *meta, const struct grpc_retry *retry,
                    int64_t attempt_timeout_ms, int64_t total_deadline_ms, char **out_p,
                    size_t *out_len, struct grpc_status *st) LB_MUST_CHECK;
-
-/* grpc_uuid4 writes a random UUIDv4 (36 chars + NUL). RC_IO if getrandom fails. */
-enum rc grpc_uuid4(char out[37]) LB_MUST_CHECK;
 
 #endif

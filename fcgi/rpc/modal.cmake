@@ -25,7 +25,7 @@ target_link_libraries(lb_modalpb PUBLIC PkgConfig::PROTOBUFC)
 # Generated code is not ours to keep warning-free under our strict flags.
 target_compile_options(lb_modalpb PRIVATE -w)
 
-target_link_libraries(lb_rpc ${lb_rpc_KIND} lb_modalpb lb_parse)
+target_link_libraries(lb_rpc ${lb_rpc_KIND} lb_modalpb)
 target_link_libraries(lb_sandbox ${lb_sandbox_KIND} lb_modalpb)
 # clang (unlike gcc) warns about those casts where the macros are expanded, in our files.
 # (tests/unit/modal.cmake does the same for test_modalpb.)

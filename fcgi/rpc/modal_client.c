@@ -14,6 +14,7 @@
 #include "modal_client.pb-c.h"
 #include "parse/jwt.h"
 #include "parse/modaltoml.h"
+#include "rpc/modal_retry.h"
 #include "task_command_router.pb-c.h"
 #include "util/clock.h"
 #include "util/id.h"
@@ -54,10 +55,26 @@ mut(const char *s)
 
 /* ------------------------------------------------------------------ settings */
 
-static void
+/* Copy src (NULL = "") into dst of cap bytes. false when it does not fit: dst is then "", never
+ * a shortened value. */
+static bool
 copy(char *dst, size_t cap, const char *src)
 {
-    (void)snprintf(dst, cap, "%s", src ? src : "");
+    int k = snprintf(dst, cap, "%s", src ? src : "");
+    if (k >= 0 && (size_t)k < cap)
+        return true;
+    dst[0] = '\0';
+    return false;
+}
+
+/* copy for the setting named what: RC_BADREQ with err when src does not fit. */
+static enum rc
+setting(char *dst, size_t cap, const char *src, const char *what, char *err, size_t errlen)
+{
+    if (copy(dst, cap, src))
+        return RC_OK;
+    (void)snprintf(err, errlen, "%s is longer than %zu bytes", what, cap - 1);
+    return RC_BADREQ;
 }
 
 static const char *
@@ -67,93 +84,147 @@ env_nonempty(const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-enum rc
-modal_settings_load(const struct config *cfg, struct modal_settings *out, char *err, size_t errlen)
+/* The instance tag and the .modal.toml to read: cfg->modal_config, $MODAL_CONFIG_PATH, or
+ * $HOME/.modal.toml ("" when none of them is set). */
+static enum rc
+settings_paths(const struct config *cfg, struct modal_settings *out, char *err, size_t errlen)
+{
+    enum rc rc = setting(
+        out->instance, sizeof(out->instance),
+        cfg != NULL && cfg->instance != NULL && cfg->instance[0] != '\0' ? cfg->instance : "1",
+        "instance", err, errlen);
+    if (rc != RC_OK)
+        return rc;
+    if (cfg != NULL && cfg->modal_config != NULL && cfg->modal_config[0] != '\0')
+        return setting(out->config_path, sizeof(out->config_path), cfg->modal_config,
+                       "modal_config", err, errlen);
+    if (env_nonempty("MODAL_CONFIG_PATH") != NULL)
+        return setting(out->config_path, sizeof(out->config_path), getenv("MODAL_CONFIG_PATH"),
+                       "MODAL_CONFIG_PATH", err, errlen);
+    if (env_nonempty("HOME") != NULL) {
+        int k =
+            snprintf(out->config_path, sizeof(out->config_path), "%s/.modal.toml", getenv("HOME"));
+        if (k < 0 || (size_t)k >= sizeof(out->config_path)) {
+            out->config_path[0] = '\0';
+            (void)snprintf(err, errlen, "$HOME/.modal.toml is longer than %zu bytes",
+                           sizeof(out->config_path) - 1);
+            return RC_BADREQ;
+        }
+    }
+    return RC_OK;
+}
+
+/* Read out->config_path (a missing file is fine unless a profile is wanted) and select the
+ * profile want (NULL = the active one) into *prof. */
+static enum rc
+settings_file(struct modal_settings *out, const char *want, struct modaltoml_profile *prof,
+              bool *found, char *err, size_t errlen)
 {
     enum rc rc = RC_OK;
     char *text = NULL;
+    size_t len = 0, cap = MODALTOML_MAX_BYTES + 1;
     int fd = -1;
-    struct modaltoml_profile prof;
-    bool found = false;
     char perr[200];
-
-    memset(out, 0, sizeof(*out));
-    memset(&prof, 0, sizeof(prof));
-    copy(out->instance, sizeof(out->instance),
-         cfg != NULL && cfg->instance != NULL && cfg->instance[0] != '\0' ? cfg->instance : "1");
-    if (cfg != NULL && cfg->modal_config != NULL && cfg->modal_config[0] != '\0')
-        copy(out->config_path, sizeof(out->config_path), cfg->modal_config);
-    else if (env_nonempty("MODAL_CONFIG_PATH") != NULL)
-        copy(out->config_path, sizeof(out->config_path), getenv("MODAL_CONFIG_PATH"));
-    else if (env_nonempty("HOME") != NULL)
-        (void)snprintf(out->config_path, sizeof(out->config_path), "%s/.modal.toml",
-                       getenv("HOME"));
-    const char *want = NULL;
-    if (cfg != NULL && cfg->modal_profile != NULL && cfg->modal_profile[0] != '\0')
-        want = cfg->modal_profile;
-    else
-        want = env_nonempty("MODAL_PROFILE");
 
     if (out->config_path[0] != '\0') {
         fd = open(out->config_path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 && errno != ENOENT) {
             (void)snprintf(err, errlen, "cannot read %s: %s", out->config_path, strerror(errno));
-            rc = RC_BADREQ;
-            goto out;
+            return RC_BADREQ;
         }
     }
-    if (fd >= 0) {
-        size_t len = 0, cap = MODALTOML_MAX_BYTES + 1;
-        text = malloc(cap);
-        if (text == NULL) {
-            rc = RC_NOMEM;
-            goto out;
-        }
-        for (;;) {
-            ssize_t n = read(fd, text + len, cap - len);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0) {
-                (void)snprintf(err, errlen, "cannot read %s: %s", out->config_path,
-                               strerror(errno));
-                rc = RC_BADREQ;
-                goto out;
-            }
-            if (n == 0 || len + (size_t)n == cap) {
-                len += (size_t)n;
-                break;
-            }
-            len += (size_t)n;
-        }
-        rc = modaltoml_select(text, len, want, &prof, &found, perr, sizeof(perr));
-        if (rc != RC_OK) {
-            (void)snprintf(err, errlen, "%s: %s", out->config_path, perr);
-            rc = RC_BADREQ;
-            goto out;
-        }
-        explicit_bzero(text, len);
-    } else if (want != NULL) {
+    if (fd < 0) {
+        if (want == NULL)
+            return RC_OK;
         (void)snprintf(err, errlen, "profile '%.100s' requested but %s does not exist", want,
                        out->config_path);
-        rc = RC_BADREQ;
+        return RC_BADREQ;
+    }
+    text = malloc(cap);
+    if (text == NULL) {
+        rc = RC_NOMEM;
         goto out;
     }
-    if (found)
-        copy(out->profile, sizeof(out->profile), prof.name);
+    for (;;) {
+        ssize_t n = read(fd, text + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            (void)snprintf(err, errlen, "cannot read %s: %s", out->config_path, strerror(errno));
+            rc = RC_BADREQ;
+            goto out;
+        }
+        len += (size_t)n;
+        if (n == 0 || len == cap)
+            break;
+    }
+    rc = modaltoml_select(text, len, want, prof, found, perr, sizeof(perr));
+    if (rc != RC_OK) {
+        (void)snprintf(err, errlen, "%s: %s", out->config_path, perr);
+        rc = RC_BADREQ;
+    }
+out:
+    if (text != NULL)
+        explicit_bzero(text, len);
+    free(text);
+    (void)close(fd);
+    return rc;
+}
 
+/* The environment beats the profile, which beats the defaults. */
+static enum rc
+settings_values(struct modal_settings *out, const struct modaltoml_profile *prof, char *err,
+                size_t errlen)
+{
     const char *v;
-    copy(out->token_id, sizeof(out->token_id),
-         (v = env_nonempty("MODAL_TOKEN_ID")) ? v : prof.token_id);
-    copy(out->token_secret, sizeof(out->token_secret),
-         (v = env_nonempty("MODAL_TOKEN_SECRET")) ? v : prof.token_secret);
-    copy(out->server_url, sizeof(out->server_url),
-         (v = env_nonempty("MODAL_SERVER_URL"))
-             ? v
-             : (prof.server_url[0] ? prof.server_url : MODAL_DEFAULT_SERVER_URL));
-    copy(out->environment, sizeof(out->environment),
-         (v = getenv("MODAL_ENVIRONMENT")) ? v : prof.environment);
-    copy(out->image_builder_version, sizeof(out->image_builder_version),
-         (v = env_nonempty("MODAL_IMAGE_BUILDER_VERSION")) ? v : prof.image_builder_version);
+    enum rc rc = setting(out->token_id, sizeof(out->token_id),
+                         (v = env_nonempty("MODAL_TOKEN_ID")) ? v : prof->token_id,
+                         "MODAL_TOKEN_ID", err, errlen);
+    if (rc == RC_OK)
+        rc = setting(out->token_secret, sizeof(out->token_secret),
+                     (v = env_nonempty("MODAL_TOKEN_SECRET")) ? v : prof->token_secret,
+                     "MODAL_TOKEN_SECRET", err, errlen);
+    if (rc == RC_OK)
+        rc = setting(out->server_url, sizeof(out->server_url),
+                     (v = env_nonempty("MODAL_SERVER_URL"))
+                         ? v
+                         : (prof->server_url[0] ? prof->server_url : MODAL_DEFAULT_SERVER_URL),
+                     "MODAL_SERVER_URL", err, errlen);
+    if (rc == RC_OK)
+        rc = setting(out->environment, sizeof(out->environment),
+                     (v = getenv("MODAL_ENVIRONMENT")) ? v : prof->environment, "MODAL_ENVIRONMENT",
+                     err, errlen);
+    if (rc == RC_OK)
+        rc = setting(
+            out->image_builder_version, sizeof(out->image_builder_version),
+            (v = env_nonempty("MODAL_IMAGE_BUILDER_VERSION")) ? v : prof->image_builder_version,
+            "MODAL_IMAGE_BUILDER_VERSION", err, errlen);
+    return rc;
+}
+
+enum rc
+modal_settings_load(const struct config *cfg, struct modal_settings *out, char *err, size_t errlen)
+{
+    enum rc rc;
+    struct modaltoml_profile prof;
+    bool found = false;
+
+    memset(out, 0, sizeof(*out));
+    memset(&prof, 0, sizeof(prof));
+    const char *want = NULL;
+    if (cfg != NULL && cfg->modal_profile != NULL && cfg->modal_profile[0] != '\0')
+        want = cfg->modal_profile;
+    else
+        want = env_nonempty("MODAL_PROFILE");
+    rc = settings_paths(cfg, out, err, errlen);
+    if (rc == RC_OK)
+        rc = settings_file(out, want, &prof, &found, err, errlen);
+    if (rc == RC_OK && found)
+        rc = setting(out->profile, sizeof(out->profile), prof.name, "profile name", err, errlen);
+    if (rc == RC_OK)
+        rc = settings_values(out, &prof, err, errlen);
+    if (rc != RC_OK)
+        goto out;
     /* Strip one trailing slash: "https://api.modal.com/" is common in hand-written files. */
     size_t ul = strlen(out->server_url);
     if (ul > 0 && out->server_url[ul - 1] == '/')
@@ -165,18 +236,17 @@ modal_settings_load(const struct config *cfg, struct modal_settings *out, char *
                        out->config_path[0] ? out->config_path : "no file",
                        found ? ", profile " : "", found ? out->profile : "");
         rc = RC_NOTFOUND;
-        goto out;
     }
 out:
     explicit_bzero(&prof, sizeof(prof));
-    free(text);
-    if (fd >= 0)
-        (void)close(fd);
+    if (rc != RC_OK)
+        explicit_bzero(out, sizeof(*out));
     return rc;
 }
 
-bool
-modal_url_is_loopback(const char *url)
+/* The host of url is localhost, 127.0.0.1, ::1 or 172.21.0.1: the router then speaks h2c. */
+static bool
+url_is_loopback(const char *url)
 {
     const char *p = strstr(url, "://");
     p = p ? p + 3 : url;
@@ -189,8 +259,9 @@ modal_url_is_loopback(const char *url)
     return false;
 }
 
-bool
-modal_sandbox_id_is_v1(const char *id)
+/* id is "sb-" and exactly 22 [0-9A-Za-z]: a V1 sandbox; anything else is V2. */
+static bool
+id_is_v1(const char *id)
 {
     if (id == NULL || strncmp(id, "sb-", 3) != 0)
         return false;
@@ -211,14 +282,15 @@ modal_client_new(const struct modal_settings *s)
         return NULL;
     mc->s = *s;
     mc->cp = grpc_client_new(s->server_url, 0);
-    if (mc->cp == NULL) {
-        free(mc);
+    int k =
+        snprintf(mc->meta_token_id, sizeof(mc->meta_token_id), "x-modal-token-id: %s", s->token_id);
+    int l = snprintf(mc->meta_token_secret, sizeof(mc->meta_token_secret),
+                     "x-modal-token-secret: %s", s->token_secret);
+    if (mc->cp == NULL || k < 0 || (size_t)k >= sizeof(mc->meta_token_id) || l < 0 ||
+        (size_t)l >= sizeof(mc->meta_token_secret)) {
+        modal_client_free(mc);
         return NULL;
     }
-    (void)snprintf(mc->meta_token_id, sizeof(mc->meta_token_id), "x-modal-token-id: %s",
-                   s->token_id);
-    (void)snprintf(mc->meta_token_secret, sizeof(mc->meta_token_secret), "x-modal-token-secret: %s",
-                   s->token_secret);
     return mc;
 }
 
@@ -283,6 +355,18 @@ unpack(const ProtobufCMessageDescriptor *d, const char *p, size_t len, ProtobufC
     return RC_OK;
 }
 
+/* The path of method under prefix into out (cap bytes). */
+static enum rc
+rpc_path(char *out, size_t cap, const char *prefix, const char *method, struct grpc_status *st)
+{
+    int k = snprintf(out, cap, "%s%s", prefix, method);
+    if (k > 0 && (size_t)k < cap)
+        return RC_OK;
+    st->code = GRPC_INVALID_ARGUMENT;
+    (void)snprintf(st->message, sizeof(st->message), "method name too long");
+    return RC_BACKEND;
+}
+
 static enum rc
 pack(const ProtobufCMessage *req, uint8_t **out, size_t *out_len)
 {
@@ -311,11 +395,14 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
         return RC_OK;
     size_t len = protobuf_c_message_pack(&req.base, buf);
     cp_meta(mc, false, meta);
-    struct grpc_retry_policy pol = GRPC_RETRY_CONTROL;
+    struct modal_retry retry;
+    rc = modal_retry_init(&retry, &MODAL_RETRY_CONTROL);
+    if (rc != RC_OK)
+        return rc;
     if (mc->token != NULL && now < mc->token_exp_ms)
-        pol.max_retries = 0; /* refreshing a still-valid token: one try */
-    rc = grpc_unary(mc->cp, CP_PREFIX "AuthTokenGet", buf, len, meta, &pol, AUTH_TIMEOUT, 0, &resp,
-                    &resp_len, st);
+        retry.policy.max_retries = 0; /* refreshing a still-valid token: one try */
+    rc = grpc_unary(mc->cp, CP_PREFIX "AuthTokenGet", buf, len, meta, &retry.hook, AUTH_TIMEOUT, 0,
+                    &resp, &resp_len, st);
     if (rc != RC_OK) {
         if (mc->token != NULL && now < mc->token_exp_ms && st->code != GRPC_UNAUTHENTICATED &&
             st->code != GRPC_PERMISSION_DENIED) {
@@ -356,6 +443,10 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
         now + life_ms / 2 + (int64_t)((double)life_ms * 0.1 * (rnd / 4294967296.0));
     int k = snprintf(mc->meta_auth, sizeof(mc->meta_auth), "x-modal-auth-token: %s", mc->token);
     if (k < 0 || (size_t)k >= sizeof(mc->meta_auth)) {
+        /* Never send a shortened token: drop it. */
+        explicit_bzero(mc->token, strlen(mc->token));
+        free(mc->token);
+        mc->token = NULL;
         st->code = GRPC_INTERNAL;
         (void)snprintf(st->message, sizeof(st->message), "auth token too long");
         return RC_BACKEND;
@@ -363,10 +454,15 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
     return RC_OK;
 }
 
-enum rc
-modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
-              const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms, int64_t deadline_ms,
-              ProtobufCMessage **out, struct grpc_status *st)
+/* One unary control-plane call of method (e.g. "SandboxCreate") with Modal's control-plane
+ * retries; *out is the unpacked response (caller frees with protobuf_c_message_free_unpacked).
+ * deadline_ms: CLOCK_MONOTONIC ms bounding all attempts (0 = none); attempt_ms per attempt
+ * (0 = CP_ATTEMPT_MS). RC_BACKEND with st for a gRPC error or an undecodable response;
+ * RC_NOMEM; RC_IO without random bytes for the idempotency key. */
+static enum rc
+cp_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
+        const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms, int64_t deadline_ms,
+        ProtobufCMessage **out, struct grpc_status *st)
 {
     enum rc rc;
     uint8_t *body = NULL;
@@ -375,17 +471,20 @@ modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessag
     size_t resp_len = 0;
     const char *meta[8];
     char path[128];
+    struct modal_retry retry;
 
     *out = NULL;
     rc = modal_client_auth(mc, st);
-    if (rc != RC_OK)
-        return rc;
-    rc = pack(req, &body, &body_len);
+    if (rc == RC_OK)
+        rc = rpc_path(path, sizeof(path), CP_PREFIX, method, st);
+    if (rc == RC_OK)
+        rc = modal_retry_init(&retry, &MODAL_RETRY_CONTROL);
+    if (rc == RC_OK)
+        rc = pack(req, &body, &body_len);
     if (rc != RC_OK)
         return rc;
     cp_meta(mc, true, meta);
-    (void)snprintf(path, sizeof(path), CP_PREFIX "%s", method);
-    rc = grpc_unary(mc->cp, path, body, body_len, meta, &GRPC_RETRY_CONTROL,
+    rc = grpc_unary(mc->cp, path, body, body_len, meta, &retry.hook,
                     attempt_ms > 0 ? attempt_ms : CP_ATTEMPT_MS, deadline_ms, &resp, &resp_len, st);
     free(body);
     if (rc == RC_OK)
@@ -396,17 +495,28 @@ modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessag
 
 /* ------------------------------------------------------------------ control plane */
 
-static void
-set_id(char out[MODAL_ID_MAX], const char *id)
-{
-    copy(out, MODAL_ID_MAX, id);
-}
-
 static enum rc
 bad_reply(struct grpc_status *st, const char *what)
 {
     st->code = GRPC_INTERNAL;
     (void)snprintf(st->message, sizeof(st->message), "reply without %s", what);
+    return RC_BACKEND;
+}
+
+/* Copy the id field what of a reply into out: RC_BACKEND with st when it is missing or longer
+ * than MODAL_ID_MAX - 1 bytes (out is then ""). */
+static enum rc
+take_id(char out[MODAL_ID_MAX], const char *id, const char *what, struct grpc_status *st)
+{
+    if (id == NULL || id[0] == '\0') {
+        out[0] = '\0';
+        return bad_reply(st, what);
+    }
+    if (copy(out, MODAL_ID_MAX, id))
+        return RC_OK;
+    st->code = GRPC_INTERNAL;
+    (void)snprintf(st->message, sizeof(st->message), "reply with a %s over %d bytes", what,
+                   MODAL_ID_MAX - 1);
     return RC_BACKEND;
 }
 
@@ -420,45 +530,43 @@ modal_app_get_or_create(struct modal_client *mc, const char *name, char out_app_
     req.environment_name = mc->s.environment;
     req.object_creation_type =
         MODAL__CLIENT__OBJECT_CREATION_TYPE__OBJECT_CREATION_TYPE_CREATE_IF_MISSING;
-    enum rc rc = modal_cp_call(mc, "AppGetOrCreate", &req.base,
-                               &modal__client__app_get_or_create_response__descriptor, 0, 0,
-                               (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call(mc, "AppGetOrCreate", &req.base,
+                         &modal__client__app_get_or_create_response__descriptor, 0, 0,
+                         (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
-    if (r->app_id == NULL || r->app_id[0] == '\0')
-        rc = bad_reply(st, "app_id");
-    else
-        set_id(out_app_id, r->app_id);
+    rc = take_id(out_app_id, r->app_id, "app_id", st);
     modal__client__app_get_or_create_response__free_unpacked(r, NULL);
     return rc;
 }
 
-enum rc
-modal_builder_version(struct modal_client *mc, char *out, size_t outlen, struct grpc_status *st)
+/* The configured image builder version, else the environment's (EnvironmentGetOrCreate,
+ * cached): *out borrowed for mc's life. */
+static enum rc
+builder_version(struct modal_client *mc, const char **out, struct grpc_status *st)
 {
-    if (mc->s.image_builder_version[0] != '\0') {
-        copy(out, outlen, mc->s.image_builder_version);
+    *out = mc->s.image_builder_version[0] != '\0' ? mc->s.image_builder_version : mc->builder;
+    if (**out != '\0')
         return RC_OK;
-    }
-    if (mc->builder[0] != '\0') {
-        copy(out, outlen, mc->builder);
-        return RC_OK;
-    }
     Modal__Client__EnvironmentGetOrCreateRequest req =
         MODAL__CLIENT__ENVIRONMENT_GET_OR_CREATE_REQUEST__INIT;
     Modal__Client__EnvironmentGetOrCreateResponse *r = NULL;
     req.deployment_name = mc->s.environment;
-    enum rc rc = modal_cp_call(mc, "EnvironmentGetOrCreate", &req.base,
-                               &modal__client__environment_get_or_create_response__descriptor, 0, 0,
-                               (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call(mc, "EnvironmentGetOrCreate", &req.base,
+                         &modal__client__environment_get_or_create_response__descriptor, 0, 0,
+                         (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->metadata != NULL && r->metadata->settings != NULL &&
-        r->metadata->settings->image_builder_version != NULL)
-        copy(mc->builder, sizeof(mc->builder), r->metadata->settings->image_builder_version);
+        !copy(mc->builder, sizeof(mc->builder), r->metadata->settings->image_builder_version)) {
+        st->code = GRPC_INTERNAL;
+        (void)snprintf(st->message, sizeof(st->message),
+                       "reply with an image builder version over %zu bytes",
+                       sizeof(mc->builder) - 1);
+        rc = RC_BACKEND;
+    }
     modal__client__environment_get_or_create_response__free_unpacked(r, NULL);
-    copy(out, outlen, mc->builder);
-    return RC_OK;
+    return rc;
 }
 
 const char *
@@ -484,7 +592,8 @@ flatten(const Modal__Client__GenericResult *g, struct modal_result *out)
 {
     out->status = (int)g->status;
     out->exitcode = g->exitcode;
-    copy(out->exception, sizeof(out->exception), g->exception);
+    /* A message for people: a shortened one is still the message. */
+    (void)snprintf(out->exception, sizeof(out->exception), "%s", g->exception ? g->exception : "");
 }
 
 static enum rc
@@ -512,8 +621,11 @@ on_join(void *ctx, const char *p, size_t len)
         modal__client__image_join_streaming_response__unpack(NULL, len, (const uint8_t *)p);
     if (r == NULL)
         return RC_BADREQ;
-    if (r->entry_id != NULL && r->entry_id[0] != '\0')
-        copy(js->entry_id, sizeof(js->entry_id), r->entry_id);
+    if (r->entry_id != NULL && r->entry_id[0] != '\0' &&
+        !copy(js->entry_id, sizeof(js->entry_id), r->entry_id)) {
+        modal__client__image_join_streaming_response__free_unpacked(r, NULL);
+        return RC_TOOBIG; /* resuming from a shortened entry id would skip or repeat */
+    }
     if (r->result != NULL && r->result->status != 0 && !js->finished) {
         js->finished = true;
         flatten(r->result, &js->res);
@@ -522,45 +634,15 @@ on_join(void *ctx, const char *p, size_t len)
     return RC_OK;
 }
 
-enum rc
-modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, int64_t deadline_ms,
-                  char out_image_id[MODAL_ID_MAX], struct grpc_status *st)
+/* ImageJoinStreaming for image_id, reopened until a result arrives (at most 3 retryable
+ * failures) or deadline_ms (0 = 120 s per attempt, no overall limit). */
+static enum rc
+image_join(struct modal_client *mc, char *image_id, int64_t deadline_ms, struct grpc_status *st)
 {
     enum rc rc;
-    char builder[64], from[600];
-    Modal__Client__ImageGetOrCreateRequest req = MODAL__CLIENT__IMAGE_GET_OR_CREATE_REQUEST__INIT;
-    Modal__Client__Image img = MODAL__CLIENT__IMAGE__INIT;
-    Modal__Client__ImageGetOrCreateResponse *r = NULL;
-    char *cmds[1];
     struct join_state js;
     unsigned failures = 0;
 
-    rc = modal_builder_version(mc, builder, sizeof(builder), st);
-    if (rc != RC_OK)
-        return rc;
-    (void)snprintf(from, sizeof(from), "FROM %s", tag);
-    cmds[0] = from;
-    img.n_dockerfile_commands = 1;
-    img.dockerfile_commands = cmds;
-    req.image = &img;
-    req.app_id = mut(app_id);
-    req.builder_version = builder;
-    rc = modal_cp_call(mc, "ImageGetOrCreate", &req.base,
-                       &modal__client__image_get_or_create_response__descriptor, 0, deadline_ms,
-                       (ProtobufCMessage **)&r, st);
-    if (rc != RC_OK)
-        return rc;
-    if (r->image_id == NULL || r->image_id[0] == '\0') {
-        rc = bad_reply(st, "image_id");
-        goto out;
-    }
-    set_id(out_image_id, r->image_id);
-    if (r->result != NULL && r->result->status != 0) {
-        if (r->result->status !=
-            MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS)
-            rc = build_failed(st, r->result);
-        goto out;
-    }
     memset(&js, 0, sizeof(js));
     while (!js.finished) {
         Modal__Client__ImageJoinStreamingRequest jr =
@@ -568,34 +650,26 @@ modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, 
         uint8_t *body = NULL;
         size_t body_len = 0;
         const char *meta[8];
-        jr.image_id = out_image_id;
-        jr.timeout = 55.0f;
+        jr.image_id = image_id;
         jr.last_entry_id = js.entry_id;
         int64_t left = deadline_ms > 0 ? deadline_ms - clock_mono_ms() : 120000;
         if (left <= 0) {
             st->code = GRPC_DEADLINE_EXCEEDED;
             (void)snprintf(st->message, sizeof(st->message), "image build still running");
-            rc = RC_BACKEND;
-            goto out;
+            return RC_BACKEND;
         }
-        if (left > 55000)
-            jr.timeout = 55.0f;
-        else
-            jr.timeout = (float)left / 1000.0f;
+        jr.timeout = left > 55000 ? 55.0f : (float)left / 1000.0f;
         rc = modal_client_auth(mc, st);
+        if (rc == RC_OK)
+            rc = pack(&jr.base, &body, &body_len);
         if (rc != RC_OK)
-            goto out;
-        rc = pack(&jr.base, &body, &body_len);
-        if (rc != RC_OK)
-            goto out;
+            return rc;
         cp_meta(mc, true, meta);
         struct grpc_call *call = grpc_call_start(mc->cp, CP_PREFIX "ImageJoinStreaming", body,
                                                  body_len, meta, left + 5000, on_join, &js);
         free(body);
-        if (call == NULL) {
-            rc = RC_NOMEM;
-            goto out;
-        }
+        if (call == NULL)
+            return RC_NOMEM;
         while (!grpc_call_done(call) && !js.finished)
             if (grpc_client_run(mc->cp, 1000) != RC_OK)
                 break;
@@ -604,21 +678,61 @@ modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, 
         grpc_call_free(call);
         if (js.finished)
             break;
-        if (done && st->code != GRPC_OK) {
-            if (!grpc_retry_is_retryable(st->code) || ++failures > 3) {
-                rc = RC_BACKEND;
-                goto out;
-            }
-        }
+        if (done && st->code != GRPC_OK && (!modal_retry_is_retryable(st->code) || ++failures > 3))
+            return RC_BACKEND;
     }
     memset(st, 0, sizeof(*st));
     if (js.res.status != MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS) {
         Modal__Client__GenericResult g = MODAL__CLIENT__GENERIC_RESULT__INIT;
         g.status = (Modal__Client__GenericResult__GenericStatus)js.res.status;
         g.exception = js.res.exception;
-        rc = build_failed(st, &g);
+        return build_failed(st, &g);
     }
-out:
+    return RC_OK;
+}
+
+enum rc
+modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, int64_t deadline_ms,
+                  char out_image_id[MODAL_ID_MAX], struct grpc_status *st)
+{
+    enum rc rc;
+    const char *builder = NULL;
+    char from[600];
+    Modal__Client__ImageGetOrCreateRequest req = MODAL__CLIENT__IMAGE_GET_OR_CREATE_REQUEST__INIT;
+    Modal__Client__Image img = MODAL__CLIENT__IMAGE__INIT;
+    Modal__Client__ImageGetOrCreateResponse *r = NULL;
+    char *cmds[1];
+
+    out_image_id[0] = '\0';
+    int k = snprintf(from, sizeof(from), "FROM %s", tag);
+    if (k < 0 || (size_t)k >= sizeof(from)) {
+        st->code = GRPC_INVALID_ARGUMENT;
+        (void)snprintf(st->message, sizeof(st->message), "image tag longer than %zu bytes",
+                       sizeof(from) - 6);
+        return RC_BACKEND;
+    }
+    rc = builder_version(mc, &builder, st);
+    if (rc != RC_OK)
+        return rc;
+    cmds[0] = from;
+    img.n_dockerfile_commands = 1;
+    img.dockerfile_commands = cmds;
+    req.image = &img;
+    req.app_id = mut(app_id);
+    req.builder_version = mut(builder);
+    rc = cp_call(mc, "ImageGetOrCreate", &req.base,
+                 &modal__client__image_get_or_create_response__descriptor, 0, deadline_ms,
+                 (ProtobufCMessage **)&r, st);
+    if (rc != RC_OK)
+        return rc;
+    rc = take_id(out_image_id, r->image_id, "image_id", st);
+    if (rc == RC_OK && r->result != NULL && r->result->status != 0) {
+        if (r->result->status !=
+            MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS)
+            rc = build_failed(st, r->result);
+    } else if (rc == RC_OK) {
+        rc = image_join(mc, out_image_id, deadline_ms, st);
+    }
     modal__client__image_get_or_create_response__free_unpacked(r, NULL);
     return rc;
 }
@@ -683,27 +797,27 @@ sandbox_create_v2(struct modal_client *mc, const struct modal_sandbox_spec *spec
     req.definition = &cp.def;
     req.n_tags = cp.n_tags;
     req.tags = cp.tags;
-    enum rc rc = modal_cp_call(mc, "SandboxCreateV2", &req.base,
-                               &modal__client__sandbox_create_v2_response__descriptor, 0, 0,
-                               (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call(mc, "SandboxCreateV2", &req.base,
+                         &modal__client__sandbox_create_v2_response__descriptor, 0, 0,
+                         (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
-    if (r->sandbox_id == NULL || r->sandbox_id[0] == '\0') {
-        rc = bad_reply(st, "sandbox_id");
+    rc = take_id(out_sandbox_id, r->sandbox_id, "sandbox_id", st);
+    if (rc != RC_OK)
         goto out;
-    }
-    set_id(out_sandbox_id, r->sandbox_id);
     const Modal__Client__CommandRouterAccess *a = r->command_router_access;
     if (r->task_id == NULL || r->task_id[0] == '\0' || a == NULL || a->url == NULL ||
         a->url[0] == '\0' || a->jwt == NULL || a->jwt[0] == '\0')
         goto out; /* the caller asks for the task and the access */
     if (strcmp(mc->task_id, r->task_id) != 0)
         router_close(mc);
-    set_id(mc->task_id, r->task_id);
-    set_id(mc->sandbox_id, r->sandbox_id);
-    rc = router_install(mc, a->url, a->jwt, st);
+    rc = take_id(mc->task_id, r->task_id, "task_id", st);
     if (rc == RC_OK)
-        set_id(out_task_id, r->task_id);
+        rc = take_id(mc->sandbox_id, r->sandbox_id, "sandbox_id", st);
+    if (rc == RC_OK)
+        rc = router_install(mc, a->url, a->jwt, st);
+    if (rc == RC_OK)
+        rc = take_id(out_task_id, r->task_id, "task_id", st);
 out:
     modal__client__sandbox_create_v2_response__free_unpacked(r, NULL);
     return rc;
@@ -727,15 +841,12 @@ modal_sandbox_create(struct modal_client *mc, const struct modal_sandbox_spec *s
     req.definition = &cp.def;
     req.n_tags = cp.n_tags;
     req.tags = cp.tags;
-    enum rc rc = modal_cp_call(mc, "SandboxCreate", &req.base,
-                               &modal__client__sandbox_create_response__descriptor, 0, 0,
-                               (ProtobufCMessage **)&r, st);
+    enum rc rc =
+        cp_call(mc, "SandboxCreate", &req.base, &modal__client__sandbox_create_response__descriptor,
+                0, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
-    if (r->sandbox_id == NULL || r->sandbox_id[0] == '\0')
-        rc = bad_reply(st, "sandbox_id");
-    else
-        set_id(out_sandbox_id, r->sandbox_id);
+    rc = take_id(out_sandbox_id, r->sandbox_id, "sandbox_id", st);
     modal__client__sandbox_create_response__free_unpacked(r, NULL);
     return rc;
 }
@@ -750,10 +861,9 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
             MODAL__CLIENT__SANDBOX_GET_TASK_ID_REQUEST__INIT;
         Modal__Client__SandboxGetTaskIdResponse *r = NULL;
         req.sandbox_id = mut(sandbox_id);
-        enum rc rc = modal_cp_call(
-            mc, modal_sandbox_id_is_v1(sandbox_id) ? "SandboxGetTaskId" : "SandboxGetTaskIdV2",
-            &req.base, &modal__client__sandbox_get_task_id_response__descriptor, 10000, deadline_ms,
-            (ProtobufCMessage **)&r, st);
+        enum rc rc = cp_call(mc, id_is_v1(sandbox_id) ? "SandboxGetTaskId" : "SandboxGetTaskIdV2",
+                             &req.base, &modal__client__sandbox_get_task_id_response__descriptor,
+                             10000, deadline_ms, (ProtobufCMessage **)&r, st);
         if (rc != RC_OK)
             return rc;
         if (r->task_result != NULL) {
@@ -762,9 +872,9 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
             return RC_CONFLICT;
         }
         if (r->task_id != NULL && r->task_id[0] != '\0') {
-            set_id(out_task_id, r->task_id);
+            rc = take_id(out_task_id, r->task_id, "task_id", st);
             modal__client__sandbox_get_task_id_response__free_unpacked(r, NULL);
-            return RC_OK;
+            return rc;
         }
         modal__client__sandbox_get_task_id_response__free_unpacked(r, NULL);
         if (deadline_ms > 0 && clock_mono_ms() + 500 >= deadline_ms)
@@ -782,10 +892,9 @@ modal_sandbox_wait(struct modal_client *mc, const char *sandbox_id, float timeou
     req.sandbox_id = mut(sandbox_id);
     req.timeout = timeout_s;
     *out_done = false;
-    enum rc rc =
-        modal_cp_call(mc, modal_sandbox_id_is_v1(sandbox_id) ? "SandboxWait" : "SandboxWaitV2",
-                      &req.base, &modal__client__sandbox_wait_response__descriptor,
-                      (int64_t)(timeout_s * 1000.0f) + 10000, 0, (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call(mc, id_is_v1(sandbox_id) ? "SandboxWait" : "SandboxWaitV2", &req.base,
+                         &modal__client__sandbox_wait_response__descriptor,
+                         (int64_t)(timeout_s * 1000.0f) + 10000, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->result != NULL) {
@@ -802,9 +911,9 @@ modal_sandbox_terminate(struct modal_client *mc, const char *sandbox_id, struct 
     Modal__Client__SandboxTerminateRequest req = MODAL__CLIENT__SANDBOX_TERMINATE_REQUEST__INIT;
     ProtobufCMessage *r = NULL;
     req.sandbox_id = mut(sandbox_id);
-    enum rc rc = modal_cp_call(
-        mc, modal_sandbox_id_is_v1(sandbox_id) ? "SandboxTerminate" : "SandboxTerminateV2",
-        &req.base, &modal__client__sandbox_terminate_response__descriptor, 15000, 0, &r, st);
+    enum rc rc =
+        cp_call(mc, id_is_v1(sandbox_id) ? "SandboxTerminate" : "SandboxTerminateV2", &req.base,
+                &modal__client__sandbox_terminate_response__descriptor, 15000, 0, &r, st);
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
     return rc;
@@ -833,9 +942,9 @@ modal_sandbox_list(struct modal_client *mc, int version, const char *app_id, con
         req.include_finished = false;
         req.n_tags = job_id ? 2 : 1;
         req.tags = tags;
-        rc = modal_cp_call(mc, v2 ? "SandboxListV2" : "SandboxList", &req.base,
-                           &modal__client__sandbox_list_response__descriptor, 0, 0,
-                           (ProtobufCMessage **)&r, st);
+        rc = cp_call(mc, v2 ? "SandboxListV2" : "SandboxList", &req.base,
+                     &modal__client__sandbox_list_response__descriptor, 0, 0,
+                     (ProtobufCMessage **)&r, st);
         if (rc != RC_OK)
             return rc;
         size_t n = r->n_sandboxes;
@@ -846,7 +955,7 @@ modal_sandbox_list(struct modal_client *mc, int version, const char *app_id, con
                 if (si->tags[k]->tag_name != NULL && strcmp(si->tags[k]->tag_name, "job") == 0)
                     job = si->tags[k]->tag_value;
             /* SandboxListV2 may report V1 sandboxes too: those belong to the V1 listing. */
-            if (si->id != NULL && si->id[0] != '\0' && !(v2 && modal_sandbox_id_is_v1(si->id)))
+            if (si->id != NULL && si->id[0] != '\0' && !(v2 && id_is_v1(si->id)))
                 rc = fn(ctx, si->id, job);
             before = si->created_at;
         }
@@ -865,7 +974,7 @@ router_install(struct modal_client *mc, const char *url, const char *jwt, struct
 {
     if (mc->router == NULL || mc->router_url == NULL || strcmp(mc->router_url, url) != 0) {
         router_close(mc);
-        unsigned flags = modal_url_is_loopback(mc->s.server_url) ? GRPC_CLIENT_H2C : 0;
+        unsigned flags = url_is_loopback(mc->s.server_url) ? GRPC_CLIENT_H2C : 0;
         mc->router = grpc_client_new(url, flags);
         mc->router_url = strdup(url);
         if (mc->router == NULL || mc->router_url == NULL) {
@@ -901,10 +1010,9 @@ router_access_v2(struct modal_client *mc, struct grpc_status *st)
     Modal__Client__SandboxGetCommandRouterAccessResponse *r = NULL;
     req.target_case = MODAL__CLIENT__SANDBOX_GET_COMMAND_ROUTER_ACCESS_REQUEST__TARGET_SANDBOX_ID;
     req.sandbox_id = mc->sandbox_id;
-    enum rc rc =
-        modal_cp_call(mc, "SandboxGetCommandRouterAccess", &req.base,
-                      &modal__client__sandbox_get_command_router_access_response__descriptor, 15000,
-                      0, (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call(mc, "SandboxGetCommandRouterAccess", &req.base,
+                         &modal__client__sandbox_get_command_router_access_response__descriptor,
+                         15000, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->url == NULL || r->url[0] == '\0' || r->jwt == NULL || r->jwt[0] == '\0')
@@ -919,15 +1027,15 @@ router_access_v2(struct modal_client *mc, struct grpc_status *st)
 static enum rc
 router_access(struct modal_client *mc, struct grpc_status *st)
 {
-    if (mc->sandbox_id[0] != '\0' && !modal_sandbox_id_is_v1(mc->sandbox_id))
+    if (mc->sandbox_id[0] != '\0' && !id_is_v1(mc->sandbox_id))
         return router_access_v2(mc, st);
     Modal__Client__TaskGetCommandRouterAccessRequest req =
         MODAL__CLIENT__TASK_GET_COMMAND_ROUTER_ACCESS_REQUEST__INIT;
     Modal__Client__TaskGetCommandRouterAccessResponse *r = NULL;
     req.task_id = mc->task_id;
-    enum rc rc = modal_cp_call(mc, "TaskGetCommandRouterAccess", &req.base,
-                               &modal__client__task_get_command_router_access_response__descriptor,
-                               15000, 0, (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call(mc, "TaskGetCommandRouterAccess", &req.base,
+                         &modal__client__task_get_command_router_access_response__descriptor, 15000,
+                         0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->url == NULL || r->url[0] == '\0' || r->jwt == NULL || r->jwt[0] == '\0')
@@ -944,8 +1052,14 @@ modal_router_open(struct modal_client *mc, const char *sandbox_id, const char *t
 {
     if (strcmp(mc->task_id, task_id) != 0)
         router_close(mc);
-    copy(mc->task_id, sizeof(mc->task_id), task_id);
-    copy(mc->sandbox_id, sizeof(mc->sandbox_id), sandbox_id);
+    if (!copy(mc->task_id, sizeof(mc->task_id), task_id) ||
+        !copy(mc->sandbox_id, sizeof(mc->sandbox_id), sandbox_id)) {
+        router_close(mc);
+        st->code = GRPC_INVALID_ARGUMENT;
+        (void)snprintf(st->message, sizeof(st->message), "task or sandbox id over %d bytes",
+                       MODAL_ID_MAX - 1);
+        return RC_BACKEND;
+    }
     return router_access(mc, st);
 }
 
@@ -966,10 +1080,12 @@ modal_router_client(struct modal_client *mc)
     return mc->router;
 }
 
-enum rc
-modal_router_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
-                  const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms,
-                  int64_t deadline_ms, ProtobufCMessage **out, struct grpc_status *st)
+/* A unary router call with Modal's router retries and one JWT refresh on UNAUTHENTICATED;
+ * like cp_call otherwise. */
+static enum rc
+router_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms, int64_t deadline_ms,
+            ProtobufCMessage **out, struct grpc_status *st)
 {
     enum rc rc;
     uint8_t *body = NULL;
@@ -984,13 +1100,18 @@ modal_router_call(struct modal_client *mc, const char *method, const ProtobufCMe
         (void)snprintf(st->message, sizeof(st->message), "no router connection");
         return RC_BACKEND;
     }
-    rc = pack(req, &body, &body_len);
+    rc = rpc_path(path, sizeof(path), ROUTER_PREFIX, method, st);
+    if (rc == RC_OK)
+        rc = pack(req, &body, &body_len);
     if (rc != RC_OK)
         return rc;
-    (void)snprintf(path, sizeof(path), ROUTER_PREFIX "%s", method);
     for (int round = 0; round < 2; round++) {
         const char *meta[2] = {mc->meta_bearer, NULL};
-        rc = grpc_unary(mc->router, path, body, body_len, meta, &GRPC_RETRY_ROUTER, attempt_ms,
+        struct modal_retry retry;
+        rc = modal_retry_init(&retry, &MODAL_RETRY_ROUTER);
+        if (rc != RC_OK)
+            break;
+        rc = grpc_unary(mc->router, path, body, body_len, meta, &retry.hook, attempt_ms,
                         deadline_ms, &resp, &resp_len, st);
         if (rc == RC_OK || st->code != GRPC_UNAUTHENTICATED || round == 1)
             break;
@@ -1007,16 +1128,19 @@ modal_router_call(struct modal_client *mc, const char *method, const ProtobufCMe
     return rc;
 }
 
-struct grpc_call *
-modal_router_start(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
-                   int64_t timeout_ms, grpc_msg_fn *on_msg, void *ctx)
+/* An asynchronous router call (streaming or unary), for the caller to drive with
+ * grpc_client_run(modal_router_client(mc), ...). NULL on OOM or without a router. */
+static struct grpc_call *
+router_start(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
+             int64_t timeout_ms, grpc_msg_fn *on_msg, void *ctx)
 {
     uint8_t *body = NULL;
     size_t body_len = 0;
     char path[128];
-    if (mc->router == NULL || pack(req, &body, &body_len) != RC_OK)
+    struct grpc_status st;
+    if (mc->router == NULL || rpc_path(path, sizeof(path), ROUTER_PREFIX, method, &st) != RC_OK ||
+        pack(req, &body, &body_len) != RC_OK)
         return NULL;
-    (void)snprintf(path, sizeof(path), ROUTER_PREFIX "%s", method);
     const char *meta[2] = {mc->meta_bearer, NULL};
     struct grpc_call *call =
         grpc_call_start(mc->router, path, body, body_len, meta, timeout_ms, on_msg, ctx);
@@ -1108,9 +1232,9 @@ modal_exec_start(struct modal_client *mc, const struct modal_exec_spec *spec,
     req.workdir = mut(spec->workdir ? spec->workdir : "");
     req.n_env = envc;
     req.env = eptr;
-    rc = modal_router_call(mc, "TaskExecStart", &req.base,
-                           &modal__task_command_router__task_exec_start_response__descriptor, 30000,
-                           0, &r, st);
+    rc = router_call(mc, "TaskExecStart", &req.base,
+                     &modal__task_command_router__task_exec_start_response__descriptor, 30000, 0,
+                     &r, st);
 out:
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
@@ -1140,9 +1264,9 @@ modal_exec_stdin_write(struct modal_client *mc, const char *exec_id, uint64_t of
     req.data.len = len;
     req.eof = eof;
     enum rc rc =
-        modal_router_call(mc, "TaskExecStdinWrite", &req.base,
-                          &modal__task_command_router__task_exec_stdin_write_response__descriptor,
-                          60000, deadline_ms, &r, st);
+        router_call(mc, "TaskExecStdinWrite", &req.base,
+                    &modal__task_command_router__task_exec_stdin_write_response__descriptor, 60000,
+                    deadline_ms, &r, st);
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
     return rc;
@@ -1160,9 +1284,9 @@ modal_exec_poll(struct modal_client *mc, const char *exec_id, bool *out_done, in
     *out_done = false;
     *out_code = -1;
     *out_signal = -1;
-    enum rc rc = modal_router_call(mc, "TaskExecPoll", &req.base,
-                                   &modal__task_command_router__task_exec_poll_response__descriptor,
-                                   15000, 0, (ProtobufCMessage **)&r, st);
+    enum rc rc = router_call(mc, "TaskExecPoll", &req.base,
+                             &modal__task_command_router__task_exec_poll_response__descriptor,
+                             15000, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->exit_status_case ==
@@ -1231,7 +1355,7 @@ modal_exec_wait_start(struct modal_client *mc, const char *exec_id, int64_t time
         MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_REQUEST__INIT;
     req.task_id = mc->task_id;
     req.exec_id = mut(exec_id);
-    return modal_router_start(mc, "TaskExecWait", &req.base, timeout_ms, NULL, NULL);
+    return router_start(mc, "TaskExecWait", &req.base, timeout_ms, NULL, NULL);
 }
 
 struct grpc_call *
@@ -1247,5 +1371,5 @@ modal_exec_stdio_start(struct modal_client *mc, const char *exec_id, int fd, uin
         fd == 1
             ? MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDERR
             : MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDOUT;
-    return modal_router_start(mc, "TaskExecStdioRead", &req.base, 0, on_msg, ctx);
+    return router_start(mc, "TaskExecStdioRead", &req.base, 0, on_msg, ctx);
 }

@@ -10,7 +10,9 @@
  * JWT from AuthTokenGet, which is cached and refreshed halfway through its lifetime
  * (docs/modal.md#auth-token). Router calls carry "authorization: Bearer <router JWT>"; an
  * UNAUTHENTICATED answer refreshes the router access once and retries
- * (docs/modal.md#router-access). Unary calls retry per docs/modal.md#retries-and-idempotency.
+ * (docs/modal.md#router-access). Unary calls retry per docs/modal.md#retries-and-idempotency;
+ * those rules (codes, backoff, server-directed retries, idempotency keys) are
+ * rpc/modal_retry.h, handed to grpc_unary as its retry hook.
  *
  * Sandbox families (docs/modal.md#sandbox-families). Only creation and listing take the family as
  * an argument; every call about an existing sandbox picks its RPC from the sandbox id, as the SDKs
@@ -56,24 +58,16 @@ struct modal_settings {
  * file is cfg->modal_config when non-empty, else $MODAL_CONFIG_PATH, else $HOME/.modal.toml (a
  * missing file is fine); the profile cfg->modal_profile, else $MODAL_PROFILE, else the active
  * one (cfg may be NULL). RC_NOTFOUND when no token id/secret is found anywhere; RC_BADREQ for
- * an unreadable or malformed file or an unknown requested profile; err gets a sentence a
- * person understands (file path and line, never secret values). */
+ * an unreadable or malformed file, an unknown requested profile or a value or path longer
+ * than its field (never shortened); err gets a sentence a person understands (file path and
+ * line or the setting's name, never secret values). On any error *out is all zero. */
 enum rc modal_settings_load(const struct config *cfg, struct modal_settings *out, char *err,
                             size_t errlen) LB_MUST_CHECK;
 
-/* modal_url_is_loopback: the host of url is localhost, 127.0.0.1, ::1 or 172.21.0.1
- * (docs/modal.md#http2-and-tls). */
-bool modal_url_is_loopback(const char *url);
-
-/* modal_sandbox_id_is_v1: id is "sb-" followed by exactly 22 [0-9A-Za-z] (a V1 sandbox);
- * false for anything else, which the SDKs treat as V2 (docs/modal.md#sandbox-families).
- * NULL-safe. */
-bool modal_sandbox_id_is_v1(const char *id);
-
 struct modal_client;
 
-/* modal_client_new copies s; NULL on OOM or an unusable server URL. modal_client_free frees
- * everything (calls still open are cancelled); NULL-safe. */
+/* modal_client_new copies s; NULL on OOM, an unusable server URL or an over-long token.
+ * modal_client_free frees everything (calls still open are cancelled); NULL-safe. */
 struct modal_client *modal_client_new(const struct modal_settings *s);
 void modal_client_free(struct modal_client *mc);
 /* modal_client_settings: the settings in use (borrowed for mc's life). */
@@ -83,26 +77,12 @@ const struct modal_settings *modal_client_settings(const struct modal_client *mc
  * RC_BACKEND with st on failure (UNAUTHENTICATED/PERMISSION_DENIED = the token was rejected). */
 enum rc modal_client_auth(struct modal_client *mc, struct grpc_status *st) LB_MUST_CHECK;
 
-/* modal_cp_call: one unary control-plane call of method (e.g. "SandboxCreate") with
- * retries; *out is the unpacked response (caller frees with protobuf_c_message_free_unpacked).
- * deadline_ms: CLOCK_MONOTONIC ms bounding all attempts (0 = none); attempt_ms per attempt.
- * RC_BACKEND with st for a gRPC error or an undecodable response; RC_NOMEM. */
-enum rc modal_cp_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
-                      const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms,
-                      int64_t deadline_ms, ProtobufCMessage **out,
-                      struct grpc_status *st) LB_MUST_CHECK;
-
 /* ---- control-plane operations (docs/modal.md#rpcs-labbox-uses) ---- */
 
 /* modal_app_get_or_create: AppGetOrCreate(name, environment, CREATE_IF_MISSING) -> app id. */
 enum rc modal_app_get_or_create(struct modal_client *mc, const char *name,
                                 char out_app_id[MODAL_ID_MAX],
                                 struct grpc_status *st) LB_MUST_CHECK;
-
-/* modal_builder_version: the configured image builder version, else the environment's
- * (EnvironmentGetOrCreate, cached). */
-enum rc modal_builder_version(struct modal_client *mc, char *out, size_t outlen,
-                              struct grpc_status *st) LB_MUST_CHECK;
 
 /* modal_image_build: ImageGetOrCreate(FROM tag) then ImageJoinStreaming until a result, by
  * deadline_ms. RC_OK with *out_image_id. A finished but failed build is RC_BACKEND with
@@ -182,19 +162,6 @@ enum rc modal_router_open(struct modal_client *mc, const char *sandbox_id, const
 enum rc modal_router_refresh(struct modal_client *mc, struct grpc_status *st) LB_MUST_CHECK;
 /* modal_router_client: the router's grpc client (borrowed), NULL before modal_router_open. */
 struct grpc_client *modal_router_client(struct modal_client *mc);
-
-/* modal_router_call: a unary router call with router retries and one JWT refresh on
- * UNAUTHENTICATED; like modal_cp_call otherwise. */
-enum rc modal_router_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
-                          const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms,
-                          int64_t deadline_ms, ProtobufCMessage **out,
-                          struct grpc_status *st) LB_MUST_CHECK;
-
-/* modal_router_start: an asynchronous router call (streaming or unary), for the caller to
- * drive with grpc_client_run(modal_router_client(mc), ...). NULL on OOM or no router. */
-struct grpc_call *modal_router_start(struct modal_client *mc, const char *method,
-                                     const ProtobufCMessage *req, int64_t timeout_ms,
-                                     grpc_msg_fn *on_msg, void *ctx);
 
 struct modal_exec_spec {
     const char *exec_id;   /* client-chosen UUID */

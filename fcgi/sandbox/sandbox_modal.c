@@ -48,6 +48,7 @@
 #include "json.h"
 #include "log.h"
 #include "rpc/modal_client.h"
+#include "rpc/modal_retry.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
@@ -286,7 +287,7 @@ read_all(struct sandbox *sb, const char *exec_id, int fd, sink_fn *sink, void *c
                 return RC_BACKEND;
             continue;
         }
-        if (!grpc_retry_is_retryable(st->code) || ++failures > MODAL_STREAM_RETRIES)
+        if (!modal_retry_is_retryable(st->code) || ++failures > MODAL_STREAM_RETRIES)
             return RC_BACKEND;
         (void)usleep((useconds_t)(10000u << (failures < 6 ? failures : 6)));
     }
@@ -336,7 +337,7 @@ wait_exit(struct sandbox *sb, const char *exec_id, int64_t deadline, int *out_co
             continue;
         }
         if (st->code != GRPC_DEADLINE_EXCEEDED &&
-            (!grpc_retry_is_retryable(st->code) || ++failures > MODAL_STREAM_RETRIES))
+            (!modal_retry_is_retryable(st->code) || ++failures > MODAL_STREAM_RETRIES))
             return RC_BACKEND;
         if (st->code != GRPC_DEADLINE_EXCEEDED)
             (void)usleep(1000 * 1000);
@@ -365,7 +366,7 @@ to_snippet(void *ctx, const char *p, size_t len)
 static enum rc
 new_exec(struct sandbox *sb, const char *key, char out[37])
 {
-    if (grpc_uuid4(out) != RC_OK)
+    if (modal_uuid4(out) != RC_OK)
         return sandbox_fail(sb, "cannot generate an exec id");
     enum rc rc = set_state(sb, key, out);
     return rc != RC_OK ? rc : save(sb);
@@ -908,7 +909,7 @@ stream_ended(struct sandbox *sb, struct modal_stream *s)
             return fail_st(sb, "reading the agent's output", &st);
         return open_stream(sb, s->which);
     }
-    if (!grpc_retry_is_retryable(code) || ++s->retries > MODAL_STREAM_RETRIES)
+    if (!modal_retry_is_retryable(code) || ++s->retries > MODAL_STREAM_RETRIES)
         return fail_st(sb, "reading the agent's output", &st);
     log_debug("stdio stream %d: %s, reopening at %" PRIu64, (int)s->which,
               grpcframe_code_name(code), s->offset);
@@ -945,7 +946,7 @@ wait_ended(struct sandbox *sb)
             return fail_st(sb, "waiting for the agent", &st);
         return open_wait(sb);
     }
-    if (st.code == GRPC_DEADLINE_EXCEEDED || grpc_retry_is_retryable(st.code))
+    if (st.code == GRPC_DEADLINE_EXCEEDED || modal_retry_is_retryable(st.code))
         return open_wait(sb);
     /* The router no longer knows the process: has the sandbox died? */
     bool done = false;

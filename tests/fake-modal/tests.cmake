@@ -2,6 +2,10 @@
 # paths are relative to this file's directory (CMAKE_CURRENT_LIST_DIR), not tests/.
 # Needs Node >= 20 and `npm install --prefix tests/fake-modal`; without node_modules the
 # tests fail (they do not skip).
+# Registered only WITH_MODAL: the fake and the .proto files serve the Modal backend alone.
+if(NOT WITH_MODAL)
+  return()
+endif()
 set(LB_FAKE_MODAL_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 # The official JS SDK (npm modal@0.11.1) driven against the fake, V2 and V1 sandboxes.

@@ -1,19 +1,31 @@
 # Integration tests: real nginx + labbox (+ podman, + the fake Modal server) on loopback.
 find_program(NODE node)
 set(LB_IT_ENV "LABBOX_BUILD_DIR=${CMAKE_BINARY_DIR}")
-foreach(backend local docker modal)
+# Suites of a backend are registered only when the backend is compiled in (WITH_*).
+set(LB_IT_BACKENDS local)
+set(LB_IT_REMOTE)
+foreach(backend docker modal)
+  string(TOUPPER ${backend} upper)
+  if(WITH_${upper})
+    list(APPEND LB_IT_BACKENDS ${backend})
+    list(APPEND LB_IT_REMOTE ${backend})
+  endif()
+endforeach()
+foreach(backend ${LB_IT_BACKENDS})
   add_test(NAME backend_${backend}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
   set_tests_properties(backend_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
 endforeach()
 # Modal's V2 sandbox family (modal_sandbox_version = 2) through the shared cases as well.
-add_test(NAME backend_modal_v2
-         COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
-set_tests_properties(backend_modal_v2 PROPERTIES LABELS "integration;modal" TIMEOUT 600
-  SKIP_RETURN_CODE 77
-  ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=modal;LABBOX_MODAL_SANDBOX_VERSION=2")
-foreach(backend docker modal)
+if(WITH_MODAL)
+  add_test(NAME backend_modal_v2
+           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
+  set_tests_properties(backend_modal_v2 PROPERTIES LABELS "integration;modal" TIMEOUT 600
+    SKIP_RETURN_CODE 77
+    ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=modal;LABBOX_MODAL_SANDBOX_VERSION=2")
+endif()
+foreach(backend ${LB_IT_REMOTE})
   add_test(NAME remote_${backend}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/remote.test.mjs)
   set_tests_properties(remote_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600

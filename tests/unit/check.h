@@ -56,6 +56,16 @@ int check_done(const char *suite);
                        lb_);                                                                       \
     } while (0)
 
+/* REQUIRE_VOID: REQUIRE for a void test function (it returns from that function). */
+#define REQUIRE_VOID(cond)                                                                         \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            check_fail(__FILE__, __LINE__, #cond, "required");                                     \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
 #define REQUIRE(cond)                                                                              \
     do {                                                                                           \
         check_count++;                                                                             \

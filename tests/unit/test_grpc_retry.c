@@ -1,68 +1,214 @@
-/* test_grpc_retry: the retry decision table (docs/modal.md#retries-and-idempotency), UUIDv4s. */
+/* test_grpc_retry: grpc_unary's generic retry loop (the caller's hooks, attempt numbers,
+ * metadata, deadlines) against a loopback port that refuses connections, and base URLs. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "rpc/grpc.h"
+#include "util/clock.h"
+
+#define MAX_SEEN 16
+
+/* What the hooks saw, and what the delay hook answers. */
+struct seen {
+    unsigned metas; /* meta hook calls */
+    unsigned meta_n[MAX_SEEN];
+    unsigned delays; /* delay hook calls */
+    struct grpc_attempt a[MAX_SEEN];
+    int codes[MAX_SEEN];
+    int64_t answer[MAX_SEEN]; /* delay to return on call i */
+    enum rc meta_rc;
+    char line[64];
+};
+
+static enum rc
+meta_hook(void *ctx, unsigned n, int64_t elapsed_ms, const char **out, size_t cap, size_t *out_n)
+{
+    struct seen *s = ctx;
+    (void)elapsed_ms;
+    *out_n = 0;
+    if (s->metas < MAX_SEEN)
+        s->meta_n[s->metas] = n;
+    s->metas++;
+    if (s->meta_rc != RC_OK)
+        return s->meta_rc;
+    CHECK(cap >= GRPC_RETRY_META_MAX);
+    (void)snprintf(s->line, sizeof(s->line), "x-test-attempt: %u", n);
+    out[(*out_n)++] = s->line;
+    return RC_OK;
+}
+
+static int64_t
+delay_hook(void *ctx, const struct grpc_attempt *a)
+{
+    struct seen *s = ctx;
+    unsigned i = s->delays++;
+    if (i >= MAX_SEEN)
+        return -1;
+    s->a[i] = *a;
+    s->codes[i] = a->st->code;
+    s->a[i].st = NULL; /* borrowed only during the hook */
+    return s->answer[i];
+}
+
+/* A loopback port bound but not listening: connections to it are refused. */
+static int
+refusing_port(int *out_fd)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        if (fd >= 0)
+            (void)close(fd);
+        return -1;
+    }
+    *out_fd = fd;
+    return ntohs(sa.sin_port);
+}
+
+static enum rc
+unary(struct grpc_client *c, const struct grpc_retry *retry, int64_t deadline,
+      struct grpc_status *st)
+{
+    char untouched = 'x';
+    char *resp = &untouched;
+    size_t resp_len = 1;
+    static const char *const meta[] = {"x-test: 1", NULL};
+    enum rc rc = grpc_unary(c, "/test.Service/Method", "", 0, meta, retry, 1000, deadline, &resp,
+                            &resp_len, st);
+    CHECK(resp == NULL && resp_len == 0);
+    return rc;
+}
+
+static void
+test_urls(void)
+{
+    static const char *const bad[] = {
+        "",
+        "127.0.0.1:1",
+        "ftp://127.0.0.1:1",
+        "http://",
+        "https://",
+        "http://h/path",
+        "http://h?x",
+        "http://u@h",
+        "http://h h",
+        "unix:///run/x.sock",
+        NULL,
+    };
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        struct grpc_client *c = grpc_client_new(bad[i], 0);
+        if (c != NULL)
+            check_fail(__FILE__, __LINE__, "grpc_client_new(bad)", "accepted \"%s\"", bad[i]);
+        grpc_client_free(c);
+    }
+    static const char *const good[] = {"http://127.0.0.1:1", "https://api.example.com",
+                                       "https://api.example.com/", "http://[::1]:50051", NULL};
+    for (size_t i = 0; good[i] != NULL; i++) {
+        struct grpc_client *c = grpc_client_new(good[i], GRPC_CLIENT_H2C);
+        if (c == NULL)
+            check_fail(__FILE__, __LINE__, "grpc_client_new(good)", "refused \"%s\"", good[i]);
+        grpc_client_free(c);
+    }
+    grpc_client_free(NULL);
+}
+
+static void
+test_retries(const char *url)
+{
+    struct grpc_client *c = grpc_client_new(url, 0);
+    struct grpc_status st;
+    REQUIRE_VOID(c != NULL);
+
+    /* No policy: one attempt, the transport failure as UNAVAILABLE. */
+    CHECK_INT(unary(c, NULL, 0, &st), RC_BACKEND);
+    CHECK_INT(st.code, GRPC_UNAVAILABLE);
+    CHECK(st.message[0] != '\0');
+
+    /* Metadata only: still one attempt. */
+    struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct grpc_retry meta_only = {meta_hook, NULL, &s};
+    CHECK_INT(unary(c, &meta_only, 0, &st), RC_BACKEND);
+    CHECK_INT(s.metas, 1);
+    CHECK_INT(s.meta_n[0], 0);
+
+    /* Three retries after 20 ms each, then the hook gives up: four attempts, numbered. */
+    memset(&s, 0, sizeof(s));
+    s.answer[0] = s.answer[1] = s.answer[2] = 20;
+    s.answer[3] = -1;
+    struct grpc_retry both = {meta_hook, delay_hook, &s};
+    int64_t t0 = clock_mono_ms();
+    CHECK_INT(unary(c, &both, 0, &st), RC_BACKEND);
+    CHECK_INT(st.code, GRPC_UNAVAILABLE);
+    CHECK_INT(s.metas, 4);
+    CHECK_INT(s.delays, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        CHECK_INT(s.meta_n[i], i);
+        CHECK_INT(s.a[i].n, i);
+        CHECK_INT(s.codes[i], GRPC_UNAVAILABLE);
+        CHECK(s.a[i].details == NULL && s.a[i].details_len == 0);
+        CHECK_INT(s.a[i].time_left_ms, -1);
+        if (i > 0)
+            CHECK(s.a[i].elapsed_ms >= s.a[i - 1].elapsed_ms + 20);
+    }
+    CHECK(clock_mono_ms() - t0 >= 60); /* the delays were waited */
+
+    /* A total deadline: a delay that would end past it gives up instead of sleeping. */
+    memset(&s, 0, sizeof(s));
+    for (unsigned i = 0; i < MAX_SEEN; i++)
+        s.answer[i] = 100;
+    int64_t deadline = clock_mono_ms() + 250;
+    CHECK_INT(unary(c, &both, deadline, &st), RC_BACKEND);
+    REQUIRE_VOID(s.delays <= MAX_SEEN);
+    for (unsigned i = 0; i + 1 < s.delays; i++)
+        CHECK(s.a[i].time_left_ms > 100); /* each retry taken had room for its delay */
+    if (st.code == GRPC_UNAVAILABLE) {
+        /* The hook's next delay did not fit: no further attempt. */
+        REQUIRE_VOID(s.delays >= 1);
+        CHECK(s.a[s.delays - 1].time_left_ms <= 100);
+        CHECK_INT(s.metas, s.delays);
+    } else {
+        /* On a loaded machine an attempt itself can run into the deadline. */
+        CHECK_INT(st.code, GRPC_DEADLINE_EXCEEDED);
+        CHECK(s.metas == s.delays || s.metas == s.delays + 1);
+    }
+
+    /* A deadline already past: no attempt at all. */
+    memset(&s, 0, sizeof(s));
+    CHECK_INT(unary(c, &both, clock_mono_ms() - 1, &st), RC_BACKEND);
+    CHECK_INT(st.code, GRPC_DEADLINE_EXCEEDED);
+    CHECK_INT(s.metas, 0);
+
+    /* The meta hook's error ends the call before any attempt. */
+    memset(&s, 0, sizeof(s));
+    s.meta_rc = RC_TOOBIG;
+    CHECK_INT(unary(c, &both, 0, &st), RC_TOOBIG);
+    CHECK_INT(s.metas, 1);
+    CHECK_INT(s.delays, 0);
+
+    grpc_client_free(c);
+}
 
 int
 main(void)
 {
-    const struct grpc_retry_policy *cp = &GRPC_RETRY_CONTROL, *rt = &GRPC_RETRY_ROUTER;
-    /* Retryable codes, exactly five. */
-    int retryable = 0;
-    for (int c = 0; c < GRPC_CODE__MAX; c++)
-        retryable += grpc_retry_is_retryable(c);
-    CHECK_INT(retryable, 5);
-    CHECK(grpc_retry_is_retryable(GRPC_UNAVAILABLE));
-    CHECK(grpc_retry_is_retryable(GRPC_DEADLINE_EXCEEDED));
-    CHECK(grpc_retry_is_retryable(GRPC_CANCELLED));
-    CHECK(grpc_retry_is_retryable(GRPC_INTERNAL));
-    CHECK(grpc_retry_is_retryable(GRPC_UNKNOWN));
-    CHECK(!grpc_retry_is_retryable(GRPC_UNAUTHENTICATED));
-    CHECK(!grpc_retry_is_retryable(GRPC_RESOURCE_EXHAUSTED));
-
-    /* Control plane: 100, 200, 400 ms (jitter 0.5 = unscaled), then give up. */
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_UNAVAILABLE, 0, -1, 0, 0.5, -1), 100);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_UNAVAILABLE, 1, -1, 0, 0.5, -1), 200);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_UNAVAILABLE, 2, -1, 0, 0.5, -1), 400);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_UNAVAILABLE, 3, -1, 0, 0.5, -1), -1);
-    /* Jitter bounds: 0.8x .. 1.2x. */
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_UNAVAILABLE, 0, -1, 0, 0.0, -1), 80);
-    CHECK(grpc_retry_delay_ms(cp, GRPC_UNAVAILABLE, 0, -1, 0, 0.999, -1) <= 120);
-    /* Never retried. */
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_OK, 0, -1, 0, 0.5, -1), -1);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_UNAUTHENTICATED, 0, -1, 0, 0.5, -1), -1);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_PERMISSION_DENIED, 0, -1, 0, 0.5, -1), -1);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_NOT_FOUND, 0, -1, 0, 0.5, -1), -1);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_INVALID_ARGUMENT, 0, -1, 0, 0.5, -1), -1);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_RESOURCE_EXHAUSTED, 0, -1, 0, 0.5, -1), -1);
-    /* Cap at 1 s. */
-    struct grpc_retry_policy many = *cp;
-    many.max_retries = 20;
-    CHECK_INT(grpc_retry_delay_ms(&many, GRPC_UNAVAILABLE, 10, -1, 0, 0.5, -1), 1000);
-    /* Router: 10 retries from 10 ms doubling, uncapped. */
-    CHECK_INT(grpc_retry_delay_ms(rt, GRPC_UNAVAILABLE, 0, -1, 0, 0.5, -1), 10);
-    CHECK_INT(grpc_retry_delay_ms(rt, GRPC_UNAVAILABLE, 9, -1, 0, 0.5, -1), 5120);
-    CHECK_INT(grpc_retry_delay_ms(rt, GRPC_UNAVAILABLE, 10, -1, 0, 0.5, -1), -1);
-    CHECK(cp->idempotency_meta && !rt->idempotency_meta);
-    /* No retries. */
-    CHECK_INT(grpc_retry_delay_ms(&GRPC_RETRY_NONE, GRPC_UNAVAILABLE, 0, -1, 0, 0.5, -1), -1);
-    /* Deadline: a delay that ends past the time left gives up. */
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_UNAVAILABLE, 0, -1, 0, 0.5, 100), -1);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_UNAVAILABLE, 0, -1, 0, 0.5, 101), 100);
-    /* Server-directed retries: any code, not counted, at least 100 ms, at most 50. */
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_RESOURCE_EXHAUSTED, 3, 2000, 0, 0.5, -1), 2000);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_RESOURCE_EXHAUSTED, 0, 0, 0, 0.5, -1), 100);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_RESOURCE_EXHAUSTED, 0, 200, 50, 0.5, -1), -1);
-    CHECK_INT(grpc_retry_delay_ms(cp, GRPC_RESOURCE_EXHAUSTED, 0, 5000, 0, 0.5, 1000), -1);
-
-    char a[37], b[37];
-    CHECK_INT(grpc_uuid4(a), RC_OK);
-    CHECK_INT(grpc_uuid4(b), RC_OK);
-    CHECK_INT(strlen(a), 36);
-    CHECK(strcmp(a, b) != 0);
-    CHECK(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
-    CHECK(a[14] == '4');
-    CHECK(strchr("89ab", a[19]) != NULL);
+    int fd = -1;
+    char url[64];
+    int port = refusing_port(&fd);
+    REQUIRE(port > 0);
+    (void)snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    test_urls();
+    test_retries(url);
+    (void)close(fd);
     return check_done("grpc_retry");
 }

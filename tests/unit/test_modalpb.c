@@ -7,14 +7,6 @@
 #include "modal_client.pb-c.h"
 #include "task_command_router.pb-c.h"
 
-/* NEED: a CHECK that leaves the (void) test function when it fails. */
-#define NEED(c)                                                                                    \
-    do {                                                                                           \
-        CHECK(c);                                                                                  \
-        if (!(c))                                                                                  \
-            return;                                                                                \
-    } while (0)
-
 static uint8_t wire[65536];
 
 /* Pack m and unpack it again with its own descriptor; caller frees the result. */
@@ -48,7 +40,7 @@ test_control(void)
         Modal__Client__AuthTokenGetResponse r = MODAL__CLIENT__AUTH_TOKEN_GET_RESPONSE__INIT;
         r.token = S("a.b.c");
         Modal__Client__AuthTokenGetResponse *u = (void *)round_trip(&r.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK_STR(u->token, "a.b.c");
         CHECK_MEM(wire, n,
                   "\x0a\x05"
@@ -63,7 +55,7 @@ test_control(void)
         q.object_creation_type =
             MODAL__CLIENT__OBJECT_CREATION_TYPE__OBJECT_CREATION_TYPE_CREATE_IF_MISSING;
         Modal__Client__AppGetOrCreateRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK_STR(u->app_name, "labbox");
         CHECK_STR(u->environment_name, "main");
         CHECK_INT(u->object_creation_type, 1);
@@ -79,7 +71,7 @@ test_control(void)
         r.metadata = &md;
         r.environment_id = S("en-1");
         Modal__Client__EnvironmentGetOrCreateResponse *u = (void *)round_trip(&r.base, &n);
-        NEED(u != NULL && u->metadata != NULL && u->metadata->settings != NULL);
+        REQUIRE_VOID(u != NULL && u->metadata != NULL && u->metadata->settings != NULL);
         CHECK_STR(u->metadata->settings->image_builder_version, "2025.06");
         protobuf_c_message_free_unpacked(&u->base, NULL);
     }
@@ -93,7 +85,7 @@ test_control(void)
         q.app_id = S("ap-1");
         q.builder_version = S("2025.06");
         Modal__Client__ImageGetOrCreateRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL && u->image != NULL);
+        REQUIRE_VOID(u != NULL && u->image != NULL);
         CHECK_INT(u->image->n_dockerfile_commands, 1);
         CHECK_STR(u->image->dockerfile_commands[0], "FROM python:3.12-slim");
         CHECK_STR(u->builder_version, "2025.06");
@@ -105,7 +97,7 @@ test_control(void)
             MODAL__CLIENT__IMAGE_GET_OR_CREATE_RESPONSE__INIT;
         r.image_id = S("im-1");
         Modal__Client__ImageGetOrCreateResponse *u = (void *)round_trip(&r.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK(u->result == NULL);
         protobuf_c_message_free_unpacked(&u->base, NULL);
         Modal__Client__GenericResult g = MODAL__CLIENT__GENERIC_RESULT__INIT;
@@ -113,7 +105,7 @@ test_control(void)
         g.exception = S("pull failed");
         r.result = &g;
         u = (void *)round_trip(&r.base, &n);
-        NEED(u != NULL && u->result != NULL);
+        REQUIRE_VOID(u != NULL && u->result != NULL);
         CHECK_INT(u->result->status, 2);
         CHECK_STR(u->result->exception, "pull failed");
         protobuf_c_message_free_unpacked(&u->base, NULL);
@@ -125,7 +117,7 @@ test_control(void)
         q.timeout = 55.0f;
         q.last_entry_id = S("3-0");
         Modal__Client__ImageJoinStreamingRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK(u->timeout == 55.0f);
         CHECK_STR(u->last_entry_id, "3-0");
         protobuf_c_message_free_unpacked(&u->base, NULL);
@@ -136,7 +128,7 @@ test_control(void)
         r.result = &g;
         r.entry_id = S("4-0");
         Modal__Client__ImageJoinStreamingResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL && v->result != NULL);
+        REQUIRE_VOID(v != NULL && v->result != NULL);
         CHECK_INT(v->result->status, 1);
         CHECK_STR(v->entry_id, "4-0");
         protobuf_c_message_free_unpacked(&v->base, NULL);
@@ -165,8 +157,8 @@ test_control(void)
         q.n_tags = 2;
         q.tags = tags;
         Modal__Client__SandboxCreateRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL && u->definition != NULL && u->definition->resources != NULL &&
-             u->definition->network_access != NULL);
+        REQUIRE_VOID(u != NULL && u->definition != NULL && u->definition->resources != NULL &&
+                     u->definition->network_access != NULL);
         CHECK_INT(u->definition->n_entrypoint_args, 0);
         CHECK_INT(u->definition->timeout_secs, 1500);
         CHECK_INT(u->definition->resources->memory_mb, 1024);
@@ -178,7 +170,7 @@ test_control(void)
         Modal__Client__SandboxCreateResponse r = MODAL__CLIENT__SANDBOX_CREATE_RESPONSE__INIT;
         r.sandbox_id = S("sb-0123456789012345678901");
         Modal__Client__SandboxCreateResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK_STR(v->sandbox_id, "sb-0123456789012345678901");
         protobuf_c_message_free_unpacked(&v->base, NULL);
     }
@@ -186,19 +178,19 @@ test_control(void)
         Modal__Client__SandboxGetTaskIdRequest q = MODAL__CLIENT__SANDBOX_GET_TASK_ID_REQUEST__INIT;
         q.sandbox_id = S("sb-1");
         Modal__Client__SandboxGetTaskIdRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK_STR(u->sandbox_id, "sb-1");
         protobuf_c_message_free_unpacked(&u->base, NULL);
         Modal__Client__SandboxGetTaskIdResponse r =
             MODAL__CLIENT__SANDBOX_GET_TASK_ID_RESPONSE__INIT;
         Modal__Client__SandboxGetTaskIdResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK_STR(v->task_id, ""); /* not scheduled yet */
         CHECK(v->task_result == NULL);
         protobuf_c_message_free_unpacked(&v->base, NULL);
         r.task_id = S("ta-1");
         v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK_STR(v->task_id, "ta-1");
         protobuf_c_message_free_unpacked(&v->base, NULL);
     }
@@ -207,7 +199,7 @@ test_control(void)
             MODAL__CLIENT__TASK_GET_COMMAND_ROUTER_ACCESS_REQUEST__INIT;
         q.task_id = S("ta-1");
         Modal__Client__TaskGetCommandRouterAccessRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK_STR(u->task_id, "ta-1");
         protobuf_c_message_free_unpacked(&u->base, NULL);
         Modal__Client__TaskGetCommandRouterAccessResponse r =
@@ -215,7 +207,7 @@ test_control(void)
         r.jwt = S("x.y.z");
         r.url = S("https://127.0.0.1:1");
         Modal__Client__TaskGetCommandRouterAccessResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK_STR(v->jwt, "x.y.z");
         CHECK_STR(v->url, "https://127.0.0.1:1");
         protobuf_c_message_free_unpacked(&v->base, NULL);
@@ -225,19 +217,19 @@ test_control(void)
         q.sandbox_id = S("sb-1");
         q.timeout = 0.0f;
         Modal__Client__SandboxWaitRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK_STR(u->sandbox_id, "sb-1");
         protobuf_c_message_free_unpacked(&u->base, NULL);
         Modal__Client__SandboxWaitResponse r = MODAL__CLIENT__SANDBOX_WAIT_RESPONSE__INIT;
         Modal__Client__SandboxWaitResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK(v->result == NULL); /* still running */
         protobuf_c_message_free_unpacked(&v->base, NULL);
         Modal__Client__GenericResult g = MODAL__CLIENT__GENERIC_RESULT__INIT;
         g.status = MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_TERMINATED;
         r.result = &g;
         v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL && v->result != NULL);
+        REQUIRE_VOID(v != NULL && v->result != NULL);
         CHECK_INT(v->result->status, 3);
         protobuf_c_message_free_unpacked(&v->base, NULL);
     }
@@ -245,7 +237,7 @@ test_control(void)
         Modal__Client__SandboxTerminateRequest q = MODAL__CLIENT__SANDBOX_TERMINATE_REQUEST__INIT;
         q.sandbox_id = S("sb-1");
         Modal__Client__SandboxTerminateRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK_STR(u->sandbox_id, "sb-1");
         protobuf_c_message_free_unpacked(&u->base, NULL);
     }
@@ -260,7 +252,7 @@ test_control(void)
         q.n_tags = 1;
         q.tags = tags;
         Modal__Client__SandboxListRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK(u->before_timestamp == 1234.5);
         CHECK_INT(u->n_tags, 1);
         protobuf_c_message_free_unpacked(&u->base, NULL);
@@ -274,38 +266,13 @@ test_control(void)
         r.n_sandboxes = 1;
         r.sandboxes = sis;
         Modal__Client__SandboxListResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL && v->n_sandboxes == 1);
+        REQUIRE_VOID(v != NULL && v->n_sandboxes == 1);
         CHECK_STR(v->sandboxes[0]->id, "sb-2");
         CHECK(v->sandboxes[0]->created_at == 99.25);
         CHECK_STR(v->sandboxes[0]->tags[0]->tag_name, "labbox");
         protobuf_c_message_free_unpacked(&v->base, NULL);
     }
-    {
-        /* grpc-status-details-bin: RPCStatus with an RPCRetryPolicy detail. */
-        Modal__Client__RPCRetryPolicy rp = MODAL__CLIENT__RPCRETRY_POLICY__INIT;
-        uint8_t rpbuf[16];
-        rp.retry_after_secs = 0.25f;
-        size_t rpn = protobuf_c_message_pack(&rp.base, rpbuf);
-        Modal__Client__StatusDetail d = MODAL__CLIENT__STATUS_DETAIL__INIT;
-        Modal__Client__StatusDetail *ds[] = {&d};
-        Modal__Client__RPCStatus st = MODAL__CLIENT__RPCSTATUS__INIT;
-        d.type_url = S("type.modal.com/modal.client.RPCRetryPolicy");
-        d.value.data = rpbuf;
-        d.value.len = rpn;
-        st.code = 8;
-        st.message = S("slow down");
-        st.n_details = 1;
-        st.details = ds;
-        Modal__Client__RPCStatus *u = (void *)round_trip(&st.base, &n);
-        NEED(u != NULL && u->n_details == 1);
-        CHECK_INT(u->code, 8);
-        Modal__Client__RPCRetryPolicy *v = modal__client__rpcretry_policy__unpack(
-            NULL, u->details[0]->value.len, u->details[0]->value.data);
-        NEED(v != NULL);
-        CHECK(v->retry_after_secs == 0.25f);
-        modal__client__rpcretry_policy__free_unpacked(v, NULL);
-        protobuf_c_message_free_unpacked(&u->base, NULL);
-    }
+    /* RPCStatus / RPCRetryPolicy (grpc-status-details-bin): test_modal_retry decodes them. */
 }
 
 static void
@@ -334,7 +301,7 @@ test_router(void)
         q.n_env = 1;
         q.env = env;
         Modal__TaskCommandRouter__TaskExecStartRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL && u->n_command_args == 3 && u->n_env == 1);
+        REQUIRE_VOID(u != NULL && u->n_command_args == 3 && u->n_env == 1);
         CHECK_STR(u->command_args[2], "echo hi");
         CHECK_STR(u->env[0]->key, "LABBOX_X");
         CHECK_STR(u->env[0]->value, "a=b");
@@ -352,7 +319,7 @@ test_router(void)
         q.file_descriptor =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDERR;
         Modal__TaskCommandRouter__TaskExecStdioReadRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK(u->offset == 1ull << 40);
         CHECK_INT(u->file_descriptor, 1);
         protobuf_c_message_free_unpacked(&u->base, NULL);
@@ -362,7 +329,7 @@ test_router(void)
         r.data.data = bin;
         r.data.len = sizeof(bin);
         Modal__TaskCommandRouter__TaskExecStdioReadResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK_MEM(v->data.data, v->data.len, bin, sizeof(bin));
         protobuf_c_message_free_unpacked(&v->base, NULL);
     }
@@ -378,7 +345,7 @@ test_router(void)
         q.data.len = sizeof(chunk);
         q.eof = true;
         Modal__TaskCommandRouter__TaskExecStdinWriteRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK(u->offset == 4096 && u->eof);
         CHECK_MEM(u->data.data, u->data.len, chunk, sizeof(chunk));
         protobuf_c_message_free_unpacked(&u->base, NULL);
@@ -389,7 +356,7 @@ test_router(void)
         q.task_id = S("ta-1");
         q.exec_id = S("e");
         Modal__TaskCommandRouter__TaskExecWaitRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         CHECK_STR(u->exec_id, "e");
         protobuf_c_message_free_unpacked(&u->base, NULL);
         /* An explicit code 0 is on the wire (08 00); unset is nothing. */
@@ -398,7 +365,7 @@ test_router(void)
         r.exit_status_case = MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_CODE;
         r.code = 0;
         Modal__TaskCommandRouter__TaskExecWaitResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK_MEM(wire, n, "\x08\x00", 2);
         CHECK_INT(v->exit_status_case,
                   MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_CODE);
@@ -408,7 +375,7 @@ test_router(void)
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_SIGNAL;
         r.signal = 9;
         v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK_INT(v->exit_status_case,
                   MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_SIGNAL);
         CHECK_INT(v->signal, 9);
@@ -420,12 +387,12 @@ test_router(void)
         q.task_id = S("ta-1");
         q.exec_id = S("e");
         Modal__TaskCommandRouter__TaskExecPollRequest *u = (void *)round_trip(&q.base, &n);
-        NEED(u != NULL);
+        REQUIRE_VOID(u != NULL);
         protobuf_c_message_free_unpacked(&u->base, NULL);
         Modal__TaskCommandRouter__TaskExecPollResponse r =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_POLL_RESPONSE__INIT;
         Modal__TaskCommandRouter__TaskExecPollResponse *v = (void *)round_trip(&r.base, &n);
-        NEED(v != NULL);
+        REQUIRE_VOID(v != NULL);
         CHECK_INT(n, 0);
         CHECK_INT(v->exit_status_case,
                   MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_POLL_RESPONSE__EXIT_STATUS__NOT_SET);

@@ -8,16 +8,6 @@
 #include "defaults.h"
 #include "parse/multipart.h"
 
-/* REQUIRE_VOID: REQUIRE for a void test function. */
-#define REQUIRE_VOID(cond)                                                                         \
-    do {                                                                                           \
-        check_count++;                                                                             \
-        if (!(cond)) {                                                                             \
-            check_fail(__FILE__, __LINE__, #cond, "required");                                     \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 /*** A growable byte buffer ***/
 
 struct buf {
