@@ -12,15 +12,6 @@
 #include "json.h"
 #include "util/fsutil.h"
 
-#define REQUIRE_VOID(cond)                                                                         \
-    do {                                                                                           \
-        check_count++;                                                                             \
-        if (!(cond)) {                                                                             \
-            check_fail(__FILE__, __LINE__, #cond, "required");                                     \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 static int
 entries(int dirfd)
 {
