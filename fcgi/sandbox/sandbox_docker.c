@@ -616,7 +616,10 @@ stage(struct sandbox *sb)
     if (rc != RC_OK)
         goto out;
     /* Member names are relative to the root: "workspace/", "workspace/outputs/". */
-    rc = fmt_path(sb, ws, sizeof(ws), "%s/", SANDBOX_WORKSPACE + 1);
+    const char *rel = SANDBOX_WORKSPACE;
+    while (*rel == '/')
+        rel++;
+    rc = fmt_path(sb, ws, sizeof(ws), "%s/", rel);
     if (rc == RC_OK)
         rc = fmt_path(sb, outs, sizeof(outs), "%s" SANDBOX_OUTPUTS_DIR "/", ws);
     if (rc == RC_OK)
