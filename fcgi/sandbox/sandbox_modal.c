@@ -66,6 +66,7 @@
 #define MODAL_WAIT_ATTEMPT_MS   60000
 #define MODAL_STREAM_RETRIES    10
 #define MODAL_DRAIN_MS          10000 /* after exit, how long stdio may still trail */
+#define MODAL_PERSIST_MS        2000  /* stdio offsets saved this often, for diagnosis */
 #define MODAL_KILL_GRACE_MS     5000  /* from the kill exec's start to the agent's end */
 #define MODAL_KILL_EXEC_S       30    /* server-side timeout of the kill exec */
 #define MODAL_PIDFILE           "/tmp/.labbox-agent.pid" /* "pid starttime" of the agent */
@@ -145,6 +146,7 @@ struct modal_priv {
     int64_t exit_mono; /* when the exit was seen */
     bool stopping;     /* cancel() asked for the agent's end */
     bool terminated;   /* the sandbox is gone (terminated by us or found ended) */
+    int64_t last_persist;
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -193,6 +195,7 @@ save(struct sandbox *sb)
     enum rc rc = sandbox_persist(sb);
     if (rc != RC_OK)
         return sandbox_fail(sb, "cannot persist the Modal sandbox state: %s", rc_str(rc));
+    P(sb)->last_persist = clock_mono_ms();
     return RC_OK;
 }
 
@@ -1109,6 +1112,14 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
     if (stopped_hard(sb, out_done, out))
         return RC_OK;
     int64_t now = clock_mono_ms();
+    if (now - p->last_persist >= MODAL_PERSIST_MS) {
+        if (!json_set_i64(sb->state, "out_off", (int64_t)p->st[SANDBOX_STDOUT].offset) ||
+            !json_set_i64(sb->state, "err_off", (int64_t)p->st[SANDBOX_STDERR].offset))
+            return RC_NOMEM;
+        rc = save(sb);
+        if (rc != RC_OK)
+            return rc;
+    }
     bool streams_done = p->st[0].eof && p->st[1].eof;
     if (p->exited && (streams_done || now - p->exit_mono > MODAL_DRAIN_MS)) {
         if (!streams_done)
