@@ -17,15 +17,6 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 
-/* NEED: a precondition of one test; without it the test stops (REQUIRE is for main). */
-#define NEED(cond)                                                                                 \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            CHECK_FAIL(#cond);                                                                     \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 /* A backend with no hooks but fini (what sandbox_free calls). */
 static void
 nop_fini(struct sandbox *sb)
@@ -185,9 +176,9 @@ test_emit(void)
 {
     struct config cfg;
     struct rec r = {0};
-    NEED(config_init(&cfg) == RC_OK);
+    REQUIRE_VOID(config_init(&cfg) == RC_OK);
     struct sandbox *sb = sandbox_new(&test_ops, &cfg, NULL);
-    NEED(sb != NULL);
+    REQUIRE_VOID(sb != NULL);
     sb->on_output = on_output;
     sb->cb_ctx = &r;
     /* An attach after 5 bytes of stdout and 2 of stderr were logged. */
@@ -228,9 +219,9 @@ static void
 test_io_ms(void)
 {
     struct config cfg;
-    NEED(config_init(&cfg) == RC_OK);
+    REQUIRE_VOID(config_init(&cfg) == RC_OK);
     struct sandbox *sb = sandbox_new(&test_ops, &cfg, NULL);
-    NEED(sb != NULL);
+    REQUIRE_VOID(sb != NULL);
     sb->deadline_ms = 0;
     CHECK_INT(sandbox_io_ms(sb, 30000), 30000);
     sb->deadline_ms = clock_mono_ms() + 3600000;
@@ -250,7 +241,7 @@ static void
 test_tar_cap(void)
 {
     struct config cfg;
-    NEED(config_init(&cfg) == RC_OK);
+    REQUIRE_VOID(config_init(&cfg) == RC_OK);
     cfg.output_max_bytes = 1000;
     cfg.output_max_files = 10;
     CHECK_INT(sandbox_tar_cap(&cfg), 1000 + (10 + 16) * 1536 + (1 << 20));
@@ -267,10 +258,10 @@ test_tmpfile(void)
 {
     struct config cfg;
     struct jobenv e;
-    NEED(config_init(&cfg) == RC_OK);
-    NEED(job_make(&e));
+    REQUIRE_VOID(config_init(&cfg) == RC_OK);
+    REQUIRE_VOID(job_make(&e));
     struct sandbox *sb = sandbox_new(&test_ops, &cfg, &e.job);
-    NEED(sb != NULL);
+    REQUIRE_VOID(sb != NULL);
     int fd = -1;
     CHECK_INT(sandbox_tmpfile(sb, &fd), RC_OK);
     CHECK(fd >= 0);
@@ -374,11 +365,11 @@ test_tar_in(void)
     struct jobenv e;
     struct buf tar = {0};
     struct collect_stats st;
-    NEED(config_init(&cfg) == RC_OK);
-    NEED(job_make(&e));
-    NEED(make_tar(e.root, 60, 30000, &tar));
+    REQUIRE_VOID(config_init(&cfg) == RC_OK);
+    REQUIRE_VOID(job_make(&e));
+    REQUIRE_VOID(make_tar(e.root, 60, 30000, &tar));
     struct sandbox *sb = sandbox_new(&test_ops, &cfg, &e.job);
-    NEED(sb != NULL);
+    REQUIRE_VOID(sb != NULL);
 
     /* Within the caps: every file arrives. */
     cfg.output_max_bytes = 10u << 20;
@@ -402,7 +393,7 @@ test_tar_in(void)
     cfg.output_max_bytes = 200000;
     cfg.output_max_files = 1;
     uint64_t cap = sandbox_tar_cap(&cfg);
-    NEED(cap < tar.len);
+    REQUIRE_VOID(cap < tar.len);
     CHECK_INT(sandbox_tar_in_open(sb, &t), RC_OK);
     CHECK_INT(feed(&t, tar.p, tar.len), RC_TOOBIG);
     CHECK(t.cut);
