@@ -410,7 +410,7 @@ build_zip(struct sup *s, int ofd, json_object *index)
 
 /* Collect into the store's staging dir, index it and zip it, then publish at once. */
 static enum rc
-collect(struct sup *s, struct sandbox_collect_stats *st)
+collect(struct sup *s, struct collect_stats *st)
 {
     int ofd = -1;
     memset(st, 0, sizeof(*st));
@@ -483,6 +483,26 @@ run_loop(struct sup *s, struct sandbox_result *res)
     return RC_OK;
 }
 
+/* The supervisor's view of the end: the agent's time by its own clock where the backend had
+ * none, and a timeout, however the agent died, when it failed after running past wall_timeout
+ * (a backend's backstop, or an end no supervisor was there to see). A timeout is recorded as
+ * SANDBOX_TIMEOUT, whatever the backend saw after the kill. */
+static void
+judge_end(struct sup *s, struct sandbox_result *res)
+{
+    int64_t ran = clock_mono_ms() - s->started_mono;
+    if (res->wall_ms == 0 && ran > 0)
+        res->wall_ms = (uint64_t)ran;
+    bool failed = res->status == SANDBOX_SIGNALED || res->status == SANDBOX_RUNTIME_ERROR;
+    if (s->stop == STOP_NONE && failed && res->wall_ms >= s->cfg->wall_timeout * 1000) {
+        s->stop = STOP_TIMEOUT;
+        RC_IGNORE(joblog_system(&s->log, "the agent ended after the wall-clock limit of %llu s",
+                                (unsigned long long)s->cfg->wall_timeout));
+    }
+    if (s->stop == STOP_TIMEOUT && res->status != SANDBOX_INTERNAL)
+        res->status = SANDBOX_TIMEOUT;
+}
+
 /* Run the agent to its end and record how it ended; the job moves to collecting. */
 static enum rc
 watch(struct sup *s, struct sandbox_result *res)
@@ -491,6 +511,7 @@ watch(struct sup *s, struct sandbox_result *res)
         fail_sandbox(s, "the sandbox failed while the agent ran");
         return RC_BACKEND;
     }
+    judge_end(s, res);
     record_result(s, res);
     if (res->status == SANDBOX_INTERNAL) {
         fail_sandbox(s, "the sandbox failed");
@@ -529,7 +550,7 @@ signal_name(int sig, char *buf, size_t len)
 /* decide: the terminal state from why we stopped the agent, how it ended, and collection.
  * Details are human-readable sentences; a cut one is still readable. */
 static void
-decide(struct sup *s, const struct sandbox_result *r, const struct sandbox_collect_stats *cs,
+decide(struct sup *s, const struct sandbox_result *r, const struct collect_stats *cs,
        enum rc collect_rc)
 {
     char detail[JOB_DETAIL_MAX], sig[32];
@@ -548,7 +569,7 @@ decide(struct sup *s, const struct sandbox_result *r, const struct sandbox_colle
         (void)snprintf(detail, sizeof(detail), "the agent used more than %llu MiB of memory",
                        (unsigned long long)cfg->memory_mb);
         finish(s, JOB_FAILED, REASON_OOM, detail);
-    } else if (r->status == SANDBOX_SIGNALED || r->status == SANDBOX_CANCELED) {
+    } else if (r->status == SANDBOX_SIGNALED) {
         (void)snprintf(detail, sizeof(detail), "the agent was killed by %s",
                        signal_name(r->signo, sig, sizeof(sig)));
         finish(s, JOB_FAILED, REASON_SIGNAL, detail);
@@ -573,7 +594,7 @@ decide(struct sup *s, const struct sandbox_result *r, const struct sandbox_colle
 static void
 conclude(struct sup *s, const struct sandbox_result *res)
 {
-    struct sandbox_collect_stats cs;
+    struct collect_stats cs;
     enum rc rc = collect(s, &cs);
     if (rc == RC_OK)
         RC_IGNORE(joblog_system(&s->log, "collected %llu output files (%llu bytes)%s",

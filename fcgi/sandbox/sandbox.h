@@ -1,26 +1,35 @@
-/* sandbox: the one interface every backend (local, docker, modal) implements.
+/* sandbox: the one interface every backend (local, docker, modal) implements, and the policy
+ * they share.
  *
  * Theory of operation. One `labbox supervise` process drives one job's sandbox through these
  * hooks, in this order:
  *
  *   init -> start -> poll ... poll (until *out_done) -> collect -> destroy -> fini
- *                      \-> cancel (timeout, user cancel, log limit), then poll until done
+ *                      \-> cancel, then poll until done
  *   init -> attach (after a supervisor died) -> poll ... as above
  *
- * The supervisor owns the job directory, job.json and log.jsonl; the backend never writes them.
- * Instead a backend
- *   - hands every byte the agent prints to sb->on_output(), in order per stream, as it arrives;
+ * The supervisor owns the job directory, job.json, log.jsonl, time and outcome: it alone keeps
+ * the wall clock, notices cancel requests and the log cap, calls cancel() for any of them, and
+ * decides the job's terminal state from its own reason for stopping the agent. A backend
+ * therefore has no deadline, cancel flag or timeout status of its own (a server-side timeout
+ * a remote backend sets is only a backstop behind the supervisor's). Instead a backend
+ *   - hands every byte the agent prints to sandbox_emit() (or sandbox_emit_at() when it reads
+ *     a stream by position and may see bytes again), in order per stream, as it arrives;
  *   - keeps whatever it needs to re-attach (container id, sandbox id, exec ids, phase) in the
  *     json object sb->state and calls sandbox_persist(sb) after changing it; the supervisor
  *     stores that object in job.json under "sandbox" (never shown by the API);
- *   - after attach, skips the first sb->resume_offset[stream] bytes of each stream, because the
- *     supervisor has logged them already (offsets are recovered from log.jsonl).
+ *   - after attach, resumes each stream at sb->resume_offset[stream], the bytes the supervisor
+ *     has logged already (recovered from log.jsonl); sandbox_emit_at() drops any byte below it;
+ *   - reports how the agent ended as the agent's own exit (sandbox_result_from_exit or
+ *     _from_wait: one mapping for every backend) and what it measured;
+ *   - collects with collect_tree (a directory) or the sandbox_tar_in helpers (a tar stream),
+ *     so every backend applies the same caps and the same hostile-tree rules.
  * A backend fault (engine down, RPC failed) is RC_BACKEND with a one-line, secret-free
  * explanation in sb->error; the user's program failing is a normal result.
  *
  * Hooks run on the supervisor's single thread; none may block longer than the poll timeout it
  * was given, except start/collect/destroy, which may take as long as their transfer needs but
- * must honour sb->deadline_ms for their own I/O.
+ * must bound each blocking call with sandbox_io_ms().
  */
 #ifndef LABBOX_SANDBOX_H
 #define LABBOX_SANDBOX_H
@@ -32,10 +41,11 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "jobs/collect.h"
 #include "rc.h"
 
-/* The work dir's layout, as the agent sees it: /workspace holds the agent's files, inputs/
- * (read-only where the backend can) and outputs/, which is what gets collected. */
+/* The work dir's layout, as the agent sees it: SANDBOX_WORKSPACE holds the agent's files,
+ * inputs/ (read-only where the backend can) and outputs/, which is what gets collected. */
 #define SANDBOX_WORKSPACE   "/workspace"
 #define SANDBOX_INPUTS_DIR  "inputs"
 #define SANDBOX_OUTPUTS_DIR "outputs"
@@ -46,13 +56,14 @@ enum sandbox_stream {
     SANDBOX_STREAM__MAX
 };
 
+/* How the agent ended. Backends report only what the agent did (OK, RUNTIME_ERROR, SIGNALED,
+ * OOM) or INTERNAL; a signal the supervisor had sent (cancel) is SIGNALED like any other. */
 enum sandbox_status {
     SANDBOX_OK,            /* exited 0 */
     SANDBOX_RUNTIME_ERROR, /* exited non-zero */
-    SANDBOX_SIGNALED,      /* killed by a signal it did not get from us */
-    SANDBOX_TIMEOUT,       /* killed by us or the backend for the wall-clock deadline */
+    SANDBOX_SIGNALED,      /* killed by a signal (also one the supervisor had sent) */
+    SANDBOX_TIMEOUT,       /* the supervisor's verdict, never a backend's: ran past wall_timeout */
     SANDBOX_OOM,           /* killed for memory */
-    SANDBOX_CANCELED,      /* killed by sandbox_cancel for another reason */
     SANDBOX_INTERNAL,      /* the backend failed, not the program */
     SANDBOX_STATUS__MAX
 };
@@ -61,17 +72,10 @@ struct sandbox_result {
     enum sandbox_status status;
     int exit_code;       /* valid when the program exited; -1 otherwise */
     int signo;           /* the terminating signal, 0 if none */
-    uint64_t wall_ms;    /* from start to exit */
+    uint64_t wall_ms;    /* from start to exit, 0 if the backend cannot tell (the supervisor's
+                          * clock is used then) */
     uint64_t cpu_ms;     /* user + system, 0 if the backend cannot tell */
     uint64_t max_rss_kb; /* peak resident set, 0 if the backend cannot tell */
-};
-
-/* What collect brought back. */
-struct sandbox_collect_stats {
-    uint64_t files;   /* regular files copied */
-    uint64_t bytes;   /* their bytes */
-    uint64_t skipped; /* links, devices, FIFOs, bad names: never copied */
-    bool over_limit;  /* output_max_bytes or output_max_files was hit: the job fails */
 };
 
 /* The job a sandbox runs, filled by the supervisor; all borrowed for the sandbox's life. */
@@ -92,7 +96,6 @@ typedef enum rc sandbox_persist_fn(void *ctx, struct sandbox *sb);
 typedef bool sandbox_claimed_fn(void *ctx, const char *job_id);
 
 #define SANDBOX_CAP_REATTACH 0x1u /* attach works after the supervisor died */
-#define SANDBOX_CAP_REMOTE   0x2u /* runs off this host: staging is by transfer, not a bind */
 
 struct sandbox_ops {
     const char *name; /* "local", "docker", "modal": the config value */
@@ -109,12 +112,13 @@ struct sandbox_ops {
     /* poll: wait up to timeout_ms for output (delivered via on_output) or the end of the
      * agent. Sets *out_done and fills *out when the agent has ended. */
     enum rc (*poll)(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_result *out);
-    /* cancel: kill the agent now (all its processes); poll then reports it ended. The status
-     * the supervisor gives the job comes from its own reason, not from the backend. */
+    /* cancel: kill the agent now (all its processes); poll then reports it ended, as whatever
+     * the kill made of it (usually SIGNALED). The supervisor calls it for a timeout, a user's
+     * cancel and the log cap alike, and concludes from its own reason, not from the result. */
     enum rc (*cancel)(struct sandbox *sb);
-    /* collect: bring /workspace/outputs into outputs_dirfd (an empty directory) with the
+    /* collect: bring SANDBOX_WORKSPACE/outputs into outputs_dirfd (an empty directory) with the
      * hostile-tree rules of jobs/collect.h, within the output caps. */
-    enum rc (*collect)(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stats *out);
+    enum rc (*collect)(struct sandbox *sb, int outputs_dirfd, struct collect_stats *out);
     /* destroy: remove the sandbox and everything it holds; idempotent, safe after a failed
      * start. */
     enum rc (*destroy)(struct sandbox *sb);
@@ -134,8 +138,10 @@ struct sandbox {
     const struct config *cfg;      /* borrowed */
     const struct sandbox_job *job; /* borrowed; NULL for service-level calls */
     json_object *state;            /* owned: the backend's persisted state (an object) */
-    uint64_t resume_offset[SANDBOX_STREAM__MAX]; /* bytes already logged per stream */
-    int64_t deadline_ms;            /* CLOCK_MONOTONIC ms by which blocking I/O must end */
+    /* Bytes of each stream handed to on_output so far, counting what an earlier supervisor
+     * logged: the supervisor sets it before attach, sandbox_emit advances it. */
+    uint64_t resume_offset[SANDBOX_STREAM__MAX];
+    int64_t deadline_ms;            /* CLOCK_MONOTONIC ms by which blocking I/O must end, 0: none */
     sandbox_output_fn *on_output;   /* agent bytes go here */
     sandbox_persist_fn *on_persist; /* saves sb->state into job.json */
     void *cb_ctx;                   /* passed to the callbacks */
@@ -158,17 +164,69 @@ enum rc sandbox_fail(struct sandbox *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* sandbox_persist calls on_persist if set. */
 enum rc sandbox_persist(struct sandbox *sb) LB_MUST_CHECK;
-/* sandbox_emit hands agent bytes to on_output if set. */
-void sandbox_emit(struct sandbox *sb, enum sandbox_stream s, const char *p, size_t n);
 /* sandbox_status_str: "ok", "runtime_error", ... (static). */
 const char *sandbox_status_str(enum sandbox_status s);
 /* sandbox_status_parse: the status called s; false for NULL or an unknown name. */
 bool sandbox_status_parse(const char *s, enum sandbox_status *out);
 
+/*** Helpers for backends: the policy every backend shares ***/
+
+/* sandbox_emit hands agent bytes to on_output (if set) and advances sb->resume_offset[s]. */
+void sandbox_emit(struct sandbox *sb, enum sandbox_stream s, const char *p, size_t n);
+/* sandbox_emit_at: the same for bytes that sit at stream offset at (p[0] is byte number at of
+ * stream s): what lies below sb->resume_offset[s] was handed out already and is dropped, so a
+ * backend that re-reads a stream from an earlier position (a reopened log, an attach) never
+ * repeats a byte. Bytes beyond resume_offset must follow it without a gap. */
+void sandbox_emit_at(struct sandbox *sb, enum sandbox_stream s, uint64_t at, const char *p,
+                     size_t n);
+
+/* sandbox_io_ms: how long one blocking backend call may take: cap_ms, cut to what is left
+ * before sb->deadline_ms (at least 1 ms, so a call past the deadline fails at once). */
+long sandbox_io_ms(const struct sandbox *sb, long cap_ms);
+
+/* sandbox_result_from_exit fills status, exit_code and signo of *out (the usage fields stay)
+ * from how the backend saw the agent end: its exit code (-1 if none) or the signal that ended
+ * it (0 if none). An exit code of 129..192 with no signal is a death by signal code - 128, the
+ * convention of shells, bubblewrap and container engines, so an agent ends the same on every
+ * backend. oom: the backend has evidence that the memory limit killed something in the
+ * sandbox; it makes a failed end (not an exit 0) SANDBOX_OOM. */
+void sandbox_result_from_exit(struct sandbox_result *out, int code, int signo, bool oom);
+/* sandbox_result_from_wait: the same from a waitpid(2) status. */
+void sandbox_result_from_wait(struct sandbox_result *out, int wstatus, bool oom);
+
+/* sandbox_tmpfile: an unlinked read-write file in the job directory (O_TMPFILE, or a named
+ * file removed at once where the filesystem lacks it). RC_BACKEND with sb->error set. */
+enum rc sandbox_tmpfile(struct sandbox *sb, int *out_fd) LB_MUST_CHECK;
+
+/* sandbox_tar_cap: the most bytes of a tar stream of the outputs a backend takes in:
+ * output_max_bytes of contents plus, for each of output_max_files entries and 16 more, a
+ * 512-byte header and up to 1 KiB of padding and long-name extension records, plus 1 MiB for
+ * the end-of-archive blocks and the record padding of any tar writer. collect_tar_fd applies the
+ * exact caps; this one only bounds what is written to disk before it runs. */
+uint64_t sandbox_tar_cap(const struct config *cfg);
+
+/* Receiving a tar stream of the outputs dir (members "outputs/...") from a sandbox: open a
+ * temp file, feed it with sandbox_tar_in_write (a write callback: ctx is the struct), then
+ * sandbox_tar_in_extract; sandbox_tar_in_close is safe at any point and twice. Past
+ * sandbox_tar_cap the write refuses more (RC_TOOBIG) and sets cut: extract then keeps what
+ * came before the cut and reports over_limit. */
+struct sandbox_tar_in {
+    struct sandbox *sb;
+    int fd;         /* the temp file, -1 when closed */
+    uint64_t bytes; /* written so far */
+    uint64_t cap;   /* sandbox_tar_cap */
+    bool cut;       /* the stream went past cap */
+};
+enum rc sandbox_tar_in_open(struct sandbox *sb, struct sandbox_tar_in *t) LB_MUST_CHECK;
+enum rc sandbox_tar_in_write(void *ctx, const char *p, size_t n) LB_MUST_CHECK;
+/* sandbox_tar_in_extract: the stream's outputs/ members into outputs_dirfd with the output
+ * caps and the rules of jobs/collect.h. RC_BACKEND (sb->error set) for a stream that is not a
+ * tar, unless it was cut. */
+enum rc sandbox_tar_in_extract(struct sandbox_tar_in *t, int outputs_dirfd,
+                               struct collect_stats *out) LB_MUST_CHECK;
+void sandbox_tar_in_close(struct sandbox_tar_in *t);
+
 /* Defaults for hooks a backend has nothing to do in. */
-enum rc sandbox_nop_init(struct sandbox *sb);
-void sandbox_nop_fini(struct sandbox *sb);
-enum rc sandbox_nop_check(struct sandbox *sb);
 enum rc sandbox_nop_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx);
 enum rc sandbox_noattach(struct sandbox *sb);
 
@@ -193,7 +251,7 @@ sandbox_cancel(struct sandbox *sb)
     return sb->ops->cancel(sb);
 }
 static inline enum rc LB_MUST_CHECK
-sandbox_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stats *out)
+sandbox_collect(struct sandbox *sb, int outputs_dirfd, struct collect_stats *out)
 {
     return sb->ops->collect(sb, outputs_dirfd, out);
 }

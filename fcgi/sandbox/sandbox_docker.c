@@ -14,24 +14,26 @@
  *            GET /containers/<id>/logs?follow=1 as a non-blocking stream.
  *   poll     waits on the log stream (curl multi) up to timeout_ms, in slices between which
  *            it steps the usage sampler (below) without blocking; demultiplexes the 8-byte
- *            frames (parse/dockerframe.h) and hands bytes to sandbox_emit, skipping per stream
- *            the bytes already delivered (sb->resume_offset after attach, or what an earlier
- *            log stream of this instance delivered). At the stream's end it inspects the
+ *            frames (parse/dockerframe.h) and hands them to sandbox_emit_at with their stream
+ *            offset, which drops what was handed out already (before an attach, or by an
+ *            earlier log stream of this instance). At the stream's end it inspects the
  *            container: still running means the stream broke, so it is reopened; exited gives
  *            the result (ExitCode, OOMKilled, StartedAt/FinishedAt). Every two seconds without
  *            an end it also inspects, so an engine whose log stream never ends cannot hang a job.
  *            When the stream ends, one last usage sample is taken (blocking, at most
  *            STATS_FINAL_MS) before the inspect.
  *   cancel   POST /containers/<id>/kill (SIGKILL to the whole container).
- *   collect  GET /containers/<id>/archive?path=/workspace/outputs into an unlinked temp file in
- *            the job dir (capped), then collect_tar_fd with strip_prefix "outputs/".
+ *   collect  GET /containers/<id>/archive?path=/workspace/outputs through the sandbox_tar_in
+ *            helpers (a capped temp file in the job dir, then collect_tar_fd).
  *   destroy  DELETE /containers/<id>?force=1&v=1; 404 counts as done.
  *   attach   container_id from sb->state, or found by label labbox.job=<job> if a crash came
  *            between create and persist. A job that never got past staging is restarted from
  *            scratch (its container, if any, removed); otherwise the log stream is reopened
- *            from the start and sb->resume_offset bytes per stream are skipped.
+ *            from the start, and sandbox_emit_at skips the sb->resume_offset bytes per stream
+ *            the supervisor has logged.
  *
- * Usage: wall_ms comes from the engine's StartedAt/FinishedAt (our clock as a fallback).
+ * Usage: wall_ms comes from the engine's StartedAt/FinishedAt (0, the supervisor's clock then,
+ * where the engine has no times).
  * cpu_ms and max_rss_kb are sampled, because an exited container's stats are gone (podman
  * answers GET /stats of a stopped container with HTTP 200 and an empty body, Docker with
  * zeros). While the container runs, poll requests GET /containers/<id>/stats?stream=false&
@@ -67,6 +69,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +83,7 @@
 #include "parse/dockerframe.h"
 #include "rpc/httpc.h"
 #include "util/clock.h"
+#include "util/fsutil.h"
 
 #define API_MIN_MINOR    40     /* Docker API 1.40 (Engine 19.03) or newer */
 #define API_MAX_MINOR    41     /* what podman 4 reports; newer engines accept it too */
@@ -119,12 +123,10 @@ struct docker {
     char id[128]; /* the container's id, "" until known */
     struct httpc_stream *logs;
     struct dockerframe frame;
-    uint64_t pos[SANDBOX_STREAM__MAX];       /* bytes per stream seen on the current stream */
-    uint64_t delivered[SANDBOX_STREAM__MAX]; /* bytes per stream already handed out */
-    bool canceled;
-    int64_t started_ms;      /* our clock at start, 0 if unknown (attach) */
-    int64_t last_inspect_ms; /* poll's last safety inspect */
-    int64_t exited_seen_ms;  /* when a safety inspect first saw the container stopped */
+    uint64_t pos[SANDBOX_STREAM__MAX]; /* bytes per stream seen on the current log stream */
+    bool killed;                       /* cancel() sent SIGKILL: not a memory kill */
+    int64_t last_inspect_ms;           /* poll's last safety inspect */
+    int64_t exited_seen_ms;            /* when a safety inspect first saw the container stopped */
     int reopens;
     bool final_read;            /* the whole log was read once more after the exit */
     struct httpc_stream *stats; /* the usage sample in flight, or NULL */
@@ -137,16 +139,18 @@ struct docker {
     int64_t near_limit_ms;      /* latest sample at >= OOM_NEAR_PCT of memory_mb, 0 if none */
 };
 
-/* timeout_for: dflt, shortened to what is left before sb->deadline_ms (at least 1 ms). */
-static long
-timeout_for(const struct sandbox *sb, long dflt)
+/* fmt_path formats a request path into out; a path that does not fit is an error, never a
+ * shorter path. */
+static enum rc __attribute__((format(printf, 4, 5)))
+fmt_path(struct sandbox *sb, char *out, size_t cap, const char *fmt, ...)
 {
-    if (sb->deadline_ms <= 0)
-        return dflt;
-    int64_t rest = sb->deadline_ms - clock_mono_ms();
-    if (rest < 1)
-        rest = 1;
-    return rest < dflt ? (long)rest : dflt;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= cap)
+        return sandbox_fail(sb, "docker: request path too long");
+    return RC_OK;
 }
 
 /* engine_msg copies a bounded, printable version of the engine's error into out. */
@@ -184,11 +188,12 @@ call(struct sandbox *sb, const char *method, const char *path, json_object *body
 {
     struct docker *d = sb->priv;
     char full[1200];
-    int k = snprintf(full, sizeof(full), "%s%s", d->api, path);
-    if (k < 0 || (size_t)k >= sizeof(full))
-        return sandbox_fail(sb, "docker: request path too long");
+    if (fmt_path(sb, full, sizeof(full), "%s%s", d->api, path) != RC_OK)
+        return RC_BACKEND;
     const char *text =
         body != NULL ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
+    if (body != NULL && text == NULL)
+        return RC_NOMEM;
     struct httpc_req rq = {
         .method = method,
         .path = full,
@@ -274,8 +279,8 @@ connect_engine(struct sandbox *sb, long timeout)
     }
     if (major > 1 || minor > API_MAX_MINOR)
         minor = API_MAX_MINOR;
-    (void)snprintf(d->api, sizeof(d->api), "/v1.%u", minor);
-    d->connected = true;
+    rc = fmt_path(sb, d->api, sizeof(d->api), "/v1.%u", minor);
+    d->connected = rc == RC_OK;
 out:
     json_object_put(j);
     httpc_resp_fini(&r);
@@ -323,8 +328,9 @@ find_by_label(struct sandbox *sb, const char *job_id)
     int k = snprintf(filt, sizeof(filt), "{\"label\":[\"labbox.job=%s\"]}", job_id);
     if (k < 0 || (size_t)k >= sizeof(filt) || httpc_escape(filt, esc, sizeof(esc)) != RC_OK)
         return sandbox_fail(sb, "docker: job id too long");
-    (void)snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
-    enum rc rc = call(sb, "GET", path, NULL, timeout_for(sb, CTL_TIMEOUT_MS), &r);
+    enum rc rc = fmt_path(sb, path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
+    if (rc == RC_OK)
+        rc = call(sb, "GET", path, NULL, sandbox_io_ms(sb, CTL_TIMEOUT_MS), &r);
     if (rc != RC_OK)
         goto out;
     if (r.status != 200) {
@@ -342,21 +348,7 @@ out:
 
 /*** Create and stage ***/
 
-static json_object *
-str_array(char *const *v)
-{
-    json_object *a = json_object_new_array();
-    for (size_t i = 0; a != NULL && v != NULL && v[i] != NULL; i++) {
-        json_object *s = json_object_new_string(v[i]);
-        if (s == NULL || json_object_array_add(a, s) != 0) {
-            json_object_put(s);
-            json_object_put(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
+/* add / push put v into o or the array a, or free it: false if v is NULL or it failed. */
 static bool
 add(json_object *o, const char *key, json_object *v)
 {
@@ -370,6 +362,31 @@ add(json_object *o, const char *key, json_object *v)
 }
 
 static bool
+push(json_object *a, json_object *v)
+{
+    if (v == NULL)
+        return false;
+    if (json_object_array_add(a, v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    return true;
+}
+
+static json_object *
+str_array(char *const *v)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; a != NULL && v != NULL && v[i] != NULL; i++) {
+        if (!push(a, json_object_new_string(v[i]))) {
+            json_object_put(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static bool
 add_ulimit(json_object *arr, const char *name, int64_t v)
 {
     json_object *u = json_object_new_object();
@@ -377,11 +394,11 @@ add_ulimit(json_object *arr, const char *name, int64_t v)
         return false;
     bool ok = add(u, "Name", json_object_new_string(name)) &&
               add(u, "Soft", json_object_new_int64(v)) && add(u, "Hard", json_object_new_int64(v));
-    if (!ok || json_object_array_add(arr, u) != 0) {
+    if (!ok) {
         json_object_put(u);
         return false;
     }
-    return true;
+    return push(arr, u);
 }
 
 static int64_t
@@ -408,8 +425,8 @@ create_body(const struct sandbox *sb)
               capdrop != NULL && secopt != NULL;
     ok = ok && add(labels, "labbox", json_object_new_string(sb->cfg->instance)) &&
          add(labels, "labbox.job", json_object_new_string(sb->job->id));
-    ok = ok && json_object_array_add(capdrop, json_object_new_string("ALL")) == 0;
-    ok = ok && json_object_array_add(secopt, json_object_new_string("no-new-privileges")) == 0;
+    ok = ok && push(capdrop, json_object_new_string("ALL"));
+    ok = ok && push(secopt, json_object_new_string("no-new-privileges"));
     ok = ok && add(tmpfs, "/tmp", json_object_new_string(TMPFS_OPTS));
     ok = ok && add_ulimit(ul, "nofile", DOCKER_NOFILE) && add_ulimit(ul, "nproc", DOCKER_NPROC);
     if (ok && cfg->file_size_mb > 0)
@@ -440,7 +457,7 @@ create_body(const struct sandbox *sb)
     ok = ok && add(c, "Image", json_object_new_string(cfg->docker_image));
     ok = ok && add(c, "Cmd", str_array(sb->job->argv));
     ok = ok && add(c, "Env", str_array(sb->job->envp));
-    ok = ok && add(c, "WorkingDir", json_object_new_string("/workspace"));
+    ok = ok && add(c, "WorkingDir", json_object_new_string(SANDBOX_WORKSPACE));
     ok = ok && add(c, "User", json_object_new_string("65534:65534"));
     ok = ok && add(c, "Tty", json_object_new_boolean(0));
     ok = ok && add(c, "OpenStdin", json_object_new_boolean(0));
@@ -469,8 +486,9 @@ remove_container(struct sandbox *sb)
     struct docker *d = sb->priv;
     struct httpc_resp r = {0};
     char path[256];
-    (void)snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", d->id);
-    enum rc rc = call(sb, "DELETE", path, NULL, timeout_for(sb, CTL_TIMEOUT_MS), &r);
+    enum rc rc = fmt_path(sb, path, sizeof(path), "/containers/%s?force=1&v=1", d->id);
+    if (rc == RC_OK)
+        rc = call(sb, "DELETE", path, NULL, sandbox_io_ms(sb, CTL_TIMEOUT_MS), &r);
     if (rc == RC_OK && r.status != 200 && r.status != 204 && r.status != 404)
         rc = fail_status(sb, "remove", &r);
     httpc_resp_fini(&r);
@@ -490,10 +508,12 @@ create_container(struct sandbox *sb)
         rc = RC_NOMEM;
         goto out;
     }
-    (void)snprintf(path, sizeof(path), "/containers/create?name=labbox-%s", sb->job->id);
+    rc = fmt_path(sb, path, sizeof(path), "/containers/create?name=labbox-%s", sb->job->id);
+    if (rc != RC_OK)
+        goto out;
     for (int attempt = 0;; attempt++) {
         httpc_resp_fini(&r);
-        rc = call(sb, "POST", path, body, timeout_for(sb, CTL_TIMEOUT_MS), &r);
+        rc = call(sb, "POST", path, body, sandbox_io_ms(sb, CTL_TIMEOUT_MS), &r);
         if (rc != RC_OK)
             goto out;
         if (r.status != 409 || attempt > 0)
@@ -528,45 +548,14 @@ out:
     return rc;
 }
 
-/* tmpfd opens an unlinked read-write file in the job directory. */
-static int
-tmpfd(struct sandbox *sb)
-{
-    int fd = openat(sb->job->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-    char name[64];
-    for (int i = 0; i < 100; i++) {
-        (void)snprintf(name, sizeof(name), ".docker-tmp-%ld-%d", (long)getpid(), i);
-        fd = openat(sb->job->dirfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd >= 0) {
-            (void)unlinkat(sb->job->dirfd, name, 0);
-            return fd;
-        }
-        if (errno != EEXIST)
-            break;
-    }
-    log_errno("cannot create a temp file in %s", sb->job->dir);
-    return -1;
-}
-
+/* write_fd: collect_write_fn onto the fd *ctx. */
 static enum rc
 write_fd(void *ctx, const void *p, size_t len)
 {
-    const int *fd = ctx;
-    const char *c = p;
-    while (len > 0) {
-        ssize_t w = write(*fd, c, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            log_errno("write to a docker temp file");
-            return RC_IO;
-        }
-        c += w;
-        len -= (size_t)w;
-    }
-    return RC_OK;
+    enum rc rc = fs_write_all(*(const int *)ctx, p, len);
+    if (rc != RC_OK)
+        log_errno("write to a docker temp file");
+    return rc;
 }
 
 /* tar_dir_header writes one ustar directory entry (name ends in '/') owned by SANDBOX_ID. */
@@ -614,31 +603,41 @@ read_fd(void *ctx, char *buf, size_t cap, size_t *out_n)
     }
 }
 
-/* stage uploads work_dir as /workspace, owned by the sandbox user, via a temp tar file. */
+/* stage uploads work_dir as SANDBOX_WORKSPACE, owned by the sandbox user, via a temp tar file
+ * unpacked at the container's root. */
 static enum rc
 stage(struct sandbox *sb)
 {
     struct docker *d = sb->priv;
     struct httpc_resp r = {0};
-    enum rc rc = RC_OK;
-    int fd = tmpfd(sb);
-    int src = -1;
-    if (fd < 0) {
-        rc = sandbox_fail(sb, "docker: cannot create a temp file for staging");
+    int fd = -1, src = -1;
+    char ws[64], outs[128], path[1200];
+    enum rc rc = sandbox_tmpfile(sb, &fd);
+    if (rc != RC_OK)
         goto out;
-    }
+    /* Member names are relative to the root: "workspace/", "workspace/outputs/". */
+    const char *rel = SANDBOX_WORKSPACE;
+    while (*rel == '/')
+        rel++;
+    rc = fmt_path(sb, ws, sizeof(ws), "%s/", rel);
+    if (rc == RC_OK)
+        rc = fmt_path(sb, outs, sizeof(outs), "%s" SANDBOX_OUTPUTS_DIR "/", ws);
+    if (rc == RC_OK)
+        rc = fmt_path(sb, path, sizeof(path), "%s/containers/%s/archive?path=%%2F", d->api, d->id);
+    if (rc != RC_OK)
+        goto out;
     src = open(sb->job->work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (src < 0) {
         log_errno("open %s", sb->job->work_dir);
         rc = sandbox_fail(sb, "docker: cannot open the job's work dir");
         goto out;
     }
-    /* /workspace and /workspace/outputs exist and belong to the agent whatever the image has. */
-    rc = tar_dir_header(fd, "workspace/");
+    /* The workspace and its outputs/ exist and belong to the agent whatever the image has. */
+    rc = tar_dir_header(fd, ws);
     if (rc == RC_OK)
-        rc = tar_dir_header(fd, "workspace/outputs/");
+        rc = tar_dir_header(fd, outs);
     if (rc == RC_OK)
-        rc = collect_make_tar(src, "workspace/", SANDBOX_ID, SANDBOX_ID, write_fd, &fd);
+        rc = collect_make_tar(src, ws, SANDBOX_ID, SANDBOX_ID, write_fd, &fd);
     if (rc != RC_OK) {
         rc = sandbox_fail(sb, "docker: cannot build the staging tar: %s", rc_str(rc));
         goto out;
@@ -649,8 +648,6 @@ stage(struct sandbox *sb)
         rc = sandbox_fail(sb, "docker: staging tar unreadable");
         goto out;
     }
-    char path[1200];
-    (void)snprintf(path, sizeof(path), "%s/containers/%s/archive?path=%%2F", d->api, d->id);
     struct httpc_req rq = {
         .method = "PUT",
         .path = path,
@@ -659,7 +656,7 @@ stage(struct sandbox *sb)
         .read_ctx = &fd,
         .read_len = (int64_t)size,
         .max_body = JSON_MAX,
-        .timeout_ms = timeout_for(sb, XFER_TIMEOUT_MS),
+        .timeout_ms = sandbox_io_ms(sb, XFER_TIMEOUT_MS),
     };
     rc = httpc_do(d->http, &rq, &r);
     if (rc != RC_OK) {
@@ -684,8 +681,9 @@ start_container(struct sandbox *sb)
     struct docker *d = sb->priv;
     struct httpc_resp r = {0};
     char path[256];
-    (void)snprintf(path, sizeof(path), "/containers/%s/start", d->id);
-    enum rc rc = call(sb, "POST", path, NULL, timeout_for(sb, CTL_TIMEOUT_MS), &r);
+    enum rc rc = fmt_path(sb, path, sizeof(path), "/containers/%s/start", d->id);
+    if (rc == RC_OK)
+        rc = call(sb, "POST", path, NULL, sandbox_io_ms(sb, CTL_TIMEOUT_MS), &r);
     if (rc == RC_OK && r.status != 204 && r.status != 304 && r.status != 200)
         rc = fail_status(sb, "start", &r);
     httpc_resp_fini(&r);
@@ -709,13 +707,9 @@ on_frame(void *ctx, enum dockerframe_stream fs, const char *p, size_t n)
             log_warn("docker engine reported an error on the log stream (%zu bytes)", n);
         return;
     }
-    uint64_t start = d->pos[s];
+    uint64_t at = d->pos[s];
     d->pos[s] += n;
-    if (d->pos[s] <= d->delivered[s])
-        return;
-    size_t skip = d->delivered[s] > start ? (size_t)(d->delivered[s] - start) : 0;
-    sandbox_emit(sb, s, p + skip, n - skip);
-    d->delivered[s] = d->pos[s];
+    sandbox_emit_at(sb, s, at, p, n);
 }
 
 static enum rc
@@ -727,7 +721,7 @@ on_log_bytes(void *ctx, const char *p, size_t n)
 }
 
 /* open_logs: (re)open the container's log from its start; follow keeps it open while the
- * container runs. Bytes already delivered are skipped (delivered[]), so reopening never
+ * container runs. sandbox_emit_at drops what was handed out already, so reopening never
  * repeats output. */
 static enum rc
 open_logs_mode(struct sandbox *sb, bool follow)
@@ -736,8 +730,9 @@ open_logs_mode(struct sandbox *sb, bool follow)
     char path[300];
     httpc_stream_free(d->logs);
     d->logs = NULL;
-    (void)snprintf(path, sizeof(path), "%s/containers/%s/logs?follow=%d&stdout=1&stderr=1", d->api,
-                   d->id, follow ? 1 : 0);
+    if (fmt_path(sb, path, sizeof(path), "%s/containers/%s/logs?follow=%d&stdout=1&stderr=1",
+                 d->api, d->id, follow ? 1 : 0) != RC_OK)
+        return RC_BACKEND;
     struct httpc_req rq = {
         .method = "GET",
         .path = path,
@@ -813,10 +808,12 @@ take_sample(struct sandbox *sb, const char *body, int64_t at_ms)
     json_object_put(j);
 }
 
-static void
-stats_path(const struct docker *d, char *out, size_t cap)
+static enum rc
+stats_path(struct sandbox *sb, char *out, size_t cap)
 {
-    (void)snprintf(out, cap, "%s/containers/%s/stats?stream=false&one-shot=true", d->api, d->id);
+    const struct docker *d = sb->priv;
+    return fmt_path(sb, out, cap, "%s/containers/%s/stats?stream=false&one-shot=true", d->api,
+                    d->id);
 }
 
 /* stats_begin starts sampling (after start or attach): the first sample comes STATS_FAST_MS
@@ -864,7 +861,8 @@ stats_step(struct sandbox *sb)
     bool fast = t - d->stats_since_ms < STATS_FAST_FOR_MS ||
                 at_pct(d->mem_last, mem_limit(sb), STATS_FAST_PCT);
     d->stats_next_ms = t + (fast ? STATS_FAST_MS : STATS_EVERY_MS);
-    stats_path(d, path, sizeof(path));
+    if (stats_path(sb, path, sizeof(path)) != RC_OK)
+        return;
     struct httpc_req rq = {
         .method = "GET",
         .path = path,
@@ -904,7 +902,8 @@ stats_final(struct sandbox *sb)
     stats_reap(sb);
     httpc_stream_free(d->stats); /* still unanswered: this one is newer */
     d->stats = NULL;
-    stats_path(d, path, sizeof(path));
+    if (stats_path(sb, path, sizeof(path)) != RC_OK)
+        return;
     struct httpc_req rq = {
         .method = "GET",
         .path = path,
@@ -982,8 +981,9 @@ inspect(struct sandbox *sb, struct cstate *out)
     char path[256];
     memset(out, 0, sizeof(*out));
     out->wall_ms = -1;
-    (void)snprintf(path, sizeof(path), "/containers/%s/json", d->id);
-    enum rc rc = call(sb, "GET", path, NULL, CTL_TIMEOUT_MS, &r);
+    enum rc rc = fmt_path(sb, path, sizeof(path), "/containers/%s/json", d->id);
+    if (rc == RC_OK)
+        rc = call(sb, "GET", path, NULL, CTL_TIMEOUT_MS, &r);
     if (rc != RC_OK)
         goto out;
     if (r.status == 404) {
@@ -1024,7 +1024,7 @@ static bool
 oom_suspected(const struct sandbox *sb, const struct cstate *cs)
 {
     const struct docker *d = sb->priv;
-    if (cs->exit_code != 128 + 9 || d->canceled || d->near_limit_ms == 0 || mem_limit(sb) == 0)
+    if (cs->exit_code != 128 + 9 || d->killed || d->near_limit_ms == 0 || mem_limit(sb) == 0)
         return false;
     int64_t noticed = d->exited_seen_ms > 0 ? d->exited_seen_ms : clock_mono_ms();
     return noticed - d->near_limit_ms <= OOM_RECENT_MS;
@@ -1035,33 +1035,11 @@ fill_result(const struct sandbox *sb, const struct cstate *cs, struct sandbox_re
 {
     const struct docker *d = sb->priv;
     memset(out, 0, sizeof(*out));
-    out->exit_code = cs->exit_code;
-    if (cs->wall_ms >= 0)
-        out->wall_ms = (uint64_t)cs->wall_ms;
-    else if (d->started_ms > 0)
-        out->wall_ms = (uint64_t)(clock_mono_ms() - d->started_ms);
+    out->wall_ms = cs->wall_ms >= 0 ? (uint64_t)cs->wall_ms : 0;
     out->cpu_ms = d->cpu_ns / 1000000;
     out->max_rss_kb = d->mem_peak / 1024;
-    /* An exit status of 128+n from the engine means the main process died of signal n. */
-    bool by_signal = cs->exit_code > 128 && cs->exit_code < 128 + 65;
-    if (cs->oom || oom_suspected(sb, cs)) {
-        out->status = SANDBOX_OOM;
-        out->signo = 9;
-        out->exit_code = -1;
-    } else if (d->canceled) {
-        out->status = SANDBOX_CANCELED;
-        out->signo = by_signal ? cs->exit_code - 128 : 0;
-        if (by_signal)
-            out->exit_code = -1;
-    } else if (cs->exit_code == 0) {
-        out->status = SANDBOX_OK;
-    } else if (by_signal) {
-        out->status = SANDBOX_SIGNALED;
-        out->signo = cs->exit_code - 128;
-        out->exit_code = -1;
-    } else {
-        out->status = SANDBOX_RUNTIME_ERROR;
-    }
+    /* The engine reports the main process's death by signal n as exit status 128 + n. */
+    sandbox_result_from_exit(out, cs->exit_code, 0, cs->oom || oom_suspected(sb, cs));
 }
 
 /*** Hooks ***/
@@ -1104,11 +1082,10 @@ static enum rc
 docker_start(struct sandbox *sb)
 {
     struct docker *d = sb->priv;
-    enum rc rc = connect_engine(sb, timeout_for(sb, CTL_TIMEOUT_MS));
+    enum rc rc = connect_engine(sb, sandbox_io_ms(sb, CTL_TIMEOUT_MS));
     if (rc != RC_OK)
         return rc;
     d->id[0] = '\0';
-    memset(d->delivered, 0, sizeof(d->delivered));
     rc = save_state(sb, "creating");
     if (rc == RC_OK)
         rc = create_container(sb);
@@ -1122,7 +1099,6 @@ docker_start(struct sandbox *sb)
         rc = start_container(sb);
     if (rc != RC_OK)
         return rc;
-    d->started_ms = clock_mono_ms();
     stats_begin(d);
     rc = save_state(sb, "started");
     if (rc == RC_OK)
@@ -1134,7 +1110,7 @@ static enum rc
 docker_attach(struct sandbox *sb)
 {
     struct docker *d = sb->priv;
-    enum rc rc = connect_engine(sb, timeout_for(sb, CTL_TIMEOUT_MS));
+    enum rc rc = connect_engine(sb, sandbox_io_ms(sb, CTL_TIMEOUT_MS));
     if (rc != RC_OK)
         return rc;
     const char *phase = json_get_str(sb->state, "phase");
@@ -1171,10 +1147,7 @@ docker_attach(struct sandbox *sb)
             rc = save_state(sb, "started");
         if (rc != RC_OK)
             return rc;
-        d->started_ms = clock_mono_ms();
     }
-    for (int s = 0; s < SANDBOX_STREAM__MAX; s++)
-        d->delivered[s] = sb->resume_offset[s];
     if (cs.running || cs.created)
         stats_begin(d);
     return open_logs(sb);
@@ -1255,15 +1228,15 @@ docker_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_r
     if (rc != RC_OK)
         return rc;
     if (cs.running || cs.created) {
-        /* The stream broke while the agent runs: reopen; delivered[] prevents repeats. */
+        /* The stream broke while the agent runs: reopen; sandbox_emit_at prevents repeats. */
         if (++d->reopens > REOPEN_MAX)
             return sandbox_fail(sb, "docker: the log stream keeps breaking");
         return open_logs(sb);
     }
     if (!d->final_read) {
         /* A follow stream opened as the container exits may end before the engine has
-         * flushed the last lines to its log: read the whole log once more (delivered[] skips
-         * what we have), then conclude. */
+         * flushed the last lines to its log: read the whole log once more (sandbox_emit_at
+         * skips what we have), then conclude. */
         d->final_read = true;
         return open_logs_mode(sb, false);
     }
@@ -1281,9 +1254,10 @@ docker_cancel(struct sandbox *sb)
     char path[256];
     if (d->id[0] == '\0')
         return RC_OK;
-    d->canceled = true;
-    (void)snprintf(path, sizeof(path), "/containers/%s/kill?signal=SIGKILL", d->id);
-    enum rc rc = call(sb, "POST", path, NULL, CTL_TIMEOUT_MS, &r);
+    d->killed = true;
+    enum rc rc = fmt_path(sb, path, sizeof(path), "/containers/%s/kill?signal=SIGKILL", d->id);
+    if (rc == RC_OK)
+        rc = call(sb, "POST", path, NULL, CTL_TIMEOUT_MS, &r);
     if (rc != RC_OK)
         goto out;
     if (r.status == 204 || r.status == 200 || r.status == 404 || r.status == 409)
@@ -1301,88 +1275,50 @@ out:
     return rc;
 }
 
-struct sink {
-    int fd;
-    uint64_t bytes;
-    uint64_t cap;
-};
-
 static enum rc
-sink_write(void *ctx, const char *p, size_t n)
-{
-    struct sink *k = ctx;
-    if (k->bytes + n > k->cap)
-        return RC_TOOBIG;
-    k->bytes += n;
-    return write_fd(&k->fd, p, n);
-}
-
-static enum rc
-docker_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stats *out)
+docker_collect(struct sandbox *sb, int outputs_dirfd, struct collect_stats *out)
 {
     struct docker *d = sb->priv;
     struct httpc_resp r = {0};
-    struct collect_stats cst = {0};
-    struct collect_limits lim = {sb->cfg->output_max_bytes, sb->cfg->output_max_files};
-    /* Room for the tar's own headers and padding around the capped contents. */
-    struct sink k = {.fd = tmpfd(sb),
-                     .cap = lim.max_bytes + (lim.max_files + 16) * 1536 + (1u << 20)};
-    enum rc rc = RC_OK;
-    bool truncated = false;
+    struct sandbox_tar_in t = {.fd = -1};
+    char esc[64], path[300];
     memset(out, 0, sizeof(*out));
-    if (k.fd < 0) {
-        rc = sandbox_fail(sb, "docker: cannot create a temp file for outputs");
+    if (d->id[0] == '\0')
+        return sandbox_fail(sb, "docker: collect without a container");
+    enum rc rc = httpc_escape(SANDBOX_WORKSPACE "/" SANDBOX_OUTPUTS_DIR, esc, sizeof(esc));
+    if (rc == RC_OK)
+        rc = fmt_path(sb, path, sizeof(path), "%s/containers/%s/archive?path=%s", d->api, d->id,
+                      esc);
+    if (rc == RC_OK)
+        rc = sandbox_tar_in_open(sb, &t);
+    if (rc != RC_OK)
         goto out;
-    }
-    if (d->id[0] == '\0') {
-        rc = sandbox_fail(sb, "docker: collect without a container");
-        goto out;
-    }
-    char path[300];
-    (void)snprintf(path, sizeof(path), "%s/containers/%s/archive?path=%%2Fworkspace%%2Foutputs",
-                   d->api, d->id);
     struct httpc_req rq = {
         .method = "GET",
         .path = path,
-        .write_fn = sink_write,
-        .write_ctx = &k,
+        .write_fn = sandbox_tar_in_write,
+        .write_ctx = &t,
         .max_body = JSON_MAX,
-        .timeout_ms = timeout_for(sb, XFER_TIMEOUT_MS),
+        .timeout_ms = sandbox_io_ms(sb, XFER_TIMEOUT_MS),
     };
     rc = httpc_do(d->http, &rq, &r);
-    if (rc == RC_TOOBIG) {
-        truncated = true; /* extract what came before the cap */
-    } else if (rc != RC_OK) {
+    if (rc != RC_OK && !t.cut) {
         rc = sandbox_fail(sb, "docker engine at %s: collecting outputs failed: %s",
                           sb->cfg->docker_host, httpc_error(d->http));
         goto out;
-    } else if (r.status == 404) {
-        /* The agent removed /workspace/outputs: there is nothing to collect. */
+    }
+    if (!t.cut && r.status == 404) {
+        rc = RC_OK; /* the agent removed its outputs dir: there is nothing to collect */
         goto out;
-    } else if (r.status != 200) {
+    }
+    if (!t.cut && r.status != 200) {
         rc = fail_status(sb, "outputs download", &r);
         goto out;
     }
-    if (lseek(k.fd, 0, SEEK_SET) != 0) {
-        log_errno("lseek outputs tar");
-        rc = sandbox_fail(sb, "docker: outputs tar unreadable");
-        goto out;
-    }
-    rc = collect_tar_fd(k.fd, "outputs/", outputs_dirfd, &lim, &cst);
-    if (rc == RC_BADREQ && truncated)
-        rc = RC_OK; /* the tar was cut at our cap: what came before it stays */
-    if (rc != RC_OK) {
-        rc = sandbox_fail(sb, "docker: cannot extract the outputs: %s", rc_str(rc));
-        goto out;
-    }
-    out->files = cst.files;
-    out->bytes = cst.bytes;
-    out->skipped = cst.skipped;
-    out->over_limit = cst.over_limit || truncated;
+    rc = sandbox_tar_in_extract(&t, outputs_dirfd, out);
 out:
+    sandbox_tar_in_close(&t);
     httpc_resp_fini(&r);
-    if (k.fd >= 0)
-        (void)close(k.fd);
     return rc;
 }
 
@@ -1397,7 +1333,7 @@ docker_destroy(struct sandbox *sb)
     d->stats_next_ms = 0;
     if (d->http == NULL)
         return RC_OK; /* init failed: nothing can have been created */
-    enum rc rc = connect_engine(sb, timeout_for(sb, CTL_TIMEOUT_MS));
+    enum rc rc = connect_engine(sb, sandbox_io_ms(sb, CTL_TIMEOUT_MS));
     if (rc != RC_OK)
         return rc;
     if (d->id[0] == '\0')
@@ -1434,11 +1370,13 @@ docker_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx)
     if (rc != RC_OK)
         return rc;
     char filt[160];
-    (void)snprintf(filt, sizeof(filt), "{\"label\":[\"labbox=%s\"]}", sb->cfg->instance);
-    if (httpc_escape(filt, esc, sizeof(esc)) != RC_OK)
-        return RC_TOOBIG;
-    (void)snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
-    rc = call(sb, "GET", path, NULL, CTL_TIMEOUT_MS, &r);
+    rc = fmt_path(sb, filt, sizeof(filt), "{\"label\":[\"labbox=%s\"]}", sb->cfg->instance);
+    if (rc == RC_OK && httpc_escape(filt, esc, sizeof(esc)) != RC_OK)
+        rc = sandbox_fail(sb, "docker: instance name too long for a label filter");
+    if (rc == RC_OK)
+        rc = fmt_path(sb, path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
+    if (rc == RC_OK)
+        rc = call(sb, "GET", path, NULL, CTL_TIMEOUT_MS, &r);
     if (rc != RC_OK)
         goto out;
     if (r.status != 200) {
@@ -1477,7 +1415,7 @@ out:
 
 const struct sandbox_ops sandbox_docker_ops = {
     .name = "docker",
-    .caps = SANDBOX_CAP_REATTACH | SANDBOX_CAP_REMOTE,
+    .caps = SANDBOX_CAP_REATTACH,
     .priv_size = sizeof(struct docker),
     .init = docker_init,
     .start = docker_start,

@@ -806,31 +806,12 @@ fill_result(struct local *lc, struct sandbox_result *out)
         if (peak / 1024 > out->max_rss_kb)
             out->max_rss_kb = peak / 1024;
     }
-    if (WIFEXITED(lc->wstatus)) {
-        int code = WEXITSTATUS(lc->wstatus);
-        /* bwrap reports a signal-killed pid 1 as 128 + signal, like a shell. */
-        if (code > 128 && code < 128 + 65 && lc->killed) {
-            out->signo = code - 128;
-            out->status = SANDBOX_CANCELED;
-        } else if (code == 0) {
-            out->exit_code = 0;
-            out->status = SANDBOX_OK;
-        } else {
-            out->exit_code = code;
-            out->status = SANDBOX_RUNTIME_ERROR;
-            if (code > 128 && code < 128 + 65) {
-                out->signo = code - 128;
-                out->status = SANDBOX_SIGNALED;
-            }
-        }
-    } else if (WIFSIGNALED(lc->wstatus)) {
-        out->signo = WTERMSIG(lc->wstatus);
-        out->status = lc->killed ? SANDBOX_CANCELED : SANDBOX_SIGNALED;
-    }
-    if (out->status == SANDBOX_SIGNALED && out->signo == SIGKILL && was_oom(lc))
-        out->status = SANDBOX_OOM;
-    if (out->signo == SIGXCPU && !lc->killed)
-        out->status = SANDBOX_SIGNALED;
+    /* bwrap reports a signal-killed pid 1 as 128 + signal, like a shell; the mapper knows. The
+     * memory cgroup's counters are evidence of an OOM kill only for a SIGKILL we did not send
+     * (memory.failcnt also counts reclaimed page cache). */
+    sandbox_result_from_wait(out, lc->wstatus, false);
+    if (out->signo == SIGKILL && !lc->killed && was_oom(lc))
+        sandbox_result_from_wait(out, lc->wstatus, true);
 }
 
 static enum rc
@@ -905,25 +886,22 @@ local_cancel(struct sandbox *sb)
 }
 
 static enum rc
-local_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stats *out)
+local_collect(struct sandbox *sb, int outputs_dirfd, struct collect_stats *out)
 {
     char path[4096];
     struct collect_limits lim = {sb->cfg->output_max_bytes, sb->cfg->output_max_files};
-    struct collect_stats st = {0};
     memset(out, 0, sizeof(*out));
-    (void)snprintf(path, sizeof(path), "%s/outputs", sb->job->work_dir);
+    int k = snprintf(path, sizeof(path), "%s/" SANDBOX_OUTPUTS_DIR, sb->job->work_dir);
+    if (k < 0 || (size_t)k >= sizeof(path))
+        return sandbox_fail(sb, "the work directory's path is too long");
     int src = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (src < 0) {
         if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
             return RC_OK; /* no outputs, or something hostile in their place */
         return sandbox_fail(sb, "cannot open the outputs: %s", strerror(errno));
     }
-    enum rc rc = collect_tree(src, outputs_dirfd, &lim, &st);
+    enum rc rc = collect_tree(src, outputs_dirfd, &lim, out);
     close(src);
-    out->files = st.files;
-    out->bytes = st.bytes;
-    out->skipped = st.skipped;
-    out->over_limit = st.over_limit;
     if (rc != RC_OK)
         return sandbox_fail(sb, "collecting outputs failed (%s)", rc_str(rc));
     return RC_OK;

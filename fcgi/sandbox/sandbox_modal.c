@@ -6,9 +6,9 @@
  * -> agent exec. poll() drives three router calls on one HTTP/2 connection: TaskExecStdioRead for
  * stdout and for stderr (offset-addressed, reopened at the byte count received on a retryable
  * error) and TaskExecWait (60 s per attempt, reopened). collect() runs a download exec
- * `tar -cf - -C /workspace outputs` into a temp file and extracts it with collect_tar_fd. destroy()
- * terminates the sandbox. sb->state holds phase, sandbox_id, task_id, exec ids and the agent's
- * start time, persisted before each step that needs them for attach(), which resumes the stdio
+ * `tar -cf - -C /workspace outputs` into the sandbox_tar_in helpers (a capped temp file, then
+ * collect_tar_fd). destroy() terminates the sandbox. sb->state holds phase, sandbox_id, task_id
+ * and exec ids, persisted before each step that needs them for attach(), which resumes the stdio
  * reads at sb->resume_offset.
  *
  * Sandbox families (docs/modal.md#sandbox-families). cfg->modal_sandbox_version picks the family of
@@ -25,20 +25,25 @@
  * wrapper (AGENT_WRAP) that records its pid and start time in MODAL_PIDFILE, puts it in a
  * session of its own with setsid when it is not already a process group leader (setsid then
  * does not fork, so the agent keeps the exec's pid and its exit status is the exec's), then
- * execs the agent. cancel(), and our own deadline when the server-side exec timeout did not
- * fire, start a short kill exec (AGENT_KILL) that SIGKILLs the agent, its process group and
- * session, and all their descendants, found through /proc (descendants are SIGSTOPped first
- * so that none forks away). poll() then sees the agent's exit as usual, and collect() still
- * finds /workspace/outputs. If the kill exec cannot be started or fails, or the agent has not
- * ended MODAL_KILL_GRACE_MS later, the sandbox is terminated as the last resort (the outputs
- * are lost: collect() then brings nothing). The agent exec keeps its server-side
- * timeout_secs, which fires without us.
+ * execs the agent. cancel() starts a short kill exec (AGENT_KILL) that SIGKILLs the agent, its
+ * process group and session, and all their descendants, found through /proc (descendants are
+ * SIGSTOPped first so that none forks away). poll() then sees the agent's exit as usual, and
+ * collect() still finds /workspace/outputs. If the kill exec cannot be started or fails, or the
+ * agent has not ended MODAL_KILL_GRACE_MS later, the sandbox is terminated as the last resort (the
+ * outputs are lost: collect() then brings nothing).
+ *
+ * Time. The supervisor keeps the wall clock and calls cancel() at its deadline; this backend
+ * keeps none. The agent exec carries a server-side timeout_secs of timeout_s +
+ * MODAL_BACKSTOP_S only as a backstop for a supervisor that is gone (the sandbox's own lifetime
+ * is longer still); an agent it kills ends like any killed agent, and the supervisor, finding
+ * it ended past the limit, concludes timed_out.
  */
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,14 +61,14 @@
 #define MODAL_LIFETIME_MARGIN_S 900              /* sandbox lifetime beyond the agent timeout */
 #define MODAL_MILLI_CPU         1000             /* one CPU */
 #define MODAL_SETUP_MS          (20 * 60 * 1000) /* image build + create, when no deadline */
-#define MODAL_AGENT_GRACE_MS    30000            /* client deadline beyond timeout_s */
+#define MODAL_BACKSTOP_S        30               /* agent exec's server timeout beyond timeout_s */
 #define MODAL_STDIN_CHUNK       (1024 * 1024)
 #define MODAL_WAIT_ATTEMPT_MS   60000
 #define MODAL_STREAM_RETRIES    10
 #define MODAL_DRAIN_MS          10000 /* after exit, how long stdio may still trail */
-#define MODAL_PERSIST_MS        2000
-#define MODAL_KILL_GRACE_MS     5000 /* from the kill exec's start to the agent's end */
-#define MODAL_KILL_EXEC_S       30   /* server-side timeout of the kill exec */
+#define MODAL_PERSIST_MS        2000  /* stdio offsets saved this often, for diagnosis */
+#define MODAL_KILL_GRACE_MS     5000  /* from the kill exec's start to the agent's end */
+#define MODAL_KILL_EXEC_S       30    /* server-side timeout of the kill exec */
 #define MODAL_PIDFILE           "/tmp/.labbox-agent.pid" /* "pid starttime" of the agent */
 
 /* The agent's wrapper, argv[2] of `sh -c` (never modified); $@ is the agent's argv. Records
@@ -138,10 +143,9 @@ struct modal_priv {
     int64_t kill_deadline;       /* CLOCK_MONOTONIC ms by which the agent must have ended */
     bool exited;
     int code, signo;
-    int64_t exit_mono;      /* when the exit was seen */
-    int64_t started_wall;   /* CLOCK_REALTIME ms of the agent's start */
-    int64_t agent_deadline; /* CLOCK_MONOTONIC ms */
-    bool canceled, timed_out, terminated;
+    int64_t exit_mono; /* when the exit was seen */
+    bool stopping;     /* cancel() asked for the agent's end */
+    bool terminated;   /* the sandbox is gone (terminated by us or found ended) */
     int64_t last_persist;
 };
 
@@ -202,10 +206,22 @@ phase(struct sandbox *sb, const char *ph)
     return rc != RC_OK ? rc : save(sb);
 }
 
+/* setup_deadline: the CLOCK_MONOTONIC ms by which one setup or transfer step must end. */
 static int64_t
-io_deadline(const struct sandbox *sb, int64_t dflt_ms)
+setup_deadline(const struct sandbox *sb)
 {
-    return sb->deadline_ms > 0 ? sb->deadline_ms : clock_mono_ms() + dflt_ms;
+    return clock_mono_ms() + sandbox_io_ms(sb, MODAL_SETUP_MS);
+}
+
+/* copy_id copies a recorded id into dst; false if it does not fit (never a shorter id). */
+static bool
+copy_id(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
 }
 
 static void
@@ -426,7 +442,8 @@ upload(struct sandbox *sb)
     char exec_id[37];
     int dfd = -1;
     struct uploader u = {0};
-    static char a0[] = "sh", a1[] = "-c", a2[] = "mkdir -p /workspace && tar -xf - -C /workspace";
+    static char a0[] = "sh", a1[] = "-c",
+                a2[] = "mkdir -p " SANDBOX_WORKSPACE " && tar -xf - -C " SANDBOX_WORKSPACE;
     char *const argv[] = {a0, a1, a2, NULL};
 
     rc = phase(sb, "uploading");
@@ -445,7 +462,7 @@ upload(struct sandbox *sb)
     }
     u.sb = sb;
     u.exec_id = exec_id;
-    u.deadline = io_deadline(sb, MODAL_SETUP_MS);
+    u.deadline = setup_deadline(sb);
     u.buf = malloc(MODAL_STDIN_CHUNK);
     if (u.buf == NULL) {
         rc = RC_NOMEM;
@@ -560,14 +577,9 @@ start_agent(struct sandbox *sb)
     enum rc rc = phase(sb, "running");
     if (rc == RC_OK)
         rc = new_exec(sb, "exec_agent", p->exec_agent);
-    p->started_wall = clock_real_ms();
-    if (rc == RC_OK && !json_set_i64(sb->state, "started_at", p->started_wall))
-        rc = RC_NOMEM;
-    if (rc == RC_OK)
-        rc = save(sb);
     if (rc != RC_OK)
         return rc;
-    uint64_t t = sb->job->timeout_s;
+    uint64_t t = sb->job->timeout_s + MODAL_BACKSTOP_S; /* see "Time" above */
     size_t n = 0;
     while (sb->job->argv[n] != NULL)
         n++;
@@ -580,16 +592,18 @@ start_agent(struct sandbox *sb)
     argv[2] = AGENT_WRAP;
     argv[3] = w3;
     memcpy(argv + 4, sb->job->argv, n * sizeof(*argv));
-    struct modal_exec_spec spec = {
-        p->exec_agent, argv, sb->job->envp, "/workspace", t > UINT32_MAX ? UINT32_MAX : (uint32_t)t,
-        true};
+    struct modal_exec_spec spec = {p->exec_agent,
+                                   argv,
+                                   sb->job->envp,
+                                   SANDBOX_WORKSPACE,
+                                   t > UINT32_MAX ? UINT32_MAX : (uint32_t)t,
+                                   true};
     rc = modal_exec_start(p->mc, &spec, &st);
     free(argv);
     if (rc == RC_BADREQ)
         return sandbox_fail(sb, "the agent command cannot be run on Modal: %s", st.message);
     if (rc != RC_OK)
         return fail_st(sb, "starting the agent", &st);
-    p->agent_deadline = clock_mono_ms() + (int64_t)t * 1000 + MODAL_AGENT_GRACE_MS;
     return begin_agent_io(sb);
 }
 
@@ -640,7 +654,7 @@ create_sandbox(struct sandbox *sb)
     struct modal_priv *p = P(sb);
     struct grpc_status st;
     char image_id[MODAL_ID_MAX];
-    int64_t deadline = io_deadline(sb, MODAL_SETUP_MS);
+    int64_t deadline = setup_deadline(sb);
     enum rc rc;
 
     rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
@@ -697,8 +711,7 @@ connect_task(struct sandbox *sb)
     struct modal_result res;
     enum rc rc;
     if (p->task_id[0] == '\0') {
-        rc = modal_sandbox_task_id(p->mc, p->sandbox_id, io_deadline(sb, MODAL_SETUP_MS),
-                                   p->task_id, &res, &st);
+        rc = modal_sandbox_task_id(p->mc, p->sandbox_id, setup_deadline(sb), p->task_id, &res, &st);
         if (rc == RC_CONFLICT)
             return sandbox_fail(sb, "the Modal sandbox ended before it started (%s)%s%s",
                                 modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
@@ -777,6 +790,64 @@ list_both(struct sandbox *sb, const char *job_id, modal_list_fn *fn, void *ctx, 
     return rc;
 }
 
+/* attach_unrecorded: the start was interrupted before the sandbox id was saved: terminate
+ * whatever carries the job's tag, then start over. */
+static enum rc
+attach_unrecorded(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    enum rc rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "looking up the Modal app", &st);
+    int fam = 0;
+    rc = list_both(sb, sb->job->id, kill_listed, sb, &fam, &st);
+    if (rc == RC_NOMEM)
+        return rc;
+    if (rc != RC_OK)
+        return fail_st(
+            sb, fam == 2 ? "listing the job's V2 sandboxes" : "listing the job's V1 sandboxes",
+            &st);
+    return modal_start(sb);
+}
+
+/* attach_agent: the agent was started: reconnect to the router and find its exec again. */
+static enum rc
+attach_agent(struct sandbox *sb, const char *tid, const char *xid)
+{
+    struct modal_priv *p = P(sb);
+    struct grpc_status st;
+    enum rc rc;
+    bool done = false;
+    if (!copy_id(p->exec_agent, sizeof(p->exec_agent), xid))
+        return sandbox_fail(sb, "the recorded Modal exec id is not usable");
+    if (tid != NULL && tid[0] != '\0') {
+        if (!copy_id(p->task_id, sizeof(p->task_id), tid))
+            return sandbox_fail(sb, "the recorded Modal task id is not usable");
+        rc = modal_router_open(p->mc, p->sandbox_id, p->task_id, &st);
+        if (rc != RC_OK)
+            return fail_st(sb, "reconnecting to the sandbox's command router", &st);
+        p->router_ready = true;
+    } else {
+        p->task_id[0] = '\0';
+        p->router_ready = false;
+        rc = connect_task(sb);
+        if (rc != RC_OK)
+            return rc;
+    }
+    int code, sig;
+    rc = modal_exec_poll(p->mc, p->exec_agent, &done, &code, &sig, &st);
+    if (rc != RC_OK)
+        return fail_st(sb, "finding the agent process again", &st);
+    if (done) {
+        p->exited = true;
+        p->code = code;
+        p->signo = sig;
+        p->exit_mono = clock_mono_ms();
+    }
+    return begin_agent_io(sb);
+}
+
 static enum rc
 modal_attach(struct sandbox *sb)
 {
@@ -789,28 +860,14 @@ modal_attach(struct sandbox *sb)
         return rc;
     const char *ph = json_get_str(sb->state, "phase");
     const char *sid = json_get_str(sb->state, "sandbox_id");
-    const char *tid = json_get_str(sb->state, "task_id");
     const char *xid = json_get_str(sb->state, "exec_agent");
     const char *aid = json_get_str(sb->state, "app_id");
 
-    if (sid == NULL || sid[0] == '\0') {
-        /* Interrupted before the sandbox id was saved: clean up and start over. */
-        rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
-        if (rc != RC_OK)
-            return fail_st(sb, "looking up the Modal app", &st);
-        int fam = 0;
-        rc = list_both(sb, sb->job->id, kill_listed, sb, &fam, &st);
-        if (rc == RC_NOMEM)
-            return rc;
-        if (rc != RC_OK)
-            return fail_st(
-                sb, fam == 2 ? "listing the job's V2 sandboxes" : "listing the job's V1 sandboxes",
-                &st);
-        return modal_start(sb);
-    }
-    (void)snprintf(p->sandbox_id, sizeof(p->sandbox_id), "%s", sid);
-    if (aid != NULL)
-        (void)snprintf(p->app_id, sizeof(p->app_id), "%s", aid);
+    if (sid == NULL || sid[0] == '\0')
+        return attach_unrecorded(sb);
+    if (!copy_id(p->sandbox_id, sizeof(p->sandbox_id), sid) ||
+        (aid != NULL && !copy_id(p->app_id, sizeof(p->app_id), aid)))
+        return sandbox_fail(sb, "the recorded Modal sandbox id is not usable");
     rc = modal_sandbox_wait(p->mc, p->sandbox_id, 0.0f, &done, &res, &st);
     if (rc != RC_OK)
         return fail_st(sb, "checking the sandbox", &st);
@@ -823,68 +880,31 @@ modal_attach(struct sandbox *sb)
     bool agent_started = xid != NULL && xid[0] != '\0' && ph != NULL &&
                          (strcmp(ph, "running") == 0 || strcmp(ph, "downloading") == 0 ||
                           strcmp(ph, "collected") == 0);
-    if (!agent_started) {
-        /* Still staging: the sandbox holds a partial upload at best. Start afresh. */
-        terminate(sb);
-        p->sandbox_id[0] = '\0';
-        p->terminated = false;
-        json_object_object_del(sb->state, "sandbox_id");
-        json_object_object_del(sb->state, "task_id");
-        json_object_object_del(sb->state, "exec_upload");
-        return modal_start(sb);
-    }
-    if (tid != NULL && tid[0] != '\0') {
-        (void)snprintf(p->task_id, sizeof(p->task_id), "%s", tid);
-        rc = modal_router_open(p->mc, p->sandbox_id, p->task_id, &st);
-        if (rc != RC_OK)
-            return fail_st(sb, "reconnecting to the sandbox's command router", &st);
-        p->router_ready = true;
-    } else {
-        p->task_id[0] = '\0';
-        p->router_ready = false;
-        rc = connect_task(sb);
-        if (rc != RC_OK)
-            return rc;
-    }
-    (void)snprintf(p->exec_agent, sizeof(p->exec_agent), "%s", xid);
-    int code, sig;
-    rc = modal_exec_poll(p->mc, p->exec_agent, &done, &code, &sig, &st);
-    if (rc != RC_OK)
-        return fail_st(sb, "finding the agent process again", &st);
-    if (done) {
-        p->exited = true;
-        p->code = code;
-        p->signo = sig;
-        p->exit_mono = clock_mono_ms();
-    }
-    p->started_wall = json_get_i64(sb->state, "started_at", clock_real_ms());
-    int64_t elapsed = clock_real_ms() - p->started_wall;
-    p->agent_deadline = clock_mono_ms() - (elapsed > 0 ? elapsed : 0) +
-                        (int64_t)sb->job->timeout_s * 1000 + MODAL_AGENT_GRACE_MS;
-    return begin_agent_io(sb);
+    if (agent_started)
+        return attach_agent(sb, json_get_str(sb->state, "task_id"), xid);
+    /* Still staging: the sandbox holds a partial upload at best. Start afresh. */
+    terminate(sb);
+    p->sandbox_id[0] = '\0';
+    p->terminated = false;
+    json_object_object_del(sb->state, "sandbox_id");
+    json_object_object_del(sb->state, "task_id");
+    json_object_object_del(sb->state, "exec_upload");
+    return modal_start(sb);
 }
 
+/* fill_result: how the agent ended. Stopped by terminating the sandbox (its exit never seen),
+ * it ended as a terminated process does, by SIGKILL. The time is the supervisor's. */
 static void
 fill_result(struct sandbox *sb, struct sandbox_result *out)
 {
     struct modal_priv *p = P(sb);
     memset(out, 0, sizeof(*out));
-    int64_t wall = clock_real_ms() - p->started_wall;
-    out->wall_ms = wall > 0 ? (uint64_t)wall : 0;
-    out->exit_code = -1;
-    if (p->canceled) {
-        out->status = SANDBOX_CANCELED;
-    } else if (p->timed_out) {
-        out->status = SANDBOX_TIMEOUT;
-    } else if (p->signo >= 0) {
-        out->signo = p->signo;
-        out->status = (p->signo == 9 && out->wall_ms + 1000 >= sb->job->timeout_s * 1000)
-                          ? SANDBOX_TIMEOUT
-                          : SANDBOX_SIGNALED;
-    } else {
-        out->exit_code = p->code;
-        out->status = p->code == 0 ? SANDBOX_OK : SANDBOX_RUNTIME_ERROR;
-    }
+    if (!p->exited)
+        sandbox_result_from_exit(out, -1, SIGKILL, false);
+    else if (p->signo >= 0)
+        sandbox_result_from_exit(out, -1, p->signo, false);
+    else
+        sandbox_result_from_exit(out, p->code, 0, false);
 }
 
 /* Handle a finished stdio call: EOF, or reopen at the offset. */
@@ -1037,12 +1057,35 @@ static bool
 stopped_hard(struct sandbox *sb, bool *out_done, struct sandbox_result *out)
 {
     struct modal_priv *p = P(sb);
-    if (!p->terminated || !(p->canceled || p->timed_out))
+    if (!p->terminated || !p->stopping)
         return false;
     end_agent_io(p);
     fill_result(sb, out);
     *out_done = true;
     return true;
+}
+
+/* agent_ended: the agent's result, once its exit is known. An agent killed by a signal
+ * nobody here sent may be a dead sandbox (terminated from outside, a lost worker): that is the
+ * backend failing, not the user's program. */
+static void
+agent_ended(struct sandbox *sb, struct sandbox_result *out)
+{
+    struct modal_priv *p = P(sb);
+    struct modal_result res;
+    struct grpc_status st;
+    bool ended = false;
+    end_agent_io(p);
+    fill_result(sb, out);
+    if (out->status != SANDBOX_SIGNALED || p->stopping)
+        return;
+    if (modal_sandbox_wait(p->mc, p->sandbox_id, 0.0f, &ended, &res, &st) == RC_OK && ended) {
+        p->terminated = true;
+        out->status = SANDBOX_INTERNAL;
+        (void)sandbox_fail(sb, "the Modal sandbox ended while the agent ran (%s)%s%s",
+                           modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
+                           res.exception);
+    }
 }
 
 static enum rc
@@ -1081,23 +1124,7 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
     if (p->exited && (streams_done || now - p->exit_mono > MODAL_DRAIN_MS)) {
         if (!streams_done)
             log_warn("agent output streams did not end %d ms after exit", MODAL_DRAIN_MS);
-        end_agent_io(p);
-        fill_result(sb, out);
-        if (out->status == SANDBOX_SIGNALED) {
-            /* A killed agent may be a dead sandbox (terminated from outside, lost worker):
-             * that is the backend failing, not the user's program. */
-            struct modal_result res;
-            struct grpc_status st;
-            bool ended = false;
-            if (modal_sandbox_wait(p->mc, p->sandbox_id, 0.0f, &ended, &res, &st) == RC_OK &&
-                ended) {
-                p->terminated = true;
-                out->status = SANDBOX_INTERNAL;
-                (void)sandbox_fail(sb, "the Modal sandbox ended while the agent ran (%s)%s%s",
-                                   modal_generic_status_name(res.status),
-                                   res.exception[0] ? ": " : "", res.exception);
-            }
-        }
+        agent_ended(sb, out);
         *out_done = true;
         return RC_OK;
     }
@@ -1106,13 +1133,6 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
         if (rc != RC_OK)
             return rc;
         (void)stopped_hard(sb, out_done, out);
-        return RC_OK;
-    }
-    if (!p->exited && !p->kill_sent && now > p->agent_deadline) {
-        /* The server-side timeout should have fired; enforce ours. */
-        log_warn("the agent outlived its timeout on Modal: stopping it");
-        p->timed_out = true;
-        return stop_agent(sb);
     }
     return RC_OK;
 }
@@ -1121,125 +1141,74 @@ static enum rc
 modal_cancel(struct sandbox *sb)
 {
     /* Stop the agent's processes, keep the sandbox for collect(); poll() reports the end. */
-    P(sb)->canceled = true;
+    P(sb)->stopping = true;
     return stop_agent(sb);
 }
 
-/* Download: write the tar stream to a temp file, capped. */
-struct downloader {
-    int fd;
-    uint64_t bytes, cap;
-    bool over;
-};
-
+/* download: run `tar -cf - outputs` in the workspace and stream its stdout into t. A stream cut
+ * at t's cap is not an error: extracting keeps what came before it. */
 static enum rc
-down_write(void *ctx, const char *p, size_t len)
-{
-    struct downloader *d = ctx;
-    if (d->bytes + len > d->cap) {
-        d->over = true;
-        return RC_TOOBIG;
-    }
-    d->bytes += len;
-    return fs_write_all(d->fd, p, len);
-}
-
-static enum rc
-modal_collect(struct sandbox *sb, int outputs_dirfd, struct sandbox_collect_stats *out)
+download(struct sandbox *sb, struct sandbox_tar_in *t)
 {
     struct modal_priv *p = P(sb);
     struct grpc_status st;
-    enum rc rc;
     char exec_id[37];
-    int fd = -1;
     static char a0[] = "sh", a1[] = "-c",
-                a2[] = "mkdir -p /workspace/outputs && tar -cf - -C /workspace outputs";
+                a2[] = "mkdir -p " SANDBOX_WORKSPACE "/" SANDBOX_OUTPUTS_DIR
+                       " && tar -cf - -C " SANDBOX_WORKSPACE " " SANDBOX_OUTPUTS_DIR;
     char *const argv[] = {a0, a1, a2, NULL};
-
-    memset(out, 0, sizeof(*out));
-    if (p->terminated) {
-        log_warn("Modal sandbox %s was terminated: its outputs are gone", p->sandbox_id);
-        return RC_OK;
-    }
-    rc = need_client(sb);
-    if (rc == RC_OK && modal_router_client(p->mc) == NULL)
-        rc = sandbox_fail(sb, "collect without a running Modal sandbox");
-    if (rc == RC_OK)
-        rc = phase(sb, "downloading");
-    if (rc == RC_OK)
-        rc = new_exec(sb, "exec_download", exec_id);
+    enum rc rc = new_exec(sb, "exec_download", exec_id);
     if (rc != RC_OK)
         return rc;
     struct modal_exec_spec spec = {exec_id, argv, NULL, NULL, 0, true};
     rc = modal_exec_start(p->mc, &spec, &st);
     if (rc != RC_OK)
         return fail_st(sb, "starting the download", &st);
-    fd = openat(sb->job->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_errno("O_TMPFILE in %s", sb->job->dir);
-        return sandbox_fail(sb, "cannot create a temporary file for the outputs");
-    }
-    /* The tar stream may exceed the payload by headers and padding: allow for that, and let
-     * collect_tar_fd apply the exact caps. */
-    uint64_t cap = sb->cfg->output_max_bytes + (sb->cfg->output_max_files + 16) * 1536 + 20480;
-    struct downloader d = {fd, 0, cap, false};
-    int64_t deadline = io_deadline(sb, MODAL_SETUP_MS);
-    rc = read_all(sb, exec_id, 0, down_write, &d, deadline, &st);
-    if (rc != RC_OK && d.over) {
-        out->over_limit = true;
-        log_info("outputs of %s exceed %" PRIu64 " bytes", p->sandbox_id, cap);
-        goto extract;
-    }
-    if (rc != RC_OK) {
-        rc = rc == RC_BACKEND ? fail_st(sb, "downloading the outputs", &st) : rc;
-        goto out;
-    }
+    int64_t deadline = setup_deadline(sb);
+    rc = read_all(sb, exec_id, 0, sandbox_tar_in_write, t, deadline, &st);
+    if (rc != RC_OK && t->cut)
+        return RC_OK;
+    if (rc == RC_BACKEND)
+        return fail_st(sb, "downloading the outputs", &st);
+    if (rc != RC_OK)
+        return sandbox_fail(sb, "cannot keep the outputs archive: %s", rc_str(rc));
     int code = -1, sig = -1;
     rc = wait_exit(sb, exec_id, deadline, &code, &sig, &st);
-    if (rc != RC_OK) {
-        rc = fail_st(sb, "waiting for the download", &st);
-        goto out;
-    }
+    if (rc != RC_OK)
+        return fail_st(sb, "waiting for the download", &st);
     if (code != 0) {
         struct snippet sn = {{0}, 0};
         (void)read_all(sb, exec_id, 1, to_snippet, &sn, clock_mono_ms() + 10000, &st);
-        rc = sandbox_fail(sb, "packing the outputs in the Modal sandbox failed (%s %d): %s",
-                          sig >= 0 ? "signal" : "exit", sig >= 0 ? sig : code, sn.buf);
-        goto out;
+        return sandbox_fail(sb, "packing the outputs in the Modal sandbox failed (%s %d): %s",
+                            sig >= 0 ? "signal" : "exit", sig >= 0 ? sig : code, sn.buf);
     }
-extract:
-    if (lseek(fd, 0, SEEK_SET) < 0) {
-        log_errno("lseek");
-        rc = RC_IO;
-        goto out;
+    return RC_OK;
+}
+
+static enum rc
+modal_collect(struct sandbox *sb, int outputs_dirfd, struct collect_stats *out)
+{
+    struct modal_priv *p = P(sb);
+    struct sandbox_tar_in t = {.fd = -1};
+    memset(out, 0, sizeof(*out));
+    if (p->terminated) {
+        log_warn("Modal sandbox %s was terminated: its outputs are gone", p->sandbox_id);
+        return RC_OK;
     }
-    if (d.over) {
-        /* A truncated tar: extract what fits, the caps decide; errors are expected. */
-        struct collect_limits lim = {sb->cfg->output_max_bytes, sb->cfg->output_max_files};
-        struct collect_stats cs = {0};
-        enum rc trc = collect_tar_fd(fd, "outputs/", outputs_dirfd, &lim, &cs);
-        log_debug("extracting a truncated outputs tar: %s", rc_str(trc));
-        out->files = cs.files;
-        out->bytes = cs.bytes;
-        out->skipped = cs.skipped;
-        out->over_limit = true;
-        rc = RC_OK;
-    } else {
-        struct collect_limits lim = {sb->cfg->output_max_bytes, sb->cfg->output_max_files};
-        struct collect_stats cs = {0};
-        rc = collect_tar_fd(fd, "outputs/", outputs_dirfd, &lim, &cs);
-        out->files = cs.files;
-        out->bytes = cs.bytes;
-        out->skipped = cs.skipped;
-        out->over_limit = cs.over_limit;
-        if (rc == RC_BADREQ)
-            rc = sandbox_fail(sb, "the outputs archive from the Modal sandbox is not a valid tar");
-    }
+    enum rc rc = need_client(sb);
+    if (rc == RC_OK && modal_router_client(p->mc) == NULL)
+        rc = sandbox_fail(sb, "collect without a running Modal sandbox");
+    if (rc == RC_OK)
+        rc = phase(sb, "downloading");
+    if (rc == RC_OK)
+        rc = sandbox_tar_in_open(sb, &t);
+    if (rc == RC_OK)
+        rc = download(sb, &t);
+    if (rc == RC_OK)
+        rc = sandbox_tar_in_extract(&t, outputs_dirfd, out);
     if (rc == RC_OK)
         rc = phase(sb, "collected");
-out:
-    if (fd >= 0)
-        (void)close(fd);
+    sandbox_tar_in_close(&t);
     return rc;
 }
 
@@ -1253,8 +1222,8 @@ modal_destroy(struct sandbox *sb)
     end_agent_io(p);
     if (p->sandbox_id[0] == '\0') {
         const char *sid = json_get_str(sb->state, "sandbox_id");
-        if (sid != NULL)
-            (void)snprintf(p->sandbox_id, sizeof(p->sandbox_id), "%s", sid);
+        if (sid != NULL && !copy_id(p->sandbox_id, sizeof(p->sandbox_id), sid))
+            return sandbox_fail(sb, "the recorded Modal sandbox id is not usable");
     }
     if (p->sandbox_id[0] == '\0') {
         /* A start that died mid-create may have left a sandbox with our job tag. */
@@ -1358,7 +1327,7 @@ modal_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx)
 
 const struct sandbox_ops sandbox_modal_ops = {
     .name = "modal",
-    .caps = SANDBOX_CAP_REATTACH | SANDBOX_CAP_REMOTE,
+    .caps = SANDBOX_CAP_REATTACH,
     .priv_size = sizeof(struct modal_priv),
     .init = modal_init,
     .start = modal_start,

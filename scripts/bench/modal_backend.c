@@ -58,7 +58,7 @@ main(int argc, char **argv)
     struct counts cnt = {{0}, {0}};
     struct sandbox *sb = NULL;
     struct sandbox_result res = {0};
-    struct sandbox_collect_stats cs = {0};
+    struct collect_stats cs = {0};
     char err[512] = "";
     char job_id[64];
     int status = 1, outfd = -1, dirfd = -1;

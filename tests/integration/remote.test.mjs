@@ -72,6 +72,38 @@ describe(`remote backend ${backend}`, () => {
     assert.ok(job.outputs.some((o) => o.path === "result.txt"));
   });
 
+  test("an agent that ended past wall_timeout while no supervisor watched is timed_out, whatever ended it", async () => {
+    // The agent dies of SIGTERM (exit 143) 4 s in, past its 3 s limit, while its supervisor is
+    // dead and serve is down: the recovering supervisor judges by the time, not by the signal or
+    // by whether its first poll already sees the end.
+    // An instance of its own: the suite's main stack (instance INSTANCE, another data dir) would
+    // take this stack's container for an orphan if its backend check recovered meanwhile.
+    const s = await startStack({ backend, config: { instance: `${INSTANCE}-late`, wall_timeout: 3 },
+      agentCommand: "sh -c 'echo started; sleep 60 & p=$!; sleep 4; kill -TERM $p; wait $p'" });
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }]);
+      assert.equal(r.status, 201);
+      const id = r.body.id;
+      for (let i = 0; i < 400; i++) {
+        if ((await logRecords(s, id)).some((x) => x.line === "started")) break;
+        await sleep(25);
+      }
+      // serve first, so that no recovery supervisor starts before the agent has ended.
+      await s.stopServe();
+      assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise ${id}`]).status, 0);
+      await sleep(5500);
+      await s.startServe();
+      const job = await waitFor(s, id, undefined, 60000);
+      assert.equal(job.state, "timed_out", JSON.stringify(job));
+      assert.equal(job.reason, "timeout");
+      assert.equal(job.signal, 15, JSON.stringify(job));
+      // The supervisor still destroys the sandbox after the terminal state: let it finish.
+      for (let i = 0; i < 200 && spawnSync("pgrep", ["-f", `supervise ${id}`]).status === 0; i++) await sleep(50);
+    } finally {
+      await s.stop();
+    }
+  });
+
   test("sandboxes of ours that no job claims are removed at start-up; others are left", async () => {
     let mine, foreign;
     if (backend === "docker") {

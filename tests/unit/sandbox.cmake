@@ -1,0 +1,3 @@
+# sandbox.cmake: the policy every backend shares (fcgi/sandbox/sandbox.c): exit -> result,
+# resume-offset skipping, the I/O deadline, temp files and the tar stream -> outputs helper.
+lb_unit_test(sandbox lb_sandbox)
