@@ -170,216 +170,267 @@ set_field(char *dst, size_t cap, const char *val)
     return true;
 }
 
+/* The tables seen so far that selection may pick: the wanted one, the active one, "default". */
+struct selection {
+    const char *want;
+    struct modaltoml_profile cur, pick_want, active, deflt;
+    bool in_table, have_want, have_active, have_default;
+};
+
+/* The table being read has ended: remember it if selection may pick it. */
+static void
+close_table(struct selection *sel)
+{
+    if (!sel->in_table)
+        return;
+    if (sel->want != NULL && !sel->have_want && strcmp(sel->cur.name, sel->want) == 0) {
+        sel->pick_want = sel->cur;
+        sel->have_want = true;
+    }
+    if (sel->cur.active && !sel->have_active) {
+        sel->active = sel->cur;
+        sel->have_active = true;
+    }
+    if (!sel->have_default && strcmp(sel->cur.name, "default") == 0) {
+        sel->deflt = sel->cur;
+        sel->have_default = true;
+    }
+}
+
+/* A bare or quoted name (a key or a table name) into out; false with *why. */
+static bool
+parse_name(struct cursor *c, char *out, size_t cap, const char *empty, const char *toolong,
+           const char **why)
+{
+    if (c->i < c->len && (c->p[c->i] == '"' || c->p[c->i] == '\'')) {
+        if (c->i + 2 < c->len && c->p[c->i + 1] == c->p[c->i] && c->p[c->i + 2] == c->p[c->i]) {
+            *why = "multi-line strings are not supported";
+            return false;
+        }
+        return parse_string(c, out, cap, why);
+    }
+    size_t s = c->i;
+    while (c->i < c->len && is_bare(c->p[c->i]))
+        c->i++;
+    if (c->i == s || c->i - s >= cap) {
+        *why = c->i == s ? empty : toolong;
+        return false;
+    }
+    memcpy(out, c->p + s, c->i - s);
+    out[c->i - s] = '\0';
+    return true;
+}
+
+/* "[name]" at the cursor: starts a new table. */
+static bool
+parse_header(struct cursor *c, struct modaltoml_profile *cur, const char **why)
+{
+    c->i++;
+    skip_ws(c);
+    if (c->i < c->len && c->p[c->i] == '[') {
+        *why = "arrays of tables are not supported";
+        return false;
+    }
+    memset(cur, 0, sizeof(*cur));
+    if (!parse_name(c, cur->name, sizeof(cur->name), "empty or invalid table name",
+                    "table name too long", why))
+        return false;
+    skip_ws(c);
+    if (c->i >= c->len || c->p[c->i] != ']') {
+        *why = c->i < c->len && c->p[c->i] == '.' ? "dotted table names are not supported"
+                                                  : "expected ']'";
+        return false;
+    }
+    c->i++;
+    if (!at_eol(c)) {
+        *why = "text after table header";
+        return false;
+    }
+    return true;
+}
+
+struct value {
+    enum { V_STR, V_BOOL, V_INT } type;
+    bool b;
+    char s[1024];
+};
+
+/* The value after "key =": a one-line string, true, false or an integer. */
+static bool
+parse_value(struct cursor *c, struct value *v, const char **why)
+{
+    skip_ws(c);
+    if (c->i >= c->len) {
+        *why = "missing value";
+        return false;
+    }
+    char q = c->p[c->i];
+    v->b = false;
+    if (q == '"' || q == '\'') {
+        if (c->i + 2 < c->len && c->p[c->i + 1] == q && c->p[c->i + 2] == q) {
+            *why = "multi-line strings are not supported";
+            return false;
+        }
+        if (!parse_string(c, v->s, sizeof(v->s), why))
+            return false;
+        v->type = V_STR;
+    } else if (c->len - c->i >= 4 && memcmp(c->p + c->i, "true", 4) == 0) {
+        c->i += 4;
+        v->b = true;
+        v->type = V_BOOL;
+    } else if (c->len - c->i >= 5 && memcmp(c->p + c->i, "false", 5) == 0) {
+        c->i += 5;
+        v->type = V_BOOL;
+    } else if ((q >= '0' && q <= '9') || q == '-' || q == '+') {
+        c->i++;
+        while (c->i < c->len && ((c->p[c->i] >= '0' && c->p[c->i] <= '9') || c->p[c->i] == '_'))
+            c->i++;
+        v->type = V_INT;
+    } else {
+        *why = "unsupported value (expected a string, true, false or an integer)";
+        return false;
+    }
+    if (!at_eol(c)) {
+        *why = "text after value";
+        return false;
+    }
+    return true;
+}
+
+/* Store key = v in the profile being read; keys we do not use are accepted and ignored. */
+static bool
+apply(struct modaltoml_profile *cur, const char *key, const struct value *v, const char **why)
+{
+#define FIELD(name)                                                                                \
+    {                                                                                              \
+#name, offsetof(struct modaltoml_profile, name),                                           \
+            sizeof(((struct modaltoml_profile *)0)->name)                                          \
+    }
+    static const struct {
+        const char *key;
+        size_t off;
+        size_t cap;
+    } fields[] = {FIELD(token_id), FIELD(token_secret), FIELD(server_url), FIELD(environment),
+                  FIELD(image_builder_version)};
+#undef FIELD
+    if (strcmp(key, "active") == 0) {
+        if (v->type != V_BOOL) {
+            *why = "active must be true or false";
+            return false;
+        }
+        cur->active = v->b;
+        return true;
+    }
+    for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+        if (strcmp(key, fields[k].key) != 0)
+            continue;
+        if (v->type != V_STR) {
+            *why = "expected a string value";
+            return false;
+        }
+        if (!set_field((char *)cur + fields[k].off, fields[k].cap, v->s)) {
+            *why = "value too long";
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One non-blank line: a table header or a key = value pair. */
+static bool
+parse_line(struct cursor *c, struct selection *sel, struct value *v, const char **why)
+{
+    char key[64];
+    if (c->p[c->i] == '[') {
+        close_table(sel);
+        sel->in_table = parse_header(c, &sel->cur, why);
+        return sel->in_table;
+    }
+    if (!parse_name(c, key, sizeof(key), "expected a key or [table]", "key too long", why))
+        return false;
+    skip_ws(c);
+    if (c->i < c->len && c->p[c->i] == '.') {
+        *why = "dotted keys are not supported";
+        return false;
+    }
+    if (c->i >= c->len || c->p[c->i] != '=') {
+        *why = "expected '='";
+        return false;
+    }
+    c->i++;
+    if (!parse_value(c, v, why))
+        return false;
+    return !sel->in_table || apply(&sel->cur, key, v, why);
+}
+
+/* What selection picks: the wanted profile, else the active one, else "default". */
+static enum rc
+pick(struct selection *sel, struct modaltoml_profile *out, bool *out_found, char *err,
+     size_t errlen)
+{
+    if (sel->want != NULL) {
+        if (!sel->have_want) {
+            (void)snprintf(err, errlen, "profile '%.100s' not found", sel->want);
+            return RC_NOTFOUND;
+        }
+        *out = sel->pick_want;
+        *out_found = true;
+    } else if (sel->have_active) {
+        *out = sel->active;
+        *out_found = true;
+    } else if (sel->have_default) {
+        *out = sel->deflt;
+        *out_found = true;
+    }
+    return RC_OK;
+}
+
 enum rc
 modaltoml_select(const char *text, size_t len, const char *want, struct modaltoml_profile *out,
                  bool *out_found, char *err, size_t errlen)
 {
-    struct modaltoml_profile cur, active, deflt;
-    bool in_table = false, have_active = false, have_default = false, have_want = false;
+    struct selection selbuf, *sel = &selbuf;
+    struct value vbuf, *v = &vbuf;
     struct cursor c = {0};
     const char *why = NULL;
-    char sval[1024];
+    enum rc rc = RC_OK;
 
     *out_found = false;
     memset(out, 0, sizeof(*out));
-    memset(&cur, 0, sizeof(cur));
-    memset(&active, 0, sizeof(active));
-    memset(&deflt, 0, sizeof(deflt));
+    memset(sel, 0, sizeof(*sel));
+    memset(v, 0, sizeof(*v));
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (len > MODALTOML_MAX_BYTES) {
         (void)snprintf(err, errlen, "file larger than %d bytes", MODALTOML_MAX_BYTES);
-        return RC_TOOBIG;
+        rc = RC_TOOBIG;
+        goto out;
     }
-    if (want != NULL && want[0] == '\0')
-        want = NULL;
-
-    size_t pos = 0;
-    for (;;) {
-        /* Finish the previous table when a new one starts or at the end. */
-        bool eof = pos >= len;
-        const char *nl = eof ? NULL : memchr(text + pos, '\n', len - pos);
-        if (!eof) {
-            c.p = text + pos;
-            c.len = nl ? (size_t)(nl - (text + pos)) : len - pos;
-            if (c.len > 0 && c.p[c.len - 1] == '\r')
-                c.len--;
-            c.i = 0;
-            c.lineno++;
-            pos = nl ? (size_t)(nl - text) + 1 : len;
-            if (at_eol(&c))
-                continue;
-        }
-        if (eof || c.p[c.i] == '[') {
-            if (in_table) {
-                if (want != NULL && !have_want && strcmp(cur.name, want) == 0) {
-                    *out = cur;
-                    have_want = true;
-                }
-                if (cur.active && !have_active) {
-                    active = cur;
-                    have_active = true;
-                }
-                if (!have_default && strcmp(cur.name, "default") == 0) {
-                    deflt = cur;
-                    have_default = true;
-                }
-            }
-            if (eof)
-                break;
-            /* Table header. */
-            c.i++;
-            skip_ws(&c);
-            if (c.i < c.len && c.p[c.i] == '[') {
-                why = "arrays of tables are not supported";
-                goto bad;
-            }
-            memset(&cur, 0, sizeof(cur));
-            if (c.i < c.len && (c.p[c.i] == '"' || c.p[c.i] == '\'')) {
-                if (!parse_string(&c, cur.name, sizeof(cur.name), &why))
-                    goto bad;
-            } else {
-                size_t s = c.i;
-                while (c.i < c.len && is_bare(c.p[c.i]))
-                    c.i++;
-                if (c.i == s || c.i - s >= sizeof(cur.name)) {
-                    why = c.i == s ? "empty or invalid table name" : "table name too long";
-                    goto bad;
-                }
-                memcpy(cur.name, c.p + s, c.i - s);
-                cur.name[c.i - s] = '\0';
-            }
-            skip_ws(&c);
-            if (c.i >= c.len || c.p[c.i] != ']') {
-                why = c.i < c.len && c.p[c.i] == '.' ? "dotted table names are not supported"
-                                                     : "expected ']'";
-                goto bad;
-            }
-            c.i++;
-            if (!at_eol(&c)) {
-                why = "text after table header";
-                goto bad;
-            }
-            in_table = true;
-            continue;
-        }
-        /* key = value */
-        char key[64];
-        size_t s = c.i;
-        if (c.p[c.i] == '"' || c.p[c.i] == '\'') {
-            if (!parse_string(&c, key, sizeof(key), &why))
-                goto bad;
-        } else {
-            while (c.i < c.len && is_bare(c.p[c.i]))
-                c.i++;
-            if (c.i == s || c.i - s >= sizeof(key)) {
-                why = c.i == s ? "expected a key or [table]" : "key too long";
-                goto bad;
-            }
-            memcpy(key, c.p + s, c.i - s);
-            key[c.i - s] = '\0';
-        }
-        skip_ws(&c);
-        if (c.i < c.len && c.p[c.i] == '.') {
-            why = "dotted keys are not supported";
-            goto bad;
-        }
-        if (c.i >= c.len || c.p[c.i] != '=') {
-            why = "expected '='";
-            goto bad;
-        }
-        c.i++;
-        skip_ws(&c);
-        if (c.i >= c.len) {
-            why = "missing value";
-            goto bad;
-        }
-        enum { V_STR, V_BOOL, V_INT } vt;
-        bool bval = false;
-        char q = c.p[c.i];
-        if (q == '"' || q == '\'') {
-            if (c.i + 2 < c.len && c.p[c.i + 1] == q && c.p[c.i + 2] == q) {
-                why = "multi-line strings are not supported";
-                goto bad;
-            }
-            if (!parse_string(&c, sval, sizeof(sval), &why))
-                goto bad;
-            vt = V_STR;
-        } else if (c.len - c.i >= 4 && memcmp(c.p + c.i, "true", 4) == 0) {
-            c.i += 4;
-            bval = true;
-            vt = V_BOOL;
-        } else if (c.len - c.i >= 5 && memcmp(c.p + c.i, "false", 5) == 0) {
-            c.i += 5;
-            vt = V_BOOL;
-        } else if ((q >= '0' && q <= '9') || q == '-' || q == '+') {
-            c.i++;
-            while (c.i < c.len && ((c.p[c.i] >= '0' && c.p[c.i] <= '9') || c.p[c.i] == '_'))
-                c.i++;
-            vt = V_INT;
-        } else {
-            why = "unsupported value (expected a string, true, false or an integer)";
-            goto bad;
-        }
-        if (!at_eol(&c)) {
-            why = "text after value";
-            goto bad;
-        }
-        if (!in_table)
-            continue;
-        static const struct {
-            const char *key;
-            size_t off;
-            size_t cap;
-        } fields[] = {
-            {"token_id", offsetof(struct modaltoml_profile, token_id), sizeof(cur.token_id)},
-            {"token_secret", offsetof(struct modaltoml_profile, token_secret),
-             sizeof(cur.token_secret)},
-            {"server_url", offsetof(struct modaltoml_profile, server_url), sizeof(cur.server_url)},
-            {"environment", offsetof(struct modaltoml_profile, environment),
-             sizeof(cur.environment)},
-            {"image_builder_version", offsetof(struct modaltoml_profile, image_builder_version),
-             sizeof(cur.image_builder_version)},
-        };
-        if (strcmp(key, "active") == 0) {
-            if (vt != V_BOOL) {
-                why = "active must be true or false";
-                goto bad;
-            }
-            cur.active = bval;
-            continue;
-        }
-        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
-            if (strcmp(key, fields[k].key) != 0)
-                continue;
-            if (vt != V_STR) {
-                why = "expected a string value";
-                goto bad;
-            }
-            if (!set_field((char *)&cur + fields[k].off, fields[k].cap, sval)) {
-                why = "value too long";
-                goto bad;
-            }
+    sel->want = want != NULL && want[0] != '\0' ? want : NULL;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        c.p = text + pos;
+        c.len = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        if (c.len > 0 && c.p[c.len - 1] == '\r')
+            c.len--;
+        c.i = 0;
+        c.lineno++;
+        pos = nl ? (size_t)(nl - text) + 1 : len;
+        if (!at_eol(&c) && !parse_line(&c, sel, v, &why)) {
+            (void)snprintf(err, errlen, "line %u: %s", c.lineno, why);
+            rc = RC_BADREQ;
+            goto out;
         }
     }
-
-    if (want != NULL) {
-        if (!have_want) {
-            (void)snprintf(err, errlen, "profile '%.100s' not found", want);
-            memset(out, 0, sizeof(*out));
-            return RC_NOTFOUND;
-        }
-        *out_found = true;
-    } else if (have_active) {
-        *out = active;
-        *out_found = true;
-    } else if (have_default) {
-        *out = deflt;
-        *out_found = true;
+    close_table(sel);
+    rc = pick(sel, out, out_found, err, errlen);
+out:
+    if (rc != RC_OK) {
+        memset(out, 0, sizeof(*out));
+        *out_found = false;
     }
-    return RC_OK;
-bad:
-    (void)snprintf(err, errlen, "line %u: %s", c.lineno, why);
-    memset(out, 0, sizeof(*out));
-    return RC_BADREQ;
+    /* The profiles held secrets: none stays on the stack we give back. */
+    explicit_bzero(sel, sizeof(*sel));
+    explicit_bzero(v, sizeof(*v));
+    return rc;
 }
