@@ -375,20 +375,42 @@ set_number(const struct key_def *k, uint64_t *slot, const char *value, char *err
     return RC_OK;
 }
 
-/* set_relative: *slot = base/rel, without rel's leading "./". */
+/* set_relative: *slot = base/rel with "." and ".." resolved lexically (base is absolute and,
+ * from config_load, free of symbolic links, so ".." means its parent). */
 static enum rc
 set_relative(char **slot, const char *key, const char *base, const char *rel, char *err,
              size_t errlen)
 {
-    char abs[PATH_MAX];
-    while (rel[0] == '.' && rel[1] == '/')
-        rel += 2;
-    int n = snprintf(abs, sizeof(abs), "%s%s%s", base, strcmp(base, "/") == 0 ? "" : "/", rel);
-    if (n < 0 || (size_t)n >= sizeof(abs)) {
+    char joined[PATH_MAX], clean[PATH_MAX];
+    int n = snprintf(joined, sizeof(joined), "%s/%s", base, rel);
+    if (n < 0 || (size_t)n >= sizeof(joined)) {
         (void)snprintf(err, errlen, "%s: path too long", key);
         return RC_BADREQ;
     }
-    return set_str(slot, abs);
+    size_t len = 0;
+    for (const char *p = joined; *p != '\0';) {
+        while (*p == '/')
+            p++;
+        size_t seg = strcspn(p, "/");
+        if (seg == 0 || (seg == 1 && p[0] == '.')) {
+            p += seg;
+            continue;
+        }
+        if (seg == 2 && p[0] == '.' && p[1] == '.') {
+            while (len > 0 && clean[--len] != '/')
+                ;
+            p += seg;
+            continue;
+        }
+        clean[len++] = '/';
+        memcpy(clean + len, p, seg);
+        len += seg;
+        p += seg;
+    }
+    if (len == 0)
+        clean[len++] = '/';
+    clean[len] = '\0';
+    return set_str(slot, clean);
 }
 
 /* set_key: assign one key; base (NULL = none) is the directory a relative path is relative to. */

@@ -437,6 +437,8 @@ serve_main(struct config *cfg, const char *config_path)
         goto out;
     }
     exe[n] = '\0';
+    /* Configuration errors exit 2, like those config_load finds. */
+    status = 2;
     if (sandbox_ops_by_name(cfg->backend) == NULL) {
         log_err("backend %s is not compiled into this build (have: %s)", cfg->backend,
                 sandbox_names());
@@ -446,6 +448,7 @@ serve_main(struct config *cfg, const char *config_path)
         log_err("%s", err);
         goto out;
     }
+    status = 1;
     if (filetype_init() != RC_OK || jobstore_open(&js, cfg) != RC_OK)
         goto out;
     g_data_fd = js.data_fd;
