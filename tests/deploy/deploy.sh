@@ -103,7 +103,8 @@ deb=$(ls "$tmp"/deb/labbox_*.deb)
 dpkg-deb -c "$deb" | awk "{print \$6}" | grep -v "/$" | sed "s|^\./||" | sort > "$tmp/deb.files"
 (cd "$tmp/root" && find . -type f -o -type l) | sed "s|^\./||" | sort > "$tmp/install.files"
 diff -u "$tmp/install.files" "$tmp/deb.files" || fail "the .deb does not hold the installed files"
-dpkg-deb -I "$deb" postinst | grep -q systemd-sysusers || fail "the .deb has no postinst"
+postinst=$(dpkg-deb -I "$deb" postinst) || fail "the .deb has no postinst"
+case $postinst in *systemd-sysusers*) ;; *) fail "the .deb postinst does not make the user" ;; esac
 ok "cpack -G DEB packs the same files, with a postinst"
 
 # 4. the service user and its directories (what StateDirectory= and labbox.socket make)
@@ -211,7 +212,8 @@ url=http://127.0.0.1:$port
 for _ in $(seq 100); do curl -sf "$url/api/health" >/dev/null && break; sleep 0.05; done
 health=$(curl -sf "$url/api/health") || fail "no /api/health through nginx"
 case $health in *"\"backend_ok\":true"*) ;; *) fail "health: $health" ;; esac
-curl -sf "$url/" | grep -qi "<html" || fail "the frontend is not served"
+page=$(curl -sf "$url/") || fail "GET / through nginx failed"
+case $page in *"<html"*|*"<HTML"*) ;; *) fail "the frontend is not served" ;; esac
 ok "the rendered snippet in an operator'"'"'s server { }: frontend and API through nginx"
 
 # 7. a job end to end with the installed default agent

@@ -56,7 +56,7 @@ describe(`remote backend ${backend}`, () => {
       if (ticks(await logRecords(stack, id)).length >= 5) break;
       await sleep(50);
     }
-    assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise ${id}`]).status, 0);
+    assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise.*${id}`]).status, 0);
     // Also restart serve while no supervisor runs: the new one recovers the job.
     await stack.stopServe();
     await sleep(500);
