@@ -10,16 +10,6 @@
 #include "check.h"
 #include "config.h"
 
-/* NEED: REQUIRE for a void test function: record the failure and leave the function. */
-#define NEED(cond)                                                                                 \
-    do {                                                                                           \
-        check_count++;                                                                             \
-        if (!(cond)) {                                                                             \
-            check_fail(__FILE__, __LINE__, #cond, "required");                                     \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 static void
 test_parse(void)
 {
@@ -120,7 +110,7 @@ test_sizes(void)
 {
     struct config cfg;
     char err[256] = "";
-    NEED(config_init(&cfg) == RC_OK);
+    REQUIRE_VOID(config_init(&cfg) == RC_OK);
     const struct {
         const char *key, *value;
         uint64_t want;
@@ -206,7 +196,7 @@ write_file(const char *dir, const char *name, const char *text)
     char path[PATH_MAX];
     (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
-    NEED(f != NULL);
+    REQUIRE_VOID(f != NULL);
     CHECK(fputs(text, f) >= 0);
     CHECK(fclose(f) == 0);
 }
@@ -216,15 +206,15 @@ test_load_relative(void)
 {
     char tmpl[] = "/tmp/labbox-test-config-XXXXXX", path[PATH_MAX + 32], want[PATH_MAX + 32];
     char err[512] = "";
-    NEED(mkdtemp(tmpl) != NULL);
+    REQUIRE_VOID(mkdtemp(tmpl) != NULL);
     (void)snprintf(path, sizeof(path), "%s/etc", tmpl);
-    NEED(mkdir(path, 0755) == 0);
+    REQUIRE_VOID(mkdir(path, 0755) == 0);
     write_file(path, "labbox.conf",
                "agent_dir = ../agent\ndata_dir = ./data\nsandbox_dir = /srv/sb\n"
                "listen = systemd\nlog_file = labbox.log\nmemory_mb = 1G\n");
     (void)snprintf(path, sizeof(path), "%s/etc/labbox.conf", tmpl);
     struct config cfg;
-    NEED(unsetenv("LABBOX_AGENT_DIR") == 0 && unsetenv("LABBOX_DATA_DIR") == 0);
+    REQUIRE_VOID(unsetenv("LABBOX_AGENT_DIR") == 0 && unsetenv("LABBOX_DATA_DIR") == 0);
     CHECK_INT(config_load(&cfg, path, err, sizeof(err)), RC_OK);
     (void)snprintf(want, sizeof(want), "%s/agent", tmpl);
     CHECK_STR(cfg.agent_dir, want);
@@ -241,18 +231,18 @@ test_load_relative(void)
     CHECK(strstr(err, cfg.agent_dir) != NULL);
     char agent[PATH_MAX + 32];
     (void)snprintf(agent, sizeof(agent), "%s/agent", tmpl);
-    NEED(mkdir(agent, 0755) == 0);
+    REQUIRE_VOID(mkdir(agent, 0755) == 0);
     CHECK_INT(config_check_files(&cfg, err, sizeof(err)), RC_OK);
     config_fini(&cfg);
     /* The environment is relative to the working directory, and overrides the file. */
-    NEED(setenv("LABBOX_AGENT_DIR", "./elsewhere", 1) == 0);
+    REQUIRE_VOID(setenv("LABBOX_AGENT_DIR", "./elsewhere", 1) == 0);
     char cwd[PATH_MAX];
-    NEED(getcwd(cwd, sizeof(cwd)) != NULL);
+    REQUIRE_VOID(getcwd(cwd, sizeof(cwd)) != NULL);
     CHECK_INT(config_load(&cfg, path, err, sizeof(err)), RC_OK);
     (void)snprintf(want, sizeof(want), "%s/elsewhere", cwd);
     CHECK_STR(cfg.agent_dir, want);
     config_fini(&cfg);
-    NEED(unsetenv("LABBOX_AGENT_DIR") == 0);
+    REQUIRE_VOID(unsetenv("LABBOX_AGENT_DIR") == 0);
     /* A bad line names the file, the line and the key. */
     write_file(tmpl, "bad.conf", "threads = 8\nmax_job_bytes = 10 MB\n");
     (void)snprintf(path, sizeof(path), "%s/bad.conf", tmpl);
@@ -274,7 +264,7 @@ test_reload_merge(void)
 {
     struct config run, next;
     char err[256] = "", kept[256], applied[256];
-    NEED(config_init(&run) == RC_OK && config_init(&next) == RC_OK);
+    REQUIRE_VOID(config_init(&run) == RC_OK && config_init(&next) == RC_OK);
     CHECK_INT(config_set(&run, "data_dir", "/srv/a", err, sizeof(err)), RC_OK);
     CHECK_INT(config_set(&next, "data_dir", "/srv/b", err, sizeof(err)), RC_OK);
     CHECK_INT(config_set(&next, "threads", "32", err, sizeof(err)), RC_OK);
@@ -312,7 +302,7 @@ test_format_round_trip(void)
     struct config a, b;
     char err[256] = "", *text = NULL;
     size_t len = 0;
-    NEED(config_init(&a) == RC_OK && config_init(&b) == RC_OK);
+    REQUIRE_VOID(config_init(&a) == RC_OK && config_init(&b) == RC_OK);
     CHECK_INT(config_set(&a, "agent_command", "python3 -c 'print(\"x  y\")'", err, sizeof(err)),
               RC_OK);
     CHECK_INT(config_set(&a, "agent_env", " A=1 B ", err, sizeof(err)), RC_OK);
@@ -321,7 +311,7 @@ test_format_round_trip(void)
     CHECK_INT(config_set(&a, "network", "on", err, sizeof(err)), RC_OK);
     CHECK_INT(config_set(&a, "max_job_bytes", "3G", err, sizeof(err)), RC_OK);
     CHECK_INT(config_format(&a, &text, &len), RC_OK);
-    NEED(text != NULL);
+    REQUIRE_VOID(text != NULL);
     CHECK(strstr(text, "socket_mode = 0640\n") != NULL);
     CHECK(strstr(text, "max_job_bytes = 3221225472\n") != NULL);
     CHECK_INT(config_parse(&b, text, len, err, sizeof(err)), RC_OK);
