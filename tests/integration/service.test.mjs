@@ -38,6 +38,15 @@ function hup(stack) {
 
 const limits = async (stack) => (await getJSON(stack, "/api/limits")).body;
 
+// assertAgentSees: a job of the test agent in env mode succeeds and prints line.
+async function assertAgentSees(stack, line) {
+  const r = await upload(stack, [{ name: "a.csv", data: CSV, type: "text/csv" }], { mode: "env" });
+  assert.equal(r.status, 201);
+  assert.equal((await waitFor(stack, r.body.id)).state, "succeeded");
+  const lines = (await logRecords(stack, r.body.id)).map((x) => x.line);
+  assert.ok(lines.includes(line), lines.join("\n"));
+}
+
 describe("reload on SIGHUP", () => {
   let stack, conf, logFile;
   const base = (extra = "") =>
@@ -82,11 +91,7 @@ describe("reload on SIGHUP", () => {
       .replace("MARK=one", "MARK=two"));
     hup(stack);
     await until("the reload", () => /changed: .*agent_env/.test(log()));
-    const r = await upload(stack, [{ name: "a.csv", data: CSV, type: "text/csv" }], { mode: "env" });
-    assert.equal(r.status, 201);
-    assert.equal((await waitFor(stack, r.body.id)).state, "succeeded");
-    const lines = (await logRecords(stack, r.body.id)).map((x) => x.line);
-    assert.ok(lines.includes("MARK=two"), lines.join("\n"));
+    await assertAgentSees(stack, "MARK=two");
   });
 
   test("a bad configuration on SIGHUP keeps the running one, says why, and jobs still run", async () => {
@@ -96,11 +101,7 @@ describe("reload on SIGHUP", () => {
     await until("the failed reload", () => /reload from .* failed, the running configuration stays: .*line 2: max_file_bytes: 'MB' is ambiguous/.test(log()));
     assert.deepEqual(await limits(stack), before);
     // Supervisors read running.conf, not the broken file.
-    const r = await upload(stack, [{ name: "a.csv", data: CSV, type: "text/csv" }], { mode: "env" });
-    assert.equal(r.status, 201);
-    assert.equal((await waitFor(stack, r.body.id)).state, "succeeded");
-    const lines = (await logRecords(stack, r.body.id)).map((x) => x.line);
-    assert.ok(lines.includes("MARK=two"), lines.join("\n"));
+    await assertAgentSees(stack, "MARK=two");
   });
 
   test("SIGHUP reopens log_file (rotation)", async () => {
