@@ -129,10 +129,16 @@ usage(FILE *f)
 }
 
 static void
+command_usage(FILE *f, const struct command *c)
+{
+    fprintf(f, "usage: labbox %s%s%s\n", c->name, c->synopsis[0] ? " " : "", c->synopsis);
+}
+
+static void
 command_help(const struct command *c)
 {
-    printf("usage: labbox %s%s%s\n\n%s.\n", c->name, c->synopsis[0] ? " " : "", c->synopsis,
-           c->summary);
+    command_usage(stdout, c);
+    printf("\n%s.\n", c->summary);
     if (c->help[0] != '\0')
         printf("\n%s", c->help);
 }
@@ -183,7 +189,7 @@ main(int argc, char **argv)
     }
     const struct command *c = name ? find_command(name) : NULL;
     if (help && (name == NULL || c != NULL)) {
-        if (c != NULL && c->run != run_help)
+        if (c != NULL)
             command_help(c);
         else
             usage(stdout);
@@ -193,10 +199,13 @@ main(int argc, char **argv)
                    (c->run == run_help || (cli.arg != NULL) == c->needs_arg) &&
                    (!cli.print || c->run == run_check_config);
     if (!args_ok) {
-        if (name != NULL && c == NULL)
+        if (c != NULL) {
+            fprintf(stderr, "labbox: wrong arguments for %s\n", name);
+            command_usage(stderr, c);
+            return 2;
+        }
+        if (name != NULL)
             fprintf(stderr, "labbox: unknown command %s\n\n", name);
-        else if (name != NULL)
-            fprintf(stderr, "labbox: wrong arguments for %s\n\n", name);
         usage(stderr);
         return 2;
     }
