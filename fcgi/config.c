@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "defaults.h"
@@ -19,38 +20,44 @@
     "application/x-hdf application/zip application/gzip "                                          \
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
+#ifndef LABBOX_DEFAULT_AGENT_DIR
+#error "LABBOX_DEFAULT_AGENT_DIR (the installed default agent) comes from CMakeLists.txt"
+#endif
+
 enum key_kind {
-    KEY_STR,  /* any text */
-    KEY_U64,  /* non-negative integer within [min, max] */
-    KEY_BOOL, /* on/off, true/false, yes/no, 1/0 */
+    KEY_STR,   /* any text */
+    KEY_PATH,  /* a path: relative ones in a file are relative to the file's directory */
+    KEY_U64,   /* non-negative integer within [min, max] */
+    KEY_BYTES, /* a size in bytes, optionally with a unit (512k, 100M, 16MiB, 1G) */
+    KEY_MIB,   /* a size in MiB: a plain number is MiB, a unit converts (1G = 1024) */
+    KEY_MODE,  /* permission bits, octal */
+    KEY_BOOL,  /* on/off, true/false, yes/no, 1/0 */
 };
 
 struct key_def {
     const char *name;
     enum key_kind kind;
     size_t off;
-    uint64_t min, max; /* KEY_U64 only */
+    uint64_t min, max; /* numeric kinds: the range of the stored value */
 };
 
-#define S(f)                                                                                       \
+#define KEY(f, kind, lo, hi)                                                                       \
     {                                                                                              \
-#f, KEY_STR, offsetof(struct config, f), 0, 0                                              \
+#f, kind, offsetof(struct config, f), (lo), (hi)                                           \
     }
-#define U(f, lo, hi)                                                                               \
-    {                                                                                              \
-#f, KEY_U64, offsetof(struct config, f), (lo), (hi)                                        \
-    }
-#define B(f)                                                                                       \
-    {                                                                                              \
-#f, KEY_BOOL, offsetof(struct config, f), 0, 0                                             \
-    }
+#define S(f)         KEY(f, KEY_STR, 0, 0)
+#define P(f)         KEY(f, KEY_PATH, 0, 0)
+#define U(f, lo, hi) KEY(f, KEY_U64, lo, hi)
+#define Z(f, lo, hi) KEY(f, KEY_BYTES, lo, hi)
+#define M(f, lo, hi) KEY(f, KEY_MIB, lo, hi)
+#define B(f)         KEY(f, KEY_BOOL, 0, 0)
 
 static const struct key_def keys[] = {
-    S(data_dir),
+    P(data_dir),
     S(backend),
-    S(listen),
-    S(agent_dir),
-    S(sandbox_dir),
+    P(listen),
+    P(agent_dir),
+    P(sandbox_dir),
     S(agent_command),
     S(agent_env),
     S(allowed_types),
@@ -60,47 +67,97 @@ static const struct key_def keys[] = {
     S(docker_image),
     S(modal_app),
     S(modal_image),
-    S(modal_config),
+    P(modal_config),
     S(modal_profile),
     S(socket_group),
     S(instance),
-    U(max_file_bytes, 1, 1ull << 40),
-    U(max_job_bytes, 1, 1ull << 42),
+    P(log_file),
+    Z(max_file_bytes, 1, 1ull << 40),
+    Z(max_job_bytes, 1, 1ull << 42),
     U(max_files, 1, 10000),
     U(max_concurrent, 0, 4096),
     U(max_queue, 0, 1000000),
     U(wall_timeout, 1, 7 * 86400),
     U(cpu_time, 1, 7 * 86400),
-    U(memory_mb, 16, 1 << 24),
+    M(memory_mb, 16, 1 << 24),
     U(pids, 8, 1 << 22),
-    U(file_size_mb, 1, 1 << 24),
-    U(output_max_bytes, 0, 1ull << 42),
+    M(file_size_mb, 1, 1 << 24),
+    Z(output_max_bytes, 0, 1ull << 42),
     U(output_max_files, 1, 1000000),
-    U(log_max_bytes, 4096, 1ull << 40),
-    U(log_line_max, 80, 1 << 20),
+    Z(log_max_bytes, 4096, 1ull << 40),
+    Z(log_line_max, 80, 1 << 20),
     U(log_flush_ms, 1, 60000),
     U(job_ttl, 1, 365ull * 86400),
     U(threads, 2, 1024),
     U(max_streams, 0, 1024),
-    U(disk_reserve_mb, 0, 1 << 24),
-    {"socket_mode", KEY_U64, offsetof(struct config, socket_mode), 0, 0777},
+    M(disk_reserve_mb, 0, 1 << 24),
+    KEY(socket_mode, KEY_MODE, 0, 0777),
     U(keepalive_ms, 100, 300000),
     U(modal_sandbox_version, 1, 2),
     B(network),
     B(allow_octet_stream),
 };
 
+#undef KEY
 #undef S
+#undef P
 #undef U
+#undef Z
+#undef M
 #undef B
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Keys a reload (SIGHUP) applies; every other key needs a restart. Request threads read the
+ * first group through the current snapshot; each supervisor reads the second at its start from
+ * <data_dir>/running.conf; serve applies the third itself. Not here, for example: the scheduler
+ * reads max_concurrent, max_queue and job_ttl once at start-up, the backends' connection keys
+ * feed the health probe, and running jobs' work dirs live in sandbox_dir. */
+static const char *const reloadable[] = {
+    "max_file_bytes",
+    "max_job_bytes",
+    "max_files",
+    "allowed_types",
+    "allow_octet_stream",
+    "disk_reserve_mb",
+    "keepalive_ms",
+    "max_streams",
+    /* read by supervisors */
+    "agent_dir",
+    "agent_command",
+    "agent_env",
+    "wall_timeout",
+    "cpu_time",
+    "memory_mb",
+    "pids",
+    "file_size_mb",
+    "output_max_bytes",
+    "output_max_files",
+    "log_max_bytes",
+    "log_line_max",
+    "log_flush_ms",
+    "network",
+    /* serve itself */
+    "log_level",
+    "log_file",
+};
 
 static const struct key_def *
 find_key(const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+    for (size_t i = 0; i < NKEYS; i++)
         if (strlen(keys[i].name) == len && memcmp(keys[i].name, name, len) == 0)
             return &keys[i];
     return NULL;
+}
+
+bool
+config_is_reloadable(const char *key)
+{
+    for (size_t i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++)
+        if (strcmp(reloadable[i], key) == 0)
+            return true;
+    return false;
 }
 
 static enum rc
@@ -126,7 +183,7 @@ config_init(struct config *cfg)
         {&cfg->data_dir, "./var"},
         {&cfg->backend, "local"},
         {&cfg->listen, ""},
-        {&cfg->agent_dir, "scripts/agent"},
+        {&cfg->agent_dir, LABBOX_DEFAULT_AGENT_DIR},
         {&cfg->sandbox_dir, "/var/tmp/labbox"},
         {&cfg->agent_command, DEF_AGENT_COMMAND},
         {&cfg->agent_env, ""},
@@ -141,6 +198,7 @@ config_init(struct config *cfg)
         {&cfg->modal_profile, ""},
         {&cfg->socket_group, ""},
         {&cfg->instance, ""},
+        {&cfg->log_file, ""},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]) && rc == RC_OK; i++)
         rc = set_str(strs[i].slot, strs[i].v);
@@ -173,11 +231,17 @@ config_init(struct config *cfg)
     return rc;
 }
 
+static bool
+is_string_kind(enum key_kind kind)
+{
+    return kind == KEY_STR || kind == KEY_PATH;
+}
+
 void
 config_fini(struct config *cfg)
 {
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (keys[i].kind == KEY_STR) {
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (is_string_kind(keys[i].kind)) {
             char **slot = (char **)((char *)cfg + keys[i].off);
             free(*slot);
         }
@@ -203,6 +267,187 @@ parse_bool(const char *v, bool *out)
     return false;
 }
 
+/* fmt_size: v bytes as the largest exact 1024-based unit ("16 MiB", "1 TiB", "4095 B"). */
+static void
+fmt_size(uint64_t v, char *buf, size_t len)
+{
+    static const char *const names[] = {"TiB", "GiB", "MiB", "KiB"};
+    for (unsigned i = 0; i < 4; i++) {
+        unsigned shift = 40 - 10 * i;
+        if (v != 0 && v % (1ull << shift) == 0) {
+            (void)snprintf(buf, len, "%llu %s", (unsigned long long)(v >> shift), names[i]);
+            return;
+        }
+    }
+    (void)snprintf(buf, len, "%llu B", (unsigned long long)v);
+}
+
+/* parse_size: a whole number, optional spaces, an optional 1024-based unit: k K KiB, M MiB,
+ * G GiB, T TiB (any case) or B. A plain number counts units of plain (1 or 1 MiB). RC_BADREQ
+ * with the reason in err (prefixed by the key). */
+static enum rc
+parse_size(const char *key, const char *v, uint64_t plain, uint64_t *out, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        unsigned shift;
+    } units[] = {{"b", 0},   {"k", 10},   {"kib", 10}, {"m", 20},   {"mib", 20},
+                 {"g", 30},  {"gib", 30}, {"t", 40},   {"tib", 40}, {"kb", 99},
+                 {"mb", 99}, {"gb", 99},  {"tb", 99}};
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = isdigit((unsigned char)v[0]) ? strtoull(v, &end, 10) : 0;
+    if (end == NULL || errno != 0)
+        goto bad;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end == '\0') {
+        if (n > UINT64_MAX / plain)
+            goto bad;
+        *out = n * plain;
+        return RC_OK;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].name) != 0)
+            continue;
+        if (units[i].shift == 99) {
+            (void)snprintf(err, errlen,
+                           "%s: '%s' is ambiguous: write %c or %ciB (sizes are 1024-based)", key,
+                           end, toupper((unsigned char)end[0]), toupper((unsigned char)end[0]));
+            return RC_BADREQ;
+        }
+        if (units[i].shift > 0 && n > (UINT64_MAX >> units[i].shift))
+            goto bad;
+        *out = (uint64_t)n << units[i].shift;
+        return RC_OK;
+    }
+bad:
+    (void)snprintf(err, errlen,
+                   "%s: expected a size such as %s, got '%s' (a whole number, optionally with k, "
+                   "M, G, T or KiB, MiB, GiB, TiB: 1024-based)",
+                   key, plain == 1 ? "1048576, 512k, 100M or 1G" : "1024 (MiB), 512M or 2G", v);
+    return RC_BADREQ;
+}
+
+static enum rc
+set_number(const struct key_def *k, uint64_t *slot, const char *value, char *err, size_t errlen)
+{
+    uint64_t n = 0;
+    enum rc rc = RC_OK;
+    char lo[32], hi[32];
+    if (k->kind == KEY_BYTES || k->kind == KEY_MIB) {
+        uint64_t plain = k->kind == KEY_MIB ? 1ull << 20 : 1;
+        rc = parse_size(k->name, value, plain, &n, err, errlen);
+        if (rc != RC_OK)
+            return rc;
+        if (n % plain != 0) {
+            (void)snprintf(err, errlen, "%s: %s is not a whole number of MiB", k->name, value);
+            return RC_BADREQ;
+        }
+        n /= plain;
+        if (n < k->min || n > k->max) {
+            fmt_size(k->min * plain, lo, sizeof(lo));
+            fmt_size(k->max * plain, hi, sizeof(hi));
+            (void)snprintf(err, errlen, "%s: %s is out of range (%s to %s)", k->name, value, lo,
+                           hi);
+            return RC_BADREQ;
+        }
+        *slot = n;
+        return RC_OK;
+    }
+    char *end = NULL;
+    errno = 0;
+    if (!isdigit((unsigned char)value[0])) {
+        (void)snprintf(err, errlen, "%s: expected a whole number, got '%s'", k->name, value);
+        return RC_BADREQ;
+    }
+    unsigned long long v = strtoull(value, &end, k->kind == KEY_MODE ? 8 : 10);
+    if (errno != 0 || end == value || *end != '\0' || v < k->min || v > k->max) {
+        if (k->kind == KEY_MODE)
+            (void)snprintf(err, errlen, "%s: expected octal permission bits such as 0660, got '%s'",
+                           k->name, value);
+        else
+            (void)snprintf(err, errlen, "%s: expected a whole number from %llu to %llu, got '%s'",
+                           k->name, (unsigned long long)k->min, (unsigned long long)k->max, value);
+        return RC_BADREQ;
+    }
+    *slot = v;
+    return RC_OK;
+}
+
+/* set_relative: *slot = base/rel with "." and ".." resolved lexically (base is absolute and,
+ * from config_load, free of symbolic links, so ".." means its parent). */
+static enum rc
+set_relative(char **slot, const char *key, const char *base, const char *rel, char *err,
+             size_t errlen)
+{
+    char joined[PATH_MAX], clean[PATH_MAX];
+    int n = snprintf(joined, sizeof(joined), "%s/%s", base, rel);
+    if (n < 0 || (size_t)n >= sizeof(joined)) {
+        (void)snprintf(err, errlen, "%s: path too long", key);
+        return RC_BADREQ;
+    }
+    size_t len = 0;
+    for (const char *p = joined; *p != '\0';) {
+        while (*p == '/')
+            p++;
+        size_t seg = strcspn(p, "/");
+        if (seg == 0 || (seg == 1 && p[0] == '.')) {
+            p += seg;
+            continue;
+        }
+        if (seg == 2 && p[0] == '.' && p[1] == '.') {
+            while (len > 0 && clean[--len] != '/')
+                ;
+            p += seg;
+            continue;
+        }
+        clean[len++] = '/';
+        memcpy(clean + len, p, seg);
+        len += seg;
+        p += seg;
+    }
+    if (len == 0)
+        clean[len++] = '/';
+    clean[len] = '\0';
+    return set_str(slot, clean);
+}
+
+/* set_key: assign one key; base (NULL = none) is the directory a relative path is relative to. */
+static enum rc
+set_key(struct config *cfg, const struct key_def *k, const char *value, const char *base, char *err,
+        size_t errlen)
+{
+    void *slot = (char *)cfg + k->off;
+    switch (k->kind) {
+    case KEY_STR:
+    case KEY_PATH: {
+        if (strlen(value) >= CONFIG_VALUE_MAX || strpbrk(value, "\r\n") != NULL) {
+            (void)snprintf(err, errlen, "%s: the value must be one line of at most %d bytes",
+                           k->name, CONFIG_VALUE_MAX - 1);
+            return RC_BADREQ;
+        }
+        bool special = strcmp(k->name, "listen") == 0 &&
+                       (strncmp(value, "fd:", 3) == 0 || strcmp(value, "systemd") == 0);
+        if (k->kind == KEY_STR || base == NULL || value[0] == '\0' || value[0] == '/' || special)
+            return set_str(slot, value);
+        return set_relative(slot, k->name, base, value, err, errlen);
+    }
+    case KEY_BOOL:
+        if (!parse_bool(value, slot)) {
+            (void)snprintf(err, errlen, "%s: expected on or off, got '%s'", k->name, value);
+            return RC_BADREQ;
+        }
+        return RC_OK;
+    case KEY_U64:
+    case KEY_BYTES:
+    case KEY_MIB:
+    case KEY_MODE:
+        return set_number(k, slot, value, err, errlen);
+    }
+    return RC_BADREQ;
+}
+
 enum rc
 config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -211,35 +456,7 @@ config_set(struct config *cfg, const char *key, const char *value, char *err, si
         (void)snprintf(err, errlen, "unknown configuration key '%s'", key);
         return RC_BADREQ;
     }
-    void *slot = (char *)cfg + k->off;
-    switch (k->kind) {
-    case KEY_STR:
-        return set_str(slot, value);
-    case KEY_BOOL:
-        if (!parse_bool(value, slot)) {
-            (void)snprintf(err, errlen, "%s: expected on or off, got '%s'", key, value);
-            return RC_BADREQ;
-        }
-        return RC_OK;
-    case KEY_U64: {
-        char *end = NULL;
-        errno = 0;
-        if (!isdigit((unsigned char)value[0])) {
-            (void)snprintf(err, errlen, "%s: expected a whole number, got '%s'", key, value);
-            return RC_BADREQ;
-        }
-        int base = strcmp(k->name, "socket_mode") == 0 ? 8 : 10;
-        unsigned long long n = strtoull(value, &end, base);
-        if (errno != 0 || end == value || *end != '\0' || n < k->min || n > k->max) {
-            (void)snprintf(err, errlen, "%s: expected a whole number from %llu to %llu, got '%s'",
-                           key, (unsigned long long)k->min, (unsigned long long)k->max, value);
-            return RC_BADREQ;
-        }
-        *(uint64_t *)slot = n;
-        return RC_OK;
-    }
-    }
-    return RC_BADREQ;
+    return set_key(cfg, k, value, NULL, err, errlen);
 }
 
 static void
@@ -251,8 +468,10 @@ trim(const char **b, const char **e)
         (*e)--;
 }
 
-enum rc
-config_parse(struct config *cfg, const char *text, size_t len, char *err, size_t errlen)
+/* parse_text: config_parse with the directory relative paths are relative to (NULL = none). */
+static enum rc
+parse_text(struct config *cfg, const char *text, size_t len, const char *base, char *err,
+           size_t errlen)
 {
     const char *p = text, *end = text + len;
     unsigned lineno = 0;
@@ -278,7 +497,7 @@ config_parse(struct config *cfg, const char *text, size_t len, char *err, size_t
             vb++;
             ve--;
         }
-        char key[64], val[4096];
+        char key[64], val[CONFIG_VALUE_MAX];
         if ((size_t)(ke - kb) >= sizeof(key) || (size_t)(ve - vb) >= sizeof(val)) {
             (void)snprintf(err, errlen, "line %u: key or value too long", lineno);
             return RC_BADREQ;
@@ -292,7 +511,12 @@ config_parse(struct config *cfg, const char *text, size_t len, char *err, size_t
             return RC_BADREQ;
         }
         char sub[512];
-        enum rc rc = config_set(cfg, key, val, sub, sizeof(sub));
+        const struct key_def *k = find_key(key, strlen(key));
+        enum rc rc = RC_BADREQ;
+        if (k == NULL)
+            (void)snprintf(sub, sizeof(sub), "unknown configuration key '%s'", key);
+        else
+            rc = set_key(cfg, k, val, base, sub, sizeof(sub));
         if (rc != RC_OK) {
             (void)snprintf(err, errlen, "line %u: %s", lineno,
                            rc == RC_NOMEM ? "out of memory" : sub);
@@ -300,6 +524,12 @@ config_parse(struct config *cfg, const char *text, size_t len, char *err, size_t
         }
     }
     return RC_OK;
+}
+
+enum rc
+config_parse(struct config *cfg, const char *text, size_t len, char *err, size_t errlen)
+{
+    return parse_text(cfg, text, len, NULL, err, errlen);
 }
 
 static enum rc
@@ -352,12 +582,18 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     if (rc != RC_OK)
         return rc;
     if (path != NULL) {
-        char *text = NULL;
+        char *text = NULL, base[PATH_MAX];
         size_t len = 0;
         rc = read_file(path, &text, &len, err, errlen);
+        if (rc == RC_OK && realpath(path, base) == NULL) {
+            (void)snprintf(err, errlen, "cannot resolve %s: %s", path, strerror(errno));
+            rc = RC_IO;
+        }
         if (rc == RC_OK) {
+            char *slash = strrchr(base, '/');
+            slash[slash == base ? 1 : 0] = '\0';
             char sub[600];
-            rc = config_parse(cfg, text, len, sub, sizeof(sub));
+            rc = parse_text(cfg, text, len, base, sub, sizeof(sub));
             if (rc != RC_OK)
                 (void)snprintf(err, errlen, "%s: %s", path, sub);
         }
@@ -365,7 +601,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         if (rc != RC_OK)
             return rc;
     }
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    for (size_t i = 0; i < NKEYS; i++) {
         char env[80] = "LABBOX_";
         size_t n = strlen(env);
         for (const char *c = keys[i].name; *c && n + 1 < sizeof(env); c++)
@@ -426,28 +662,30 @@ config_finish(struct config *cfg, char *err, size_t errlen)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->max_concurrent = n > 0 ? (uint64_t)n : 1;
     }
+    if (strncmp(cfg->listen, "fd:", 3) == 0 && strcmp(cfg->listen, "fd:0") != 0) {
+        (void)snprintf(err, errlen, "listen: expected a socket path, fd:0 or systemd, got '%s'",
+                       cfg->listen);
+        return RC_BADREQ;
+    }
     const struct {
         char **slot;
         const char *name;
     } paths[] = {{&cfg->data_dir, "data_dir"},
                  {&cfg->agent_dir, "agent_dir"},
-                 {&cfg->sandbox_dir, "sandbox_dir"}};
+                 {&cfg->sandbox_dir, "sandbox_dir"},
+                 {&cfg->log_file, "log_file"}};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         char *v = *paths[i].slot;
-        if (v[0] == '\0') {
+        bool optional = paths[i].slot == &cfg->log_file;
+        if (v[0] == '\0' && !optional) {
             (void)snprintf(err, errlen, "%s: must not be empty", paths[i].name);
             return RC_BADREQ;
         }
-        if (v[0] != '/') {
-            char cwd[PATH_MAX], abs[PATH_MAX + 256];
+        if (v[0] != '\0' && v[0] != '/') {
+            char cwd[PATH_MAX];
             if (getcwd(cwd, sizeof(cwd)) == NULL)
                 return RC_IO;
-            int k = snprintf(abs, sizeof(abs), "%s/%s", cwd, v);
-            if (k < 0 || (size_t)k >= sizeof(abs)) {
-                (void)snprintf(err, errlen, "%s: path too long", paths[i].name);
-                return RC_BADREQ;
-            }
-            rc = set_str(paths[i].slot, abs);
+            rc = set_relative(paths[i].slot, paths[i].name, cwd, v, err, errlen);
             if (rc != RC_OK)
                 return rc;
         }
@@ -489,6 +727,131 @@ config_finish(struct config *cfg, char *err, size_t errlen)
             return rc;
     }
     return RC_OK;
+}
+
+enum rc
+config_check_files(const struct config *cfg, char *err, size_t errlen)
+{
+    struct stat st;
+    const char *why = NULL;
+    if (stat(cfg->agent_dir, &st) != 0)
+        why = errno == ENOENT ? "does not exist" : strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "is not a directory";
+    else if (access(cfg->agent_dir, R_OK | X_OK) != 0)
+        why = "cannot be read by labbox's user";
+    if (why == NULL)
+        return RC_OK;
+    (void)snprintf(err, errlen,
+                   "agent_dir: %s %s (it is copied into every sandbox: point it at "
+                   "your agent's directory)",
+                   cfg->agent_dir, why);
+    return RC_BADREQ;
+}
+
+/* value_text: one key's value as config_format writes it (unquoted); false if it does not fit. */
+static bool
+value_text(const struct config *cfg, const struct key_def *k, char *buf, size_t len)
+{
+    const void *slot = (const char *)cfg + k->off;
+    int n;
+    switch (k->kind) {
+    case KEY_STR:
+    case KEY_PATH:
+        n = snprintf(buf, len, "%s", *(char *const *)slot);
+        break;
+    case KEY_BOOL:
+        n = snprintf(buf, len, "%s", *(const bool *)slot ? "on" : "off");
+        break;
+    case KEY_MODE:
+        n = snprintf(buf, len, "0%03llo", (unsigned long long)*(const uint64_t *)slot);
+        break;
+    default:
+        n = snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)slot);
+        break;
+    }
+    return n >= 0 && (size_t)n < len;
+}
+
+/* append_name adds a key name to a space-separated list in buf (len bytes), as far as it fits. */
+static void
+append_name(char *buf, size_t len, const char *name)
+{
+    size_t used = strlen(buf);
+    int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", name);
+    if (n < 0 || (size_t)n >= len - used)
+        buf[used] = '\0';
+}
+
+enum rc
+config_keep_restart_keys(struct config *next, const struct config *running, char *kept,
+                         char *applied, size_t len, char *err, size_t errlen)
+{
+    char a[CONFIG_VALUE_MAX], b[CONFIG_VALUE_MAX];
+    kept[0] = applied[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key_def *k = &keys[i];
+        if (!value_text(next, k, a, sizeof(a)) || !value_text(running, k, b, sizeof(b)) ||
+            strcmp(a, b) == 0)
+            continue;
+        if (config_is_reloadable(k->name)) {
+            append_name(applied, len, k->name);
+            continue;
+        }
+        append_name(kept, len, k->name);
+        void *dst = (char *)next + k->off;
+        const void *src = (const char *)running + k->off;
+        if (is_string_kind(k->kind)) {
+            if (set_str(dst, *(char *const *)src) != RC_OK)
+                return RC_NOMEM;
+        } else if (k->kind == KEY_BOOL) {
+            *(bool *)dst = *(const bool *)src;
+        } else {
+            *(uint64_t *)dst = *(const uint64_t *)src;
+        }
+    }
+    return config_finish(next, err, errlen);
+}
+
+enum rc
+config_format(const struct config *cfg, char **out, size_t *out_len)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap), val[CONFIG_VALUE_MAX];
+    enum rc rc = RC_OK;
+    *out = NULL;
+    if (buf == NULL)
+        return RC_NOMEM;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key_def *k = &keys[i];
+        if (!value_text(cfg, k, val, sizeof(val))) {
+            rc = RC_TOOBIG;
+            goto out;
+        }
+        const char *q = is_string_kind(k->kind) ? "\"" : "";
+        size_t need = strlen(k->name) + strlen(val) + 8;
+        if (len + need > cap) {
+            char *nb = realloc(buf, cap * 2 + need);
+            if (nb == NULL) {
+                rc = RC_NOMEM;
+                goto out;
+            }
+            buf = nb;
+            cap = cap * 2 + need;
+        }
+        int n = snprintf(buf + len, cap - len, "%s = %s%s%s\n", k->name, q, val, q);
+        if (n < 0 || (size_t)n >= cap - len) {
+            rc = RC_TOOBIG;
+            goto out;
+        }
+        len += (size_t)n;
+    }
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+out:
+    free(buf);
+    return rc;
 }
 
 void

@@ -1,4 +1,5 @@
-/* config: labbox.conf (key = value) plus LABBOX_<KEY> overrides, validated once at start-up. */
+/* config: labbox.conf (key = value) plus LABBOX_<KEY> overrides, validated at start-up and on
+ * each reload (SIGHUP: serve swaps in a new immutable struct config, see main.c). */
 #ifndef LABBOX_CONFIG_H
 #define LABBOX_CONFIG_H
 
@@ -11,7 +12,7 @@
 struct config {
     char *data_dir;      /* absolute after config_finish */
     char *backend;       /* "local", "docker" or "modal" */
-    char *listen;        /* unix socket path, or "fd:0"; default <data_dir>/labbox.sock */
+    char *listen;        /* unix socket path, "fd:0" or "systemd"; default <data_dir>/labbox.sock */
     char *agent_dir;     /* copied into /workspace */
     char *sandbox_dir;   /* where local work dirs live; must be reachable by sandbox_user */
     char *agent_command; /* argv, split like a shell without a shell */
@@ -27,6 +28,7 @@ struct config {
     char *modal_profile; /* profile in .modal.toml ("" = the active one) */
     char *socket_group;  /* group given the FastCGI socket ("" = leave as is) */
     char *instance;      /* names this labbox's containers/sandboxes; "" = from host+data_dir */
+    char *log_file;      /* labbox's own log: appended to, reopened on SIGHUP; "" = stderr */
     uint64_t max_file_bytes;
     uint64_t max_job_bytes;
     uint64_t max_files;
@@ -68,12 +70,33 @@ enum rc config_parse(struct config *cfg, const char *text, size_t len, char *err
                      size_t errlen) LB_MUST_CHECK;
 
 /* config_load: defaults, then the file at path (NULL = none), then LABBOX_<KEY> from the
- * environment, then config_finish. */
+ * environment, then config_finish. A relative path in the file (data_dir, listen, agent_dir,
+ * sandbox_dir, modal_config, log_file) is relative to the file's directory; one from the
+ * environment or a default is relative to the working directory. */
 enum rc config_load(struct config *cfg, const char *path, char *err, size_t errlen) LB_MUST_CHECK;
 
 /* config_finish resolves derived values (absolute data_dir, listen path, CPU count) and checks
  * cross-key constraints. */
 enum rc config_finish(struct config *cfg, char *err, size_t errlen) LB_MUST_CHECK;
+
+/* config_check_files checks what the configuration names on this host: agent_dir must be a
+ * directory labbox can read. RC_BADREQ with a message naming the key and the path. */
+enum rc config_check_files(const struct config *cfg, char *err, size_t errlen) LB_MUST_CHECK;
+
+/* config_is_reloadable: whether a change of key takes effect on SIGHUP (see the table in
+ * config.c); every other key needs a restart. A key added without a decision needs a restart. */
+bool config_is_reloadable(const char *key);
+
+/* config_keep_restart_keys copies every key that needs a restart from running into next, so a
+ * reload changes only what it can, then re-checks cross-key constraints (config_finish). The
+ * names of the keys whose values differ are written space separated (each buffer len bytes,
+ * "" if none): those kept at their running values to kept, the others to applied. */
+enum rc config_keep_restart_keys(struct config *next, const struct config *running, char *kept,
+                                 char *applied, size_t len, char *err, size_t errlen) LB_MUST_CHECK;
+
+/* config_format writes every key of cfg as a config file (key = "value" lines) that
+ * config_parse reads back to the same values. *out is the caller's (free). Pure. */
+enum rc config_format(const struct config *cfg, char **out, size_t *out_len) LB_MUST_CHECK;
 
 /* config_split_argv splits s like a POSIX shell would split words (quotes and backslashes, no
  * expansion). *out_argv is a NULL-terminated heap array the caller frees with

@@ -37,7 +37,8 @@
 #define OUTPUT_DEPTH_MAX 16            /* directory nesting in outputs */
 #define JOB_JSON_MAX     (1024 * 1024) /* job.json is read whole */
 #define CONFIG_FILE_MAX  (256 * 1024)
-#define ID_LEN           26 /* base32 characters of a job id */
-#define ZIP_BUILDS_MAX   2  /* zips built by request threads at once (old jobs) */
+#define CONFIG_VALUE_MAX 4096 /* bytes of one configuration value, NUL included */
+#define ID_LEN           26   /* base32 characters of a job id */
+#define ZIP_BUILDS_MAX   2    /* zips built by request threads at once (old jobs) */
 
 #endif

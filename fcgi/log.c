@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum log_level log_threshold = LOG_INFO;
+_Atomic enum log_level log_threshold = LOG_INFO;
 static char log_tag[64];
 
 static const char *const level_names[LOG__MAX] = {

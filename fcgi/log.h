@@ -12,7 +12,9 @@ enum log_level {
     LOG__MAX
 };
 
-extern enum log_level log_threshold;
+/* The level at and below which lines are written; atomic: a reload (SIGHUP) changes it while
+ * other threads log. */
+extern _Atomic enum log_level log_threshold;
 
 /* log_set_level parses "err", "warn", "info" or "debug"; returns 0, or -1 for an unknown name. */
 int log_set_level(const char *name);

@@ -1,239 +1,223 @@
-/* main: `labbox serve` (the FastCGI server) and `labbox supervise <id>` (one job).
+/* main: the labbox command line: serve, supervise, check-config, version, help.
  *
- * Theory of operation. serve loads and validates the configuration, opens the data dir, loads
- * libmagic, binds its unix socket (or takes fd 0 from spawn-fcgi / systemd), reconciles the
- * job directories and starts the dispatcher (core/scheduler.c), then runs `threads` request
- * threads, each looping on FCGX_Accept_r and handing the request to api_dispatch. SIGTERM,
- * SIGINT and SIGHUP are taken by a dedicated thread with sigwait: it marks the server as
- * shutting down (uploads get 503), shuts the listening socket so accepts end, gives requests
- * in flight a few seconds, and exits. Supervisors are separate processes in their own sessions
- * and keep running; the next serve picks them up.
+ * Every command takes --config FILE (before or after its name) and --help. Exit status: 0 on
+ * success (and for help), 1 when a command fails while running, 2 for a usage or configuration
+ * error. `serve` is in serve.c, `supervise` in core/supervisor.c.
  */
-#include <errno.h>
-#include <fcgiapp.h>
-#include <grp.h>
-#include <limits.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include "api/api.h"
 #include "config.h"
-#include "core/jobstore.h"
-#include "core/scheduler.h"
 #include "core/supervisor.h"
-#include "jobs/filetype.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
-#include "util/id.h"
+#include "serve.h"
 
-static struct api g_api;
-static int g_listen_fd = -1;
-static atomic_uint g_busy;
-static atomic_uint g_reqno;
+struct cli {
+    const char *config_path; /* --config, NULL = none */
+    const char *arg;         /* the one positional argument after the command */
+    bool print;              /* check-config --print */
+};
 
-static void
-usage(void)
+struct command {
+    const char *name;
+    const char *synopsis; /* after "labbox NAME" */
+    const char *summary;  /* one line for `labbox help` */
+    const char *help;     /* the rest of `labbox NAME --help` */
+    bool needs_arg;
+    bool loads_config;
+    int (*run)(struct cli *cli, struct config *cfg);
+};
+
+static int
+run_serve(struct cli *cli, struct config *cfg)
 {
-    fprintf(stderr, "usage: labbox serve [--config FILE]\n"
-                    "       labbox supervise [--config FILE] JOB_ID\n"
-                    "       labbox check-config [--config FILE]\n"
-                    "       labbox version\n");
+    if (serve_open_log(cfg->log_file) != RC_OK)
+        return 1;
+    serve_main(cfg, cli->config_path);
 }
 
-static void *
-worker(void *arg)
+static int
+run_supervise(struct cli *cli, struct config *cfg)
 {
-    (void)arg;
-    FCGX_Request fr;
-    if (FCGX_InitRequest(&fr, g_listen_fd, 0) != 0)
-        return NULL;
-    for (;;) {
-        if (FCGX_Accept_r(&fr) < 0)
-            break;
-        if (atomic_load(&g_api.shutting_down) && g_listen_fd < 0) {
-            FCGX_Finish_r(&fr);
-            break;
+    int status = supervisor_main(cfg, cli->arg);
+    config_fini(cfg);
+    return status;
+}
+
+static int
+run_check_config(struct cli *cli, struct config *cfg)
+{
+    char err[1024] = "", *text = NULL;
+    size_t len = 0;
+    int status = 0;
+    if (sandbox_ops_by_name(cfg->backend) == NULL) {
+        fprintf(stderr, "labbox: backend %s is not compiled into this build (have: %s)\n",
+                cfg->backend, sandbox_names());
+        status = 2;
+    } else if (config_check_files(cfg, err, sizeof(err)) != RC_OK) {
+        fprintf(stderr, "labbox: configuration error: %s\n", err);
+        status = 2;
+    } else if (cli->print) {
+        if (config_format(cfg, &text, &len) != RC_OK) {
+            fprintf(stderr, "labbox: out of memory\n");
+            status = 1;
+        } else if (fwrite(text, 1, len, stdout) != len) {
+            status = 1;
         }
-        atomic_fetch_add(&g_busy, 1);
-        struct req r;
-        req_init(&r, &fr, atomic_fetch_add(&g_reqno, 1));
-        api_dispatch(&g_api, &r);
-        if (!r.started)
-            api_internal(&r);
-        FCGX_Finish_r(&fr);
-        atomic_fetch_sub(&g_busy, 1);
+        free(text);
+    } else {
+        printf("configuration ok: backend %s, data %s\n", cfg->backend, cfg->data_dir);
     }
-    FCGX_Free(&fr, 1);
+    config_fini(cfg);
+    return status;
+}
+
+static int
+run_version(struct cli *cli, struct config *cfg)
+{
+    (void)cli;
+    (void)cfg;
+    printf("labbox %s (%s), backends: %s\n", LABBOX_VERSION, LABBOX_COMMIT, sandbox_names());
+    return 0;
+}
+
+static int run_help(struct cli *cli, struct config *cfg);
+
+static const struct command commands[] = {
+    {"serve", "[--config FILE]", "run the FastCGI server (nginx forwards /api/ to it)",
+     "Runs until SIGTERM or SIGINT; running jobs keep running and the next serve picks them\n"
+     "up. SIGHUP re-reads the configuration (see labbox.conf(5) for the keys that need a\n"
+     "restart) and reopens log_file. Listens on `listen`: a unix socket path, fd:0, or\n"
+     "systemd (socket activation). Tells systemd READY=1 and STOPPING=1 (Type=notify).\n",
+     false, true, run_serve},
+    {"check-config", "[--config FILE] [--print]", "check the configuration and exit",
+     "Loads the file and the LABBOX_<KEY> environment as serve would, checks every value,\n"
+     "that the backend is compiled in and that agent_dir exists, and exits 0 (ok) or 2 (the\n"
+     "message names the key). --print writes every key's effective value as a config file.\n",
+     false, true, run_check_config},
+    {"supervise", "[--config FILE] JOB_ID", "run one job (serve starts these; not for manual use)",
+     "Runs one job from staging to its end, holding the job's lock (passed by serve as fd 3).\n"
+     "serve starts one per job, in its own session, with --config <data_dir>/running.conf.\n",
+     true, true, run_supervise},
+    {"version", "", "print the version and the backends compiled in", "", false, false,
+     run_version},
+    {"help", "[COMMAND]", "print this help, or one command's", "", false, false, run_help},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *
+find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
     return NULL;
 }
 
-/* Refuse to take over a socket another live server answers on; remove a stale one. */
-static int
-open_listener(const struct config *cfg)
+static void
+usage(FILE *f)
 {
-    if (strcmp(cfg->listen, "fd:0") == 0)
-        return 0;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(cfg->listen) >= sizeof(sa.sun_path)) {
-        log_err("listen path is too long: %s", cfg->listen);
-        return -1;
-    }
-    memcpy(sa.sun_path, cfg->listen, strlen(cfg->listen) + 1);
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-        close(probe);
-        log_err("another server already listens on %s", cfg->listen);
-        return -1;
-    }
-    if (probe >= 0)
-        close(probe);
-    (void)unlink(cfg->listen);
-    mode_t old = umask(0777 & ~(mode_t)cfg->socket_mode);
-    int fd = FCGX_OpenSocket(cfg->listen, 1024);
-    umask(old);
-    if (fd < 0) {
-        log_errno("cannot listen on %s", cfg->listen);
-        return -1;
-    }
-    (void)chmod(cfg->listen, (mode_t)cfg->socket_mode);
-    if (cfg->socket_group[0] != '\0') {
-        struct group gr, *res = NULL;
-        char buf[4096];
-        if (getgrnam_r(cfg->socket_group, &gr, buf, sizeof(buf), &res) != 0 || res == NULL ||
-            chown(cfg->listen, (uid_t)-1, gr.gr_gid) != 0)
-            log_warn("cannot give %s to group %s", cfg->listen, cfg->socket_group);
-    }
-    return fd;
+    fprintf(f, "usage: labbox COMMAND [--config FILE] [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nEvery configuration key can also be set as LABBOX_<KEY> in the environment.\n"
+               "`labbox COMMAND --help` describes a command; labbox(8) and labbox.conf(5) the "
+               "rest.\n");
+}
+
+static void
+command_usage(FILE *f, const struct command *c)
+{
+    fprintf(f, "usage: labbox %s%s%s\n", c->name, c->synopsis[0] ? " " : "", c->synopsis);
+}
+
+static void
+command_help(const struct command *c)
+{
+    command_usage(stdout, c);
+    printf("\n%s.\n", c->summary);
+    if (c->help[0] != '\0')
+        printf("\n%s", c->help);
 }
 
 static int
-serve(const struct config *cfg, const char *config_path)
+run_help(struct cli *cli, struct config *cfg)
 {
-    struct jobstore js;
-    struct scheduler *sched = NULL;
-    pthread_t *threads = NULL;
-    size_t nthreads = 0;
-    int status = 1;
-    char exe[PATH_MAX];
-    sigset_t sigs;
-
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    (void)signal(SIGPIPE, SIG_IGN);
-
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0) {
-        log_errno("readlink /proc/self/exe");
-        return 1;
+    (void)cfg;
+    const struct command *c = cli->arg ? find_command(cli->arg) : NULL;
+    if (cli->arg != NULL && c == NULL) {
+        fprintf(stderr, "labbox: no command %s\n\n", cli->arg);
+        usage(stderr);
+        return 2;
     }
-    exe[n] = '\0';
-    if (sandbox_ops_by_name(cfg->backend) == NULL) {
-        log_err("backend %s is not compiled into this build (have: %s)", cfg->backend,
-                sandbox_names());
-        return 1;
-    }
-    if (filetype_init() != RC_OK)
-        return 1;
-    if (jobstore_open(&js, cfg) != RC_OK)
-        return 1;
-    if (FCGX_Init() != 0) {
-        log_err("FCGX_Init failed");
-        goto out;
-    }
-    g_listen_fd = open_listener(cfg);
-    if (g_listen_fd < 0)
-        goto out;
-    if (scheduler_start(cfg, &js, exe, config_path, &sched) != RC_OK) {
-        log_err("cannot start the scheduler");
-        goto out;
-    }
-    g_api.cfg = cfg;
-    g_api.js = &js;
-    g_api.sched = sched;
-    threads = calloc(cfg->threads, sizeof(*threads));
-    if (threads == NULL)
-        goto out;
-    for (; nthreads < cfg->threads; nthreads++)
-        if (pthread_create(&threads[nthreads], NULL, worker, NULL) != 0)
-            break;
-    log_info("labbox %s serving on %s with %zu threads, backend %s, data %s", LABBOX_VERSION,
-             cfg->listen, nthreads, cfg->backend, cfg->data_dir);
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    log_info("signal %d: shutting down; running jobs keep running", sig);
-    atomic_store(&g_api.shutting_down, true);
-    /* Wake the accepting threads, then give requests in flight a moment. */
-    (void)shutdown(g_listen_fd, SHUT_RDWR);
-    for (int i = 0; i < 100 && atomic_load(&g_busy) > 0; i++)
-        usleep(50000);
-    status = 0;
-out:
-    /* Threads still inside a long request (an event stream) are not waited for. */
-    scheduler_stop(sched);
-    if (g_listen_fd > 0 && strcmp(cfg->listen, "fd:0") != 0)
-        (void)unlink(cfg->listen);
-    (void)fflush(stderr);
-    _exit(status);
+    if (c != NULL)
+        command_help(c);
+    else
+        usage(stdout);
+    return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-    const char *config_path = NULL;
-    const char *cmd = NULL;
-    const char *id = NULL;
-    struct config cfg;
-    char err[1024] = "";
-
+    struct cli cli = {0};
+    const char *name = NULL;
+    bool help = false, extra = false, bad_option = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            config_path = argv[++i];
-        else if (cmd == NULL)
-            cmd = argv[i];
-        else if (id == NULL)
-            id = argv[i];
-        else {
-            usage();
-            return 2;
-        }
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0 && i + 1 < argc)
+            cli.config_path = argv[++i];
+        else if (strncmp(a, "--config=", 9) == 0)
+            cli.config_path = a + 9;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            help = true;
+        else if (strcmp(a, "--version") == 0 && name == NULL)
+            name = "version";
+        else if (strcmp(a, "--print") == 0)
+            cli.print = true;
+        else if (a[0] == '-')
+            bad_option = true;
+        else if (name == NULL)
+            name = a;
+        else if (cli.arg == NULL)
+            cli.arg = a;
+        else
+            extra = true;
     }
-    if (cmd == NULL) {
-        usage();
-        return 2;
-    }
-    if (strcmp(cmd, "version") == 0) {
-        printf("labbox %s (%s), backends: %s\n", LABBOX_VERSION, LABBOX_COMMIT, sandbox_names());
+    const struct command *c = name ? find_command(name) : NULL;
+    if (help && (name == NULL || c != NULL)) {
+        if (c != NULL)
+            command_help(c);
+        else
+            usage(stdout);
         return 0;
     }
-    if (config_load(&cfg, config_path, err, sizeof(err)) != RC_OK) {
-        fprintf(stderr, "labbox: configuration error: %s\n", err[0] ? err : "out of memory");
+    bool args_ok = c != NULL && !bad_option && !extra &&
+                   (c->run == run_help || (cli.arg != NULL) == c->needs_arg) &&
+                   (!cli.print || c->run == run_check_config);
+    if (!args_ok) {
+        if (c != NULL) {
+            fprintf(stderr, "labbox: wrong arguments for %s\n", name);
+            command_usage(stderr, c);
+            return 2;
+        }
+        if (name != NULL)
+            fprintf(stderr, "labbox: unknown command %s\n\n", name);
+        usage(stderr);
         return 2;
     }
-    if (cfg.log_level[0] != '\0')
+    struct config cfg = {0};
+    char err[1024] = "";
+    if (c->loads_config) {
+        if (config_load(&cfg, cli.config_path, err, sizeof(err)) != RC_OK) {
+            fprintf(stderr, "labbox: configuration error: %s\n", err[0] ? err : "out of memory");
+            config_fini(&cfg);
+            return 2;
+        }
         (void)log_set_level(cfg.log_level);
-    int status;
-    if (strcmp(cmd, "serve") == 0 && id == NULL) {
-        status = serve(&cfg, config_path);
-    } else if (strcmp(cmd, "supervise") == 0 && id != NULL) {
-        status = supervisor_main(&cfg, id);
-    } else if (strcmp(cmd, "check-config") == 0 && id == NULL) {
-        printf("configuration ok: backend %s, data %s\n", cfg.backend, cfg.data_dir);
-        status = 0;
-    } else {
-        usage();
-        status = 2;
     }
-    config_fini(&cfg);
-    return status;
+    return c->run(&cli, &cfg);
 }

@@ -51,13 +51,19 @@ fs_write_all(int fd, const void *p, size_t len)
 enum rc
 fs_write_atomic(int dirfd, const char *name, const void *p, size_t len)
 {
+    return fs_write_atomic_mode(dirfd, name, p, len, 0644);
+}
+
+enum rc
+fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t len, unsigned mode)
+{
     char tmp[NAME_MAX + 1];
     int fd = -1;
     enum rc rc = RC_IO;
     int k = snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid());
     if (k < 0 || (size_t)k >= sizeof(tmp))
         return RC_BADREQ;
-    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
     if (fd < 0) {
         log_errno("openat %s", tmp);
         return RC_IO;

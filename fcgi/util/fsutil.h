@@ -10,6 +10,9 @@
 
 /* fs_write_atomic: write len bytes to <dirfd>/name via a temp file, fsync, rename, fsync dir. */
 enum rc fs_write_atomic(int dirfd, const char *name, const void *p, size_t len) LB_MUST_CHECK;
+/* fs_write_atomic_mode: the same with the file's permission bits (before the umask). */
+enum rc fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t len,
+                             unsigned mode) LB_MUST_CHECK;
 
 /* fs_read_all: read <dirfd>/name whole (at most max bytes; RC_TOOBIG beyond) into a
  * NUL-terminated heap buffer the caller frees. RC_NOTFOUND if absent. */

@@ -492,7 +492,7 @@ describe("queue, limits and recovery", () => {
       const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 60 });
       await waitFor(s, r.body.id, (j) => j.state === "running");
       const { spawnSync } = await import("node:child_process");
-      const p = spawnSync("pkill", ["-KILL", "-f", `supervise ${r.body.id}`]);
+      const p = spawnSync("pkill", ["-KILL", "-f", `supervise.*${r.body.id}`]);
       assert.equal(p.status, 0);
       const job = await waitFor(s, r.body.id, undefined, 20000);
       assert.equal(job.state, "failed");

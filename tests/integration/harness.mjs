@@ -123,7 +123,8 @@ export function stopServices() {
   for (const s of Object.values(services)) s.stop?.();
 }
 
-// startStack: a fresh data dir, nginx on a free port, labbox serve; config keys as LABBOX_*.
+// startStack: a fresh data dir, nginx on a free port, labbox serve; config keys as LABBOX_*
+// (opts.config), or in a file (opts.configFile, passed as --config; LABBOX_* still override it).
 export async function startStack(opts = {}) {
   const backend = opts.backend || process.env.LABBOX_TEST_BACKEND || "local";
   const svc = await backendService(backend);
@@ -150,8 +151,10 @@ export async function startStack(opts = {}) {
   };
   for (const k of ["ASAN_OPTIONS", "UBSAN_OPTIONS", "CI"]) if (process.env[k]) env[k] = process.env[k];
   const r = spawnSync(path.join(ROOT, "scripts/render-nginx"), [
-    path.join(dir, "nginx"), String(port), data, sock, String(opts.maxBody || "60m"),
-  ], { encoding: "utf8", env: { ...process.env, LABBOX_UPLOAD_RATE: "1000r/s" } });
+    "--listen", `127.0.0.1:${port}`, "--data", data, "--socket", sock,
+    "--max-body", String(opts.maxBody || "60m"), "--upload-rate", "1000r/s",
+    ...(opts.metricsAllow ? ["--metrics-allow", opts.metricsAllow] : []), path.join(dir, "nginx"),
+  ], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`render-nginx: ${r.stderr}`);
 
   const logPath = path.join(dir, "labbox.log");
@@ -163,7 +166,8 @@ export async function startStack(opts = {}) {
   };
   stack.startServe = async () => {
     const out = fs.openSync(logPath, "a");
-    stack.serve = spawn(LABBOX, ["serve"], { env, stdio: ["ignore", out, out] });
+    const args = opts.configFile ? ["serve", "--config", opts.configFile] : ["serve"];
+    stack.serve = spawn(LABBOX, args, { env, stdio: ["ignore", out, out] });
     fs.closeSync(out);
     for (let i = 0; i < 200; i++) {
       if (fs.existsSync(sock)) {

@@ -56,7 +56,7 @@ describe(`remote backend ${backend}`, () => {
       if (ticks(await logRecords(stack, id)).length >= 5) break;
       await sleep(50);
     }
-    assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise ${id}`]).status, 0);
+    assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise.*${id}`]).status, 0);
     // Also restart serve while no supervisor runs: the new one recovers the job.
     await stack.stopServe();
     await sleep(500);
@@ -90,7 +90,7 @@ describe(`remote backend ${backend}`, () => {
       }
       // serve first, so that no recovery supervisor starts before the agent has ended.
       await s.stopServe();
-      assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise ${id}`]).status, 0);
+      assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise.*${id}`]).status, 0);
       await sleep(5500);
       await s.startServe();
       const job = await waitFor(s, id, undefined, 60000);
@@ -98,7 +98,7 @@ describe(`remote backend ${backend}`, () => {
       assert.equal(job.reason, "timeout");
       assert.equal(job.signal, 15, JSON.stringify(job));
       // The supervisor still destroys the sandbox after the terminal state: let it finish.
-      for (let i = 0; i < 200 && spawnSync("pgrep", ["-f", `supervise ${id}`]).status === 0; i++) await sleep(50);
+      for (let i = 0; i < 200 && spawnSync("pgrep", ["-f", `supervise.*${id}`]).status === 0; i++) await sleep(50);
     } finally {
       await s.stop();
     }

@@ -31,13 +31,13 @@ foreach(backend ${LB_IT_REMOTE})
   set_tests_properties(remote_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
 endforeach()
-foreach(suite api events)
+foreach(suite api events service)
   add_test(NAME integration_${suite}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
   set_tests_properties(integration_${suite} PROPERTIES LABELS "integration;local" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV}")
 endforeach()
 find_program(PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
-add_test(NAME integration_listen_fd0 COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/listen_fd0.py)
-set_tests_properties(integration_listen_fd0 PROPERTIES LABELS "integration;local" TIMEOUT 60
+add_test(NAME integration_listen COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/listen.py)
+set_tests_properties(integration_listen PROPERTIES LABELS "integration;local" TIMEOUT 90
   ENVIRONMENT "${LB_IT_ENV}")

@@ -1,6 +1,11 @@
-/* test_config: the key = value parser, validation messages, argv splitting, the allowlist. */
+/* test_config: the key = value parser, sizes with units, paths relative to the file, validation
+ * messages, reload merging, the round trip through config_format, argv splitting, the allowlist. */
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "config.h"
@@ -24,9 +29,9 @@ test_parse(void)
     CHECK(strstr(err, "line 2") != NULL);
     CHECK(strstr(err, "max_filez") != NULL);
 
-    const char *bad_num = "max_file_bytes = 12k\n";
+    const char *bad_num = "max_files = 12k\n";
     CHECK_INT(config_parse(&cfg, bad_num, strlen(bad_num), err, sizeof(err)), RC_BADREQ);
-    CHECK(strstr(err, "max_file_bytes") != NULL);
+    CHECK(strstr(err, "max_files") != NULL);
     const char *neg = "max_queue = -1\n";
     CHECK_INT(config_parse(&cfg, neg, strlen(neg), err, sizeof(err)), RC_BADREQ);
     const char *noeq = "max_queue\n";
@@ -100,9 +105,236 @@ test_allowlist(void)
     config_fini(&cfg);
 }
 
+static void
+test_sizes(void)
+{
+    struct config cfg;
+    char err[256] = "";
+    REQUIRE_VOID(config_init(&cfg) == RC_OK);
+    const struct {
+        const char *key, *value;
+        uint64_t want;
+    } ok[] = {
+        {"max_file_bytes", "100", 100},
+        {"max_file_bytes", "512k", 512 << 10},
+        {"max_file_bytes", "512K", 512 << 10},
+        {"max_file_bytes", "100M", 100ull << 20},
+        {"max_file_bytes", "16MiB", 16ull << 20},
+        {"max_file_bytes", "16 MiB", 16ull << 20},
+        {"max_file_bytes", "1G", 1ull << 30},
+        {"max_file_bytes", "1gib", 1ull << 30},
+        {"max_file_bytes", "1T", 1ull << 40},
+        {"max_file_bytes", "4096B", 4096},
+        {"max_job_bytes", "2T", 2ull << 40},
+        {"log_line_max", "16k", 16384},
+        {"memory_mb", "512", 512},
+        {"memory_mb", "2G", 2048},
+        {"memory_mb", "512MiB", 512},
+        {"file_size_mb", "1M", 1},
+        {"disk_reserve_mb", "0", 0},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        err[0] = '\0';
+        CHECK_INT(config_set(&cfg, ok[i].key, ok[i].value, err, sizeof(err)), RC_OK);
+        char text[64];
+        uint64_t got = 0;
+        if (strcmp(ok[i].key, "max_file_bytes") == 0)
+            got = cfg.max_file_bytes;
+        else if (strcmp(ok[i].key, "max_job_bytes") == 0)
+            got = cfg.max_job_bytes;
+        else if (strcmp(ok[i].key, "log_line_max") == 0)
+            got = cfg.log_line_max;
+        else if (strcmp(ok[i].key, "memory_mb") == 0)
+            got = cfg.memory_mb;
+        else if (strcmp(ok[i].key, "file_size_mb") == 0)
+            got = cfg.file_size_mb;
+        else
+            got = cfg.disk_reserve_mb;
+        (void)snprintf(text, sizeof(text), "%s = %s", ok[i].key, ok[i].value);
+        if (got != ok[i].want)
+            check_fail(__FILE__, __LINE__, text, "got %llu, want %llu", (unsigned long long)got,
+                       (unsigned long long)ok[i].want);
+    }
+    const struct {
+        const char *key, *value, *msg;
+    } bad[] = {
+        {"max_file_bytes", "1.5G", "expected a size"},
+        {"max_file_bytes", "-1", "expected a size"},
+        {"max_file_bytes", "G", "expected a size"},
+        {"max_file_bytes", "12q", "expected a size"},
+        {"max_file_bytes", "100MB", "ambiguous"},
+        {"max_file_bytes", "1kb", "ambiguous"},
+        {"max_file_bytes", "2T", "out of range (1 B to 1 TiB)"},
+        {"max_file_bytes", "0", "out of range"},
+        {"max_file_bytes", "99999999999999999999", "expected a size"},
+        {"max_file_bytes", "17179869184G", "expected a size"},
+        {"memory_mb", "1500k", "not a whole number of MiB"},
+        {"memory_mb", "8", "out of range (16 MiB to 16 TiB)"},
+        {"max_files", "1k", "whole number"},
+        {"socket_mode", "0999", "octal"},
+        {"socket_mode", "01000", "octal"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        CHECK_INT(config_set(&cfg, bad[i].key, bad[i].value, err, sizeof(err)), RC_BADREQ);
+        if (strstr(err, bad[i].msg) == NULL || strstr(err, bad[i].key) == NULL)
+            check_fail(__FILE__, __LINE__, bad[i].value, "message '%s' lacks '%s' or the key", err,
+                       bad[i].msg);
+    }
+    CHECK_INT(config_set(&cfg, "socket_mode", "0640", err, sizeof(err)), RC_OK);
+    CHECK_INT(cfg.socket_mode, 0640);
+    /* Values must fit one line of a file. */
+    CHECK_INT(config_set(&cfg, "agent_command", "python3\nrm", err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "agent_command") != NULL);
+    config_fini(&cfg);
+}
+
+/* write_file: dir/name = text. */
+static void
+write_file(const char *dir, const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    REQUIRE_VOID(f != NULL);
+    CHECK(fputs(text, f) >= 0);
+    CHECK(fclose(f) == 0);
+}
+
+static void
+test_load_relative(void)
+{
+    char tmpl[] = "/tmp/labbox-test-config-XXXXXX", path[PATH_MAX + 32], want[PATH_MAX + 32];
+    char err[512] = "";
+    REQUIRE_VOID(mkdtemp(tmpl) != NULL);
+    (void)snprintf(path, sizeof(path), "%s/etc", tmpl);
+    REQUIRE_VOID(mkdir(path, 0755) == 0);
+    write_file(path, "labbox.conf",
+               "agent_dir = ../agent\ndata_dir = ./data\nsandbox_dir = /srv/sb\n"
+               "listen = systemd\nlog_file = labbox.log\nmemory_mb = 1G\n");
+    (void)snprintf(path, sizeof(path), "%s/etc/labbox.conf", tmpl);
+    struct config cfg;
+    REQUIRE_VOID(unsetenv("LABBOX_AGENT_DIR") == 0 && unsetenv("LABBOX_DATA_DIR") == 0);
+    CHECK_INT(config_load(&cfg, path, err, sizeof(err)), RC_OK);
+    (void)snprintf(want, sizeof(want), "%s/agent", tmpl);
+    CHECK_STR(cfg.agent_dir, want);
+    (void)snprintf(want, sizeof(want), "%s/etc/data", tmpl);
+    CHECK_STR(cfg.data_dir, want);
+    (void)snprintf(want, sizeof(want), "%s/etc/labbox.log", tmpl);
+    CHECK_STR(cfg.log_file, want);
+    CHECK_STR(cfg.sandbox_dir, "/srv/sb");
+    CHECK_STR(cfg.listen, "systemd");
+    CHECK_INT(cfg.memory_mb, 1024);
+    /* agent_dir does not exist yet: check_files names the key and the path. */
+    CHECK_INT(config_check_files(&cfg, err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "agent_dir") != NULL && strstr(err, "does not exist") != NULL);
+    CHECK(strstr(err, cfg.agent_dir) != NULL);
+    char agent[PATH_MAX + 32];
+    (void)snprintf(agent, sizeof(agent), "%s/agent", tmpl);
+    REQUIRE_VOID(mkdir(agent, 0755) == 0);
+    CHECK_INT(config_check_files(&cfg, err, sizeof(err)), RC_OK);
+    config_fini(&cfg);
+    /* The environment is relative to the working directory, and overrides the file. */
+    REQUIRE_VOID(setenv("LABBOX_AGENT_DIR", "./elsewhere", 1) == 0);
+    char cwd[PATH_MAX];
+    REQUIRE_VOID(getcwd(cwd, sizeof(cwd)) != NULL);
+    CHECK_INT(config_load(&cfg, path, err, sizeof(err)), RC_OK);
+    (void)snprintf(want, sizeof(want), "%s/elsewhere", cwd);
+    CHECK_STR(cfg.agent_dir, want);
+    config_fini(&cfg);
+    REQUIRE_VOID(unsetenv("LABBOX_AGENT_DIR") == 0);
+    /* A bad line names the file, the line and the key. */
+    write_file(tmpl, "bad.conf", "threads = 8\nmax_job_bytes = 10 MB\n");
+    (void)snprintf(path, sizeof(path), "%s/bad.conf", tmpl);
+    CHECK_INT(config_load(&cfg, path, err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "bad.conf: line 2: max_job_bytes") != NULL);
+    config_fini(&cfg);
+    (void)snprintf(path, sizeof(path), "%s/etc/labbox.conf", tmpl);
+    CHECK(unlink(path) == 0);
+    (void)snprintf(path, sizeof(path), "%s/etc", tmpl);
+    CHECK(rmdir(path) == 0);
+    (void)snprintf(path, sizeof(path), "%s/bad.conf", tmpl);
+    CHECK(unlink(path) == 0);
+    CHECK(rmdir(agent) == 0);
+    CHECK(rmdir(tmpl) == 0);
+}
+
+static void
+test_reload_merge(void)
+{
+    struct config run, next;
+    char err[256] = "", kept[256], applied[256];
+    REQUIRE_VOID(config_init(&run) == RC_OK && config_init(&next) == RC_OK);
+    CHECK_INT(config_set(&run, "data_dir", "/srv/a", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&next, "data_dir", "/srv/b", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&next, "threads", "32", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&next, "max_file_bytes", "1M", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&next, "allowed_types", "text/csv", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&next, "log_level", "debug", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&run, err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&next, err, sizeof(err)), RC_OK);
+    CHECK_INT(config_keep_restart_keys(&next, &run, kept, applied, sizeof(kept), err, sizeof(err)),
+              RC_OK);
+    /* data_dir, and what derives from it (listen, instance), need a restart. */
+    CHECK_STR(kept, "data_dir listen instance threads");
+    CHECK_STR(applied, "allowed_types log_level max_file_bytes");
+    CHECK_STR(next.data_dir, "/srv/a");
+    CHECK_STR(next.listen, "/srv/a/labbox.sock");
+    CHECK_STR(next.instance, run.instance);
+    CHECK_INT(next.threads, 16);
+    CHECK_INT(next.max_file_bytes, 1 << 20);
+    CHECK_STR(next.allowed_types, "text/csv");
+    CHECK(config_is_reloadable("memory_mb"));
+    CHECK(!config_is_reloadable("max_concurrent"));
+    CHECK(!config_is_reloadable("no_such_key"));
+    /* A reload that would break a cross-key rule with the running threads fails. */
+    CHECK_INT(config_set(&next, "max_streams", "15", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_keep_restart_keys(&next, &run, kept, applied, sizeof(kept), err, sizeof(err)),
+              RC_BADREQ);
+    CHECK(strstr(err, "max_streams") != NULL);
+    config_fini(&run);
+    config_fini(&next);
+}
+
+static void
+test_format_round_trip(void)
+{
+    struct config a, b;
+    char err[256] = "", *text = NULL;
+    size_t len = 0;
+    REQUIRE_VOID(config_init(&a) == RC_OK && config_init(&b) == RC_OK);
+    CHECK_INT(config_set(&a, "agent_command", "python3 -c 'print(\"x  y\")'", err, sizeof(err)),
+              RC_OK);
+    CHECK_INT(config_set(&a, "agent_env", " A=1 B ", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&a, "modal_profile", "\"quoted\"", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&a, "socket_mode", "0640", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&a, "network", "on", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&a, "max_job_bytes", "3G", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_format(&a, &text, &len), RC_OK);
+    REQUIRE_VOID(text != NULL);
+    CHECK(strstr(text, "socket_mode = 0640\n") != NULL);
+    CHECK(strstr(text, "max_job_bytes = 3221225472\n") != NULL);
+    CHECK_INT(config_parse(&b, text, len, err, sizeof(err)), RC_OK);
+    char *again = NULL;
+    size_t again_len = 0;
+    CHECK_INT(config_format(&b, &again, &again_len), RC_OK);
+    CHECK_MEM(text, len, again, again_len);
+    CHECK_STR(b.agent_env, " A=1 B ");
+    CHECK_STR(b.modal_profile, "\"quoted\"");
+    CHECK_STR(b.agent_command, a.agent_command);
+    free(text);
+    free(again);
+    config_fini(&a);
+    config_fini(&b);
+}
+
 int
 main(void)
 {
+    test_sizes();
+    test_load_relative();
+    test_reload_merge();
+    test_format_round_trip();
     test_parse();
     test_finish();
     test_argv();

@@ -1,0 +1,496 @@
+/* serve: `labbox serve`: the FastCGI listener, request threads, signals and reloads.
+ *
+ * Theory of operation. serve opens the data dir, loads libmagic, takes its listening socket
+ * (a unix socket it binds itself, fd 0 from spawn-fcgi, or fd 3 from systemd's socket
+ * activation), writes the configuration it runs with to <data_dir>/running.conf (supervisors
+ * read that file when they start, so they see what serve validated, never a half-edited
+ * labbox.conf), reconciles the job directories and starts the dispatcher (core/scheduler.c),
+ * then runs `threads` request threads, each looping on FCGX_Accept_r and handing the request
+ * to api_dispatch. It tells systemd READY=1 when it accepts requests.
+ *
+ * Signals are taken by this thread alone, with sigtimedwait. SIGTERM and SIGINT: STOPPING=1,
+ * uploads get 503, the listening socket is shut so accepts end, requests in flight get a few
+ * seconds, and the process exits. Supervisors are separate processes in their own sessions and
+ * keep running; the next serve picks them up. SIGHUP: the configuration is loaded and checked
+ * again as a new struct config; keys that need a restart keep their running values (the log
+ * says which changed); log_file is reopened; running.conf is rewritten; then the new snapshot
+ * is published. A bad configuration changes nothing and is logged.
+ *
+ * Snapshots. A snapshot is never modified once published. Request threads read api->cfg, which
+ * points at the current one; a thread records the generation current when its request began
+ * (g_active) and a retired snapshot is freed once every busy thread began in a later
+ * generation, so a request never sees its configuration freed, however long it streams. The
+ * start-up snapshot is never freed: the job store and the scheduler keep pointers to it (which
+ * is why the keys they read need a restart).
+ */
+#include "serve.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/jobstore.h"
+#include "core/scheduler.h"
+#include "jobs/filetype.h"
+#include "log.h"
+#include "sandbox/sandbox.h"
+#include "util/fsutil.h"
+#include "util/systemd.h"
+
+#define RUNNING_CONF "running.conf"
+#define IDLE         UINT64_MAX
+
+struct snap {
+    struct config cfg;
+    uint64_t gen;      /* the generation it was current in (set when retired) */
+    struct snap *next; /* the retired list */
+};
+
+static struct api g_api;
+static int g_listen_fd = -1;
+static bool g_listen_path; /* we bound cfg->listen ourselves: unlink it at exit */
+static atomic_uint g_busy;
+static atomic_uint g_reqno;
+/* Snapshots: g_current and g_retired belong to the signal thread. */
+static struct snap g_start;
+static struct snap *g_current = &g_start;
+static struct snap *g_retired;
+static atomic_uint_fast64_t g_gen;
+static atomic_uint_fast64_t *g_active; /* per request thread: generation, or IDLE */
+static size_t g_nactive;
+static const char *g_config_path;
+static int g_data_fd = -1;
+
+static void *
+worker(void *arg)
+{
+    atomic_uint_fast64_t *active = arg;
+    FCGX_Request fr;
+    if (FCGX_InitRequest(&fr, g_listen_fd, 0) != 0)
+        return NULL;
+    for (;;) {
+        if (FCGX_Accept_r(&fr) < 0)
+            break;
+        if (atomic_load(&g_api.shutting_down) && g_listen_fd < 0) {
+            FCGX_Finish_r(&fr);
+            break;
+        }
+        atomic_fetch_add(&g_busy, 1);
+        atomic_store(active, atomic_load(&g_gen));
+        struct req r;
+        req_init(&r, &fr, atomic_fetch_add(&g_reqno, 1));
+        api_dispatch(&g_api, &r);
+        if (!r.started)
+            api_internal(&r);
+        atomic_store(active, IDLE);
+        FCGX_Finish_r(&fr);
+        atomic_fetch_sub(&g_busy, 1);
+    }
+    FCGX_Free(&fr, 1);
+    return NULL;
+}
+
+/* notify tells systemd (when it asked) about a state change; a failure is worth a warning:
+ * systemd would time the start or reload out. */
+static void
+notify(const char *state)
+{
+    if (systemd_notify(state) != RC_OK)
+        log_warnno("cannot notify systemd (NOTIFY_SOCKET)");
+}
+
+/*** the listening socket ***/
+
+/* in_group: whether this process may give a file to gid (its group, a supplementary one, or
+ * root's privilege). */
+static bool
+in_group(gid_t gid)
+{
+    gid_t groups[NGROUPS_MAX];
+    if (geteuid() == 0 || getegid() == gid)
+        return true;
+    int n = getgroups(NGROUPS_MAX, groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return true;
+    return false;
+}
+
+/* socket_give_group: chgrp the socket to socket_group, or say exactly why not. nginx answers
+ * 502 to everything when it cannot connect, so a socket it cannot reach is a failed start. */
+static bool
+socket_give_group(const struct config *cfg)
+{
+    struct group gr, *res = NULL;
+    struct passwd pw, *me = NULL;
+    char buf[16384], pwbuf[4096];
+    int e = getgrnam_r(cfg->socket_group, &gr, buf, sizeof(buf), &res);
+    if (e != 0) {
+        log_err("socket_group %s: cannot look the group up: %s", cfg->socket_group, strerror(e));
+        return false;
+    }
+    if (res == NULL) {
+        log_err("socket_group %s: no such group", cfg->socket_group);
+        return false;
+    }
+    if (!in_group(gr.gr_gid)) {
+        (void)getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &me);
+        log_err("socket_group %s: labbox's user %s is not a member, so it cannot give the socket "
+                "to that group (add it: usermod -aG %s %s; then start labbox again)",
+                cfg->socket_group, me ? me->pw_name : "(this uid)", cfg->socket_group,
+                me ? me->pw_name : "USER");
+        return false;
+    }
+    if (chown(cfg->listen, (uid_t)-1, gr.gr_gid) != 0) {
+        log_errno("socket_group %s: cannot give %s to it", cfg->socket_group, cfg->listen);
+        return false;
+    }
+    return true;
+}
+
+/* bind_path: bind cfg->listen; refuse to take over a socket another live server answers on,
+ * remove a stale one. */
+static int
+bind_path(const struct config *cfg)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(cfg->listen) >= sizeof(sa.sun_path)) {
+        log_err("listen: the path is longer than %zu bytes: %s", sizeof(sa.sun_path) - 1,
+                cfg->listen);
+        return -1;
+    }
+    memcpy(sa.sun_path, cfg->listen, strlen(cfg->listen) + 1);
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        close(probe);
+        log_err("another server already listens on %s", cfg->listen);
+        return -1;
+    }
+    if (probe >= 0)
+        close(probe);
+    (void)unlink(cfg->listen);
+    mode_t old = umask(0777 & ~(mode_t)cfg->socket_mode);
+    int fd = FCGX_OpenSocket(cfg->listen, 1024);
+    umask(old);
+    if (fd < 0) {
+        log_errno("cannot listen on %s", cfg->listen);
+        return -1;
+    }
+    g_listen_path = true;
+    if (chmod(cfg->listen, (mode_t)cfg->socket_mode) != 0) {
+        log_errno("socket_mode: chmod %s", cfg->listen);
+        return -1;
+    }
+    if (cfg->socket_group[0] != '\0' && !socket_give_group(cfg))
+        return -1;
+    return fd;
+}
+
+static int
+open_listener(const struct config *cfg)
+{
+    char err[256] = "";
+    int fd = -1;
+    enum rc rc = systemd_listen_fd(&fd, err, sizeof(err));
+    bool systemd = strcmp(cfg->listen, "systemd") == 0;
+    if (rc == RC_BADREQ) {
+        log_err("socket activation: %s", err);
+        return -1;
+    }
+    if (systemd && rc != RC_OK) {
+        log_err("listen = systemd, but no socket was passed (LISTEN_PID/LISTEN_FDS): start "
+                "labbox.socket, or set listen to a path");
+        return -1;
+    }
+    if (!systemd && rc == RC_OK) {
+        log_err("systemd passed a socket, but listen = %s: set listen = systemd", cfg->listen);
+        return -1;
+    }
+    if (systemd) {
+        if (cfg->socket_group[0] != '\0')
+            log_warn("socket_group is ignored with listen = systemd: set SocketGroup= in the "
+                     "socket unit");
+        return fd;
+    }
+    if (strcmp(cfg->listen, "fd:0") == 0)
+        return 0;
+    return bind_path(cfg);
+}
+
+/*** configuration snapshots ***/
+
+/* write_running_conf: the configuration supervisors will read, replaced atomically, 0600 (the
+ * agent's environment may carry secrets). */
+static enum rc
+write_running_conf(const struct config *cfg)
+{
+    static const char head[] = "# Written by labbox serve: the configuration it runs with. "
+                               "Supervisors read this file; edit labbox.conf instead.\n";
+    char *text = NULL, *all = NULL;
+    size_t len = 0;
+    enum rc rc = config_format(cfg, &text, &len);
+    if (rc == RC_OK && (all = malloc(sizeof(head) + len)) == NULL)
+        rc = RC_NOMEM;
+    if (rc == RC_OK) {
+        memcpy(all, head, sizeof(head) - 1);
+        memcpy(all + sizeof(head) - 1, text, len);
+        rc = fs_write_atomic_mode(g_data_fd, RUNNING_CONF, all, sizeof(head) - 1 + len, 0600);
+    }
+    if (rc != RC_OK)
+        log_err("cannot write %s/%s: %s", cfg->data_dir, RUNNING_CONF, rc_str(rc));
+    free(all);
+    free(text);
+    return rc;
+}
+
+/* open_log: an fd for log_file, or -1 (logged) if it cannot be opened. */
+static int
+open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        log_errno("log_file: cannot open %s", path);
+    return fd;
+}
+
+enum rc
+serve_open_log(const char *path)
+{
+    if (path[0] == '\0')
+        return RC_OK;
+    int fd = open_log(path);
+    if (fd < 0)
+        return RC_IO;
+    /* dup2 replaces fd 2 atomically: a write racing it lands in the old file or the new. */
+    enum rc rc = dup2(fd, 2) < 0 ? RC_IO : RC_OK;
+    close(fd);
+    return rc;
+}
+
+static void
+publish(struct snap *next)
+{
+    struct snap *old = g_current;
+    __atomic_store_n(&g_api.cfg, &next->cfg, __ATOMIC_SEQ_CST);
+    g_current = next;
+    old->gen = atomic_fetch_add(&g_gen, 1);
+    if (old != &g_start) {
+        old->next = g_retired;
+        g_retired = old;
+    }
+}
+
+/* reclaim frees the retired snapshots no request can still be reading. */
+static void
+reclaim(void)
+{
+    uint64_t oldest = IDLE;
+    for (size_t i = 0; i < g_nactive; i++) {
+        uint64_t g = atomic_load(&g_active[i]);
+        if (g < oldest)
+            oldest = g;
+    }
+    for (struct snap **p = &g_retired; *p != NULL;) {
+        struct snap *s = *p;
+        if (s->gen < oldest) {
+            *p = s->next;
+            config_fini(&s->cfg);
+            free(s);
+        } else {
+            p = &s->next;
+        }
+    }
+}
+
+static void
+reload(void)
+{
+    char err[1024] = "", kept[1024] = "", applied[2048] = "", state[96];
+    struct timespec now;
+    struct snap *next = calloc(1, sizeof(*next));
+    int logfd = -1;
+    const char *from = g_config_path ? g_config_path : "the environment";
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    (void)snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   (unsigned long long)now.tv_sec * 1000000ull +
+                       (unsigned long long)now.tv_nsec / 1000);
+    notify(state);
+    enum rc rc = next ? config_load(&next->cfg, g_config_path, err, sizeof(err)) : RC_NOMEM;
+    if (rc == RC_OK)
+        rc = config_check_files(&next->cfg, err, sizeof(err));
+    if (rc == RC_OK)
+        rc = config_keep_restart_keys(&next->cfg, &g_current->cfg, kept, applied, sizeof(kept), err,
+                                      sizeof(err));
+    if (rc == RC_OK && next->cfg.log_file[0] != '\0' &&
+        (logfd = open_log(next->cfg.log_file)) < 0) {
+        (void)snprintf(err, sizeof(err), "log_file: cannot open %s", next->cfg.log_file);
+        rc = RC_IO;
+    }
+    if (rc == RC_OK && write_running_conf(&next->cfg) != RC_OK) {
+        (void)snprintf(err, sizeof(err), "cannot write %s", RUNNING_CONF);
+        rc = RC_IO;
+    }
+    if (rc != RC_OK) {
+        log_err("reload from %s failed, the running configuration stays: %s", from,
+                err[0] ? err : rc_str(rc));
+        if (next != NULL)
+            config_fini(&next->cfg);
+        free(next);
+        if (logfd >= 0)
+            close(logfd);
+        notify("READY=1\nSTATUS=reload failed: the running configuration stays");
+        return;
+    }
+    if (logfd >= 0) {
+        (void)dup2(logfd, 2);
+        close(logfd);
+    }
+    (void)log_set_level(next->cfg.log_level);
+    publish(next);
+    log_info("reloaded the configuration from %s; changed: %s", from,
+             applied[0] ? applied : "nothing");
+    if (kept[0] != '\0')
+        log_warn("reload: %s changed, but take effect only at a restart; the running values stay",
+                 kept);
+    notify("READY=1\nSTATUS=serving (configuration reloaded)");
+}
+
+/*** the server ***/
+
+/* wait_for_stop: handle signals until SIGTERM or SIGINT; returns that signal. */
+static int
+wait_for_stop(const sigset_t *sigs)
+{
+    for (;;) {
+        struct timespec tick = {.tv_sec = 2};
+        int sig = sigtimedwait(sigs, NULL, &tick);
+        reclaim();
+        if (sig == SIGHUP)
+            reload();
+        else if (sig == SIGTERM || sig == SIGINT)
+            return sig;
+    }
+}
+
+static void
+start_threads(const struct config *cfg, pthread_t **out, size_t *out_n)
+{
+    pthread_t *threads = calloc(cfg->threads, sizeof(*threads));
+    g_active = calloc(cfg->threads, sizeof(*g_active));
+    size_t n = 0;
+    if (threads != NULL && g_active != NULL) {
+        for (size_t i = 0; i < cfg->threads; i++)
+            atomic_init(&g_active[i], IDLE);
+        g_nactive = cfg->threads;
+        for (; n < cfg->threads; n++)
+            if (pthread_create(&threads[n], NULL, worker, &g_active[n]) != 0)
+                break;
+    }
+    *out = threads;
+    *out_n = n;
+}
+
+void
+serve_main(struct config *cfg, const char *config_path)
+{
+    struct jobstore js;
+    struct scheduler *sched = NULL;
+    pthread_t *threads = NULL;
+    size_t nthreads = 0;
+    int status = 1;
+    char exe[PATH_MAX], running[PATH_MAX + 32], err[1024] = "";
+    sigset_t sigs;
+
+    g_start.cfg = *cfg;
+    g_current = &g_start;
+    g_config_path = config_path;
+    cfg = &g_start.cfg;
+    g_api.cfg = cfg;
+    (void)systemd_notify_init();
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    (void)signal(SIGPIPE, SIG_IGN);
+
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        log_errno("readlink /proc/self/exe");
+        goto out;
+    }
+    exe[n] = '\0';
+    /* Configuration errors exit 2, like those config_load finds. */
+    status = 2;
+    if (sandbox_ops_by_name(cfg->backend) == NULL) {
+        log_err("backend %s is not compiled into this build (have: %s)", cfg->backend,
+                sandbox_names());
+        goto out;
+    }
+    if (config_check_files(cfg, err, sizeof(err)) != RC_OK) {
+        log_err("%s", err);
+        goto out;
+    }
+    status = 1;
+    if (filetype_init() != RC_OK || jobstore_open(&js, cfg) != RC_OK)
+        goto out;
+    g_data_fd = js.data_fd;
+    if (FCGX_Init() != 0) {
+        log_err("FCGX_Init failed");
+        goto out;
+    }
+    g_listen_fd = open_listener(cfg);
+    if (g_listen_fd < 0 || write_running_conf(cfg) != RC_OK)
+        goto out;
+    int k = snprintf(running, sizeof(running), "%s/%s", cfg->data_dir, RUNNING_CONF);
+    if (k < 0 || (size_t)k >= sizeof(running) ||
+        scheduler_start(cfg, &js, exe, running, &sched) != RC_OK) {
+        log_err("cannot start the scheduler");
+        goto out;
+    }
+    g_api.js = &js;
+    g_api.sched = sched;
+    start_threads(cfg, &threads, &nthreads);
+    if (nthreads == 0) {
+        log_err("cannot start request threads");
+        goto out;
+    }
+    log_info("labbox %s serving on %s with %zu threads, backend %s, data %s", LABBOX_VERSION,
+             cfg->listen, nthreads, cfg->backend, cfg->data_dir);
+    (void)snprintf(err, sizeof(err), "READY=1\nSTATUS=serving: backend %s, data %s", cfg->backend,
+                   cfg->data_dir);
+    notify(err);
+    int sig = wait_for_stop(&sigs);
+    notify("STOPPING=1");
+    log_info("signal %d: shutting down; running jobs keep running", sig);
+    atomic_store(&g_api.shutting_down, true);
+    /* Wake the accepting threads, then give requests in flight a moment. */
+    (void)shutdown(g_listen_fd, SHUT_RDWR);
+    for (int i = 0; i < 100 && atomic_load(&g_busy) > 0; i++)
+        usleep(50000);
+    status = 0;
+out:
+    /* Threads still inside a long request (an event stream) are not waited for. */
+    scheduler_stop(sched);
+    if (g_listen_path)
+        (void)unlink(cfg->listen);
+    (void)fflush(stderr);
+    _exit(status);
+}

@@ -1,0 +1,7 @@
+# Deploy tests (label deploy): the install as an operator does it, and the documentation of it.
+add_test(NAME deploy_install COMMAND ${CMAKE_CURRENT_LIST_DIR}/deploy.sh)
+set_tests_properties(deploy_install PROPERTIES LABELS deploy TIMEOUT 600 SKIP_RETURN_CODE 77
+  ENVIRONMENT "LABBOX_BUILD_DIR=${CMAKE_BINARY_DIR}")
+add_test(NAME deploy_docs COMMAND ${CMAKE_CURRENT_LIST_DIR}/docs.sh)
+set_tests_properties(deploy_docs PROPERTIES LABELS deploy TIMEOUT 60
+  ENVIRONMENT "LABBOX_BUILD_DIR=${CMAKE_BINARY_DIR}")
