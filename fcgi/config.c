@@ -20,9 +20,10 @@
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 enum key_kind {
-    KEY_STR,  /* any text */
-    KEY_U64,  /* non-negative integer within [min, max] */
-    KEY_BOOL, /* on/off, true/false, yes/no, 1/0 */
+    KEY_STR,   /* any text */
+    KEY_U64,   /* non-negative integer within [min, max] */
+    KEY_BOOL,  /* on/off, true/false, yes/no, 1/0 */
+    KEY_MILLI, /* a decimal number with up to three places, stored in thousandths */
 };
 
 struct key_def {
@@ -40,6 +41,14 @@ struct key_def {
     {                                                                                              \
 #f, KEY_U64, offsetof(struct config, f), (lo), (hi)                                        \
     }
+#define M(name, f, hi)                                                                             \
+    {                                                                                              \
+        name, KEY_MILLI, offsetof(struct config, f), 0, (hi)                                       \
+    }
+#define M(name, f, hi)                                                                             \
+    {                                                                                              \
+        name, KEY_MILLI, offsetof(struct config, f), 0, (hi)                                       \
+    }
 #define B(f)                                                                                       \
     {                                                                                              \
 #f, KEY_BOOL, offsetof(struct config, f), 0, 0                                             \
@@ -55,7 +64,8 @@ static const struct key_def keys[] = {
     S(agent_env),
     S(allowed_types),
     S(log_level),
-    S(sandbox_user),
+    S(cgroup_root),
+    S(allow_unenforced),
     S(docker_host),
     S(docker_image),
     S(modal_app),
@@ -74,6 +84,11 @@ static const struct key_def keys[] = {
     U(memory_mb, 16, 1 << 24),
     U(pids, 8, 1 << 22),
     U(file_size_mb, 1, 1 << 24),
+    M("cpus", cpus_milli, 1024000),
+    U(workspace_max_mb, 16, 1 << 24),
+    U(workspace_max_files, 64, 1ull << 32),
+    U(sandbox_uid_base, 1000, 4000000000ull),
+    U(sandbox_uid_count, 1, 1 << 24),
     U(output_max_bytes, 0, 1ull << 42),
     U(output_max_files, 1, 1000000),
     U(log_max_bytes, 4096, 1ull << 40),
@@ -92,6 +107,7 @@ static const struct key_def keys[] = {
 
 #undef S
 #undef U
+#undef M
 #undef B
 
 static const struct key_def *
@@ -132,7 +148,8 @@ config_init(struct config *cfg)
         {&cfg->agent_env, ""},
         {&cfg->allowed_types, DEF_ALLOWED_TYPES},
         {&cfg->log_level, "info"},
-        {&cfg->sandbox_user, ""},
+        {&cfg->cgroup_root, DEF_CGROUP_ROOT},
+        {&cfg->allow_unenforced, ""},
         {&cfg->docker_host, DEF_DOCKER_HOST},
         {&cfg->docker_image, DEF_DOCKER_IMAGE},
         {&cfg->modal_app, DEF_MODAL_APP},
@@ -154,6 +171,11 @@ config_init(struct config *cfg)
     cfg->memory_mb = DEF_MEMORY_MB;
     cfg->pids = DEF_PIDS;
     cfg->file_size_mb = DEF_FILE_SIZE_MB;
+    cfg->cpus_milli = DEF_CPUS_MILLI;
+    cfg->workspace_max_mb = DEF_WORKSPACE_MB;
+    cfg->workspace_max_files = DEF_WORKSPACE_FILES;
+    cfg->sandbox_uid_base = DEF_UID_BASE;
+    cfg->sandbox_uid_count = DEF_UID_COUNT;
     cfg->output_max_bytes = DEF_OUTPUT_MAX_BYTES;
     cfg->output_max_files = DEF_OUTPUT_MAX_FILES;
     cfg->log_max_bytes = DEF_LOG_MAX_BYTES;
@@ -203,6 +225,68 @@ parse_bool(const char *v, bool *out)
     return false;
 }
 
+/* parse_milli: "2", "0.5", "1.25" as thousandths; false for anything else. */
+static bool
+parse_milli(const char *v, uint64_t max, uint64_t *out)
+{
+    uint64_t whole = 0, frac = 0;
+    const char *p = v;
+    if (!isdigit((unsigned char)*p))
+        return false;
+    for (; isdigit((unsigned char)*p); p++) {
+        whole = whole * 10 + (uint64_t)(*p - '0');
+        if (whole > max / 1000)
+            return false;
+    }
+    if (*p == '.') {
+        int places = 0;
+        for (p++; isdigit((unsigned char)*p); p++, places++) {
+            if (places >= 3)
+                return false;
+            frac = frac * 10 + (uint64_t)(*p - '0');
+        }
+        if (places == 0)
+            return false;
+        for (; places < 3; places++)
+            frac *= 10;
+    }
+    if (*p != '\0' || whole * 1000 + frac > max)
+        return false;
+    *out = whole * 1000 + frac;
+    return true;
+}
+
+static const char *const limit_names[] = {"memory", "pids", "cpus", "disk"};
+
+const char *
+config_limit_name(unsigned bit)
+{
+    for (unsigned i = 0; i < sizeof(limit_names) / sizeof(limit_names[0]); i++)
+        if (bit == 1u << i)
+            return limit_names[i];
+    return "?";
+}
+
+bool
+config_parse_limits(const char *list, unsigned *out)
+{
+    const char *cur = list, *w;
+    size_t n;
+    *out = 0;
+    while (config_next_type(&cur, &w, &n)) {
+        bool known = false;
+        for (unsigned i = 0; i < sizeof(limit_names) / sizeof(limit_names[0]); i++) {
+            if (strlen(limit_names[i]) == n && memcmp(limit_names[i], w, n) == 0) {
+                *out |= 1u << i;
+                known = true;
+            }
+        }
+        if (!known)
+            return false;
+    }
+    return true;
+}
+
 enum rc
 config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -218,6 +302,14 @@ config_set(struct config *cfg, const char *key, const char *value, char *err, si
     case KEY_BOOL:
         if (!parse_bool(value, slot)) {
             (void)snprintf(err, errlen, "%s: expected on or off, got '%s'", key, value);
+            return RC_BADREQ;
+        }
+        return RC_OK;
+    case KEY_MILLI:
+        if (!parse_milli(value, k->max, slot)) {
+            (void)snprintf(err, errlen,
+                           "%s: expected a number from 0 to %llu with at most 3 decimals, got '%s'",
+                           key, (unsigned long long)(k->max / 1000), value);
             return RC_BADREQ;
         }
         return RC_OK;
@@ -414,6 +506,13 @@ config_finish(struct config *cfg, char *err, size_t errlen)
                        (unsigned long long)cfg->max_streams, (unsigned long long)cfg->threads);
         return RC_BADREQ;
     }
+    if (!config_parse_limits(cfg->allow_unenforced, &cfg->unenforced)) {
+        (void)snprintf(err, errlen,
+                       "allow_unenforced: expected limits among memory, pids, cpus and disk, got "
+                       "'%s'",
+                       cfg->allow_unenforced);
+        return RC_BADREQ;
+    }
     char **argv = NULL;
     rc = config_split_argv(cfg->agent_command, &argv);
     config_free_argv(argv);
@@ -425,6 +524,19 @@ config_finish(struct config *cfg, char *err, size_t errlen)
     if (cfg->max_concurrent == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->max_concurrent = n > 0 ? (uint64_t)n : 1;
+    }
+    if (cfg->sandbox_uid_count < cfg->max_concurrent) {
+        (void)snprintf(err, errlen,
+                       "sandbox_uid_count (%llu) must be at least max_concurrent (%llu): each "
+                       "running job has a uid of its own",
+                       (unsigned long long)cfg->sandbox_uid_count,
+                       (unsigned long long)cfg->max_concurrent);
+        return RC_BADREQ;
+    }
+    if (cfg->sandbox_uid_base + cfg->sandbox_uid_count > 4000000000ull) {
+        (void)snprintf(err, errlen,
+                       "sandbox_uid_base + sandbox_uid_count must stay below 4000000000");
+        return RC_BADREQ;
     }
     const struct {
         char **slot;
