@@ -32,6 +32,7 @@
 #include "jobs/filetype.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
+#include "util/clock.h"
 #include "util/id.h"
 
 static struct api g_api;
@@ -187,6 +188,27 @@ out:
     _exit(status);
 }
 
+/* check-config: the configuration, then the backend's own check (for local: every limit it
+ * must enforce can be, the uid range is free, the tools are there). */
+static int
+check_backend(const struct config *cfg)
+{
+    const struct sandbox_ops *ops = sandbox_ops_by_name(cfg->backend);
+    struct sandbox *sb = ops ? sandbox_new(ops, cfg, NULL) : NULL;
+    enum rc rc = sb == NULL ? RC_BACKEND : sandbox_init(sb);
+    if (rc == RC_OK) {
+        sb->deadline_ms = clock_mono_ms() + 10000;
+        rc = sandbox_check(sb);
+    }
+    if (rc == RC_OK)
+        printf("configuration ok: backend %s, data %s\n", cfg->backend, cfg->data_dir);
+    else
+        (void)fprintf(stderr, "labbox: configuration ok, but backend %s is not usable: %s\n",
+                      cfg->backend, sb ? sb->error : "not compiled in");
+    sandbox_free(sb);
+    return rc == RC_OK ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -228,8 +250,7 @@ main(int argc, char **argv)
     } else if (strcmp(cmd, "supervise") == 0 && id != NULL) {
         status = supervisor_main(&cfg, id);
     } else if (strcmp(cmd, "check-config") == 0 && id == NULL) {
-        printf("configuration ok: backend %s, data %s\n", cfg.backend, cfg.data_dir);
-        status = 0;
+        status = check_backend(&cfg);
     } else {
         usage();
         status = 2;
