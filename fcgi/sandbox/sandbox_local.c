@@ -517,7 +517,8 @@ local_collect(struct sandbox *sb, int outputs_dirfd, struct collect_stats *out)
     memset(out, 0, sizeof(*out));
     if (lc->ws.ws_fd < 0)
         return RC_OK; /* never started */
-    int src = openat(lc->ws.ws_fd, SANDBOX_OUTPUTS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int src =
+        openat(lc->ws.ws_fd, SANDBOX_OUTPUTS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (src < 0) {
         if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
             return RC_OK; /* no outputs, or something hostile in their place */

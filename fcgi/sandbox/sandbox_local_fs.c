@@ -314,7 +314,8 @@ ws_setup(struct ws *w, const struct config *cfg, const char *work_dir, bool enfo
         return RC_BACKEND;
     w->root_fd = open(work_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (w->root_fd >= 0)
-        w->inputs_fd = openat(w->root_fd, SANDBOX_INPUTS_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        w->inputs_fd =
+            openat(w->root_fd, SANDBOX_INPUTS_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (w->root_fd >= 0)
         w->lock_fd = dup(w->root_fd);
     if (w->root_fd < 0 || w->inputs_fd < 0 || w->lock_fd < 0 ||
