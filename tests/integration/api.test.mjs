@@ -393,6 +393,8 @@ describe("queue, limits and recovery", () => {
       const ps = spawnSync("sh", ["-c", `ps ax | grep -c "[b]wrap.*${r.body.id}"`], { encoding: "utf8" });
       assert.equal(ps.stdout.trim(), "0");
       // Nothing of the lost sandbox is left: work dir, cgroups.
+      // The recovery cleans up right after it wrote the terminal state.
+      for (let i = 0; i < 50 && fs.existsSync(path.join(s.dir, "sandboxes", r.body.id)); i++) await sleep(100);
       assert.ok(!fs.existsSync(path.join(s.dir, "sandboxes", r.body.id)));
       for (const c of ["memory", "pids", "cpuacct"])
         assert.ok(!fs.existsSync(`/sys/fs/cgroup/${c}/labbox/${r.body.id}`), c);
