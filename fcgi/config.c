@@ -31,7 +31,8 @@ enum key_kind {
     KEY_BYTES, /* a size in bytes, optionally with a unit (512k, 100M, 16MiB, 1G) */
     KEY_MIB,   /* a size in MiB: a plain number is MiB, a unit converts (1G = 1024) */
     KEY_MODE,  /* permission bits, octal */
-    KEY_BOOL,  /* on/off, true/false, yes/no, 1/0 */
+        KEY_BOOL,  /* on/off, true/false, yes/no, 1/0 */
+    KEY_MILLI, /* a decimal number with up to three places, stored in thousandths */
 };
 
 struct key_def {
@@ -51,6 +52,10 @@ struct key_def {
 #define Z(f, lo, hi) KEY(f, KEY_BYTES, lo, hi)
 #define M(f, lo, hi) KEY(f, KEY_MIB, lo, hi)
 #define B(f)         KEY(f, KEY_BOOL, 0, 0)
+#define D(name, f, hi)                                                                             \
+    {                                                                                              \
+        name, KEY_MILLI, offsetof(struct config, f), 0, (hi)                                       \
+    }
 
 static const struct key_def keys[] = {
     P(data_dir),
@@ -62,7 +67,8 @@ static const struct key_def keys[] = {
     S(agent_env),
     S(allowed_types),
     S(log_level),
-    S(sandbox_user),
+        P(cgroup_root),
+    S(allow_unenforced),
     S(docker_host),
     S(docker_image),
     S(modal_app),
@@ -82,6 +88,11 @@ static const struct key_def keys[] = {
     M(memory_mb, 16, 1 << 24),
     U(pids, 8, 1 << 22),
     M(file_size_mb, 1, 1 << 24),
+    D("cpus", cpus_milli, 1024000),
+    M(workspace_max_mb, 16, 1 << 24),
+    U(workspace_max_files, 64, 1ull << 32),
+    U(sandbox_uid_base, 1000, 4000000000ull),
+    U(sandbox_uid_count, 1, 1 << 24),
     Z(output_max_bytes, 0, 1ull << 42),
     U(output_max_files, 1, 1000000),
     Z(log_max_bytes, 4096, 1ull << 40),
@@ -105,6 +116,7 @@ static const struct key_def keys[] = {
 #undef Z
 #undef M
 #undef B
+#undef D
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -131,6 +143,9 @@ static const char *const reloadable[] = {
     "memory_mb",
     "pids",
     "file_size_mb",
+    "cpus",
+    "workspace_max_mb",
+    "workspace_max_files",
     "output_max_bytes",
     "output_max_files",
     "log_max_bytes",
@@ -189,7 +204,8 @@ config_init(struct config *cfg)
         {&cfg->agent_env, ""},
         {&cfg->allowed_types, DEF_ALLOWED_TYPES},
         {&cfg->log_level, "info"},
-        {&cfg->sandbox_user, ""},
+        {&cfg->cgroup_root, DEF_CGROUP_ROOT},
+        {&cfg->allow_unenforced, ""},
         {&cfg->docker_host, DEF_DOCKER_HOST},
         {&cfg->docker_image, DEF_DOCKER_IMAGE},
         {&cfg->modal_app, DEF_MODAL_APP},
@@ -212,6 +228,11 @@ config_init(struct config *cfg)
     cfg->memory_mb = DEF_MEMORY_MB;
     cfg->pids = DEF_PIDS;
     cfg->file_size_mb = DEF_FILE_SIZE_MB;
+    cfg->cpus_milli = DEF_CPUS_MILLI;
+    cfg->workspace_max_mb = DEF_WORKSPACE_MB;
+    cfg->workspace_max_files = DEF_WORKSPACE_FILES;
+    cfg->sandbox_uid_base = DEF_UID_BASE;
+    cfg->sandbox_uid_count = DEF_UID_COUNT;
     cfg->output_max_bytes = DEF_OUTPUT_MAX_BYTES;
     cfg->output_max_files = DEF_OUTPUT_MAX_FILES;
     cfg->log_max_bytes = DEF_LOG_MAX_BYTES;
@@ -413,6 +434,68 @@ set_relative(char **slot, const char *key, const char *base, const char *rel, ch
     return set_str(slot, clean);
 }
 
+/* parse_milli: "2", "0.5", "1.25" as thousandths; false for anything else. */
+static bool
+parse_milli(const char *v, uint64_t max, uint64_t *out)
+{
+    uint64_t whole = 0, frac = 0;
+    const char *p = v;
+    if (!isdigit((unsigned char)*p))
+        return false;
+    for (; isdigit((unsigned char)*p); p++) {
+        whole = whole * 10 + (uint64_t)(*p - '0');
+        if (whole > max / 1000)
+            return false;
+    }
+    if (*p == '.') {
+        int places = 0;
+        for (p++; isdigit((unsigned char)*p); p++, places++) {
+            if (places >= 3)
+                return false;
+            frac = frac * 10 + (uint64_t)(*p - '0');
+        }
+        if (places == 0)
+            return false;
+        for (; places < 3; places++)
+            frac *= 10;
+    }
+    if (*p != '\0' || whole * 1000 + frac > max)
+        return false;
+    *out = whole * 1000 + frac;
+    return true;
+}
+
+static const char *const limit_names[] = {"memory", "pids", "cpus", "disk"};
+
+const char *
+config_limit_name(unsigned bit)
+{
+    for (unsigned i = 0; i < sizeof(limit_names) / sizeof(limit_names[0]); i++)
+        if (bit == 1u << i)
+            return limit_names[i];
+    return "?";
+}
+
+bool
+config_parse_limits(const char *list, unsigned *out)
+{
+    const char *cur = list, *w;
+    size_t n;
+    *out = 0;
+    while (config_next_type(&cur, &w, &n)) {
+        bool known = false;
+        for (unsigned i = 0; i < sizeof(limit_names) / sizeof(limit_names[0]); i++) {
+            if (strlen(limit_names[i]) == n && memcmp(limit_names[i], w, n) == 0) {
+                *out |= 1u << i;
+                known = true;
+            }
+        }
+        if (!known)
+            return false;
+    }
+    return true;
+}
+
 /* set_key: assign one key; base (NULL = none) is the directory a relative path is relative to. */
 static enum rc
 set_key(struct config *cfg, const struct key_def *k, const char *value, const char *base, char *err,
@@ -436,6 +519,14 @@ set_key(struct config *cfg, const struct key_def *k, const char *value, const ch
     case KEY_BOOL:
         if (!parse_bool(value, slot)) {
             (void)snprintf(err, errlen, "%s: expected on or off, got '%s'", k->name, value);
+            return RC_BADREQ;
+        }
+        return RC_OK;
+    case KEY_MILLI:
+        if (!parse_milli(value, k->max, slot)) {
+            (void)snprintf(err, errlen,
+                           "%s: expected a number from 0 to %llu with at most 3 decimals, got '%s'",
+                           k->name, (unsigned long long)(k->max / 1000), value);
             return RC_BADREQ;
         }
         return RC_OK;
@@ -620,10 +711,37 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     return config_finish(cfg, err, errlen);
 }
 
-enum rc
-config_finish(struct config *cfg, char *err, size_t errlen)
+/* The sandbox's keys that depend on each other (after max_concurrent is known). */
+static enum rc
+check_sandbox_keys(struct config *cfg, char *err, size_t errlen)
 {
-    enum rc rc;
+    if (!config_parse_limits(cfg->allow_unenforced, &cfg->unenforced)) {
+        (void)snprintf(err, errlen,
+                       "allow_unenforced: expected limits among memory, pids, cpus and disk, got "
+                       "'%s'",
+                       cfg->allow_unenforced);
+        return RC_BADREQ;
+    }
+    if (cfg->sandbox_uid_count < cfg->max_concurrent) {
+        (void)snprintf(err, errlen,
+                       "sandbox_uid_count (%llu) must be at least max_concurrent (%llu): each "
+                       "running job has a uid of its own",
+                       (unsigned long long)cfg->sandbox_uid_count,
+                       (unsigned long long)cfg->max_concurrent);
+        return RC_BADREQ;
+    }
+    if (cfg->sandbox_uid_base + cfg->sandbox_uid_count > 4000000000ull) {
+        (void)snprintf(err, errlen,
+                       "sandbox_uid_base + sandbox_uid_count must stay below 4000000000");
+        return RC_BADREQ;
+    }
+    return RC_OK;
+}
+
+/* The keys whose value is one of a few names. */
+static enum rc
+check_names(const struct config *cfg, char *err, size_t errlen)
+{
     if (strcmp(cfg->backend, "local") != 0 && strcmp(cfg->backend, "docker") != 0 &&
         strcmp(cfg->backend, "modal") != 0) {
         (void)snprintf(err, errlen, "backend: expected local, docker or modal, got '%s'",
@@ -637,6 +755,15 @@ config_finish(struct config *cfg, char *err, size_t errlen)
                        cfg->log_level);
         return RC_BADREQ;
     }
+    return RC_OK;
+}
+
+enum rc
+config_finish(struct config *cfg, char *err, size_t errlen)
+{
+    enum rc rc = check_names(cfg, err, errlen);
+    if (rc != RC_OK)
+        return rc;
     if (cfg->max_file_bytes > cfg->max_job_bytes) {
         (void)snprintf(err, errlen, "max_file_bytes (%llu) is larger than max_job_bytes (%llu)",
                        (unsigned long long)cfg->max_file_bytes,
@@ -658,10 +785,13 @@ config_finish(struct config *cfg, char *err, size_t errlen)
                        rc == RC_NOMEM ? "out of memory" : "empty, or an unterminated quote");
         return rc;
     }
-    if (cfg->max_concurrent == 0) {
+        if (cfg->max_concurrent == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->max_concurrent = n > 0 ? (uint64_t)n : 1;
     }
+    rc = check_sandbox_keys(cfg, err, errlen);
+    if (rc != RC_OK)
+        return rc;
     if (strncmp(cfg->listen, "fd:", 3) == 0 && strcmp(cfg->listen, "fd:0") != 0) {
         (void)snprintf(err, errlen, "listen: expected a socket path, fd:0 or systemd, got '%s'",
                        cfg->listen);
@@ -766,6 +896,11 @@ value_text(const struct config *cfg, const struct key_def *k, char *buf, size_t 
     case KEY_MODE:
         n = snprintf(buf, len, "0%03llo", (unsigned long long)*(const uint64_t *)slot);
         break;
+    case KEY_MILLI: {
+        unsigned long long v = (unsigned long long)*(const uint64_t *)slot;
+        n = snprintf(buf, len, "%llu.%03llu", v / 1000, v % 1000);
+        break;
+    }
     default:
         n = snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)slot);
         break;

@@ -14,12 +14,13 @@ struct config {
     char *backend;       /* "local", "docker" or "modal" */
     char *listen;        /* unix socket path, "fd:0" or "systemd"; default <data_dir>/labbox.sock */
     char *agent_dir;     /* copied into /workspace */
-    char *sandbox_dir;   /* where local work dirs live; must be reachable by sandbox_user */
+    char *sandbox_dir;   /* where local work dirs live; private to one labbox instance */
     char *agent_command; /* argv, split like a shell without a shell */
     char *agent_env;     /* space-separated NAME or NAME=VALUE given to the agent */
     char *allowed_types; /* space/comma separated MIME types */
     char *log_level;     /* err warn info debug */
-    char *sandbox_user;  /* local backend: user the sandbox runs as ("" = nobody) */
+    char *cgroup_root;      /* local backend: where the cgroup hierarchies are mounted */
+    char *allow_unenforced; /* limits the local backend may run without: "memory,pids,..." */
     char *docker_host;   /* unix:///path or /path */
     char *docker_image;  /* image reference */
     char *modal_app;     /* Modal app name */
@@ -39,6 +40,11 @@ struct config {
     uint64_t memory_mb;
     uint64_t pids;
     uint64_t file_size_mb;
+    uint64_t cpus_milli;          /* CPU limit in thousandths of a CPU ("cpus"); 0 = none */
+    uint64_t workspace_max_mb;    /* size of the agent's writable space */
+    uint64_t workspace_max_files; /* files (inodes) in it */
+    uint64_t sandbox_uid_base;    /* local backend: first uid of the per-job range */
+    uint64_t sandbox_uid_count;   /* and how many uids it has (>= max_concurrent) */
     uint64_t output_max_bytes;
     uint64_t output_max_files;
     uint64_t log_max_bytes;
@@ -51,9 +57,23 @@ struct config {
     uint64_t socket_mode;           /* permission bits of the FastCGI socket (octal in the file) */
     uint64_t keepalive_ms;          /* event stream keepalive comment interval */
     uint64_t modal_sandbox_version; /* 1 = V1 sandboxes (SandboxCreate), 2 = V2 (SandboxCreateV2) */
+    unsigned unenforced;            /* LIMIT_* bits of allow_unenforced, set by config_finish */
     bool network;
     bool allow_octet_stream;
 };
+
+/* The limits a backend enforces; allow_unenforced names those it may run without. */
+#define LIMIT_MEMORY 0x1u /* memory_mb */
+#define LIMIT_PIDS   0x2u /* pids */
+#define LIMIT_CPUS   0x4u /* cpus */
+#define LIMIT_DISK   0x8u /* workspace_max_mb and workspace_max_files */
+#define LIMIT__ALL   0xfu
+
+/* config_limit_name: "memory", "pids", "cpus" or "disk" for one LIMIT_* bit (static). */
+const char *config_limit_name(unsigned bit);
+/* config_parse_limits: a list of limit names (separated by spaces or commas) as LIMIT_* bits;
+ * false for an unknown name. Pure. */
+bool config_parse_limits(const char *list, unsigned *out);
 
 /* config_init fills cfg with defaults (owned strings); config_fini frees and zeroes it. */
 enum rc config_init(struct config *cfg) LB_MUST_CHECK;

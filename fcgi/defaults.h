@@ -3,15 +3,21 @@
 #define LABBOX_DEFAULTS_H
 
 /* Configurable (see config.c for the key names). */
-#define DEF_MAX_FILE_BYTES   (5ull * 1024 * 1024)   /* per uploaded file */
-#define DEF_MAX_JOB_BYTES    (50ull * 1024 * 1024)  /* all files of one job */
-#define DEF_MAX_FILES        32                     /* files per job */
-#define DEF_MAX_QUEUE        100                    /* jobs waiting */
-#define DEF_WALL_TIMEOUT_S   600                    /* seconds a job may run */
-#define DEF_CPU_TIME_S       600                    /* RLIMIT_CPU of the agent */
-#define DEF_MEMORY_MB        1024                   /* address space / cgroup memory */
-#define DEF_PIDS             256                    /* processes in the sandbox */
-#define DEF_FILE_SIZE_MB     256                    /* RLIMIT_FSIZE of the agent */
+#define DEF_MAX_FILE_BYTES   (5ull * 1024 * 1024)  /* per uploaded file */
+#define DEF_MAX_JOB_BYTES    (50ull * 1024 * 1024) /* all files of one job */
+#define DEF_MAX_FILES        32                    /* files per job */
+#define DEF_MAX_QUEUE        100                   /* jobs waiting */
+#define DEF_WALL_TIMEOUT_S   600                   /* seconds a job may run */
+#define DEF_CPU_TIME_S       600                   /* RLIMIT_CPU of the agent */
+#define DEF_MEMORY_MB        1024                  /* address space / cgroup memory */
+#define DEF_PIDS             256                   /* processes in the sandbox */
+#define DEF_FILE_SIZE_MB     256                   /* RLIMIT_FSIZE of the agent */
+#define DEF_CPUS_MILLI       1000                  /* one CPU per job */
+#define DEF_WORKSPACE_MB     1024                  /* the agent's writable space */
+#define DEF_WORKSPACE_FILES  100000                /* files in it */
+#define DEF_UID_BASE         1879048192u           /* 0x70000000: unused by distributions */
+#define DEF_UID_COUNT        1024                  /* per-job uids from DEF_UID_BASE */
+#define DEF_CGROUP_ROOT      "/sys/fs/cgroup"
 #define DEF_OUTPUT_MAX_BYTES (100ull * 1024 * 1024) /* collected outputs, total */
 #define DEF_OUTPUT_MAX_FILES 1000                   /* collected outputs, entries */
 #define DEF_LOG_MAX_BYTES    (16ull * 1024 * 1024)  /* log.jsonl of one job */

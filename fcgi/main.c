@@ -14,6 +14,7 @@
 #include "log.h"
 #include "sandbox/sandbox.h"
 #include "serve.h"
+#include "util/clock.h"
 
 struct cli {
     const char *config_path; /* --config, NULL = none */
@@ -47,6 +48,25 @@ run_supervise(struct cli *cli, struct config *cfg)
     return status;
 }
 
+/* The backend's own check (for local: every limit it must enforce can be, the uid range is
+ * free, the tools are there); 0 when usable, else 1 with the reason on stderr. */
+static int
+check_backend(const struct config *cfg)
+{
+    const struct sandbox_ops *ops = sandbox_ops_by_name(cfg->backend);
+    struct sandbox *sb = ops ? sandbox_new(ops, cfg, NULL) : NULL;
+    enum rc rc = sb == NULL ? RC_BACKEND : sandbox_init(sb);
+    if (rc == RC_OK) {
+        sb->deadline_ms = clock_mono_ms() + 10000;
+        rc = sandbox_check(sb);
+    }
+    if (rc != RC_OK)
+        (void)fprintf(stderr, "labbox: configuration ok, but backend %s is not usable: %s\n",
+                      cfg->backend, sb ? sb->error : "out of memory");
+    sandbox_free(sb);
+    return rc == RC_OK ? 0 : 1;
+}
+
 static int
 run_check_config(struct cli *cli, struct config *cfg)
 {
@@ -68,7 +88,7 @@ run_check_config(struct cli *cli, struct config *cfg)
             status = 1;
         }
         free(text);
-    } else {
+        } else if ((status = check_backend(cfg)) == 0) {
         printf("configuration ok: backend %s, data %s\n", cfg->backend, cfg->data_dir);
     }
     config_fini(cfg);

@@ -569,6 +569,13 @@ decide(struct sup *s, const struct sandbox_result *r, const struct collect_stats
         (void)snprintf(detail, sizeof(detail), "the agent used more than %llu MiB of memory",
                        (unsigned long long)cfg->memory_mb);
         finish(s, JOB_FAILED, REASON_OOM, detail);
+    } else if (r->disk_full && r->status != SANDBOX_OK) {
+        /* The agent failed with its capped workspace full: the cap, not a crash, is why. */
+        (void)snprintf(detail, sizeof(detail),
+                       "the agent filled its workspace (%llu MiB, %llu files) and failed",
+                       (unsigned long long)cfg->workspace_max_mb,
+                       (unsigned long long)cfg->workspace_max_files);
+        finish(s, JOB_FAILED, REASON_DISK_LIMIT, detail);
     } else if (r->status == SANDBOX_SIGNALED) {
         (void)snprintf(detail, sizeof(detail), "the agent was killed by %s",
                        signal_name(r->signo, sig, sizeof(sig)));

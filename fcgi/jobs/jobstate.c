@@ -25,6 +25,7 @@ static const char *const reason_names[REASON__MAX] = {
     "sandbox_error", /* REASON_SANDBOX_ERROR */
     "interrupted",   /* REASON_INTERRUPTED */
     "canceled",      /* REASON_CANCELED */
+    "disk_limit",    /* REASON_DISK_LIMIT */
 };
 
 const char *

@@ -27,6 +27,7 @@ enum job_reason {
     REASON_SANDBOX_ERROR, /* the backend failed, not the agent */
     REASON_INTERRUPTED,   /* the host lost the job */
     REASON_CANCELED,      /* canceled by the user */
+    REASON_DISK_LIMIT,    /* the agent failed with its workspace full (workspace_max_*) */
     REASON__MAX
 };
 

@@ -2,8 +2,10 @@
  *
  * UTF-8 is validated strictly (RFC 3629 section 4): no overlong forms, no surrogates
  * (U+D800..U+DFFF), nothing above U+10FFFF, no truncated sequences. Rejected code points:
- * C0 controls and NUL (U+0000..U+001F), DEL (U+007F) and C1 controls (U+0080..U+009F), plus
- * '/' and '\\' inside a component.
+ * C0 controls and NUL (U+0000..U+001F), DEL (U+007F) and C1 controls (U+0080..U+009F); the
+ * bidirectional controls and invisible format characters that make a name display as something
+ * else ("uni-\u202Egnp.exe" shows as "uni-exe.png"): U+061C, U+200B..U+200F,
+ * U+2028..U+202E, U+2060..U+206F and U+FEFF; plus '/' and '\\' inside a component.
  */
 #include "parse/names.h"
 
@@ -59,6 +61,15 @@ utf8_next(const unsigned char *s, size_t n, size_t i, uint32_t *out_cp)
     return len;
 }
 
+/* invisible: a bidirectional control, a zero-width or other invisible format character, or a
+ * line/paragraph separator: code points that change how the rest of a name is shown. */
+static bool
+invisible(uint32_t cp)
+{
+    return cp == 0x061c || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+           (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff;
+}
+
 /* check_component: one path component; a leading dot is allowed only with allow_dot, and
  * then "." and ".." are still refused. */
 static enum rc
@@ -97,6 +108,10 @@ check_component(const char *p, size_t len, bool allow_dot, const char **out_why)
         }
         if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
             *out_why = "name contains a control character";
+            goto out;
+        }
+        if (invisible(cp)) {
+            *out_why = "name contains a bidirectional control or invisible character";
             goto out;
         }
         i += k;

@@ -10,10 +10,11 @@
 
 /* names_check_upload: one path component as an uploaded file name: 1..NAME_MAX_BYTES bytes of
  * valid UTF-8 (no overlongs, no surrogates), no '/', '\\', NUL, C0/C1 control characters or
- * DEL, not starting with '.', not "..", no trailing space or dot. Browsers may send a full
- * Windows or Unix path as the filename: names_upload_basename() strips it first.
- * Returns RC_OK (*out_why = NULL) or RC_BADREQ with a static reason in *out_why. Strict UTF-8
- * means RFC 3629: overlong forms, surrogates, code points above U+10FFFF and truncated
+ * DEL, no bidirectional controls or invisible format characters (U+061C, U+200B..U+200F,
+ * U+2028..U+202E, U+2060..U+206F, U+FEFF), not starting with '.', not "..", no trailing space or
+ * dot. Browsers may send a full Windows or Unix path as the filename: names_upload_basename()
+ * strips it first. Returns RC_OK (*out_why = NULL) or RC_BADREQ with a static reason in *out_why.
+ * Strict UTF-8 means RFC 3629: overlong forms, surrogates, code points above U+10FFFF and truncated
  * sequences are all refused. */
 enum rc names_check_upload(struct span name, const char **out_why) LB_MUST_CHECK;
 

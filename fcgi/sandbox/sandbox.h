@@ -76,6 +76,7 @@ struct sandbox_result {
                           * clock is used then) */
     uint64_t cpu_ms;     /* user + system, 0 if the backend cannot tell */
     uint64_t max_rss_kb; /* peak resident set, 0 if the backend cannot tell */
+    bool disk_full;      /* the agent's capped workspace was full when it ended */
 };
 
 /* The job a sandbox runs, filled by the supervisor; all borrowed for the sandbox's life. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,42 +146,102 @@ out:
     return rc;
 }
 
-static enum rc
-rmtree_fd(int dfd, int depth)
+/* Removing a tree: one directory fd open at a time, a heap stack of the directories above it
+ * (their identity and the names of the subdirectories still to remove), so neither the depth
+ * nor the path length has a limit. The walk goes down by openat(name, O_NOFOLLOW) and back up
+ * by openat(".."), checked against the identity it recorded on the way down: a tree moved
+ * underneath ends the walk with an error instead of wandering off. It never follows a
+ * symlink (a link is unlinked, never its target) and never crosses into another filesystem. */
+struct rm_frame {
+    dev_t dev;
+    ino_t ino;
+    char **sub;  /* names of subdirectories still to remove, in the order found */
+    size_t nsub; /* how many */
+    size_t next; /* sub[next - 1] is the one being removed below this frame */
+};
+
+static void
+rm_frame_free(struct rm_frame *f)
 {
+    for (size_t i = 0; i < f->nsub; i++)
+        free(f->sub[i]);
+    free(f->sub);
+    memset(f, 0, sizeof(*f));
+}
+
+/* Unlink everything in the directory fd that is not a directory and list the directories. */
+static enum rc
+rm_scan(int fd, struct rm_frame *f)
+{
+    struct stat st;
+    size_t cap = 0;
     enum rc rc = RC_OK;
-    if (depth > 64)
-        return RC_TOOBIG;
-    DIR *d = fs_opendir(dfd);
+    if (fstat(fd, &st) != 0)
+        return RC_IO;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    /* The sandbox may leave directories without write permission. */
+    (void)fchmod(fd, 0700);
+    DIR *d = fs_opendir(fd);
     if (d == NULL)
         return RC_IO;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (unlinkat(dfd, de->d_name, 0) == 0)
+        if (unlinkat(fd, de->d_name, 0) == 0 || errno == ENOENT)
             continue;
         if (errno != EISDIR && errno != EPERM) {
-            if (errno != ENOENT)
-                rc = RC_IO;
-            continue;
-        }
-        int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0) {
             rc = RC_IO;
             continue;
         }
-        /* The sandbox may leave directories without write permission. */
-        (void)fchmod(sub, 0700);
-        enum rc r2 = rmtree_fd(sub, depth + 1);
-        close(sub);
-        if (r2 != RC_OK)
-            rc = r2;
-        if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-            rc = RC_IO;
+        if (f->nsub == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **n = realloc(f->sub, ncap * sizeof(*n));
+            if (n == NULL) {
+                rc = RC_NOMEM;
+                break;
+            }
+            f->sub = n;
+            cap = ncap;
+        }
+        f->sub[f->nsub] = strdup(de->d_name);
+        if (f->sub[f->nsub] == NULL) {
+            rc = RC_NOMEM;
+            break;
+        }
+        f->nsub++;
     }
     closedir(d);
     return rc;
+}
+
+/* Go from *cur down into its next listed subdirectory; false when there is none left. */
+static bool
+rm_down(int *cur, struct rm_frame *f, struct rm_frame *child, enum rc *rc)
+{
+    while (f->next < f->nsub) {
+        const char *name = f->sub[f->next++];
+        int fd = openat(*cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0) {
+            if (errno != ENOENT)
+                *rc = RC_IO;
+            continue;
+        }
+        if (fstat(fd, &st) != 0 || st.st_dev != f->dev) {
+            close(fd); /* another filesystem mounted here: not ours to empty */
+            *rc = RC_IO;
+            continue;
+        }
+        enum rc r2 = rm_scan(fd, child);
+        if (r2 != RC_OK)
+            *rc = r2;
+        close(*cur);
+        *cur = fd;
+        return true;
+    }
+    return false;
 }
 
 enum rc
@@ -188,16 +249,61 @@ fs_rmtree_at(int dirfd, const char *name)
 {
     if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
         return RC_OK;
-    int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sub < 0)
+    int cur = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (cur < 0)
         return errno == ENOENT ? RC_OK : RC_IO;
-    (void)fchmod(sub, 0700);
-    enum rc rc = rmtree_fd(sub, 0);
-    close(sub);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
-        log_errno("rmdir %s", name);
-        return RC_IO;
+    struct rm_frame *st = NULL;
+    size_t n = 0, cap = 0;
+    enum rc rc = RC_OK;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            struct rm_frame *ns = realloc(st, ncap * sizeof(*ns));
+            if (ns == NULL) {
+                rc = RC_NOMEM;
+                goto out;
+            }
+            memset(ns + cap, 0, (ncap - cap) * sizeof(*ns));
+            st = ns;
+            cap = ncap;
+        }
+        if (n == 0) {
+            rc = rm_scan(cur, &st[0]);
+            n = 1;
+            continue;
+        }
+        if (rm_down(&cur, &st[n - 1], &st[n], &rc)) {
+            n++;
+            continue;
+        }
+        /* This directory is as empty as it gets: back up to its parent and remove it. */
+        rm_frame_free(&st[--n]);
+        if (n == 0)
+            break;
+        int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat pst;
+        if (up < 0 || fstat(up, &pst) != 0 || pst.st_dev != st[n - 1].dev ||
+            pst.st_ino != st[n - 1].ino) {
+            if (up >= 0)
+                close(up);
+            log_err("rmtree %s: the tree moved while it was being removed", name);
+            rc = RC_IO;
+            goto out;
+        }
+        close(cur);
+        cur = up;
+        if (unlinkat(cur, st[n - 1].sub[st[n - 1].next - 1], AT_REMOVEDIR) != 0 && errno != ENOENT)
+            rc = RC_IO;
     }
+out:
+    for (size_t i = 0; i < n; i++)
+        rm_frame_free(&st[i]);
+    free(st);
+    close(cur);
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+        rc = RC_IO;
+    if (rc != RC_OK)
+        log_err("cannot remove all of %s (%s)", name, rc_str(rc));
     return rc;
 }
 
@@ -248,7 +354,7 @@ fs_copy_fd(int src, int dst, uint64_t max, uint64_t *out_bytes)
 }
 
 static enum rc
-copy_tree(int sfd, int dfd, int depth)
+copy_tree(int sfd, int dfd, int depth, const char *skip)
 {
     enum rc rc = RC_OK;
     if (depth > 32)
@@ -259,7 +365,8 @@ copy_tree(int sfd, int dfd, int depth)
     struct dirent *de;
     while (rc == RC_OK && (de = readdir(d)) != NULL) {
         struct stat st;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            (skip != NULL && strcmp(de->d_name, skip) == 0))
             continue;
         if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             rc = RC_IO;
@@ -272,7 +379,7 @@ copy_tree(int sfd, int dfd, int depth)
             }
             int s2 = openat(sfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             int d2 = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            rc = (s2 < 0 || d2 < 0) ? RC_IO : copy_tree(s2, d2, depth + 1);
+            rc = (s2 < 0 || d2 < 0) ? RC_IO : copy_tree(s2, d2, depth + 1, NULL);
             if (s2 >= 0)
                 close(s2);
             if (d2 >= 0)
@@ -296,7 +403,13 @@ copy_tree(int sfd, int dfd, int depth)
 enum rc
 fs_copy_tree(int src_dirfd, int dst_dirfd)
 {
-    return copy_tree(src_dirfd, dst_dirfd, 0);
+    return copy_tree(src_dirfd, dst_dirfd, 0, NULL);
+}
+
+enum rc
+fs_copy_tree_except(int src_dirfd, int dst_dirfd, const char *skip)
+{
+    return copy_tree(src_dirfd, dst_dirfd, 0, skip);
 }
 
 uint64_t

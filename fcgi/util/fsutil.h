@@ -19,8 +19,9 @@ enum rc fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t 
 enum rc fs_read_all(int dirfd, const char *name, size_t max, char **out,
                     size_t *out_len) LB_MUST_CHECK;
 
-/* fs_rmtree_at: remove <dirfd>/name and everything below it, never following symlinks.
- * Missing is not an error. */
+/* fs_rmtree_at: remove <dirfd>/name and everything below it, at any depth and path length,
+ * never following symlinks and never entering another filesystem mounted inside. Missing is
+ * not an error; RC_IO (logged) if anything could not be removed (the rest is removed). */
 enum rc fs_rmtree_at(int dirfd, const char *name) LB_MUST_CHECK;
 
 /* fs_mkdir_p: create path and its parents with mode (absolute or cwd-relative). */
@@ -36,6 +37,8 @@ enum rc fs_copy_fd(int src, int dst, uint64_t max, uint64_t *out_bytes) LB_MUST_
 /* fs_copy_tree: copy the regular files and directories under src_dirfd into dst_dirfd
  * (trusted source such as the operator's agent dir; links are skipped). */
 enum rc fs_copy_tree(int src_dirfd, int dst_dirfd) LB_MUST_CHECK;
+/* fs_copy_tree_except: the same, leaving out the top-level entry called skip. */
+enum rc fs_copy_tree_except(int src_dirfd, int dst_dirfd, const char *skip) LB_MUST_CHECK;
 
 /* fs_opendir: a DIR stream from the start of dirfd's directory, over a dup of dirfd (dirfd
  * stays the caller's); NULL with errno on failure. Close it with closedir. */

@@ -122,6 +122,9 @@ instance = $user
 disk_reserve_mb = 0
 max_file_bytes = 2M
 max_job_bytes = 8M
+# The emulated unit gives labbox no capabilities yet, so the local backend cannot set up
+# cgroups, per-job uids or the workspace filesystem: the operator says so explicitly.
+allow_unenforced = memory pids cpus disk
 EOF
 conf=$tmp/etc/labbox.conf
 

@@ -47,6 +47,46 @@ test_parse(void)
     config_fini(&cfg);
 }
 
+/* cpus takes decimals (thousandths); allow_unenforced names known limits; the uid range fits
+ * max_concurrent. */
+static void
+test_walls(void)
+{
+    struct config cfg;
+    char err[256] = "";
+    CHECK_INT(config_init(&cfg), RC_OK);
+    CHECK_INT(cfg.cpus_milli, 1000);
+    static const struct {
+        const char *v;
+        uint64_t milli;
+    } ok[] = {{"0", 0}, {"2", 2000}, {"0.5", 500}, {"1.25", 1250}, {"0.001", 1}, {"1024", 1024000}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        CHECK_INT(config_set(&cfg, "cpus", ok[i].v, err, sizeof(err)), RC_OK);
+        CHECK_INT(cfg.cpus_milli, ok[i].milli);
+    }
+    static const char *const bad[] = {"", ".5", "1.", "1.2345", "-1", "1e3", "1,5", "1025", "x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_INT(config_set(&cfg, "cpus", bad[i], err, sizeof(err)), RC_BADREQ);
+        CHECK(strstr(err, "cpus") != NULL);
+    }
+    CHECK_INT(config_set(&cfg, "allow_unenforced", "memory pids,cpus", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&cfg, err, sizeof(err)), RC_OK);
+    CHECK_INT(cfg.unenforced, LIMIT_MEMORY | LIMIT_PIDS | LIMIT_CPUS);
+    CHECK_INT(config_set(&cfg, "allow_unenforced", "memory,network", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&cfg, err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "allow_unenforced") != NULL);
+    CHECK_INT(config_set(&cfg, "allow_unenforced", "", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&cfg, "max_concurrent", "8", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&cfg, "sandbox_uid_count", "4", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&cfg, err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "sandbox_uid_count") != NULL);
+    CHECK_INT(config_set(&cfg, "sandbox_uid_count", "8", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&cfg, err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&cfg, "sandbox_user", "nobody", err, sizeof(err)), RC_BADREQ);
+    CHECK_STR(config_limit_name(LIMIT_DISK), "disk");
+    config_fini(&cfg);
+}
+
 static void
 test_finish(void)
 {
@@ -337,6 +377,7 @@ main(void)
     test_format_round_trip();
     test_parse();
     test_finish();
+    test_walls();
     test_argv();
     test_allowlist();
     return check_done("config");

@@ -121,6 +121,79 @@ test_upload(void)
     CHECK(strstr(why, "dot") != NULL);
 }
 
+/* utf8_put: the UTF-8 encoding of cp (below U+10000) at p; returns its length. */
+static size_t
+utf8_put(char *p, unsigned cp)
+{
+    if (cp < 0x80) {
+        p[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        p[0] = (char)(0xc0 | (cp >> 6));
+        p[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    p[0] = (char)(0xe0 | (cp >> 12));
+    p[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    p[2] = (char)(0x80 | (cp & 0x3f));
+    return 3;
+}
+
+/* Bidi controls and invisible characters are refused wherever they stand: at the start, in
+ * the middle and at the end of a name, and in every component of a path; their neighbours in
+ * the code space pass. */
+static void
+test_invisible(void)
+{
+    static const unsigned ranges[][2] = {
+        {0x061c, 0x061c}, {0x200b, 0x200f}, {0x2028, 0x202e}, {0x2060, 0x206f}, {0xfeff, 0xfeff}};
+    static const unsigned allowed[] = {0x061b, 0x061d, 0x200a, 0x2010, 0x2027,
+                                       0x202f, 0x205f, 0x2070, 0xfefe, 0xff00};
+    static const char base[] = "ab.png";
+    char buf[64], cp8[4];
+    const char *why = NULL;
+    for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+        for (unsigned cp = ranges[r][0]; cp <= ranges[r][1]; cp++) {
+            size_t k = utf8_put(cp8, cp);
+            /* Every position in "ab.png": before a, between, ..., after g. */
+            for (size_t at = 0; at <= 6; at++) {
+                memcpy(buf, base, at);
+                memcpy(buf + at, cp8, k);
+                memcpy(buf + at + k, base + at, 6 - at);
+                CHECK_INT(up(buf, 6 + k), RC_BADREQ);
+                CHECK_INT(rel(buf, 6 + k), RC_BADREQ);
+            }
+            /* In each component of a three-deep path. */
+            for (int comp = 0; comp < 3; comp++) {
+                size_t n = 0;
+                for (int c = 0; c < 3; c++) {
+                    if (c > 0)
+                        buf[n++] = '/';
+                    buf[n++] = 'd';
+                    if (c == comp) {
+                        memcpy(buf + n, cp8, k);
+                        n += k;
+                    }
+                    buf[n++] = 'x';
+                }
+                CHECK_INT(rel(buf, n), RC_BADREQ);
+            }
+        }
+    }
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+        size_t k = utf8_put(buf + 1, allowed[i]);
+        buf[0] = 'a';
+        buf[k + 1] = 'b';
+        CHECK_INT(up(buf, k + 2), RC_OK);
+        CHECK_INT(rel(buf, k + 2), RC_OK);
+    }
+    /* The name of issue 9: "uni-" U+202E "gnp.exe" shows as "uni-exe.png". */
+    CHECK_INT(UP("uni-\xe2\x80\xaegnp.exe"), RC_BADREQ);
+    CHECK_INT(names_check_upload(SPAN_LIT("uni-\xe2\x80\xaegnp.exe"), &why), RC_BADREQ);
+    CHECK(why != NULL && strstr(why, "bidirectional") != NULL);
+}
+
 static void
 test_basename(void)
 {
@@ -213,6 +286,7 @@ int
 main(void)
 {
     test_upload();
+    test_invisible();
     test_basename();
     test_relpath();
     return check_done("names");
