@@ -31,7 +31,7 @@ enum key_kind {
     KEY_BYTES, /* a size in bytes, optionally with a unit (512k, 100M, 16MiB, 1G) */
     KEY_MIB,   /* a size in MiB: a plain number is MiB, a unit converts (1G = 1024) */
     KEY_MODE,  /* permission bits, octal */
-        KEY_BOOL,  /* on/off, true/false, yes/no, 1/0 */
+    KEY_BOOL,  /* on/off, true/false, yes/no, 1/0 */
     KEY_MILLI, /* a decimal number with up to three places, stored in thousandths */
 };
 
@@ -67,7 +67,7 @@ static const struct key_def keys[] = {
     S(agent_env),
     S(allowed_types),
     S(log_level),
-        P(cgroup_root),
+    P(cgroup_root),
     S(allow_unenforced),
     S(docker_host),
     S(docker_image),
@@ -785,7 +785,7 @@ config_finish(struct config *cfg, char *err, size_t errlen)
                        rc == RC_NOMEM ? "out of memory" : "empty, or an unterminated quote");
         return rc;
     }
-        if (cfg->max_concurrent == 0) {
+    if (cfg->max_concurrent == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->max_concurrent = n > 0 ? (uint64_t)n : 1;
     }

@@ -19,17 +19,17 @@ struct config {
     char *agent_env;     /* space-separated NAME or NAME=VALUE given to the agent */
     char *allowed_types; /* space/comma separated MIME types */
     char *log_level;     /* err warn info debug */
-    char *cgroup_root;      /* local backend: where the cgroup hierarchies are mounted */
+    char *cgroup_root;   /* local backend: where the cgroup hierarchies are mounted */
     char *allow_unenforced; /* limits the local backend may run without: "memory,pids,..." */
-    char *docker_host;   /* unix:///path or /path */
-    char *docker_image;  /* image reference */
-    char *modal_app;     /* Modal app name */
-    char *modal_image;   /* registry tag the Modal image is built from */
-    char *modal_config;  /* path of .modal.toml ("" = ~/.modal.toml) */
-    char *modal_profile; /* profile in .modal.toml ("" = the active one) */
-    char *socket_group;  /* group given the FastCGI socket ("" = leave as is) */
-    char *instance;      /* names this labbox's containers/sandboxes; "" = from host+data_dir */
-    char *log_file;      /* labbox's own log: appended to, reopened on SIGHUP; "" = stderr */
+    char *docker_host;      /* unix:///path or /path */
+    char *docker_image;     /* image reference */
+    char *modal_app;        /* Modal app name */
+    char *modal_image;      /* registry tag the Modal image is built from */
+    char *modal_config;     /* path of .modal.toml ("" = ~/.modal.toml) */
+    char *modal_profile;    /* profile in .modal.toml ("" = the active one) */
+    char *socket_group;     /* group given the FastCGI socket ("" = leave as is) */
+    char *instance;         /* names this labbox's containers/sandboxes; "" = from host+data_dir */
+    char *log_file;         /* labbox's own log: appended to, reopened on SIGHUP; "" = stderr */
     uint64_t max_file_bytes;
     uint64_t max_job_bytes;
     uint64_t max_files;

@@ -88,7 +88,7 @@ run_check_config(struct cli *cli, struct config *cfg)
             status = 1;
         }
         free(text);
-        } else if ((status = check_backend(cfg)) == 0) {
+    } else if ((status = check_backend(cfg)) == 0) {
         printf("configuration ok: backend %s, data %s\n", cfg->backend, cfg->data_dir);
     }
     config_fini(cfg);
