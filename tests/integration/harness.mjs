@@ -213,11 +213,32 @@ export async function startStack(opts = {}) {
         }
       }
     } catch { /* data dir gone */ }
-    stack.nginx.kill("SIGTERM");
+        stack.nginx.kill("SIGTERM");
     await stack.stopServe();
+    await waitSupervisors(data);
     if (!process.env.LABBOX_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
   };
   return stack;
+}
+
+// waitSupervisors: a job's supervisor outlives its terminal state while it tears the sandbox
+// down, and outlives serve; wait (up to 60 s) until no job of this data dir is held, so that
+// nothing is still writing when the test removes the dir. flock(1) is util-linux's.
+async function waitSupervisors(data) {
+  const locks = () => {
+    const out = [];
+    for (const sub of ["jobs", "tmp"]) {
+      let names = [];
+      try { names = fs.readdirSync(path.join(data, sub)); } catch { /* gone */ }
+      for (const n of names) out.push(path.join(data, sub, n, "lock"));
+    }
+    return out.filter((l) => fs.existsSync(l));
+  };
+  for (let i = 0; i < 600; i++) {
+    const held = locks().filter((l) => spawnSync("flock", ["-n", l, "true"]).status !== 0);
+    if (held.length === 0) return;
+    await sleep(100);
+  }
 }
 
 // upload: POST /api/jobs with files [{name, data, type}] and optional params; returns
