@@ -26,6 +26,7 @@ extern char **environ;
 #define SWEEP_MAX_MS   60000 /* retention sweeps at least this often, or every job_ttl / 2 */
 #define CHECK_MS       10000
 #define PURGE_RETRY_MS 10000 /* a failed removal of a deleted job's files is retried this often */
+#define REAP_MS        60000 /* sandboxes and work dirs no job claims are removed this often */
 
 struct entry {
     char id[ID_LEN + 1];
@@ -450,14 +451,15 @@ static void *
 dispatcher(void *arg)
 {
     struct scheduler *sc = arg;
-    int64_t last_sweep = 0, last_check = 0;
-    bool reaped = false;
+    int64_t last_sweep = 0, last_check = 0, last_reap = 0;
     for (;;) {
         int64_t now = clock_mono_ms();
         if (now - last_check >= CHECK_MS) {
-            /* Orphans go at the first check that finds the backend usable. */
-            if (backend_service(sc, !reaped))
-                reaped = true;
+            /* Orphans (and what a failed clean-up left) go at the first check that finds the
+             * backend usable, then at every REAP_MS: the hook is idempotent. */
+            bool reap = last_reap == 0 || now - last_reap >= REAP_MS;
+            if (backend_service(sc, reap) && reap)
+                last_reap = clock_mono_ms();
             last_check = clock_mono_ms();
         }
         while (waitpid(-1, NULL, WNOHANG) > 0)
