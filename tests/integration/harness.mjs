@@ -276,10 +276,18 @@ export async function waitFor(stack, id, pred = (j) => TERMINAL.includes(j.state
   throw new Error(`job ${id} did not reach the expected state in ${ms} ms; last: ${JSON.stringify(job)}\n${stack.log()}`);
 }
 
+// logRecords: every record of the job's log (read in pages: one answer is capped).
 export async function logRecords(stack, id) {
-  const res = await fetch(`${stack.url}/api/jobs/${id}/logs?format=ndjson`);
-  const text = await res.text();
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const out = [];
+  for (let off = 0; ;) {
+    const res = await fetch(`${stack.url}/api/jobs/${id}/logs?format=ndjson&offset=${off}`);
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`logs of ${id}: ${res.status} ${text}`);
+    const next = Number(res.headers.get("log-offset"));
+    for (const l of text.split("\n").filter(Boolean)) out.push(JSON.parse(l));
+    if (!(next > off)) return out;
+    off = next;
+  }
 }
 
 export const CSV = "subject,condition,score\n" +
