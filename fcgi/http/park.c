@@ -136,13 +136,20 @@ heap_remove(struct park *pk, struct parked *p)
     heap_sift(pk, i);
 }
 
-/* Put p in the heap at its current key (the earlier of its timer and its stall deadline). */
-static void
-heap_fix(struct park *pk, struct parked *p)
+/* The deadline of p: the earlier of its timer and its stall deadline. */
+static int64_t
+deadline(const struct parked *p)
 {
     int64_t key = p->timer_at;
     if (fcgi_out_pending(&p->out) > 0 && p->progress_at + p->stall_ms < key)
         key = p->progress_at + p->stall_ms;
+    return key;
+}
+
+/* Put p in the heap with key. */
+static void
+heap_set(struct park *pk, struct parked *p, int64_t key)
+{
     if (key == NO_TIME) {
         heap_remove(pk, p);
         return;
@@ -164,6 +171,17 @@ heap_fix(struct park *pk, struct parked *p)
         pk->heap[pk->nheap++] = p;
     }
     heap_sift(pk, p->hidx);
+}
+
+/* Keep p's heap key at or before its deadline. Lazily: a key that is already earlier stays
+ * (the timer is re-armed at every write of a busy stream; expire corrects early keys). */
+static void
+heap_fix(struct park *pk, struct parked *p)
+{
+    int64_t key = deadline(p);
+    if (p->hidx != SIZE_MAX && p->key <= key)
+        return;
+    heap_set(pk, p, key);
 }
 
 /* ------------------------------------------------------------------ watches */
@@ -458,9 +476,8 @@ expire(struct park *pk)
             p->timer_at = NO_TIME;
             ready(pk, p, PARK_TIMER);
         }
-        heap_fix(pk, p);
-        if (p->hidx == 0 && p->key <= pk->now)
-            heap_remove(pk, p); /* cannot happen; never spin */
+        int64_t key = deadline(p);
+        heap_set(pk, p, key > pk->now ? key : NO_TIME); /* an early key: the real one */
     }
 }
 
