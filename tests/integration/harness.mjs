@@ -125,6 +125,7 @@ export function stopServices() {
 
 // startStack: a fresh data dir, nginx on a free port, labbox serve; config keys as LABBOX_*
 // (opts.config), or in a file (opts.configFile, passed as --config; LABBOX_* still override it).
+// opts.uploadRate: nginx's rate limit for uploads (1000r/s; benchmarks lift it).
 export async function startStack(opts = {}) {
   const backend = opts.backend || process.env.LABBOX_TEST_BACKEND || "local";
   const svc = await backendService(backend);
@@ -152,7 +153,7 @@ export async function startStack(opts = {}) {
   for (const k of ["ASAN_OPTIONS", "UBSAN_OPTIONS", "CI"]) if (process.env[k]) env[k] = process.env[k];
   const r = spawnSync(path.join(ROOT, "scripts/render-nginx"), [
     "--listen", `127.0.0.1:${port}`, "--data", data, "--socket", sock,
-    "--max-body", String(opts.maxBody || "60m"), "--upload-rate", "1000r/s",
+    "--max-body", String(opts.maxBody || "60m"), "--upload-rate", opts.uploadRate || "1000r/s",
     ...(opts.metricsAllow ? ["--metrics-allow", opts.metricsAllow] : []), path.join(dir, "nginx"),
   ], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`render-nginx: ${r.stderr}`);
