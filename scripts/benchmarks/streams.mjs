@@ -135,7 +135,7 @@ export async function streams(ctx) {
       note: `p50 ${fmt(during.p50, 2)} vs ${fmt(base.p50, 2)}; ${during.n} reads, ${during.non_200} non-200` });
     ctx.row({ bench: "streams", figure: "labbox serve CPU while streaming, % of one core", value: (100 * cpu) / wall,
       baseline: "", base: NaN, ratio: NaN, target: "",
-      note: `${fmt((S * L) / wall, 0)} events/s sent; this client used ${fmt((100 * (me.user + me.system)) / 1e6 / wall, 0)}%` });
+      note: `${fmt(all.reduce((a, x) => a + x.lines, 0) / wall, 0)} lines/s received; this client used ${fmt((100 * (me.user + me.system)) / 1e6 / wall, 0)}%` });
     return { jobs: J, streams: S, lines: L, interval_ms: opt.intervalMs, open_ms: openMs, open_at_once: gauge,
       complete, errors, latency_ms: Lt, clock_shared: clockShared, status_reads_before: base,
       file_latency_ms: Ft, status_reads_during: during, serve_cpu_s: cpu, wall_s: wall };
