@@ -29,7 +29,7 @@ Benchmarks, in the order they run (all by default; --only picks, comma-separated
 Options:
   --json FILE        every figure as JSON (default <build>/bench.json)
   --duration S       wrk seconds per measurement (5)      --connections C  wrk connections (32)
-  --runs N           upload runs (3), start runs (20), modal runs (5): N for all three
+  --runs N           read rounds (3), upload runs (3), start runs (20), modal runs (5): N for all
   --sizes MiB,...    upload sizes (200)                   --create-n N     sequential creations (200)
   --streams S        streams (1000)   --jobs J (20)   --lines L per job (100)   --interval-ms (100)`;
 
@@ -37,7 +37,7 @@ const ALL = ["reads", "uploads", "create", "start", "streams", "latency", "modal
 
 function parseArgs(argv) {
   const o = { only: ALL, json: path.join(BUILD, "bench.json"), duration: 5, connections: 32, wrkThreads: 2,
-    uploadRuns: 3, startRuns: 20, modalRuns: 5, sizes: [200], createN: 200, streams: 1000, jobs: 20,
+    readRounds: 3, uploadRuns: 3, startRuns: 20, modalRuns: 5, sizes: [200], createN: 200, streams: 1000, jobs: 20,
     lines: 100, intervalMs: 100, reads: 300 };
   const num = (a, v) => {
     const n = Number(v);
@@ -54,7 +54,7 @@ function parseArgs(argv) {
     else if (a === "--json") o.json = path.resolve(v());
     else if (a === "--duration") o.duration = Math.round(num(a, v()));
     else if (a === "--connections") o.connections = Math.round(num(a, v()));
-    else if (a === "--runs") o.uploadRuns = o.startRuns = o.modalRuns = Math.round(num(a, v()));
+    else if (a === "--runs") o.readRounds = o.uploadRuns = o.startRuns = o.modalRuns = Math.round(num(a, v()));
     else if (a === "--sizes") o.sizes = v().split(",").map((s) => num(a, s));
     else if (a === "--create-n") o.createN = Math.round(num(a, v()));
     else if (a === "--streams") o.streams = Math.round(num(a, v()));

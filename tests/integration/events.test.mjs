@@ -8,56 +8,6 @@ import http from "node:http";
 import path from "node:path";
 import { CSV, getJSON, logRecords, sleep, startStack, upload, waitFor } from "./harness.mjs";
 
-// sse: read events until `until(events)` or the stream ends; returns {status, headers, events,
-// comments}. Each event: {event, id, data}.
-async function sse(url, { headers = {}, until = () => false, ms = 30000, signal } = {}) {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  signal?.addEventListener("abort", () => ac.abort());
-  const res = await fetch(url, { headers, signal: ac.signal });
-  const out = { status: res.status, headers: res.headers, events: [], comments: 0, ended: false };
-  if (res.status !== 200) {
-    clearTimeout(timer);
-    out.body = await res.text();
-    return out;
-  }
-  const reader = res.body.getReader();
-  const dec = new TextDecoder();
-  let buf = "";
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) { out.ended = true; break; }
-      buf += dec.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const ev = { event: "message", id: null, data: "" };
-        let isComment = true;
-        for (const line of block.split("\n")) {
-          if (line.startsWith(":")) continue;
-          isComment = false;
-          const [k, ...rest] = line.split(":");
-          const v = rest.join(":").replace(/^ /, "");
-          if (k === "event") ev.event = v;
-          else if (k === "id") ev.id = v;
-          else if (k === "data") ev.data += v;
-        }
-        if (isComment) out.comments++;
-        else if (ev.event !== "message" || ev.data) out.events.push({ ...ev, data: ev.data ? JSON.parse(ev.data) : null });
-      }
-      if (until(out)) break;
-    }
-  } catch (e) {
-    if (e.name !== "AbortError") throw e;
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  return out;
-}
-
 // parseBlocks: complete events ("...\n\n") from buf into out; returns the unparsed rest.
 function parseBlocks(buf, out) {
   let i;
@@ -80,6 +30,39 @@ function parseBlocks(buf, out) {
     else if (ev.data) out.events.push({ ...ev, data: JSON.parse(ev.data) });
   }
   return buf;
+}
+
+// sse: read events until `until(events)` or the stream ends; returns {status, headers, events,
+// comments}. Each event: {event, id, data}.
+async function sse(url, { headers = {}, until = () => false, ms = 30000, signal } = {}) {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  signal?.addEventListener("abort", () => ac.abort());
+  const res = await fetch(url, { headers, signal: ac.signal });
+  const out = { status: res.status, headers: res.headers, events: [], comments: 0, ended: false };
+  if (res.status !== 200) {
+    clearTimeout(timer);
+    out.body = await res.text();
+    return out;
+  }
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) { out.ended = true; break; }
+      buf += dec.decode(value, { stream: true });
+      buf = parseBlocks(buf, out);
+      if (until(out)) break;
+    }
+  } catch (e) {
+    if (e.name !== "AbortError") throw e;
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  return out;
 }
 
 // rawStream: an event stream over node:http (many at once, pausable). ready resolves at the
