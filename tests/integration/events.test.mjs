@@ -281,6 +281,32 @@ describe("events: a client that stops reading", () => {
   });
 });
 
+describe("events: the stream cap fits the open-file limit", () => {
+  let stack;
+  before(async () => {
+    // 600 descriptors, soft and hard: 16 threads x 4 + 256 kept, 3 a stream: 93 streams.
+    stack = await startStack({ serveWrap: ["prlimit", "--nofile=600:600", "--"] });
+  });
+  after(async () => stack?.stop());
+
+  test("serve lowers max_streams to what fits, says so, and answers 503 beyond it", async () => {
+    assert.match(stack.log(), /max_streams 4096 does not fit the open-file limit 600 .*at most 93 streams/);
+    const r = await upload(stack, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 30 });
+    await waitFor(stack, r.body.id, (j) => j.state === "running");
+    const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+    const streams = Array.from({ length: 93 }, () => rawStream(stack, r.body.id, { agent }));
+    await Promise.all(streams.map((s) => s.ready));
+    assert.deepEqual(streams.filter((s) => s.status !== 200).map((s) => s.status), []);
+    const extra = await sse(`${stack.url}/api/jobs/${r.body.id}/events`, { ms: 3000 });
+    assert.equal(extra.status, 503);
+    assert.equal(JSON.parse(extra.body).code, "too_many_streams");
+    // The server still has descriptors for everything else.
+    assert.equal((await getJSON(stack, `/api/jobs/${r.body.id}`)).status, 200);
+    for (const s of streams) s.req.destroy();
+    agent.destroy();
+  });
+});
+
 describe("events at scale: the default limits", () => {
   let stack;
   before(async () => {

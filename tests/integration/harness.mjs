@@ -125,7 +125,8 @@ export function stopServices() {
 
 // startStack: a fresh data dir, nginx on a free port, labbox serve; config keys as LABBOX_*
 // (opts.config), or in a file (opts.configFile, passed as --config; LABBOX_* still override it).
-// opts.uploadRate: nginx's rate limit for uploads (1000r/s; benchmarks lift it).
+// opts.uploadRate: nginx's rate limit for uploads (1000r/s; benchmarks lift it); opts.serveWrap:
+// a command that execs `labbox serve` (its argv before it, e.g. prlimit).
 export async function startStack(opts = {}) {
   const backend = opts.backend || process.env.LABBOX_TEST_BACKEND || "local";
   const svc = await backendService(backend);
@@ -168,7 +169,8 @@ export async function startStack(opts = {}) {
   stack.startServe = async () => {
     const out = fs.openSync(logPath, "a");
     const args = opts.configFile ? ["serve", "--config", opts.configFile] : ["serve"];
-    stack.serve = spawn(LABBOX, args, { env, stdio: ["ignore", out, out] });
+    const argv = [...(opts.serveWrap || []), LABBOX, ...args];
+    stack.serve = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", out, out] });
     fs.closeSync(out);
     for (let i = 0; i < 200; i++) {
       if (fs.existsSync(sock)) {
