@@ -47,6 +47,7 @@
 
 struct stream {
     struct api *api;
+    char id[ID_LEN + 1];  /* the job */
     int dirfd;            /* the job directory */
     int logfd;            /* log.jsonl */
     uint64_t off;         /* next byte of log.jsonl to send */
@@ -235,6 +236,11 @@ stream_step(struct parked *p, void *ctx, unsigned why)
         /* The record is loaded again only when it was replaced: appends to the log, by far
          * the most frequent wake-up, cost one pread and no JSON parse. */
         struct job fresh;
+        int still = -1;
+        /* Deleted: the directory left jobs/ (its supervisor may still write to it). */
+        if (jobstore_open_job(s->api->js, s->id, &still) != RC_OK)
+            return PARK_END;
+        close(still);
         if (jobstore_load(s->dirfd, &fresh) != RC_OK) {
             jobstore_job_fini(&fresh);
             return PARK_END; /* deleted */
@@ -312,6 +318,7 @@ api_events(struct api *api, struct req *r, const struct api_args *a)
         return;
     }
     s->api = api;
+    memcpy(s->id, a->id, sizeof(s->id));
     s->dirfd = dirfd;
     s->logfd = -1;
     s->last_state = -1;
