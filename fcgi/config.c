@@ -100,7 +100,7 @@ static const struct key_def keys[] = {
     U(log_flush_ms, 1, 60000),
     U(job_ttl, 1, 365ull * 86400),
     U(threads, 2, 1024),
-    U(max_streams, 0, 1024),
+    U(max_streams, 0, 1 << 20),
     M(disk_reserve_mb, 0, 1 << 24),
     KEY(socket_mode, KEY_MODE, 0, 0777),
     U(keepalive_ms, 100, 300000),
@@ -768,13 +768,6 @@ config_finish(struct config *cfg, char *err, size_t errlen)
         (void)snprintf(err, errlen, "max_file_bytes (%llu) is larger than max_job_bytes (%llu)",
                        (unsigned long long)cfg->max_file_bytes,
                        (unsigned long long)cfg->max_job_bytes);
-        return RC_BADREQ;
-    }
-    if (cfg->max_streams + 2 > cfg->threads) {
-        (void)snprintf(err, errlen,
-                       "max_streams (%llu) must leave at least 2 of threads (%llu) for other "
-                       "requests",
-                       (unsigned long long)cfg->max_streams, (unsigned long long)cfg->threads);
         return RC_BADREQ;
     }
     char **argv = NULL;

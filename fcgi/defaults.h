@@ -25,7 +25,7 @@
 #define DEF_LOG_FLUSH_MS     100                    /* a partial line is flushed after this */
 #define DEF_JOB_TTL_S        86400                  /* finished jobs are kept this long */
 #define DEF_THREADS          16                     /* FastCGI request threads */
-#define DEF_MAX_STREAMS      8                      /* concurrent /events streams */
+#define DEF_MAX_STREAMS      4096                   /* concurrent /events streams */
 #define DEF_DISK_RESERVE_MB  256                    /* uploads refused below this free space */
 #define DEF_KEEPALIVE_MS     15000                  /* event stream keepalive interval */
 #define DEF_DOCKER_HOST      "unix:///var/run/docker.sock"

@@ -19,7 +19,8 @@
  * Snapshots. A snapshot is never modified once published. Request threads read api->cfg, which
  * points at the current one; a thread records the generation current when its request began
  * (g_active) and a retired snapshot is freed once every busy thread began in a later
- * generation, so a request never sees its configuration freed, however long it streams. The
+ * generation, so a request never sees its configuration freed, however long it runs (event
+ * streams leave their thread: they copy what they read of the snapshot first). The
  * start-up snapshot is never freed: the job store and the scheduler keep pointers to it (which
  * is why the keys they read need a restart).
  */
@@ -467,6 +468,8 @@ serve_main(struct config *cfg, const char *config_path)
     }
     g_api.js = &js;
     g_api.sched = sched;
+    if (api_events_start(&g_api) != RC_OK)
+        goto out;
     start_threads(cfg, &threads, &nthreads);
     if (nthreads == 0) {
         log_err("cannot start request threads");
@@ -487,7 +490,9 @@ serve_main(struct config *cfg, const char *config_path)
         usleep(50000);
     status = 0;
 out:
-    /* Threads still inside a long request (an event stream) are not waited for. */
+    /* Event streams are closed (clients resume from the next serve); requests still busy after
+     * the wait above are not waited for. */
+    api_events_stop(&g_api);
     scheduler_stop(sched);
     if (g_listen_path)
         (void)unlink(cfg->listen);

@@ -143,6 +143,14 @@ export class JobView {
       const off = Number.parseInt(e.lastEventId, 10);
       if (Number.isFinite(off)) {
         if (off <= this.offset) return; /* already shown: never duplicate a line */
+        /* The id is the offset after this record: it must start where the last one ended. A
+         * stream that skipped records is dropped; the log is read from our offset instead. */
+        if (off - utf8Length(e.data) - 1 !== this.offset) {
+          es.close();
+          if (this.es === es) this.es = null;
+          this.catchUp();
+          return;
+        }
         this.offset = off;
       }
       this.log.append([rec]);
@@ -150,7 +158,7 @@ export class JobView {
     es.addEventListener('end', () => {
       es.close();
       if (this.es === es) this.es = null;
-      this.finish();
+      this.completeLog();
     });
     es.addEventListener('error', () => {
       if (this.destroyed || this.ended) return;
@@ -194,6 +202,34 @@ export class JobView {
       }
     }
     this.connect();
+  }
+
+  /**
+   * After the stream's end: read the log from our offset until nothing is left, then finish.
+   * The page never shows a log as complete when the stream missed records at its end.
+   */
+  async completeLog() {
+    if (this.destroyed || this.ended) return;
+    try {
+      for (;;) {
+        const { records, next } = await getLogRecords(this.id, this.offset, { signal: this.abort.signal });
+        if (this.destroyed) return;
+        if (next <= this.offset) break;
+        this.offset = next;
+        this.log.append(records);
+      }
+    } catch (err) {
+      if (this.destroyed || (err && err.name === 'AbortError')) return;
+      if (err instanceof ApiError && err.status === 404) {
+        this.gone();
+        return;
+      }
+      $('conn-status').textContent = 'Checking that the log is complete…';
+      this.retryTimer = window.setTimeout(() => this.completeLog(), this.backoff);
+      this.backoff = Math.min(MAX_BACKOFF_MS, this.backoff * 2);
+      return;
+    }
+    this.finish();
   }
 
   finish() {
@@ -382,6 +418,21 @@ function setBadge(state) {
   const b = $('job-badge');
   b.dataset.state = state;
   b.textContent = stateLabel(state);
+}
+
+/** Bytes of s in UTF-8 (an event's data is its log record, byte for byte). */
+function utf8Length(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i += 1) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      n += 4;
+      i += 1;
+    } else n += 3;
+  }
+  return n;
 }
 
 function parseJson(s) {

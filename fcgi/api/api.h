@@ -9,6 +9,7 @@
 #include "core/jobstore.h"
 #include "core/scheduler.h"
 #include "defaults.h"
+#include "http/park.h"
 #include "http/request.h"
 
 struct api {
@@ -18,6 +19,8 @@ struct api {
     atomic_bool shutting_down; /* new uploads get 503 */
     atomic_uint streams;       /* open event streams */
     atomic_uint zip_builds;    /* outputs zips being built by request threads */
+    unsigned fd_streams;       /* the streams the open-file limit allows (max_streams is lower) */
+    struct park *park;         /* parked requests (event streams), http/park.h */
 };
 
 /* What a route's pattern captured: the job id (":id", NUL-terminated; "" when none) and the
@@ -44,6 +47,12 @@ bool api_route_match(const char *pattern, const char *path, struct api_args *out
  * lists the methods other routes of that path answer ("" when no route has the path). */
 const struct api_route *api_route_find(const char *method, const char *path, struct api_args *out,
                                        char *allow, size_t allowlen);
+
+/* api_events_start: before serving, raise the open-file limit, find the streams it allows and
+ * start the engine streams are parked on (RC_NOMEM, RC_IO); api_events_stop: close every
+ * stream and stop the engine. */
+enum rc api_events_start(struct api *api) LB_MUST_CHECK;
+void api_events_stop(struct api *api);
 
 /* Handlers, by file: api/service.c, api/jobs.c, api/outputs.c, api/events.c. */
 api_handler_fn api_health, api_limits, api_metrics;

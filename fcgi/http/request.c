@@ -40,6 +40,8 @@ req_init(struct req *r, void *fcgx, unsigned id)
 const char *
 req_param(const struct req *r, const char *name)
 {
+    if (r->detached)
+        return NULL;
     return FCGX_GetParam(name, ((FCGX_Request *)r->fcgx)->envp);
 }
 
@@ -91,6 +93,8 @@ ssize_t
 req_read(struct req *r, char *buf, size_t len)
 {
     FCGX_Request *fr = r->fcgx;
+    if (r->detached)
+        return -1;
     int n = FCGX_GetStr(buf, len > 1 << 20 ? 1 << 20 : (int)len, fr->in);
     if (n < 0)
         return -1;

@@ -24,6 +24,7 @@ struct req {
     bool has_length;          /* CONTENT_LENGTH was given */
     bool started;             /* headers sent */
     bool client_gone;         /* a write failed */
+    bool detached;            /* the connection left libfcgi (resp_detach) */
     int status;               /* the status answered, once started */
     const char *problem;      /* the problem code answered (static), or NULL */
     bool head;                /* a HEAD request: bodies are not sent */
@@ -48,6 +49,15 @@ enum rc resp_start(struct req *r, int status, const char *content_type,
 enum rc resp_write(struct req *r, const void *p, size_t len) LB_MUST_CHECK;
 /* resp_flush: push buffered bytes to nginx now (event streams). */
 enum rc resp_flush(struct req *r) LB_MUST_CHECK;
+
+/* resp_detach: take the connection out of libfcgi, after flushing what was written, for
+ * http/park.c: *out_fd is the connection (the caller now owns and closes it; blocking mode),
+ * *out_reqid the FastCGI request id; the rest of the response is written as FastCGI records by
+ * the caller (http/fcgirec.h). r then counts as answered (r->started) and finished for libfcgi:
+ * its params and streams are freed (r's strings become ""; copy what you need first), resp_*
+ * calls fail and the thread's FCGX_Finish_r does nothing. RC_IO when the flush failed (the
+ * client is gone; nothing was taken), RC_CONFLICT when already detached. */
+enum rc resp_detach(struct req *r, int *out_fd, uint16_t *out_reqid) LB_MUST_CHECK;
 
 /* The problems the API answers with: one code each, with its status and title in the one
  * table in response.c (docs/api.md lists them). */

@@ -54,7 +54,7 @@ enum rc
 resp_start(struct req *r, int status, const char *content_type, const char *headers)
 {
     FCGX_Request *fr = r->fcgx;
-    if (r->started)
+    if (r->started || r->detached)
         return RC_CONFLICT;
     r->started = true;
     r->status = status;
@@ -79,7 +79,7 @@ resp_write(struct req *r, const void *p, size_t len)
 {
     FCGX_Request *fr = r->fcgx;
     const char *c = p;
-    if (r->client_gone)
+    if (r->client_gone || r->detached)
         return RC_IO;
     if (r->head)
         return RC_OK; /* HEAD: the headers were the answer */
@@ -99,10 +99,33 @@ enum rc
 resp_flush(struct req *r)
 {
     FCGX_Request *fr = r->fcgx;
-    if (r->client_gone || FCGX_FFlush(fr->out) != 0) {
+    if (r->client_gone || r->detached || FCGX_FFlush(fr->out) != 0) {
         r->client_gone = true;
         return RC_IO;
     }
+    return RC_OK;
+}
+
+enum rc
+resp_detach(struct req *r, int *out_fd, uint16_t *out_reqid)
+{
+    FCGX_Request *fr = r->fcgx;
+    if (r->detached)
+        return RC_CONFLICT;
+    if (resp_flush(r) != RC_OK)
+        return RC_IO;
+    /* ipcFd sits below libfcgi's "don't use" line: there is no other way to the connection.
+     * FCGX_Free(fr, 0) frees the streams and params without writing FCGI_END_REQUEST or
+     * closing; with ipcFd at -1, the FCGX_Finish_r and FCGX_Accept_r that follow only accept
+     * the next connection (libfcgi 2.4.2, fcgiapp.c). */
+    *out_fd = fr->ipcFd;
+    *out_reqid = (uint16_t)fr->requestId;
+    FCGX_Free(fr, 0);
+    fr->ipcFd = -1;
+    fr->envp = NULL;
+    r->detached = true;
+    r->started = true;
+    r->method = r->path = r->query = r->content_type = "";
     return RC_OK;
 }
 

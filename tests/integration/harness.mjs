@@ -125,6 +125,8 @@ export function stopServices() {
 
 // startStack: a fresh data dir, nginx on a free port, labbox serve; config keys as LABBOX_*
 // (opts.config), or in a file (opts.configFile, passed as --config; LABBOX_* still override it).
+// opts.uploadRate: nginx's rate limit for uploads (1000r/s; benchmarks lift it); opts.serveWrap:
+// a command that execs `labbox serve` (its argv before it, e.g. prlimit).
 export async function startStack(opts = {}) {
   const backend = opts.backend || process.env.LABBOX_TEST_BACKEND || "local";
   const svc = await backendService(backend);
@@ -152,7 +154,7 @@ export async function startStack(opts = {}) {
   for (const k of ["ASAN_OPTIONS", "UBSAN_OPTIONS", "CI"]) if (process.env[k]) env[k] = process.env[k];
   const r = spawnSync(path.join(ROOT, "scripts/render-nginx"), [
     "--listen", `127.0.0.1:${port}`, "--data", data, "--socket", sock,
-    "--max-body", String(opts.maxBody || "60m"), "--upload-rate", "1000r/s",
+    "--max-body", String(opts.maxBody || "60m"), "--upload-rate", opts.uploadRate || "1000r/s",
     ...(opts.metricsAllow ? ["--metrics-allow", opts.metricsAllow] : []), path.join(dir, "nginx"),
   ], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`render-nginx: ${r.stderr}`);
@@ -167,7 +169,8 @@ export async function startStack(opts = {}) {
   stack.startServe = async () => {
     const out = fs.openSync(logPath, "a");
     const args = opts.configFile ? ["serve", "--config", opts.configFile] : ["serve"];
-    stack.serve = spawn(LABBOX, args, { env, stdio: ["ignore", out, out] });
+    const argv = [...(opts.serveWrap || []), LABBOX, ...args];
+    stack.serve = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", out, out] });
     fs.closeSync(out);
     for (let i = 0; i < 200; i++) {
       if (fs.existsSync(sock)) {
@@ -276,10 +279,18 @@ export async function waitFor(stack, id, pred = (j) => TERMINAL.includes(j.state
   throw new Error(`job ${id} did not reach the expected state in ${ms} ms; last: ${JSON.stringify(job)}\n${stack.log()}`);
 }
 
+// logRecords: every record of the job's log (read in pages: one answer is capped).
 export async function logRecords(stack, id) {
-  const res = await fetch(`${stack.url}/api/jobs/${id}/logs?format=ndjson`);
-  const text = await res.text();
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const out = [];
+  for (let off = 0; ;) {
+    const res = await fetch(`${stack.url}/api/jobs/${id}/logs?format=ndjson&offset=${off}`);
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`logs of ${id}: ${res.status} ${text}`);
+    const next = Number(res.headers.get("log-offset"));
+    for (const l of text.split("\n").filter(Boolean)) out.push(JSON.parse(l));
+    if (!(next > off)) return out;
+    off = next;
+  }
 }
 
 export const CSV = "subject,condition,score\n" +

@@ -327,11 +327,12 @@ test_reload_merge(void)
     CHECK(config_is_reloadable("memory_mb"));
     CHECK(!config_is_reloadable("max_concurrent"));
     CHECK(!config_is_reloadable("no_such_key"));
-    /* A reload that would break a cross-key rule with the running threads fails. */
-    CHECK_INT(config_set(&next, "max_streams", "15", err, sizeof(err)), RC_OK);
+    /* A reload that would break a cross-key rule fails. */
+    CHECK_INT(config_set(&next, "max_file_bytes", "2M", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&next, "max_job_bytes", "1M", err, sizeof(err)), RC_OK);
     CHECK_INT(config_keep_restart_keys(&next, &run, kept, applied, sizeof(kept), err, sizeof(err)),
               RC_BADREQ);
-    CHECK(strstr(err, "max_streams") != NULL);
+    CHECK(strstr(err, "max_file_bytes") != NULL);
     config_fini(&run);
     config_fini(&next);
 }

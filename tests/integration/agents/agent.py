@@ -2,12 +2,15 @@
 
 Runs in the sandbox like any operator's agent; only the standard library. Modes:
   ok (default)   print lines, write nested text and binary outputs, exit 0
-  slow           print "tick N" every 0.2 s for "seconds" seconds, then write outputs, exit 0
+  slow           after "delay" seconds (default 0), print "tick N" every "interval" (0.2) s
+                 for "seconds" seconds, then write outputs, exit 0
   exit           print then exit with "code"
   sleep          print "sleeping" then sleep "seconds"
   hostile        write a symlink, a FIFO, a hard link to an input, a "../" symlink trick,
                  plus one good file
   flood          print "lines" lines of "width" characters as fast as it can
+  long-line      print "before", a line of "chars" characters chr("char") (default 16000
+                 times chr(1)), then "after"
   big-output     write "bytes" bytes into outputs/big.bin
   env            print the environment, one NAME=value per line
   kill-self      kill itself with signal "signal"
@@ -53,6 +56,7 @@ if mode == "ok":
     print("to stderr", file=sys.stderr, flush=True)
     outputs()
 elif mode == "slow":
+    time.sleep(float(P.get("delay", 0)))
     end = time.time() + float(P.get("seconds", 2))
     i = 0
     while time.time() < end:
@@ -87,6 +91,10 @@ elif mode == "flood":
     for i in range(int(P.get("lines", 100000))):
         sys.stdout.write(f"{i} {line}\n")
     sys.stdout.flush()
+elif mode == "long-line":
+    print("before", flush=True)
+    print(chr(int(P.get("char", 1))) * int(P.get("chars", 16000)), flush=True)
+    print("after", flush=True)
 elif mode == "big-output":
     with open(os.path.join(out, "big.bin"), "wb") as f:
         f.write(b"\0" * int(P.get("bytes", 1 << 20)))

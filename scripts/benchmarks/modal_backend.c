@@ -1,4 +1,4 @@
-/* bench_modal_backend: one job through the Modal sandbox backend alone, for scripts/bench-modal.
+/* bench_modal_backend: one job through the Modal sandbox backend alone, for scripts/bench.
  *
  * Theory of operation. This is what `labbox supervise` does for a job minus the job store, the
  * log file and the HTTP/queue around it: config_load (labbox.conf keys from LABBOX_<KEY>, so
@@ -12,7 +12,7 @@
  * JSON line on stdout with the phase times in ms (init, start, run, collect, destroy, total),
  * the agent's exit code, the bytes and lines seen per stream and the collected file count, and
  * exits 0; on any failure it prints the reason on stderr and exits 1. It asserts nothing about
- * the agent's output: scripts/bench/modal.mjs checks what it needs.
+ * the agent's output: scripts/benchmarks/modal.mjs checks what it needs.
  */
 #include <fcntl.h>
 #include <inttypes.h>

@@ -1,7 +1,7 @@
-// bench-modal: the same Modal job through the official JS SDK (modal@0.11.1) and through
+// bench/modal: the same Modal job through the official JS SDK (modal@0.11.1) and through
 // labbox, against the fake Modal server (tests/fake-modal); wall time and RPCs per method.
 // A benchmark: it prints figures and asserts nothing about them (it only refuses to time a
-// run whose job did not do its work). Run it through scripts/bench-modal, which builds first.
+// run whose job did not do its work). Run it through scripts/bench --only modal, which builds first.
 //
 // The job (docs/modal.md#one-job-step-by-step): app -> image -> idle sandbox tagged with the job ->
 // upload the work dir (agent.py, inputs/experiment.csv, inputs/params.json, outputs/) as a
@@ -20,7 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import { backendService, startStack, stopServices, BUILD, ROOT, TEST_AGENT, CSV, sleep } from "../../tests/integration/harness.mjs";
 
-const USAGE = `usage: scripts/bench-modal [--runs N] [--lines N] [--sides a,b,...] [--json]
+const USAGE = `usage: node scripts/benchmarks/modal.mjs [--runs N] [--lines N] [--sides a,b,...] [--json]
   --runs N     timed runs per side, after one warm-up (default 5); the figure is the median
   --lines N    stdout lines the agent prints (default 200)
   --sides LIST sdk-v1,sdk-v2,labbox-http,labbox-backend (default: all)
@@ -58,7 +58,7 @@ const FAKE_DIR = path.join(ROOT, "tests/fake-modal");
 const sdkPkg = path.join(FAKE_DIR, "node_modules/modal/package.json");
 if (!fs.existsSync(sdkPkg) || JSON.parse(fs.readFileSync(sdkPkg, "utf8")).version !== "0.11.1")
   die("tests/fake-modal/node_modules lacks modal@0.11.1: run `npm ci --prefix tests/fake-modal`");
-const C_DRIVER = path.join(BUILD, "tests/bench_modal_backend");
+const C_DRIVER = path.join(BUILD, "bench/bench_modal_backend");
 
 const IMAGE = "python:3.12-slim";          // labbox's default modal_image
 const WALL_TIMEOUT_S = 600;                // labbox's default wall_timeout

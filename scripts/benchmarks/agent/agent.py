@@ -1,15 +1,12 @@
-"""Benchmark agent for scripts/bench-events: prints timestamped lines, or holds a job open.
+"""Benchmark agent for scripts/bench (streams, latency): prints timestamped lines.
 
 Standard library only; runs in the sandbox like any operator's agent. params.json "mode":
   lines   print "clock <realtime_ns> <monotonic_ns>", wait "delay_s" seconds (so the readers
           attach), then print "lines" lines "bench <i> <monotonic_ns> <realtime_ns>" every
           "interval_ms" ms on an absolute schedule (no drift), each stamped as it is printed
-  hold    print "holding", then sleep "seconds" seconds (a long-running job for streams to
-          watch); exits early, cleanly, on SIGTERM
 """
 import json
 import os
-import signal
 import sys
 import time
 
@@ -45,11 +42,6 @@ if mode == "lines":
         mono, rt = stamp()
         out.write(f"bench {i} {mono} {rt}\n")
         out.flush()
-    print("done", flush=True)
-elif mode == "hold":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print("holding", flush=True)
-    time.sleep(float(P.get("seconds", 300)))
     print("done", flush=True)
 else:
     print(f"unknown mode {mode}", file=sys.stderr, flush=True)
