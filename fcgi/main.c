@@ -74,15 +74,15 @@ run_check_config(struct cli *cli, struct config *cfg)
     size_t len = 0;
     int status = 0;
     if (sandbox_ops_by_name(cfg->backend) == NULL) {
-        fprintf(stderr, "labbox: backend %s is not compiled into this build (have: %s)\n",
-                cfg->backend, sandbox_names());
+        (void)fprintf(stderr, "labbox: backend %s is not compiled into this build (have: %s)\n",
+                      cfg->backend, sandbox_names());
         status = 2;
     } else if (config_check_files(cfg, err, sizeof(err)) != RC_OK) {
-        fprintf(stderr, "labbox: configuration error: %s\n", err);
+        (void)fprintf(stderr, "labbox: configuration error: %s\n", err);
         status = 2;
     } else if (cli->print) {
         if (config_format(cfg, &text, &len) != RC_OK) {
-            fprintf(stderr, "labbox: out of memory\n");
+            (void)fprintf(stderr, "labbox: out of memory\n");
             status = 1;
         } else if (fwrite(text, 1, len, stdout) != len) {
             status = 1;
@@ -140,18 +140,19 @@ find_command(const char *name)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: labbox COMMAND [--config FILE] [ARGS]\n\ncommands:\n");
+    (void)fprintf(f, "usage: labbox COMMAND [--config FILE] [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nEvery configuration key can also be set as LABBOX_<KEY> in the environment.\n"
-               "`labbox COMMAND --help` describes a command; labbox(8) and labbox.conf(5) the "
-               "rest.\n");
+        (void)fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+    (void)fprintf(f,
+                  "\nEvery configuration key can also be set as LABBOX_<KEY> in the environment.\n"
+                  "`labbox COMMAND --help` describes a command; labbox(8) and labbox.conf(5) the "
+                  "rest.\n");
 }
 
 static void
 command_usage(FILE *f, const struct command *c)
 {
-    fprintf(f, "usage: labbox %s%s%s\n", c->name, c->synopsis[0] ? " " : "", c->synopsis);
+    (void)fprintf(f, "usage: labbox %s%s%s\n", c->name, c->synopsis[0] ? " " : "", c->synopsis);
 }
 
 static void
@@ -169,7 +170,7 @@ run_help(struct cli *cli, struct config *cfg)
     (void)cfg;
     const struct command *c = cli->arg ? find_command(cli->arg) : NULL;
     if (cli->arg != NULL && c == NULL) {
-        fprintf(stderr, "labbox: no command %s\n\n", cli->arg);
+        (void)fprintf(stderr, "labbox: no command %s\n\n", cli->arg);
         usage(stderr);
         return 2;
     }
@@ -220,12 +221,12 @@ main(int argc, char **argv)
                    (!cli.print || c->run == run_check_config);
     if (!args_ok) {
         if (c != NULL) {
-            fprintf(stderr, "labbox: wrong arguments for %s\n", name);
+            (void)fprintf(stderr, "labbox: wrong arguments for %s\n", name);
             command_usage(stderr, c);
             return 2;
         }
         if (name != NULL)
-            fprintf(stderr, "labbox: unknown command %s\n\n", name);
+            (void)fprintf(stderr, "labbox: unknown command %s\n\n", name);
         usage(stderr);
         return 2;
     }
@@ -233,7 +234,8 @@ main(int argc, char **argv)
     char err[1024] = "";
     if (c->loads_config) {
         if (config_load(&cfg, cli.config_path, err, sizeof(err)) != RC_OK) {
-            fprintf(stderr, "labbox: configuration error: %s\n", err[0] ? err : "out of memory");
+            (void)fprintf(stderr, "labbox: configuration error: %s\n",
+                          err[0] ? err : "out of memory");
             config_fini(&cfg);
             return 2;
         }

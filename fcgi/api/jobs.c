@@ -452,7 +452,7 @@ send_records(struct req *r, int fd, uint64_t off, uint64_t size, bool ndjson)
     size_t end = (size_t)got;
     while (end > 0 && buf[end - 1] != '\n')
         end--;
-    (void)snprintf(hdr, sizeof(hdr), "Log-Offset: %llu\r\n", (unsigned long long)(off + end));
+    (void)snprintf(hdr, sizeof(hdr), "Log-Offset: %llu\r\n", (unsigned long long)off + end);
     if (resp_start(r, 200, ndjson ? "application/x-ndjson" : "text/plain; charset=utf-8", hdr) !=
             RC_OK ||
         strcmp(r->method, "HEAD") == 0) {
