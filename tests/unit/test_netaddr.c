@@ -124,39 +124,35 @@ static void
 test_forwarded(void)
 {
     char k[NETADDR_KEY_MAX];
-    /* No trusted proxies: the header is never believed. */
-    client("127.0.0.1", "203.0.113.9", "", k);
-    CHECK_STR(k, "127.0.0.1");
-    /* From an untrusted peer it is not believed either. */
-    client("198.51.100.1", "203.0.113.9", "127.0.0.1", k);
-    CHECK_STR(k, "198.51.100.1");
-    /* From a trusted proxy: the rightmost untrusted entry. */
-    client("127.0.0.1", "203.0.113.9", "127.0.0.1", k);
-    CHECK_STR(k, "203.0.113.9");
-    /* A client that forges entries to the left gains nothing: the proxy appended its view. */
-    client("127.0.0.1", "1.1.1.1, 2.2.2.2, 203.0.113.9", "127.0.0.1", k);
-    CHECK_STR(k, "203.0.113.9");
-    /* A chain of trusted proxies is walked through. */
-    client("10.0.0.1", "203.0.113.9,10.0.0.7 , 10.0.0.3", "10.0.0.0/8", k);
-    CHECK_STR(k, "203.0.113.9");
-    /* Every entry trusted: the leftmost. */
-    client("10.0.0.1", "10.0.0.9, 10.0.0.3", "10.0.0.0/8", k);
-    CHECK_STR(k, "10.0.0.9");
-    /* Garbage stops the walk at the last good hop. */
-    client("10.0.0.1", "203.0.113.9, junk, 10.0.0.3", "10.0.0.0/8", k);
-    CHECK_STR(k, "10.0.0.3");
-    client("10.0.0.1", "", "10.0.0.0/8", k);
-    CHECK_STR(k, "10.0.0.1");
-    client("10.0.0.1", ",,,", "10.0.0.0/8", k);
-    CHECK_STR(k, "10.0.0.1");
-    /* Ports and brackets as some proxies write them; IPv6 by /64. */
-    client("::1", "[2001:db8:aa:bb::1]:5000", "::1", k);
-    CHECK_STR(k, "2001:db8:aa:bb::/64");
-    client("127.0.0.1", "198.51.100.4:1234", "127.0.0.0/8", k);
-    CHECK_STR(k, "198.51.100.4");
-    /* No peer address at all. */
-    client("", NULL, "", k);
-    CHECK_STR(k, "error");
+    static const struct {
+        const char *peer, *xff, *trusted, *want;
+    } cases[] = {
+        /* No trusted proxies: the header is never believed. */
+        {"127.0.0.1", "203.0.113.9", "", "127.0.0.1"},
+        /* From an untrusted peer it is not believed either. */
+        {"198.51.100.1", "203.0.113.9", "127.0.0.1", "198.51.100.1"},
+        /* From a trusted proxy: the rightmost untrusted entry. */
+        {"127.0.0.1", "203.0.113.9", "127.0.0.1", "203.0.113.9"},
+        /* A client that forges entries to the left gains nothing: the proxy appended its view. */
+        {"127.0.0.1", "1.1.1.1, 2.2.2.2, 203.0.113.9", "127.0.0.1", "203.0.113.9"},
+        /* A chain of trusted proxies is walked through. */
+        {"10.0.0.1", "203.0.113.9,10.0.0.7 , 10.0.0.3", "10.0.0.0/8", "203.0.113.9"},
+        /* Every entry trusted: the leftmost. */
+        {"10.0.0.1", "10.0.0.9, 10.0.0.3", "10.0.0.0/8", "10.0.0.9"},
+        /* Garbage stops the walk at the last good hop. */
+        {"10.0.0.1", "203.0.113.9, junk, 10.0.0.3", "10.0.0.0/8", "10.0.0.3"},
+        {"10.0.0.1", "", "10.0.0.0/8", "10.0.0.1"},
+        {"10.0.0.1", ",,,", "10.0.0.0/8", "10.0.0.1"},
+        /* Ports and brackets as some proxies write them; IPv6 by /64. */
+        {"::1", "[2001:db8:aa:bb::1]:5000", "::1", "2001:db8:aa:bb::/64"},
+        {"127.0.0.1", "198.51.100.4:1234", "127.0.0.0/8", "198.51.100.4"},
+        /* No peer address at all. */
+        {"", NULL, "", "error"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        client(cases[i].peer, cases[i].xff, cases[i].trusted, k);
+        CHECK_STR(k, cases[i].want);
+    }
     struct netaddr a;
     CHECK_INT(netaddr_client(NULL, NULL, NULL, 0, &a), RC_BADREQ);
     /* A long header is walked at most NETADDR_XFF_MAX hops. */
