@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "defaults.h"
+#include "util/netaddr.h"
 #include "util/sha256.h"
 
 #define DEF_ALLOWED_TYPES                                                                          \
@@ -78,6 +79,9 @@ static const struct key_def keys[] = {
     S(socket_group),
     S(instance),
     P(log_file),
+    S(identity),
+    S(trusted_proxies),
+    S(admin_users),
     Z(max_file_bytes, 1, 1ull << 40),
     Z(max_job_bytes, 1, 1ull << 42),
     U(max_files, 1, 10000),
@@ -105,6 +109,9 @@ static const struct key_def keys[] = {
     KEY(socket_mode, KEY_MODE, 0, 0777),
     U(keepalive_ms, 100, 300000),
     U(modal_sandbox_version, 1, 2),
+    U(user_max_queued, 0, 1000000),
+    U(user_max_running, 0, 4096),
+    Z(user_max_bytes, 0, 1ull << 44),
     B(network),
     B(allow_octet_stream),
 };
@@ -123,8 +130,9 @@ static const struct key_def keys[] = {
 /* Keys a reload (SIGHUP) applies; every other key needs a restart. Request threads read the
  * first group through the current snapshot; each supervisor reads the second at its start from
  * <data_dir>/running.conf; serve applies the third itself. Not here, for example: the scheduler
- * reads max_concurrent, max_queue and job_ttl once at start-up, the backends' connection keys
- * feed the health probe, and running jobs' work dirs live in sandbox_dir. */
+ * reads max_concurrent, max_queue, job_ttl, identity and the user_* quotas once at start-up, the
+ * backends' connection keys feed the health probe, and running jobs' work dirs live in sandbox_dir.
+ */
 static const char *const reloadable[] = {
     "max_file_bytes",
     "max_job_bytes",
@@ -134,6 +142,8 @@ static const char *const reloadable[] = {
     "disk_reserve_mb",
     "keepalive_ms",
     "max_streams",
+    "trusted_proxies",
+    "admin_users",
     /* read by supervisors */
     "agent_dir",
     "agent_command",
@@ -215,6 +225,9 @@ config_init(struct config *cfg)
         {&cfg->socket_group, ""},
         {&cfg->instance, ""},
         {&cfg->log_file, ""},
+        {&cfg->identity, DEF_IDENTITY},
+        {&cfg->trusted_proxies, ""},
+        {&cfg->admin_users, ""},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]) && rc == RC_OK; i++)
         rc = set_str(strs[i].slot, strs[i].v);
@@ -245,6 +258,9 @@ config_init(struct config *cfg)
     cfg->socket_mode = 0660;
     cfg->keepalive_ms = DEF_KEEPALIVE_MS;
     cfg->modal_sandbox_version = 1;
+    cfg->user_max_queued = DEF_USER_MAX_QUEUED;
+    cfg->user_max_running = DEF_USER_MAX_RUNNING;
+    cfg->user_max_bytes = DEF_USER_MAX_BYTES;
     cfg->network = false;
     cfg->allow_octet_stream = false;
     if (rc != RC_OK)
@@ -711,6 +727,54 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     return config_finish(cfg, err, errlen);
 }
 
+static const char *const identity_names[] = {
+    "none",        /* IDENTITY_NONE */
+    "address",     /* IDENTITY_ADDRESS */
+    "remote_user", /* IDENTITY_REMOTE_USER */
+};
+
+enum identity_mode
+config_identity(const struct config *cfg)
+{
+    for (size_t i = 0; i < sizeof(identity_names) / sizeof(identity_names[0]); i++)
+        if (strcmp(cfg->identity, identity_names[i]) == 0)
+            return (enum identity_mode)i;
+    return IDENTITY_NONE; /* config_finish refuses any other value */
+}
+
+bool
+config_is_admin(const struct config *cfg, const char *user)
+{
+    size_t ul = strlen(user), n;
+    const char *cur = cfg->admin_users, *t;
+    while (config_next_type(&cur, &t, &n))
+        if (n == ul && strncmp(t, user, ul) == 0)
+            return true;
+    return false;
+}
+
+/* The identity keys: a known mode, and trusted_proxies that parse. */
+static enum rc
+check_identity(const struct config *cfg, char *err, size_t errlen)
+{
+    bool known = false;
+    for (size_t i = 0; i < sizeof(identity_names) / sizeof(identity_names[0]); i++)
+        known = known || strcmp(cfg->identity, identity_names[i]) == 0;
+    if (!known) {
+        (void)snprintf(err, errlen, "identity: expected none, address or remote_user, got '%s'",
+                       cfg->identity);
+        return RC_BADREQ;
+    }
+    struct netaddr_net *nets = NULL;
+    size_t n = 0;
+    char sub[256];
+    enum rc rc = netaddr_parse_nets(cfg->trusted_proxies, &nets, &n, sub, sizeof(sub));
+    free(nets);
+    if (rc == RC_BADREQ)
+        (void)snprintf(err, errlen, "trusted_proxies: %s", sub);
+    return rc;
+}
+
 /* The sandbox's keys that depend on each other (after max_concurrent is known). */
 static enum rc
 check_sandbox_keys(struct config *cfg, char *err, size_t errlen)
@@ -755,7 +819,7 @@ check_names(const struct config *cfg, char *err, size_t errlen)
                        cfg->log_level);
         return RC_BADREQ;
     }
-    return RC_OK;
+    return check_identity(cfg, err, errlen);
 }
 
 enum rc

@@ -30,6 +30,9 @@ struct config {
     char *socket_group;     /* group given the FastCGI socket ("" = leave as is) */
     char *instance;         /* names this labbox's containers/sandboxes; "" = from host+data_dir */
     char *log_file;         /* labbox's own log: appended to, reopened on SIGHUP; "" = stderr */
+    char *identity;         /* who a request is: "none", "address" or "remote_user" */
+    char *trusted_proxies;  /* addresses/CIDRs whose X-Forwarded-For is believed ("" = none) */
+    char *admin_users;      /* remote_user names that see and manage every job */
     uint64_t max_file_bytes;
     uint64_t max_job_bytes;
     uint64_t max_files;
@@ -58,6 +61,9 @@ struct config {
     uint64_t keepalive_ms;          /* event stream keepalive comment interval */
     uint64_t modal_sandbox_version; /* 1 = V1 sandboxes (SandboxCreate), 2 = V2 (SandboxCreateV2) */
     unsigned unenforced;            /* LIMIT_* bits of allow_unenforced, set by config_finish */
+    uint64_t user_max_queued;       /* per identity: jobs waiting (0 = no limit) */
+    uint64_t user_max_running;      /* per identity: sandboxes at once (0 = no limit) */
+    uint64_t user_max_bytes;        /* per identity: bytes of jobs kept (0 = no limit) */
     bool network;
     bool allow_octet_stream;
 };
@@ -74,6 +80,17 @@ const char *config_limit_name(unsigned bit);
 /* config_parse_limits: a list of limit names (separated by spaces or commas) as LIMIT_* bits;
  * false for an unknown name. Pure. */
 bool config_parse_limits(const char *list, unsigned *out);
+/* Who a request is (the identity key): nobody, its client address, or the web server's user. */
+enum identity_mode {
+    IDENTITY_NONE,        /* capability URLs only: no owner, no quotas, a FIFO queue */
+    IDENTITY_ADDRESS,     /* the client address counts for quotas and fairness */
+    IDENTITY_REMOTE_USER, /* REMOTE_USER owns jobs; requests without one are refused */
+};
+
+/* config_identity: cfg->identity as an enum (checked by config_finish). */
+enum identity_mode config_identity(const struct config *cfg);
+/* config_is_admin: is user on admin_users? */
+bool config_is_admin(const struct config *cfg, const char *user);
 
 /* config_init fills cfg with defaults (owned strings); config_fini frees and zeroes it. */
 enum rc config_init(struct config *cfg) LB_MUST_CHECK;

@@ -33,6 +33,10 @@
 #define DEF_MODAL_APP        "labbox"
 #define DEF_MODAL_IMAGE      "python:3.12-slim"
 #define DEF_AGENT_COMMAND    "python3 agent.py"
+#define DEF_IDENTITY         "address"    /* fair per client address out of the box */
+#define DEF_USER_MAX_QUEUED  10           /* jobs one identity may have waiting */
+#define DEF_USER_MAX_RUNNING 0            /* sandboxes one identity may use; 0 = any */
+#define DEF_USER_MAX_BYTES   (1ull << 30) /* bytes one identity's jobs may keep */
 
 /* Fixed caps. */
 #define PARAMS_MAX_BYTES (64 * 1024)   /* the params part */

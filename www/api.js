@@ -1,5 +1,7 @@
 // api: small wrappers around the labbox HTTP API (docs/api.md) and its problem+json errors.
 
+import { formatDuration } from './format.js';
+
 /** A job id: 26 characters of lower-case RFC 4648 base32. */
 export const JOB_ID_RE = /^[a-z2-7]{26}$/;
 
@@ -48,8 +50,8 @@ export function problemText(err) {
     s = title;
   }
   if (detail) s += `. ${detail}`;
-  if (err.code === 'queue_full' && err.retryAfter > 0) {
-    s += `. Try again in ${err.retryAfter} s`;
+  if ((err.code === 'queue_full' || err.code === 'user_quota') && err.retryAfter > 0) {
+    s += `. Try again in ${formatDuration(err.retryAfter * 1000)}`;
   }
   s = s.trim();
   if (!/[.!?]$/.test(s)) s += '.';

@@ -1,11 +1,13 @@
-// app: the labbox single-page frontend. Hash routing (#/ and #/jobs/<id>), the recent-jobs list,
-// and wiring of the upload form and the job view.
+// app: the labbox single-page frontend. Hash routing (#/ and #/jobs/<id>), the jobs list (the
+// server's "My jobs" when it knows who is signed in, else the jobs of this browser), and wiring
+// of the upload form and the job view.
 
-import { getJson, JOB_ID_RE, ApiError } from './api.js';
+import { getJson, JOB_ID_RE, ApiError, problemText } from './api.js';
 import { initUpload } from './upload.js';
 import { JobView } from './jobview.js';
 import { loadRecent, forgetJob } from './recent.js';
-import { stateLabel, formatTime } from './format.js';
+import { fetchMyJobs, jobRow, myJobItem } from './myjobs.js';
+import { stateLabel } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -63,29 +65,54 @@ function focusHeading(id) {
   if (h) h.focus({ preventScroll: false });
 }
 
+/** The jobs list: the server's when it names the signed-in user, else this browser's. */
 function renderRecent() {
   const gen = ++recentGeneration;
+  limitsPromise.then((limits) => {
+    if (gen !== recentGeneration) return;
+    if (limits && limits.identity === 'remote_user') renderMyJobs(gen, limits, null);
+    else renderLocal(gen);
+  }, () => {
+    if (gen === recentGeneration) renderLocal(gen);
+  });
+}
+
+/** "My jobs" from the server: a page, or the next one appended (cursor). */
+function renderMyJobs(gen, limits, cursor) {
+  const list = $('recent-list');
+  const more = $('recent-more');
+  const all = limits.admin === true && $('recent-all').checked;
+  $('recent-title').textContent = all ? 'Everyone\'s jobs' : 'My jobs';
+  $('recent-who').textContent = typeof limits.user === 'string' ? `Signed in as ${limits.user}` : '';
+  $('recent-all-wrap').hidden = limits.admin !== true;
+  $('recent-empty').textContent = all ? 'No jobs yet.' : 'No jobs yet. Jobs you start appear here, wherever you sign in.';
+  $('footer-note').textContent = 'labbox runs each job in its own sandbox. Your jobs are yours: others see them only if they administer this server.';
+  more.disabled = true;
+  fetchMyJobs(cursor, all).then((page) => {
+    if (gen !== recentGeneration) return;
+    $('recent-error').hidden = true;
+    const items = page.jobs.map((j) => myJobItem(j, all));
+    if (cursor) list.append(...items);
+    else list.replaceChildren(...items);
+    $('recent-empty').hidden = list.children.length > 0;
+    more.hidden = !page.next;
+    more.disabled = false;
+    more.onclick = () => renderMyJobs(gen, limits, page.next);
+  }, (err) => {
+    if (gen !== recentGeneration) return;
+    $('recent-error').textContent = `The list of your jobs could not be loaded: ${problemText(err)}`;
+    $('recent-error').hidden = false;
+    more.disabled = false;
+  });
+}
+
+/** The jobs started in this browser (localStorage), each with its state from the server. */
+function renderLocal(gen) {
   const list = $('recent-list');
   const entries = loadRecent();
   $('recent-empty').hidden = entries.length > 0;
   const items = entries.map((e) => {
-    const li = document.createElement('li');
-    li.className = 'recent-item';
-    li.dataset.id = e.id;
-    const main = document.createElement('div');
-    main.className = 'recent-main';
-    const a = document.createElement('a');
-    a.href = `#/jobs/${e.id}`;
-    a.className = 'recent-link';
-    a.textContent = e.names.length ? e.names.join(', ') : `Job ${e.id.slice(0, 8)}…`;
-    const meta = document.createElement('span');
-    meta.className = 'muted small';
-    meta.textContent = [e.created ? formatTime(e.created) : '', `${e.id.slice(0, 8)}…`].filter(Boolean).join(' · ');
-    main.append(a, meta);
-    const badge = document.createElement('span');
-    badge.className = 'badge badge-small';
-    badge.dataset.state = 'loading';
-    badge.textContent = stateLabel('loading');
+    const { li, link: a, badge } = jobRow({ id: e.id, names: e.names, created: e.created, state: 'loading' });
     const rm = document.createElement('button');
     rm.type = 'button';
     rm.className = 'btn btn-quiet btn-icon';
@@ -100,7 +127,7 @@ function renderRecent() {
       const target = next ? next.querySelector('button') : $('recent-refresh');
       if (target) target.focus();
     });
-    li.append(main, badge, rm);
+    li.append(rm);
     getJson(`/api/jobs/${encodeURIComponent(e.id)}`).then((job) => {
       if (gen !== recentGeneration) return;
       badge.dataset.state = job.state;
@@ -123,6 +150,7 @@ function renderRecent() {
 
 initUpload(limitsPromise, navigate);
 $('recent-refresh').addEventListener('click', renderRecent);
+$('recent-all').addEventListener('change', renderRecent);
 window.addEventListener('hashchange', route);
 window.addEventListener('storage', (e) => {
   if (e.key && e.key.startsWith('labbox.recent') && !$('view-home').hidden) renderRecent();

@@ -54,15 +54,31 @@ const struct api_route *api_route_find(const char *method, const char *path, str
 enum rc api_events_start(struct api *api) LB_MUST_CHECK;
 void api_events_stop(struct api *api);
 
-/* Handlers, by file: api/service.c, api/jobs.c, api/outputs.c, api/events.c. */
+/* Handlers, by file: api/service.c, api/jobs.c, api/joblist.c, api/outputs.c, api/events.c. */
 api_handler_fn api_health, api_limits, api_metrics;
 api_handler_fn api_create_job, api_get_job, api_get_logs, api_cancel_job, api_delete_job;
+api_handler_fn api_list_jobs;
 api_handler_fn api_list_outputs, api_get_output, api_get_zip;
 api_handler_fn api_events;
 
+/* Who is asking, and quotas (api/people.c). */
+/* api_identify: fill r->who and r->admin for api->cfg's identity setting; with remote_user and
+ * no usable user it answers 401 and returns false. api_dispatch calls it for every request. */
+bool api_identify(struct api *api, struct req *r);
+/* api_may_see: may the caller see and manage job? Always without remote_user (the id is the
+ * permission); with it, the job's owner and admins only. */
+bool api_may_see(const struct api *api, const struct req *r, const struct job *job);
+/* api_view: the jobstore_public view bits the identity setting calls for. */
+unsigned api_view(const struct api *api);
+/* api_answer_refusal: the 429 of a refused upload (queue_full, or user_quota naming the quota
+ * in its "quota" member) with Retry-After; bytes is the upload's size when it was known. */
+void api_answer_refusal(struct api *api, struct req *r, enum jobindex_verdict v, int retry_after,
+                        uint64_t bytes);
+
 /* Shared helpers (api/helpers.c). */
-/* api_load_job: open and load a job; on failure it has answered (404/500) and returns false.
- * On success *out_dirfd and *out_job are the caller's (close, jobstore_job_fini). */
+/* api_load_job: open and load a job the caller may see (api_may_see: any other is the same 404
+ * as an unknown id); on failure it has answered (404/500) and returns false. On success
+ * *out_dirfd and *out_job are the caller's (close, jobstore_job_fini). */
 bool api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd,
                   struct job *out_job);
 /* api_job_public: the public job object (caller owns) with the live queue position and, once

@@ -77,6 +77,8 @@ api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd, str
     enum rc rc = jobstore_open_job(api->js, id, out_dirfd);
     if (rc == RC_OK)
         rc = jobstore_load(*out_dirfd, out_job);
+    if (rc == RC_OK && !api_may_see(api, r, out_job))
+        rc = RC_NOTFOUND; /* someone else's job: exactly as if there were none */
     if (rc == RC_OK)
         return true;
     jobstore_job_fini(out_job);
@@ -99,7 +101,7 @@ api_job_public(struct api *api, int dirfd, const struct job *job)
         pos = scheduler_position(api->sched, job->id);
     if (jobstate_is_terminal(job->state) && jobstore_outputs_index(dirfd, &outputs) != RC_OK)
         return NULL;
-    json_object *o = jobstore_public(job, pos, outputs);
+    json_object *o = jobstore_public(job, pos, outputs, api_view(api));
     json_object_put(outputs);
     return o;
 }

@@ -55,6 +55,7 @@ struct upload {
     bool have_params;
     bool aborted; /* the client went away mid-body */
     struct upload_err err;
+    struct sched_ticket ticket; /* the queue slot and quotas (scheduler_reserve) */
 };
 
 static enum rc fail(struct upload *u, enum rc rc, enum problem problem, const char *file,
@@ -238,10 +239,10 @@ answer_error(struct req *r, const struct upload_err *e)
     resp_problem(r, e->problem, NULL, e->file[0] ? e->file : NULL, "%s", e->detail);
 }
 
-/* The checks that need no body: shutting down, disk, content type, size, queue room. On
- * success the queue slot is reserved; otherwise the request is answered. */
+/* The checks that need no body: shutting down, disk, content type, size, queue room and the
+ * uploader's quotas. On success the queue slot is reserved; otherwise the request is answered. */
 static bool
-admit(struct api *api, struct req *r, struct span *out_boundary)
+admit(struct api *api, struct req *r, struct span *out_boundary, struct sched_ticket *t)
 {
     const struct config *cfg = api->cfg;
     if (atomic_load(&api->shutting_down)) {
@@ -271,9 +272,9 @@ admit(struct api *api, struct req *r, struct span *out_boundary)
                      "the upload is larger than the limit for one job");
         return false;
     }
-    if (scheduler_reserve(api->sched) != RC_OK) {
-        resp_problem(r, PROBLEM_QUEUE_FULL, NULL, NULL,
-                     "too many jobs are waiting; try again shortly");
+    enum jobindex_verdict v = scheduler_reserve(api->sched, &r->who, r->content_length, t);
+    if (v != JOBINDEX_OK) {
+        api_answer_refusal(api, r, v, t->retry_after, 0);
         return false;
     }
     return true;
@@ -316,7 +317,8 @@ answer_created(struct api *api, struct req *r, const struct job *job)
 {
     char loc[128];
     (void)snprintf(loc, sizeof(loc), "Location: /api/jobs/%s\r\n", job->id); /* fits */
-    json_object *pub = jobstore_public(job, scheduler_position(api->sched, job->id), NULL);
+    json_object *pub =
+        jobstore_public(job, scheduler_position(api->sched, job->id), NULL, api_view(api));
     if (pub == NULL) {
         api_internal(r);
         return;
@@ -342,7 +344,7 @@ create_job(struct api *api, struct req *r)
     struct upload u = {.api = api, .stage = {.dirfd = -1, .inputs_fd = -1}, .fd = -1};
     struct span boundary;
     jobstore_job_init(&u.job);
-    if (!admit(api, r, &boundary))
+    if (!admit(api, r, &boundary, &u.ticket))
         return;
     enum rc rc = jobstore_stage_begin(api->js, &u.stage);
     if (rc == RC_OK)
@@ -358,7 +360,16 @@ create_job(struct api *api, struct req *r)
     }
     if (u.aborted)
         goto cleanup; /* nobody to answer */
+    uint64_t bytes = u.total + u.params_len;
+    enum jobindex_verdict v =
+        rc == RC_OK ? scheduler_admit(api->sched, &u.ticket, bytes) : JOBINDEX_OK;
+    if (v != JOBINDEX_OK) {
+        api_answer_refusal(api, r, v, u.ticket.retry_after, bytes);
+        goto cleanup;
+    }
     memcpy(u.job.id, u.stage.id, sizeof(u.job.id));
+    u.job.owner = r->who;
+    u.job.round = u.ticket.round;
     (void)snprintf(u.job.backend, sizeof(u.job.backend), "%s", api->cfg->backend);
     u.job.created_ms = clock_real_ms();
     if (rc == RC_OK)
@@ -367,8 +378,10 @@ create_job(struct api *api, struct req *r)
         api_internal(r);
         goto cleanup;
     }
-    if (scheduler_enqueue(api->sched, u.job.id) != RC_OK)
+    if (scheduler_enqueue(api->sched, &u.ticket, &u.job) != RC_OK) {
         log_err("job=%s could not be queued now; it will be at the next start", u.job.id);
+        scheduler_release(api->sched, &u.ticket);
+    }
     log_info("job=%s created: %zu files, %llu bytes", u.job.id, u.job.ninputs,
              (unsigned long long)u.total);
     answer_created(api, r, &u.job);
@@ -380,7 +393,7 @@ cleanup:
     if (u.fd >= 0)
         close(u.fd);
     jobstore_stage_abort(api->js, &u.stage);
-    scheduler_release(api->sched);
+    scheduler_release(api->sched, &u.ticket);
     jobstore_job_fini(&u.job);
     free(u.params);
 }

@@ -19,6 +19,7 @@ static const struct api_route routes[] = {
     {"GET", "limits", api_limits},
     {"GET", "metrics", api_metrics},
     {"POST", "jobs", api_create_job},
+    {"GET", "jobs", api_list_jobs},
     {"GET", "jobs/:id", api_get_job},
     {"DELETE", "jobs/:id", api_delete_job},
     {"GET", "jobs/:id/logs", api_get_logs},
@@ -116,6 +117,8 @@ api_dispatch(struct api *api, struct req *r)
 {
     struct api_args args;
     char allow[96], hdr[128];
+    if (!api_identify(api, r))
+        return; /* answered 401 */
     const struct api_route *rt = api_route_find(r->method, r->path, &args, allow, sizeof(allow));
     if (rt != NULL) {
         /* The rest of the path as a string of its own (it ends the path, bar a slash). */

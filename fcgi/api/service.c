@@ -58,6 +58,30 @@ add_types(const struct config *cfg, json_object *o)
     return false;
 }
 
+/* Who the caller is and the quotas that apply to them (null: no limit). */
+static bool
+add_identity(const struct api *api, const struct req *r, json_object *o)
+{
+    static const char *const modes[] = {"none", "address", "remote_user"};
+    const struct config *cfg = api->cfg;
+    enum identity_mode mode = config_identity(cfg);
+    const struct {
+        const char *key;
+        uint64_t v;
+    } quotas[] = {{"user_max_queued", cfg->user_max_queued},
+                  {"user_max_running", cfg->user_max_running},
+                  {"user_max_bytes", cfg->user_max_bytes}};
+    bool ok = json_set_str(o, "identity", modes[mode]) &&
+              json_set_str(o, "user", r->who.kind == OWNER_USER ? r->who.name : NULL) &&
+              json_object_object_add(o, "admin", json_object_new_boolean(r->admin)) == 0;
+    for (size_t i = 0; ok && i < sizeof(quotas) / sizeof(quotas[0]); i++) {
+        bool on = mode != IDENTITY_NONE && quotas[i].v > 0;
+        ok = on ? json_set_i64(o, quotas[i].key, (int64_t)quotas[i].v)
+                : json_object_object_add(o, quotas[i].key, NULL) == 0;
+    }
+    return ok;
+}
+
 void
 api_limits(struct api *api, struct req *r, const struct api_args *a)
 {
@@ -68,7 +92,7 @@ api_limits(struct api *api, struct req *r, const struct api_args *a)
               json_set_i64(o, "max_job_bytes", (int64_t)cfg->max_job_bytes) &&
               json_set_i64(o, "max_files", (int64_t)cfg->max_files) && add_types(cfg, o) &&
               json_set_i64(o, "wall_timeout_s", (int64_t)cfg->wall_timeout) &&
-              json_set_i64(o, "params_max_bytes", PARAMS_MAX_BYTES);
+              json_set_i64(o, "params_max_bytes", PARAMS_MAX_BYTES) && add_identity(api, r, o);
     if (ok)
         resp_json(r, 200, o, NULL);
     else

@@ -90,6 +90,21 @@ jobstore_job_set_sandbox(struct job *job, json_object *state)
     job->sandbox = state ? json_object_get(state) : NULL;
 }
 
+bool
+jobstore_owner_equal(const struct job_owner *a, const struct job_owner *b)
+{
+    return a->kind == b->kind && strcmp(a->name, b->name) == 0;
+}
+
+uint64_t
+jobstore_input_bytes(const struct job *job)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < job->ninputs; i++)
+        n += job->inputs[i].size;
+    return n;
+}
+
 static void
 set_detail(struct job *job, const char *detail)
 {
@@ -208,14 +223,18 @@ str_or_null(const char *s)
 /* The members the API shows, in the order of docs/api.md; queue_position and outputs are the
  * public view's own. */
 static bool
-add_public(json_object *o, const struct job *job, bool with_extras, long queue_position,
-           json_object *outputs)
+add_public(json_object *o, const struct job *job, bool with_extras, unsigned view,
+           long queue_position, json_object *outputs)
 {
     bool ok = add(o, "id", json_object_new_string(job->id), false) &&
               add(o, "state", json_object_new_string(jobstate_str(job->state)), false) &&
               add(o, "reason", str_or_null(jobstate_reason_str(job->reason)), true) &&
               add(o, "detail", str_or_null(job->detail), true) &&
               add(o, "backend", json_object_new_string(job->backend), false);
+    if (ok && with_extras && (view & JOBSTORE_VIEW_OWNER)) {
+        bool user = job->owner.kind == OWNER_USER;
+        ok = add(o, "owner", user ? json_object_new_string(job->owner.name) : NULL, !user);
+    }
     for (size_t i = 0; ok && i < sizeof(times) / sizeof(times[0]); i++)
         if (times[i].iso != NULL)
             ok = add(o, times[i].iso, iso_or_null(time_of(job, i)), true);
@@ -228,10 +247,17 @@ add_public(json_object *o, const struct job *job, bool with_extras, long queue_p
          add(o, "signal", job->signo > 0 ? json_object_new_int(job->signo) : NULL, true) &&
          add(o, "usage", usage_json(job), !job->has_usage) &&
          add(o, "inputs", inputs_json(job), false);
-    if (ok && with_extras)
+    if (ok && with_extras && !(view & JOBSTORE_VIEW_NO_OUTPUTS))
         ok = add(o, "outputs", outputs ? json_object_get(outputs) : NULL, true);
     return ok;
 }
+
+/* The stored names of owner kinds, indexed by enum job_owner_kind. */
+static const char *const owner_kinds[OWNER__MAX] = {
+    NULL,      /* OWNER_NONE: no member */
+    "address", /* OWNER_ADDRESS */
+    "user",    /* OWNER_USER */
+};
 
 static json_object *
 record_json(const struct job *job)
@@ -239,9 +265,14 @@ record_json(const struct job *job)
     json_object *o = json_object_new_object();
     if (o == NULL)
         return NULL;
-    bool ok = add_public(o, job, false, -1, NULL);
+    bool ok = add_public(o, job, false, 0, -1, NULL);
     for (size_t i = 0; ok && i < sizeof(times) / sizeof(times[0]); i++)
         ok = add(o, times[i].ms, json_object_new_int64(time_of(job, i)), false);
+    if (ok && (unsigned)job->owner.kind < OWNER__MAX && owner_kinds[job->owner.kind] != NULL)
+        ok = add(o, "owner", json_object_new_string(job->owner.name), false) &&
+             add(o, "owner_kind", json_object_new_string(owner_kinds[job->owner.kind]), false);
+    ok = ok && add(o, "round", json_object_new_int64(job->round), false) &&
+         add(o, "kept_bytes", json_object_new_int64((int64_t)job->kept_bytes), false);
     if (ok && job->sandbox != NULL)
         ok = add(o, "sandbox", json_object_get(job->sandbox), false);
     if (ok && job->has_result)
@@ -273,6 +304,21 @@ load_inputs(struct job *job, json_object *arr)
     return RC_OK;
 }
 
+/* An owner the record names with a known kind and a name that fits; otherwise nobody. */
+static void
+load_owner(struct job *job, json_object *o)
+{
+    const char *kind = json_get_str(o, "owner_kind");
+    const char *name = json_get_str(o, "owner");
+    for (int k = OWNER_NONE + 1; kind != NULL && name != NULL && k < OWNER__MAX; k++) {
+        if (strcmp(kind, owner_kinds[k]) == 0 && name[0] != '\0' &&
+            strlen(name) < sizeof(job->owner.name)) {
+            job->owner.kind = (enum job_owner_kind)k;
+            memcpy(job->owner.name, name, strlen(name) + 1);
+        }
+    }
+}
+
 static enum rc
 record_from_json(struct job *job, json_object *o)
 {
@@ -301,6 +347,10 @@ record_from_json(struct job *job, json_object *o)
         job->sandbox = json_object_get(v);
     job->has_result = sandbox_status_parse(json_get_str(o, "result"), &job->result);
     job->stop = (int)json_get_i64(o, "stop", 0);
+    load_owner(job, o);
+    job->round = json_get_i64(o, "round", 0);
+    int64_t kept = json_get_i64(o, "kept_bytes", 0);
+    job->kept_bytes = kept > 0 ? (uint64_t)kept : 0;
     return json_object_object_get_ex(o, "inputs", &v) ? load_inputs(job, v) : RC_OK;
 }
 
@@ -343,8 +393,42 @@ jobstore_load(int dirfd, struct job *out)
     return rc;
 }
 
-enum rc
-jobstore_save(int dirfd, const struct job *job)
+/* The bytes of the regular files below dirfd (symlinks are not followed), the record aside. */
+static uint64_t
+measure(int dirfd, int depth)
+{
+    uint64_t sum = 0;
+    DIR *d = depth < 32 ? fs_opendir(dirfd) : NULL;
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            (depth == 0 && strcmp(de->d_name, LAYOUT_RECORD) == 0) ||
+            fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            sum += (uint64_t)st.st_size;
+        } else if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                sum += measure(sub, depth + 1);
+                close(sub);
+            }
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    return sum;
+}
+
+uint64_t
+jobstore_measure(int dirfd)
+{
+    return measure(dirfd, 0);
+}
+
+static enum rc
+write_record(int dirfd, const struct job *job)
 {
     json_object *o = record_json(job);
     if (o == NULL)
@@ -356,8 +440,16 @@ jobstore_save(int dirfd, const struct job *job)
     return rc;
 }
 
+enum rc
+jobstore_save(int dirfd, struct job *job)
+{
+    if (jobstate_is_terminal(job->state))
+        job->kept_bytes = measure(dirfd, 0);
+    return write_record(dirfd, job);
+}
+
 json_object *
-jobstore_public(const struct job *job, long queue_position, json_object *outputs)
+jobstore_public(const struct job *job, long queue_position, json_object *outputs, unsigned view)
 {
     /* The links, in the order of docs/api.md. */
     static const char *const names[][2] = {{"self", ""},
@@ -368,7 +460,7 @@ jobstore_public(const struct job *job, long queue_position, json_object *outputs
                                            {"cancel", "/cancel"}};
     json_object *o = json_object_new_object();
     json_object *links = json_object_new_object();
-    bool ok = o != NULL && links != NULL && add_public(o, job, true, queue_position, outputs);
+    bool ok = o != NULL && links != NULL && add_public(o, job, true, view, queue_position, outputs);
     for (size_t i = 0; ok && i < sizeof(names) / sizeof(names[0]); i++) {
         char buf[64];
         int k = snprintf(buf, sizeof(buf), "/api/jobs/%s%s", job->id, names[i][1]);
@@ -635,7 +727,7 @@ jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st, con
     char name[64];
     enum rc rc = name_in(name, sizeof(name), STAGE_PREFIX, st->id);
     if (rc == RC_OK)
-        rc = jobstore_save(st->dirfd, job);
+        rc = write_record(st->dirfd, job);
     if (rc == RC_OK)
         rc = create_empty(st->dirfd, LAYOUT_LOCK);
     if (rc == RC_OK)

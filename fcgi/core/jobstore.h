@@ -33,6 +33,7 @@
 
 #define JOB_DETAIL_MAX  512 /* bytes of a job's detail text, NUL included */
 #define JOB_BACKEND_MAX 16  /* bytes of a backend name, NUL included */
+#define JOB_OWNER_MAX   129 /* bytes of an owner's name, NUL included */
 
 struct jobstore {
     const struct config *cfg; /* borrowed */
@@ -56,6 +57,22 @@ struct job_usage {
     uint64_t max_rss_kb; /* peak memory */
 };
 
+/* Who created a job, as the web host named them (docs/api.md#identity). */
+enum job_owner_kind {
+    OWNER_NONE,    /* nobody: created with identity = none */
+    OWNER_ADDRESS, /* a client address, as netaddr_key writes it (identity = address) */
+    OWNER_USER,    /* a user name the web server passed as REMOTE_USER (identity = remote_user) */
+    OWNER__MAX
+};
+
+struct job_owner {
+    enum job_owner_kind kind;
+    char name[JOB_OWNER_MAX]; /* "" for OWNER_NONE */
+};
+
+/* jobstore_owner_equal: the same kind and name. */
+bool jobstore_owner_equal(const struct job_owner *a, const struct job_owner *b);
+
 /* One job's record. Public members are what the API shows; the rest is private. */
 struct job {
     char id[ID_LEN + 1];
@@ -73,7 +90,10 @@ struct job {
     struct job_usage usage;
     struct job_input *inputs; /* owned array of ninputs */
     size_t ninputs;
+    struct job_owner owner; /* shown with identity = remote_user */
     /* Private. */
+    int64_t round;              /* its round in the fair queue (core/jobindex.h) */
+    uint64_t kept_bytes;        /* bytes of its files, measured when a terminal record is saved */
     json_object *sandbox;       /* the backend's re-attach state (owned), NULL = none */
     bool has_result;            /* the agent ended: result and stop are valid */
     enum sandbox_status result; /* how the agent ended, as the backend saw it */
@@ -98,13 +118,26 @@ enum rc jobstore_set_state(struct job *job, enum job_state to, enum job_reason r
 /* jobstore_load: read <dirfd>/job.json into *out (initialised here; fini it even on error).
  * RC_NOTFOUND when absent, RC_IO when unreadable or not a job record. */
 enum rc jobstore_load(int dirfd, struct job *out) LB_MUST_CHECK;
-/* jobstore_save: replace <dirfd>/job.json atomically with job. */
-enum rc jobstore_save(int dirfd, const struct job *job) LB_MUST_CHECK;
+/* jobstore_save: replace <dirfd>/job.json atomically with job. A terminal record is saved with
+ * job->kept_bytes measured first (jobstore_measure). */
+enum rc jobstore_save(int dirfd, struct job *job) LB_MUST_CHECK;
+/* jobstore_measure: the bytes of the files a job keeps (inputs, outputs, log, zip: every
+ * regular file below its dir but the record; symlinks are not followed). */
+uint64_t jobstore_measure(int dirfd);
+/* jobstore_input_bytes: the bytes of job's inputs as its record lists them. */
+uint64_t jobstore_input_bytes(const struct job *job);
+
+/* How jobstore_public shows a job. */
+enum jobstore_view {
+    JOBSTORE_VIEW_OWNER = 1,      /* with "owner" (identity = remote_user) */
+    JOBSTORE_VIEW_NO_OUTPUTS = 2, /* without "outputs" (lists) */
+};
 
 /* jobstore_public: the API's job object (caller owns): the public members plus
- * queue_position (-1 = null), the outputs index (borrowed, NULL = null) and links. NULL on
- * OOM. */
-json_object *jobstore_public(const struct job *job, long queue_position, json_object *outputs);
+ * queue_position (-1 = null), the outputs index (borrowed, NULL = null) and links; view is a
+ * set of enum jobstore_view bits. NULL on OOM. */
+json_object *jobstore_public(const struct job *job, long queue_position, json_object *outputs,
+                             unsigned view);
 
 /*** the store ***/
 

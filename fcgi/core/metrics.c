@@ -30,7 +30,15 @@ static struct {
     unsigned long long ended[JOB_STATE__MAX][REASON__MAX];
     unsigned long long backend_check_failures;
     struct histogram start, duration;
+    unsigned long long quota_jobs[METRICS_QUOTA__MAX][2]; /* [quota][over] */
+    unsigned long long quota_bytes[METRICS_QUOTA__MAX][2];
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static const char *const quota_names[METRICS_QUOTA__MAX] = {
+    "user_max_queued",  /* METRICS_QUOTA_QUEUED */
+    "user_max_running", /* METRICS_QUOTA_RUNNING */
+    "user_max_bytes",   /* METRICS_QUOTA_BYTES */
+};
 
 void
 metrics_upload(const char *code)
@@ -89,6 +97,17 @@ metrics_backend_check(bool ok)
     pthread_mutex_unlock(&m.mu);
 }
 
+void
+metrics_quota(enum metrics_quota q, bool over, size_t jobs, uint64_t bytes)
+{
+    if ((unsigned)q >= METRICS_QUOTA__MAX || jobs == 0)
+        return;
+    pthread_mutex_lock(&m.mu);
+    m.quota_jobs[q][over] += jobs;
+    m.quota_bytes[q][over] += bytes;
+    pthread_mutex_unlock(&m.mu);
+}
+
 struct out {
     char *p;
     size_t len, cap;
@@ -136,6 +155,26 @@ put_histogram(struct out *o, const char *name, const char *help, const struct hi
     }
     put(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.3f\n%s_count %llu\n", name, h->n, name, h->sum,
         name, h->n);
+}
+
+/* The quota counters; the caller holds m.mu. */
+static void
+put_quotas(struct out *o)
+{
+    static const char *const outcomes[2] = {"within", "over"};
+    put(o, "# HELP labbox_quota_jobs_total Jobs checked against each per-identity quota (over: "
+           "refused, or for user_max_running made to wait).\n"
+           "# TYPE labbox_quota_jobs_total counter\n");
+    for (int q = 0; q < METRICS_QUOTA__MAX; q++)
+        for (int v = 0; v < 2; v++)
+            put(o, "labbox_quota_jobs_total{quota=\"%s\",outcome=\"%s\"} %llu\n", quota_names[q],
+                outcomes[v], m.quota_jobs[q][v]);
+    put(o, "# HELP labbox_quota_bytes_total Bytes of those jobs' uploads, by quota and outcome.\n"
+           "# TYPE labbox_quota_bytes_total counter\n");
+    for (int q = 0; q < METRICS_QUOTA__MAX; q++)
+        for (int v = 0; v < 2; v++)
+            put(o, "labbox_quota_bytes_total{quota=\"%s\",outcome=\"%s\"} %llu\n", quota_names[q],
+                outcomes[v], m.quota_bytes[q][v]);
 }
 
 enum rc
@@ -195,6 +234,7 @@ metrics_render(const struct metrics_gauges *g, char **out, size_t *out_len)
                   start_buckets, NSTART);
     put_histogram(&o, "labbox_job_duration_seconds", "From the agent starting to the job's end.",
                   &m.duration, duration_buckets, NDURATION);
+    put_quotas(&o);
     pthread_mutex_unlock(&m.mu);
     if (o.failed) {
         free(o.p);

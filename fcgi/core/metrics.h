@@ -3,14 +3,15 @@
  * Counters count since this `serve` started: uploads by outcome, jobs by terminal state and
  * reason (recorded when the dispatcher sees a supervisor end), backend check failures. The
  * histograms are the sandbox start latency (staging to running) and the job duration (running
- * to the end). Gauges (queue depth, running sandboxes, open streams) are read live by the
- * caller. Thread-safe.
+ * to the end). Per quota, the jobs and bytes within it and over it. Gauges (queue depth, running
+ * sandboxes, open streams) are read live by the caller. Thread-safe.
  */
 #ifndef LABBOX_METRICS_H
 #define LABBOX_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/jobstore.h"
 #include "rc.h"
@@ -22,6 +23,17 @@ void metrics_upload(const char *code);
 void metrics_job_ended(const struct job *job);
 /* metrics_backend_check: the result of one periodic backend check. */
 void metrics_backend_check(bool ok);
+
+/* The per-identity quotas, as labels (never the identities: their number is unbounded). */
+enum metrics_quota {
+    METRICS_QUOTA_QUEUED,  /* user_max_queued */
+    METRICS_QUOTA_RUNNING, /* user_max_running */
+    METRICS_QUOTA_BYTES,   /* user_max_bytes */
+    METRICS_QUOTA__MAX
+};
+/* metrics_quota: jobs (of bytes in all) checked against quota q: within it, or over it
+ * (refused; for user_max_running: made to wait, counted once per job). */
+void metrics_quota(enum metrics_quota q, bool over, size_t jobs, uint64_t bytes);
 
 struct metrics_gauges {
     size_t queued;    /* jobs waiting */

@@ -1,4 +1,4 @@
-/* scheduler: queue, dispatcher thread, supervisor spawning, reconcile and retention. */
+/* scheduler: fair queue, quotas, dispatcher thread, supervisor spawning, reconcile, retention. */
 #include "core/scheduler.h"
 
 #include <errno.h>
@@ -30,7 +30,6 @@ extern char **environ;
 
 struct entry {
     char id[ID_LEN + 1];
-    int64_t order;  /* created_ms: FIFO order */
     int recoveries; /* supervisors started for this job after the first */
     bool deleted;   /* unlinked by DELETE: purge it once its supervisor is gone */
 };
@@ -46,9 +45,7 @@ struct scheduler {
     bool stopping;
     bool started;
     bool kicked; /* work arrived while the dispatcher was busy: no sleep before the next round */
-    struct entry *queue; /* FIFO, [0] is next */
-    size_t nqueue, capqueue;
-    size_t reserved; /* slots claimed by uploads in progress */
+    struct jobindex index; /* every job; the fair queue */
     struct entry *running;
     size_t nrunning, caprunning;
     struct entry *purge; /* deleted jobs whose files are still to be removed */
@@ -91,11 +88,26 @@ find(const struct entry *v, size_t n, const char *id)
     return -1;
 }
 
-static int
-cmp_order(const void *a, const void *b)
+/* The limits uploads and starts are checked against. */
+static struct jobindex_quota
+quota_of(const struct scheduler *sc)
 {
-    const struct entry *x = a, *y = b;
-    return x->order < y->order ? -1 : x->order > y->order ? 1 : strcmp(x->id, y->id);
+    const struct config *c = sc->cfg;
+    struct jobindex_quota q = {.max_queue = c->max_queue,
+                               .per_owner = config_identity(c) != IDENTITY_NONE,
+                               .user_max_queued = c->user_max_queued,
+                               .user_max_running = c->user_max_running,
+                               .user_max_bytes = c->user_max_bytes};
+    return q;
+}
+
+/* Record in the index that job (just saved terminal by serve) has ended. */
+static void
+index_ended(struct scheduler *sc, const struct job *job)
+{
+    pthread_mutex_lock(&sc->mu);
+    jobindex_end(&sc->index, job->id, job->state, job->finished_ms, job->kept_bytes);
+    pthread_mutex_unlock(&sc->mu);
 }
 
 /*** supervisors ***/
@@ -210,10 +222,12 @@ mark_failed(struct scheduler *sc, const char *id, enum job_reason reason, const 
         return;
     if (jobstore_load(dfd, &job) == RC_OK && !jobstate_is_terminal(job.state) &&
         jobstore_set_state(&job, JOB_FAILED, reason, detail) == RC_OK) {
-        if (jobstore_save(dfd, &job) == RC_OK)
+        if (jobstore_save(dfd, &job) == RC_OK) {
             metrics_job_ended(&job);
-        else
+            index_ended(sc, &job);
+        } else {
             log_err("job=%s cannot record its failure (%s)", id, detail);
+        }
     }
     jobstore_job_fini(&job);
     close(dfd);
@@ -252,7 +266,8 @@ enum outcome {
     OUT_RECOVER, /* its supervisor died with the job unfinished: start another */
 };
 
-/* What became of a tracked supervisor; file I/O only, without the lock. */
+/* What became of a tracked supervisor; file I/O only, without the lock. A job found ended is
+ * recorded in the index. */
 static enum outcome
 check_one(struct scheduler *sc, const struct entry *e)
 {
@@ -268,8 +283,10 @@ check_one(struct scheduler *sc, const struct entry *e)
     struct job job;
     bool loaded = jobstore_load(dfd, &job) == RC_OK;
     bool unfinished = loaded && !jobstate_is_terminal(job.state);
-    if (loaded && !unfinished)
+    if (loaded && !unfinished) {
+        index_ended(sc, &job); /* first: once the metric shows the end, so does the index */
         metrics_job_ended(&job);
+    }
     jobstore_job_fini(&job);
     close(dfd);
     if (!unfinished)
@@ -312,6 +329,33 @@ purge_deleted(struct scheduler *sc)
     free(snap);
 }
 
+/* Move the jobs the fair queue picks into the running set (and *starts) while slots are free.
+ * Caller holds sc->mu. */
+static void
+fill_slots(struct scheduler *sc, struct entry **starts, size_t *nstarts, size_t *cap)
+{
+    struct jobindex_quota q = quota_of(sc);
+    uint64_t cap_running = q.per_owner ? q.user_max_running : 0;
+    while (sc->nrunning < sc->cfg->max_concurrent) {
+        size_t deferred = 0;
+        uint64_t deferred_bytes = 0;
+        struct ji_job *j = jobindex_pick(&sc->index, cap_running, &deferred, &deferred_bytes);
+        metrics_quota(METRICS_QUOTA_RUNNING, true, deferred, deferred_bytes);
+        if (j == NULL)
+            break;
+        struct entry e = {.recoveries = 0};
+        memcpy(e.id, j->id, sizeof(e.id));
+        if (push(&sc->running, &sc->nrunning, &sc->caprunning, &e) != RC_OK ||
+            push(starts, nstarts, cap, &e) != RC_OK) {
+            forget_running(sc, e.id);
+            break; /* out of memory: try again next round */
+        }
+        if (cap_running > 0)
+            metrics_quota(METRICS_QUOTA_RUNNING, false, 1, j->bytes);
+        jobindex_take(&sc->index, j);
+    }
+}
+
 /* One round of the dispatcher: check the supervisors, then fill free slots from the queue.
  * The lock is held only to copy and update the sets, never across file I/O or a spawn. */
 static void
@@ -350,15 +394,7 @@ dispatch_round(struct scheduler *sc)
             continue; /* out of memory: checked again next round */
         remove_at(sc->running, &sc->nrunning, (size_t)k);
     }
-    while (sc->nqueue > 0 && sc->nrunning < sc->cfg->max_concurrent) {
-        struct entry e = sc->queue[0];
-        if (push(&sc->running, &sc->nrunning, &sc->caprunning, &e) != RC_OK ||
-            push(&starts, &nstarts, &cap, &e) != RC_OK) {
-            forget_running(sc, e.id);
-            break; /* out of memory: try again next round */
-        }
-        remove_at(sc->queue, &sc->nqueue, 0);
-    }
+    fill_slots(sc, &starts, &nstarts, &cap);
     pthread_mutex_unlock(&sc->mu);
 
     start_all(sc, starts, nstarts);
@@ -378,9 +414,14 @@ sweep_one(void *ctx, int dirfd, const struct job *job)
     if (jobstate_is_terminal(job->state) && fin > 0 &&
         clock_real_ms() - fin > (int64_t)sc->cfg->job_ttl * 1000 && !jobstore_lock_is_held(dirfd)) {
         log_info("job=%s expired; deleting", job->id);
-        struct entry e = {.order = 0, .recoveries = 0, .deleted = true};
+        struct entry e = {.recoveries = 0, .deleted = true};
         memcpy(e.id, job->id, sizeof(e.id));
-        if (jobstore_unlink(sc->js, job->id) == RC_OK && jobstore_purge(sc->js, job->id) != RC_OK) {
+        if (jobstore_unlink(sc->js, job->id) != RC_OK)
+            return true;
+        pthread_mutex_lock(&sc->mu);
+        (void)jobindex_remove(&sc->index, job->id);
+        pthread_mutex_unlock(&sc->mu);
+        if (jobstore_purge(sc->js, job->id) != RC_OK) {
             pthread_mutex_lock(&sc->mu);
             RC_IGNORE(push(&sc->purge, &sc->npurge, &sc->cappurge, &e)); /* else: next start */
             pthread_mutex_unlock(&sc->mu);
@@ -502,22 +543,49 @@ struct reconcile {
     enum rc rc;
 };
 
-/* Put one job where it belongs: the queue, the running set, or a recovery supervisor. */
+/* One job into the index, with its owner, round and the bytes it keeps (measured now for a
+ * record from before kept_bytes was kept). */
+static enum rc
+index_add(struct scheduler *sc, int dirfd, const struct job *job)
+{
+    char key[JOBINDEX_KEY_MAX];
+    bool ended = jobstate_is_terminal(job->state);
+    jobindex_owner_key(&job->owner, key);
+    struct jobindex_rec rec = {
+        .id = job->id,
+        .owner_key = key,
+        .state = job->state == JOB_QUEUED || ended ? job->state : JOB_STAGING,
+        .created_ms = job->created_ms,
+        .finished_ms = ended ? job->finished_ms : 0,
+        .round = job->round,
+        .bytes = !ended                ? jobstore_input_bytes(job)
+                 : job->kept_bytes > 0 ? job->kept_bytes
+                                       : jobstore_measure(dirfd),
+    };
+    return jobindex_add(&sc->index, &rec);
+}
+
+/* Put one job where it belongs: the index, and the running set or a recovery supervisor. */
 static bool
 reconcile_one(void *ctx, int dirfd, const struct job *job)
 {
     struct reconcile *r = ctx;
     struct scheduler *sc = r->sc;
     enum job_state st = job->state;
-    struct entry e = {.order = job->created_ms, .recoveries = 0};
-    if (jobstate_is_terminal(st))
+    struct entry e = {.recoveries = 0};
+    r->rc = index_add(sc, dirfd, job);
+    if (r->rc == RC_CONFLICT) {
+        log_warn("job=%s is listed twice; leaving the second alone", job->id);
+        r->rc = RC_OK;
         return true;
+    }
+    if (r->rc != RC_OK || jobstate_is_terminal(st))
+        return r->rc == RC_OK;
     memcpy(e.id, job->id, sizeof(e.id));
     if (jobstore_lock_is_held(dirfd)) {
         r->rc = push(&sc->running, &sc->nrunning, &sc->caprunning, &e);
         r->nr++;
     } else if (st == JOB_QUEUED) {
-        r->rc = push(&sc->queue, &sc->nqueue, &sc->capqueue, &e);
         r->nq++;
     } else {
         /* Past queued and nobody holds it: a recovery supervisor decides. */
@@ -535,7 +603,7 @@ static void
 reconcile_deleted(void *ctx, const char *id)
 {
     struct reconcile *r = ctx;
-    struct entry e = {.order = 0, .recoveries = 0, .deleted = true};
+    struct entry e = {.recoveries = 0, .deleted = true};
     (void)snprintf(e.id, sizeof(e.id), "%s", id);
     if (r->rc == RC_OK)
         r->rc = push(&r->sc->running, &r->sc->nrunning, &r->sc->caprunning, &e);
@@ -551,8 +619,6 @@ reconcile(struct scheduler *sc)
     if (rec.rc == RC_OK && jobstore_foreach(sc->js, reconcile_one, &rec) != RC_OK)
         rec.rc = RC_IO;
     if (rec.rc == RC_OK) {
-        if (sc->nqueue > 1)
-            qsort(sc->queue, sc->nqueue, sizeof(*sc->queue), cmp_order);
         start_all(sc, rec.starts, rec.nstarts);
         log_info("reconciled: %zu queued, %zu running, %zu recovering", rec.nq, rec.nr, rec.nrec);
     }
@@ -573,6 +639,7 @@ scheduler_start(const struct config *cfg, struct jobstore *js, const char *exe,
     sc->cfg = cfg;
     sc->js = js;
     sc->backend_ok = true;
+    jobindex_init(&sc->index);
     pthread_mutex_init(&sc->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -613,7 +680,7 @@ scheduler_stop(struct scheduler *sc)
     }
     pthread_mutex_destroy(&sc->mu);
     pthread_cond_destroy(&sc->cv);
-    free(sc->queue);
+    jobindex_fini(&sc->index);
     free(sc->running);
     free(sc->purge);
     free(sc->exe);
@@ -621,50 +688,107 @@ scheduler_stop(struct scheduler *sc)
     free(sc);
 }
 
-enum rc
-scheduler_reserve(struct scheduler *sc)
+/* Seconds until owner key may try again after verdict v (caller holds sc->mu). */
+static int
+retry_after(struct scheduler *sc, const char *key, enum jobindex_verdict v)
 {
-    enum rc rc = RC_OK;
+    if (v != JOBINDEX_USER_BYTES)
+        return 10;
+    /* Bytes come free when the owner's first ended job expires (or is deleted sooner). */
+    int64_t first = jobindex_first_finished(&sc->index, key);
+    int64_t left = first > 0 ? first + (int64_t)sc->cfg->job_ttl * 1000 - clock_real_ms() : 60000;
+    return left < 1000 ? 1 : left > 86400000 ? 86400 : (int)(left / 1000);
+}
+
+static enum metrics_quota
+quota_metric(enum jobindex_verdict v)
+{
+    return v == JOBINDEX_USER_BYTES ? METRICS_QUOTA_BYTES : METRICS_QUOTA_QUEUED;
+}
+
+enum jobindex_verdict
+scheduler_reserve(struct scheduler *sc, const struct job_owner *owner, uint64_t declared,
+                  struct sched_ticket *t)
+{
+    struct jobindex_quota q = quota_of(sc);
+    memset(t, 0, sizeof(*t));
+    jobindex_owner_key(owner, t->owner_key);
     pthread_mutex_lock(&sc->mu);
-    if (sc->nqueue + sc->reserved >= sc->cfg->max_queue)
-        rc = RC_BUSY;
-    else
-        sc->reserved++;
+    enum jobindex_verdict v = jobindex_reserve(&sc->index, t->owner_key, &q);
+    if (v != JOBINDEX_OK)
+        t->retry_after = retry_after(sc, t->owner_key, v);
     pthread_mutex_unlock(&sc->mu);
-    return rc;
+    if (v == JOBINDEX_USER_QUEUED || v == JOBINDEX_USER_BYTES)
+        metrics_quota(quota_metric(v), true, 1, declared);
+    return v;
+}
+
+enum jobindex_verdict
+scheduler_admit(struct scheduler *sc, struct sched_ticket *t, uint64_t bytes)
+{
+    struct jobindex_quota q = quota_of(sc);
+    pthread_mutex_lock(&sc->mu);
+    enum jobindex_verdict v = jobindex_admit(&sc->index, t->owner_key, bytes, &q, &t->round);
+    if (v == JOBINDEX_OK)
+        t->admitted = bytes;
+    else
+        t->retry_after = retry_after(sc, t->owner_key, v);
+    pthread_mutex_unlock(&sc->mu);
+    if (v == JOBINDEX_USER_BYTES)
+        metrics_quota(METRICS_QUOTA_BYTES, true, 1, bytes);
+    return v;
 }
 
 void
-scheduler_release(struct scheduler *sc)
+scheduler_release(struct scheduler *sc, struct sched_ticket *t)
 {
     pthread_mutex_lock(&sc->mu);
-    if (sc->reserved > 0)
-        sc->reserved--;
+    jobindex_release(&sc->index, t->owner_key, t->admitted);
     pthread_mutex_unlock(&sc->mu);
+    t->admitted = 0;
 }
 
 enum rc
-scheduler_enqueue(struct scheduler *sc, const char *id)
+scheduler_enqueue(struct scheduler *sc, struct sched_ticket *t, const struct job *job)
 {
-    struct entry e = {.order = clock_real_ms(), .recoveries = 0};
-    (void)snprintf(e.id, sizeof(e.id), "%s", id);
+    struct jobindex_quota q = quota_of(sc);
+    struct jobindex_rec rec = {.id = job->id,
+                               .owner_key = t->owner_key,
+                               .state = JOB_QUEUED,
+                               .created_ms = job->created_ms,
+                               .round = t->round,
+                               .bytes = t->admitted};
     pthread_mutex_lock(&sc->mu);
-    if (sc->reserved > 0)
-        sc->reserved--;
-    enum rc rc = push(&sc->queue, &sc->nqueue, &sc->capqueue, &e);
+    enum rc rc = jobindex_enqueue(&sc->index, &rec);
     sc->kicked = true;
     pthread_cond_signal(&sc->cv);
     pthread_mutex_unlock(&sc->mu);
-    return rc;
+    if (rc != RC_OK)
+        return rc;
+    if (q.per_owner && q.user_max_queued > 0)
+        metrics_quota(METRICS_QUOTA_QUEUED, false, 1, t->admitted);
+    if (q.per_owner && q.user_max_bytes > 0)
+        metrics_quota(METRICS_QUOTA_BYTES, false, 1, t->admitted);
+    return RC_OK;
 }
 
 long
 scheduler_position(struct scheduler *sc, const char *id)
 {
     pthread_mutex_lock(&sc->mu);
-    long i = find(sc->queue, sc->nqueue, id);
+    long pos = jobindex_position(&sc->index, id);
     pthread_mutex_unlock(&sc->mu);
-    return i >= 0 ? i + 1 : -1;
+    return pos;
+}
+
+size_t
+scheduler_list(struct scheduler *sc, const struct jobindex_page *page, char (*ids)[ID_LEN + 1],
+               bool *out_more, int64_t *out_next_created, char out_next_id[ID_LEN + 1])
+{
+    pthread_mutex_lock(&sc->mu);
+    size_t n = jobindex_list(&sc->index, page, ids, out_more, out_next_created, out_next_id);
+    pthread_mutex_unlock(&sc->mu);
+    return n;
 }
 
 enum rc
@@ -673,12 +797,10 @@ scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done)
     enum rc rc = RC_OK;
     *out_done = false;
     pthread_mutex_lock(&sc->mu);
-    long i = find(sc->queue, sc->nqueue, id);
-    if (i >= 0)
-        remove_at(sc->queue, &sc->nqueue, (size_t)i);
+    bool was_queued = jobindex_unqueue(&sc->index, id, clock_real_ms());
     pthread_mutex_unlock(&sc->mu);
     /* Out of the queue, the job is in no set: nobody else writes its record. */
-    if (i >= 0) {
+    if (was_queued) {
         int dfd = -1;
         struct job job;
         jobstore_job_init(&job);
@@ -689,8 +811,10 @@ scheduler_cancel_queued(struct scheduler *sc, const char *id, bool *out_done)
             rc = jobstore_set_state(&job, JOB_CANCELED, REASON_CANCELED, "canceled by the user");
         if (rc == RC_OK)
             rc = jobstore_save(dfd, &job);
-        if (rc == RC_OK)
+        if (rc == RC_OK) {
             metrics_job_ended(&job);
+            index_ended(sc, &job);
+        }
         jobstore_job_fini(&job);
         if (dfd >= 0)
             close(dfd);
@@ -704,10 +828,9 @@ scheduler_delete(struct scheduler *sc, const char *id, bool *out_live)
 {
     *out_live = false;
     pthread_mutex_lock(&sc->mu);
-    long q = find(sc->queue, sc->nqueue, id);
-    if (q >= 0)
-        remove_at(sc->queue, &sc->nqueue, (size_t)q);
     enum rc rc = jobstore_unlink(sc->js, id);
+    if (rc == RC_OK)
+        (void)jobindex_remove(&sc->index, id);
     long k = find(sc->running, sc->nrunning, id);
     if (rc == RC_OK && k >= 0) {
         /* Its supervisor works on through its fds; the dispatcher purges after it. */
@@ -719,7 +842,7 @@ scheduler_delete(struct scheduler *sc, const char *id, bool *out_live)
     pthread_mutex_unlock(&sc->mu);
     if (rc == RC_OK && !*out_live && jobstore_purge(sc->js, id) != RC_OK) {
         /* Gone from the API all the same; the dispatcher tries the files again. */
-        struct entry e = {.order = 0, .recoveries = 0, .deleted = true};
+        struct entry e = {.recoveries = 0, .deleted = true};
         (void)snprintf(e.id, sizeof(e.id), "%s", id);
         pthread_mutex_lock(&sc->mu);
         if (push(&sc->purge, &sc->npurge, &sc->cappurge, &e) != RC_OK)
@@ -733,7 +856,7 @@ void
 scheduler_counts(struct scheduler *sc, size_t *out_queued, size_t *out_running)
 {
     pthread_mutex_lock(&sc->mu);
-    *out_queued = sc->nqueue;
+    *out_queued = sc->index.queue.n;
     *out_running = sc->nrunning;
     pthread_mutex_unlock(&sc->mu);
 }

@@ -694,6 +694,8 @@ prepare(struct sup *s, const struct sandbox_ops *ops)
                                  .argv = s->argv,
                                  .envp = s->envp,
                                  .timeout_s = s->cfg->wall_timeout};
+    if (s->job.owner.kind != OWNER_NONE)
+        s->sj.owner = s->job.owner.name;
     s->sb = sandbox_new(ops, s->cfg, &s->sj);
     if (s->sb == NULL)
         return RC_NOMEM;

@@ -26,6 +26,9 @@ req_init(struct req *r, void *fcgx, unsigned id)
     r->path = param_or(fr, "DOCUMENT_URI", param_or(fr, "SCRIPT_NAME", "/"));
     r->query = param_or(fr, "QUERY_STRING", "");
     r->content_type = param_or(fr, "CONTENT_TYPE", "");
+    r->remote_user = FCGX_GetParam("REMOTE_USER", fr->envp);
+    r->remote_addr = FCGX_GetParam("REMOTE_ADDR", fr->envp);
+    r->forwarded_for = FCGX_GetParam("HTTP_X_FORWARDED_FOR", fr->envp);
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
     if (cl != NULL && cl[0] != '\0') {
         char *end = NULL;

@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "core/jobstore.h"
 #include "rc.h"
 
 struct req {
@@ -29,6 +30,13 @@ struct req {
     const char *problem;      /* the problem code answered (static), or NULL */
     bool head;                /* a HEAD request: bodies are not sent */
     unsigned id;              /* request counter, for logs */
+    /* What the web server says about the client (borrowed, NULL when not passed). */
+    const char *remote_user;   /* REMOTE_USER: the user nginx authenticated */
+    const char *remote_addr;   /* REMOTE_ADDR: nginx's peer */
+    const char *forwarded_for; /* the X-Forwarded-For header (believed from trusted proxies) */
+    /* Who is asking, as api_identify decided from the above and the identity setting. */
+    struct job_owner who;
+    bool admin; /* who is a user on admin_users */
 };
 
 /* req_init fills r from the FCGX request (borrowed for the request's life). */
@@ -64,6 +72,8 @@ enum rc resp_detach(struct req *r, int *out_fd, uint16_t *out_reqid) LB_MUST_CHE
 enum problem {
     PROBLEM_BAD_REQUEST,        /* 400 malformed request, body, params, offset or query */
     PROBLEM_BAD_FILENAME,       /* 400 an upload's name is not allowed */
+    PROBLEM_UNAUTHORIZED,       /* 401 identity = remote_user and no usable user */
+    PROBLEM_FORBIDDEN,          /* 403 what only admins may ask for */
     PROBLEM_NOT_FOUND,          /* 404 no such job, resource or route */
     PROBLEM_METHOD_NOT_ALLOWED, /* 405 with Allow */
     PROBLEM_ALREADY_FINISHED,   /* 409 cancel after the end */
@@ -72,6 +82,7 @@ enum problem {
     PROBLEM_JOB_TOO_LARGE,      /* 413 the files together, or too many of them */
     PROBLEM_UNSUPPORTED_TYPE,   /* 415 a file's content type, or a body that is not multipart */
     PROBLEM_QUEUE_FULL,         /* 429 max_queue jobs wait; Retry-After */
+    PROBLEM_USER_QUOTA,         /* 429 a per-identity quota; the "quota" member names it */
     PROBLEM_INTERNAL,           /* 500 the server failed; details went to its log */
     PROBLEM_UNAVAILABLE,        /* 503 shutting down or low on disk; Retry-After */
     PROBLEM_TOO_MANY_STREAMS,   /* 503 the event stream cap; Retry-After */
@@ -91,6 +102,10 @@ void resp_json(struct req *r, int status, json_object *obj, const char *headers)
  * client-visible: never put a host path or a secret in them. */
 void resp_problem(struct req *r, enum problem p, const char *headers, const char *file,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* resp_problem_with: resp_problem with one more string member (key: value) in the body. */
+void resp_problem_with(struct req *r, enum problem p, const char *headers, const char *key,
+                       const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* resp_empty: a response with no body (204, 202 without body...). */
 void resp_empty(struct req *r, int status, const char *headers);
 

@@ -23,6 +23,10 @@ http_reason(int status)
         return "No Content";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -150,6 +154,8 @@ static const struct {
 } problems[PROBLEM__MAX] = {
     {"bad_request", "Bad request", 400, 0},                 /* PROBLEM_BAD_REQUEST */
     {"bad_filename", "Bad file name", 400, 0},              /* PROBLEM_BAD_FILENAME */
+    {"unauthorized", "Unauthorized", 401, 0},               /* PROBLEM_UNAUTHORIZED */
+    {"forbidden", "Forbidden", 403, 0},                     /* PROBLEM_FORBIDDEN */
     {"not_found", "Not found", 404, 0},                     /* PROBLEM_NOT_FOUND */
     {"method_not_allowed", "Method not allowed", 405, 0},   /* PROBLEM_METHOD_NOT_ALLOWED */
     {"already_finished", "Already finished", 409, 0},       /* PROBLEM_ALREADY_FINISHED */
@@ -158,6 +164,7 @@ static const struct {
     {"job_too_large", "Job too large", 413, 0},             /* PROBLEM_JOB_TOO_LARGE */
     {"unsupported_type", "Unsupported type", 415, 0},       /* PROBLEM_UNSUPPORTED_TYPE */
     {"queue_full", "Queue full", 429, 10},                  /* PROBLEM_QUEUE_FULL */
+    {"user_quota", "Quota reached", 429, 10},               /* PROBLEM_USER_QUOTA */
     {"internal", "Internal error", 500, 0},                 /* PROBLEM_INTERNAL */
     {"unavailable", "Unavailable", 503, 5},                 /* PROBLEM_UNAVAILABLE */
     {"too_many_streams", "Too many event streams", 503, 5}, /* PROBLEM_TOO_MANY_STREAMS */
@@ -181,17 +188,14 @@ add_str(json_object *o, const char *key, const char *s)
     return s == NULL || json_set_str(o, key, s);
 }
 
-void
-resp_problem(struct req *r, enum problem p, const char *headers, const char *file, const char *fmt,
-             ...)
+/* The problem answer; extra is one more member (key, value), or NULLs. */
+static void
+problem_answer(struct req *r, enum problem p, const char *headers, const char *file,
+               const char *key, const char *value, const char *detail)
 {
-    char detail[1024], hdr[1024];
-    va_list ap;
+    char hdr[1024];
     if ((unsigned)p >= PROBLEM__MAX)
         p = PROBLEM_INTERNAL;
-    va_start(ap, fmt);
-    (void)vsnprintf(detail, sizeof(detail), fmt, ap); /* a cut sentence is still a sentence */
-    va_end(ap);
     int k = snprintf(hdr, sizeof(hdr), "%s", headers ? headers : "");
     if (problems[p].retry_after > 0 && (headers == NULL || strstr(headers, "Retry-After:") == NULL))
         k = snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", headers ? headers : "",
@@ -204,7 +208,8 @@ resp_problem(struct req *r, enum problem p, const char *headers, const char *fil
               json_set_str(o, "title", problems[p].title) &&
               json_set_i64(o, "status", problems[p].status) &&
               json_set_str(o, "code", problems[p].code) &&
-              add_str(o, "detail", detail[0] ? detail : NULL) && add_str(o, "file", file);
+              add_str(o, "detail", detail[0] ? detail : NULL) && add_str(o, "file", file) &&
+              (key == NULL || add_str(o, key, value));
     if (!ok) {
         json_object_put(o);
         resp_empty(r, problems[p].status, hdr[0] ? hdr : NULL);
@@ -220,6 +225,30 @@ resp_problem(struct req *r, enum problem p, const char *headers, const char *fil
         RC_IGNORE(resp_write(r, "\n", 1));
     }
     json_object_put(o);
+}
+
+void
+resp_problem(struct req *r, enum problem p, const char *headers, const char *file, const char *fmt,
+             ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(detail, sizeof(detail), fmt, ap); /* a cut sentence is still a sentence */
+    va_end(ap);
+    problem_answer(r, p, headers, file, NULL, NULL, detail);
+}
+
+void
+resp_problem_with(struct req *r, enum problem p, const char *headers, const char *key,
+                  const char *value, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    problem_answer(r, p, headers, NULL, key, value, detail);
 }
 
 void

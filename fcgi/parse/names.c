@@ -184,3 +184,19 @@ names_check_relpath(struct span path, const char **out_why)
 out:
     return rc;
 }
+
+enum rc
+names_check_user(struct span name, size_t max, const char **out_why)
+{
+    const unsigned char *s = (const unsigned char *)name.p;
+    *out_why = name.len == 0 ? "it is empty" : name.len > max ? "it is too long" : NULL;
+    for (size_t i = 0, k = 0; *out_why == NULL && i < name.len; i += k) {
+        uint32_t cp = 0;
+        k = utf8_next(s, name.len, i, &cp);
+        if (k == 0)
+            *out_why = "it is not valid UTF-8";
+        else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
+            *out_why = "it contains a control character";
+    }
+    return *out_why == NULL ? RC_OK : RC_BADREQ;
+}

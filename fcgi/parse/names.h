@@ -29,4 +29,9 @@ struct span names_upload_basename(struct span name);
  * NULL) or RC_BADREQ with a static reason in *out_why. */
 enum rc names_check_relpath(struct span path, const char **out_why) LB_MUST_CHECK;
 
+/* names_check_user: a user name the web server passed (REMOTE_USER): 1..max bytes of valid
+ * UTF-8 without control characters (C0, DEL, C1). RC_OK (*out_why = NULL) or RC_BADREQ with a
+ * static reason in *out_why. */
+enum rc names_check_user(struct span name, size_t max, const char **out_why) LB_MUST_CHECK;
+
 #endif

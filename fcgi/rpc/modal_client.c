@@ -742,8 +742,8 @@ struct create_parts {
     Modal__Client__Sandbox def;
     Modal__Client__Resources res;
     Modal__Client__NetworkAccess net;
-    Modal__Client__SandboxTag t_lb, t_job;
-    Modal__Client__SandboxTag *tags[2];
+    Modal__Client__SandboxTag t_lb, t_job, t_owner;
+    Modal__Client__SandboxTag *tags[3];
     size_t n_tags;
 };
 
@@ -760,6 +760,7 @@ create_parts_init(struct modal_client *mc, const struct modal_sandbox_spec *spec
     cp->net = net;
     cp->t_lb = tag;
     cp->t_job = tag;
+    cp->t_owner = tag;
     cp->res.memory_mb = spec->memory_mb;
     cp->res.milli_cpu = spec->milli_cpu;
     cp->net.network_access_type = spec->block_network
@@ -773,9 +774,14 @@ create_parts_init(struct modal_client *mc, const struct modal_sandbox_spec *spec
     cp->t_lb.tag_value = mut(mc->s.instance[0] ? mc->s.instance : "1");
     cp->t_job.tag_name = mut("job");
     cp->t_job.tag_value = mut(spec->job_id ? spec->job_id : "");
+    cp->t_owner.tag_name = mut("owner");
+    cp->t_owner.tag_value = mut(spec->owner ? spec->owner : "");
     cp->tags[0] = &cp->t_lb;
-    cp->tags[1] = &cp->t_job;
-    cp->n_tags = spec->job_id ? 2 : 1;
+    cp->n_tags = 1;
+    if (spec->job_id != NULL)
+        cp->tags[cp->n_tags++] = &cp->t_job;
+    if (spec->owner != NULL)
+        cp->tags[cp->n_tags++] = &cp->t_owner;
 }
 
 static enum rc router_install(struct modal_client *mc, const char *url, const char *jwt,

@@ -99,6 +99,7 @@ struct modal_sandbox_spec {
     uint32_t milli_cpu;    /* 0 = Modal's default */
     bool block_network;
     const char *job_id; /* tagged job=<id>, plus labbox=<instance> */
+    const char *owner;  /* tagged owner=<owner> unless NULL: whose sandbox it is */
     int version;        /* 2: SandboxCreateV2; anything else: SandboxCreate (V1) */
 };
 

@@ -88,6 +88,7 @@ struct sandbox_job {
     char *const *argv;    /* the agent command, run in /workspace */
     char *const *envp;    /* the agent's whole environment (LABBOX_*, agent_env) */
     uint64_t timeout_s;   /* wall-clock limit of the agent */
+    const char *owner;    /* who created the job (a user or an address key); NULL = nobody */
 };
 
 struct sandbox;

@@ -6,8 +6,8 @@
  *
  *   connect  GET /_ping, GET /version; ApiVersion >= 1.40 required; paths use /v1.40 or /v1.41
  *   start    state {phase: "creating"} persisted, POST /containers/create (name labbox-<job>,
- *            labels labbox=<instance> and labbox.job=<job>, no network, all caps dropped,
- *            no-new-privileges, user 65534:65534, memory/pids/ulimits from the config, tmpfs
+ *            labels labbox=<instance>, labbox.job=<job> (and labbox.owner=<owner>), no network, all
+ * caps dropped, no-new-privileges, user 65534:65534, memory/pids/ulimits from the config, tmpfs
  *            /tmp, no host mounts ever), state {container_id, phase: "created"} persisted,
  *            PUT /containers/<id>/archive?path=/ with a tar of work_dir under workspace/ owned
  *            by 65534 (phase "staged"), POST /containers/<id>/start (phase "started"), then
@@ -425,6 +425,8 @@ create_body(const struct sandbox *sb)
               capdrop != NULL && secopt != NULL;
     ok = ok && add(labels, "labbox", json_object_new_string(sb->cfg->instance)) &&
          add(labels, "labbox.job", json_object_new_string(sb->job->id));
+    if (ok && sb->job->owner != NULL) /* so that an operator sees whose container it is */
+        ok = add(labels, "labbox.owner", json_object_new_string(sb->job->owner));
     ok = ok && push(capdrop, json_object_new_string("ALL"));
     ok = ok && push(secopt, json_object_new_string("no-new-privileges"));
     ok = ok && add(tmpfs, "/tmp", json_object_new_string(TMPFS_OPTS));

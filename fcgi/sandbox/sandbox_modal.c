@@ -9,7 +9,7 @@
  * `tar -cf - -C /workspace outputs` into the sandbox_tar_in helpers (a capped temp file, then
  * collect_tar_fd). destroy() terminates the sandbox. sb->state holds phase, sandbox_id, task_id
  * and exec ids, persisted before each step that needs them for attach(), which resumes the stdio
- * reads at sb->resume_offset.
+ * reads at sb->resume_offset. A job's sandbox is also tagged owner=<owner> when the job has one.
  *
  * Sandbox families (docs/modal.md#sandbox-families). cfg->modal_sandbox_version picks the family of
  * new sandboxes: 1 = SandboxCreate, then SandboxGetTaskId polling and TaskGetCommandRouterAccess;
@@ -679,6 +679,7 @@ create_sandbox(struct sandbox *sb)
         .milli_cpu = MODAL_MILLI_CPU,
         .block_network = !sb->cfg->network,
         .job_id = sb->job->id,
+        .owner = sb->job->owner,
         .version = sb->cfg->modal_sandbox_version == 2 ? 2 : 1,
     };
     p->task_id[0] = '\0';

@@ -139,9 +139,9 @@ describe("api", () => {
     assert.equal(res.status, 405);
     assert.equal(res.headers.get("allow"), "GET, HEAD");
     assert.equal((await problem(res)).code, "method_not_allowed");
-    const get = await fetch(`${stack.url}/api/jobs`);
-    assert.equal(get.status, 405);
-    assert.equal(get.headers.get("allow"), "POST");
+    const putJobs = await fetch(`${stack.url}/api/jobs`, { method: "PUT" });
+    assert.equal(putJobs.status, 405);
+    assert.equal(putJobs.headers.get("allow"), "POST, GET, HEAD");
     const put = await fetch(`${stack.url}/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa`, { method: "PUT" });
     assert.equal(put.status, 405);
     assert.equal(put.headers.get("allow"), "GET, HEAD, DELETE");

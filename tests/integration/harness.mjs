@@ -123,10 +123,25 @@ export function stopServices() {
   for (const s of Object.values(services)) s.stop?.();
 }
 
+// writeHtpasswd: an htpasswd file of users {name: password}, hashed by openssl (apr1).
+export function writeHtpasswd(file, users) {
+  const lines = Object.entries(users).map(([name, pw]) => {
+    const r = spawnSync("openssl", ["passwd", "-apr1", "-stdin"], { input: pw, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl passwd: ${r.stderr}`);
+    return `${name}:${r.stdout.trim()}`;
+  });
+  fs.writeFileSync(file, lines.join("\n") + "\n", { mode: 0o644 });
+}
+
 // startStack: a fresh data dir, nginx on a free port, labbox serve; config keys as LABBOX_*
 // (opts.config), or in a file (opts.configFile, passed as --config; LABBOX_* still override it).
 // opts.uploadRate: nginx's rate limit for uploads (1000r/s; benchmarks lift it); opts.serveWrap:
 // a command that execs `labbox serve` (its argv before it, e.g. prlimit).
+// opts.users ({name: password}): nginx signs them in (render-nginx --htpasswd) and labbox runs
+// with identity = remote_user; the helpers below then sign in as their `user` argument, or as
+// the first of opts.users. opts.remoteUser is render-nginx's --remote-user, and opts.serverConf
+// nginx text put into the server { } before the snippet, with opts.authHeaders(user) the headers
+// that sign user in there and opts.user the helpers' default user (a sign-in of the test's own).
 export async function startStack(opts = {}) {
   const backend = opts.backend || process.env.LABBOX_TEST_BACKEND || "local";
   const svc = await backendService(backend);
@@ -136,6 +151,12 @@ export async function startStack(opts = {}) {
   fs.mkdirSync(data);
   const port = await freePort();
   const sock = path.join(data, "labbox.sock");
+  const users = opts.users || null;
+  const htpasswd = users ? path.join(dir, "htpasswd") : null;
+  if (users) {
+    writeHtpasswd(htpasswd, users);
+    opts = { ...opts, config: { identity: "remote_user", ...(opts.config || {}) } };
+  }
   const env = {
     PATH: process.env.PATH,
     HOME: process.env.HOME || "/root",
@@ -155,9 +176,18 @@ export async function startStack(opts = {}) {
   const r = spawnSync(path.join(ROOT, "scripts/render-nginx"), [
     "--listen", `127.0.0.1:${port}`, "--data", data, "--socket", sock,
     "--max-body", String(opts.maxBody || "60m"), "--upload-rate", opts.uploadRate || "1000r/s",
-    ...(opts.metricsAllow ? ["--metrics-allow", opts.metricsAllow] : []), path.join(dir, "nginx"),
+    ...(opts.metricsAllow ? ["--metrics-allow", opts.metricsAllow] : []),
+    ...(htpasswd ? ["--htpasswd", htpasswd] : []),
+    ...(opts.remoteUser ? ["--remote-user", opts.remoteUser] : []), path.join(dir, "nginx"),
   ], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`render-nginx: ${r.stderr}`);
+  if (opts.serverConf) {
+    const conf = path.join(dir, "nginx/nginx.conf");
+    const text = fs.readFileSync(conf, "utf8");
+    const include = `include ${path.join(dir, "nginx")}/locations.conf;`;
+    if (!text.includes(include)) throw new Error("nginx.conf has no locations.conf include");
+    fs.writeFileSync(conf, text.replace(include, `${opts.serverConf}\n        ${include}`));
+  }
 
   const logPath = path.join(dir, "labbox.log");
   const stack = {
@@ -165,6 +195,10 @@ export async function startStack(opts = {}) {
     url: `http://127.0.0.1:${port}`,
     serve: null, nginx: null,
     log: () => fs.readFileSync(logPath, "utf8"),
+    users, user: opts.user || (users ? Object.keys(users)[0] : null),
+    // The request headers that sign in as user (none without users, or for user null), or
+    // those of the test's own sign-in (opts.authHeaders).
+    auth: opts.authHeaders || ((user) => (users && user ? { authorization: "Basic " + Buffer.from(`${user}:${users[user]}`).toString("base64") } : {})),
   };
   stack.startServe = async () => {
     const out = fs.openSync(logPath, "a");
@@ -197,7 +231,9 @@ export async function startStack(opts = {}) {
   let up = false;
   for (let i = 0; i < 400 && !up; i++) {
     try {
-      up = (await fetch(`${stack.url}/api/limits`)).ok;
+      // Up once labbox answers (a 401 too: identity = remote_user without a sign-in in front).
+      const res = await fetch(`${stack.url}/api/limits`, { headers: stack.auth(stack.user) });
+      up = res.ok || res.status === 401;
     } catch { /* not yet */ }
     if (!up) await sleep(25);
   }
@@ -212,11 +248,12 @@ export async function startStack(opts = {}) {
       for (const id of fs.readdirSync(path.join(data, "jobs"))) {
         const job = JSON.parse(fs.readFileSync(path.join(data, "jobs", id, "job.json"), "utf8"));
         if (!["succeeded", "failed", "timed_out", "canceled"].includes(job.state)) {
-          await fetch(`${stack.url}/api/jobs/${id}`, { method: "DELETE" }).catch(() => {});
+          const headers = stack.auth(users && users[job.owner] !== undefined ? job.owner : null);
+          await fetch(`${stack.url}/api/jobs/${id}`, { method: "DELETE", headers }).catch(() => {});
         }
       }
     } catch { /* data dir gone */ }
-        stack.nginx.kill("SIGTERM");
+    stack.nginx.kill("SIGTERM");
     await stack.stopServe();
     await waitSupervisors(data);
     if (!process.env.LABBOX_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
@@ -244,21 +281,21 @@ async function waitSupervisors(data) {
   }
 }
 
-// upload: POST /api/jobs with files [{name, data, type}] and optional params; returns
+// upload: POST /api/jobs with files [{name, data, type}] and optional params, as user; returns
 // {status, headers, body}.
-export async function upload(stack, files, params) {
+export async function upload(stack, files, params, user = stack.user) {
   const fd = new FormData();
   for (const f of files) fd.append("files", new Blob([f.data], { type: f.type || "application/octet-stream" }), f.name);
   if (params !== undefined) fd.append("params", typeof params === "string" ? params : JSON.stringify(params));
-  const res = await fetch(`${stack.url}/api/jobs`, { method: "POST", body: fd });
+  const res = await fetch(`${stack.url}/api/jobs`, { method: "POST", body: fd, headers: stack.auth(user) });
   const text = await res.text();
   let body = null;
   try { body = JSON.parse(text); } catch { body = text; }
   return { status: res.status, headers: res.headers, body };
 }
 
-export async function getJSON(stack, p) {
-  const res = await fetch(stack.url + p);
+export async function getJSON(stack, p, user = stack.user) {
+  const res = await fetch(stack.url + p, { headers: stack.auth(user) });
   const text = await res.text();
   let body = null;
   try { body = JSON.parse(text); } catch { body = text; }
@@ -268,22 +305,22 @@ export async function getJSON(stack, p) {
 export const TERMINAL = ["succeeded", "failed", "timed_out", "canceled"];
 
 // waitFor: poll the job until pred(job) or timeout.
-export async function waitFor(stack, id, pred = (j) => TERMINAL.includes(j.state), ms = 60000) {
+export async function waitFor(stack, id, pred = (j) => TERMINAL.includes(j.state), ms = 60000, user = stack.user) {
   const end = Date.now() + ms;
   let job;
   while (Date.now() < end) {
-    job = (await getJSON(stack, `/api/jobs/${id}`)).body;
+    job = (await getJSON(stack, `/api/jobs/${id}`, user)).body;
     if (pred(job)) return job;
     await sleep(50);
   }
   throw new Error(`job ${id} did not reach the expected state in ${ms} ms; last: ${JSON.stringify(job)}\n${stack.log()}`);
 }
 
-// logRecords: every record of the job's log (read in pages: one answer is capped).
-export async function logRecords(stack, id) {
+// logRecords: every record of the job's log (read in pages: one answer is capped), as user.
+export async function logRecords(stack, id, user = stack.user) {
   const out = [];
   for (let off = 0; ;) {
-    const res = await fetch(`${stack.url}/api/jobs/${id}/logs?format=ndjson&offset=${off}`);
+    const res = await fetch(`${stack.url}/api/jobs/${id}/logs?format=ndjson&offset=${off}`, { headers: stack.auth(user) });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`logs of ${id}: ${res.status} ${text}`);
     const next = Number(res.headers.get("log-offset"));

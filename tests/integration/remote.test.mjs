@@ -104,6 +104,30 @@ describe(`remote backend ${backend}`, () => {
     }
   });
 
+  test("a job's container or Modal sandbox names its owner (label labbox.owner, tag owner)", async () => {
+    const s = await startStack({ backend, users: { alice: "alice-pw" }, config: { instance: `${INSTANCE}-own`, wall_timeout: 60 } });
+    try {
+      const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 30 });
+      assert.equal(r.status, 201);
+      await waitFor(s, r.body.id, (j) => j.state === "running");
+      if (backend === "docker") {
+        const filters = encodeURIComponent(JSON.stringify({ label: [`labbox.job=${r.body.id}`] }));
+        const list = await engine(svc.host, "GET", `/v1.41/containers/json?filters=${filters}`);
+        assert.equal(list.body.length, 1, JSON.stringify(list.body));
+        assert.equal(list.body[0].Labels["labbox.owner"], "alice");
+      } else {
+        const sb = (await admin(svc, "/state")).sandboxes.find((x) => x.tags_map.job === r.body.id && x.running);
+        assert.ok(sb, "the job's sandbox");
+        assert.equal(sb.tags_map.owner, "alice");
+        assert.equal(sb.tags_map.labbox, `${INSTANCE}-own`);
+      }
+      await fetch(`${s.url}/api/jobs/${r.body.id}/cancel`, { method: "POST", headers: s.auth("alice") });
+      await waitFor(s, r.body.id);
+    } finally {
+      await s.stop();
+    }
+  });
+
   test("sandboxes of ours that no job claims are removed at start-up; others are left", async () => {
     let mine, foreign;
     if (backend === "docker") {

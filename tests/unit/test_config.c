@@ -369,6 +369,44 @@ test_format_round_trip(void)
     config_fini(&b);
 }
 
+/* identity, trusted_proxies, admin_users and the user_* quotas. */
+static void
+test_identity(void)
+{
+    struct config cfg;
+    char err[256] = "";
+    CHECK_INT(config_init(&cfg), RC_OK);
+    /* The default is fair per address, with bounded quotas. */
+    CHECK_INT(config_identity(&cfg), IDENTITY_ADDRESS);
+    CHECK(cfg.user_max_queued > 0 && cfg.user_max_queued < cfg.max_queue);
+    CHECK(cfg.user_max_bytes > 0);
+    CHECK_INT(cfg.user_max_running, 0);
+    const char *text = "identity = remote_user\ntrusted_proxies = 10.0.0.0/8, ::1\n"
+                       "admin_users = root, alice\nuser_max_queued = 0\nuser_max_running = 2\n"
+                       "user_max_bytes = 1000\n";
+    CHECK_INT(config_parse(&cfg, text, strlen(text), err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&cfg, err, sizeof(err)), RC_OK);
+    CHECK_INT(config_identity(&cfg), IDENTITY_REMOTE_USER);
+    CHECK(config_is_admin(&cfg, "alice") && config_is_admin(&cfg, "root"));
+    CHECK(!config_is_admin(&cfg, "ali") && !config_is_admin(&cfg, "alice2") &&
+          !config_is_admin(&cfg, ""));
+    CHECK_INT(cfg.user_max_running, 2);
+    CHECK_INT(config_set(&cfg, "identity", "none", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&cfg, err, sizeof(err)), RC_OK);
+    CHECK_INT(config_identity(&cfg), IDENTITY_NONE);
+    CHECK_INT(config_set(&cfg, "identity", "ldap", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&cfg, err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "identity") != NULL && strstr(err, "ldap") != NULL);
+    CHECK_INT(config_set(&cfg, "identity", "address", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&cfg, "trusted_proxies", "10.0.0.0/8 proxy.example", err, sizeof(err)),
+              RC_OK);
+    CHECK_INT(config_finish(&cfg, err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "trusted_proxies") != NULL && strstr(err, "proxy.example") != NULL);
+    CHECK_INT(config_set(&cfg, "user_max_running", "5000", err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "user_max_running") != NULL);
+    config_fini(&cfg);
+}
+
 int
 main(void)
 {
@@ -376,6 +414,7 @@ main(void)
     test_load_relative();
     test_reload_merge();
     test_format_round_trip();
+    test_identity();
     test_parse();
     test_finish();
     test_walls();

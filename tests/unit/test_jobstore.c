@@ -36,11 +36,34 @@ fill(struct job *job)
     CHECK_INT(jobstore_job_add_input(job, "b.json", 7, "application/json", ""), RC_OK);
 }
 
+/* A file of n bytes at <dirfd>/name. */
+static void
+put_file(int dirfd, const char *name, size_t n)
+{
+    char buf[256];
+    memset(buf, 'x', sizeof(buf));
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && n <= sizeof(buf) && write(fd, buf, n) == (ssize_t)n);
+    if (fd >= 0)
+        close(fd);
+}
+
 static void
 test_record(int dfd)
 {
     struct job job, back;
     fill(&job);
+    job.owner.kind = OWNER_USER;
+    (void)snprintf(job.owner.name, sizeof(job.owner.name), "alice");
+    job.round = 7;
+    /* What a terminal record counts as kept: regular files below the job dir, the record aside,
+     * links not followed. */
+    put_file(dfd, "log.jsonl", 100);
+    CHECK_INT(mkdirat(dfd, "outputs", 0755), 0);
+    int outs_fd = openat(dfd, "outputs", O_RDONLY | O_DIRECTORY);
+    put_file(outs_fd, "a.txt", 20);
+    CHECK_INT(symlinkat("/etc/passwd", outs_fd, "link"), 0);
+    close(outs_fd);
     CHECK_INT(jobstore_set_state(&job, JOB_SUCCEEDED, REASON_NONE, NULL), RC_CONFLICT);
     CHECK_INT(jobstore_set_state(&job, JOB_STAGING, REASON_NONE, NULL), RC_OK);
     CHECK(job.staging_ms > 0);
@@ -56,8 +79,12 @@ test_record(int dfd)
     jobstore_job_set_sandbox(&job, sb);
     json_object_put(sb);
     CHECK_INT(jobstore_set_state(&job, JOB_COLLECTING, REASON_NONE, NULL), RC_OK);
+    CHECK_INT(jobstore_save(dfd, &job), RC_OK);
+    CHECK_INT(job.kept_bytes, 0); /* measured for terminal records only */
     CHECK_INT(jobstore_set_state(&job, JOB_FAILED, REASON_EXIT_NONZERO, "exit 3"), RC_OK);
     CHECK_INT(jobstore_save(dfd, &job), RC_OK);
+    CHECK_INT(job.kept_bytes, 120);
+    CHECK_INT(jobstore_measure(dfd), 120);
 
     CHECK_INT(jobstore_load(dfd, &back), RC_OK);
     CHECK_STR(back.id, job.id);
@@ -81,18 +108,21 @@ test_record(int dfd)
     CHECK_INT(back.inputs[0].size, 42);
     CHECK_STR(back.inputs[1].type, "application/json");
     CHECK_STR(json_get_str(back.sandbox, "container"), "c0ffee");
+    CHECK(jobstore_owner_equal(&back.owner, &job.owner));
+    CHECK_INT(back.round, 7);
+    CHECK_INT(back.kept_bytes, 120);
 
     /* The public view: the documented members in order, nothing private. */
     json_object *outs = json_object_new_array();
-    json_object *pub = jobstore_public(&back, -1, outs);
+    json_object *pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_OWNER);
     REQUIRE_VOID(pub != NULL);
     const char *text = json_object_to_json_string_ext(pub, JSON_C_TO_STRING_PLAIN |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
-    static const char *const order[] = {"\"id\"",         "\"state\"",       "\"reason\"",
-                                        "\"detail\"",     "\"backend\"",     "\"created_at\"",
-                                        "\"started_at\"", "\"finished_at\"", "\"queue_position\"",
-                                        "\"exit_code\"",  "\"signal\"",      "\"usage\"",
-                                        "\"inputs\"",     "\"outputs\"",     "\"links\""};
+    static const char *const order[] = {
+        "\"id\"",          "\"state\"",          "\"reason\"",     "\"detail\"",
+        "\"backend\"",     "\"owner\"",          "\"created_at\"", "\"started_at\"",
+        "\"finished_at\"", "\"queue_position\"", "\"exit_code\"",  "\"signal\"",
+        "\"usage\"",       "\"inputs\"",         "\"outputs\"",    "\"links\""};
     const char *at = text;
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         const char *p = strstr(at, order[i]);
@@ -104,6 +134,21 @@ test_record(int dfd)
     CHECK(strstr(text, "\"created_at\":\"2026-11-26T12:00:00.123Z\"") != NULL);
     CHECK(strstr(text, "\"archive\":\"/api/jobs/abcdefghijklmnopqrstuvwxya/outputs.zip\"") != NULL);
     CHECK(strstr(text, "\"signal\":null") != NULL);
+    CHECK(strstr(text, "\"owner\":\"alice\"") != NULL);
+    CHECK(strstr(text, "owner_kind") == NULL && strstr(text, "round") == NULL &&
+          strstr(text, "kept_bytes") == NULL);
+    json_object_put(pub);
+    /* Without identity the owner is not shown; a list leaves outputs out; an owner that is an
+     * address is never shown (null). */
+    pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_NO_OUTPUTS);
+    text = json_object_to_json_string(pub);
+    CHECK(strstr(text, "owner") == NULL && strstr(text, "\"links\"") != NULL);
+    CHECK(!json_object_object_get_ex(pub, "outputs", NULL));
+    json_object_put(pub);
+    back.owner.kind = OWNER_ADDRESS;
+    pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_OWNER);
+    text = json_object_to_json_string_ext(pub, JSON_C_TO_STRING_PLAIN);
+    CHECK(strstr(text, "\"owner\":null") != NULL && strstr(text, "alice") == NULL);
     json_object_put(pub);
     json_object_put(outs);
     jobstore_job_fini(&back);
@@ -221,7 +266,11 @@ main(void)
     REQUIRE(jobstore_open(&js, &cfg) == RC_OK);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     REQUIRE(dfd >= 0);
-    test_record(dfd);
+    REQUIRE(mkdirat(dfd, "rec", 0755) == 0);
+    int rfd = openat(dfd, "rec", O_RDONLY | O_DIRECTORY);
+    REQUIRE(rfd >= 0);
+    test_record(rfd);
+    close(rfd);
     test_stage(&js);
     close(dfd);
     jobstore_close(&js);

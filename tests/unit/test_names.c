@@ -282,9 +282,34 @@ test_relpath(void)
     CHECK_INT(rel(buf, 2 + NAME_MAX_BYTES + 1), RC_BADREQ);
 }
 
+static void
+test_user(void)
+{
+    const char *why = NULL;
+    static const char *const good[] = {"alice", "Zoë Müller", "CN=alice,O=Lab", "a@b.example",
+                                       "用户"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        CHECK_INT(names_check_user(span_of(good[i]), 128, &why), RC_OK);
+        CHECK(why == NULL);
+    }
+    static const char *const bad[] = {"",           "a\tb",     "a\nb",         "a\x7f",
+                                      "a\302\205b", /* U+0085, a C1 control */
+                                      "\xff",       "\xc0\xaf", "\xed\xa0\x80", "ab\xe2\x82"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_INT(names_check_user(span_of(bad[i]), 128, &why), RC_BADREQ);
+        CHECK(why != NULL);
+    }
+    char longest[130];
+    memset(longest, 'u', sizeof(longest));
+    CHECK_INT(names_check_user((struct span){longest, 128}, 128, &why), RC_OK);
+    CHECK_INT(names_check_user((struct span){longest, 129}, 128, &why), RC_BADREQ);
+    CHECK_STR(why, "it is too long");
+}
+
 int
 main(void)
 {
+    test_user();
     test_upload();
     test_invisible();
     test_basename();

@@ -22,6 +22,8 @@ main(void)
     CHECK_STR(route("HEAD", "/api/health", &a, allow), "health");
     CHECK_STR(route("POST", "/api/jobs", &a, allow), "jobs");
     CHECK_STR(route("POST", "/api/jobs/", &a, allow), "jobs");
+    CHECK_STR(route("GET", "/api/jobs", &a, allow), "jobs");
+    CHECK_STR(route("HEAD", "/api/jobs/", &a, allow), "jobs");
     CHECK_STR(route("GET", "/api/jobs/" ID, &a, allow), "jobs/:id");
     CHECK_STR(a.id, ID);
     CHECK_STR(route("DELETE", "/api/jobs/" ID, &a, allow), "jobs/:id");
@@ -49,8 +51,8 @@ main(void)
     /* 405: the path exists with other methods. */
     CHECK(route("PUT", "/api/jobs/" ID, &a, allow) == NULL);
     CHECK_STR(allow, "GET, HEAD, DELETE");
-    CHECK(route("GET", "/api/jobs", &a, allow) == NULL);
-    CHECK_STR(allow, "POST");
+    CHECK(route("PUT", "/api/jobs", &a, allow) == NULL);
+    CHECK_STR(allow, "POST, GET, HEAD");
     CHECK(route("DELETE", "/api/jobs/" ID "/cancel", &a, allow) == NULL);
     CHECK_STR(allow, "POST");
     CHECK(route("POST", "/api/health", &a, allow) == NULL);
@@ -58,6 +60,11 @@ main(void)
 
     /* Problem codes are stable. */
     CHECK_STR(problem_code(PROBLEM_QUEUE_FULL), "queue_full");
+    CHECK_STR(problem_code(PROBLEM_USER_QUOTA), "user_quota");
+    CHECK_INT(problem_status(PROBLEM_USER_QUOTA), 429);
+    CHECK_STR(problem_code(PROBLEM_UNAUTHORIZED), "unauthorized");
+    CHECK_INT(problem_status(PROBLEM_UNAUTHORIZED), 401);
+    CHECK_INT(problem_status(PROBLEM_FORBIDDEN), 403);
     CHECK_INT(problem_status(PROBLEM_TOO_MANY_STREAMS), 503);
     CHECK_INT(problem_status(PROBLEM__MAX), 500);
     return check_done("router");
