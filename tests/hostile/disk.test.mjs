@@ -73,8 +73,11 @@ describe("disk and inodes", () => {
     assert.equal(job.reason, "interrupted");
     for (let i = 0; i < 50 && loopsUnder(path.join(s.dir, "sandboxes")) > 0; i++)
       await new Promise((res) => setTimeout(res, 100));
-    assert.equal(loopsUnder(path.join(s.dir, "sandboxes")), 0, "the loop device detached itself");
-    assert.ok(!fs.existsSync(path.join(s.dir, "sandboxes", r.body.id)));
+        assert.equal(loopsUnder(path.join(s.dir, "sandboxes")), 0, "the loop device detached itself");
+    // The recovering supervisor writes the terminal state first, then removes the work dir.
+    const work = path.join(s.dir, "sandboxes", r.body.id);
+    for (let i = 0; i < 100 && fs.existsSync(work); i++) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(!fs.existsSync(work), "the work dir is removed");
   });
 });
 
