@@ -40,11 +40,12 @@
 
 /* Fixed caps. */
 #define PARAMS_MAX_BYTES (64 * 1024)   /* the params part */
+#define SCHEMA_MAX_BYTES (256 * 1024)  /* the agent's params.schema.json */
 #define NAME_MAX_BYTES   200           /* an uploaded file name, bytes of UTF-8 */
 #define PART_HEADERS_MAX (8 * 1024)    /* all headers of one multipart part */
 #define BOUNDARY_MAX     70            /* RFC 2046 section 5.1.1 */
-#define OUTPUT_PATH_MAX  1024          /* a relative output path */
-#define OUTPUT_DEPTH_MAX 16            /* directory nesting in outputs */
+#define OUTPUT_PATH_MAX  1024          /* a relative output or input path */
+#define OUTPUT_DEPTH_MAX 16            /* directory nesting in outputs and inputs */
 #define JOB_JSON_MAX     (1024 * 1024) /* job.json is read whole */
 #define CONFIG_FILE_MAX  (256 * 1024)
 #define CONFIG_VALUE_MAX 4096 /* bytes of one configuration value, NUL included */

@@ -72,6 +72,7 @@ enum rc resp_detach(struct req *r, int *out_fd, uint16_t *out_reqid) LB_MUST_CHE
 enum problem {
     PROBLEM_BAD_REQUEST,        /* 400 malformed request, body, params, offset or query */
     PROBLEM_BAD_FILENAME,       /* 400 an upload's name is not allowed */
+    PROBLEM_BAD_PARAMS,         /* 400 params break the agent's schema (with "param") */
     PROBLEM_UNAUTHORIZED,       /* 401 identity = remote_user and no usable user */
     PROBLEM_FORBIDDEN,          /* 403 what only admins may ask for */
     PROBLEM_NOT_FOUND,          /* 404 no such job, resource or route */

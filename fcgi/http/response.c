@@ -154,6 +154,7 @@ static const struct {
 } problems[PROBLEM__MAX] = {
     {"bad_request", "Bad request", 400, 0},                 /* PROBLEM_BAD_REQUEST */
     {"bad_filename", "Bad file name", 400, 0},              /* PROBLEM_BAD_FILENAME */
+    {"bad_params", "Bad parameters", 400, 0},               /* PROBLEM_BAD_PARAMS */
     {"unauthorized", "Unauthorized", 401, 0},               /* PROBLEM_UNAUTHORIZED */
     {"forbidden", "Forbidden", 403, 0},                     /* PROBLEM_FORBIDDEN */
     {"not_found", "Not found", 404, 0},                     /* PROBLEM_NOT_FOUND */

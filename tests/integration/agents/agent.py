@@ -3,7 +3,8 @@
 Runs in the sandbox like any operator's agent; only the standard library. Modes:
   ok (default)   print lines, write nested text and binary outputs, exit 0
   slow           after "delay" seconds (default 0), print "tick N" every "interval" (0.2) s
-                 for "seconds" seconds, then write outputs, exit 0
+                 for "seconds" seconds, then write outputs, exit 0 ("early_output": write
+                 outputs/early.txt first)
   exit           print then exit with "code"
   sleep          print "sleeping" then sleep "seconds"
   hostile        write a symlink, a FIFO, a hard link to an input, a "../" symlink trick,
@@ -56,6 +57,9 @@ if mode == "ok":
     print("to stderr", file=sys.stderr, flush=True)
     outputs()
 elif mode == "slow":
+    if P.get("early_output"):  # something to collect when the job is stopped mid-way
+        with open(os.path.join(out, "early.txt"), "w") as f:
+            f.write("written before the ticks\n")
     time.sleep(float(P.get("delay", 0)))
     end = time.time() + float(P.get("seconds", 2))
     i = 0
