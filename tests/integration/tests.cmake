@@ -11,6 +11,13 @@ foreach(backend docker modal)
     list(APPEND LB_IT_REMOTE ${backend})
   endif()
 endforeach()
+# labbox run, one job from the command line, on every backend compiled in.
+foreach(backend ${LB_IT_BACKENDS})
+  add_test(NAME run_${backend}
+           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/run.test.mjs)
+  set_tests_properties(run_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
+    SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
+endforeach()
 foreach(backend ${LB_IT_BACKENDS})
   add_test(NAME backend_${backend}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
@@ -31,7 +38,7 @@ foreach(backend ${LB_IT_REMOTE})
   set_tests_properties(remote_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
 endforeach()
-foreach(suite api events service people)
+foreach(suite api events service people results)
   add_test(NAME integration_${suite}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
   set_tests_properties(integration_${suite} PROPERTIES LABELS "integration;local" TIMEOUT 600
