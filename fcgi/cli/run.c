@@ -49,9 +49,9 @@ on_signal(int sig)
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: labbox run [--config FILE] [--backend local|docker|modal] "
-                    "[--agent-dir DIR]\n"
-                    "                  [--params JSON|@FILE] [--out DIR] FILE|FOLDER...\n");
+    (void)fprintf(stderr, "usage: labbox run [--config FILE] [--backend local|docker|modal] "
+                          "[--agent-dir DIR]\n"
+                          "                  [--params JSON|@FILE] [--out DIR] FILE|FOLDER...\n");
     return RUN_EXIT_USAGE;
 }
 
@@ -120,7 +120,8 @@ load_config(const struct run_opts *o, struct config *cfg, char *tmp, size_t tmpl
     if (rc == RC_OK && !data_dir_configured(cfg)) {
         int k = snprintf(tmp, tmplen, "%s/labbox-run-XXXXXX", base && base[0] ? base : "/tmp");
         if (k < 0 || (size_t)k >= tmplen || mkdtemp(tmp) == NULL) {
-            fprintf(stderr, "labbox: cannot make a temporary data dir: %s\n", strerror(errno));
+            (void)fprintf(stderr, "labbox: cannot make a temporary data dir: %s\n",
+                          strerror(errno));
             tmp[0] = '\0';
             return RUN_EXIT_INTERNAL;
         }
@@ -131,7 +132,7 @@ load_config(const struct run_opts *o, struct config *cfg, char *tmp, size_t tmpl
                                                     : RC_IO;
     }
     if (rc != RC_OK) {
-        fprintf(stderr, "labbox: configuration error: %s\n", err[0] ? err : "out of memory");
+        (void)fprintf(stderr, "labbox: configuration error: %s\n", err[0] ? err : "out of memory");
         return RUN_EXIT_USAGE;
     }
     /* Only warnings of labbox's own unless asked for more: the job's log is the output. */
@@ -158,7 +159,7 @@ read_params(const char *arg, char **out, size_t *out_len)
     if (fd >= 0)
         close(fd);
     if (n < 0) {
-        fprintf(stderr, "labbox: cannot read %s: %s\n", arg + 1, strerror(errno));
+        (void)fprintf(stderr, "labbox: cannot read %s: %s\n", arg + 1, strerror(errno));
         free(buf);
         return false;
     }
@@ -185,7 +186,7 @@ add_file(struct intake *in, int fd, const char *name)
         rc = intake_file_data(in, buf, (size_t)n);
     }
     if (rc == RC_IO && in->err.problem == INTAKE_NONE)
-        fprintf(stderr, "labbox: cannot read %s: %s\n", name, strerror(errno));
+        (void)fprintf(stderr, "labbox: cannot read %s: %s\n", name, strerror(errno));
     free(buf);
     close(fd);
     return rc;
@@ -224,7 +225,8 @@ list_dir(int fd, char ***out, size_t *out_n)
         n++;
     }
     closedir(d);
-    qsort(v, n, sizeof(*v), cmp_names);
+    if (n > 0)
+        qsort(v, n, sizeof(*v), cmp_names);
     *out = v;
     *out_n = n;
     return RC_OK;
@@ -246,7 +248,7 @@ add_dir(struct intake *in, int fd, const char *prefix, int depth)
             rc = intake_file_begin(in, path, strlen(path)); /* refused: too long or deep */
         } else if (names[i][0] == '.' || fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0 ||
                    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
-            fprintf(stderr, "labbox: leaving out %s (hidden, a link or not a file)\n", path);
+            (void)fprintf(stderr, "labbox: leaving out %s (hidden, a link or not a file)\n", path);
         } else {
             int sub =
                 openat(fd, names[i],
@@ -275,8 +277,8 @@ add_arg(struct intake *in, const char *arg)
     char real[PATH_MAX];
     int fd = open(arg, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
-        fprintf(stderr, "labbox: cannot read %s: %s\n", arg,
-                fd < 0 ? strerror(errno) : "not a file or a folder");
+        (void)fprintf(stderr, "labbox: cannot read %s: %s\n", arg,
+                      fd < 0 ? strerror(errno) : "not a file or a folder");
         if (fd >= 0)
             close(fd);
         return RC_NOTFOUND;
@@ -316,11 +318,11 @@ stage_job(const struct config *cfg, struct jobstore *js, const struct pschema *s
     if (rc == RC_OK && params != NULL && !g_stop)
         rc = intake_params(&in, params, plen);
     if (g_stop) {
-        fprintf(stderr, "labbox: canceled before the job started\n");
+        (void)fprintf(stderr, "labbox: canceled before the job started\n");
         status = RUN_EXIT_CANCELED;
     } else if (in.err.problem != INTAKE_NONE) {
-        fprintf(stderr, "labbox: refused (%s): %s\n", intake_problem_code(in.err.problem),
-                in.err.detail);
+        (void)fprintf(stderr, "labbox: refused (%s): %s\n", intake_problem_code(in.err.problem),
+                      in.err.detail);
         status = RUN_EXIT_REFUSED;
     } else if (rc == RC_NOTFOUND) {
         status = RUN_EXIT_USAGE;
@@ -330,8 +332,8 @@ stage_job(const struct config *cfg, struct jobstore *js, const struct pschema *s
         job.created_ms = clock_real_ms();
         memcpy(out_id, st.id, ID_LEN + 1);
         if (jobstore_stage_publish(js, &st, &job) == RC_OK) {
-            fprintf(stderr, "labbox: job %s: %zu files, %llu bytes, backend %s\n", job.id,
-                    job.ninputs, (unsigned long long)in.total, cfg->backend);
+            (void)fprintf(stderr, "labbox: job %s: %zu files, %llu bytes, backend %s\n", job.id,
+                          job.ninputs, (unsigned long long)in.total, cfg->backend);
             status = RUN_EXIT_SUCCEEDED;
         }
     }
@@ -376,7 +378,7 @@ tail_print(struct tail *t)
             json_object *o = NULL;
             const char *prefix, *line;
             if (joblog_record_text(p, (size_t)(nl - p), &o, &prefix, &line))
-                printf("%s%s\n", prefix, line);
+                (void)printf("%s%s\n", prefix, line);
             json_object_put(o);
             p = nl + 1;
         }
@@ -411,10 +413,10 @@ follow(int dfd, pid_t pid, struct tail *t)
             break;
         if (g_stop && !asked) {
             asked = true;
-            fprintf(stderr, "labbox: canceling: the agent is stopped and what it wrote is "
-                            "collected\n");
+            (void)fprintf(stderr, "labbox: canceling: the agent is stopped and what it wrote is "
+                                  "collected\n");
             if (jobstore_request_cancel(dfd) != RC_OK)
-                fprintf(stderr, "labbox: the cancel request could not be written\n");
+                (void)fprintf(stderr, "labbox: the cancel request could not be written\n");
         }
         (void)usleep(POLL_MS * 1000); /* a signal cuts it short */
     }
@@ -437,7 +439,8 @@ deliver(int dfd, const char *dir)
         fs_link_tree(ofd, out, NULL) == RC_OK && jobstore_outputs_index(dfd, &index) == RC_OK)
         n = index ? (long)json_object_array_length(index) : 0;
     else
-        fprintf(stderr, "labbox: the outputs could not be put in %s: %s\n", dir, strerror(errno));
+        (void)fprintf(stderr, "labbox: the outputs could not be put in %s: %s\n", dir,
+                      strerror(errno));
     json_object_put(index);
     close(ofd);
     if (out >= 0)
@@ -461,18 +464,18 @@ report(const struct job *job, long outputs, const char *dir)
         if (ends[i].state == job->state)
             status = ends[i].status;
     if (status == RUN_EXIT_INTERNAL) {
-        fprintf(stderr, "labbox: job %s: its supervisor ended before the job did (%s)\n", job->id,
-                jobstate_str(job->state));
+        (void)fprintf(stderr, "labbox: job %s: its supervisor ended before the job did (%s)\n",
+                      job->id, jobstate_str(job->state));
         return status;
     }
-    fprintf(stderr, "labbox: job %s %s%s%s%s%s%s; ", job->id, jobstate_str(job->state),
-            job->reason != REASON_NONE ? " (" : "",
-            job->reason != REASON_NONE ? jobstate_reason_str(job->reason) : "",
-            job->reason != REASON_NONE ? ")" : "", job->detail[0] ? ": " : "", job->detail);
+    (void)fprintf(stderr, "labbox: job %s %s%s%s%s%s%s; ", job->id, jobstate_str(job->state),
+                  job->reason != REASON_NONE ? " (" : "",
+                  job->reason != REASON_NONE ? jobstate_reason_str(job->reason) : "",
+                  job->reason != REASON_NONE ? ")" : "", job->detail[0] ? ": " : "", job->detail);
     if (outputs < 0)
-        fprintf(stderr, "its outputs could not be delivered\n");
+        (void)fprintf(stderr, "its outputs could not be delivered\n");
     else
-        fprintf(stderr, "%ld output file%s in %s\n", outputs, outputs == 1 ? "" : "s", dir);
+        (void)fprintf(stderr, "%ld output file%s in %s\n", outputs, outputs == 1 ? "" : "s", dir);
     return outputs < 0 ? RUN_EXIT_INTERNAL : status;
 }
 
@@ -499,7 +502,7 @@ supervise(const struct config *cfg, struct jobstore *js, const char *id, const c
     close(lock);
     lock = -1;
     if (pid < 0) {
-        fprintf(stderr, "labbox: cannot start the supervisor: %s\n", strerror(errno));
+        (void)fprintf(stderr, "labbox: cannot start the supervisor: %s\n", strerror(errno));
         goto out;
     }
     (void)follow(dfd, pid, &t);
@@ -549,7 +552,7 @@ run_main(int argc, char **argv)
     if (!parse_args(argc, argv, &o))
         return usage();
     if (!out_ok(o.out)) {
-        fprintf(stderr, "labbox: --out %s must be an empty folder or not exist yet\n", o.out);
+        (void)fprintf(stderr, "labbox: --out %s must be an empty folder or not exist yet\n", o.out);
         return RUN_EXIT_USAGE;
     }
     (void)sigaction(SIGINT, &sa, NULL);
@@ -559,7 +562,7 @@ run_main(int argc, char **argv)
     int status = load_config(&o, &cfg, tmp, sizeof(tmp));
     if (status == RUN_EXIT_SUCCEEDED &&
         agent_schema_load(&cfg, &schema, why, sizeof(why)) != RC_OK) {
-        fprintf(stderr, "labbox: configuration error: %s\n", why);
+        (void)fprintf(stderr, "labbox: configuration error: %s\n", why);
         status = RUN_EXIT_USAGE;
     }
     if (status == RUN_EXIT_SUCCEEDED &&
@@ -574,7 +577,7 @@ run_main(int argc, char **argv)
     if (magic)
         filetype_fini();
     if (tmp[0] != '\0' && fs_rmtree_at(AT_FDCWD, tmp) != RC_OK)
-        fprintf(stderr, "labbox: the temporary data dir %s could not be removed\n", tmp);
+        (void)fprintf(stderr, "labbox: the temporary data dir %s could not be removed\n", tmp);
     config_fini(&cfg);
     return status;
 }

@@ -50,8 +50,9 @@ text_add(struct text *t, const char *s, size_t n)
     if (t->cut || t->p == NULL)
         return;
     if (n > t->room - t->len) {
+        size_t whole = n;
         n = t->room - t->len;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        while (n > 0 && n < whole && ((unsigned char)s[n] & 0xc0) == 0x80)
             n--; /* s[n], the first byte left out, must start a character */
         t->cut = true;
     }
@@ -305,7 +306,7 @@ parse(const char *text, size_t len, json_object **out, struct text *why)
 static void
 text_repr(struct text *t, double x)
 {
-    char buf[48], digits[24], out[64];
+    char buf[48], digits[24] = "0", out[64];
     size_t nd = 0, n = 0;
     if (isnan(x) || isinf(x)) {
         text_str(t, isnan(x) ? "nan" : x < 0 ? "-inf" : "inf");
@@ -323,6 +324,7 @@ text_repr(struct text *t, double x)
     int exp = *p == 'e' ? (int)strtol(p + 1, NULL, 10) : 0;
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
+    nd = nd > 0 ? nd : 1;
     int decpt = exp + 1; /* x = 0.DIGITS * 10^decpt */
     if (buf[0] == '-')
         out[n++] = '-';
@@ -338,7 +340,7 @@ text_repr(struct text *t, double x)
             for (int k = 0; k < decpt || k < (int)nd; k++) {
                 if (k == decpt)
                     out[n++] = '.';
-                out[n++] = k < (int)nd ? digits[k] : '0';
+                out[n++] = (char)(k < (int)nd ? digits[k] : '0');
             }
             if (decpt >= (int)nd) {
                 out[n++] = '.';
@@ -821,7 +823,7 @@ shown_name(const char *name, char *out, size_t outlen)
             n--; /* name[n], the first byte left out, must start a character */
     }
     for (size_t i = 0; i < n; i++)
-        out[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+        out[i] = (char)((unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i]);
     out[n] = '\0';
 }
 
