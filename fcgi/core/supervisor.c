@@ -377,8 +377,9 @@ build_zip(struct sup *s, int ofd, json_object *index)
         log_warn("the outputs zip was not built (%s); it will be at the first request", rc_str(rc));
 }
 
-/* The zip of the inputs, built once after the end (inputs never change) unless a request
- * already had it built; a failure leaves it to the first request. */
+/* The zip of the inputs, built once with the outputs' (before the terminal state, so that the
+ * bytes the job keeps count it) unless a request already had it built; a failure leaves it to
+ * the first request. */
 static void
 build_inputs_zip(struct sup *s)
 {
@@ -599,6 +600,7 @@ conclude(struct sup *s, const struct sandbox_result *res)
                                 cs.skipped ? "; links and special files were skipped" : ""));
     else
         RC_IGNORE(joblog_system(&s->log, "collecting outputs failed: %s", s->sb->error));
+    build_inputs_zip(s);
     decide(s, res, &cs, rc);
 }
 
@@ -745,8 +747,6 @@ cleanup:
     if (fs_rmtree_at(AT_FDCWD, s->work_dir) != RC_OK)
         log_warn("cannot remove the work dir %s", s->work_dir);
     jobstore_cancel_clear(s->dirfd);
-    if (jobstate_is_terminal(s->job.state))
-        build_inputs_zip(s);
     return 0;
 }
 

@@ -222,7 +222,7 @@ describe("results", () => {
     const job = await waitFor(stack, id);
     const zpath = path.join(stack.data, "jobs", id, "inputs.zip");
     for (let i = 0; i < 100 && !fs.existsSync(zpath); i++) await new Promise((res) => setTimeout(res, 50));
-    assert.ok(fs.existsSync(zpath), "built by the supervisor after the end");
+    assert.ok(fs.existsSync(zpath), "built by the supervisor at collection");
     const zip = await fetch(`${stack.url}/api/jobs/${id}/inputs.zip`);
     assert.equal(zip.status, 200);
     assert.equal(zip.headers.get("content-disposition"), `attachment; filename="labbox-${id}-inputs.zip"`);
