@@ -51,5 +51,6 @@
 #define CONFIG_VALUE_MAX 4096 /* bytes of one configuration value, NUL included */
 #define ID_LEN           26   /* base32 characters of a job id */
 #define ZIP_BUILDS_MAX   2    /* zips built by request threads at once (old jobs) */
+#define JOB_WAIT_MAX_S   60   /* GET /api/jobs/<id>?wait= waits at most this long */
 
 #endif

@@ -20,7 +20,7 @@ struct api {
     atomic_uint streams;       /* open event streams */
     atomic_uint zip_builds;    /* outputs zips being built by request threads */
     unsigned fd_streams;       /* the streams the open-file limit allows (max_streams is lower) */
-    struct park *park;         /* parked requests (event streams), http/park.h */
+    struct park *park;         /* parked requests (event streams, waits), http/park.h */
 };
 
 /* What a route's pattern captured: the job id (":id", NUL-terminated; "" when none) and the
@@ -61,6 +61,12 @@ api_handler_fn api_list_jobs;
 api_handler_fn api_list_outputs, api_get_output, api_get_zip, api_get_input, api_get_inputs_zip;
 api_handler_fn api_agent, api_rerun_job;
 api_handler_fn api_events;
+
+/* api_wait_job (api/wait.c): GET /api/jobs/<id>?wait=N for job (loaded, its directory open on
+ * *dirfd): true when it has answered (a bad wait: 400) or parked the request until the job ends
+ * or N seconds pass (the waiter then owns the directory: *dirfd becomes -1); false when there
+ * is nothing to wait for (no wait, wait=0, the job has ended, no room) and the caller answers. */
+bool api_wait_job(struct api *api, struct req *r, int *dirfd, const struct job *job);
 
 /* Who is asking, and quotas (api/people.c). */
 /* api_identify: fill r->who and r->admin for api->cfg's identity setting; with remote_user and

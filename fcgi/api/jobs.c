@@ -295,14 +295,18 @@ api_get_job(struct api *api, struct req *r, const struct api_args *a)
     struct job job;
     if (!api_load_job(api, r, id, &dfd, &job))
         return;
+    if (api_wait_job(api, r, &dfd, &job))
+        goto out; /* answered, or parked until the job ends (?wait=) */
     json_object *pub = api_job_public(api, dfd, &job);
     if (pub != NULL)
         resp_json(r, 200, pub, NULL);
     else
         api_internal(r);
     json_object_put(pub);
+out:
     jobstore_job_fini(&job);
-    close(dfd);
+    if (dfd >= 0)
+        close(dfd);
 }
 
 #define LOGS_MAX_RESPONSE (4 * 1024 * 1024)

@@ -107,6 +107,13 @@ void resp_problem(struct req *r, enum problem p, const char *headers, const char
 void resp_problem_with(struct req *r, enum problem p, const char *headers, const char *key,
                        const char *value, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* resp_text: a whole answer as the text a FastCGI response carries on stdout (the Status line,
+ * Content-Type, Cache-Control: no-store, a blank line, body and a newline), for a request
+ * parked before it could answer (http/park.h). The caller frees it; NULL on OOM. */
+char *resp_text(int status, const char *content_type, const char *body, size_t body_len,
+                size_t *out_len);
+/* resp_problem_text: the problem+json answer of p with detail, as resp_text. */
+char *resp_problem_text(enum problem p, const char *detail, size_t *out_len);
 /* resp_empty: a response with no body (204, 202 without body...). */
 void resp_empty(struct req *r, int status, const char *headers);
 

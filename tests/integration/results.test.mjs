@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { CSV, LABBOX, TEST_AGENT, getJSON, logRecords, startStack, upload, waitFor } from "./harness.mjs";
+import { CSV, LABBOX, TERMINAL as TERMINAL_STATES, TEST_AGENT, getJSON, logRecords, startStack, upload, waitFor } from "./harness.mjs";
 
 const VIEW_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; " +
   "font-src 'self' data:; media-src 'self'; frame-ancestors 'self'";
@@ -355,6 +355,78 @@ describe("results with a parameter schema", () => {
       assert.match(s.stderr, /outside labbox's schema subset/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("results: waiting for a job (?wait=)", () => {
+  let stack;
+  before(async () => {
+    // Two request threads: waiters that held one each would stall everything else.
+    stack = await startStack({ config: { wall_timeout: 60, threads: 2 } });
+  });
+  after(async () => stack?.stop());
+
+  const timed = async (p) => {
+    const t0 = Date.now();
+    const res = await fetch(`${stack.url}${p}`);
+    const body = await res.json();
+    return { status: res.status, body, ms: Date.now() - t0 };
+  };
+
+  test("answers when the job ends, holding no request thread while it waits", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "slow", seconds: 3 });
+    assert.equal(r.status, 201);
+    const id = r.body.id;
+    const waits = Array.from({ length: 8 }, () => timed(`/api/jobs/${id}?wait=30`));
+    // Meanwhile the two threads answer everything else at once.
+    await new Promise((res) => setTimeout(res, 500));
+    for (let i = 0; i < 5; i++) {
+      const h = await timed("/api/health");
+      assert.equal(h.status, 200);
+      assert.ok(h.ms < 2000, `health took ${h.ms} ms while 8 requests waited`);
+      const plain = await timed(`/api/jobs/${id}`);
+      assert.ok(!TERMINAL_STATES.includes(plain.body.state), "the job is still live");
+    }
+    for (const w of await Promise.all(waits)) {
+      assert.equal(w.status, 200);
+      assert.equal(w.body.state, "succeeded");
+      assert.ok(w.ms < 25000, `a wait took ${w.ms} ms`);
+      assert.ok(Array.isArray(w.body.outputs), "the whole job object, outputs included");
+    }
+  });
+
+  test("answers after at most wait seconds, as the job is then", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "sleep", seconds: 30 });
+    const w = await timed(`/api/jobs/${r.body.id}?wait=1`);
+    assert.equal(w.status, 200);
+    assert.ok(["queued", "staging", "running"].includes(w.body.state), w.body.state);
+    assert.ok(w.ms >= 900 && w.ms < 5000, `wait=1 took ${w.ms} ms`);
+    // wait=0, a finished job, and a wait longer than the cap answer as a plain GET would.
+    const z = await timed(`/api/jobs/${r.body.id}?wait=0`);
+    assert.ok(z.ms < 900);
+    // Deleted while it waits: 404.
+    const gone = timed(`/api/jobs/${r.body.id}?wait=999`);
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal((await fetch(`${stack.url}/api/jobs/${r.body.id}`, { method: "DELETE" })).status, 202);
+    const g = await gone;
+    assert.equal(g.status, 404);
+    assert.equal(g.body.code, "not_found");
+    assert.ok(g.ms < 10000, `the deleted job's waiter took ${g.ms} ms`);
+  });
+
+  test("a finished job answers at once; a bad wait is 400", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "ok" });
+    const done = await timed(`/api/jobs/${r.body.id}?wait=30`);
+    assert.ok(["succeeded", "queued", "staging", "running", "collecting"].includes(done.body.state));
+    const ended = await waitFor(stack, r.body.id);
+    const again = await timed(`/api/jobs/${r.body.id}?wait=30`);
+    assert.equal(again.body.state, ended.state);
+    assert.ok(again.ms < 1000, `a finished job's wait took ${again.ms} ms`);
+    for (const bad of ["abc", "-1", "1.5", ""]) {
+      const b = await timed(`/api/jobs/${r.body.id}?wait=${bad}`);
+      assert.equal(b.status, 400, `wait=${bad}`);
+      assert.equal(b.body.code, "bad_request");
     }
   });
 });
