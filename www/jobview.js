@@ -454,21 +454,14 @@ export class JobView {
     if (this.inputsShown || !Array.isArray(job.inputs)) return;
     this.inputsShown = true;
     const items = job.inputs.filter((i) => i && typeof i.name === 'string').map((i) => {
-      const li = document.createElement('li');
-      li.className = 'output-item';
-      const name = document.createElement('span');
-      name.className = 'output-name';
-      name.textContent = i.name;
-      const meta = document.createElement('span');
-      meta.className = 'output-meta tabular';
-      meta.textContent = [formatBytes(i.size), typeof i.type === 'string' ? i.type : ''].filter(Boolean).join(' · ');
+      const li = fileRow(i.name, i.size, i.type);
       const a = document.createElement('a');
       a.className = 'btn btn-small';
       a.href = `${this.base}/inputs/${encodePath(i.name)}`;
       a.setAttribute('download', baseName(i.name));
       a.textContent = 'Download';
       a.setAttribute('aria-label', `Download the input ${i.name}`);
-      li.append(name, meta, a);
+      li.append(a);
       return li;
     });
     $('inputs-list').replaceChildren(...items);
@@ -646,6 +639,20 @@ function expiryText(iso) {
   return `${formatTime(iso)} (${when})`;
 }
 
+/** A row of a file list: its path, its size and type; buttons go after. */
+function fileRow(path, size, type) {
+  const li = document.createElement('li');
+  li.className = 'output-item';
+  const name = document.createElement('span');
+  name.className = 'output-name';
+  name.textContent = path;
+  const meta = document.createElement('span');
+  meta.className = 'output-meta tabular';
+  meta.textContent = [formatBytes(size), typeof type === 'string' ? type : ''].filter(Boolean).join(' · ');
+  li.append(name, meta);
+  return li;
+}
+
 function renderOutputs(outputs, signal) {
   const list = $('outputs-list');
   const gallery = $('gallery');
@@ -655,15 +662,7 @@ function renderOutputs(outputs, signal) {
     if (!o || typeof o.path !== 'string') continue;
     const url = safeUrl(o.url);
     const viewUrl = safeUrl(o.view_url);
-    const li = document.createElement('li');
-    li.className = 'output-item';
-    const name = document.createElement('span');
-    name.className = 'output-name';
-    name.textContent = o.path;
-    const meta = document.createElement('span');
-    meta.className = 'output-meta tabular';
-    meta.textContent = [formatBytes(o.size), typeof o.type === 'string' ? o.type : ''].filter(Boolean).join(' · ');
-    li.append(name, meta);
+    const li = fileRow(o.path, o.size, o.type);
     if (url && TABLE_TYPES.has(o.type)) li.append(previewButton(li, url, o, signal));
     if (viewUrl) {
       /* The server shows it sandboxed, as text, or as an image: safe in a tab of its own. */
