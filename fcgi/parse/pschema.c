@@ -50,10 +50,16 @@ text_add(struct text *t, const char *s, size_t n)
     if (t->cut || t->p == NULL)
         return;
     if (n > t->room - t->len) {
-        size_t whole = n;
-        n = t->room - t->len;
-        while (n > 0 && n < whole && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--; /* s[n], the first byte left out, must start a character */
+        /* Keep whole characters only: step over each one while it fits. */
+        size_t fit = t->room - t->len, keep = 0;
+        while (keep < fit) {
+            unsigned char c = (unsigned char)s[keep];
+            size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+            if (keep + k > fit)
+                break;
+            keep += k;
+        }
+        n = keep;
         t->cut = true;
     }
     memcpy(t->p + t->len, s, n);
@@ -272,7 +278,7 @@ static enum rc
 parse(const char *text, size_t len, json_object **out, struct text *why)
 {
     struct js j = {(const unsigned char *)text, (const unsigned char *)text + len};
-    char at[64];
+    char at[64] = "";
     *out = NULL;
     bool ok = js_value(&j, 0);
     js_ws(&j);
@@ -306,7 +312,7 @@ parse(const char *text, size_t len, json_object **out, struct text *why)
 static void
 text_repr(struct text *t, double x)
 {
-    char buf[48], digits[24] = "0", out[64];
+    char buf[48], digits[24] = "0", out[64] = "";
     size_t nd = 0, n = 0;
     if (isnan(x) || isinf(x)) {
         text_str(t, isnan(x) ? "nan" : x < 0 ? "-inf" : "inf");
@@ -375,7 +381,7 @@ static void
 text_num(struct text *t, json_object *v)
 {
     double d = json_object_get_double(v);
-    char buf[32];
+    char buf[32] = "";
     if (json_object_is_type(v, json_type_int)) {
         text_int(t, v);
     } else if (isfinite(d) && d == floor(d) && fabs(d) < 1e15) {
@@ -390,7 +396,7 @@ text_num(struct text *t, json_object *v)
 static void
 text_json_string(struct text *t, const char *s, size_t n)
 {
-    char esc[16];
+    char esc[16] = "";
     text_add(t, "\"", 1);
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -831,7 +837,7 @@ shown_name(const char *name, char *out, size_t outlen)
 static void
 add_problem(struct pschema_verdict *out, struct text *detail, const char *name, const char *why)
 {
-    char shown[NAME_MAX_BYTES + 1];
+    char shown[NAME_MAX_BYTES + 1] = "";
     shown_name(name, shown, sizeof(shown));
     if (out->param[0] == '\0')
         (void)snprintf(out->param, sizeof(out->param), "%s", shown); /* fits */
@@ -860,7 +866,7 @@ enum rc
 pschema_check(const struct pschema *s, const char *text, size_t len, struct pschema_verdict *out)
 {
     struct text detail, why;
-    char buf[PSCHEMA_DETAIL_MAX];
+    char buf[PSCHEMA_DETAIL_MAX] = "";
     json_object *params = NULL;
     memset(out, 0, sizeof(*out));
     text_init(&detail, out->detail, sizeof(out->detail));
