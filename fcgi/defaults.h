@@ -40,15 +40,17 @@
 
 /* Fixed caps. */
 #define PARAMS_MAX_BYTES (64 * 1024)   /* the params part */
+#define SCHEMA_MAX_BYTES (256 * 1024)  /* the agent's params.schema.json */
 #define NAME_MAX_BYTES   200           /* an uploaded file name, bytes of UTF-8 */
 #define PART_HEADERS_MAX (8 * 1024)    /* all headers of one multipart part */
 #define BOUNDARY_MAX     70            /* RFC 2046 section 5.1.1 */
-#define OUTPUT_PATH_MAX  1024          /* a relative output path */
-#define OUTPUT_DEPTH_MAX 16            /* directory nesting in outputs */
+#define OUTPUT_PATH_MAX  1024          /* a relative output or input path */
+#define OUTPUT_DEPTH_MAX 16            /* directory nesting in outputs and inputs */
 #define JOB_JSON_MAX     (1024 * 1024) /* job.json is read whole */
 #define CONFIG_FILE_MAX  (256 * 1024)
 #define CONFIG_VALUE_MAX 4096 /* bytes of one configuration value, NUL included */
 #define ID_LEN           26   /* base32 characters of a job id */
 #define ZIP_BUILDS_MAX   2    /* zips built by request threads at once (old jobs) */
+#define JOB_WAIT_MAX_S   60   /* GET /api/jobs/<id>?wait= waits at most this long */
 
 #endif

@@ -1,15 +1,18 @@
-/* main: the labbox command line: serve, supervise, check-config, version, help.
+/* main: the labbox command line: serve, supervise, check-config, run, version, help.
  *
  * Every command takes --config FILE (before or after its name) and --help. Exit status: 0 on
  * success (and for help), 1 when a command fails while running, 2 for a usage or configuration
- * error. `serve` is in serve.c, `supervise` in core/supervisor.c.
+ * error (`run` has more: cli/run.h). `serve` is in serve.c, `supervise` in core/supervisor.c,
+ * `run` in cli/run.c (it parses its own arguments).
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/run.h"
 #include "config.h"
+#include "core/agent.h"
 #include "core/supervisor.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
@@ -77,7 +80,8 @@ run_check_config(struct cli *cli, struct config *cfg)
         (void)fprintf(stderr, "labbox: backend %s is not compiled into this build (have: %s)\n",
                       cfg->backend, sandbox_names());
         status = 2;
-    } else if (config_check_files(cfg, err, sizeof(err)) != RC_OK) {
+    } else if (config_check_files(cfg, err, sizeof(err)) != RC_OK ||
+               agent_check(cfg, err, sizeof(err)) != RC_OK) {
         (void)fprintf(stderr, "labbox: configuration error: %s\n", err);
         status = 2;
     } else if (cli->print) {
@@ -115,13 +119,26 @@ static const struct command commands[] = {
      false, true, run_serve},
     {"check-config", "[--config FILE] [--print]", "check the configuration and exit",
      "Loads the file and the LABBOX_<KEY> environment as serve would, checks every value,\n"
-     "that the backend is compiled in and that agent_dir exists, and exits 0 (ok) or 2 (the\n"
-     "message names the key). --print writes every key's effective value as a config file.\n",
+     "that the backend is compiled in, that agent_dir exists and that its params.schema.json\n"
+     "(if any) is in labbox's schema subset, and exits 0 (ok) or 2 (the message names the key\n"
+     "or the schema's fault). --print writes every key's effective value as a config file.\n",
      false, true, run_check_config},
     {"supervise", "[--config FILE] JOB_ID", "run one job (serve starts these; not for manual use)",
      "Runs one job from staging to its end, holding the job's lock (passed by serve as fd 3).\n"
      "serve starts one per job, in its own session, with --config <data_dir>/running.conf.\n",
      true, true, run_supervise},
+    {"run",
+     "[--config FILE] [--backend B] [--agent-dir DIR] [--params JSON|@FILE] [--out DIR]\n"
+     "                  FILE|FOLDER...",
+     "run one job in the foreground, without nginx or serve",
+     "Checks the files (a folder as its files under its name) and params as an upload is\n"
+     "checked, runs the agent in the backend's sandbox with the configured limits, prints the\n"
+     "job's log on stdout as it happens (\"[stderr] \" and \"[labbox] \" mark lines), and\n"
+     "links the outputs into --out (default ./labbox-<job id>; it must be empty or missing).\n"
+     "Ctrl-C cancels the job and still collects. A temporary data dir is used unless\n"
+     "data_dir is configured. Exit status: 0 succeeded, 1 failed, 2 usage or configuration,\n"
+     "3 an input or the params refused, 4 timed out, 5 canceled, 6 labbox failed.\n",
+     false, false, NULL},
     {"version", "", "print the version and the backends compiled in", "", false, false,
      run_version},
     {"help", "[COMMAND]", "print this help, or one command's", "", false, false, run_help},
@@ -216,6 +233,8 @@ main(int argc, char **argv)
             usage(stdout);
         return 0;
     }
+    if (c != NULL && c->run == NULL)
+        return run_main(argc, argv); /* run: its own options and any number of files */
     bool args_ok = c != NULL && !bad_option && !extra &&
                    (c->run == run_help || (cli.arg != NULL) == c->needs_arg) &&
                    (!cli.print || c->run == run_check_config);

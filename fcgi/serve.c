@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/agent.h"
 #include "core/jobstore.h"
 #include "core/scheduler.h"
 #include "jobs/filetype.h"
@@ -337,6 +338,8 @@ reload(void)
     if (rc == RC_OK)
         rc = config_check_files(&next->cfg, err, sizeof(err));
     if (rc == RC_OK)
+        rc = agent_check(&next->cfg, err, sizeof(err));
+    if (rc == RC_OK)
         rc = config_keep_restart_keys(&next->cfg, &g_current->cfg, kept, applied, sizeof(kept), err,
                                       sizeof(err));
     if (rc == RC_OK && next->cfg.log_file[0] != '\0' &&
@@ -445,7 +448,8 @@ serve_main(struct config *cfg, const char *config_path)
                 sandbox_names());
         goto out;
     }
-    if (config_check_files(cfg, err, sizeof(err)) != RC_OK) {
+    if (config_check_files(cfg, err, sizeof(err)) != RC_OK ||
+        agent_check(cfg, err, sizeof(err)) != RC_OK) {
         log_err("%s", err);
         goto out;
     }

@@ -16,6 +16,7 @@ export class ApiError extends Error {
     this.title = typeof p.title === 'string' ? p.title : '';
     this.detail = typeof p.detail === 'string' ? p.detail : '';
     this.file = typeof p.file === 'string' ? p.file : '';
+    this.param = typeof p.param === 'string' ? p.param : '';
     this.fallback = fallback || '';
     this.retryAfter = 0;
   }
@@ -46,6 +47,8 @@ export function problemText(err) {
   let s = '';
   if (err.file) {
     s = `${err.file} was refused: ${title}`;
+  } else if (err.param) {
+    s = `The parameter ${err.param} was refused: ${title}`;
   } else {
     s = title;
   }
@@ -100,11 +103,13 @@ export async function getJson(path, opts = {}) {
   return res.json();
 }
 
-/** POST without a body and parse the JSON answer (if any). */
-export async function postJson(path) {
+/** POST (a JSON body when given as text) and parse the JSON answer (if any). */
+export async function postJson(path, bodyText) {
   let res;
+  const headers = { Accept: 'application/json' };
+  if (bodyText) headers['Content-Type'] = 'application/json';
   try {
-    res = await fetch(path, { method: 'POST', headers: { Accept: 'application/json' } });
+    res = await fetch(path, { method: 'POST', headers, body: bodyText || undefined });
   } catch {
     throw new ApiError(0, null, 'The server could not be reached.');
   }
@@ -168,8 +173,14 @@ export function safeUrl(u) {
   return url.pathname + url.search;
 }
 
+/** A path of the API with each of its components percent-encoded ("run1/a b.csv"). */
+export function encodePath(p) {
+  return String(p).split('/').map(encodeURIComponent).join('/');
+}
+
 /**
- * Upload files (+ optional params text) with XMLHttpRequest so the upload can report progress.
+ * Upload files ({file, path}: a folder's files go under their relative paths) and optional params
+ * text with XMLHttpRequest so the upload can report progress.
  * onProgress(loaded, total) is called as bytes go out; onSent() once the body is fully sent.
  * Returns {promise, abort}; the promise resolves to the created job object or rejects with ApiError
  * (status 0 for a network failure, code 'aborted' when abort() was called).
@@ -177,7 +188,7 @@ export function safeUrl(u) {
 export function uploadJob(files, paramsText, { onProgress, onSent } = {}) {
   const xhr = new XMLHttpRequest();
   const form = new FormData();
-  for (const f of files) form.append('files', f, f.name);
+  for (const f of files) form.append('files', f.file, f.path);
   if (paramsText) form.append('params', paramsText);
 
   const promise = new Promise((resolve, reject) => {

@@ -13,6 +13,8 @@ const $ = (id) => document.getElementById(id);
 
 const limitsPromise = getJson('/api/limits');
 limitsPromise.catch(() => {}); /* each user handles the failure itself */
+const agentPromise = getJson('/api/agent');
+agentPromise.catch(() => {});
 
 let jobView = null;
 let recentGeneration = 0;
@@ -37,7 +39,7 @@ function route() {
     home.hidden = true;
     job.hidden = false;
     $('nav-new').removeAttribute('aria-current');
-    jobView = new JobView(m[1], limitsPromise);
+    jobView = new JobView(m[1], limitsPromise, agentPromise, navigate);
     jobView.start();
     focusHeading('job-title');
     return;
@@ -148,7 +150,7 @@ function renderLocal(gen) {
   list.replaceChildren(...items);
 }
 
-initUpload(limitsPromise, navigate);
+initUpload(limitsPromise, agentPromise, navigate);
 $('recent-refresh').addEventListener('click', renderRecent);
 $('recent-all').addEventListener('change', renderRecent);
 window.addEventListener('hashchange', route);

@@ -1,21 +1,30 @@
 // jobview: one job's page. State badge, queue position, ticking elapsed time, the live log over
-// Server-Sent Events (resumed by byte offset, never duplicating a line), cancel, and the results.
+// Server-Sent Events (resumed by byte offset, never duplicating a line), cancel, the results (the
+// agent's main report in a sandboxed frame, pictures, table previews), the inputs with a re-run,
+// and when the job expires.
 
-import { getJson, postJson, getLogRecords, problemText, safeUrl, ApiError } from './api.js';
+import { getJson, postJson, getLogRecords, problemText, safeUrl, encodePath, ApiError } from './api.js';
 import {
   formatBytes, formatClock, formatDuration, formatTime, stateLabel, isTerminal, reasonText, plural,
 } from './format.js';
 import { LogView } from './logview.js';
-import { rememberIfNew } from './recent.js';
+import { ParamsForm, usableSchema } from './params.js';
+import { previewTable } from './preview.js';
+import { rememberIfNew, rememberJob } from './recent.js';
 
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/svg+xml', 'image/gif', 'image/webp']);
+const TABLE_TYPES = new Set(['text/csv', 'text/tab-separated-values']);
+const SUMMARY_MAX_BYTES = 4 * 1024 * 1024; /* summary.json is read for its "report" below this */
 const MAX_BACKOFF_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
 
 export class JobView {
-  /** id: a valid job id; limitsPromise: resolves to /api/limits (used for wording only). */
-  constructor(id, limitsPromise) {
+  /**
+   * id: a valid job id; limitsPromise: resolves to /api/limits (used for wording only);
+   * agentPromise: GET /api/agent (the re-run's form); navigate(hash) opens another route.
+   */
+  constructor(id, limitsPromise, agentPromise, navigate) {
     this.id = id;
     this.base = `/api/jobs/${encodeURIComponent(id)}`;
     this.job = null;
@@ -41,6 +50,16 @@ export class JobView {
       this.log.scroller.focus();
     };
     this.onCopy = () => this.copyLog();
+    this.agentPromise = agentPromise;
+    this.navigate = navigate;
+    this.inputsShown = false;
+    this.onRerun = (e) => {
+      e.preventDefault();
+      this.rerun();
+    };
+    this.onRerunOpen = () => {
+      if ($('rerun').open) this.prepareRerun();
+    };
   }
 
   start() {
@@ -58,6 +77,8 @@ export class JobView {
     $('cancel-btn').addEventListener('click', this.onCancel);
     $('log-follow').addEventListener('click', this.onFollowClick);
     $('log-copy').addEventListener('click', this.onCopy);
+    $('rerun-form').addEventListener('submit', this.onRerun);
+    $('rerun').addEventListener('toggle', this.onRerunOpen);
     $('log-download').href = `${this.base}/logs`;
     $('log-download').setAttribute('download', `labbox-${this.id}.log`);
     this.tickTimer = window.setInterval(() => this.renderElapsed(), 500);
@@ -74,9 +95,12 @@ export class JobView {
     $('cancel-btn').removeEventListener('click', this.onCancel);
     $('log-follow').removeEventListener('click', this.onFollowClick);
     $('log-copy').removeEventListener('click', this.onCopy);
+    $('rerun-form').removeEventListener('submit', this.onRerun);
+    $('rerun').removeEventListener('toggle', this.onRerunOpen);
     if (this.log) this.log.destroy();
     $('gallery').replaceChildren();
     $('outputs-list').replaceChildren();
+    $('report-frame').removeAttribute('src');
   }
 
   resetDom() {
@@ -88,6 +112,7 @@ export class JobView {
     $('job-queue-wrap').hidden = true;
     $('job-started').textContent = '–';
     $('job-backend').textContent = '–';
+    $('job-expires-wrap').hidden = true;
     $('job-reason').hidden = true;
     $('cancel-btn').hidden = true;
     $('cancel-btn').disabled = false;
@@ -101,6 +126,13 @@ export class JobView {
     $('outputs-list').replaceChildren();
     $('gallery').replaceChildren();
     $('outputs-empty').hidden = true;
+    $('report').hidden = true;
+    $('report-frame').removeAttribute('src');
+    $('inputs-card').hidden = true;
+    $('inputs-list').replaceChildren();
+    $('rerun').open = false;
+    $('rerun-error').hidden = true;
+    this.rerunForm = null;
     document.title = `Job ${this.id.slice(0, 8)}… · labbox`;
   }
 
@@ -268,6 +300,9 @@ export class JobView {
       : '';
     $('job-started').textContent = job.started_at ? formatTime(job.started_at) : (job.state === 'queued' ? 'not yet' : '–');
     $('job-backend').textContent = job.backend || '–';
+    $('job-expires-wrap').hidden = !job.expires_at;
+    if (job.expires_at) $('job-expires').textContent = expiryText(job.expires_at);
+    this.showInputs(job);
     const queued = job.state === 'queued';
     $('job-queue-wrap').hidden = !queued;
     if (queued) {
@@ -376,8 +411,130 @@ export class JobView {
       }
     }
     if (this.destroyed) return;
-    renderOutputs(outputs);
+    renderOutputs(outputs, this.abort.signal);
     archive.hidden = !archiveUrl || outputs.length === 0;
+    this.showReport(outputs);
+  }
+
+  /**
+   * The agent's main report, first: the output summary.json names in "report", else an
+   * index.html, shown in a frame that runs no script of it (the server adds its own sandbox).
+   */
+  async showReport(outputs) {
+    const byPath = new Map(outputs.filter((o) => o && typeof o.path === 'string').map((o) => [o.path, o]));
+    let name = '';
+    const summary = byPath.get('summary.json');
+    const summaryUrl = summary && summary.size <= SUMMARY_MAX_BYTES ? safeUrl(summary.url) : null;
+    if (summaryUrl) {
+      try {
+        const s = await getJson(summaryUrl, { signal: this.abort.signal });
+        if (s && typeof s.report === 'string') name = s.report;
+      } catch {
+        /* not JSON, or gone: no report named */
+      }
+    }
+    if (this.destroyed) return;
+    if (!byPath.get(name)?.view_url) name = byPath.get('index.html')?.view_url ? 'index.html' : '';
+    const o = byPath.get(name);
+    const url = o ? safeUrl(o.view_url) : null;
+    if (!url) return;
+    const frame = $('report-frame');
+    /* Chromium's PDF viewer refuses a sandboxed frame; nosniff keeps such a file a PDF. */
+    if (o.type === 'application/pdf') frame.removeAttribute('sandbox');
+    else frame.setAttribute('sandbox', '');
+    frame.src = url;
+    frame.title = `The agent's report, ${o.path}`;
+    $('report-title').textContent = `Report: ${o.path}`;
+    $('report-open').href = url;
+    $('report').hidden = false;
+  }
+
+  /** The inputs, with downloads (each file, all as a zip) and the re-run panel. */
+  showInputs(job) {
+    if (this.inputsShown || !Array.isArray(job.inputs)) return;
+    this.inputsShown = true;
+    const items = job.inputs.filter((i) => i && typeof i.name === 'string').map((i) => {
+      const li = fileRow(i.name, i.size, i.type);
+      const a = document.createElement('a');
+      a.className = 'btn btn-small';
+      a.href = `${this.base}/inputs/${encodePath(i.name)}`;
+      a.setAttribute('download', baseName(i.name));
+      a.textContent = 'Download';
+      a.setAttribute('aria-label', `Download the input ${i.name}`);
+      li.append(a);
+      return li;
+    });
+    $('inputs-list').replaceChildren(...items);
+    $('inputs-archive').href = `${this.base}/inputs.zip`;
+    $('inputs-archive').setAttribute('download', `labbox-${this.id}-inputs.zip`);
+    $('inputs-card').hidden = false;
+  }
+
+  /** The re-run panel opened: the agent's form (or a JSON box) with this job's params. */
+  async prepareRerun() {
+    if (this.rerunReady) return;
+    this.rerunReady = true;
+    let agent = null;
+    let old = null;
+    try {
+      agent = await this.agentPromise;
+    } catch {
+      agent = null;
+    }
+    try {
+      old = await getJson(`${this.base}/inputs/params.json`, { signal: this.abort.signal });
+    } catch (err) {
+      if (this.destroyed || (err && err.name === 'AbortError')) return;
+      old = null; /* the job had none */
+    }
+    if (this.destroyed) return;
+    if (agent && usableSchema(agent.params_schema)) {
+      this.rerunForm = new ParamsForm($('rerun-params-form'), agent.params_schema);
+      this.rerunForm.fill(old);
+      $('rerun-params-form').hidden = false;
+      $('rerun-json-field').hidden = true;
+    } else {
+      $('rerun-input').value = old ? JSON.stringify(old, null, 2) : '';
+    }
+  }
+
+  /** Start the re-run: POST rerun with the params, then open the new job. */
+  async rerun() {
+    const error = $('rerun-error');
+    error.hidden = true;
+    let text = '{}';
+    if (this.rerunForm) {
+      const { params, errors } = this.rerunForm.collect();
+      if (errors.length) return;
+      text = JSON.stringify(params);
+    } else if ($('rerun-input').value.trim()) {
+      text = $('rerun-input').value.trim();
+      let v = null;
+      try {
+        v = JSON.parse(text);
+      } catch {
+        v = null;
+      }
+      if (!v || typeof v !== 'object' || Array.isArray(v)) {
+        error.textContent = 'Parameters must be a JSON object, like {"key": "value"}.';
+        error.hidden = false;
+        return;
+      }
+    }
+    const btn = $('rerun-submit');
+    btn.disabled = true;
+    try {
+      const job = await postJson(`${this.base}/rerun`, text);
+      if (!job || typeof job.id !== 'string') throw new ApiError(500, null, 'The server answered without a job.');
+      rememberJob(job.id, (job.inputs ?? []).map((i) => i.name), job.created_at);
+      this.navigate(`#/jobs/${job.id}`);
+    } catch (err) {
+      if (this.rerunForm && err instanceof ApiError && err.code === 'bad_params') this.rerunForm.markError(err.param, err.detail);
+      error.textContent = `The job could not be run again. ${problemText(err)}`;
+      error.hidden = false;
+    } finally {
+      btn.disabled = false;
+    }
   }
 
   async copyLog() {
@@ -472,7 +629,31 @@ function baseName(path) {
   return i >= 0 ? s.slice(i + 1) : s;
 }
 
-function renderOutputs(outputs) {
+/** When a finished job expires: "Dec 3 14:02 (in 23 h)". */
+function expiryText(iso) {
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return '–';
+  const left = t - Date.now();
+  const when = left <= 0 ? 'any moment now' : left < 3600000 ? `in ${Math.max(1, Math.round(left / 60000))} min`
+    : left < 172800000 ? `in ${Math.round(left / 3600000)} h` : `in ${Math.round(left / 86400000)} days`;
+  return `${formatTime(iso)} (${when})`;
+}
+
+/** A row of a file list: its path, its size and type; buttons go after. */
+function fileRow(path, size, type) {
+  const li = document.createElement('li');
+  li.className = 'output-item';
+  const name = document.createElement('span');
+  name.className = 'output-name';
+  name.textContent = path;
+  const meta = document.createElement('span');
+  meta.className = 'output-meta tabular';
+  meta.textContent = [formatBytes(size), typeof type === 'string' ? type : ''].filter(Boolean).join(' · ');
+  li.append(name, meta);
+  return li;
+}
+
+function renderOutputs(outputs, signal) {
   const list = $('outputs-list');
   const gallery = $('gallery');
   const items = [];
@@ -480,15 +661,20 @@ function renderOutputs(outputs) {
   for (const o of outputs) {
     if (!o || typeof o.path !== 'string') continue;
     const url = safeUrl(o.url);
-    const li = document.createElement('li');
-    li.className = 'output-item';
-    const name = document.createElement('span');
-    name.className = 'output-name';
-    name.textContent = o.path;
-    const meta = document.createElement('span');
-    meta.className = 'output-meta tabular';
-    meta.textContent = [formatBytes(o.size), typeof o.type === 'string' ? o.type : ''].filter(Boolean).join(' · ');
-    li.append(name, meta);
+    const viewUrl = safeUrl(o.view_url);
+    const li = fileRow(o.path, o.size, o.type);
+    if (url && TABLE_TYPES.has(o.type)) li.append(previewButton(li, url, o, signal));
+    if (viewUrl) {
+      /* The server shows it sandboxed, as text, or as an image: safe in a tab of its own. */
+      const v = document.createElement('a');
+      v.className = 'btn btn-small btn-quiet';
+      v.href = viewUrl;
+      v.target = '_blank';
+      v.rel = 'noopener noreferrer';
+      v.textContent = 'View';
+      v.setAttribute('aria-label', `View ${o.path} in a new tab`);
+      li.append(v);
+    }
     if (url) {
       const a = document.createElement('a');
       a.className = 'btn btn-small';
@@ -517,4 +703,34 @@ function renderOutputs(outputs) {
   list.replaceChildren(...items);
   gallery.replaceChildren(...figures);
   $('outputs-empty').hidden = items.length > 0;
+}
+
+/** A button that shows (and hides) the first rows of a CSV or TSV output under its row. */
+function previewButton(li, url, o, signal) {
+  const btn = document.createElement('button');
+  btn.type = 'button';
+  btn.className = 'btn btn-small btn-quiet';
+  btn.textContent = 'Preview';
+  btn.setAttribute('aria-expanded', 'false');
+  btn.setAttribute('aria-label', `Preview the first rows of ${o.path}`);
+  let box = null;
+  btn.addEventListener('click', async () => {
+    if (box) {
+      box.hidden = !box.hidden;
+      btn.setAttribute('aria-expanded', String(!box.hidden));
+      return;
+    }
+    box = document.createElement('div');
+    box.className = 'preview';
+    box.textContent = 'Loading…';
+    li.append(box);
+    btn.setAttribute('aria-expanded', 'true');
+    try {
+      box.replaceChildren(await previewTable(url, o.type, signal));
+    } catch (err) {
+      if (err && err.name === 'AbortError') return;
+      box.textContent = 'The preview could not be loaded; download the file instead.';
+    }
+  });
+  return btn;
 }

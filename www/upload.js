@@ -1,8 +1,11 @@
-// upload: the new-job form. File picking and drag and drop, client-side checks against
-// GET /api/limits, params validation, and the XMLHttpRequest upload with a progress bar.
+// upload: the new-job form. Files and folders picked or dropped (a folder's files keep their
+// paths, shown as a tree), client-side checks against GET /api/limits, the agent's parameters
+// as a form from its schema (GET /api/agent) or a JSON box, and the XMLHttpRequest upload with
+// a progress bar.
 
 import { uploadJob, problemText, ApiError } from './api.js';
 import { formatBytes, plural } from './format.js';
+import { ParamsForm, usableSchema } from './params.js';
 import { rememberJob } from './recent.js';
 
 const PARAMS_MAX_BYTES = 64 * 1024;
@@ -30,10 +33,11 @@ const TYPE_NAMES = {
 const $ = (id) => document.getElementById(id);
 
 /**
- * Wire up the upload form. limits: a promise of the /api/limits object (or null when unknown).
- * navigate(hash): called with the new job's route after a successful upload.
+ * Wire up the upload form. limits: a promise of the /api/limits object (or null when unknown);
+ * agent: a promise of GET /api/agent. navigate(hash): called with the new job's route after a
+ * successful upload.
  */
-export function initUpload(limitsPromise, navigate) {
+export function initUpload(limitsPromise, agentPromise, navigate) {
   const form = $('upload-form');
   const input = $('file-input');
   const zone = $('dropzone');
@@ -51,8 +55,13 @@ export function initUpload(limitsPromise, navigate) {
   const abortBtn = $('abort-btn');
   const clearBtn = $('clear-btn');
   const hint = $('limits-hint');
+  const folderInput = $('folder-input');
+  const paramsJson = $('params-json-field');
+  const paramsFormHost = $('params-form');
 
+  /* Every file with the path it is uploaded under: its name, or folder/.../name. */
   let files = [];
+  let paramsForm = null;
   let limits = null;
   let refused = '';
   let current = null;
@@ -66,10 +75,25 @@ export function initUpload(limitsPromise, navigate) {
     hint.textContent = 'The upload limits could not be loaded; the server will check the files.';
   });
 
+  agentPromise.then((agent) => {
+    if (!agent || !usableSchema(agent.params_schema)) return;
+    paramsForm = new ParamsForm(paramsFormHost, agent.params_schema);
+    paramsFormHost.hidden = false;
+    paramsFormHost.setAttribute('aria-labelledby', 'params-form-title');
+    paramsJson.hidden = true;
+    $('params-form-title').hidden = false;
+  }, () => {});
+
   zone.addEventListener('click', () => input.click());
   input.addEventListener('change', () => {
-    addFiles(Array.from(input.files ?? []), []);
+    addFiles(Array.from(input.files ?? []).map((f) => ({ file: f, path: f.name })), []);
     input.value = '';
+  });
+  $('folder-btn').addEventListener('click', () => folderInput.click());
+  folderInput.addEventListener('change', () => {
+    const picked = Array.from(folderInput.files ?? []).map((f) => ({ file: f, path: f.webkitRelativePath || f.name }));
+    addFiles(...withoutHidden(picked));
+    folderInput.value = '';
   });
 
   // Drag and drop anywhere on the home view lands in the drop zone.
@@ -92,40 +116,46 @@ export function initUpload(limitsPromise, navigate) {
     e.preventDefault();
     e.dataTransfer.dropEffect = homeVisible() ? 'copy' : 'none';
   });
-  window.addEventListener('drop', (e) => {
+  window.addEventListener('drop', async (e) => {
     if (!hasFiles(e)) return;
     e.preventDefault();
     depth = 0;
     zone.classList.remove('is-dragover');
     if (!homeVisible()) return;
+    /* Entries must be taken before the event ends; folders are read after. */
+    const items = Array.from(e.dataTransfer.items ?? []).filter((it) => it.kind === 'file');
+    const entries = items.map((it) => (typeof it.webkitGetAsEntry === 'function' ? it.webkitGetAsEntry() : null));
+    const plain = items.map((it) => it.getAsFile());
+    if (!items.length) plain.push(...Array.from(e.dataTransfer.files ?? []));
     const dropped = [];
-    const folders = [];
-    const items = Array.from(e.dataTransfer.items ?? []);
-    if (items.length) {
-      for (const it of items) {
-        if (it.kind !== 'file') continue;
-        const entry = typeof it.webkitGetAsEntry === 'function' ? it.webkitGetAsEntry() : null;
-        const f = it.getAsFile();
-        if (entry && entry.isDirectory) folders.push(entry.name);
-        else if (f) dropped.push(f);
+    const problems = [];
+    for (let i = 0; i < Math.max(entries.length, plain.length); i += 1) {
+      const entry = entries[i];
+      if (entry && entry.isDirectory) {
+        try {
+          dropped.push(...await readFolder(entry, entry.name));
+        } catch {
+          problems.push(`The folder ${entry.name} could not be read.`);
+        }
+      } else if (plain[i]) {
+        dropped.push({ file: plain[i], path: plain[i].name });
       }
-    } else {
-      dropped.push(...Array.from(e.dataTransfer.files ?? []));
     }
-    addFiles(dropped, folders);
+    const [kept, notes0] = withoutHidden(dropped);
+    addFiles(kept, [...notes0, ...problems]);
     zone.focus();
   });
 
   list.addEventListener('click', (e) => {
-    const btn = e.target.closest('button[data-index]');
+    const btn = e.target.closest('button[data-path]');
     if (!btn) return;
-    const i = Number(btn.dataset.index);
-    const name = files[i] ? files[i].name : '';
-    files.splice(i, 1);
-    if (name === refused) refused = '';
+    const p = btn.dataset.path;
+    const folder = btn.dataset.folder === '1';
+    files = files.filter((f) => (folder ? !f.path.startsWith(`${p}/`) : f.path !== p));
+    if (refused === p || (folder && refused.startsWith(`${p}/`))) refused = '';
     notes = [];
     renderFiles();
-    const next = list.querySelector(`button[data-index="${Math.min(i, files.length - 1)}"]`);
+    const next = list.querySelector('button[data-path]');
     (next ?? zone).focus();
   });
 
@@ -139,6 +169,7 @@ export function initUpload(limitsPromise, navigate) {
     notes = [];
     refused = '';
     params.value = '';
+    if (paramsForm) paramsForm.clear();
     showError(paramsError, '');
     params.removeAttribute('aria-invalid');
     uploadError.hidden = true;
@@ -155,61 +186,68 @@ export function initUpload(limitsPromise, navigate) {
     if (current) return;
     uploadError.hidden = true;
     const fileProblems = checkFiles(true);
-    const paramsText = checkParams();
+    const paramsText = paramsForm ? formParams() : checkParams();
     if (fileProblems.length) {
       zone.focus();
       return;
     }
     if (paramsText === null) {
-      params.focus();
+      if (!paramsForm) params.focus();
       return;
     }
     await send(paramsText);
   });
 
-  function addFiles(incoming, folders) {
-    notes = [];
+  /** Add {file, path} entries (a path chosen again replaces the older file); notes are shown. */
+  function addFiles(incoming, extraNotes) {
+    notes = [...extraNotes];
     refused = '';
     uploadError.hidden = true;
-    for (const name of folders) notes.push(`${name} is a folder; choose the files inside it instead.`);
     for (const f of incoming) {
-      const at = files.findIndex((g) => g.name === f.name);
+      const at = files.findIndex((g) => g.path === f.path);
       if (at >= 0) {
         files[at] = f;
-        notes.push(`${f.name} was chosen twice; the newer one is kept.`);
+        notes.push(`${f.path} was chosen twice; the newer one is kept.`);
       } else {
         files.push(f);
       }
     }
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     renderFiles();
+  }
+
+  /** The form's params as text ('' for none), or null when a field is wrong (shown there). */
+  function formParams() {
+    const { params: values, errors } = paramsForm.collect();
+    if (errors.length) return null;
+    return Object.keys(values).length ? JSON.stringify(values) : '';
   }
 
   /** Client-side checks; returns the problems (also shown). */
   function checkFiles(forSubmit) {
-    const problems = [...notes.filter((n) => n.includes('is a folder'))];
+    const problems = [];
     if (forSubmit && files.length === 0) problems.push('Choose at least one file.');
     if (limits) {
       const maxFile = num(limits.max_file_bytes);
       const maxJob = num(limits.max_job_bytes);
       const maxFiles = num(limits.max_files);
-      for (const f of files) {
+      for (const { file: f, path } of files) {
         if (maxFile && f.size > maxFile) {
-          problems.push(`${f.name} is too large: ${formatBytes(f.size)}, and each file may be at most ${formatBytes(maxFile)}.`);
+          problems.push(`${path} is too large: ${formatBytes(f.size)}, and each file may be at most ${formatBytes(maxFile)}.`);
         }
       }
       if (maxFiles && files.length > maxFiles) {
         problems.push(`Too many files: ${files.length} chosen, at most ${maxFiles} per job.`);
       }
-      const total = files.reduce((a, f) => a + f.size, 0);
+      const total = files.reduce((a, f) => a + f.file.size, 0);
       if (maxJob && total > maxJob) {
         problems.push(`The files are too large together: ${formatBytes(total)}, and a job may hold at most ${formatBytes(maxJob)}.`);
       }
     }
-    for (const f of files) {
-      if (f.name.startsWith('.')) problems.push(`${f.name}: file names may not start with a dot; rename it first.`);
+    for (const { path } of files) {
+      if (path.startsWith('.')) problems.push(`${path}: file names may not start with a dot; rename it first.`);
     }
-    const other = notes.filter((n) => !n.includes('is a folder'));
-    showError(filesError, [...problems, ...other].join(' '));
+    showError(filesError, [...problems, ...notes].join(' '));
     zone.setAttribute('aria-invalid', problems.length ? 'true' : 'false');
     return problems;
   }
@@ -240,30 +278,11 @@ export function initUpload(limitsPromise, navigate) {
 
   function renderFiles() {
     const maxFile = limits ? num(limits.max_file_bytes) : 0;
-    const items = files.map((f, i) => {
-      const li = document.createElement('li');
-      li.className = 'file-item';
-      const tooBig = maxFile && f.size > maxFile;
-      if (tooBig || f.name === refused) li.classList.add('is-bad');
-      const name = document.createElement('span');
-      name.className = 'file-name';
-      name.textContent = f.name;
-      const meta = document.createElement('span');
-      meta.className = 'file-meta tabular';
-      meta.textContent = formatBytes(f.size) + (tooBig ? ' · too large' : '') + (f.name === refused ? ' · refused' : '');
-      const rm = document.createElement('button');
-      rm.type = 'button';
-      rm.className = 'btn btn-quiet btn-icon';
-      rm.dataset.index = String(i);
-      rm.setAttribute('aria-label', `Remove ${f.name}`);
-      rm.textContent = '×';
-      li.append(name, meta, rm);
-      return li;
-    });
-    list.replaceChildren(...items);
+    list.replaceChildren(...treeRows(files, maxFile, refused));
     if (files.length) {
-      const total = files.reduce((a, f) => a + f.size, 0);
-      summary.textContent = `${plural(files.length, 'file')}, ${formatBytes(total)} in total.`;
+      const total = files.reduce((a, f) => a + f.file.size, 0);
+      const folders = new Set(files.filter((f) => f.path.includes('/')).map((f) => f.path.split('/')[0])).size;
+      summary.textContent = `${plural(files.length, 'file')}${folders ? ` (${plural(folders, 'folder')})` : ''}, ${formatBytes(total)} in total.`;
       summary.hidden = false;
     } else {
       summary.hidden = true;
@@ -273,7 +292,7 @@ export function initUpload(limitsPromise, navigate) {
 
   async function send(paramsText) {
     const sending = files.slice();
-    const total = sending.reduce((a, f) => a + f.size, 0);
+    const total = sending.reduce((a, f) => a + f.file.size, 0);
     setBusy(true);
     progressBlock.hidden = false;
     bar.max = 100;
@@ -299,11 +318,12 @@ export function initUpload(limitsPromise, navigate) {
     });
     try {
       const job = await current.promise;
-      rememberJob(job.id, sending.map((f) => f.name), job.created_at);
+      rememberJob(job.id, sending.map((f) => f.path), job.created_at);
       files = [];
       notes = [];
       refused = '';
       params.value = '';
+      if (paramsForm) paramsForm.clear();
       renderFiles();
       progressBlock.hidden = true;
       navigate(`#/jobs/${job.id}`);
@@ -314,6 +334,7 @@ export function initUpload(limitsPromise, navigate) {
       } else {
         refused = err instanceof ApiError ? err.file : '';
         showError(uploadError, problemText(err));
+        if (paramsForm && err instanceof ApiError && err.code === 'bad_params') paramsForm.markError(err.param, err.detail);
         renderFiles();
       }
       uploadError.focus();
@@ -325,7 +346,8 @@ export function initUpload(limitsPromise, navigate) {
 
   function setBusy(busy) {
     form.setAttribute('aria-busy', busy ? 'true' : 'false');
-    for (const el of [zone, params, submit, clearBtn]) el.disabled = busy;
+    for (const el of [zone, params, submit, clearBtn, $('folder-btn')]) el.disabled = busy;
+    if (paramsForm) paramsForm.setDisabled(busy);
     for (const b of list.querySelectorAll('button')) b.disabled = busy;
     abortBtn.hidden = !busy;
     submit.textContent = busy ? 'Uploading…' : 'Start job';
@@ -357,4 +379,80 @@ function limitsHint(l) {
 
 function capitalize(s) {
   return s ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+/** The files of a dropped folder (a FileSystemDirectoryEntry), each with its path from it. */
+async function readFolder(dir, prefix) {
+  const out = [];
+  const reader = dir.createReader();
+  for (;;) {
+    /* readEntries answers in batches (100 in Chromium) until it answers none. */
+    const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+    if (!batch.length) break;
+    for (const entry of batch) {
+      const path = `${prefix}/${entry.name}`;
+      if (entry.isDirectory) {
+        out.push(...await readFolder(entry, path));
+      } else if (entry.isFile) {
+        const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+        out.push({ file, path });
+      }
+    }
+  }
+  return out;
+}
+
+/** [kept, notes]: a folder's hidden files (.DS_Store, .git/...) are left out, and said so. */
+function withoutHidden(entries) {
+  const kept = entries.filter((f) => !f.path.split('/').some((part) => part.startsWith('.')));
+  const left = entries.length - kept.length;
+  const notes = left ? [`${plural(left, 'hidden file')} (names starting with a dot) ${left === 1 ? 'was' : 'were'} left out.`] : [];
+  return [kept, notes];
+}
+
+/** The chosen files as list rows: a row per folder, its files indented below it. */
+function treeRows(files, maxFile, refused) {
+  const rows = [];
+  let open = [];
+  for (const { file: f, path } of files) {
+    const parts = path.split('/');
+    const dirs = parts.slice(0, -1);
+    let same = 0;
+    while (same < open.length && same < dirs.length && open[same] === dirs[same]) same += 1;
+    for (let d = same; d < dirs.length; d += 1) {
+      const folder = dirs.slice(0, d + 1).join('/');
+      const inside = files.filter((x) => x.path.startsWith(`${folder}/`));
+      const size = inside.reduce((a, x) => a + x.file.size, 0);
+      rows.push(row(`${dirs[d]}/`, `${plural(inside.length, 'file')}, ${formatBytes(size)}`, folder, true, d, false));
+    }
+    open = dirs;
+    const tooBig = maxFile && f.size > maxFile;
+    const meta = formatBytes(f.size) + (tooBig ? ' · too large' : '') + (path === refused ? ' · refused' : '');
+    rows.push(row(parts[parts.length - 1], meta, path, false, dirs.length, tooBig || path === refused));
+  }
+  return rows;
+}
+
+function row(label, meta, path, folder, level, bad) {
+  const li = document.createElement('li');
+  li.className = folder ? 'file-item is-folder' : 'file-item';
+  if (bad) li.classList.add('is-bad');
+  li.style.setProperty('--level', String(level));
+  li.dataset.path = path;
+  const name = document.createElement('span');
+  name.className = 'file-name';
+  name.textContent = label;
+  name.title = path;
+  const m = document.createElement('span');
+  m.className = 'file-meta tabular';
+  m.textContent = meta;
+  const rm = document.createElement('button');
+  rm.type = 'button';
+  rm.className = 'btn btn-quiet btn-icon';
+  rm.dataset.path = path;
+  rm.dataset.folder = folder ? '1' : '0';
+  rm.setAttribute('aria-label', folder ? `Remove the folder ${path} and its files` : `Remove ${path}`);
+  rm.textContent = '×';
+  li.append(name, m, rm);
+  return li;
 }

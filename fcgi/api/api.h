@@ -20,7 +20,7 @@ struct api {
     atomic_uint streams;       /* open event streams */
     atomic_uint zip_builds;    /* outputs zips being built by request threads */
     unsigned fd_streams;       /* the streams the open-file limit allows (max_streams is lower) */
-    struct park *park;         /* parked requests (event streams), http/park.h */
+    struct park *park;         /* parked requests (event streams, waits), http/park.h */
 };
 
 /* What a route's pattern captured: the job id (":id", NUL-terminated; "" when none) and the
@@ -58,8 +58,15 @@ void api_events_stop(struct api *api);
 api_handler_fn api_health, api_limits, api_metrics;
 api_handler_fn api_create_job, api_get_job, api_get_logs, api_cancel_job, api_delete_job;
 api_handler_fn api_list_jobs;
-api_handler_fn api_list_outputs, api_get_output, api_get_zip;
+api_handler_fn api_list_outputs, api_get_output, api_get_zip, api_get_input, api_get_inputs_zip;
+api_handler_fn api_agent, api_rerun_job;
 api_handler_fn api_events;
+
+/* api_wait_job (api/wait.c): GET /api/jobs/<id>?wait=N for job (loaded, its directory open on
+ * *dirfd): true when it has answered (a bad wait: 400) or parked the request until the job ends
+ * or N seconds pass (the waiter then owns the directory: *dirfd becomes -1); false when there
+ * is nothing to wait for (no wait, wait=0, the job has ended, no room) and the caller answers. */
+bool api_wait_job(struct api *api, struct req *r, int *dirfd, const struct job *job);
 
 /* Who is asking, and quotas (api/people.c). */
 /* api_identify: fill r->who and r->admin for api->cfg's identity setting; with remote_user and
@@ -84,6 +91,19 @@ bool api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd
 /* api_job_public: the public job object (caller owns) with the live queue position and, once
  * the job has ended, its outputs index from dirfd; NULL on error. */
 json_object *api_job_public(struct api *api, int dirfd, const struct job *job);
+/* api_room_for_job: may a new job come in (not shutting down, disk above the reserve)? false
+ * after answering 503. */
+bool api_room_for_job(struct api *api, struct req *r);
+/* api_publish_job: give job (its inputs staged in stage) its id, owner (r's), round (t's),
+ * backend and creation time, publish it and queue it with the ticket the caller reserved and
+ * admitted. RC_IO (logged): nothing was published, the ticket is still the caller's. */
+enum rc api_publish_job(struct api *api, const struct req *r, struct jobstore_stage *stage,
+                        struct job *job, struct sched_ticket *t) LB_MUST_CHECK;
+/* api_answer_created: 201 with the new job's object and Location. */
+void api_answer_created(struct api *api, struct req *r, const struct job *job);
+/* api_answer_intake: the problem answer of a refused upload (core/intake). */
+struct intake_error;
+void api_answer_intake(struct req *r, const struct intake_error *e);
 /* api_internal: answer 500 without details (they went to the log). */
 void api_internal(struct req *r);
 /* api_log_offset: the log offset a request asks for: the Last-Event-ID header when

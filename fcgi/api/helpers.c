@@ -13,6 +13,8 @@
 #include "json.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
+#include "util/clock.h"
+#include "util/fsutil.h"
 
 void
 api_internal(struct req *r)
@@ -101,7 +103,39 @@ api_job_public(struct api *api, int dirfd, const struct job *job)
         pos = scheduler_position(api->sched, job->id);
     if (jobstate_is_terminal(job->state) && jobstore_outputs_index(dirfd, &outputs) != RC_OK)
         return NULL;
-    json_object *o = jobstore_public(job, pos, outputs, api_view(api));
+    json_object *o = jobstore_public(job, pos, outputs, api_view(api), api->cfg->job_ttl);
     json_object_put(outputs);
     return o;
+}
+
+bool
+api_room_for_job(struct api *api, struct req *r)
+{
+    if (atomic_load(&api->shutting_down)) {
+        resp_problem(r, PROBLEM_UNAVAILABLE, NULL, NULL, "the server is shutting down");
+        return false;
+    }
+    if (fs_free_mb(api->js->data_fd) < api->cfg->disk_reserve_mb) {
+        resp_problem(r, PROBLEM_UNAVAILABLE, "Retry-After: 60\r\n", NULL,
+                     "the server is low on disk space; try again later");
+        return false;
+    }
+    return true;
+}
+
+enum rc
+api_publish_job(struct api *api, const struct req *r, struct jobstore_stage *stage, struct job *job,
+                struct sched_ticket *t)
+{
+    memcpy(job->id, stage->id, sizeof(job->id));
+    job->owner = r->who;
+    job->round = t->round;
+    (void)snprintf(job->backend, sizeof(job->backend), "%s", api->cfg->backend);
+    job->created_ms = clock_real_ms();
+    enum rc rc = jobstore_stage_publish(api->js, stage, job);
+    if (rc == RC_OK && scheduler_enqueue(api->sched, t, job) != RC_OK) {
+        log_err("job=%s could not be queued now; it will be at the next start", job->id);
+        scheduler_release(api->sched, t);
+    }
+    return rc;
 }

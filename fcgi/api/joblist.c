@@ -75,7 +75,8 @@ list_item(struct api *api, struct req *r, const char *id, int state)
     if (jobstore_open_job(api->js, id, &dfd) == RC_OK && jobstore_load(dfd, &job) == RC_OK &&
         (state < 0 || (int)job.state == state) && api_may_see(api, r, &job)) {
         long pos = job.state == JOB_QUEUED ? scheduler_position(api->sched, id) : -1;
-        o = jobstore_public(&job, pos, NULL, api_view(api) | JOBSTORE_VIEW_NO_OUTPUTS);
+        o = jobstore_public(&job, pos, NULL, api_view(api) | JOBSTORE_VIEW_NO_OUTPUTS,
+                            api->cfg->job_ttl);
     }
     jobstore_job_fini(&job);
     if (dfd >= 0)

@@ -10,17 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/agent.h"
+#include "core/intake.h"
 #include "core/metrics.h"
 #include "defaults.h"
-#include "jobs/filetype.h"
+#include "jobs/joblog.h"
 #include "json.h"
 #include "log.h"
 #include "parse/multipart.h"
-#include "parse/names.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
-#include "util/sha256.h"
 
 /*** upload ***/
 
@@ -32,69 +32,29 @@ enum part_kind {
     PART_PARAMS, /* the "params" part being buffered */
 };
 
-/* The first error wins; it becomes the problem response. */
-struct upload_err {
-    bool set;
-    enum problem problem;
-    char detail[512];
-    char file[NAME_MAX_BYTES + 1];
-};
-
 struct upload {
     struct api *api;
     struct jobstore_stage stage; /* the job dir being staged */
     struct job job;              /* its record; inputs are added as they are accepted */
+    struct pschema *schema;      /* the agent's, or NULL */
+    struct intake in;            /* the checks, and the first refusal */
     enum part_kind kind;
-    int fd; /* the file being written */
-    char name[NAME_MAX_BYTES + 1];
-    uint64_t size;  /* of the current file */
-    uint64_t total; /* of all files */
-    struct sha256 sha;
     char *params; /* the params text */
     size_t params_len;
     bool have_params;
-    bool aborted; /* the client went away mid-body */
-    struct upload_err err;
+    bool aborted;               /* the client went away mid-body */
     struct sched_ticket ticket; /* the queue slot and quotas (scheduler_reserve) */
 };
-
-static enum rc fail(struct upload *u, enum rc rc, enum problem problem, const char *file,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static enum rc
-fail(struct upload *u, enum rc rc, enum problem problem, const char *file, const char *fmt, ...)
-{
-    if (!u->err.set) {
-        va_list ap;
-        u->err.set = true;
-        u->err.problem = problem;
-        va_start(ap, fmt);
-        (void)vsnprintf(u->err.detail, sizeof(u->err.detail), fmt, ap);
-        va_end(ap);
-        (void)snprintf(u->err.file, sizeof(u->err.file), "%s", file ? file : "");
-    }
-    return rc;
-}
-
-static bool
-name_taken(struct upload *u, const char *name)
-{
-    for (size_t i = 0; i < u->job.ninputs; i++)
-        if (strcmp(u->job.inputs[i].name, name) == 0)
-            return true;
-    return u->kind == PART_FILE && strcmp(u->name, name) == 0;
-}
 
 static enum rc
 on_begin(void *ctx, const struct multipart_part *part)
 {
     struct upload *u = ctx;
-    const struct config *cfg = u->api->cfg;
     u->kind = PART_NONE;
     if (span_eq(part->name, "params")) {
         if (u->have_params)
-            return fail(u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL,
-                        "the params part appears more than once");
+            return intake_refuse(&u->in, RC_BADREQ, INTAKE_BAD_REQUEST, NULL,
+                                 "the params part appears more than once");
         u->have_params = true;
         u->kind = PART_PARAMS;
         return RC_OK;
@@ -102,45 +62,22 @@ on_begin(void *ctx, const struct multipart_part *part)
     if (!span_eq(part->name, "files"))
         return RC_OK; /* unknown fields are ignored, as forms may carry extras */
     if (part->filename.p == NULL)
-        return fail(u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL, "a files part has no filename");
-    struct span base = names_upload_basename(part->filename);
-    const char *why = NULL;
-    char shown[NAME_MAX_BYTES + 1];
-    size_t sl = base.len < NAME_MAX_BYTES ? base.len : NAME_MAX_BYTES;
-    /* For messages: the name as sent, with control characters made visible. */
-    for (size_t i = 0; i < sl; i++)
-        shown[i] = (char)((unsigned char)base.p[i] < 0x20 || base.p[i] == 0x7f ? '?' : base.p[i]);
-    shown[sl] = '\0';
-    if (names_check_upload(base, &why) != RC_OK)
-        return fail(u, RC_BADREQ, PROBLEM_BAD_FILENAME, shown,
-                    "the file name \"%s\" is not allowed: %s", shown, why);
-    if (u->job.ninputs + 1 > cfg->max_files)
-        return fail(u, RC_TOOBIG, PROBLEM_JOB_TOO_LARGE, shown,
-                    "%s is one file too many: a job takes at most %llu files", shown,
-                    (unsigned long long)cfg->max_files);
-    memcpy(u->name, base.p, base.len);
-    u->name[base.len] = '\0';
-    if (name_taken(u, u->name))
-        return fail(u, RC_BADREQ, PROBLEM_BAD_FILENAME, u->name,
-                    "the file name \"%s\" is used twice", u->name);
-    if (jobstore_stage_create_input(&u->stage, u->name, &u->fd) != RC_OK)
-        return fail(u, RC_IO, PROBLEM_INTERNAL, u->name, "the server could not store %s", u->name);
-    u->kind = PART_FILE;
-    u->size = 0;
-    if (!sha256_init(&u->sha))
-        return RC_NOMEM;
-    return RC_OK;
+        return intake_refuse(&u->in, RC_BADREQ, INTAKE_BAD_REQUEST, NULL,
+                             "a files part has no filename");
+    enum rc rc = intake_file_begin(&u->in, part->filename.p, part->filename.len);
+    if (rc == RC_OK)
+        u->kind = PART_FILE;
+    return rc;
 }
 
 static enum rc
 on_data(void *ctx, const char *p, size_t len)
 {
     struct upload *u = ctx;
-    const struct config *cfg = u->api->cfg;
     if (u->kind == PART_PARAMS) {
         if (u->params_len + len > PARAMS_MAX_BYTES)
-            return fail(u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL, "params is larger than %d bytes",
-                        PARAMS_MAX_BYTES);
+            return intake_refuse(&u->in, RC_BADREQ, INTAKE_BAD_REQUEST, NULL,
+                                 "params is larger than %d bytes", PARAMS_MAX_BYTES);
         char *np = realloc(u->params, u->params_len + len + 1);
         if (np == NULL)
             return RC_NOMEM;
@@ -150,24 +87,7 @@ on_data(void *ctx, const char *p, size_t len)
         u->params[u->params_len] = '\0';
         return RC_OK;
     }
-    if (u->kind != PART_FILE)
-        return RC_OK;
-    if (u->size + len > cfg->max_file_bytes)
-        return fail(u, RC_TOOBIG, PROBLEM_FILE_TOO_LARGE, u->name,
-                    "%s is larger than the limit of %llu bytes", u->name,
-                    (unsigned long long)cfg->max_file_bytes);
-    if (u->total + len > cfg->max_job_bytes)
-        return fail(u, RC_TOOBIG, PROBLEM_JOB_TOO_LARGE, u->name,
-                    "with %s the files together are larger than the limit of %llu bytes", u->name,
-                    (unsigned long long)cfg->max_job_bytes);
-    if (fs_write_all(u->fd, p, len) != RC_OK) {
-        log_errno("write upload");
-        return fail(u, RC_IO, PROBLEM_INTERNAL, u->name, "the server could not store %s", u->name);
-    }
-    sha256_update(&u->sha, p, len);
-    u->size += len;
-    u->total += len;
-    return RC_OK;
+    return u->kind == PART_FILE ? intake_file_data(&u->in, p, len) : RC_OK;
 }
 
 static enum rc
@@ -176,67 +96,33 @@ on_end(void *ctx)
     struct upload *u = ctx;
     enum part_kind kind = u->kind;
     u->kind = PART_NONE;
-    if (kind != PART_FILE)
-        return RC_OK;
-    char type[128], hex[65];
-    int fd = u->fd;
-    u->fd = -1;
-    sha256_hex(&u->sha, hex);
-    enum rc rc = filetype_detect_fd(fd, type, sizeof(type));
-    if (rc == RC_OK && fdatasync(fd) != 0)
-        rc = RC_IO;
-    close(fd);
-    if (rc != RC_OK)
-        return fail(u, RC_IO, PROBLEM_INTERNAL, u->name, "the server could not check %s", u->name);
-    if (!config_type_allowed(u->api->cfg, type))
-        return fail(u, RC_UNSUPPORTED, PROBLEM_UNSUPPORTED_TYPE, u->name,
-                    "%s is %s, which this server does not accept", u->name, type);
-    rc = jobstore_job_add_input(&u->job, u->name, u->size, type, hex);
-    u->name[0] = '\0';
-    return rc;
+    return kind == PART_FILE ? intake_file_end(&u->in) : RC_OK;
 }
 
-/* Does an accepted file already carry the name the params part is stored under? */
-static bool
-reserved_taken(const struct upload *u, const char **out_name)
+/* The problem of each refusal of intake (the same codes). */
+static enum problem
+problem_of(enum intake_problem p)
 {
-    for (size_t i = 0; i < u->job.ninputs; i++) {
-        if (jobstore_input_is_reserved(u->job.inputs[i].name)) {
-            *out_name = u->job.inputs[i].name;
-            return true;
-        }
-    }
-    return false;
+    static const enum problem map[] = {
+        PROBLEM_INTERNAL,         /* INTAKE_NONE: not answered */
+        PROBLEM_BAD_REQUEST,      /* INTAKE_BAD_REQUEST */
+        PROBLEM_BAD_FILENAME,     /* INTAKE_BAD_FILENAME */
+        PROBLEM_BAD_PARAMS,       /* INTAKE_BAD_PARAMS */
+        PROBLEM_FILE_TOO_LARGE,   /* INTAKE_FILE_TOO_LARGE */
+        PROBLEM_JOB_TOO_LARGE,    /* INTAKE_JOB_TOO_LARGE */
+        PROBLEM_UNSUPPORTED_TYPE, /* INTAKE_UNSUPPORTED_TYPE */
+        PROBLEM_INTERNAL,         /* INTAKE_INTERNAL */
+    };
+    return (unsigned)p < sizeof(map) / sizeof(map[0]) ? map[p] : PROBLEM_INTERNAL;
 }
 
-static enum rc
-write_params(struct upload *u)
+void
+api_answer_intake(struct req *r, const struct intake_error *e)
 {
-    const char *clash = NULL;
-    if (!u->have_params)
-        return RC_OK;
-    json_tokener *tok = json_tokener_new();
-    json_object *obj = NULL;
-    if (tok == NULL)
-        return RC_NOMEM;
-    obj = json_tokener_parse_ex(tok, u->params ? u->params : "", (int)u->params_len);
-    bool whole = obj != NULL && json_tokener_get_error(tok) == json_tokener_success &&
-                 (size_t)json_tokener_get_parse_end(tok) == u->params_len;
-    json_tokener_free(tok);
-    bool is_object = whole && json_object_is_type(obj, json_type_object);
-    json_object_put(obj);
-    if (!is_object)
-        return fail(u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL, "params must be a JSON object");
-    if (reserved_taken(u, &clash))
-        return fail(u, RC_BADREQ, PROBLEM_BAD_FILENAME, clash,
-                    "%s is reserved for the params field", clash);
-    return jobstore_stage_write_params(&u->stage, u->params ? u->params : "", u->params_len);
-}
-
-static void
-answer_error(struct req *r, const struct upload_err *e)
-{
-    resp_problem(r, e->problem, NULL, e->file[0] ? e->file : NULL, "%s", e->detail);
+    if (e->problem == INTAKE_BAD_PARAMS)
+        resp_problem_with(r, PROBLEM_BAD_PARAMS, NULL, "param", e->param, "%s", e->detail);
+    else
+        resp_problem(r, problem_of(e->problem), NULL, e->file[0] ? e->file : NULL, "%s", e->detail);
 }
 
 /* The checks that need no body: shutting down, disk, content type, size, queue room and the
@@ -245,15 +131,8 @@ static bool
 admit(struct api *api, struct req *r, struct span *out_boundary, struct sched_ticket *t)
 {
     const struct config *cfg = api->cfg;
-    if (atomic_load(&api->shutting_down)) {
-        resp_problem(r, PROBLEM_UNAVAILABLE, NULL, NULL, "the server is shutting down");
+    if (!api_room_for_job(api, r))
         return false;
-    }
-    if (fs_free_mb(api->js->data_fd) < cfg->disk_reserve_mb) {
-        resp_problem(r, PROBLEM_UNAVAILABLE, "Retry-After: 60\r\n", NULL,
-                     "the server is low on disk space; try again later");
-        return false;
-    }
     enum rc rc = multipart_boundary(span_of(r->content_type), out_boundary);
     if (rc == RC_UNSUPPORTED) {
         resp_problem(r, PROBLEM_UNSUPPORTED_TYPE, NULL, NULL,
@@ -281,8 +160,8 @@ admit(struct api *api, struct req *r, struct span *out_boundary, struct sched_ti
 }
 
 /* Stream the body through the multipart parser into the staged inputs. RC_OK when the whole
- * body was good; otherwise u->err says why (or, empty, an internal error), or RC_IO when the
- * client went away. */
+ * body was good; otherwise u->in.err says why (or, empty, an internal error), or RC_IO when
+ * the client went away. */
 static enum rc
 read_body(struct upload *u, struct req *r, struct span boundary)
 {
@@ -304,21 +183,20 @@ read_body(struct upload *u, struct req *r, struct span boundary)
         }
         rc = multipart_feed(mp, buf, (size_t)n);
     }
-    if ((rc == RC_BADREQ || rc == RC_TOOBIG) && !u->err.set)
-        (void)fail(u, rc, PROBLEM_BAD_REQUEST, NULL, "the multipart body is malformed: %s",
-                   multipart_error(mp));
+    if ((rc == RC_BADREQ || rc == RC_TOOBIG) && u->in.err.problem == INTAKE_NONE)
+        RC_IGNORE(intake_refuse(&u->in, rc, INTAKE_BAD_REQUEST, NULL,
+                                "the multipart body is malformed: %s", multipart_error(mp)));
     multipart_free(mp);
     free(buf);
     return rc;
 }
 
-static void
-answer_created(struct api *api, struct req *r, const struct job *job)
+void
+api_answer_created(struct api *api, struct req *r, const struct job *job)
 {
     char loc[128];
     (void)snprintf(loc, sizeof(loc), "Location: /api/jobs/%s\r\n", job->id); /* fits */
-    json_object *pub =
-        jobstore_public(job, scheduler_position(api->sched, job->id), NULL, api_view(api));
+    json_object *pub = api_job_public(api, -1, job);
     if (pub == NULL) {
         api_internal(r);
         return;
@@ -337,64 +215,73 @@ api_create_job(struct api *api, struct req *r, const struct api_args *a)
     metrics_upload(r->status >= 400 ? (r->problem ? r->problem : "internal") : NULL);
 }
 
+/* load_schema: the agent's schema for the upload; false after answering 500 (a broken schema is
+ * the operator's to fix: check-config and serve refuse it, but it may change under us). */
+static bool
+load_schema(struct api *api, struct req *r, struct pschema **out)
+{
+    char why[PSCHEMA_DETAIL_MAX + 128];
+    if (agent_schema_load(api->cfg, out, why, sizeof(why)) == RC_OK)
+        return true;
+    log_err("the agent's parameter schema is unusable: %s", why);
+    api_internal(r);
+    return false;
+}
+
 /* create_job: parse and police the upload; the store stages and publishes it. */
 static void
 create_job(struct api *api, struct req *r)
 {
-    struct upload u = {.api = api, .stage = {.dirfd = -1, .inputs_fd = -1}, .fd = -1};
+    struct upload u = {.api = api, .stage = {.dirfd = -1, .inputs_fd = -1}};
     struct span boundary;
     jobstore_job_init(&u.job);
+    intake_init(&u.in, api->cfg, NULL, &u.stage, &u.job);
     if (!admit(api, r, &boundary, &u.ticket))
         return;
+    if (!load_schema(api, r, &u.schema)) {
+        scheduler_release(api->sched, &u.ticket);
+        return;
+    }
+    u.in.schema = u.schema;
     enum rc rc = jobstore_stage_begin(api->js, &u.stage);
     if (rc == RC_OK)
         rc = read_body(&u, r, boundary);
     if (rc == RC_OK && u.job.ninputs == 0)
-        (void)fail(&u, RC_BADREQ, PROBLEM_BAD_REQUEST, NULL, "the upload has no files part");
-    if (rc == RC_OK && !u.err.set)
-        rc = write_params(&u);
-    if (u.err.set) {
-        log_info("upload refused: %s: %s", problem_code(u.err.problem), u.err.detail);
-        answer_error(r, &u.err);
+        RC_IGNORE(intake_refuse(&u.in, RC_BADREQ, INTAKE_BAD_REQUEST, NULL,
+                                "the upload has no files part"));
+    if (rc == RC_OK && u.have_params)
+        rc = intake_params(&u.in, u.params ? u.params : "", u.params_len);
+    if (u.in.err.problem != INTAKE_NONE) {
+        log_info("upload refused: %s: %s", intake_problem_code(u.in.err.problem), u.in.err.detail);
+        api_answer_intake(r, &u.in.err);
         goto cleanup;
     }
     if (u.aborted)
         goto cleanup; /* nobody to answer */
-    uint64_t bytes = u.total + u.params_len;
+    uint64_t bytes = u.in.total + u.params_len;
     enum jobindex_verdict v =
         rc == RC_OK ? scheduler_admit(api->sched, &u.ticket, bytes) : JOBINDEX_OK;
     if (v != JOBINDEX_OK) {
         api_answer_refusal(api, r, v, u.ticket.retry_after, bytes);
         goto cleanup;
     }
-    memcpy(u.job.id, u.stage.id, sizeof(u.job.id));
-    u.job.owner = r->who;
-    u.job.round = u.ticket.round;
-    (void)snprintf(u.job.backend, sizeof(u.job.backend), "%s", api->cfg->backend);
-    u.job.created_ms = clock_real_ms();
     if (rc == RC_OK)
-        rc = jobstore_stage_publish(api->js, &u.stage, &u.job);
+        rc = api_publish_job(api, r, &u.stage, &u.job, &u.ticket);
     if (rc != RC_OK) {
         api_internal(r);
         goto cleanup;
     }
-    if (scheduler_enqueue(api->sched, &u.ticket, &u.job) != RC_OK) {
-        log_err("job=%s could not be queued now; it will be at the next start", u.job.id);
+    log_info("job=%s created: %zu files, %llu bytes", u.job.id, u.job.ninputs,
+             (unsigned long long)u.in.total);
+    api_answer_created(api, r, &u.job);
+cleanup:
+    intake_fini(&u.in);          /* a file cut off mid-upload */
+    if (u.stage.id[0] != '\0') { /* not published */
+        jobstore_stage_abort(api->js, &u.stage);
         scheduler_release(api->sched, &u.ticket);
     }
-    log_info("job=%s created: %zu files, %llu bytes", u.job.id, u.job.ninputs,
-             (unsigned long long)u.total);
-    answer_created(api, r, &u.job);
     jobstore_job_fini(&u.job);
-    free(u.params);
-    return;
-cleanup:
-    sha256_discard(&u.sha); /* a file cut off mid-upload */
-    if (u.fd >= 0)
-        close(u.fd);
-    jobstore_stage_abort(api->js, &u.stage);
-    scheduler_release(api->sched, &u.ticket);
-    jobstore_job_fini(&u.job);
+    pschema_free(u.schema);
     free(u.params);
 }
 
@@ -408,35 +295,30 @@ api_get_job(struct api *api, struct req *r, const struct api_args *a)
     struct job job;
     if (!api_load_job(api, r, id, &dfd, &job))
         return;
+    if (api_wait_job(api, r, &dfd, &job))
+        goto out; /* answered, or parked until the job ends (?wait=) */
     json_object *pub = api_job_public(api, dfd, &job);
     if (pub != NULL)
         resp_json(r, 200, pub, NULL);
     else
         api_internal(r);
     json_object_put(pub);
+out:
     jobstore_job_fini(&job);
-    close(dfd);
+    if (dfd >= 0)
+        close(dfd);
 }
 
 #define LOGS_MAX_RESPONSE (4 * 1024 * 1024)
 
-/* Render records as text lines: stderr and system marked the way the frontend shows them. */
+/* Render a record as a text line: stderr and system marked the way the frontend shows them. */
 static enum rc
 write_text_record(struct req *r, const char *rec, size_t len)
 {
-    json_tokener *tok = json_tokener_new();
-    json_object *o = tok ? json_tokener_parse_ex(tok, rec, (int)len) : NULL;
-    if (tok)
-        json_tokener_free(tok);
-    const char *stream = json_get_str(o, "stream");
-    const char *line = json_get_str(o, "line");
+    json_object *o = NULL;
+    const char *prefix = NULL, *line = NULL;
     enum rc rc = RC_OK;
-    if (line != NULL) {
-        const char *prefix = "";
-        if (stream && strcmp(stream, "stderr") == 0)
-            prefix = "[stderr] ";
-        else if (stream && strcmp(stream, "system") == 0)
-            prefix = "[labbox] ";
+    if (joblog_record_text(rec, len, &o, &prefix, &line)) {
         rc = resp_write(r, prefix, strlen(prefix));
         if (rc == RC_OK)
             rc = resp_write(r, line, strlen(line));

@@ -18,6 +18,7 @@ static const struct api_route routes[] = {
     {"GET", "health", api_health},
     {"GET", "limits", api_limits},
     {"GET", "metrics", api_metrics},
+    {"GET", "agent", api_agent},
     {"POST", "jobs", api_create_job},
     {"GET", "jobs", api_list_jobs},
     {"GET", "jobs/:id", api_get_job},
@@ -25,9 +26,12 @@ static const struct api_route routes[] = {
     {"GET", "jobs/:id/logs", api_get_logs},
     {"GET", "jobs/:id/events", api_events},
     {"POST", "jobs/:id/cancel", api_cancel_job},
+    {"POST", "jobs/:id/rerun", api_rerun_job},
     {"GET", "jobs/:id/outputs", api_list_outputs},
     {"GET", "jobs/:id/outputs.zip", api_get_zip},
     {"GET", "jobs/:id/outputs/*", api_get_output},
+    {"GET", "jobs/:id/inputs.zip", api_get_inputs_zip},
+    {"GET", "jobs/:id/inputs/*", api_get_input},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

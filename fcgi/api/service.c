@@ -1,11 +1,13 @@
-/* service: the endpoints about the service itself: health, limits, metrics. */
+/* service: the endpoints about the service itself: health, limits, metrics, the agent. */
 #include "api/api.h"
 
 #include <stdlib.h>
 
+#include "core/agent.h"
 #include "core/metrics.h"
 #include "defaults.h"
 #include "json.h"
+#include "log.h"
 
 void
 api_health(struct api *api, struct req *r, const struct api_args *a)
@@ -117,4 +119,31 @@ api_metrics(struct api *api, struct req *r, const struct api_args *a)
     if (resp_start(r, 200, "text/plain; version=0.0.4; charset=utf-8", NULL) == RC_OK)
         RC_IGNORE(resp_write(r, text, len));
     free(text);
+}
+
+/* The agent as a client needs it: its title and description, and the schema of its params
+ * (agent_dir/params.schema.json, null when it declares none) to build a form from. */
+void
+api_agent(struct api *api, struct req *r, const struct api_args *a)
+{
+    struct pschema *schema = NULL;
+    char why[PSCHEMA_DETAIL_MAX + 128];
+    (void)a;
+    if (agent_schema_load(api->cfg, &schema, why, sizeof(why)) != RC_OK) {
+        log_err("the agent's parameter schema is unusable: %s", why);
+        api_internal(r);
+        return;
+    }
+    json_object *doc = schema ? pschema_doc(schema) : NULL;
+    json_object *o = json_object_new_object();
+    bool built = o != NULL && json_set_str(o, "title", json_get_str(doc, "title")) &&
+                 json_set_str(o, "description", json_get_str(doc, "description")) &&
+                 json_object_object_add(o, "params_schema", json_object_get(doc)) == 0 &&
+                 json_set_i64(o, "params_max_bytes", PARAMS_MAX_BYTES);
+    if (built)
+        resp_json(r, 200, o, NULL);
+    else
+        api_internal(r);
+    json_object_put(o);
+    pschema_free(schema);
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jobs/outzip.h"
 #include "json.h"
 #include "log.h"
 #include "util/clock.h"
@@ -25,6 +26,7 @@
 #define LAYOUT_CANCEL      "cancel"
 #define LAYOUT_OUTPUTS_IDX "outputs.json"
 #define LAYOUT_OUTPUTS_ZIP "outputs.zip"
+#define LAYOUT_INPUTS_ZIP  "inputs.zip"
 #define LAYOUT_INPUTS      "inputs"
 #define LAYOUT_OUTPUTS     "outputs"
 #define LAYOUT_OUTPUTS_TMP "outputs.tmp"
@@ -224,7 +226,7 @@ str_or_null(const char *s)
  * public view's own. */
 static bool
 add_public(json_object *o, const struct job *job, bool with_extras, unsigned view,
-           long queue_position, json_object *outputs)
+           long queue_position, json_object *outputs, uint64_t ttl_s)
 {
     bool ok = add(o, "id", json_object_new_string(job->id), false) &&
               add(o, "state", json_object_new_string(jobstate_str(job->state)), false) &&
@@ -238,6 +240,12 @@ add_public(json_object *o, const struct job *job, bool with_extras, unsigned vie
     for (size_t i = 0; ok && i < sizeof(times) / sizeof(times[0]); i++)
         if (times[i].iso != NULL)
             ok = add(o, times[i].iso, iso_or_null(time_of(job, i)), true);
+    if (ok && with_extras) /* retention deletes a finished job ttl_s after its end */
+        ok = add(o, "expires_at",
+                 jobstate_is_terminal(job->state) && job->finished_ms > 0
+                     ? iso_or_null(job->finished_ms + (int64_t)ttl_s * 1000)
+                     : NULL,
+                 true);
     if (ok && with_extras)
         ok = add(o, "queue_position",
                  queue_position >= 0 ? json_object_new_int64(queue_position) : NULL, true);
@@ -265,7 +273,7 @@ record_json(const struct job *job)
     json_object *o = json_object_new_object();
     if (o == NULL)
         return NULL;
-    bool ok = add_public(o, job, false, 0, -1, NULL);
+    bool ok = add_public(o, job, false, 0, -1, NULL, 0);
     for (size_t i = 0; ok && i < sizeof(times) / sizeof(times[0]); i++)
         ok = add(o, times[i].ms, json_object_new_int64(time_of(job, i)), false);
     if (ok && (unsigned)job->owner.kind < OWNER__MAX && owner_kinds[job->owner.kind] != NULL)
@@ -449,7 +457,8 @@ jobstore_save(int dirfd, struct job *job)
 }
 
 json_object *
-jobstore_public(const struct job *job, long queue_position, json_object *outputs, unsigned view)
+jobstore_public(const struct job *job, long queue_position, json_object *outputs, unsigned view,
+                uint64_t ttl_s)
 {
     /* The links, in the order of docs/api.md. */
     static const char *const names[][2] = {{"self", ""},
@@ -460,7 +469,8 @@ jobstore_public(const struct job *job, long queue_position, json_object *outputs
                                            {"cancel", "/cancel"}};
     json_object *o = json_object_new_object();
     json_object *links = json_object_new_object();
-    bool ok = o != NULL && links != NULL && add_public(o, job, true, view, queue_position, outputs);
+    bool ok = o != NULL && links != NULL &&
+              add_public(o, job, true, view, queue_position, outputs, ttl_s);
     for (size_t i = 0; ok && i < sizeof(names) / sizeof(names[0]); i++) {
         char buf[64];
         int k = snprintf(buf, sizeof(buf), "/api/jobs/%s%s", job->id, names[i][1]);
@@ -677,16 +687,73 @@ jobstore_stage_begin(const struct jobstore *js, struct jobstore_stage *st)
     return RC_OK;
 }
 
+/* open_parent: an O_DIRECTORY fd (the caller's) of the directory that holds relpath (checked
+ * by the caller) below dirfd, its directories made (0755) one component at a time with
+ * mkdirat and opened with O_NOFOLLOW, so nothing is ever followed out; *out_base is relpath's
+ * last component. RC_CONFLICT when a component exists as something else, RC_IO. */
+static enum rc
+open_parent(int dirfd, const char *relpath, int *out_fd, const char **out_base)
+{
+    char comp[NAME_MAX_BYTES + 1];
+    const char *p = relpath, *slash;
+    int fd = dup(dirfd);
+    *out_fd = -1;
+    while (fd >= 0 && (slash = strchr(p, '/')) != NULL) {
+        size_t n = (size_t)(slash - p);
+        if (n >= sizeof(comp)) {
+            close(fd);
+            return RC_TOOBIG;
+        }
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        int sub = -1;
+        if (mkdirat(fd, comp, 0755) == 0 || errno == EEXIST)
+            sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        fd = sub;
+        if (fd < 0)
+            return e == ENOTDIR || e == ELOOP ? RC_CONFLICT : RC_IO;
+        p = slash + 1;
+    }
+    if (fd < 0)
+        return RC_IO;
+    *out_fd = fd;
+    *out_base = p;
+    return RC_OK;
+}
+
 enum rc
 jobstore_stage_create_input(struct jobstore_stage *st, const char *name, int *out_fd)
 {
-    *out_fd = openat(st->inputs_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    const char *base = NULL;
+    int dfd = -1;
+    *out_fd = -1;
+    enum rc rc = open_parent(st->inputs_fd, name, &dfd, &base);
+    if (rc != RC_OK)
+        return rc;
+    *out_fd = openat(dfd, base, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int e = errno;
+    close(dfd);
     if (*out_fd >= 0)
         return RC_OK;
-    if (errno == EEXIST)
+    if (e == EEXIST)
         return RC_CONFLICT;
     log_errno("create input");
     return RC_IO;
+}
+
+enum rc
+jobstore_stage_link_inputs(struct jobstore_stage *st, int src_dirfd, bool skip_params)
+{
+    int in = jobstore_inputs_open(src_dirfd);
+    if (in < 0) {
+        log_errno("open %s", LAYOUT_INPUTS);
+        return RC_IO;
+    }
+    enum rc rc = fs_link_tree(in, st->inputs_fd, skip_params ? PARAMS_NAME : NULL);
+    close(in);
+    return rc;
 }
 
 bool
@@ -890,10 +957,15 @@ jobstore_output_relpath(const char *id, const char *enc, char *out, size_t len)
     return k > 0 && (size_t)k < len ? RC_OK : RC_TOOBIG;
 }
 
+static const char *const zip_names[] = {
+    LAYOUT_OUTPUTS_ZIP, /* JOBSTORE_ZIP_OUTPUTS */
+    LAYOUT_INPUTS_ZIP,  /* JOBSTORE_ZIP_INPUTS */
+};
+
 enum rc
-jobstore_zip_begin(int dirfd, int *out_fd, char *name, size_t namelen)
+jobstore_zip_begin(int dirfd, enum jobstore_zip kind, int *out_fd, char *name, size_t namelen)
 {
-    int k = snprintf(name, namelen, ".%s.%ld.tmp", LAYOUT_OUTPUTS_ZIP, (long)gettid());
+    int k = snprintf(name, namelen, ".%s.%ld.tmp", zip_names[kind], (long)gettid());
     *out_fd = -1;
     if (k <= 0 || (size_t)k >= namelen)
         return RC_TOOBIG;
@@ -906,9 +978,9 @@ jobstore_zip_begin(int dirfd, int *out_fd, char *name, size_t namelen)
 }
 
 enum rc
-jobstore_zip_commit(int dirfd, const char *name)
+jobstore_zip_commit(int dirfd, enum jobstore_zip kind, const char *name)
 {
-    if (renameat(dirfd, name, dirfd, LAYOUT_OUTPUTS_ZIP) != 0) {
+    if (renameat(dirfd, name, dirfd, zip_names[kind]) != 0) {
         log_errno("rename %s", name);
         jobstore_zip_abort(dirfd, name);
         return RC_IO;
@@ -923,18 +995,97 @@ jobstore_zip_abort(int dirfd, const char *name)
         log_errno("unlink %s", name);
 }
 
+enum rc
+jobstore_zip_build(int dirfd, enum jobstore_zip kind, int src_dirfd, json_object *index)
+{
+    char name[64];
+    int zfd = -1;
+    enum rc rc = jobstore_zip_begin(dirfd, kind, &zfd, name, sizeof(name));
+    if (rc == RC_OK)
+        rc = outzip_write(src_dirfd, index, zfd);
+    if (zfd >= 0)
+        close(zfd);
+    if (rc == RC_OK)
+        rc = jobstore_zip_commit(dirfd, kind, name);
+    else if (zfd >= 0)
+        jobstore_zip_abort(dirfd, name);
+    return rc;
+}
+
 bool
-jobstore_zip_exists(int dirfd)
+jobstore_zip_exists(int dirfd, enum jobstore_zip kind)
 {
     struct stat st;
-    return fstatat(dirfd, LAYOUT_OUTPUTS_ZIP, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    return fstatat(dirfd, zip_names[kind], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
 enum rc
-jobstore_zip_relpath(const char *id, char *out, size_t len)
+jobstore_zip_relpath(const char *id, enum jobstore_zip kind, char *out, size_t len)
 {
-    int k = snprintf(out, len, "%s/%s", id, LAYOUT_OUTPUTS_ZIP);
+    int k = snprintf(out, len, "%s/%s", id, zip_names[kind]);
     return k > 0 && (size_t)k < len ? RC_OK : RC_TOOBIG;
+}
+
+/* add_path: arr += {"path": path}; false on OOM. */
+static bool
+add_path(json_object *arr, const char *path)
+{
+    json_object *o = json_object_new_object();
+    if (o == NULL || !json_set_str(o, "path", path) || json_object_array_add(arr, o) != 0) {
+        json_object_put(o);
+        return false;
+    }
+    return true;
+}
+
+enum rc
+jobstore_inputs_index(int dirfd, const struct job *job, json_object **out)
+{
+    json_object *arr = json_object_new_array();
+    bool ok = arr != NULL;
+    for (size_t i = 0; ok && i < job->ninputs; i++)
+        ok = add_path(arr, job->inputs[i].name);
+    /* params.json goes with the inputs it came with. */
+    if (ok && jobstore_has_params(dirfd))
+        ok = add_path(arr, PARAMS_NAME);
+    if (!ok) {
+        json_object_put(arr);
+        arr = NULL;
+    }
+    *out = arr;
+    return ok ? RC_OK : RC_NOMEM;
+}
+
+enum rc
+jobstore_input_relpath(const char *id, const char *enc, char *out, size_t len)
+{
+    int k = snprintf(out, len, "%s/%s/%s", id, LAYOUT_INPUTS, enc);
+    return k > 0 && (size_t)k < len ? RC_OK : RC_TOOBIG;
+}
+
+enum rc
+jobstore_params_read(int dirfd, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    int in = jobstore_inputs_open(dirfd);
+    if (in < 0)
+        return RC_IO;
+    enum rc rc = fs_read_all(in, PARAMS_NAME, PARAMS_MAX_BYTES, out, out_len);
+    close(in);
+    return rc;
+}
+
+bool
+jobstore_has_params(int dirfd)
+{
+    struct stat st;
+    int in = jobstore_inputs_open(dirfd);
+    bool has =
+        in >= 0 && fstatat(in, PARAMS_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    if (in >= 0)
+        close(in);
+    return has;
 }
 
 enum rc

@@ -3,10 +3,11 @@
  * <data>/jobs/<id>/
  *   job.json       the record (struct job), replaced atomically; bounded in size
  *   log.jsonl      the append-only log (jobs/joblog.h); byte offsets are event ids
- *   inputs/        the uploaded files (and params.json)
+ *   inputs/        the uploaded files at their relative paths (and params.json)
  *   outputs/       the collected outputs; outputs.tmp/ while they are being collected
  *   outputs.json   the outputs index [{path, size, type}], written before the terminal state
  *   outputs.zip    every output in one zip, built once (at collection, or on first request)
+ *   inputs.zip     every input (and params.json) in one zip, built likewise
  *   lock           flock(LOCK_EX) held by the job's supervisor for its whole life
  *   cancel         exists once a cancel was requested
  * <data>/tmp/      upload staging dirs (up-<id>) and jobs being deleted (del-<id>); emptied at
@@ -45,7 +46,7 @@ struct jobstore {
 /*** the record ***/
 
 struct job_input {
-    char *name;      /* relative path under inputs/ (owned) */
+    char *name;      /* relative path under inputs/ ("run1/a.csv"; owned) */
     uint64_t size;   /* bytes */
     char *type;      /* MIME type as libmagic named it (owned) */
     char sha256[65]; /* lower-case hex */
@@ -133,11 +134,11 @@ enum jobstore_view {
     JOBSTORE_VIEW_NO_OUTPUTS = 2, /* without "outputs" (lists) */
 };
 
-/* jobstore_public: the API's job object (caller owns): the public members plus
- * queue_position (-1 = null), the outputs index (borrowed, NULL = null) and links; view is a
- * set of enum jobstore_view bits. NULL on OOM. */
+/* jobstore_public: the API's job object (caller owns): the public members plus expires_at (the
+ * end plus ttl_s, job_ttl; null while live), queue_position (-1 = null), the outputs index
+ * (borrowed, NULL = null) and links; view is a set of enum jobstore_view bits. NULL on OOM. */
 json_object *jobstore_public(const struct job *job, long queue_position, json_object *outputs,
-                             unsigned view);
+                             unsigned view, uint64_t ttl_s);
 
 /*** the store ***/
 
@@ -186,10 +187,17 @@ struct jobstore_stage {
 
 /* jobstore_stage_begin: a fresh id and an empty staging dir for it. */
 enum rc jobstore_stage_begin(const struct jobstore *js, struct jobstore_stage *st) LB_MUST_CHECK;
-/* jobstore_stage_create_input: create the input file name (checked by the caller) for writing
- * (O_EXCL): *out_fd is the caller's. RC_CONFLICT when it exists, RC_IO otherwise. */
+/* jobstore_stage_create_input: create the input file name, a relative path checked by the
+ * caller (names_check_input_path), for writing (O_EXCL), its directories made one component
+ * at a time without following links: *out_fd is the caller's. RC_CONFLICT when it exists or a
+ * directory of its path is a file (or the other way round), RC_IO otherwise. */
 enum rc jobstore_stage_create_input(struct jobstore_stage *st, const char *name,
                                     int *out_fd) LB_MUST_CHECK;
+/* jobstore_stage_link_inputs: the inputs of the job at src_dirfd as the stage's inputs (a
+ * re-run): hard links, copies across filesystems; its params.json is left out with
+ * skip_params. RC_IO. */
+enum rc jobstore_stage_link_inputs(struct jobstore_stage *st, int src_dirfd,
+                                   bool skip_params) LB_MUST_CHECK;
 /* jobstore_input_is_reserved: is name one the store writes itself (params.json)? */
 bool jobstore_input_is_reserved(const char *name);
 /* jobstore_stage_write_params: the params text as inputs/params.json. */
@@ -242,17 +250,41 @@ enum rc jobstore_outputs_index(int dirfd, json_object **out) LB_MUST_CHECK;
 enum rc jobstore_output_relpath(const char *id, const char *enc, char *out,
                                 size_t len) LB_MUST_CHECK;
 
-/* jobstore_zip_begin: a fresh temporary file in the job dir for the outputs zip (unique per
- * thread: builders do not collide); *out_fd is the caller's, name (>= 64 bytes) its name. */
-enum rc jobstore_zip_begin(int dirfd, int *out_fd, char *name, size_t namelen) LB_MUST_CHECK;
-/* jobstore_zip_commit: make the temporary file name the job's outputs.zip (atomic); abort
+/* The zips of a job: its outputs, its inputs. */
+enum jobstore_zip {
+    JOBSTORE_ZIP_OUTPUTS, /* outputs.zip */
+    JOBSTORE_ZIP_INPUTS,  /* inputs.zip */
+};
+/* jobstore_zip_begin: a fresh temporary file in the job dir for a zip (unique per thread:
+ * builders do not collide); *out_fd is the caller's, name (>= 64 bytes) its name. */
+enum rc jobstore_zip_begin(int dirfd, enum jobstore_zip kind, int *out_fd, char *name,
+                           size_t namelen) LB_MUST_CHECK;
+/* jobstore_zip_commit: make the temporary file name the job's zip of that kind (atomic); abort
  * removes it instead. */
-enum rc jobstore_zip_commit(int dirfd, const char *name) LB_MUST_CHECK;
+enum rc jobstore_zip_commit(int dirfd, enum jobstore_zip kind, const char *name) LB_MUST_CHECK;
 void jobstore_zip_abort(int dirfd, const char *name);
-/* jobstore_zip_exists: has the job's outputs.zip been built? */
-bool jobstore_zip_exists(int dirfd);
+/* jobstore_zip_build: begin, write the files index names under src_dirfd (jobs/outzip), commit;
+ * nothing is left behind on failure. RC_IO, RC_NOMEM. */
+enum rc jobstore_zip_build(int dirfd, enum jobstore_zip kind, int src_dirfd,
+                           json_object *index) LB_MUST_CHECK;
+/* jobstore_zip_exists: has the job's zip of that kind been built? */
+bool jobstore_zip_exists(int dirfd, enum jobstore_zip kind);
 /* jobstore_zip_relpath: where nginx finds job id's zip, relative to <data>/jobs/. */
-enum rc jobstore_zip_relpath(const char *id, char *out, size_t len) LB_MUST_CHECK;
+enum rc jobstore_zip_relpath(const char *id, enum jobstore_zip kind, char *out,
+                             size_t len) LB_MUST_CHECK;
+
+/* jobstore_inputs_index: the job's inputs as a zip index ([{path}], caller owns): every input
+ * of the record, then params.json when the job has one. RC_NOMEM. */
+enum rc jobstore_inputs_index(int dirfd, const struct job *job, json_object **out) LB_MUST_CHECK;
+/* jobstore_input_relpath: where nginx finds input `enc` (already percent-encoded) of job id,
+ * relative to <data>/jobs/. RC_TOOBIG if it does not fit. */
+enum rc jobstore_input_relpath(const char *id, const char *enc, char *out,
+                               size_t len) LB_MUST_CHECK;
+/* jobstore_params_read: the job's params text (inputs/params.json) into *out (NUL-terminated;
+ * the caller frees). RC_NOTFOUND when the job has none, RC_TOOBIG, RC_IO. */
+enum rc jobstore_params_read(int dirfd, char **out, size_t *out_len) LB_MUST_CHECK;
+/* jobstore_has_params: did the job come with params (inputs/params.json)? */
+bool jobstore_has_params(int dirfd);
 
 /* jobstore_watch: add inotify watches on ino for a job's record (replaced or the job deleted)
  * and its log (appended). */

@@ -197,7 +197,8 @@ metrics_render(const struct metrics_gauges *g, char **out, size_t *out_len)
         "labbox_sandboxes_running gauge\nlabbox_sandboxes_running %zu\n",
         g->running);
     put(&o,
-        "# HELP labbox_event_streams Open event streams.\n# TYPE labbox_event_streams "
+        "# HELP labbox_event_streams Open event streams and waiting requests.\n# TYPE "
+        "labbox_event_streams "
         "gauge\nlabbox_event_streams %u\n",
         g->streams);
     put(&o,

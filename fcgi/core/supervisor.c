@@ -16,7 +16,6 @@
 #include "defaults.h"
 #include "jobs/filetype.h"
 #include "jobs/joblog.h"
-#include "jobs/outzip.h"
 #include "json.h"
 #include "log.h"
 #include "parse/logsplit.h"
@@ -247,38 +246,18 @@ build_env(struct sup *s)
     return rc;
 }
 
-/* Hard-link (or copy, across filesystems) each input into the work dir's inputs/. */
+/* The job's inputs/ tree (subdirectories of a dropped folder included) into the work dir's
+ * inputs/: hard links, or copies across filesystems. */
 static enum rc
 link_inputs(struct sup *s, int work_fd)
 {
-    enum rc rc = RC_OK;
-    DIR *d = NULL;
+    enum rc rc = RC_IO;
     if (mkdirat(work_fd, SANDBOX_INPUTS_DIR, 0755) != 0 && errno != EEXIST)
         return RC_IO;
     int in = jobstore_inputs_open(s->dirfd);
     int win = openat(work_fd, SANDBOX_INPUTS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (in < 0 || win < 0 || (d = fs_opendir(in)) == NULL) {
-        rc = RC_IO;
-        goto out;
-    }
-    struct dirent *de;
-    while (rc == RC_OK && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (linkat(in, de->d_name, win, de->d_name, 0) == 0)
-            continue;
-        int a = openat(in, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        int b = openat(win, de->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        uint64_t copied = 0;
-        rc = (a < 0 || b < 0) ? RC_IO : fs_copy_fd(a, b, UINT64_MAX, &copied);
-        if (a >= 0)
-            close(a);
-        if (b >= 0)
-            close(b);
-    }
-out:
-    if (d != NULL)
-        closedir(d);
+    if (in >= 0 && win >= 0)
+        rc = fs_link_tree(in, win, NULL);
     if (in >= 0)
         close(in);
     if (win >= 0)
@@ -393,19 +372,31 @@ cmp_path(const void *a, const void *b)
 static void
 build_zip(struct sup *s, int ofd, json_object *index)
 {
-    char name[64];
-    int zfd = -1;
-    enum rc rc = jobstore_zip_begin(s->dirfd, &zfd, name, sizeof(name));
-    if (rc == RC_OK)
-        rc = outzip_write(ofd, index, zfd);
-    if (zfd >= 0)
-        close(zfd);
-    if (rc == RC_OK)
-        rc = jobstore_zip_commit(s->dirfd, name);
-    else if (zfd >= 0)
-        jobstore_zip_abort(s->dirfd, name);
+    enum rc rc = jobstore_zip_build(s->dirfd, JOBSTORE_ZIP_OUTPUTS, ofd, index);
     if (rc != RC_OK)
         log_warn("the outputs zip was not built (%s); it will be at the first request", rc_str(rc));
+}
+
+/* The zip of the inputs, built once with the outputs' (before the terminal state, so that the
+ * bytes the job keeps count it) unless a request already had it built; a failure leaves it to
+ * the first request. */
+static void
+build_inputs_zip(struct sup *s)
+{
+    json_object *index = NULL;
+    int in = -1;
+    if (jobstore_zip_exists(s->dirfd, JOBSTORE_ZIP_INPUTS))
+        return;
+    enum rc rc = jobstore_inputs_index(s->dirfd, &s->job, &index);
+    if (rc == RC_OK) {
+        in = jobstore_inputs_open(s->dirfd);
+        rc = in >= 0 ? jobstore_zip_build(s->dirfd, JOBSTORE_ZIP_INPUTS, in, index) : RC_IO;
+    }
+    if (in >= 0)
+        close(in);
+    json_object_put(index);
+    if (rc != RC_OK)
+        log_warn("the inputs zip was not built (%s); it will be at the first request", rc_str(rc));
 }
 
 /* Collect into the store's staging dir, index it and zip it, then publish at once. */
@@ -609,6 +600,7 @@ conclude(struct sup *s, const struct sandbox_result *res)
                                 cs.skipped ? "; links and special files were skipped" : ""));
     else
         RC_IGNORE(joblog_system(&s->log, "collecting outputs failed: %s", s->sb->error));
+    build_inputs_zip(s);
     decide(s, res, &cs, rc);
 }
 

@@ -72,6 +72,7 @@ enum rc resp_detach(struct req *r, int *out_fd, uint16_t *out_reqid) LB_MUST_CHE
 enum problem {
     PROBLEM_BAD_REQUEST,        /* 400 malformed request, body, params, offset or query */
     PROBLEM_BAD_FILENAME,       /* 400 an upload's name is not allowed */
+    PROBLEM_BAD_PARAMS,         /* 400 params break the agent's schema (with "param") */
     PROBLEM_UNAUTHORIZED,       /* 401 identity = remote_user and no usable user */
     PROBLEM_FORBIDDEN,          /* 403 what only admins may ask for */
     PROBLEM_NOT_FOUND,          /* 404 no such job, resource or route */
@@ -106,6 +107,13 @@ void resp_problem(struct req *r, enum problem p, const char *headers, const char
 void resp_problem_with(struct req *r, enum problem p, const char *headers, const char *key,
                        const char *value, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* resp_text: a whole answer as the text a FastCGI response carries on stdout (the Status line,
+ * Content-Type, Cache-Control: no-store, a blank line, body and a newline), for a request
+ * parked before it could answer (http/park.h). The caller frees it; NULL on OOM. */
+char *resp_text(int status, const char *content_type, const char *body, size_t body_len,
+                size_t *out_len);
+/* resp_problem_text: the problem+json answer of p with detail, as resp_text. */
+char *resp_problem_text(enum problem p, const char *detail, size_t *out_len);
 /* resp_empty: a response with no body (204, 202 without body...). */
 void resp_empty(struct req *r, int status, const char *headers);
 

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <fcgiapp.h>
@@ -154,6 +155,7 @@ static const struct {
 } problems[PROBLEM__MAX] = {
     {"bad_request", "Bad request", 400, 0},                 /* PROBLEM_BAD_REQUEST */
     {"bad_filename", "Bad file name", 400, 0},              /* PROBLEM_BAD_FILENAME */
+    {"bad_params", "Bad parameters", 400, 0},               /* PROBLEM_BAD_PARAMS */
     {"unauthorized", "Unauthorized", 401, 0},               /* PROBLEM_UNAUTHORIZED */
     {"forbidden", "Forbidden", 403, 0},                     /* PROBLEM_FORBIDDEN */
     {"not_found", "Not found", 404, 0},                     /* PROBLEM_NOT_FOUND */
@@ -188,6 +190,26 @@ add_str(json_object *o, const char *key, const char *s)
     return s == NULL || json_set_str(o, key, s);
 }
 
+/* The problem+json body of p (caller puts): type, title, status, code, detail (when not
+ * empty), file, and one more member (key, value) when key is not NULL. NULL on OOM. */
+static json_object *
+problem_json(enum problem p, const char *file, const char *key, const char *value,
+             const char *detail)
+{
+    json_object *o = json_object_new_object();
+    bool ok = o != NULL && json_set_str(o, "type", "about:blank") &&
+              json_set_str(o, "title", problems[p].title) &&
+              json_set_i64(o, "status", problems[p].status) &&
+              json_set_str(o, "code", problems[p].code) &&
+              add_str(o, "detail", detail[0] ? detail : NULL) && add_str(o, "file", file) &&
+              (key == NULL || add_str(o, key, value));
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* The problem answer; extra is one more member (key, value), or NULLs. */
 static void
 problem_answer(struct req *r, enum problem p, const char *headers, const char *file,
@@ -203,15 +225,8 @@ problem_answer(struct req *r, enum problem p, const char *headers, const char *f
     if (k < 0 || (size_t)k >= sizeof(hdr))
         hdr[0] = '\0'; /* never half a header line */
     r->problem = problems[p].code;
-    json_object *o = json_object_new_object();
-    bool ok = o != NULL && json_set_str(o, "type", "about:blank") &&
-              json_set_str(o, "title", problems[p].title) &&
-              json_set_i64(o, "status", problems[p].status) &&
-              json_set_str(o, "code", problems[p].code) &&
-              add_str(o, "detail", detail[0] ? detail : NULL) && add_str(o, "file", file) &&
-              (key == NULL || add_str(o, key, value));
-    if (!ok) {
-        json_object_put(o);
+    json_object *o = problem_json(p, file, key, value, detail);
+    if (o == NULL) {
         resp_empty(r, problems[p].status, hdr[0] ? hdr : NULL);
         return;
     }
@@ -225,6 +240,40 @@ problem_answer(struct req *r, enum problem p, const char *headers, const char *f
         RC_IGNORE(resp_write(r, "\n", 1));
     }
     json_object_put(o);
+}
+
+char *
+resp_text(int status, const char *content_type, const char *body, size_t body_len, size_t *out_len)
+{
+    char head[256];
+    int k = snprintf(head, sizeof(head),
+                     "Status: %d %s\r\nContent-Type: %s\r\n"
+                     "Cache-Control: no-store\r\n\r\n",
+                     status, http_reason(status), content_type);
+    char *out = k > 0 && (size_t)k < sizeof(head) ? malloc((size_t)k + body_len + 1) : NULL;
+    if (out == NULL)
+        return NULL;
+    memcpy(out, head, (size_t)k);
+    memcpy(out + k, body, body_len);
+    out[(size_t)k + body_len] = '\n';
+    *out_len = (size_t)k + body_len + 1;
+    return out;
+}
+
+char *
+resp_problem_text(enum problem p, const char *detail, size_t *out_len)
+{
+    if ((unsigned)p >= PROBLEM__MAX)
+        p = PROBLEM_INTERNAL;
+    json_object *o = problem_json(p, NULL, NULL, NULL, detail);
+    size_t len = 0;
+    const char *s = o ? json_object_to_json_string_length(
+                            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
+                      : NULL;
+    char *out =
+        s ? resp_text(problems[p].status, "application/problem+json", s, len, out_len) : NULL;
+    json_object_put(o);
+    return out;
 }
 
 void

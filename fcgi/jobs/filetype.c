@@ -98,3 +98,22 @@ filetype_for_output(const char *name, int fd, char *out, size_t outlen)
         return;
     (void)snprintf(out, outlen, "application/octet-stream");
 }
+
+enum filetype_view
+filetype_view(const char *type)
+{
+    static const struct {
+        const char *type;
+        enum filetype_view view;
+    } table[] = {
+        {"text/html", FILETYPE_VIEW_DOC},         {"image/svg+xml", FILETYPE_VIEW_DOC},
+        {"image/png", FILETYPE_VIEW_IMAGE},       {"image/jpeg", FILETYPE_VIEW_IMAGE},
+        {"image/gif", FILETYPE_VIEW_IMAGE},       {"image/webp", FILETYPE_VIEW_IMAGE},
+        {"application/json", FILETYPE_VIEW_TEXT}, {"application/xml", FILETYPE_VIEW_TEXT},
+        {"application/pdf", FILETYPE_VIEW_PDF},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (strcmp(type, table[i].type) == 0)
+            return table[i].view;
+    return strncmp(type, "text/", 5) == 0 ? FILETYPE_VIEW_TEXT : FILETYPE_VIEW_NONE;
+}

@@ -20,4 +20,18 @@ enum rc filetype_detect_fd(int fd, char *out, size_t outlen) LB_MUST_CHECK;
  * application/octet-stream. */
 void filetype_for_output(const char *name, int fd, char *out, size_t outlen);
 
+/* How a type may be shown in a browser (GET .../outputs/<path>?view=1): as a document in a
+ * sandbox (HTML, SVG), an image, plain text, a PDF (the browser's viewer), or not at all (a
+ * download). */
+enum filetype_view {
+    FILETYPE_VIEW_NONE,  /* only downloaded */
+    FILETYPE_VIEW_DOC,   /* text/html, image/svg+xml: sandboxed, no scripts */
+    FILETYPE_VIEW_IMAGE, /* png, jpeg, gif, webp */
+    FILETYPE_VIEW_TEXT,  /* other text types (csv, tsv, plain, ...), json, xml: as text */
+    FILETYPE_VIEW_PDF,   /* application/pdf */
+};
+
+/* filetype_view: the way type may be shown. Pure. */
+enum filetype_view filetype_view(const char *type);
+
 #endif

@@ -173,3 +173,22 @@ out:
     free(line);
     return rc;
 }
+
+bool
+joblog_record_text(const char *rec, size_t len, json_object **out_obj, const char **out_prefix,
+                   const char **out_line)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *o = tok ? json_tokener_parse_ex(tok, rec, (int)len) : NULL;
+    if (tok)
+        json_tokener_free(tok);
+    const char *stream = json_get_str(o, "stream");
+    *out_obj = o;
+    *out_line = json_get_str(o, "line");
+    *out_prefix = "";
+    if (stream != NULL && strcmp(stream, "stderr") == 0)
+        *out_prefix = "[stderr] ";
+    else if (stream != NULL && strcmp(stream, "system") == 0)
+        *out_prefix = "[labbox] ";
+    return *out_line != NULL;
+}

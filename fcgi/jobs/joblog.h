@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "rc.h"
 
 enum joblog_stream {
@@ -45,6 +47,13 @@ enum rc joblog_system(struct joblog *jl, const char *fmt, ...)
 /* joblog_recover_positions: scan the log open read-write on fd (borrowed) and return the last
  * "pos" of stdout and stderr records (0 when none). A torn last line (no newline) is cut. */
 enum rc joblog_recover_positions(int fd, uint64_t out_pos[2]) LB_MUST_CHECK;
+
+/* joblog_record_text: one record (rec, len bytes, without its newline) in the text form of the
+ * log (GET /logs, `labbox run`): *out_prefix "" for stdout, "[stderr] " or "[labbox] " (static)
+ * and *out_line its line, borrowed from *out_obj, which the caller puts (also on false). false
+ * for a record without a line. */
+bool joblog_record_text(const char *rec, size_t len, json_object **out_obj, const char **out_prefix,
+                        const char **out_line);
 
 /* joblog_stream_str: "stdout", "stderr", "system". */
 const char *joblog_stream_str(enum joblog_stream s);

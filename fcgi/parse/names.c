@@ -132,19 +132,10 @@ names_check_upload(struct span name, const char **out_why)
     return check_component(name.p, name.len, false, out_why);
 }
 
-struct span
-names_upload_basename(struct span name)
-{
-    size_t i = name.len;
-    if (name.p == NULL)
-        return name;
-    while (i > 0 && name.p[i - 1] != '/' && name.p[i - 1] != '\\')
-        i--;
-    return (struct span){name.p + i, name.len - i};
-}
-
-enum rc
-names_check_relpath(struct span path, const char **out_why)
+/* check_path: a relative path of components separated by single '/'; a leading dot in a
+ * component is allowed only with allow_dot, "." and ".." never. */
+static enum rc
+check_path(struct span path, bool allow_dot, const char **out_why)
 {
     size_t start = 0, depth = 0;
     enum rc rc = RC_BADREQ;
@@ -173,7 +164,12 @@ names_check_relpath(struct span path, const char **out_why)
             *out_why = "path has an empty component";
             goto out;
         }
-        rc = check_component(path.p + start, end - start, true, out_why);
+        if (path.p[start] == '.' &&
+            (end - start == 1 || (end - start == 2 && path.p[start + 1] == '.'))) {
+            *out_why = "path has a . or .. component";
+            goto out;
+        }
+        rc = check_component(path.p + start, end - start, allow_dot, out_why);
         if (rc != RC_OK)
             goto out;
         rc = RC_BADREQ;
@@ -199,4 +195,16 @@ names_check_user(struct span name, size_t max, const char **out_why)
             *out_why = "it contains a control character";
     }
     return *out_why == NULL ? RC_OK : RC_BADREQ;
+}
+
+enum rc
+names_check_relpath(struct span path, const char **out_why)
+{
+    return check_path(path, true, out_why);
+}
+
+enum rc
+names_check_input_path(struct span path, const char **out_why)
+{
+    return check_path(path, false, out_why);
 }

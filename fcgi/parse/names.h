@@ -12,15 +12,11 @@
  * valid UTF-8 (no overlongs, no surrogates), no '/', '\\', NUL, C0/C1 control characters or
  * DEL, no bidirectional controls or invisible format characters (U+061C, U+200B..U+200F,
  * U+2028..U+202E, U+2060..U+206F, U+FEFF), not starting with '.', not "..", no trailing space or
- * dot. Browsers may send a full Windows or Unix path as the filename: names_upload_basename()
- * strips it first. Returns RC_OK (*out_why = NULL) or RC_BADREQ with a static reason in *out_why.
- * Strict UTF-8 means RFC 3629: overlong forms, surrogates, code points above U+10FFFF and truncated
+ * dot. Every component of an input's relative path is one (names_check_input_path). Returns
+ * RC_OK (*out_why = NULL) or RC_BADREQ with a static reason in *out_why. Strict UTF-8 means
+ * RFC 3629: overlong forms, surrogates, code points above U+10FFFF and truncated
  * sequences are all refused. */
 enum rc names_check_upload(struct span name, const char **out_why) LB_MUST_CHECK;
-
-/* names_upload_basename: the part after the last '/' or '\\' (old IE sends C:\\x\\y.csv); it
- * borrows from name and may be empty (then names_check_upload refuses it). */
-struct span names_upload_basename(struct span name);
 
 /* names_check_relpath: a relative output path "a/b/c.png": components separated by single
  * '/', each passing the upload rules except that a leading dot is allowed (".hidden" files
@@ -28,6 +24,13 @@ struct span names_upload_basename(struct span name);
  * OUTPUT_DEPTH_MAX components (so no leading, trailing or doubled '/'). RC_OK (*out_why =
  * NULL) or RC_BADREQ with a static reason in *out_why. */
 enum rc names_check_relpath(struct span path, const char **out_why) LB_MUST_CHECK;
+
+/* names_check_input_path: an uploaded file's relative path "a/b/c.csv" (a browser sends one for
+ * a file of a dropped folder): the rules of names_check_relpath, with every component an
+ * upload name (so no leading dot). A full path as old browsers sent it (C:\\x\\y.csv,
+ * /Users/u/y.csv) is refused, not cut. RC_OK (*out_why = NULL) or RC_BADREQ with a static
+ * reason in *out_why. */
+enum rc names_check_input_path(struct span path, const char **out_why) LB_MUST_CHECK;
 
 /* names_check_user: a user name the web server passed (REMOTE_USER): 1..max bytes of valid
  * UTF-8 without control characters (C0, DEL, C1). RC_OK (*out_why = NULL) or RC_BADREQ with a

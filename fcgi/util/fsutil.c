@@ -353,8 +353,29 @@ fs_copy_fd(int src, int dst, uint64_t max, uint64_t *out_bytes)
     return RC_OK;
 }
 
+/* link_file: copy src's regular file name into dst (mode), or with link hard-link it where a
+ * link can be made (the same filesystem, links allowed). */
 static enum rc
-copy_tree(int sfd, int dfd, int depth, const char *skip)
+link_file(int sfd, int dfd, const char *name, mode_t mode, bool link)
+{
+    if (link && linkat(sfd, name, dfd, name, 0) == 0)
+        return RC_OK;
+    if (link && errno == EEXIST)
+        return RC_CONFLICT;
+    int s2 = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int d2 = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    uint64_t n = 0;
+    enum rc rc = (s2 < 0 || d2 < 0) ? RC_IO : fs_copy_fd(s2, d2, UINT64_MAX, &n);
+    if (s2 >= 0)
+        close(s2);
+    if (d2 >= 0)
+        close(d2);
+    return rc;
+}
+
+/* copy_tree: see fs_copy_tree; with link, files are hard-linked where possible. */
+static enum rc
+copy_tree(int sfd, int dfd, int depth, const char *skip, bool link)
 {
     enum rc rc = RC_OK;
     if (depth > 32)
@@ -379,21 +400,13 @@ copy_tree(int sfd, int dfd, int depth, const char *skip)
             }
             int s2 = openat(sfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             int d2 = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            rc = (s2 < 0 || d2 < 0) ? RC_IO : copy_tree(s2, d2, depth + 1, NULL);
+            rc = (s2 < 0 || d2 < 0) ? RC_IO : copy_tree(s2, d2, depth + 1, NULL, link);
             if (s2 >= 0)
                 close(s2);
             if (d2 >= 0)
                 close(d2);
         } else if (S_ISREG(st.st_mode)) {
-            int s2 = openat(sfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-            int d2 = openat(dfd, de->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            (st.st_mode & 0111) ? 0755 : 0644);
-            uint64_t n = 0;
-            rc = (s2 < 0 || d2 < 0) ? RC_IO : fs_copy_fd(s2, d2, UINT64_MAX, &n);
-            if (s2 >= 0)
-                close(s2);
-            if (d2 >= 0)
-                close(d2);
+            rc = link_file(sfd, dfd, de->d_name, (st.st_mode & 0111) ? 0755 : 0644, link);
         }
     }
     closedir(d);
@@ -403,13 +416,22 @@ copy_tree(int sfd, int dfd, int depth, const char *skip)
 enum rc
 fs_copy_tree(int src_dirfd, int dst_dirfd)
 {
-    return copy_tree(src_dirfd, dst_dirfd, 0, NULL);
+    return copy_tree(src_dirfd, dst_dirfd, 0, NULL, false);
 }
 
 enum rc
 fs_copy_tree_except(int src_dirfd, int dst_dirfd, const char *skip)
 {
-    return copy_tree(src_dirfd, dst_dirfd, 0, skip);
+    return copy_tree(src_dirfd, dst_dirfd, 0, skip, false);
+}
+
+enum rc
+fs_link_tree(int src_dirfd, int dst_dirfd, const char *skip)
+{
+    enum rc rc = copy_tree(src_dirfd, dst_dirfd, 0, skip, true);
+    if (rc == RC_IO)
+        log_errno("linking a tree");
+    return rc;
 }
 
 uint64_t

@@ -40,6 +40,13 @@ enum rc fs_copy_tree(int src_dirfd, int dst_dirfd) LB_MUST_CHECK;
 /* fs_copy_tree_except: the same, leaving out the top-level entry called skip. */
 enum rc fs_copy_tree_except(int src_dirfd, int dst_dirfd, const char *skip) LB_MUST_CHECK;
 
+/* fs_link_tree: the regular files and directories under src_dirfd, at the same relative paths
+ * under dst_dirfd: files hard-linked (copied where a link cannot be made: another filesystem),
+ * directories created 0755, links and special files skipped; the top-level
+ * entry named skip (NULL: none) is left out. For trusted trees (a job's inputs). RC_CONFLICT
+ * when a file exists in dst, RC_TOOBIG beyond 32 levels, RC_IO (logged). */
+enum rc fs_link_tree(int src_dirfd, int dst_dirfd, const char *skip) LB_MUST_CHECK;
+
 /* fs_opendir: a DIR stream from the start of dirfd's directory, over a dup of dirfd (dirfd
  * stays the caller's); NULL with errno on failure. Close it with closedir. */
 DIR *fs_opendir(int dirfd);

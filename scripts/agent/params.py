@@ -132,6 +132,25 @@ def num(x):
     return ("%d" % x) if is_number(x) and x == math.floor(x) and abs(x) < 1e15 else repr(x)
 
 
+def check(schema, doc):
+    """labbox's verdict on a job's params: doc (a dict) against schema (checked), as the
+    "name: why" problems in doc's order; [] when it passes. Unlike apply(), a name the schema
+    does not declare is a problem only when additionalProperties is false. labbox refuses the
+    job (400 bad_params) with these words (fcgi/parse/pschema.c gives the same)."""
+    props = schema["properties"]
+    problems = []
+    for name, v in doc.items():
+        prop = props.get(name)
+        if prop is None:
+            if schema.get("additionalProperties", True) is False:
+                problems.append("%s: not a parameter of this agent (it has: %s)" % (name, ", ".join(props)))
+            continue
+        why = value_error(prop, v)
+        if why:
+            problems.append("%s: %s" % (name, why))
+    return problems
+
+
 def apply(schema, doc):
     """-> (params, problems): params holds every property of the schema, from doc where doc's
     value is valid, else its default (None when it has none); problems are "name: why" texts for

@@ -100,5 +100,16 @@ class Values(unittest.TestCase):
                                     "zzz: not a parameter of this agent (it has: s, e, n, i, b, a, k)"])
 
 
+    def test_check(self):
+        """labbox's verdict: names outside the schema are problems only when it is closed."""
+        self.assertEqual(params.check(BASE, {"s": "x", "i": 4.0}), [])
+        self.assertEqual(params.check(BASE, {"n": 9, "zzz": 1, "s": 1}),
+                         ["n: must be from 0.5 to 2",
+                          "zzz: not a parameter of this agent (it has: s, e, n, i, b, a, k)",
+                          "s: must be a string"])
+        opened = dict(BASE, additionalProperties=True)
+        self.assertEqual(params.check(opened, {"zzz": 1, "b": "no"}), ["b: must be true or false"])
+
+
 if __name__ == "__main__":
     unittest.main()

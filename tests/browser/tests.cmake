@@ -1,5 +1,6 @@
-# Browser test: the frontend in Debian's headless Chromium (playwright-core) against a real stack
-# started by tests/integration/harness.mjs. Needs `npm install` in tests/browser (bootstrap).
+# Browser tests: the frontend in Debian's headless Chromium (playwright-core) against real stacks
+# started by run-stack.mjs (frontend.test.mjs, results.test.mjs). Needs `npm install` in
+# tests/browser (bootstrap).
 add_test(NAME browser_frontend COMMAND node ${CMAKE_CURRENT_LIST_DIR}/run-stack.mjs
          WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
 set_tests_properties(browser_frontend PROPERTIES LABELS "browser" TIMEOUT 600

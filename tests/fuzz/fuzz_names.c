@@ -1,10 +1,10 @@
-/* fuzz_names: upload-name and output-path validation on arbitrary bytes.
- * Invariants: no crash; a reason exactly on failure; the basename is a separator-free suffix
- * of its input; an accepted upload name is short, valid UTF-8 (independent check), free of
- * separators, controls, bidi controls and invisible characters (found by their UTF-8 bytes) and
- * is also an accepted relative path; an accepted relative path is
- * valid UTF-8, within the caps, and each component (with a leading dot made plain) is an
- * accepted upload name. */
+/* fuzz_names: upload-name, input-path and output-path validation on arbitrary bytes.
+ * Invariants: no crash; a reason exactly on failure; an accepted upload name is short, valid
+ * UTF-8 (independent check), free of separators, controls, bidi controls and invisible
+ * characters (found by their UTF-8 bytes) and is also an accepted input path; an accepted input
+ * path is an accepted relative path whose every component is an accepted upload name; an
+ * accepted relative path is valid UTF-8, within the caps, and each component (with a leading
+ * dot made plain) is an accepted upload name. */
 #include <string.h>
 
 #include "defaults.h"
@@ -41,17 +41,10 @@ has_invisible(const uint8_t *p, size_t n)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct span in = {(const char *)data, size}, base;
+    struct span in = {(const char *)data, size};
     const char *why = NULL;
-    enum rc up, rel;
+    enum rc up, rel, inp;
     char comp[NAME_MAX_BYTES + 1];
-
-    base = names_upload_basename(in);
-    FUZZ_ASSERT(base.len <= size);
-    FUZZ_ASSERT(size == 0 || base.p + base.len == in.p + size);
-    FUZZ_ASSERT(memchr(base.p, '/', base.len) == NULL && memchr(base.p, '\\', base.len) == NULL);
-    if (base.len < size)
-        FUZZ_ASSERT(base.p[-1] == '/' || base.p[-1] == '\\');
 
     up = names_check_upload(in, &why);
     FUZZ_ASSERT(up == RC_OK || up == RC_BADREQ);
@@ -59,6 +52,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rel = names_check_relpath(in, &why);
     FUZZ_ASSERT(rel == RC_OK || rel == RC_BADREQ);
     FUZZ_ASSERT((rel == RC_OK) == (why == NULL));
+    inp = names_check_input_path(in, &why);
+    FUZZ_ASSERT(inp == RC_OK || inp == RC_BADREQ);
+    FUZZ_ASSERT((inp == RC_OK) == (why == NULL));
 
     if (up == RC_OK) {
         FUZZ_ASSERT(size >= 1 && size <= NAME_MAX_BYTES);
@@ -67,8 +63,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(data[0] != '.' && data[size - 1] != '.' && data[size - 1] != ' ');
         for (size_t i = 0; i < size; i++)
             FUZZ_ASSERT(!is_ctl(data[i]) && data[i] != '/' && data[i] != '\\');
-        FUZZ_ASSERT(base.len == size);
+        FUZZ_ASSERT(inp == RC_OK);
+    }
+    if (inp == RC_OK) {
         FUZZ_ASSERT(rel == RC_OK);
+        for (size_t start = 0; start <= size;) {
+            const uint8_t *slash = memchr(data + start, '/', size - start);
+            size_t end = slash ? (size_t)(slash - data) : size;
+            FUZZ_ASSERT(names_check_upload((struct span){in.p + start, end - start}, &why) ==
+                        RC_OK);
+            start = end + 1;
+        }
     }
     if (rel == RC_OK) {
         size_t start = 0, depth = 0;

@@ -11,11 +11,14 @@ foreach(backend docker modal)
     list(APPEND LB_IT_REMOTE ${backend})
   endif()
 endforeach()
-foreach(backend ${LB_IT_BACKENDS})
-  add_test(NAME backend_${backend}
-           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
-  set_tests_properties(backend_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
-    SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
+# The cases every backend must pass (backend_*), and labbox run on every backend (run_*).
+foreach(suite backend run)
+  foreach(backend ${LB_IT_BACKENDS})
+    add_test(NAME ${suite}_${backend}
+             COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
+    set_tests_properties(${suite}_${backend} PROPERTIES LABELS "integration;${backend}"
+      TIMEOUT 600 SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
+  endforeach()
 endforeach()
 # Modal's V2 sandbox family (modal_sandbox_version = 2) through the shared cases as well.
 if(WITH_MODAL)
@@ -31,7 +34,7 @@ foreach(backend ${LB_IT_REMOTE})
   set_tests_properties(remote_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
 endforeach()
-foreach(suite api events service people)
+foreach(suite api events service people results)
   add_test(NAME integration_${suite}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
   set_tests_properties(integration_${suite} PROPERTIES LABELS "integration;local" TIMEOUT 600

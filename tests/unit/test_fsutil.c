@@ -1,4 +1,4 @@
-/* test_fsutil: fs_rmtree_at on deep, long-pathed, wide and hostile trees. */
+/* test_fsutil: fs_rmtree_at on deep, long-pathed, wide and hostile trees; fs_link_tree. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -180,6 +180,33 @@ test_failure_is_reported(void)
     CHECK(!exists(root, "stuck"));
 }
 
+/* fs_link_tree: the same inodes at the same paths, directories made, links and the skipped
+ * top-level name left out, an existing file a conflict. */
+static void
+test_link_tree(void)
+{
+    struct stat a, b;
+    make_deep("lsrc", 3, "sub");
+    int src = openat(root, "lsrc", O_RDONLY | O_DIRECTORY);
+    NEED(src >= 0 && symlinkat("/etc/passwd", src, "link") == 0);
+    int f = openat(src, "params.json", O_WRONLY | O_CREAT | O_EXCL, 0644);
+    NEED(f >= 0);
+    close(f);
+    NEED(mkdirat(root, "ldst", 0755) == 0);
+    int dst = openat(root, "ldst", O_RDONLY | O_DIRECTORY);
+    NEED(dst >= 0);
+    CHECK_INT(fs_link_tree(src, dst, "params.json"), RC_OK);
+    CHECK(fstatat(src, "sub/sub/file", &a, 0) == 0 && fstatat(dst, "sub/sub/file", &b, 0) == 0);
+    CHECK(a.st_ino == b.st_ino && a.st_nlink == 2);
+    CHECK(fstatat(dst, "sub/sub", &b, 0) == 0 && S_ISDIR(b.st_mode) && (b.st_mode & 0777) == 0755);
+    CHECK(!exists(dst, "link") && !exists(dst, "params.json"));
+    CHECK_INT(fs_link_tree(src, dst, NULL), RC_CONFLICT);
+    close(src);
+    close(dst);
+    CHECK_INT(fs_rmtree_at(root, "lsrc"), RC_OK);
+    CHECK_INT(fs_rmtree_at(root, "ldst"), RC_OK);
+}
+
 int
 main(void)
 {
@@ -192,6 +219,7 @@ main(void)
     test_wide();
     test_symlinks();
     test_failure_is_reported();
+    test_link_tree();
     close(root);
     CHECK_INT(fs_rmtree_at(AT_FDCWD, dir), RC_OK);
     return check_done("fsutil");

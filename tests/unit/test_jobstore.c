@@ -10,6 +10,7 @@
 #include "check.h"
 #include "core/jobstore.h"
 #include "json.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 
 static int
@@ -114,15 +115,16 @@ test_record(int dfd)
 
     /* The public view: the documented members in order, nothing private. */
     json_object *outs = json_object_new_array();
-    json_object *pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_OWNER);
+    json_object *pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_OWNER, 3600);
     REQUIRE_VOID(pub != NULL);
     const char *text = json_object_to_json_string_ext(pub, JSON_C_TO_STRING_PLAIN |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
-    static const char *const order[] = {
-        "\"id\"",          "\"state\"",          "\"reason\"",     "\"detail\"",
-        "\"backend\"",     "\"owner\"",          "\"created_at\"", "\"started_at\"",
-        "\"finished_at\"", "\"queue_position\"", "\"exit_code\"",  "\"signal\"",
-        "\"usage\"",       "\"inputs\"",         "\"outputs\"",    "\"links\""};
+    static const char *const order[] = {"\"id\"",         "\"state\"",          "\"reason\"",
+                                        "\"detail\"",     "\"backend\"",        "\"owner\"",
+                                        "\"created_at\"", "\"started_at\"",     "\"finished_at\"",
+                                        "\"expires_at\"", "\"queue_position\"", "\"exit_code\"",
+                                        "\"signal\"",     "\"usage\"",          "\"inputs\"",
+                                        "\"outputs\"",    "\"links\""};
     const char *at = text;
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         const char *p = strstr(at, order[i]);
@@ -134,21 +136,31 @@ test_record(int dfd)
     CHECK(strstr(text, "\"created_at\":\"2026-11-26T12:00:00.123Z\"") != NULL);
     CHECK(strstr(text, "\"archive\":\"/api/jobs/abcdefghijklmnopqrstuvwxya/outputs.zip\"") != NULL);
     CHECK(strstr(text, "\"signal\":null") != NULL);
+    char expires[64], ts[32];
+    clock_iso(back.finished_ms + 3600 * 1000, ts, sizeof(ts));
+    (void)snprintf(expires, sizeof(expires), "\"expires_at\":\"%s\"", ts);
+    CHECK(strstr(text, expires) != NULL);
     CHECK(strstr(text, "\"owner\":\"alice\"") != NULL);
     CHECK(strstr(text, "owner_kind") == NULL && strstr(text, "round") == NULL &&
           strstr(text, "kept_bytes") == NULL);
     json_object_put(pub);
     /* Without identity the owner is not shown; a list leaves outputs out; an owner that is an
      * address is never shown (null). */
-    pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_NO_OUTPUTS);
+    pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_NO_OUTPUTS, 3600);
     text = json_object_to_json_string(pub);
     CHECK(strstr(text, "owner") == NULL && strstr(text, "\"links\"") != NULL);
     CHECK(!json_object_object_get_ex(pub, "outputs", NULL));
     json_object_put(pub);
     back.owner.kind = OWNER_ADDRESS;
-    pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_OWNER);
+    pub = jobstore_public(&back, -1, outs, JOBSTORE_VIEW_OWNER, 3600);
     text = json_object_to_json_string_ext(pub, JSON_C_TO_STRING_PLAIN);
     CHECK(strstr(text, "\"owner\":null") != NULL && strstr(text, "alice") == NULL);
+    json_object_put(pub);
+    /* A live job has no end yet, so no expiry. */
+    back.state = JOB_RUNNING;
+    pub = jobstore_public(&back, -1, NULL, 0, 3600);
+    CHECK(pub != NULL && strstr(json_object_to_json_string_ext(pub, JSON_C_TO_STRING_PLAIN),
+                                "\"expires_at\":null") != NULL);
     json_object_put(pub);
     json_object_put(outs);
     jobstore_job_fini(&back);
@@ -253,6 +265,78 @@ test_stage(struct jobstore *js)
     jobstore_job_fini(&job);
 }
 
+/* The inputs of a dropped folder: nested paths staged without following links, a file and a
+ * folder of one name refused, and a re-run's stage linked from the job. */
+static void
+test_folders(struct jobstore *js)
+{
+    struct jobstore_stage st, st2;
+    struct job job, job2;
+    int fd = -1, dfd = -1;
+    REQUIRE_VOID(jobstore_stage_begin(js, &st) == RC_OK);
+    CHECK_INT(jobstore_stage_create_input(&st, "run1/day1/a.csv", &fd), RC_OK);
+    CHECK(write(fd, "x\n", 2) == 2);
+    close(fd);
+    CHECK_INT(jobstore_stage_create_input(&st, "run1/b.csv", &fd), RC_OK);
+    close(fd);
+    CHECK_INT(jobstore_stage_create_input(&st, "run1/b.csv", &fd), RC_CONFLICT);
+    CHECK_INT(jobstore_stage_create_input(&st, "run1/b.csv/c.csv", &fd), RC_CONFLICT);
+    CHECK_INT(jobstore_stage_create_input(&st, "run1", &fd), RC_CONFLICT);
+    /* A link planted where a folder goes is never followed. */
+    CHECK(symlinkat("/tmp", st.inputs_fd, "evil") == 0);
+    CHECK_INT(jobstore_stage_create_input(&st, "evil/x.csv", &fd), RC_CONFLICT);
+    CHECK(unlinkat(st.inputs_fd, "evil", 0) == 0);
+    CHECK_INT(jobstore_stage_write_params(&st, "{\"a\": 1}", 8), RC_OK);
+    jobstore_job_init(&job);
+    memcpy(job.id, st.id, sizeof(job.id));
+    CHECK_INT(jobstore_job_add_input(&job, "run1/day1/a.csv", 2, "text/plain", ""), RC_OK);
+    CHECK_INT(jobstore_job_add_input(&job, "run1/b.csv", 0, "text/plain", ""), RC_OK);
+    CHECK_INT(jobstore_stage_publish(js, &st, &job), RC_OK);
+    REQUIRE_VOID(jobstore_open_job(js, job.id, &dfd) == RC_OK);
+
+    /* The inputs zip's index: every input, then params.json. */
+    json_object *idx = NULL;
+    CHECK_INT(jobstore_inputs_index(dfd, &job, &idx), RC_OK);
+    CHECK_STR(
+        json_object_to_json_string_ext(idx,
+                                       JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+        "[{\"path\":\"run1/day1/a.csv\"},{\"path\":\"run1/b.csv\"},{\"path\":\"params.json\"}]");
+    int in = jobstore_inputs_open(dfd);
+    CHECK(!jobstore_zip_exists(dfd, JOBSTORE_ZIP_INPUTS));
+    CHECK_INT(jobstore_zip_build(dfd, JOBSTORE_ZIP_INPUTS, in, idx), RC_OK);
+    CHECK(jobstore_zip_exists(dfd, JOBSTORE_ZIP_INPUTS));
+    CHECK(!jobstore_zip_exists(dfd, JOBSTORE_ZIP_OUTPUTS));
+    json_object_put(idx);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_INT(jobstore_params_read(dfd, &text, &len), RC_OK);
+    CHECK(text != NULL && len == 8 && strcmp(text, "{\"a\": 1}") == 0);
+    free(text);
+    char rel[256];
+    CHECK_INT(jobstore_input_relpath(job.id, "run1/b.csv", rel, sizeof(rel)), RC_OK);
+    CHECK(strstr(rel, "/inputs/run1/b.csv") != NULL);
+    CHECK_INT(jobstore_zip_relpath(job.id, JOBSTORE_ZIP_INPUTS, rel, sizeof(rel)), RC_OK);
+    CHECK(strstr(rel, "/inputs.zip") != NULL);
+
+    /* A re-run: the same files (the same inodes), params left out for new ones. */
+    REQUIRE_VOID(jobstore_stage_begin(js, &st2) == RC_OK);
+    CHECK_INT(jobstore_stage_link_inputs(&st2, dfd, true), RC_OK);
+    struct stat a, b;
+    CHECK(fstatat(in, "run1/day1/a.csv", &a, 0) == 0);
+    CHECK(fstatat(st2.inputs_fd, "run1/day1/a.csv", &b, 0) == 0 && a.st_ino == b.st_ino);
+    CHECK(faccessat(st2.inputs_fd, "params.json", F_OK, 0) != 0);
+    jobstore_job_init(&job2);
+    memcpy(job2.id, st2.id, sizeof(job2.id));
+    CHECK_INT(jobstore_stage_publish(js, &st2, &job2), RC_OK);
+    CHECK(jobstore_has_params(dfd));
+    close(in);
+    close(dfd);
+    CHECK_INT(jobstore_remove(js, job.id), RC_OK);
+    CHECK_INT(jobstore_remove(js, job2.id), RC_OK);
+    jobstore_job_fini(&job);
+    jobstore_job_fini(&job2);
+}
+
 int
 main(void)
 {
@@ -272,6 +356,7 @@ main(void)
     test_record(rfd);
     close(rfd);
     test_stage(&js);
+    test_folders(&js);
     close(dfd);
     jobstore_close(&js);
     config_fini(&cfg);

@@ -194,35 +194,59 @@ test_invisible(void)
     CHECK(why != NULL && strstr(why, "bidirectional") != NULL);
 }
 
+/* Input paths: what a browser sends for the files of a dropped folder. */
 static void
-test_basename(void)
+test_input_path(void)
 {
-    struct span b;
-    b = names_upload_basename(SPAN_LIT("C:\\x\\y.csv"));
-    CHECK(span_eq(b, "y.csv"));
-    b = names_upload_basename(SPAN_LIT("/Users/u/data.csv"));
-    CHECK(span_eq(b, "data.csv"));
-    b = names_upload_basename(SPAN_LIT("mixed/a\\b/c.txt"));
-    CHECK(span_eq(b, "c.txt"));
-    b = names_upload_basename(SPAN_LIT("plain.txt"));
-    CHECK(span_eq(b, "plain.txt"));
-    b = names_upload_basename(SPAN_LIT("dir/"));
-    CHECK_INT(b.len, 0);
-    CHECK(b.p != NULL);
-    b = names_upload_basename(SPAN_LIT("\\"));
-    CHECK_INT(b.len, 0);
-    b = names_upload_basename((struct span){NULL, 0});
-    CHECK(b.p == NULL && b.len == 0);
-    b = names_upload_basename(SPAN_LIT(""));
-    CHECK_INT(b.len, 0);
-    /* The result borrows from the input. */
-    static const char s[] = "a/b";
-    b = names_upload_basename((struct span){s, 3});
-    CHECK(b.p == s + 2);
-    /* Basename then check, as the upload handler does. */
+    static const struct {
+        const char *path, *why; /* why: a word of the reason, NULL when accepted */
+    } cases[] = {
+        {"data.csv", NULL},
+        {"run1/data.csv", NULL},
+        {"Experiment 3/day 1/r\xc3\xa9sultats.tsv", NULL},
+        {"a/b/c/d.csv", NULL},
+        {"..a/b", "dot"},       /* a component starting with a dot, as in an upload name */
+        {"a/.DS_Store", "dot"}, /* hidden files of a dropped folder */
+        {"../x.csv", ". or .."},
+        {"a/../x.csv", ". or .."},
+        {"./x.csv", ". or .."},
+        {"a/.", ". or .."},
+        {"..", ". or .."},
+        {"/etc/passwd", "absolute"},
+        {"/Users/u/data.csv", "absolute"},
+        {"C:\\x\\data.csv", "backslash"},
+        {"a\\b.csv", "backslash"},
+        {"a//b.csv", "empty"},
+        {"a/", "empty"},
+        {"", "empty"},
+        {"a/b\n.csv", "control"},
+        {"a /b.csv", "space or dot"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = "unset";
+        enum rc rc = names_check_input_path(span_of(cases[i].path), &why);
+        if (cases[i].why == NULL) {
+            CHECK_INT(rc, RC_OK);
+            CHECK(why == NULL);
+        } else {
+            CHECK_INT(rc, RC_BADREQ);
+            CHECK(why != NULL && strstr(why, cases[i].why) != NULL);
+        }
+    }
+    /* The caps of relative paths: OUTPUT_DEPTH_MAX components, OUTPUT_PATH_MAX bytes. */
+    char buf[2 * OUTPUT_DEPTH_MAX + 4];
+    size_t n = 0;
+    for (int i = 0; i <= OUTPUT_DEPTH_MAX; i++) {
+        buf[n++] = 'd';
+        buf[n++] = '/';
+    }
     const char *why = NULL;
-    CHECK_INT(names_check_upload(names_upload_basename(SPAN_LIT("C:\\x\\..")), &why), RC_BADREQ);
-    CHECK_INT(names_check_upload(names_upload_basename(SPAN_LIT("C:\\x\\ok.png")), &why), RC_OK);
+    CHECK_INT(names_check_input_path((struct span){buf, 2 * OUTPUT_DEPTH_MAX - 1}, &why), RC_OK);
+    CHECK_INT(names_check_input_path((struct span){buf, 2 * OUTPUT_DEPTH_MAX + 1}, &why),
+              RC_BADREQ);
+    /* Every accepted input path is an accepted output path; an upload name is an input path. */
+    CHECK_INT(names_check_relpath(SPAN_LIT("run1/data.csv"), &why), RC_OK);
+    CHECK_INT(names_check_input_path(SPAN_LIT("data.csv"), &why), RC_OK);
 }
 
 static void
@@ -312,7 +336,7 @@ main(void)
     test_user();
     test_upload();
     test_invisible();
-    test_basename();
+    test_input_path();
     test_relpath();
     return check_done("names");
 }

@@ -10,7 +10,9 @@ inputs/params.json (optional) may set:
   interval  seconds between progress lines (default 0.25)
   long_line print two lines of this many characters first: words (stdout), one unbroken token
             (stderr); each ends in "<end>" (default 0: none)
-Outputs: chart.png (histogram of the first numeric column), chart.svg (the same), summary.json.
+Outputs: chart.png (histogram of the first numeric column), chart.svg (the same), report.html
+(the main report, named by summary.json's "report"; it carries a script that must not run),
+table.csv (150 rows to preview), summary.json.
 Every fourth progress line goes to stderr. Exit status 0, or 2 when no CSV could be read.
 """
 import csv
@@ -113,8 +115,9 @@ def svg(path, w, h, counts, title):
 
 
 tables = {}
-for name in sorted(os.listdir(inp)):
-    if name == "params.json" or not os.path.isfile(os.path.join(inp, name)):
+names = sorted(os.path.relpath(os.path.join(root, n), inp) for root, _, files in os.walk(inp) for n in files)
+for name in names:  # a dropped folder's files too, by their paths
+    if name == "params.json":
         continue
     print(f"reading {name}", flush=True)
     cols = numeric_columns(os.path.join(inp, name))
@@ -144,6 +147,21 @@ png(os.path.join(out, "chart.png"), 480, 240, counts)
 svg(os.path.join(out, "chart.svg"), 480, 240, counts, f"{fname}: {col}")
 summary = {f: {c: {"n": len(v), "mean": sum(v) / len(v), "min": min(v), "max": max(v)} for c, v in cs.items()}
            for f, cs in tables.items()}
+summary = {"report": "report.html", "tables": summary}
 with open(os.path.join(out, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2)
-print(f"wrote chart.png, chart.svg and summary.json ({col} from {fname}, {lo:g} to {hi:g})", flush=True)
+# The main report: a picture of its own (relative URL), and a script that must never run where
+# labbox shows the report (it would mark the page and ask the server for ran-marker.png).
+with open(os.path.join(out, "report.html"), "w") as f:
+    f.write("<!doctype html><html><head><meta charset='utf-8'><title>report</title>"
+            "<style>body{font-family:sans-serif}</style></head><body>"
+            f"<h1 id='heading'>Report of the browser test</h1><p id='rows'>{len(vals)} values</p>"
+            "<img id='chart' src='chart.svg' alt='chart' width='480' height='240'>"
+            "<script>document.body.dataset.ran = 'yes';"
+            "new Image().src = 'ran-marker.png?script-ran';</script></body></html>\n")
+# A table to preview: 150 rows, a quoted cell with a comma, and markup that must stay text.
+with open(os.path.join(out, "table.csv"), "w") as f:
+    f.write('n,label,value\n1,"a, quoted",<b>not bold</b>\n')
+    f.write("".join(f"{i},row {i},{i * i}\n" for i in range(2, 151)))
+print(f"wrote chart.png, chart.svg, report.html, table.csv and summary.json ({col} from {fname}, "
+      f"{lo:g} to {hi:g})", flush=True)

