@@ -192,8 +192,8 @@ settings_values(struct modal_settings *out, const struct modaltoml_profile *prof
                      "MODAL_SERVER_URL", err, errlen);
     if (rc == RC_OK)
         rc = setting(out->environment, sizeof(out->environment),
-                     (v = getenv("MODAL_ENVIRONMENT")) ? v : prof->environment, "MODAL_ENVIRONMENT",
-                     err, errlen);
+                     (v = env_nonempty("MODAL_ENVIRONMENT")) ? v : prof->environment,
+                     "MODAL_ENVIRONMENT", err, errlen);
     if (rc == RC_OK)
         rc = setting(
             out->image_builder_version, sizeof(out->image_builder_version),
