@@ -126,18 +126,20 @@ from_dockerfile(struct imagedef *d, const char *text, size_t len, char *err, siz
         }
         if (cur_len == 0)
             start = lineno;
-        char *n = realloc(cur, cur_len + (size_t)(e - b) + 2);
+        /* Past IMAGEDEF_MAX_LINE + 1 bytes nothing more is kept: add() refuses the line. */
+        size_t take = (size_t)(e - b), room = IMAGEDEF_MAX_LINE + 1 - cur_len;
+        if (take > room)
+            take = room;
+        char *n = realloc(cur, cur_len + take + 2);
         if (n == NULL) {
             rc = RC_NOMEM;
             break;
         }
         cur = n;
-        if (cur_len > 0)
+        if (cur_len > 0 && cur_len <= IMAGEDEF_MAX_LINE)
             cur[cur_len++] = ' ';
-        memcpy(cur + cur_len, b, (size_t)(e - b));
-        cur_len += (size_t)(e - b);
-        if (cur_len > IMAGEDEF_MAX_LINE + 1)
-            cur_len = IMAGEDEF_MAX_LINE + 1; /* add() refuses it */
+        memcpy(cur + cur_len, b, take);
+        cur_len += take;
         if (!more) {
             (void)snprintf(where, sizeof(where), "Dockerfile line %u", start);
             rc = add(d, cur, cur_len, where, d->n_commands == 0, err, errlen);

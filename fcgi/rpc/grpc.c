@@ -49,7 +49,8 @@ struct grpc_call {
     size_t kept_len;
     bool have_kept;
     bool done;
-    enum rc cb_rc; /* first error from message handling */
+    bool timed_out; /* ended by its own deadline (the curl timeout) */
+    enum rc cb_rc;  /* first error from message handling */
     struct grpc_status st;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -334,9 +335,16 @@ grpc_call_done(const struct grpc_call *call)
 }
 
 bool
-grpc_call_answered(const struct grpc_call *call)
+grpc_call_timed_out(const struct grpc_call *call)
 {
-    return call->meta.http_status == 200;
+    return call->done && call->timed_out;
+}
+
+bool
+grpc_call_cut(const struct grpc_call *call)
+{
+    return call->done && call->meta.http_status == 200 && !call->meta.has_status &&
+           call->cb_rc == RC_OK;
 }
 
 const struct grpc_status *
@@ -414,6 +422,7 @@ finish(struct grpc_call *call, CURLcode res)
             (void)snprintf(st->message, sizeof(st->message), "response without grpc-status");
         }
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
+        call->timed_out = true;
         st->code = GRPC_DEADLINE_EXCEEDED;
         (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
     } else {
@@ -492,7 +501,7 @@ run_until_done(struct grpc_client *c, struct grpc_call *call, int64_t total_dead
         if (retry != NULL && retry->waiting != NULL && retry->waiting_ms > 0) {
             int64_t now = clock_mono_ms();
             if (now >= *next_wait) {
-                retry->waiting(retry->ctx, now - t0);
+                retry->waiting(retry->waiting_ctx, now - t0);
                 *next_wait = now + retry->waiting_ms;
             }
             if (*next_wait - now < wait)

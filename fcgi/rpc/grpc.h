@@ -73,9 +73,12 @@ struct grpc_call *grpc_call_start(struct grpc_client *c, const char *path, const
                                   grpc_msg_fn *on_msg, void *ctx);
 /* grpc_call_done: the call has ended; its status is then in grpc_call_status. */
 bool grpc_call_done(const struct grpc_call *call);
-/* grpc_call_answered: the server accepted the call (response headers with HTTP 200 arrived),
- * whatever became of it later: a stream cut after this was cut on its way, not refused. */
-bool grpc_call_answered(const struct grpc_call *call);
+/* grpc_call_cut: the call ended after the server had accepted it (response headers with HTTP
+ * 200 arrived) but without a status from the server: the connection, or something on its way
+ * (a proxy, a load balancer), cut it. The server answered; it did not refuse. */
+bool grpc_call_cut(const struct grpc_call *call);
+/* grpc_call_timed_out: the call ended because its own timeout_ms passed (no server status). */
+bool grpc_call_timed_out(const struct grpc_call *call);
 /* grpc_call_status: the final status (borrowed; valid once done). */
 const struct grpc_status *grpc_call_status(const struct grpc_call *call);
 /* grpc_call_take_message moves the kept response message out: *out_p (heap, caller frees;
@@ -122,9 +125,10 @@ typedef void grpc_retry_wait_fn(void *ctx, int64_t elapsed_ms);
 struct grpc_retry {
     grpc_retry_meta_fn *meta;    /* NULL: no per-attempt metadata */
     grpc_retry_delay_fn *delay;  /* NULL: one attempt only */
+    void *ctx;                   /* passed to meta and delay */
     grpc_retry_wait_fn *waiting; /* NULL: nobody is told about long waits */
     int64_t waiting_ms;          /* waiting is called every waiting_ms of waiting (> 0) */
-    void *ctx;                   /* passed to all three */
+    void *waiting_ctx;           /* passed to waiting */
 };
 
 /* grpc_unary runs one unary call to completion, with retries as retry decides (NULL = one

@@ -227,7 +227,7 @@ test_waiting(void)
     REQUIRE_VOID(c != NULL);
     struct seen s;
     memset(&s, 0, sizeof(s));
-    struct grpc_retry w = {.waiting = waiting_hook, .waiting_ms = 300, .ctx = &s};
+    struct grpc_retry w = {.waiting = waiting_hook, .waiting_ms = 300, .waiting_ctx = &s};
     struct grpc_status st;
     char *resp = NULL;
     size_t resp_len = 0;

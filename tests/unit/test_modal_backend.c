@@ -38,6 +38,7 @@ extern const struct sandbox_ops sandbox_modal_ops;
 extern char **environ;
 
 static int sandbox_version = 1; /* modal_sandbox_version of cfg_make */
+static char data_dir[64];       /* the jobs' data_dir: the shared Modal store lives in it */
 static char server_url[128];
 static char admin_url[128];
 static pid_t server_pid = -1;
@@ -370,7 +371,8 @@ cfg_make_v(struct config *cfg, const char *image, int version)
             RC_OK ||
         config_set(cfg, "modal_app", "labbox-unit", err, sizeof(err)) != RC_OK ||
         config_set(cfg, "modal_image", image, err, sizeof(err)) != RC_OK ||
-        config_set(cfg, "modal_config", "/nonexistent/modal.toml", err, sizeof(err)) != RC_OK) {
+        config_set(cfg, "modal_config", "/nonexistent/modal.toml", err, sizeof(err)) != RC_OK ||
+        config_set(cfg, "data_dir", data_dir, err, sizeof(err)) != RC_OK) {
         fprintf(stderr, "config_set: %s\n", err);
         abort();
     }
@@ -383,6 +385,17 @@ static void
 cfg_make(struct config *cfg, const char *image)
 {
     cfg_make_v(cfg, image, sandbox_version);
+}
+
+/* A data_dir of its own for cfg: an empty shared store (nothing Modal said before is known). */
+static void
+cfg_fresh_store(struct config *cfg)
+{
+    static int n;
+    char dir[128], err[200];
+    (void)snprintf(dir, sizeof(dir), "%s/fresh-%d", data_dir, ++n);
+    if (mkdir(dir, 0700) != 0 || config_set(cfg, "data_dir", dir, err, sizeof(err)) != RC_OK)
+        abort();
 }
 
 /* The id's shape and the fake agree on the family we asked for. */
@@ -747,8 +760,9 @@ test_cancel_tree(void)
     config_fini(&cfg);
 }
 
-/* The kill exec cannot be started: cancel falls back to terminating the sandbox; the job still
- * ends canceled, and collect brings nothing but does not fail. */
+/* The stop exec cannot be started: the agent is given up on, but what it wrote before is still
+ * collected (the sandbox is kept until then); destroy then terminates the sandbox, with the
+ * agent still in it. */
 static void
 test_cancel_fallback(void)
 {
@@ -772,8 +786,8 @@ test_cancel_fallback(void)
               "{\"kind\":\"error\",\"rpc\":\"TaskExecStart\",\"code\":\"FAILED_PRECONDITION\","
               "\"message\":\"injected\"}"));
     int running = -1;
-    CHECK_INT(cancel_then_collect(sb, r, &e, &running), 0);
-    CHECK_INT(running, 0);
+    CHECK_INT(cancel_then_collect(sb, r, &e, &running), 1);
+    CHECK_INT(running, 1);
     if (injections_left() != 0) {
         CHECK_FAIL("the TaskExecStart injection did not fire");
         /* Do not let it break the next test; clearing also drops the image failure tag. */
@@ -781,7 +795,13 @@ test_cancel_fallback(void)
         json_object_put(
             admin("POST", "/inject", "{\"kind\":\"image_fail\",\"tag\":\"" FAIL_IMAGE "\"}"));
     }
+    json_object *st = json_tokener_parse(r->state);
+    char sid[128] = "?";
+    if (json_get_str(st, "sandbox_id") != NULL)
+        (void)snprintf(sid, sizeof(sid), "%s", json_get_str(st, "sandbox_id"));
+    json_object_put(st);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
+    CHECK_INT(sandbox_running(sid), 0);
     sandbox_free(sb);
     free(r->state);
     free(r);
@@ -885,6 +905,7 @@ test_retries(void)
               "{\"kind\":\"router_unauthenticated_once\",\"rpc\":\"TaskExecStdinWrite\"}"));
     CHECK_INT(injections_left(), 5);
     cfg_make(&cfg, "python:3.12-slim");
+    cfg_fresh_store(&cfg); /* AppGetOrCreate must be asked, not read from the store */
     if (!job_make(&e, "retry", argv) || r == NULL)
         abort();
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -933,7 +954,10 @@ expect_start_error(const char *image, const char *needle)
     if (strstr(sb->error, needle) == NULL)
         check_fail(__FILE__, __LINE__, "error mentions", "'%s' lacks '%s'", sb->error, needle);
     CHECK(strstr(sb->error, "as-test") == NULL && strstr(sb->error, "wrong-secret") == NULL);
-    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    rc = sandbox_destroy(sb);
+    if (rc != RC_OK)
+        fprintf(stderr, "destroy after a failed start: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
     sandbox_free(sb);
     free(r->state);
     free(r);
@@ -1218,6 +1242,8 @@ main(void)
         return skip_or_fail("node or tests/fake-modal/server.mjs is not available");
     }
     (void)curl_global_init(CURL_GLOBAL_DEFAULT);
+    (void)snprintf(data_dir, sizeof(data_dir), "/tmp/lbmodal-data-XXXXXX");
+    REQUIRE(mkdtemp(data_dir) != NULL);
     (void)setenv("MODAL_SERVER_URL", server_url, 1);
     (void)setenv("MODAL_TOKEN_ID", "ak-test", 1);
     (void)setenv("MODAL_TOKEN_SECRET", "as-test", 1);
@@ -1257,5 +1283,9 @@ main(void)
     expect_check_error("cannot be reached");
 
     fake_stop();
+    int tfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(tfd >= 0 && fs_rmtree_at(tfd, data_dir + 5) == RC_OK);
+    if (tfd >= 0)
+        (void)close(tfd);
     return check_done("modal_backend");
 }
