@@ -26,6 +26,8 @@ struct config {
     char *modal_app;        /* Modal app name */
     char *modal_image;      /* registry tag the Modal image is built from */
     char *modal_config;     /* path of .modal.toml ("" = ~/.modal.toml) */
+    char *modal_ca_file;    /* PEM file of the CAs Modal's TLS certificates are checked against
+                             * ("" = the system's) */
     char *modal_profile;    /* profile in .modal.toml ("" = the active one) */
     char *socket_group;     /* group given the FastCGI socket ("" = leave as is) */
     char *instance;         /* names this labbox's containers/sandboxes; "" = <data_dir>/instance */

@@ -28,6 +28,7 @@ struct grpc_client {
     struct grpc_call *calls; /* all calls not yet freed */
     size_t active;           /* calls not yet done */
     int64_t keepalive_ms;    /* HTTP/2 PING / TCP keepalive interval, 0 = off */
+    char *ca_file;           /* CAs for TLS, NULL = the system's */
     int64_t last_upkeep;     /* CLOCK_MONOTONIC ms of the last curl_easy_upkeep */
     CURL *pool[GRPC_POOL];   /* finished easy handles kept for reuse */
     size_t npool;
@@ -119,6 +120,17 @@ fail:
     return NULL;
 }
 
+enum rc
+grpc_client_set_ca(struct grpc_client *c, const char *path)
+{
+    char *dup = path != NULL && path[0] != '\0' ? strdup(path) : NULL;
+    if (path != NULL && path[0] != '\0' && dup == NULL)
+        return RC_NOMEM;
+    free(c->ca_file);
+    c->ca_file = dup;
+    return RC_OK;
+}
+
 void
 grpc_client_set_keepalive(struct grpc_client *c, int64_t interval_ms)
 {
@@ -145,6 +157,7 @@ grpc_client_free(struct grpc_client *c)
     if (c->share != NULL)
         (void)curl_share_cleanup(c->share);
     free(c->curl_base);
+    free(c->ca_file);
     free(c);
 }
 
@@ -282,6 +295,8 @@ call_easy(struct grpc_call *call, const char *url, int64_t timeout_ms)
         SET(CURLOPT_UPKEEP_INTERVAL_MS, (long)c->keepalive_ms);
     }
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->ca_file != NULL)
+        SET(CURLOPT_CAINFO, c->ca_file);
     if (timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 #undef SET

@@ -53,6 +53,10 @@ typedef enum rc grpc_msg_fn(void *ctx, const char *p, size_t len);
 struct grpc_client *grpc_client_new(const char *base_url, unsigned flags);
 void grpc_client_free(struct grpc_client *c);
 
+/* grpc_client_set_ca: check TLS servers against the CAs in the PEM file path (NULL or "": the
+ * system's roots), for calls started afterwards. RC_NOMEM only. */
+enum rc grpc_client_set_ca(struct grpc_client *c, const char *path) LB_MUST_CHECK;
+
 /* grpc_client_set_keepalive: keep the client's connections alive while calls (a long stream)
  * are quiet: an HTTP/2 PING once a connection was quiet for interval_ms (libcurl's upkeep, see
  * grpc_keepalive_pings) and TCP keepalive probes after as long idle (every 10 s then). Applies

@@ -113,6 +113,9 @@ settings_paths(const struct config *cfg, struct modal_settings *out, char *err, 
         "instance", err, errlen);
     if (rc == RC_OK && cfg != NULL && cfg->data_dir != NULL)
         rc = setting(out->data_dir, sizeof(out->data_dir), cfg->data_dir, "data_dir", err, errlen);
+    if (rc == RC_OK && cfg != NULL && cfg->modal_ca_file != NULL)
+        rc = setting(out->ca_file, sizeof(out->ca_file), cfg->modal_ca_file, "modal_ca_file", err,
+                     errlen);
     if (rc != RC_OK)
         return rc;
     if (cfg != NULL && cfg->modal_config != NULL && cfg->modal_config[0] != '\0')
@@ -331,8 +334,13 @@ modal_client_new(const struct modal_settings *s)
     if (!(mc->s.time_scale > 0.0 && mc->s.time_scale <= 1.0))
         mc->s.time_scale = 1.0;
     mc->cp = grpc_client_new(s->server_url, 0);
-    if (mc->cp != NULL)
+    if (mc->cp != NULL) {
         grpc_client_set_keepalive(mc->cp, modal_client_scale_ms(mc, GRPC_KEEPALIVE_MS));
+        if (grpc_client_set_ca(mc->cp, s->ca_file) != RC_OK) {
+            modal_client_free(mc);
+            return NULL;
+        }
+    }
     int k =
         snprintf(mc->meta_token_id, sizeof(mc->meta_token_id), "x-modal-token-id: %s", s->token_id);
     int l = snprintf(mc->meta_token_secret, sizeof(mc->meta_token_secret),
@@ -1315,6 +1323,13 @@ router_install(struct modal_client *mc, const char *url, const char *jwt, struct
         unsigned flags = url_is_loopback(mc->s.server_url) ? GRPC_CLIENT_H2C : 0;
         mc->router = grpc_client_new(url, flags);
         mc->router_url = strdup(url);
+        if (mc->router != NULL) {
+            grpc_client_set_keepalive(mc->router, modal_client_scale_ms(mc, GRPC_KEEPALIVE_MS));
+            if (grpc_client_set_ca(mc->router, mc->s.ca_file) != RC_OK) {
+                router_close(mc);
+                return RC_NOMEM;
+            }
+        }
         if (mc->router == NULL || mc->router_url == NULL) {
             st->code = GRPC_INVALID_ARGUMENT;
             (void)snprintf(st->message, sizeof(st->message), "unusable router URL");

@@ -58,6 +58,7 @@ struct modal_settings {
     char config_path[512];          /* the .modal.toml consulted */
     char instance[64];              /* value of the "labbox" tag: cfg->instance, or "1" */
     char data_dir[512];             /* where the shared store lives; "" = no sharing */
+    char ca_file[512];              /* CAs for Modal's TLS (cfg->modal_ca_file); "" = system */
     double time_scale;              /* every fixed interval and deadline times this: 1, or
                                      * LABBOX_TEST_MODAL_TIME_SCALE in (0, 1] for tests */
 };

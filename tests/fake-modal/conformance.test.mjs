@@ -316,6 +316,7 @@ describe("raw protocol (labbox C client's view)", () => {
     md.set("x-modal-token-id", TOKEN_ID);
     md.set("x-modal-token-secret", TOKEN_SECRET);
     md.set("x-modal-client-version", "1.0.0");
+    md.set("x-modal-host", "127.0.0.1");
     const unary = (client, m, req, meta) => new Promise((res, rej) => client[m](req, meta, (e, r) => (e ? rej(e) : res(r))));
 
     const { token } = await unary(cp, "AuthTokenGet", {}, md);

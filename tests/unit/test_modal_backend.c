@@ -25,6 +25,7 @@
 #include <dirent.h>
 
 #include <curl/curl.h>
+#include <stdint.h>
 
 #include "check.h"
 #include "config.h"
@@ -49,6 +50,8 @@ struct rec {
     size_t len[SANDBOX_STREAM__MAX];
     char *state; /* last persisted sb->state as JSON text */
     int persists;
+    char notes[OUT_MAX]; /* the backend's notes for the job's log, one per line */
+    size_t notes_len;
 };
 
 static void
@@ -58,6 +61,19 @@ on_output(void *ctx, enum sandbox_stream s, const char *p, size_t n)
     if (r->len[s] + n <= OUT_MAX) {
         memcpy(r->out[s] + r->len[s], p, n);
         r->len[s] += n;
+    }
+}
+
+static void
+on_note(void *ctx, const char *line)
+{
+    struct rec *r = ctx;
+    size_t n = strlen(line);
+    if (r->notes_len + n + 2 <= OUT_MAX) {
+        memcpy(r->notes + r->notes_len, line, n);
+        r->notes_len += n;
+        r->notes[r->notes_len++] = '\n';
+        r->notes[r->notes_len] = '\0';
     }
 }
 
@@ -91,12 +107,24 @@ skip_or_fail(const char *why)
     return 77;
 }
 
-/* Start the fake; fills server_url and admin_url. */
+/* A running fake server. */
+struct fake {
+    pid_t pid;
+    int in; /* its stdin: closing it stops it (--exit-on-stdin-eof) */
+    char url[128], admin[128];
+};
+
+/* Start a fake with extra flags (NULL-terminated, may be NULL); its gRPC URL is
+ * <base>:<port> (base "http://127.0.0.1", or "https://<host>" for TLS). */
 static bool
-fake_start(void)
+fake_spawn(struct fake *f, const char *const *extra, const char *base)
 {
     int out[2], in[2];
     char script[512];
+    char *argv[32];
+    size_t n = 0;
+    f->pid = -1;
+    f->in = -1;
     (void)snprintf(script, sizeof(script), "%s/tests/fake-modal/server.mjs", LB_SOURCE_DIR);
     if (access(script, R_OK) != 0)
         return false;
@@ -106,54 +134,92 @@ fake_start(void)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    char *const argv[] = {
-        (char[]){"node"},     script, (char[]){"--exit-on-stdin-eof"}, (char[]){"--fail-image-tag"},
-        (char[]){FAIL_IMAGE}, NULL};
-    int e = posix_spawnp(&server_pid, "node", &fa, NULL, argv, environ);
+    argv[n++] = (char[]){"node"};
+    argv[n++] = script;
+    argv[n++] = (char[]){"--exit-on-stdin-eof"};
+    argv[n++] = (char[]){"--fail-image-tag"};
+    argv[n++] = (char[]){FAIL_IMAGE};
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < sizeof(argv) / sizeof(argv[0]);
+         i++) {
+        union {
+            const char *c;
+            char *m;
+        } u = {extra[i]};
+        argv[n++] = u.m;
+    }
+    argv[n] = NULL;
+    int e = posix_spawnp(&f->pid, "node", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     (void)close(out[1]);
     (void)close(in[0]);
-    server_stdin = in[1];
+    f->in = in[1];
     if (e != 0) {
-        server_pid = -1;
+        f->pid = -1;
         (void)close(out[0]);
         return false;
     }
-    FILE *f = fdopen(out[0], "r");
+    FILE *fp = fdopen(out[0], "r");
     char line[200];
-    int port = 0, admin = 0;
-    while (f != NULL && (port == 0 || admin == 0) && fgets(line, sizeof(line), f) != NULL) {
+    int port = 0, admin_port = 0;
+    while (fp != NULL && (port == 0 || admin_port == 0) && fgets(line, sizeof(line), fp) != NULL) {
         if (strncmp(line, "LISTENING ", 10) == 0)
             port = (int)strtol(line + 10, NULL, 10);
         else if (strncmp(line, "ADMIN ", 6) == 0)
-            admin = (int)strtol(line + 6, NULL, 10);
+            admin_port = (int)strtol(line + 6, NULL, 10);
     }
-    if (f != NULL)
-        (void)fclose(f);
-    if (port <= 0 || admin <= 0)
+    if (fp != NULL)
+        (void)fclose(fp);
+    if (port <= 0 || admin_port <= 0)
         return false;
-    (void)snprintf(server_url, sizeof(server_url), "http://127.0.0.1:%d", port);
-    (void)snprintf(admin_url, sizeof(admin_url), "http://127.0.0.1:%d", admin);
+    const char *host = strstr(base, "://") + 3;
+    (void)snprintf(f->url, sizeof(f->url), "%s:%d", base, port);
+    (void)snprintf(f->admin, sizeof(f->admin), "http://%s:%d", host, admin_port);
+    return true;
+}
+
+static void
+fake_kill(struct fake *f)
+{
+    if (f->in >= 0)
+        (void)close(f->in);
+    f->in = -1;
+    if (f->pid > 0) {
+        int st;
+        int64_t end = mono() + 5000;
+        while (waitpid(f->pid, &st, WNOHANG) == 0) {
+            if (mono() > end) {
+                (void)kill(f->pid, SIGKILL);
+                (void)waitpid(f->pid, &st, 0);
+                break;
+            }
+            (void)usleep(50000);
+        }
+    }
+    f->pid = -1;
+}
+
+/* Start the fake; fills server_url and admin_url. */
+static bool
+fake_start(void)
+{
+    struct fake f;
+    bool ok = fake_spawn(&f, NULL, "http://127.0.0.1");
+    server_pid = f.pid;
+    server_stdin = f.in;
+    if (!ok)
+        return false;
+    (void)snprintf(server_url, sizeof(server_url), "%s", f.url);
+    (void)snprintf(admin_url, sizeof(admin_url), "%s", f.admin);
     return true;
 }
 
 static void
 fake_stop(void)
 {
-    if (server_stdin >= 0)
-        (void)close(server_stdin);
-    if (server_pid > 0) {
-        int st;
-        int64_t end = mono() + 5000;
-        while (waitpid(server_pid, &st, WNOHANG) == 0) {
-            if (mono() > end) {
-                (void)kill(server_pid, SIGKILL);
-                (void)waitpid(server_pid, &st, 0);
-                break;
-            }
-            (void)usleep(50000);
-        }
-    }
+    struct fake f = {server_pid, server_stdin, "", ""};
+    fake_kill(&f);
+    server_pid = -1;
+    server_stdin = -1;
 }
 
 struct body {
@@ -213,6 +279,40 @@ sandbox_running(const char *id)
     }
     json_object_put(st);
     return r;
+}
+
+/* sandbox_field: resources.<key> of the fake's sandbox id; -1 if unknown. */
+static long
+sandbox_field(const char *id, const char *key)
+{
+    json_object *st = admin("GET", "/state", NULL), *sbs, *it, *res, *v;
+    long r = -1;
+    if (st != NULL && json_object_object_get_ex(st, "sandboxes", &sbs)) {
+        for (size_t i = 0; i < json_object_array_length(sbs); i++) {
+            it = json_object_array_get_idx(sbs, i);
+            const char *sid = json_get_str(it, "id");
+            if (sid != NULL && strcmp(sid, id) == 0 &&
+                json_object_object_get_ex(it, "resources", &res) &&
+                json_object_object_get_ex(res, key, &v))
+                r = (long)json_object_get_int64(v);
+        }
+    }
+    json_object_put(st);
+    return r;
+}
+
+/* calls: the fake's log of calls of rpc (GET /calls), owned by the caller; NULL if unknown. */
+static json_object *
+calls(const char *rpc)
+{
+    char path[128];
+    json_object *c = NULL, *arr = NULL;
+    (void)snprintf(path, sizeof(path), "/calls?rpc=%s", rpc);
+    json_object *st = admin("GET", path, NULL);
+    if (st != NULL && json_object_object_get_ex(st, "calls", &arr))
+        c = json_object_get(arr);
+    json_object_put(st);
+    return c;
 }
 
 /* rpc_count: how many calls of rpc the fake has seen since the last stats_reset; -1 if unknown. */
@@ -418,6 +518,7 @@ sb_make(const struct config *cfg, const struct sandbox_job *job, struct rec *r)
     if (sb == NULL)
         abort();
     sb->on_output = on_output;
+    sb->on_note = on_note;
     sb->on_persist = on_persist;
     sb->cb_ctx = r;
     sb->deadline_ms = mono() + 120000;
@@ -501,6 +602,14 @@ test_success(void)
     if (rc != RC_OK)
         fprintf(stderr, "start: %s\n", sb->error);
     CHECK_INT(rc, RC_OK);
+    if (admin_url[0] != '\0') {
+        /* memory_mb is the request and the hard limit, as the SDKs' memory=(r, l) sends it. */
+        json_object *st0 = json_tokener_parse(r->state);
+        const char *sid0 = json_get_str(st0, "sandbox_id");
+        CHECK_INT(sandbox_field(sid0 ? sid0 : "?", "memory_mb"), 256);
+        CHECK_INT(sandbox_field(sid0 ? sid0 : "?", "memory_mb_max"), 256);
+        json_object_put(st0);
+    }
     struct sandbox_result res;
     bool done = false;
     rc = run_to_end(sb, 60000, &res, &done);
@@ -1208,6 +1317,257 @@ test_create_crash_recovery(void)
     config_fini(&cfg);
 }
 
+/* A job run to its end and destroyed; *out_res its result. */
+static void
+run_job(const struct config *cfg, struct jobenv *e, struct rec *r, struct sandbox_result *out_res)
+{
+    struct sandbox *sb = sb_make(cfg, &e->job, r);
+    bool done = false;
+    enum rc rc = sandbox_init(sb);
+    if (rc == RC_OK)
+        rc = sandbox_start(sb);
+    if (rc == RC_OK)
+        rc = run_to_end(sb, 60000, out_res, &done);
+    if (rc != RC_OK)
+        fprintf(stderr, "job %s: %s\n", e->id, sb->error);
+    CHECK_INT(rc, RC_OK);
+    CHECK(done);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+}
+
+/* The agent's TaskExecWait failing again and again is asked again after a growing delay, never
+ * in a busy loop against the failing router; the job still succeeds. */
+static void
+test_wait_backoff(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"sh", "-c", "sleep 1; echo done", NULL};
+    if (admin_url[0] == '\0' || r == NULL) {
+        free(r);
+        return;
+    }
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "waitbackoff", argv))
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    bool done = false;
+    struct sandbox_result res;
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    /* "after": the agent's waits (the pending one included) each do their work, then answer
+     * UNAVAILABLE: five failed answers once the agent has ended. */
+    stats_reset();
+    json_object_put(admin("POST", "/inject",
+                          "{\"kind\":\"error\",\"rpc\":\"TaskExecWait\",\"service\":\"router\","
+                          "\"code\":\"UNAVAILABLE\",\"count\":5,\"after\":true}"));
+    CHECK_INT(run_to_end(sb, 30000, &res, &done), RC_OK);
+    CHECK(done);
+    CHECK_INT(res.status, SANDBOX_OK);
+    CHECK_INT(injections_left(), 0);
+    json_object *c = calls("TaskExecWait");
+    size_t n = c ? json_object_array_length(c) : 0;
+    CHECK(n >= 4);
+    /* The gaps between the waits, but the longest (the agent's second of work): 50 + 100 +
+     * 200 (+ 400 ...) ms of backoff at least; a busy loop makes them a few ms. */
+    int64_t sum = 0, longest = 0;
+    for (size_t i = 1; i < n; i++) {
+        int64_t gap = json_get_i64(json_object_array_get_idx(c, i), "t", 0) -
+                      json_get_i64(json_object_array_get_idx(c, i - 1), "t", 0);
+        sum += gap;
+        longest = gap > longest ? gap : longest;
+    }
+    if (n >= 4 && sum - longest < 300)
+        check_fail(__FILE__, __LINE__, "backoff",
+                   "%zu waits, %lld ms apart besides the longest gap", n,
+                   (long long)(sum - longest));
+    json_object_put(c);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(&e);
+    config_fini(&cfg);
+}
+
+/* The agent dir's requirements.txt (and modal_image_commands) make an image: built once with
+ * ImageGetOrCreate and ImageJoinStreaming, its log in the job's notes, the requirements as the
+ * build context file; the next job with the same definition asks Modal nothing about images; a
+ * changed requirements.txt builds again. */
+static void
+test_image_build(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct sandbox_result res;
+    char path[256], err[200];
+    const char *const argv[] = {"sh", "-c", "echo ran", NULL};
+    if (admin_url[0] == '\0')
+        return;
+    for (int round = 0; round < 3; round++) {
+        struct rec *r = calloc(1, sizeof(*r));
+        cfg_make(&cfg, "python:3.12-slim");
+        if (config_set(&cfg, "modal_image_commands", "[\"ENV MPLBACKEND=Agg\"]", err,
+                       sizeof(err)) != RC_OK ||
+            r == NULL || !job_make(&e, "image", argv))
+            abort();
+        (void)snprintf(path, sizeof(path), "%s/requirements.txt", e.work);
+        REQUIRE_VOID(write_file(path, round < 2 ? "pandas==2.2.2\n" : "pandas==2.2.2\nscipy\n"));
+        stats_reset();
+        run_job(&cfg, &e, r, &res);
+        CHECK_INT(res.status, SANDBOX_OK);
+        long builds = rpc_count("ImageGetOrCreate");
+        if (round == 1) {
+            CHECK_INT(builds, 0); /* unchanged: the stored image id */
+            CHECK_INT(rpc_count("ImageJoinStreaming"), 0);
+        } else {
+            CHECK_INT(builds, 1);
+            CHECK(strstr(r->notes, "Modal image from requirements.txt and modal_image_commands") !=
+                  NULL);
+            CHECK(strstr(r->notes,
+                         "image build: => RUN python -m pip install -r /.requirements.txt") !=
+                  NULL);
+            CHECK(strstr(r->notes, "image build: => ENV MPLBACKEND=Agg") != NULL);
+        }
+        free(r->state);
+        free(r);
+        job_free(&e);
+        config_fini(&cfg);
+    }
+    /* The fake saw the requirements as the context file of the build. */
+    json_object *st = admin("GET", "/state", NULL), *imgs, *files;
+    bool seen = false;
+    if (st != NULL && json_object_object_get_ex(st, "images", &imgs)) {
+        for (size_t i = 0; i < json_object_array_length(imgs); i++) {
+            json_object *im = json_object_array_get_idx(imgs, i);
+            if (json_object_object_get_ex(im, "context_files", &files) &&
+                json_object_array_length(files) == 1 &&
+                strcmp(json_get_str(json_object_array_get_idx(files, 0), "filename"),
+                       "/.requirements.txt") == 0 &&
+                json_get_i64(json_object_array_get_idx(files, 0), "bytes", 0) == 14)
+                seen = true;
+        }
+    }
+    json_object_put(st);
+    CHECK(seen);
+}
+
+/* Run cmd with sh; true on exit 0. */
+static bool
+run_sh(const char *cmd)
+{
+    pid_t pid;
+    int st;
+    char *const argv[] = {(char[]){"sh"}, (char[]){"-c"}, (char *)(uintptr_t)cmd, NULL};
+    if (posix_spawnp(&pid, "sh", NULL, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0)
+        return false;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* Real Modal is TLS: the fake served over TLS with a test CA made here with openssl (trusted
+ * through modal_ca_file), one job, and the fake's own view of the connections: every control
+ * plane call of the job on one connection and every router call on one other. Without the CA
+ * the certificate is refused. */
+static void
+test_tls_reuse(void)
+{
+    char dir[] = "/tmp/lbmodal-tls-XXXXXX", cmd[2048], err[200], ca[128];
+    struct fake f = {-1, -1, "", ""};
+    if (mkdtemp(dir) == NULL)
+        abort();
+    (void)snprintf(cmd, sizeof(cmd),
+                   "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                   "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=labbox-test-ca && "
+                   "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                   "-keyout srv.key -out srv.csr -subj /CN=127.0.0.2 && "
+                   "printf 'subjectAltName=IP:127.0.0.2\\n' > ext && "
+                   "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                   "-out srv.pem -days 2 -extfile ext",
+                   dir);
+    if (!run_sh("command -v openssl >/dev/null") || !run_sh(cmd)) {
+        const char *ci = getenv("CI");
+        if (ci != NULL && strcmp(ci, "true") == 0)
+            CHECK_FAIL("openssl cannot make the test CA");
+        fprintf(stderr, "test_modal_backend: no openssl: TLS case skipped\n");
+        return;
+    }
+    char cert[128], key[128];
+    (void)snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
+    (void)snprintf(key, sizeof(key), "%s/srv.key", dir);
+    (void)snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    const char *const extra[] = {"--host", "127.0.0.2", "--tls-cert", cert, "--tls-key", key, NULL};
+    char saved_url[128], saved_admin[128];
+    memcpy(saved_url, server_url, sizeof(saved_url));
+    memcpy(saved_admin, admin_url, sizeof(saved_admin));
+    if (!fake_spawn(&f, extra, "https://127.0.0.2")) {
+        CHECK_FAIL("the fake did not start with TLS");
+        fake_kill(&f);
+        return;
+    }
+    (void)snprintf(server_url, sizeof(server_url), "%s", f.url);
+    (void)snprintf(admin_url, sizeof(admin_url), "%s", f.admin);
+    (void)setenv("MODAL_SERVER_URL", server_url, 1);
+    for (int with_ca = 0; with_ca <= 1; with_ca++) {
+        struct config cfg;
+        struct jobenv e;
+        struct rec *r = calloc(1, sizeof(*r));
+        const char *const argv[] = {"sh", "-c", "echo over tls", NULL};
+        cfg_make_v(&cfg, "python:3.12-slim", 1);
+        cfg_fresh_store(&cfg);
+        if ((with_ca && config_set(&cfg, "modal_ca_file", ca, err, sizeof(err)) != RC_OK) ||
+            r == NULL || !job_make(&e, "tls", argv))
+            abort();
+        if (!with_ca) {
+            struct sandbox *sb = sb_make(&cfg, &e.job, r);
+            CHECK_INT(sandbox_init(sb), RC_OK);
+            CHECK_INT(sandbox_start(sb), RC_BACKEND);
+            if (strstr(sb->error, "cannot be reached") == NULL)
+                check_fail(__FILE__, __LINE__, "TLS refused", "'%s'", sb->error);
+            sandbox_free(sb);
+        } else {
+            struct sandbox_result res;
+            stats_reset();
+            run_job(&cfg, &e, r, &res);
+            CHECK_INT(res.status, SANDBOX_OK);
+            CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "over tls\n", 9);
+            json_object *all = calls("");
+            char peer[2][96] = {"", ""};
+            int n[2] = {0, 0}, others = 0;
+            for (size_t i = 0; all != NULL && i < json_object_array_length(all); i++) {
+                json_object *c = json_object_array_get_idx(all, i);
+                int k = strcmp(json_get_str(c, "service"), "router") == 0;
+                const char *pe = json_get_str(c, "peer");
+                if (peer[k][0] == '\0')
+                    (void)snprintf(peer[k], sizeof(peer[k]), "%s", pe);
+                if (strcmp(peer[k], pe) == 0)
+                    n[k]++;
+                else
+                    others++;
+            }
+            json_object_put(all);
+            if (n[0] < 6 || n[1] < 6) /* several calls on each connection ... */
+                check_fail(__FILE__, __LINE__, "calls per connection", "control %d, router %d",
+                           n[0], n[1]);
+            CHECK_INT(others, 0); /* ... and no other connection */
+            CHECK(strcmp(peer[0], peer[1]) != 0);
+        }
+        free(r->state);
+        free(r);
+        job_free(&e);
+        config_fini(&cfg);
+    }
+    fake_kill(&f);
+    memcpy(server_url, saved_url, sizeof(server_url));
+    memcpy(admin_url, saved_admin, sizeof(admin_url));
+    (void)setenv("MODAL_SERVER_URL", server_url, 1);
+    int tfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(tfd >= 0 && fs_rmtree_at(tfd, dir + 5) == RC_OK);
+    if (tfd >= 0)
+        (void)close(tfd);
+}
+
 /* modal_sandbox_version accepts 1 and 2 only, and the error names the key. */
 static void
 test_config_key(void)
@@ -1269,9 +1629,12 @@ main(void)
         test_reap();
         test_attach_other_family();
         test_create_crash_recovery();
+        test_wait_backoff();
         expect_start_error(FAIL_IMAGE, "image build failed");
     }
     sandbox_version = 1;
+    test_image_build();
+    test_tls_reuse();
 
     (void)setenv("MODAL_TOKEN_SECRET", "wrong-secret", 1);
     expect_start_error("python:3.12-slim", "Modal rejected the token");
