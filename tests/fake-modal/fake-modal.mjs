@@ -283,7 +283,13 @@ class Proc extends EventEmitter {
    * takes every sandbox process with it). */
   spawn(nsPid, argv, env, cwd) {
     if (this.exit) return; /* killed before it started */
-    const ns = ["--target", String(nsPid), "--all", "--root", `--wd=${path.join(this.sb.rootDir, cwd)}`, "--", ...argv];
+    /* exec_pid_namespace "private": every exec gets a pid namespace (and /proc) of its own
+     * inside the sandbox, sharing only the files: what a client may not assume away. */
+    const priv = this.sb.execPidNs === "private" && this.id.split("/").pop() !== "entrypoint";
+    const ns = priv
+      ? ["--target", String(nsPid), "--mount", "--uts", "--ipc", "--net", "--root", `--wd=${path.join(this.sb.rootDir, cwd)}`,
+        "--", "unshare", "--pid", "--fork", "--mount-proc", "--", ...argv]
+      : ["--target", String(nsPid), "--all", "--root", `--wd=${path.join(this.sb.rootDir, cwd)}`, "--", ...argv];
     const wantErr = !this.errDevnull;
     const [cmd, args] = SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", "--", NSENTER, ...ns]] : [NSENTER, ns];
     this.child = spawn(cmd, args, {
@@ -448,6 +454,9 @@ export class FakeModal {
       create_delay_ms: o.createDelayMs ?? 0,
       /* the idle-cutting proxy (--proxy): connections quiet this long are cut; 0 = never */
       proxy_idle_cut_ms: o.proxyIdleCutMs ?? 0,
+      /* "shared" (one pid namespace per sandbox, as Modal's containers) or "private" (one per
+       * exec) for sandboxes created from now on */
+      exec_pid_namespace: "shared",
     };
     this.tls = o.tlsCert && o.tlsKey ? { cert: fs.readFileSync(o.tlsCert), key: fs.readFileSync(o.tlsKey) } : null;
     this.wantProxy = !!o.proxy;
@@ -872,6 +881,7 @@ export class FakeModal {
       idleTimeoutSecs: def.idle_timeout_secs || 0, workdir: def.workdir || "/",
       network: !(def.block_network || (na && na.network_access_type === NET_BLOCKED)),
       env, dir, rootDir, execs: new Map(), entrypoint: null, result: null, lastActivity: Date.now(),
+      execPidNs: this.config.exec_pid_namespace,
     });
     sb.cleaned = new Promise((r) => (sb.markCleaned = r));
     sb.holder = new Holder(sb, (m) => this.log(m));
