@@ -39,8 +39,11 @@ on_object(struct build *b, json_object *o)
         sandbox_notes_feed(&b->notes, s, strlen(s));
     if (e != NULL && b->error[0] == '\0') {
         size_t i = 0;
-        for (; e[i] != '\0' && i + 1 < sizeof(b->error); i++)
-            b->error[i] = (unsigned char)e[i] < 0x20 ? ' ' : e[i];
+        for (; e[i] != '\0' && i + 1 < sizeof(b->error); i++) {
+            b->error[i] = e[i];
+            if ((unsigned char)e[i] < 0x20)
+                b->error[i] = ' ';
+        }
         b->error[i] = '\0';
     }
 }
