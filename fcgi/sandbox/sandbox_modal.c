@@ -17,20 +17,26 @@
  * existing sandbox (wait, terminate, router access on attach or JWT refresh) follows the family of
  * its recorded id's shape, whatever the configuration says now, like the SDKs do (modal_client.h).
  * Listing (crash-during-create recovery, orphan reaping) looks at both families, since an earlier
- * run may have used the other one. Execs, uploads, outputs and the kill exec are router calls, the
+ * run may have used the other one. Execs, uploads, outputs and the stop exec are router calls, the
  * same for both.
  *
- * Stopping the agent but keeping the sandbox. Modal has no RPC that kills one exec, and all
- * execs of a sandbox share its container's pid namespace. So the agent runs under a POSIX sh
- * wrapper (AGENT_WRAP) that records its pid and start time in MODAL_PIDFILE, puts it in a
- * session of its own with setsid when it is not already a process group leader (setsid then
- * does not fork, so the agent keeps the exec's pid and its exit status is the exec's), then
- * execs the agent. cancel() starts a short kill exec (AGENT_KILL) that SIGKILLs the agent, its
- * process group and session, and all their descendants, found through /proc (descendants are
- * SIGSTOPped first so that none forks away). poll() then sees the agent's exit as usual, and
- * collect() still finds /workspace/outputs. If the kill exec cannot be started or fails, or the
- * agent has not ended MODAL_KILL_GRACE_MS later, the sandbox is terminated as the last resort (the
- * outputs are lost: collect() then brings nothing).
+ * Stopping the agent but keeping the sandbox (docs/modal.md#stopping-the-agent). Modal has no RPC
+ * that stops one exec, and terminating the sandbox loses the outputs. The only thing every exec
+ * of a sandbox surely shares is its files, so the agent runs under a POSIX sh wrapper
+ * (AGENT_WRAP) whose watcher stops the agent's whole process tree when a stop file appears;
+ * cancel() starts a short stop exec (AGENT_STOP) that creates that file. poll() then sees the
+ * agent's exit as usual, and collect() still finds /workspace/outputs. If the stop exec cannot
+ * be started or fails, or the agent has not ended MODAL_KILL_GRACE_MS later, the agent is given
+ * up on (abandoned): reported ended, its outputs collected as they are, the sandbox terminated by
+ * destroy() right after.
+ *
+ * Streams. The agent's stdout, stderr and exit wait are reopened, after a growing backoff, for
+ * as long as the router answers (data, or a call it accepted before the connection was cut
+ * under it); MODAL_STREAM_RETRIES calls in a row that nothing came back to end the job.
+ *
+ * Images and shared ids. start() builds the agent's image from the agent dir's definition
+ * (sandbox_image_load), its build log into the job's log as notes; the app, builder and image ids
+ * and the auth token come from the store rpc/modal_store shares between labbox's processes.
  *
  * Time. The supervisor keeps the wall clock and calls cancel() at its deadline; this backend
  * keeps none. The agent exec carries a server-side timeout_secs of timeout_s +

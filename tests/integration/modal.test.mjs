@@ -25,11 +25,19 @@ async function fakeWith(args) {
   return f;
 }
 async function stackOn(fake, opts = {}) {
-  return startStack({
+  const stack = await startStack({
     backend: "modal",
     ...opts,
     env: { MODAL_SERVER_URL: fake.serverUrl, ...(opts.env || {}) },
   });
+  // A job's supervisor still terminates its sandbox and writes its record after the job's end:
+  // let it finish before the stack's directory goes.
+  const stop = stack.stop;
+  stack.stop = async () => {
+    for (let i = 0; i < 400 && spawnSync("pgrep", ["-f", `supervise.*${stack.data}`]).status === 0; i++) await sleep(50);
+    await stop();
+  };
+  return stack;
 }
 const stats = async (fake) => (await fake.admin("GET", "/stats")).rpcs;
 const systemLines = (recs) => recs.filter((r) => r.stream === "system").map((r) => r.line);
