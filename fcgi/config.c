@@ -17,6 +17,7 @@
 #include "util/fsutil.h"
 #include "util/id.h"
 #include "util/netaddr.h"
+#include "util/span.h"
 
 #define DEF_ALLOWED_TYPES                                                                          \
     "text/plain text/csv application/json text/tab-separated-values application/xml text/xml "     \
@@ -574,15 +575,6 @@ config_set(struct config *cfg, const char *key, const char *value, char *err, si
     return set_key(cfg, k, value, NULL, err, errlen);
 }
 
-static void
-trim(const char **b, const char **e)
-{
-    while (*b < *e && isspace((unsigned char)**b))
-        (*b)++;
-    while (*e > *b && isspace((unsigned char)(*e)[-1]))
-        (*e)--;
-}
-
 /* parse_text: config_parse with the directory relative paths are relative to (NULL = none). */
 static enum rc
 parse_text(struct config *cfg, const char *text, size_t len, const char *base, char *err,
@@ -596,7 +588,7 @@ parse_text(struct config *cfg, const char *text, size_t len, const char *base, c
         const char *b = p, *e = le;
         lineno++;
         p = nl ? nl + 1 : end;
-        trim(&b, &e);
+        span_trim_ends(&b, &e);
         if (b == e || *b == '#')
             continue;
         const char *eq = memchr(b, '=', (size_t)(e - b));
@@ -605,8 +597,8 @@ parse_text(struct config *cfg, const char *text, size_t len, const char *base, c
             return RC_BADREQ;
         }
         const char *kb = b, *ke = eq, *vb = eq + 1, *ve = e;
-        trim(&kb, &ke);
-        trim(&vb, &ve);
+        span_trim_ends(&kb, &ke);
+        span_trim_ends(&vb, &ve);
         /* A value may be quoted to keep leading or trailing spaces. */
         if (ve - vb >= 2 && *vb == '"' && ve[-1] == '"') {
             vb++;

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "util/sha256.h"
+#include "util/span.h"
 
 static const char *const INSTRUCTIONS[] = {
     "FROM",    "RUN",        "CMD",         "LABEL",  "MAINTAINER", "EXPOSE",  "ENV",
@@ -92,16 +93,6 @@ add(struct imagedef *d, const char *p, size_t len, const char *where, bool from_
     return RC_OK;
 }
 
-/* Trim blanks at both ends of [*b, *e). */
-static void
-trim(const char **b, const char **e)
-{
-    while (*b < *e && isspace((unsigned char)**b))
-        (*b)++;
-    while (*e > *b && isspace((unsigned char)(*e)[-1]))
-        (*e)--;
-}
-
 /* A Dockerfile's instructions: continuation lines joined, comments and blank lines dropped. */
 static enum rc
 from_dockerfile(struct imagedef *d, const char *text, size_t len, char *err, size_t errlen)
@@ -116,13 +107,13 @@ from_dockerfile(struct imagedef *d, const char *text, size_t len, char *err, siz
         const char *b = p, *e = nl ? nl : end;
         p = nl ? nl + 1 : end;
         lineno++;
-        trim(&b, &e);
+        span_trim_ends(&b, &e);
         if (b == e || *b == '#')
             continue; /* blank lines and comments, also inside a continued instruction */
         bool more = e[-1] == '\\';
         if (more) {
             e--;
-            trim(&b, &e);
+            span_trim_ends(&b, &e);
         }
         if (cur_len == 0)
             start = lineno;

@@ -525,6 +525,17 @@ sb_make(const struct config *cfg, const struct sandbox_job *job, struct rec *r)
     return sb;
 }
 
+/* The end of a test's job: free the sandbox, the record, the job and the config. */
+static void
+job_done(struct sandbox *sb, struct rec *r, struct jobenv *e, struct config *cfg)
+{
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(e);
+    config_fini(cfg);
+}
+
 static enum rc
 run_to_end(struct sandbox *sb, int64_t max_ms, struct sandbox_result *res, bool *done)
 {
@@ -665,11 +676,7 @@ test_success(void)
         CHECK_INT(rpc_count(v2 ? "SandboxWait" : "SandboxWaitV2"), 0);
         CHECK_INT(rpc_count("TaskExecStart") >= 2, 1);
     }
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 static void
@@ -693,11 +700,7 @@ test_exit_code(void)
     CHECK_INT(res.exit_code, 3);
     CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "bye\n", 4);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* Host processes whose argv is exactly "sleep <arg>": the fake runs sandbox processes on this
@@ -800,11 +803,7 @@ test_cancel(void)
     CHECK_INT(sandbox_destroy(sb), RC_OK);
     if (admin_url[0] != '\0')
         CHECK_INT(sandbox_running(sid), 0);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* An agent that ignores SIGTERM, wrote an output, then sleeps with helpers in the background
@@ -862,11 +861,7 @@ test_cancel_tree(void)
     if (ofd >= 0)
         (void)close(ofd);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* The stop exec cannot be started: the agent is given up on, but what it wrote before is still
@@ -911,11 +906,7 @@ test_cancel_fallback(void)
     json_object_put(st);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
     CHECK_INT(sandbox_running(sid), 0);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 static void
@@ -979,11 +970,7 @@ test_reattach(void)
     CHECK_INT(cs.files, 1);
     (void)close(ofd);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* Injected UNAVAILABLE on the control plane and the router, and a cut stdio stream. */
@@ -1038,11 +1025,7 @@ test_retries(void)
     CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], want, wl);
     CHECK_INT(injections_left(), 0);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 static void
@@ -1067,11 +1050,7 @@ expect_start_error(const char *image, const char *needle)
     if (rc != RC_OK)
         fprintf(stderr, "destroy after a failed start: %s\n", sb->error);
     CHECK_INT(rc, RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 static void
@@ -1246,11 +1225,7 @@ test_attach_other_family(void)
         CHECK_INT(sandbox_running(sid), 0);
         CHECK_INT(rpc_count(other == 2 ? "SandboxTerminateV2" : "SandboxTerminate"), 1);
     }
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* The supervisor died during create, before the sandbox id was saved, under the other family:
@@ -1310,11 +1285,7 @@ test_create_crash_recovery(void)
     CHECK_INT(res.status, SANDBOX_OK);
     CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "again\n", 6);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* A job run to its end and destroyed; *out_res its result. */
@@ -1385,11 +1356,7 @@ test_wait_backoff(void)
                    (long long)(sum - longest));
     json_object_put(c);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* The agent dir's requirements.txt (and modal_image_commands) make an image: built once with
