@@ -11,9 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "defaults.h"
+#include "util/fsutil.h"
+#include "util/id.h"
 #include "util/netaddr.h"
-#include "util/sha256.h"
+#include "util/span.h"
 
 #define DEF_ALLOWED_TYPES                                                                          \
     "text/plain text/csv application/json text/tab-separated-values application/xml text/xml "     \
@@ -75,9 +79,11 @@ static const struct key_def keys[] = {
     S(modal_app),
     S(modal_image),
     P(modal_config),
+    P(modal_ca_file),
     S(modal_profile),
     S(socket_group),
     S(instance),
+    S(modal_image_commands),
     P(log_file),
     S(identity),
     S(trusted_proxies),
@@ -162,6 +168,7 @@ static const char *const reloadable[] = {
     "log_line_max",
     "log_flush_ms",
     "network",
+    "modal_image_commands",
     /* serve itself */
     "log_level",
     "log_file",
@@ -221,9 +228,11 @@ config_init(struct config *cfg)
         {&cfg->modal_app, DEF_MODAL_APP},
         {&cfg->modal_image, DEF_MODAL_IMAGE},
         {&cfg->modal_config, ""},
+        {&cfg->modal_ca_file, ""},
         {&cfg->modal_profile, ""},
         {&cfg->socket_group, ""},
         {&cfg->instance, ""},
+        {&cfg->modal_image_commands, ""},
         {&cfg->log_file, ""},
         {&cfg->identity, DEF_IDENTITY},
         {&cfg->trusted_proxies, ""},
@@ -566,15 +575,6 @@ config_set(struct config *cfg, const char *key, const char *value, char *err, si
     return set_key(cfg, k, value, NULL, err, errlen);
 }
 
-static void
-trim(const char **b, const char **e)
-{
-    while (*b < *e && isspace((unsigned char)**b))
-        (*b)++;
-    while (*e > *b && isspace((unsigned char)(*e)[-1]))
-        (*e)--;
-}
-
 /* parse_text: config_parse with the directory relative paths are relative to (NULL = none). */
 static enum rc
 parse_text(struct config *cfg, const char *text, size_t len, const char *base, char *err,
@@ -588,7 +588,7 @@ parse_text(struct config *cfg, const char *text, size_t len, const char *base, c
         const char *b = p, *e = le;
         lineno++;
         p = nl ? nl + 1 : end;
-        trim(&b, &e);
+        span_trim_ends(&b, &e);
         if (b == e || *b == '#')
             continue;
         const char *eq = memchr(b, '=', (size_t)(e - b));
@@ -597,8 +597,8 @@ parse_text(struct config *cfg, const char *text, size_t len, const char *base, c
             return RC_BADREQ;
         }
         const char *kb = b, *ke = eq, *vb = eq + 1, *ve = e;
-        trim(&kb, &ke);
-        trim(&vb, &ve);
+        span_trim_ends(&kb, &ke);
+        span_trim_ends(&vb, &ve);
         /* A value may be quoted to keep leading or trailing spaces. */
         if (ve - vb >= 2 && *vb == '"' && ve[-1] == '"') {
             vb++;
@@ -822,6 +822,92 @@ check_names(const struct config *cfg, char *err, size_t errlen)
     return check_identity(cfg, err, errlen);
 }
 
+/* An instance name: letters, digits, - and _, at most 63 characters ("" = not set). */
+static enum rc
+instance_valid(const char *v, const char *what, char *err, size_t errlen)
+{
+    for (const char *c = v; *c; c++) {
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') {
+            (void)snprintf(err, errlen, "%s: only letters, digits, - and _ allowed", what);
+            return RC_BADREQ;
+        }
+    }
+    if (strlen(v) > 63) {
+        (void)snprintf(err, errlen, "%s: at most 63 characters", what);
+        return RC_BADREQ;
+    }
+    return RC_OK;
+}
+
+/* modal_image_commands: "" or a JSON array of non-empty one-line strings (which Dockerfile
+ * instructions labbox accepts is checked when a job builds its image). */
+static enum rc
+image_commands_valid(const char *v, char *err, size_t errlen)
+{
+    if (v[0] == '\0')
+        return RC_OK;
+    json_object *a = json_tokener_parse(v);
+    bool ok = a != NULL && json_object_is_type(a, json_type_array);
+    for (size_t i = 0; ok && i < json_object_array_length(a); i++) {
+        json_object *it = json_object_array_get_idx(a, i);
+        ok = json_object_is_type(it, json_type_string) && json_object_get_string_len(it) > 0 &&
+             strpbrk(json_object_get_string(it), "\n\r") == NULL;
+    }
+    json_object_put(a);
+    if (ok)
+        return RC_OK;
+    (void)snprintf(err, errlen,
+                   "modal_image_commands: expected a JSON array of Dockerfile instructions, one "
+                   "line each, e.g. [\"RUN pip install pandas\"]");
+    return RC_BADREQ;
+}
+
+enum rc
+config_instance(struct config *cfg, int data_fd, bool create, char *err, size_t errlen)
+{
+    char *text = NULL, id[ID_LEN + 1], name[32];
+    size_t len = 0;
+    if (cfg->instance[0] != '\0')
+        return RC_OK;
+    for (int round = 0; round < 2; round++) {
+        enum rc rc = fs_read_all(data_fd, INSTANCE_FILE, 128, &text, &len);
+        if (rc == RC_OK) {
+            while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+                text[--len] = '\0';
+            rc = len > 0 ? instance_valid(text, INSTANCE_FILE " in data_dir", err, errlen)
+                         : RC_BADREQ;
+            if (rc == RC_OK)
+                rc = set_str(&cfg->instance, text);
+            else if (len == 0)
+                (void)snprintf(err, errlen, "%s in data_dir is empty", INSTANCE_FILE);
+            free(text);
+            return rc;
+        }
+        if (rc != RC_NOTFOUND || !create) {
+            (void)snprintf(err, errlen, "%s in data_dir: %s", INSTANCE_FILE,
+                           rc == RC_NOTFOUND ? "missing (labbox serve creates it)" : rc_str(rc));
+            return rc;
+        }
+        /* First start: a random name, written once; of two racing starts the first wins. */
+        if (id_new(id) != RC_OK)
+            return RC_IO;
+        int k = snprintf(name, sizeof(name), "lb-%.16s\n", id);
+        char tmp[64];
+        int t = snprintf(tmp, sizeof(tmp), ".%s.%ld.new", INSTANCE_FILE, (long)getpid());
+        if (k < 0 || (size_t)k >= sizeof(name) || t < 0 || (size_t)t >= sizeof(tmp) ||
+            fs_write_atomic(data_fd, tmp, name, (size_t)k) != RC_OK)
+            return RC_IO;
+        if (linkat(data_fd, tmp, data_fd, INSTANCE_FILE, 0) != 0 && errno != EEXIST) {
+            (void)unlinkat(data_fd, tmp, 0);
+            (void)snprintf(err, errlen, "cannot create %s in data_dir: %s", INSTANCE_FILE,
+                           strerror(errno));
+            return RC_IO;
+        }
+        (void)unlinkat(data_fd, tmp, 0);
+    }
+    return RC_IO;
+}
+
 enum rc
 config_finish(struct config *cfg, char *err, size_t errlen)
 {
@@ -877,33 +963,11 @@ config_finish(struct config *cfg, char *err, size_t errlen)
                 return rc;
         }
     }
-    /* Containers and sandboxes carry this name, so that several labbox instances sharing one
-     * engine or Modal account only ever clean up their own. */
-    if (cfg->instance[0] == '\0') {
-        char host[256] = "", hex[65];
-        struct sha256 h;
-        (void)gethostname(host, sizeof(host) - 1);
-        sha256_init(&h);
-        sha256_update(&h, host, strlen(host));
-        sha256_update(&h, "\n", 1);
-        sha256_update(&h, cfg->data_dir, strlen(cfg->data_dir));
-        sha256_hex(&h, hex);
-        hex[16] = '\0';
-        rc = set_str(&cfg->instance, hex);
-        if (rc != RC_OK)
-            return rc;
-    } else {
-        for (const char *c = cfg->instance; *c; c++) {
-            if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') {
-                (void)snprintf(err, errlen, "instance: only letters, digits, - and _ allowed");
-                return RC_BADREQ;
-            }
-        }
-        if (strlen(cfg->instance) > 63) {
-            (void)snprintf(err, errlen, "instance: at most 63 characters");
-            return RC_BADREQ;
-        }
-    }
+    rc = instance_valid(cfg->instance, "instance", err, errlen);
+    if (rc == RC_OK)
+        rc = image_commands_valid(cfg->modal_image_commands, err, errlen);
+    if (rc != RC_OK)
+        return rc;
     if (cfg->listen[0] == '\0') {
         char sock[PATH_MAX];
         int k = snprintf(sock, sizeof(sock), "%s/labbox.sock", cfg->data_dir);

@@ -26,13 +26,16 @@ struct config {
     char *modal_app;        /* Modal app name */
     char *modal_image;      /* registry tag the Modal image is built from */
     char *modal_config;     /* path of .modal.toml ("" = ~/.modal.toml) */
+    char *modal_ca_file;    /* PEM file of the CAs Modal's TLS certificates are checked against
+                             * ("" = the system's) */
     char *modal_profile;    /* profile in .modal.toml ("" = the active one) */
     char *socket_group;     /* group given the FastCGI socket ("" = leave as is) */
-    char *instance;         /* names this labbox's containers/sandboxes; "" = from host+data_dir */
-    char *log_file;         /* labbox's own log: appended to, reopened on SIGHUP; "" = stderr */
-    char *identity;         /* who a request is: "none", "address" or "remote_user" */
-    char *trusted_proxies;  /* addresses/CIDRs whose X-Forwarded-For is believed ("" = none) */
-    char *admin_users;      /* remote_user names that see and manage every job */
+    char *instance;         /* names this labbox's containers/sandboxes; "" = <data_dir>/instance */
+    char *modal_image_commands; /* JSON array of Dockerfile instructions for the Modal image */
+    char *log_file;             /* labbox's own log: appended to, reopened on SIGHUP; "" = stderr */
+    char *identity;             /* who a request is: "none", "address" or "remote_user" */
+    char *trusted_proxies;      /* addresses/CIDRs whose X-Forwarded-For is believed ("" = none) */
+    char *admin_users;          /* remote_user names that see and manage every job */
     uint64_t max_file_bytes;
     uint64_t max_job_bytes;
     uint64_t max_files;
@@ -111,6 +114,13 @@ enum rc config_parse(struct config *cfg, const char *text, size_t len, char *err
  * sandbox_dir, modal_config, log_file) is relative to the file's directory; one from the
  * environment or a default is relative to the working directory. */
 enum rc config_load(struct config *cfg, const char *path, char *err, size_t errlen) LB_MUST_CHECK;
+
+/* config_instance: the default instance name (cfg->instance unset): the one stored in data_fd's
+ * file "instance", or with create (`labbox serve`) a new random one ("lb-" and 16 characters)
+ * stored there on first start, so that every data dir, and so every deployment, has its own.
+ * RC_BADREQ/RC_IO/RC_NOTFOUND with err. */
+enum rc config_instance(struct config *cfg, int data_fd, bool create, char *err,
+                        size_t errlen) LB_MUST_CHECK;
 
 /* config_finish resolves derived values (absolute data_dir, listen path, CPU count) and checks
  * cross-key constraints. */

@@ -32,6 +32,7 @@
 #define DEF_DOCKER_IMAGE     "python:3.12-slim"
 #define DEF_MODAL_APP        "labbox"
 #define DEF_MODAL_IMAGE      "python:3.12-slim"
+#define INSTANCE_FILE        "instance" /* <data_dir>/instance: the default instance name */
 #define DEF_AGENT_COMMAND    "python3 agent.py"
 #define DEF_IDENTITY         "address"    /* fair per client address out of the box */
 #define DEF_USER_MAX_QUEUED  10           /* jobs one identity may have waiting */

@@ -340,6 +340,8 @@ reload(void)
     if (rc == RC_OK)
         rc = agent_check(&next->cfg, err, sizeof(err));
     if (rc == RC_OK)
+        rc = config_instance(&next->cfg, g_data_fd, false, err, sizeof(err));
+    if (rc == RC_OK)
         rc = config_keep_restart_keys(&next->cfg, &g_current->cfg, kept, applied, sizeof(kept), err,
                                       sizeof(err));
     if (rc == RC_OK && next->cfg.log_file[0] != '\0' &&
@@ -457,6 +459,10 @@ serve_main(struct config *cfg, const char *config_path)
     if (filetype_init() != RC_OK || jobstore_open(&js, cfg) != RC_OK)
         goto out;
     g_data_fd = js.data_fd;
+    if (config_instance(cfg, g_data_fd, true, err, sizeof(err)) != RC_OK) {
+        log_err("%s", err);
+        goto out;
+    }
     if (FCGX_Init() != 0) {
         log_err("FCGX_Init failed");
         goto out;
@@ -479,8 +485,8 @@ serve_main(struct config *cfg, const char *config_path)
         log_err("cannot start request threads");
         goto out;
     }
-    log_info("labbox %s serving on %s with %zu threads, backend %s, data %s", LABBOX_VERSION,
-             cfg->listen, nthreads, cfg->backend, cfg->data_dir);
+    log_info("labbox %s serving on %s with %zu threads, backend %s, data %s, instance %s",
+             LABBOX_VERSION, cfg->listen, nthreads, cfg->backend, cfg->data_dir, cfg->instance);
     (void)snprintf(err, sizeof(err), "READY=1\nSTATUS=serving: backend %s, data %s", cfg->backend,
                    cfg->data_dir);
     notify(err);

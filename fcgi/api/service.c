@@ -21,6 +21,7 @@ api_health(struct api *api, struct req *r, const struct api_args *a)
     json_object *o = json_object_new_object();
     bool built = o != NULL && json_set_str(o, "status", ok && !down ? "ok" : "degraded") &&
                  json_set_str(o, "backend", api->cfg->backend) &&
+                 json_set_str(o, "instance", api->cfg->instance) &&
                  json_object_object_add(o, "backend_ok", json_object_new_boolean(ok)) == 0 &&
                  (ok || json_set_str(o, "backend_error", why)) &&
                  (!down || json_set_str(o, "detail", "shutting down")) &&

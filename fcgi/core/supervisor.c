@@ -151,6 +151,14 @@ output_cb(void *ctx, enum sandbox_stream st, const char *p, size_t n)
     RC_IGNORE(logsplit_feed(s->split[st], p, n));
 }
 
+/* A line of labbox's own from the backend (a wait, an image build's log) for the job's log. */
+static void
+note_cb(void *ctx, const char *line)
+{
+    struct sup *s = ctx;
+    RC_IGNORE(joblog_system(&s->log, "%s", line));
+}
+
 static void
 flush_partial(struct sup *s, bool force)
 {
@@ -692,6 +700,7 @@ prepare(struct sup *s, const struct sandbox_ops *ops)
     if (s->sb == NULL)
         return RC_NOMEM;
     s->sb->on_output = output_cb;
+    s->sb->on_note = note_cb;
     s->sb->on_persist = persist_cb;
     s->sb->cb_ctx = s;
     return RC_OK;

@@ -13,9 +13,11 @@
 #include "parse/jwt.h"
 #include "util/clock.h"
 
-#define GRPC_META_MAX   32 /* metadata lines of one call */
-#define GRPC_POOL       16 /* idle easy handles kept per client */
-#define GRPC_USER_AGENT "labbox/" LABBOX_VERSION " libcurl grpc"
+#define GRPC_META_MAX     32 /* metadata lines of one call */
+#define GRPC_POOL         16 /* idle easy handles kept per client */
+#define GRPC_USER_AGENT   "labbox/" LABBOX_VERSION " libcurl grpc"
+#define GRPC_TCP_PROBE_S  10       /* TCP keepalive probe interval, as the SDKs' PING timeout */
+#define GRPC_UPKEEP_MULTI 0x080a00 /* libcurl from which upkeep reaches a multi's connections */
 
 struct grpc_client {
     CURLM *multi;
@@ -25,6 +27,9 @@ struct grpc_client {
     bool no_reuse;           /* one connection per call (see grpc_client_new) */
     struct grpc_call *calls; /* all calls not yet freed */
     size_t active;           /* calls not yet done */
+    int64_t keepalive_ms;    /* HTTP/2 PING / TCP keepalive interval, 0 = off */
+    char *ca_file;           /* CAs for TLS, NULL = the system's */
+    int64_t last_upkeep;     /* CLOCK_MONOTONIC ms of the last curl_easy_upkeep */
     CURL *pool[GRPC_POOL];   /* finished easy handles kept for reuse */
     size_t npool;
 };
@@ -45,7 +50,8 @@ struct grpc_call {
     size_t kept_len;
     bool have_kept;
     bool done;
-    enum rc cb_rc; /* first error from message handling */
+    bool timed_out; /* ended by its own deadline (the curl timeout) */
+    enum rc cb_rc;  /* first error from message handling */
     struct grpc_status st;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -107,10 +113,34 @@ grpc_client_new(const char *base_url, unsigned flags)
     (void)curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     (void)curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     (void)curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    c->keepalive_ms = GRPC_KEEPALIVE_MS;
     return c;
 fail:
     grpc_client_free(c);
     return NULL;
+}
+
+enum rc
+grpc_client_set_ca(struct grpc_client *c, const char *path)
+{
+    char *dup = path != NULL && path[0] != '\0' ? strdup(path) : NULL;
+    if (path != NULL && path[0] != '\0' && dup == NULL)
+        return RC_NOMEM;
+    free(c->ca_file);
+    c->ca_file = dup;
+    return RC_OK;
+}
+
+void
+grpc_client_set_keepalive(struct grpc_client *c, int64_t interval_ms)
+{
+    c->keepalive_ms = interval_ms > 0 ? interval_ms : 0;
+}
+
+bool
+grpc_keepalive_pings(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version_num >= GRPC_UPKEEP_MULTI;
 }
 
 void
@@ -127,6 +157,7 @@ grpc_client_free(struct grpc_client *c)
     if (c->share != NULL)
         (void)curl_share_cleanup(c->share);
     free(c->curl_base);
+    free(c->ca_file);
     free(c);
 }
 
@@ -257,7 +288,15 @@ call_easy(struct grpc_call *call, const char *url, int64_t timeout_ms)
     SET(CURLOPT_ERRORBUFFER, call->errbuf);
     SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    if (c->keepalive_ms > 0) {
+        long idle_s = (long)((c->keepalive_ms + 999) / 1000);
+        SET(CURLOPT_TCP_KEEPIDLE, idle_s);
+        SET(CURLOPT_TCP_KEEPINTVL, idle_s < GRPC_TCP_PROBE_S ? idle_s : (long)GRPC_TCP_PROBE_S);
+        SET(CURLOPT_UPKEEP_INTERVAL_MS, (long)c->keepalive_ms);
+    }
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->ca_file != NULL)
+        SET(CURLOPT_CAINFO, c->ca_file);
     if (timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 #undef SET
@@ -308,6 +347,19 @@ bool
 grpc_call_done(const struct grpc_call *call)
 {
     return call->done;
+}
+
+bool
+grpc_call_timed_out(const struct grpc_call *call)
+{
+    return call->done && call->timed_out;
+}
+
+bool
+grpc_call_cut(const struct grpc_call *call)
+{
+    return call->done && call->meta.http_status == 200 && !call->meta.has_status &&
+           call->cb_rc == RC_OK;
 }
 
 const struct grpc_status *
@@ -385,6 +437,7 @@ finish(struct grpc_call *call, CURLcode res)
             (void)snprintf(st->message, sizeof(st->message), "response without grpc-status");
         }
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
+        call->timed_out = true;
         st->code = GRPC_DEADLINE_EXCEEDED;
         (void)snprintf(st->message, sizeof(st->message), "deadline exceeded");
     } else {
@@ -413,11 +466,30 @@ reap(struct grpc_client *c)
     }
 }
 
+/* HTTP/2 PINGs on the client's connections that were quiet for keepalive_ms, where libcurl's
+ * upkeep reaches a multi handle's connections (it checks each connection's own quiet time; on
+ * older libcurl the call is a no-op and the TCP keepalive set in call_easy is what remains). */
+static void
+upkeep(struct grpc_client *c)
+{
+    int64_t now = clock_mono_ms();
+    if (c->keepalive_ms <= 0 || now - c->last_upkeep < 1000 || !grpc_keepalive_pings())
+        return;
+    c->last_upkeep = now;
+    for (struct grpc_call *call = c->calls; call != NULL; call = call->next) {
+        if (call->in_multi) {
+            (void)curl_easy_upkeep(call->easy);
+            return;
+        }
+    }
+}
+
 enum rc
 grpc_client_run(struct grpc_client *c, int timeout_ms)
 {
     int running = 0, nfds = 0;
     size_t before = c->active;
+    upkeep(c);
     if (curl_multi_perform(c->multi, &running) != CURLM_OK)
         return RC_BACKEND;
     reap(c);
@@ -433,12 +505,23 @@ grpc_client_run(struct grpc_client *c, int timeout_ms)
 
 /* ------------------------------------------------------------------ unary calls */
 
-/* Run c until call is done, the total deadline passes (returns false) or run fails. */
+/* Run c until call is done, the total deadline passes (returns false) or run fails; tell
+ * retry's waiting hook every waiting_ms since t0 (*next_wait: when it is due next). */
 static bool
-run_until_done(struct grpc_client *c, struct grpc_call *call, int64_t total_deadline_ms)
+run_until_done(struct grpc_client *c, struct grpc_call *call, int64_t total_deadline_ms,
+               const struct grpc_retry *retry, int64_t t0, int64_t *next_wait)
 {
     while (!call->done) {
         int wait = 1000;
+        if (retry != NULL && retry->waiting != NULL && retry->waiting_ms > 0) {
+            int64_t now = clock_mono_ms();
+            if (now >= *next_wait) {
+                retry->waiting(retry->waiting_ctx, now - t0);
+                *next_wait = now + retry->waiting_ms;
+            }
+            if (*next_wait - now < wait)
+                wait = (int)(*next_wait - now);
+        }
         if (total_deadline_ms > 0) {
             int64_t left = total_deadline_ms - clock_mono_ms();
             if (left <= 0)
@@ -536,6 +619,7 @@ grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
     enum rc rc = RC_BACKEND;
     struct grpc_call *call = NULL;
     int64_t t0 = clock_mono_ms();
+    int64_t next_wait = retry != NULL ? t0 + retry->waiting_ms : 0;
 
     *out_p = NULL;
     *out_len = 0;
@@ -555,7 +639,7 @@ grpc_unary(struct grpc_client *c, const char *path, const void *req, size_t len,
         if (rc != RC_OK)
             goto out;
         rc = RC_BACKEND;
-        if (!run_until_done(c, call, total_deadline_ms)) {
+        if (!run_until_done(c, call, total_deadline_ms, retry, t0, &next_wait)) {
             deadline_exceeded(st);
             goto out;
         }

@@ -45,11 +45,27 @@ struct grpc_status {
  * aborts the call (it then ends with code INTERNAL and the rc's name as message). */
 typedef enum rc grpc_msg_fn(void *ctx, const char *p, size_t len);
 
+#define GRPC_KEEPALIVE_MS 30000 /* default keepalive interval: the SDKs' PING interval */
+
 /* grpc_client_new: a client for base_url (scheme http or https, host, optional port, no
  * path). NULL on a bad URL or OOM. grpc_client_free ends every call still open and frees
  * them; NULL-safe. */
 struct grpc_client *grpc_client_new(const char *base_url, unsigned flags);
 void grpc_client_free(struct grpc_client *c);
+
+/* grpc_client_set_ca: check TLS servers against the CAs in the PEM file path (NULL or "": the
+ * system's roots), for calls started afterwards. RC_NOMEM only. */
+enum rc grpc_client_set_ca(struct grpc_client *c, const char *path) LB_MUST_CHECK;
+
+/* grpc_client_set_keepalive: keep the client's connections alive while calls (a long stream)
+ * are quiet: an HTTP/2 PING once a connection was quiet for interval_ms (libcurl's upkeep, see
+ * grpc_keepalive_pings) and TCP keepalive probes after as long idle (every 10 s then). Applies
+ * to calls started afterwards; 0 turns both off. Default GRPC_KEEPALIVE_MS. */
+void grpc_client_set_keepalive(struct grpc_client *c, int64_t interval_ms);
+/* grpc_keepalive_pings: whether this libcurl sends the PINGs: curl_easy_upkeep reaches the
+ * connections of a multi handle only from libcurl 8.10 on (before, it walks only the private
+ * pool of curl_easy_perform, and nothing is sent); the TCP keepalive works with any. */
+bool grpc_keepalive_pings(void);
 
 /* grpc_call_start begins a call of path ("/pkg.Service/Method") with one request message
  * (req, len bytes, copied) and metadata lines ("name: value", NULL-terminated array, copied).
@@ -61,6 +77,12 @@ struct grpc_call *grpc_call_start(struct grpc_client *c, const char *path, const
                                   grpc_msg_fn *on_msg, void *ctx);
 /* grpc_call_done: the call has ended; its status is then in grpc_call_status. */
 bool grpc_call_done(const struct grpc_call *call);
+/* grpc_call_cut: the call ended after the server had accepted it (response headers with HTTP
+ * 200 arrived) but without a status from the server: the connection, or something on its way
+ * (a proxy, a load balancer), cut it. The server answered; it did not refuse. */
+bool grpc_call_cut(const struct grpc_call *call);
+/* grpc_call_timed_out: the call ended because its own timeout_ms passed (no server status). */
+bool grpc_call_timed_out(const struct grpc_call *call);
 /* grpc_call_status: the final status (borrowed; valid once done). */
 const struct grpc_status *grpc_call_status(const struct grpc_call *call);
 /* grpc_call_take_message moves the kept response message out: *out_p (heap, caller frees;
@@ -76,7 +98,7 @@ enum rc grpc_client_run(struct grpc_client *c, int timeout_ms) LB_MUST_CHECK;
 
 /* ---- Unary calls with the caller's retry policy ---- */
 
-#define GRPC_RETRY_META_MAX 4 /* metadata lines a grpc_retry_meta_fn may add */
+#define GRPC_RETRY_META_MAX 6 /* metadata lines a grpc_retry_meta_fn may add */
 
 /* One failed attempt of a grpc_unary call, as a retry hook sees it (all borrowed for the
  * duration of the hook). */
@@ -99,12 +121,18 @@ typedef enum rc grpc_retry_meta_fn(void *ctx, unsigned n, int64_t elapsed_ms, co
 /* grpc_retry_delay_fn: after the failed attempt a, the delay in ms before the next attempt, or
  * -1 to give up (a delay that would end past the total deadline gives up as well). */
 typedef int64_t grpc_retry_delay_fn(void *ctx, const struct grpc_attempt *a);
+/* grpc_retry_wait_fn: the call is still waiting for its answer elapsed_ms after grpc_unary
+ * began (for telling a person about a long wait). */
+typedef void grpc_retry_wait_fn(void *ctx, int64_t elapsed_ms);
 
 /* A caller's retry policy for grpc_unary. */
 struct grpc_retry {
-    grpc_retry_meta_fn *meta;   /* NULL: no per-attempt metadata */
-    grpc_retry_delay_fn *delay; /* NULL: one attempt only */
-    void *ctx;                  /* passed to both */
+    grpc_retry_meta_fn *meta;    /* NULL: no per-attempt metadata */
+    grpc_retry_delay_fn *delay;  /* NULL: one attempt only */
+    void *ctx;                   /* passed to meta and delay */
+    grpc_retry_wait_fn *waiting; /* NULL: nobody is told about long waits */
+    int64_t waiting_ms;          /* waiting is called every waiting_ms of waiting (> 0) */
+    void *waiting_ctx;           /* passed to waiting */
 };
 
 /* grpc_unary runs one unary call to completion, with retries as retry decides (NULL = one

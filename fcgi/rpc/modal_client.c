@@ -7,32 +7,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "modal_client.pb-c.h"
+#include "parse/imagedef.h"
 #include "parse/jwt.h"
 #include "parse/modaltoml.h"
 #include "rpc/modal_retry.h"
+#include "rpc/modal_store.h"
 #include "task_command_router.pb-c.h"
 #include "util/clock.h"
 #include "util/id.h"
 
-#define CP_PREFIX      "/modal.client.ModalClient/"
-#define ROUTER_PREFIX  "/modal.task_command_router.TaskCommandRouter/"
-#define AUTH_TIMEOUT   5000      /* ms per AuthTokenGet attempt */
-#define CP_ATTEMPT_MS  60000     /* default per-attempt deadline of control-plane calls */
-#define JWT_DEFAULT_S  (20 * 60) /* lifetime assumed when exp is unreadable */
-#define ARGV_MAX_BYTES 65536     /* docs/modal.md#limits-and-constants */
+#define CP_PREFIX     "/modal.client.ModalClient/"
+#define ROUTER_PREFIX "/modal.task_command_router.TaskCommandRouter/"
+/* Per-attempt deadlines by kind of call (docs/modal.md#deadlines), scaled by time_scale. */
+#define DL_AUTH          5000    /* AuthTokenGet, as the SDKs */
+#define DL_LOOKUP        15000   /* lookups: app, environment, task id, router access, list, ... */
+#define DL_NONE          0       /* creates and builds: bounded only by the caller's deadline */
+#define DL_UNBOUNDED     1200000 /* a DL_NONE call without any deadline still ends */
+#define DL_EXEC_START    30000   /* TaskExecStart */
+#define DL_STDIN         60000   /* one TaskExecStdinWrite of up to 1 MiB */
+#define WAIT_NOTE_MS     30000   /* a long wait is told every this long */
+#define TASK_POLL_MS     500     /* SandboxGetTaskId polling */
+#define JWT_DEFAULT_S    (20 * 60) /* lifetime assumed when exp is unreadable */
+#define TOKEN_MARGIN_S   300       /* a token is renewed this long before its expiry ... */
+#define TOKEN_MARGIN_DIV 5         /* ... or a fifth of its lifetime before, when that is less */
+#define TOKEN_RETRY_MS   5000      /* a failed renewal of a valid token is tried again after */
+#define ARGV_MAX_BYTES   65536     /* docs/modal.md#limits-and-constants */
+#define TIME_SCALE_ENV   "LABBOX_TEST_MODAL_TIME_SCALE"
+#define WAIT_CAPACITY    "Modal has not created the sandbox yet (waiting for capacity)"
+#define WAIT_SCHEDULE    "Modal has not scheduled the sandbox yet (waiting for capacity)"
 
 struct modal_client {
     struct modal_settings s;
     struct grpc_client *cp;
-    char *token;              /* auth JWT, heap */
-    int64_t token_exp_ms;     /* CLOCK_MONOTONIC ms when it expires */
-    int64_t token_refresh_ms; /* ... when to refresh it */
-    char builder[64];         /* cached builder version */
+    struct modal_store *store; /* shared with labbox's other processes; NULL: this one only */
+    char *token;               /* auth JWT, heap */
+    int64_t token_exp_ms;      /* CLOCK_MONOTONIC ms when it expires */
+    int64_t token_refresh_ms;  /* ... when to renew it */
+    char builder[64];          /* cached builder version */
+    modal_wait_fn *waiting;    /* told about long waits */
+    void *waiting_ctx;
     struct grpc_client *router;
     char task_id[MODAL_ID_MAX];
     char sandbox_id[MODAL_ID_MAX]; /* of task_id; its shape picks the router access RPC */
@@ -40,6 +57,7 @@ struct modal_client {
     char *router_jwt;
     int64_t router_exp_ms;
     char meta_token_id[300], meta_token_secret[300], meta_auth[4200], meta_bearer[4200];
+    char meta_host[600];
 };
 
 /* protobuf-c wants char * for strings it never modifies when packing. */
@@ -93,6 +111,11 @@ settings_paths(const struct config *cfg, struct modal_settings *out, char *err, 
         out->instance, sizeof(out->instance),
         cfg != NULL && cfg->instance != NULL && cfg->instance[0] != '\0' ? cfg->instance : "1",
         "instance", err, errlen);
+    if (rc == RC_OK && cfg != NULL && cfg->data_dir != NULL)
+        rc = setting(out->data_dir, sizeof(out->data_dir), cfg->data_dir, "data_dir", err, errlen);
+    if (rc == RC_OK && cfg != NULL && cfg->modal_ca_file != NULL)
+        rc = setting(out->ca_file, sizeof(out->ca_file), cfg->modal_ca_file, "modal_ca_file", err,
+                     errlen);
     if (rc != RC_OK)
         return rc;
     if (cfg != NULL && cfg->modal_config != NULL && cfg->modal_config[0] != '\0')
@@ -192,8 +215,8 @@ settings_values(struct modal_settings *out, const struct modaltoml_profile *prof
                      "MODAL_SERVER_URL", err, errlen);
     if (rc == RC_OK)
         rc = setting(out->environment, sizeof(out->environment),
-                     (v = getenv("MODAL_ENVIRONMENT")) ? v : prof->environment, "MODAL_ENVIRONMENT",
-                     err, errlen);
+                     (v = env_nonempty("MODAL_ENVIRONMENT")) ? v : prof->environment,
+                     "MODAL_ENVIRONMENT", err, errlen);
     if (rc == RC_OK)
         rc = setting(
             out->image_builder_version, sizeof(out->image_builder_version),
@@ -225,6 +248,18 @@ modal_settings_load(const struct config *cfg, struct modal_settings *out, char *
         rc = settings_values(out, &prof, err, errlen);
     if (rc != RC_OK)
         goto out;
+    out->time_scale = 1.0;
+    const char *scale = env_nonempty(TIME_SCALE_ENV);
+    if (scale != NULL) {
+        char *end = NULL;
+        double f = strtod(scale, &end);
+        if (end == scale || *end != '\0' || !(f > 0.0 && f <= 1.0)) {
+            (void)snprintf(err, errlen, "%s: expected a number in (0, 1]", TIME_SCALE_ENV);
+            rc = RC_BADREQ;
+            goto out;
+        }
+        out->time_scale = f;
+    }
     /* Strip one trailing slash: "https://api.modal.com/" is common in hand-written files. */
     size_t ul = strlen(out->server_url);
     if (ul > 0 && out->server_url[ul - 1] == '/')
@@ -259,6 +294,20 @@ url_is_loopback(const char *url)
     return false;
 }
 
+/* The host of url (after the scheme, before the port or path; an IPv6 literal keeps its
+ * brackets, as JS's URL.hostname does) into out; false when it does not fit. */
+static bool
+url_host(const char *url, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t n = p[0] == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/?#");
+    if (n > strlen(p))
+        n = strlen(p);
+    int k = snprintf(out, cap, "%.*s", (int)n, p);
+    return k > 0 && (size_t)k < cap;
+}
+
 /* id is "sb-" and exactly 22 [0-9A-Za-z]: a V1 sandbox; anything else is V2. */
 static bool
 id_is_v1(const char *id)
@@ -277,21 +326,56 @@ id_is_v1(const char *id)
 struct modal_client *
 modal_client_new(const struct modal_settings *s)
 {
+    char host[512];
     struct modal_client *mc = calloc(1, sizeof(*mc));
     if (mc == NULL)
         return NULL;
     mc->s = *s;
+    if (!(mc->s.time_scale > 0.0 && mc->s.time_scale <= 1.0))
+        mc->s.time_scale = 1.0;
     mc->cp = grpc_client_new(s->server_url, 0);
+    if (mc->cp != NULL) {
+        grpc_client_set_keepalive(mc->cp, modal_client_scale_ms(mc, GRPC_KEEPALIVE_MS));
+        if (grpc_client_set_ca(mc->cp, s->ca_file) != RC_OK) {
+            modal_client_free(mc);
+            return NULL;
+        }
+    }
     int k =
         snprintf(mc->meta_token_id, sizeof(mc->meta_token_id), "x-modal-token-id: %s", s->token_id);
     int l = snprintf(mc->meta_token_secret, sizeof(mc->meta_token_secret),
                      "x-modal-token-secret: %s", s->token_secret);
+    int m = url_host(s->server_url, host, sizeof(host))
+                ? snprintf(mc->meta_host, sizeof(mc->meta_host), "x-modal-host: %s", host)
+                : -1;
     if (mc->cp == NULL || k < 0 || (size_t)k >= sizeof(mc->meta_token_id) || l < 0 ||
-        (size_t)l >= sizeof(mc->meta_token_secret)) {
+        (size_t)l >= sizeof(mc->meta_token_secret) || m < 0 || (size_t)m >= sizeof(mc->meta_host)) {
         modal_client_free(mc);
         return NULL;
     }
+    /* Without the shared store (no data dir, or it cannot be made) each process keeps its own
+     * token: slower, never wrong. */
+    if (s->data_dir[0] != '\0' && modal_store_open(s->data_dir, s->server_url, s->token_id,
+                                                   s->token_secret, &mc->store) != RC_OK)
+        log_warn("Modal: %s/" MODAL_STORE_DIR " is not usable: tokens and ids are not shared",
+                 s->data_dir);
     return mc;
+}
+
+int64_t
+modal_client_scale_ms(const struct modal_client *mc, int64_t ms)
+{
+    if (ms <= 0 || mc->s.time_scale >= 1.0)
+        return ms;
+    int64_t v = (int64_t)((double)ms * mc->s.time_scale);
+    return v > 0 ? v : 1;
+}
+
+void
+modal_client_set_waiting(struct modal_client *mc, modal_wait_fn *fn, void *ctx)
+{
+    mc->waiting = fn;
+    mc->waiting_ctx = ctx;
 }
 
 static void
@@ -314,6 +398,7 @@ modal_client_free(struct modal_client *mc)
         return;
     router_close(mc);
     grpc_client_free(mc->cp);
+    modal_store_close(mc->store);
     if (mc->token != NULL)
         explicit_bzero(mc->token, strlen(mc->token));
     free(mc->token);
@@ -327,7 +412,8 @@ modal_client_settings(const struct modal_client *mc)
     return &mc->s;
 }
 
-/* Metadata of a control-plane call; with_auth adds x-modal-auth-token when cached. */
+/* Metadata of a control-plane call, as the JS SDK sends it; with_auth adds
+ * x-modal-auth-token when cached. */
 static void
 cp_meta(struct modal_client *mc, bool with_auth, const char *out[8])
 {
@@ -337,6 +423,7 @@ cp_meta(struct modal_client *mc, bool with_auth, const char *out[8])
     out[n++] = "x-modal-libmodal-version: " MODAL_LIBMODAL_VERSION;
     out[n++] = mc->meta_token_id;
     out[n++] = mc->meta_token_secret;
+    out[n++] = mc->meta_host;
     if (with_auth && mc->token != NULL)
         out[n++] = mc->meta_auth;
     out[n] = NULL;
@@ -378,42 +465,68 @@ pack(const ProtobufCMessage *req, uint8_t **out, size_t *out_len)
     return RC_OK;
 }
 
-enum rc
-modal_client_auth(struct modal_client *mc, struct grpc_status *st)
+/* The point, in CLOCK_REALTIME s, from which a token expiring at exp_s (fetched at fetched_s)
+ * is renewed: shortly before its expiry (docs/modal.md#auth-token). */
+static int64_t
+token_renew_at(int64_t exp_s, int64_t fetched_s)
 {
-    enum rc rc;
+    int64_t life = exp_s - fetched_s;
+    int64_t margin =
+        life / TOKEN_MARGIN_DIV < TOKEN_MARGIN_S ? life / TOKEN_MARGIN_DIV : TOKEN_MARGIN_S;
+    return exp_s - (margin > 0 ? margin : 0);
+}
+
+/* Use token t from now on: x-modal-auth-token, its expiry and renewal point. */
+static enum rc
+token_install(struct modal_client *mc, const struct modal_store_token *t, struct grpc_status *st)
+{
+    int64_t now = clock_mono_ms(), now_s = clock_real_ms() / 1000;
+    int k = snprintf(mc->meta_auth, sizeof(mc->meta_auth), "x-modal-auth-token: %s", t->token);
+    if (k < 0 || (size_t)k >= sizeof(mc->meta_auth)) {
+        /* Never send a shortened token. */
+        explicit_bzero(mc->meta_auth, sizeof(mc->meta_auth));
+        st->code = GRPC_INTERNAL;
+        (void)snprintf(st->message, sizeof(st->message), "auth token too long");
+        return RC_BACKEND;
+    }
+    if (mc->token != NULL)
+        explicit_bzero(mc->token, strlen(mc->token));
+    free(mc->token);
+    mc->token = strdup(t->token);
+    if (mc->token == NULL)
+        return RC_NOMEM;
+    mc->token_exp_ms = now + (t->exp_s - now_s) * 1000;
+    mc->token_refresh_ms = now + (token_renew_at(t->exp_s, t->fetched_s) - now_s) * 1000;
+    return RC_OK;
+}
+
+/* AuthTokenGet: a new token into *out (out->token heap). With a valid token to fall back on,
+ * one attempt; otherwise the control plane's retries. */
+static enum rc
+token_fetch(struct modal_client *mc, bool have_valid, struct modal_store_token *out,
+            struct grpc_status *st)
+{
     const char *meta[8];
     char *resp = NULL;
     size_t resp_len = 0;
     Modal__Client__AuthTokenGetRequest req = MODAL__CLIENT__AUTH_TOKEN_GET_REQUEST__INIT;
-    Modal__Client__AuthTokenGetResponse *r = NULL;
     uint8_t buf[8];
-    int64_t now = clock_mono_ms();
+    struct modal_retry retry;
 
-    memset(st, 0, sizeof(*st));
-    if (mc->token != NULL && now < mc->token_refresh_ms)
-        return RC_OK;
+    memset(out, 0, sizeof(*out));
     size_t len = protobuf_c_message_pack(&req.base, buf);
     cp_meta(mc, false, meta);
-    struct modal_retry retry;
-    rc = modal_retry_init(&retry, &MODAL_RETRY_CONTROL);
+    enum rc rc = modal_retry_init(&retry, &MODAL_RETRY_CONTROL);
     if (rc != RC_OK)
         return rc;
-    if (mc->token != NULL && now < mc->token_exp_ms)
-        retry.policy.max_retries = 0; /* refreshing a still-valid token: one try */
-    rc = grpc_unary(mc->cp, CP_PREFIX "AuthTokenGet", buf, len, meta, &retry.hook, AUTH_TIMEOUT, 0,
-                    &resp, &resp_len, st);
-    if (rc != RC_OK) {
-        if (mc->token != NULL && now < mc->token_exp_ms && st->code != GRPC_UNAUTHENTICATED &&
-            st->code != GRPC_PERMISSION_DENIED) {
-            /* Keep the still-valid token; try again in a little while. */
-            mc->token_refresh_ms = now + 5000;
-            memset(st, 0, sizeof(*st));
-            return RC_OK;
-        }
+    if (have_valid)
+        retry.policy.max_retries = 0;
+    rc = grpc_unary(mc->cp, CP_PREFIX "AuthTokenGet", buf, len, meta, &retry.hook,
+                    modal_client_scale_ms(mc, DL_AUTH), 0, &resp, &resp_len, st);
+    if (rc != RC_OK)
         return rc;
-    }
-    r = modal__client__auth_token_get_response__unpack(NULL, resp_len, (const uint8_t *)resp);
+    Modal__Client__AuthTokenGetResponse *r =
+        modal__client__auth_token_get_response__unpack(NULL, resp_len, (const uint8_t *)resp);
     free(resp);
     if (r == NULL || r->token == NULL || r->token[0] == '\0') {
         st->code = GRPC_INTERNAL;
@@ -422,47 +535,116 @@ modal_client_auth(struct modal_client *mc, struct grpc_status *st)
             modal__client__auth_token_get_response__free_unpacked(r, NULL);
         return RC_BACKEND;
     }
-    int64_t exp_s = 0, life_ms = JWT_DEFAULT_S * 1000;
-    if (jwt_exp(r->token, strlen(r->token), &exp_s) == RC_OK) {
-        int64_t l = (exp_s - clock_real_ms() / 1000) * 1000;
-        life_ms = l > 0 ? l : 0;
-    }
-    if (mc->token != NULL)
-        explicit_bzero(mc->token, strlen(mc->token));
-    free(mc->token);
-    mc->token = strdup(r->token);
+    out->fetched_s = clock_real_ms() / 1000;
+    if (jwt_exp(r->token, strlen(r->token), &out->exp_s) != RC_OK || out->exp_s <= out->fetched_s)
+        out->exp_s = out->fetched_s + JWT_DEFAULT_S;
+    out->token = strdup(r->token);
+    explicit_bzero(r->token, strlen(r->token));
     modal__client__auth_token_get_response__free_unpacked(r, NULL);
-    if (mc->token == NULL)
+    if (out->token == NULL)
         return RC_NOMEM;
-    uint32_t rnd = 0;
-    /* Jitter only: without entropy the refresh simply happens at the half-life. */
-    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
-        rnd = 0;
-    mc->token_exp_ms = now + life_ms;
-    mc->token_refresh_ms =
-        now + life_ms / 2 + (int64_t)((double)life_ms * 0.1 * (rnd / 4294967296.0));
-    int k = snprintf(mc->meta_auth, sizeof(mc->meta_auth), "x-modal-auth-token: %s", mc->token);
-    if (k < 0 || (size_t)k >= sizeof(mc->meta_auth)) {
-        /* Never send a shortened token: drop it. */
-        explicit_bzero(mc->token, strlen(mc->token));
-        free(mc->token);
-        mc->token = NULL;
-        st->code = GRPC_INTERNAL;
-        (void)snprintf(st->message, sizeof(st->message), "auth token too long");
-        return RC_BACKEND;
-    }
+    log_debug("Modal: new auth token, valid for %" PRId64 " s", out->exp_s - out->fetched_s);
     return RC_OK;
+}
+
+static bool
+auth_denied(const struct grpc_status *st)
+{
+    return st->code == GRPC_UNAUTHENTICATED || st->code == GRPC_PERMISSION_DENIED;
+}
+
+/* A token from the shared store when it is not due yet (due: may it be due?); RC_NOTFOUND. */
+static enum rc
+token_from_store(struct modal_client *mc, bool due_ok, struct grpc_status *st)
+{
+    struct modal_store_token t;
+    enum rc rc = mc->store != NULL ? modal_store_token_read(mc->store, &t) : RC_NOTFOUND;
+    if (rc != RC_OK)
+        return rc;
+    int64_t now_s = clock_real_ms() / 1000;
+    if (now_s < token_renew_at(t.exp_s, t.fetched_s) || (due_ok && now_s < t.exp_s))
+        rc = token_install(mc, &t, st);
+    else
+        rc = RC_NOTFOUND;
+    modal_store_token_wipe(&t);
+    return rc;
+}
+
+/* Renew the token (the store, when there is one, is locked by the caller). */
+static enum rc
+token_renew(struct modal_client *mc, struct grpc_status *st)
+{
+    struct modal_store_token t;
+    int64_t now = clock_mono_ms();
+    bool have_valid = mc->token != NULL && now < mc->token_exp_ms;
+    enum rc rc = token_fetch(mc, have_valid, &t, st);
+    if (rc == RC_OK) {
+        if (mc->store != NULL && modal_store_token_write(mc->store, &t) != RC_OK)
+            log_warn("Modal: the auth token could not be shared with labbox's other processes");
+        rc = token_install(mc, &t, st);
+        modal_store_token_wipe(&t);
+        return rc;
+    }
+    if (rc != RC_BACKEND || auth_denied(st))
+        return rc;
+    /* A transient failure: keep a still-valid token, ours or the store's, and try later. */
+    struct grpc_status st2;
+    if (!have_valid && token_from_store(mc, true, &st2) == RC_OK)
+        have_valid = true;
+    if (!have_valid)
+        return rc;
+    mc->token_refresh_ms = now + TOKEN_RETRY_MS;
+    memset(st, 0, sizeof(*st));
+    return RC_OK;
+}
+
+enum rc
+modal_client_auth(struct modal_client *mc, struct grpc_status *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (mc->token != NULL && clock_mono_ms() < mc->token_refresh_ms)
+        return RC_OK;
+    if (mc->store == NULL)
+        return token_renew(mc, st);
+    /* Another process may have renewed it: read first, and again under the lock, so that of
+     * several processes whose token is due only one asks Modal. */
+    enum rc rc = token_from_store(mc, false, st);
+    if (rc != RC_NOTFOUND)
+        return rc;
+    if (modal_store_lock(mc->store) != RC_OK)
+        return token_renew(mc, st);
+    rc = token_from_store(mc, false, st);
+    if (rc == RC_NOTFOUND)
+        rc = token_renew(mc, st);
+    modal_store_unlock(mc->store);
+    return rc;
+}
+
+/* What a waiting hook of a unary call tells the client's observer. */
+struct wait_note {
+    struct modal_client *mc;
+    const char *what;
+};
+
+static void
+on_waiting(void *ctx, int64_t elapsed_ms)
+{
+    struct wait_note *w = ctx;
+    if (w->mc->waiting != NULL)
+        w->mc->waiting(w->mc->waiting_ctx, w->what, elapsed_ms);
 }
 
 /* One unary control-plane call of method (e.g. "SandboxCreate") with Modal's control-plane
  * retries; *out is the unpacked response (caller frees with protobuf_c_message_free_unpacked).
- * deadline_ms: CLOCK_MONOTONIC ms bounding all attempts (0 = none); attempt_ms per attempt
- * (0 = CP_ATTEMPT_MS). RC_BACKEND with st for a gRPC error or an undecodable response;
- * RC_NOMEM; RC_IO without random bytes for the idempotency key. */
+ * attempt_ms: the per-attempt deadline (DL_*, scaled here; DL_NONE = none); deadline_ms:
+ * CLOCK_MONOTONIC ms bounding all attempts (0 = none; a call with neither ends after
+ * DL_UNBOUNDED). waiting: what the client's observer is told every WAIT_NOTE_MS the call is
+ * still waiting (NULL: nothing). RC_BACKEND with st for a gRPC error or an undecodable
+ * response; RC_NOMEM; RC_IO without random bytes for the idempotency key. */
 static enum rc
-cp_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
-        const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms, int64_t deadline_ms,
-        ProtobufCMessage **out, struct grpc_status *st)
+cp_call_ex(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
+           const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms, int64_t deadline_ms,
+           const char *waiting, ProtobufCMessage **out, struct grpc_status *st)
 {
     enum rc rc;
     uint8_t *body = NULL;
@@ -484,13 +666,30 @@ cp_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req
     if (rc != RC_OK)
         return rc;
     cp_meta(mc, true, meta);
-    rc = grpc_unary(mc->cp, path, body, body_len, meta, &retry.hook,
-                    attempt_ms > 0 ? attempt_ms : CP_ATTEMPT_MS, deadline_ms, &resp, &resp_len, st);
+    attempt_ms = modal_client_scale_ms(mc, attempt_ms);
+    if (attempt_ms <= 0 && deadline_ms <= 0)
+        deadline_ms = clock_mono_ms() + modal_client_scale_ms(mc, DL_UNBOUNDED);
+    struct wait_note note = {mc, waiting};
+    if (waiting != NULL) {
+        retry.hook.waiting = on_waiting;
+        retry.hook.waiting_ms = modal_client_scale_ms(mc, WAIT_NOTE_MS);
+        retry.hook.waiting_ctx = &note;
+    }
+    rc = grpc_unary(mc->cp, path, body, body_len, meta, &retry.hook, attempt_ms, deadline_ms, &resp,
+                    &resp_len, st);
     free(body);
     if (rc == RC_OK)
         rc = unpack(resp_desc, resp, resp_len, out, st);
     free(resp);
     return rc;
+}
+
+static enum rc
+cp_call(struct modal_client *mc, const char *method, const ProtobufCMessage *req,
+        const ProtobufCMessageDescriptor *resp_desc, int64_t attempt_ms, int64_t deadline_ms,
+        ProtobufCMessage **out, struct grpc_status *st)
+{
+    return cp_call_ex(mc, method, req, resp_desc, attempt_ms, deadline_ms, NULL, out, st);
 }
 
 /* ------------------------------------------------------------------ control plane */
@@ -520,24 +719,80 @@ take_id(char out[MODAL_ID_MAX], const char *id, const char *what, struct grpc_st
     return RC_BACKEND;
 }
 
-enum rc
-modal_app_get_or_create(struct modal_client *mc, const char *name, char out_app_id[MODAL_ID_MAX],
-                        struct grpc_status *st)
+/* The store's key for kind ("app", "builder", "image") and name, in this environment. */
+static bool
+store_key(const struct modal_client *mc, const char *kind, const char *name, char *out, size_t cap)
+{
+    int k = snprintf(out, cap, "%s:%s:%s", kind, mc->s.environment, name);
+    return k > 0 && (size_t)k < cap;
+}
+
+/* The id the shared store has for kind/name into out (cap bytes); false when none. */
+static bool
+store_get(struct modal_client *mc, const char *kind, const char *name, char *out, size_t cap)
+{
+    char key[320];
+    out[0] = '\0';
+    return mc->store != NULL && store_key(mc, kind, name, key, sizeof(key)) &&
+           modal_store_get(mc->store, key, out, cap) == RC_OK;
+}
+
+/* Remember (value) or forget (NULL) the id of kind/name in the shared store, if any. */
+static void
+store_put(struct modal_client *mc, const char *kind, const char *name, const char *value)
+{
+    char key[320];
+    if (mc->store != NULL && store_key(mc, kind, name, key, sizeof(key)) &&
+        modal_store_put(mc->store, key, value) != RC_OK)
+        log_warn("Modal: the %s id could not be %s the shared store", kind,
+                 value ? "saved in" : "removed from");
+}
+
+void
+modal_app_forget(struct modal_client *mc, const char *name)
+{
+    store_put(mc, "app", name, NULL);
+}
+
+/* AppGetOrCreate(name, environment, CREATE_IF_MISSING), the store consulted first when
+ * use_store; the answer is stored. */
+static enum rc
+app_lookup(struct modal_client *mc, const char *name, bool use_store, char out_app_id[MODAL_ID_MAX],
+           struct grpc_status *st)
 {
     Modal__Client__AppGetOrCreateRequest req = MODAL__CLIENT__APP_GET_OR_CREATE_REQUEST__INIT;
     Modal__Client__AppGetOrCreateResponse *r = NULL;
+    memset(st, 0, sizeof(*st));
+    if (use_store && store_get(mc, "app", name, out_app_id, MODAL_ID_MAX))
+        return RC_OK;
     req.app_name = mut(name);
     req.environment_name = mc->s.environment;
     req.object_creation_type =
         MODAL__CLIENT__OBJECT_CREATION_TYPE__OBJECT_CREATION_TYPE_CREATE_IF_MISSING;
     enum rc rc = cp_call(mc, "AppGetOrCreate", &req.base,
-                         &modal__client__app_get_or_create_response__descriptor, 0, 0,
+                         &modal__client__app_get_or_create_response__descriptor, DL_LOOKUP, 0,
                          (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     rc = take_id(out_app_id, r->app_id, "app_id", st);
     modal__client__app_get_or_create_response__free_unpacked(r, NULL);
+    if (rc == RC_OK)
+        store_put(mc, "app", name, out_app_id);
     return rc;
+}
+
+enum rc
+modal_app_get_or_create(struct modal_client *mc, const char *name, char out_app_id[MODAL_ID_MAX],
+                        struct grpc_status *st)
+{
+    return app_lookup(mc, name, true, out_app_id, st);
+}
+
+enum rc
+modal_client_probe(struct modal_client *mc, const char *app, struct grpc_status *st)
+{
+    char id[MODAL_ID_MAX];
+    return app_lookup(mc, app, false, id, st);
 }
 
 /* The configured image builder version, else the environment's (EnvironmentGetOrCreate,
@@ -546,15 +801,15 @@ static enum rc
 builder_version(struct modal_client *mc, const char **out, struct grpc_status *st)
 {
     *out = mc->s.image_builder_version[0] != '\0' ? mc->s.image_builder_version : mc->builder;
-    if (**out != '\0')
+    if (**out != '\0' || store_get(mc, "builder", "", mc->builder, sizeof(mc->builder)))
         return RC_OK;
     Modal__Client__EnvironmentGetOrCreateRequest req =
         MODAL__CLIENT__ENVIRONMENT_GET_OR_CREATE_REQUEST__INIT;
     Modal__Client__EnvironmentGetOrCreateResponse *r = NULL;
     req.deployment_name = mc->s.environment;
     enum rc rc = cp_call(mc, "EnvironmentGetOrCreate", &req.base,
-                         &modal__client__environment_get_or_create_response__descriptor, 0, 0,
-                         (ProtobufCMessage **)&r, st);
+                         &modal__client__environment_get_or_create_response__descriptor, DL_LOOKUP,
+                         0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->metadata != NULL && r->metadata->settings != NULL &&
@@ -566,6 +821,8 @@ builder_version(struct modal_client *mc, const char **out, struct grpc_status *s
         rc = RC_BACKEND;
     }
     modal__client__environment_get_or_create_response__free_unpacked(r, NULL);
+    if (rc == RC_OK && mc->builder[0] != '\0')
+        store_put(mc, "builder", "", mc->builder);
     return rc;
 }
 
@@ -610,7 +867,10 @@ build_failed(struct grpc_status *st, const Modal__Client__GenericResult *g)
 struct join_state {
     char entry_id[128];
     bool finished;
+    bool progress; /* log entries arrived on this stream */
     struct modal_result res;
+    modal_log_fn *log_fn;
+    void *log_ctx;
 };
 
 static enum rc
@@ -626,6 +886,12 @@ on_join(void *ctx, const char *p, size_t len)
         modal__client__image_join_streaming_response__free_unpacked(r, NULL);
         return RC_TOOBIG; /* resuming from a shortened entry id would skip or repeat */
     }
+    for (size_t i = 0; i < r->n_task_logs; i++) {
+        const char *d = r->task_logs[i]->data;
+        js->progress = true;
+        if (js->log_fn != NULL && d != NULL && d[0] != '\0')
+            js->log_fn(js->log_ctx, d, strlen(d));
+    }
     if (r->result != NULL && r->result->status != 0 && !js->finished) {
         js->finished = true;
         flatten(r->result, &js->res);
@@ -634,95 +900,134 @@ on_join(void *ctx, const char *p, size_t len)
     return RC_OK;
 }
 
-/* ImageJoinStreaming for image_id, reopened until a result arrives (at most 3 retryable
- * failures) or deadline_ms (0 = 120 s per attempt, no overall limit). */
+/* One ImageJoinStreaming call for image_id from js->entry_id, until it ends, a result arrives
+ * or left_ms passes; its status in *st. */
 static enum rc
-image_join(struct modal_client *mc, char *image_id, int64_t deadline_ms, struct grpc_status *st)
+image_join_once(struct modal_client *mc, char *image_id, int64_t left_ms, struct join_state *js,
+                struct grpc_status *st)
 {
-    enum rc rc;
-    struct join_state js;
-    unsigned failures = 0;
+    Modal__Client__ImageJoinStreamingRequest jr = MODAL__CLIENT__IMAGE_JOIN_STREAMING_REQUEST__INIT;
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    const char *meta[8];
+    jr.image_id = image_id;
+    jr.last_entry_id = js->entry_id;
+    jr.timeout = left_ms > 55000 ? 55.0f : (float)left_ms / 1000.0f; /* what the SDKs ask */
+    enum rc rc = modal_client_auth(mc, st);
+    if (rc == RC_OK)
+        rc = pack(&jr.base, &body, &body_len);
+    if (rc != RC_OK)
+        return rc;
+    cp_meta(mc, true, meta);
+    int64_t to = (left_ms > 55000 ? 55000 : left_ms) + modal_client_scale_ms(mc, 5000);
+    struct grpc_call *call = grpc_call_start(mc->cp, CP_PREFIX "ImageJoinStreaming", body, body_len,
+                                             meta, to, on_join, js);
+    free(body);
+    if (call == NULL)
+        return RC_NOMEM;
+    while (!grpc_call_done(call) && !js->finished)
+        if (grpc_client_run(mc->cp, 1000) != RC_OK)
+            break;
+    *st = *grpc_call_status(call);
+    if (!grpc_call_done(call) && !js->finished) {
+        st->code = GRPC_UNAVAILABLE;
+        (void)snprintf(st->message, sizeof(st->message), "the HTTP/2 client failed");
+    }
+    grpc_call_free(call);
+    return RC_OK;
+}
 
-    memset(&js, 0, sizeof(js));
-    while (!js.finished) {
-        Modal__Client__ImageJoinStreamingRequest jr =
-            MODAL__CLIENT__IMAGE_JOIN_STREAMING_REQUEST__INIT;
-        uint8_t *body = NULL;
-        size_t body_len = 0;
-        const char *meta[8];
-        jr.image_id = image_id;
-        jr.last_entry_id = js.entry_id;
-        int64_t left = deadline_ms > 0 ? deadline_ms - clock_mono_ms() : 120000;
+/* ImageJoinStreaming for image_id, reopened from the last entry until a result arrives or
+ * deadline_ms (0 = 20 minutes); 3 retryable failures in a row without a log entry end it. */
+static enum rc
+image_join(struct modal_client *mc, char *image_id, int64_t deadline_ms, struct join_state *js,
+           struct grpc_status *st)
+{
+    unsigned failures = 0;
+    if (deadline_ms <= 0)
+        deadline_ms = clock_mono_ms() + modal_client_scale_ms(mc, DL_UNBOUNDED);
+    while (!js->finished) {
+        int64_t left = deadline_ms - clock_mono_ms();
         if (left <= 0) {
             st->code = GRPC_DEADLINE_EXCEEDED;
             (void)snprintf(st->message, sizeof(st->message), "image build still running");
             return RC_BACKEND;
         }
-        jr.timeout = left > 55000 ? 55.0f : (float)left / 1000.0f;
-        rc = modal_client_auth(mc, st);
-        if (rc == RC_OK)
-            rc = pack(&jr.base, &body, &body_len);
+        js->progress = false;
+        enum rc rc = image_join_once(mc, image_id, left, js, st);
         if (rc != RC_OK)
             return rc;
-        cp_meta(mc, true, meta);
-        struct grpc_call *call = grpc_call_start(mc->cp, CP_PREFIX "ImageJoinStreaming", body,
-                                                 body_len, meta, left + 5000, on_join, &js);
-        free(body);
-        if (call == NULL)
-            return RC_NOMEM;
-        while (!grpc_call_done(call) && !js.finished)
-            if (grpc_client_run(mc->cp, 1000) != RC_OK)
-                break;
-        *st = *grpc_call_status(call);
-        bool done = grpc_call_done(call);
-        grpc_call_free(call);
-        if (js.finished)
+        if (js->finished)
             break;
-        if (done && st->code != GRPC_OK && (!modal_retry_is_retryable(st->code) || ++failures > 3))
+        if (js->progress)
+            failures = 0;
+        if (st->code != GRPC_OK && (!modal_retry_is_retryable(st->code) || ++failures > 3))
             return RC_BACKEND;
     }
     memset(st, 0, sizeof(*st));
-    if (js.res.status != MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS) {
+    if (js->res.status != MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS) {
         Modal__Client__GenericResult g = MODAL__CLIENT__GENERIC_RESULT__INIT;
-        g.status = (Modal__Client__GenericResult__GenericStatus)js.res.status;
-        g.exception = js.res.exception;
+        g.status = (Modal__Client__GenericResult__GenericStatus)js->res.status;
+        g.exception = js->res.exception;
         return build_failed(st, &g);
     }
     return RC_OK;
 }
 
-enum rc
-modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, int64_t deadline_ms,
-                  char out_image_id[MODAL_ID_MAX], struct grpc_status *st)
+/* The store's name of def's image: its hash salted with the builder version. */
+static enum rc
+image_key(struct modal_client *mc, const struct imagedef *def, const char **out_builder,
+          char hash[65], struct grpc_status *st)
 {
-    enum rc rc;
+    enum rc rc = builder_version(mc, out_builder, st);
+    if (rc == RC_OK)
+        imagedef_hash(def, *out_builder, hash);
+    return rc;
+}
+
+void
+modal_image_forget(struct modal_client *mc, const struct imagedef *def)
+{
     const char *builder = NULL;
-    char from[600];
+    char hash[65];
+    struct grpc_status st;
+    if (image_key(mc, def, &builder, hash, &st) == RC_OK)
+        store_put(mc, "image", hash, NULL);
+}
+
+/* ImageGetOrCreate of def (its dockerfile commands and context files), then the build's
+ * result, joined when Modal has none yet (js->res and the log). */
+static enum rc
+image_create(struct modal_client *mc, const char *app_id, const struct imagedef *def,
+             const char *builder, int64_t deadline_ms, struct join_state *js,
+             char out_image_id[MODAL_ID_MAX], struct grpc_status *st)
+{
     Modal__Client__ImageGetOrCreateRequest req = MODAL__CLIENT__IMAGE_GET_OR_CREATE_REQUEST__INIT;
     Modal__Client__Image img = MODAL__CLIENT__IMAGE__INIT;
+    Modal__Client__ImageContextFile cf[1];
+    Modal__Client__ImageContextFile *cfp[1] = {&cf[0]};
     Modal__Client__ImageGetOrCreateResponse *r = NULL;
-    char *cmds[1];
-
-    out_image_id[0] = '\0';
-    int k = snprintf(from, sizeof(from), "FROM %s", tag);
-    if (k < 0 || (size_t)k >= sizeof(from)) {
-        st->code = GRPC_INVALID_ARGUMENT;
-        (void)snprintf(st->message, sizeof(st->message), "image tag longer than %zu bytes",
-                       sizeof(from) - 6);
-        return RC_BACKEND;
+    img.n_dockerfile_commands = def->n_commands;
+    img.dockerfile_commands = def->commands;
+    for (size_t i = 0; i < def->n_files && i < 1; i++) {
+        Modal__Client__ImageContextFile init = MODAL__CLIENT__IMAGE_CONTEXT_FILE__INIT;
+        union {
+            const char *c;
+            uint8_t *m;
+        } d = {def->files[i].data};
+        cf[i] = init;
+        cf[i].filename = mut(def->files[i].name);
+        cf[i].data.data = d.m;
+        cf[i].data.len = def->files[i].len;
+        img.n_context_files = i + 1;
     }
-    rc = builder_version(mc, &builder, st);
-    if (rc != RC_OK)
-        return rc;
-    cmds[0] = from;
-    img.n_dockerfile_commands = 1;
-    img.dockerfile_commands = cmds;
+    img.context_files = cfp;
     req.image = &img;
     req.app_id = mut(app_id);
     req.builder_version = mut(builder);
-    rc = cp_call(mc, "ImageGetOrCreate", &req.base,
-                 &modal__client__image_get_or_create_response__descriptor, 0, deadline_ms,
-                 (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call_ex(mc, "ImageGetOrCreate", &req.base,
+                            &modal__client__image_get_or_create_response__descriptor, DL_NONE,
+                            deadline_ms, "building the image", (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     rc = take_id(out_image_id, r->image_id, "image_id", st);
@@ -731,9 +1036,35 @@ modal_image_build(struct modal_client *mc, const char *app_id, const char *tag, 
             MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS)
             rc = build_failed(st, r->result);
     } else if (rc == RC_OK) {
-        rc = image_join(mc, out_image_id, deadline_ms, st);
+        rc = image_join(mc, out_image_id, deadline_ms, js, st);
     }
     modal__client__image_get_or_create_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+enum rc
+modal_image_get(struct modal_client *mc, const char *app_id, const struct imagedef *def,
+                int64_t deadline_ms, modal_log_fn *log_fn, void *log_ctx,
+                char out_image_id[MODAL_ID_MAX], struct grpc_status *st)
+{
+    const char *builder = NULL;
+    char hash[65];
+    struct join_state js;
+    out_image_id[0] = '\0';
+    memset(st, 0, sizeof(*st));
+    memset(&js, 0, sizeof(js));
+    js.log_fn = log_fn;
+    js.log_ctx = log_ctx;
+    enum rc rc = image_key(mc, def, &builder, hash, st);
+    if (rc != RC_OK)
+        return rc;
+    if (store_get(mc, "image", hash, out_image_id, MODAL_ID_MAX))
+        return RC_OK;
+    rc = image_create(mc, app_id, def, builder, deadline_ms, &js, out_image_id, st);
+    if (rc == RC_OK)
+        store_put(mc, "image", hash, out_image_id);
+    else
+        out_image_id[0] = '\0';
     return rc;
 }
 
@@ -762,6 +1093,7 @@ create_parts_init(struct modal_client *mc, const struct modal_sandbox_spec *spec
     cp->t_job = tag;
     cp->t_owner = tag;
     cp->res.memory_mb = spec->memory_mb;
+    cp->res.memory_mb_max = spec->memory_mb; /* a hard limit as well, as the SDKs' memory=(r, l) */
     cp->res.milli_cpu = spec->milli_cpu;
     cp->net.network_access_type = spec->block_network
                                       ? MODAL__CLIENT__NETWORK_ACCESS__NETWORK_ACCESS_TYPE__BLOCKED
@@ -803,9 +1135,9 @@ sandbox_create_v2(struct modal_client *mc, const struct modal_sandbox_spec *spec
     req.definition = &cp.def;
     req.n_tags = cp.n_tags;
     req.tags = cp.tags;
-    enum rc rc = cp_call(mc, "SandboxCreateV2", &req.base,
-                         &modal__client__sandbox_create_v2_response__descriptor, 0, 0,
-                         (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call_ex(mc, "SandboxCreateV2", &req.base,
+                            &modal__client__sandbox_create_v2_response__descriptor, DL_NONE,
+                            spec->deadline_ms, WAIT_CAPACITY, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     rc = take_id(out_sandbox_id, r->sandbox_id, "sandbox_id", st);
@@ -847,9 +1179,9 @@ modal_sandbox_create(struct modal_client *mc, const struct modal_sandbox_spec *s
     req.definition = &cp.def;
     req.n_tags = cp.n_tags;
     req.tags = cp.tags;
-    enum rc rc =
-        cp_call(mc, "SandboxCreate", &req.base, &modal__client__sandbox_create_response__descriptor,
-                0, 0, (ProtobufCMessage **)&r, st);
+    enum rc rc = cp_call_ex(mc, "SandboxCreate", &req.base,
+                            &modal__client__sandbox_create_response__descriptor, DL_NONE,
+                            spec->deadline_ms, WAIT_CAPACITY, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     rc = take_id(out_sandbox_id, r->sandbox_id, "sandbox_id", st);
@@ -862,6 +1194,8 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
                       char out_task_id[MODAL_ID_MAX], struct modal_result *out_res,
                       struct grpc_status *st)
 {
+    int64_t t0 = clock_mono_ms(), poll = modal_client_scale_ms(mc, TASK_POLL_MS);
+    int64_t note = t0 + modal_client_scale_ms(mc, WAIT_NOTE_MS);
     for (;;) {
         Modal__Client__SandboxGetTaskIdRequest req =
             MODAL__CLIENT__SANDBOX_GET_TASK_ID_REQUEST__INIT;
@@ -869,7 +1203,7 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
         req.sandbox_id = mut(sandbox_id);
         enum rc rc = cp_call(mc, id_is_v1(sandbox_id) ? "SandboxGetTaskId" : "SandboxGetTaskIdV2",
                              &req.base, &modal__client__sandbox_get_task_id_response__descriptor,
-                             10000, deadline_ms, (ProtobufCMessage **)&r, st);
+                             DL_LOOKUP, deadline_ms, (ProtobufCMessage **)&r, st);
         if (rc != RC_OK)
             return rc;
         if (r->task_result != NULL) {
@@ -883,9 +1217,14 @@ modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t d
             return rc;
         }
         modal__client__sandbox_get_task_id_response__free_unpacked(r, NULL);
-        if (deadline_ms > 0 && clock_mono_ms() + 500 >= deadline_ms)
+        int64_t now = clock_mono_ms();
+        if (deadline_ms > 0 && now + poll >= deadline_ms)
             return RC_TIMEOUT;
-        (void)usleep(500 * 1000);
+        if (now >= note && mc->waiting != NULL) {
+            mc->waiting(mc->waiting_ctx, WAIT_SCHEDULE, now - t0);
+            note = now + modal_client_scale_ms(mc, WAIT_NOTE_MS);
+        }
+        (void)usleep((useconds_t)poll * 1000);
     }
 }
 
@@ -898,9 +1237,10 @@ modal_sandbox_wait(struct modal_client *mc, const char *sandbox_id, float timeou
     req.sandbox_id = mut(sandbox_id);
     req.timeout = timeout_s;
     *out_done = false;
-    enum rc rc = cp_call(mc, id_is_v1(sandbox_id) ? "SandboxWait" : "SandboxWaitV2", &req.base,
-                         &modal__client__sandbox_wait_response__descriptor,
-                         (int64_t)(timeout_s * 1000.0f) + 10000, 0, (ProtobufCMessage **)&r, st);
+    enum rc rc =
+        cp_call(mc, id_is_v1(sandbox_id) ? "SandboxWait" : "SandboxWaitV2", &req.base,
+                &modal__client__sandbox_wait_response__descriptor,
+                (int64_t)(timeout_s * 1000.0f) + DL_LOOKUP, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->result != NULL) {
@@ -919,7 +1259,7 @@ modal_sandbox_terminate(struct modal_client *mc, const char *sandbox_id, struct 
     req.sandbox_id = mut(sandbox_id);
     enum rc rc =
         cp_call(mc, id_is_v1(sandbox_id) ? "SandboxTerminate" : "SandboxTerminateV2", &req.base,
-                &modal__client__sandbox_terminate_response__descriptor, 15000, 0, &r, st);
+                &modal__client__sandbox_terminate_response__descriptor, DL_LOOKUP, 0, &r, st);
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
     return rc;
@@ -949,7 +1289,7 @@ modal_sandbox_list(struct modal_client *mc, int version, const char *app_id, con
         req.n_tags = job_id ? 2 : 1;
         req.tags = tags;
         rc = cp_call(mc, v2 ? "SandboxListV2" : "SandboxList", &req.base,
-                     &modal__client__sandbox_list_response__descriptor, 0, 0,
+                     &modal__client__sandbox_list_response__descriptor, DL_LOOKUP, 0,
                      (ProtobufCMessage **)&r, st);
         if (rc != RC_OK)
             return rc;
@@ -983,6 +1323,13 @@ router_install(struct modal_client *mc, const char *url, const char *jwt, struct
         unsigned flags = url_is_loopback(mc->s.server_url) ? GRPC_CLIENT_H2C : 0;
         mc->router = grpc_client_new(url, flags);
         mc->router_url = strdup(url);
+        if (mc->router != NULL) {
+            grpc_client_set_keepalive(mc->router, modal_client_scale_ms(mc, GRPC_KEEPALIVE_MS));
+            if (grpc_client_set_ca(mc->router, mc->s.ca_file) != RC_OK) {
+                router_close(mc);
+                return RC_NOMEM;
+            }
+        }
         if (mc->router == NULL || mc->router_url == NULL) {
             st->code = GRPC_INVALID_ARGUMENT;
             (void)snprintf(st->message, sizeof(st->message), "unusable router URL");
@@ -1018,7 +1365,7 @@ router_access_v2(struct modal_client *mc, struct grpc_status *st)
     req.sandbox_id = mc->sandbox_id;
     enum rc rc = cp_call(mc, "SandboxGetCommandRouterAccess", &req.base,
                          &modal__client__sandbox_get_command_router_access_response__descriptor,
-                         15000, 0, (ProtobufCMessage **)&r, st);
+                         DL_LOOKUP, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->url == NULL || r->url[0] == '\0' || r->jwt == NULL || r->jwt[0] == '\0')
@@ -1040,8 +1387,8 @@ router_access(struct modal_client *mc, struct grpc_status *st)
     Modal__Client__TaskGetCommandRouterAccessResponse *r = NULL;
     req.task_id = mc->task_id;
     enum rc rc = cp_call(mc, "TaskGetCommandRouterAccess", &req.base,
-                         &modal__client__task_get_command_router_access_response__descriptor, 15000,
-                         0, (ProtobufCMessage **)&r, st);
+                         &modal__client__task_get_command_router_access_response__descriptor,
+                         DL_LOOKUP, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->url == NULL || r->url[0] == '\0' || r->jwt == NULL || r->jwt[0] == '\0')
@@ -1117,8 +1464,8 @@ router_call(struct modal_client *mc, const char *method, const ProtobufCMessage 
         rc = modal_retry_init(&retry, &MODAL_RETRY_ROUTER);
         if (rc != RC_OK)
             break;
-        rc = grpc_unary(mc->router, path, body, body_len, meta, &retry.hook, attempt_ms,
-                        deadline_ms, &resp, &resp_len, st);
+        rc = grpc_unary(mc->router, path, body, body_len, meta, &retry.hook,
+                        modal_client_scale_ms(mc, attempt_ms), deadline_ms, &resp, &resp_len, st);
         if (rc == RC_OK || st->code != GRPC_UNAUTHENTICATED || round == 1)
             break;
         /* The router rejected its JWT: fetch access again and retry once. */
@@ -1239,8 +1586,8 @@ modal_exec_start(struct modal_client *mc, const struct modal_exec_spec *spec,
     req.n_env = envc;
     req.env = eptr;
     rc = router_call(mc, "TaskExecStart", &req.base,
-                     &modal__task_command_router__task_exec_start_response__descriptor, 30000, 0,
-                     &r, st);
+                     &modal__task_command_router__task_exec_start_response__descriptor,
+                     DL_EXEC_START, 0, &r, st);
 out:
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
@@ -1271,8 +1618,8 @@ modal_exec_stdin_write(struct modal_client *mc, const char *exec_id, uint64_t of
     req.eof = eof;
     enum rc rc =
         router_call(mc, "TaskExecStdinWrite", &req.base,
-                    &modal__task_command_router__task_exec_stdin_write_response__descriptor, 60000,
-                    deadline_ms, &r, st);
+                    &modal__task_command_router__task_exec_stdin_write_response__descriptor,
+                    DL_STDIN, deadline_ms, &r, st);
     if (r != NULL)
         protobuf_c_message_free_unpacked(r, NULL);
     return rc;
@@ -1292,7 +1639,7 @@ modal_exec_poll(struct modal_client *mc, const char *exec_id, bool *out_done, in
     *out_signal = -1;
     enum rc rc = router_call(mc, "TaskExecPoll", &req.base,
                              &modal__task_command_router__task_exec_poll_response__descriptor,
-                             15000, 0, (ProtobufCMessage **)&r, st);
+                             DL_LOOKUP, 0, (ProtobufCMessage **)&r, st);
     if (rc != RC_OK)
         return rc;
     if (r->exit_status_case ==

@@ -6,9 +6,13 @@
  * MODAL_ENVIRONMENT / MODAL_IMAGE_BUILDER_VERSION beat the selected .modal.toml profile, which
  * beats the defaults. A struct modal_client holds one grpc_client for the control plane and,
  * once modal_router_open ran, one for the router of a task. Every control-plane call carries
- * the JS SDK's metadata (client type 8, client version 1.0.0), the token id/secret and the
- * JWT from AuthTokenGet, which is cached and refreshed halfway through its lifetime
- * (docs/modal.md#auth-token). Router calls carry "authorization: Bearer <router JWT>"; an
+ * the JS SDK's metadata (client type 8, client version 1.0.0, x-modal-host), the token
+ * id/secret and the JWT from AuthTokenGet. That JWT, and the ids that do not change from job to
+ * job (app, image builder version, built images), are shared by labbox's processes through
+ * rpc/modal_store (<data_dir>/modal): one token serves every process until shortly before it
+ * expires (docs/modal.md#auth-token). Each kind of call has its own deadline, like the SDKs:
+ * none on creates and builds beyond the caller's, short ones on lookups
+ * (docs/modal.md#deadlines). Router calls carry "authorization: Bearer <router JWT>"; an
  * UNAUTHENTICATED answer refreshes the router access once and retries
  * (docs/modal.md#router-access). Unary calls retry per docs/modal.md#retries-and-idempotency;
  * those rules (codes, backoff, server-directed retries, idempotency keys) are
@@ -34,6 +38,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "config.h"
+#include "parse/imagedef.h"
 #include "rc.h"
 #include "rpc/grpc.h"
 
@@ -52,6 +57,10 @@ struct modal_settings {
     char profile[128];              /* profile read from the file, "" = none */
     char config_path[512];          /* the .modal.toml consulted */
     char instance[64];              /* value of the "labbox" tag: cfg->instance, or "1" */
+    char data_dir[512];             /* where the shared store lives; "" = no sharing */
+    char ca_file[512];              /* CAs for Modal's TLS (cfg->modal_ca_file); "" = system */
+    double time_scale;              /* every fixed interval and deadline times this: 1, or
+                                     * LABBOX_TEST_MODAL_TIME_SCALE in (0, 1] for tests */
 };
 
 /* modal_settings_load fills *out from the environment, the profile file and defaults. The
@@ -72,24 +81,47 @@ struct modal_client *modal_client_new(const struct modal_settings *s);
 void modal_client_free(struct modal_client *mc);
 /* modal_client_settings: the settings in use (borrowed for mc's life). */
 const struct modal_settings *modal_client_settings(const struct modal_client *mc);
+/* modal_client_scale_ms: ms times the settings' time_scale (at least 1 when ms > 0). */
+int64_t modal_client_scale_ms(const struct modal_client *mc, int64_t ms);
 
-/* modal_client_auth makes sure a valid auth JWT is cached (AuthTokenGet with a 5 s deadline).
- * RC_BACKEND with st on failure (UNAUTHENTICATED/PERMISSION_DENIED = the token was rejected). */
+/* Told every 30 s (scaled) that a call is still waiting for Modal: what (a sentence) and how
+ * long so far. Sandbox creation and scheduling (capacity) and image builds tell it. */
+typedef void modal_wait_fn(void *ctx, const char *what, int64_t elapsed_ms);
+/* modal_client_set_waiting: the observer of long waits (fn NULL: none). */
+void modal_client_set_waiting(struct modal_client *mc, modal_wait_fn *fn, void *ctx);
+
+/* modal_client_auth makes sure a valid auth JWT is at hand: this client's, else the shared
+ * store's, else a new one from AuthTokenGet (5 s deadline), which goes into the store. RC_BACKEND
+ * with st on failure (UNAUTHENTICATED/PERMISSION_DENIED = the token was rejected). */
 enum rc modal_client_auth(struct modal_client *mc, struct grpc_status *st) LB_MUST_CHECK;
 
 /* ---- control-plane operations (docs/modal.md#rpcs-labbox-uses) ---- */
 
-/* modal_app_get_or_create: AppGetOrCreate(name, environment, CREATE_IF_MISSING) -> app id. */
+/* modal_app_get_or_create: the app id the shared store has for name, else
+ * AppGetOrCreate(name, environment, CREATE_IF_MISSING), remembered in the store.
+ * modal_app_forget drops the stored id (it turned out stale). */
 enum rc modal_app_get_or_create(struct modal_client *mc, const char *name,
                                 char out_app_id[MODAL_ID_MAX],
                                 struct grpc_status *st) LB_MUST_CHECK;
+void modal_app_forget(struct modal_client *mc, const char *name);
+/* modal_client_probe: a real round trip for health checks: the token (from the store unless
+ * due) and AppGetOrCreate(app) without the store (the answer refreshes it). */
+enum rc modal_client_probe(struct modal_client *mc, const char *app,
+                           struct grpc_status *st) LB_MUST_CHECK;
 
-/* modal_image_build: ImageGetOrCreate(FROM tag) then ImageJoinStreaming until a result, by
- * deadline_ms. RC_OK with *out_image_id. A finished but failed build is RC_BACKEND with
- * st->code = FAILED_PRECONDITION and a message "image build failed (STATUS): exception". */
-enum rc modal_image_build(struct modal_client *mc, const char *app_id, const char *tag,
-                          int64_t deadline_ms, char out_image_id[MODAL_ID_MAX],
-                          struct grpc_status *st) LB_MUST_CHECK;
+/* Gets each piece of a build log as Modal sends it (text, not necessarily whole lines). */
+typedef void modal_log_fn(void *ctx, const char *p, size_t len);
+
+/* modal_image_get: the image of def: the id the shared store has for the definition's hash
+ * (salted with the image builder version), else ImageGetOrCreate with def's dockerfile commands
+ * and context files, then ImageJoinStreaming until a result, by deadline_ms, the build's log
+ * going to log_fn (may be NULL); a built image is remembered in the store. A finished but
+ * failed build is RC_BACKEND with st->code = FAILED_PRECONDITION and a message "image build
+ * failed (STATUS): exception". modal_image_forget drops def's stored id (it turned out stale). */
+enum rc modal_image_get(struct modal_client *mc, const char *app_id, const struct imagedef *def,
+                        int64_t deadline_ms, modal_log_fn *log_fn, void *log_ctx,
+                        char out_image_id[MODAL_ID_MAX], struct grpc_status *st) LB_MUST_CHECK;
+void modal_image_forget(struct modal_client *mc, const struct imagedef *def);
 
 struct modal_sandbox_spec {
     const char *app_id;
@@ -98,12 +130,15 @@ struct modal_sandbox_spec {
     uint32_t memory_mb;    /* 0 = Modal's default */
     uint32_t milli_cpu;    /* 0 = Modal's default */
     bool block_network;
-    const char *job_id; /* tagged job=<id>, plus labbox=<instance> */
-    const char *owner;  /* tagged owner=<owner> unless NULL: whose sandbox it is */
-    int version;        /* 2: SandboxCreateV2; anything else: SandboxCreate (V1) */
+    const char *job_id;  /* tagged job=<id>, plus labbox=<instance> */
+    const char *owner;   /* tagged owner=<owner> unless NULL: whose sandbox it is */
+    int version;         /* 2: SandboxCreateV2; anything else: SandboxCreate (V1) */
+    int64_t deadline_ms; /* CLOCK_MONOTONIC ms: the create (with its capacity wait) ends by then */
 };
 
-/* modal_sandbox_create creates an idle sandbox (no entrypoint) -> sandbox id. V1
+/* modal_sandbox_create creates an idle sandbox (no entrypoint) -> sandbox id, waiting for
+ * capacity as long as spec->deadline_ms allows (no per-attempt deadline, as in the SDKs; the
+ * waiting observer hears of it every 30 s). V1
  * (SandboxCreate) leaves out_task_id "": the task comes from modal_sandbox_task_id. V2
  * (SandboxCreateV2) fills out_task_id when the reply carries the task id and router access,
  * and then has already connected the router (modal_router_client is that task's); otherwise
@@ -125,7 +160,8 @@ struct modal_result {
 const char *modal_generic_status_name(int status);
 
 /* modal_sandbox_task_id polls SandboxGetTaskId(V2) every 500 ms until a task id (RC_OK), the
- * sandbox finished (RC_CONFLICT, *out_res filled) or deadline_ms (RC_TIMEOUT). */
+ * sandbox finished (RC_CONFLICT, *out_res filled) or deadline_ms (RC_TIMEOUT); the waiting
+ * observer hears of a long wait every 30 s. */
 enum rc modal_sandbox_task_id(struct modal_client *mc, const char *sandbox_id, int64_t deadline_ms,
                               char out_task_id[MODAL_ID_MAX], struct modal_result *out_res,
                               struct grpc_status *st) LB_MUST_CHECK;

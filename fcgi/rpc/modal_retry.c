@@ -80,28 +80,46 @@ jitter01(void)
     return (double)r / 4294967296.0;
 }
 
-/* grpc_retry_meta_fn: the idempotency key, the attempt number and, after the first, the time
- * since the first attempt. */
+/* "name: S.mmm" (seconds) into buf. */
+static enum rc
+seconds_line(char *buf, size_t cap, const char *name, int64_t ms)
+{
+    int k = snprintf(buf, cap, "%s: %" PRId64 ".%03d", name, ms / 1000, (int)(ms % 1000));
+    return k > 0 && (size_t)k < cap ? RC_OK : RC_TOOBIG;
+}
+
+/* grpc_retry_meta_fn: the JS SDK's retry metadata: the idempotency key, the number of policy
+ * retries and of server-directed (throttle) retries so far, and for each kind that happened,
+ * the seconds since the first attempt. */
 static enum rc
 retry_meta(void *ctx, unsigned n, int64_t elapsed_ms, const char **out, size_t cap, size_t *out_n)
 {
     struct modal_retry *r = ctx;
+    (void)n;
     *out_n = 0;
     if (!r->policy.idempotency_meta)
         return RC_OK;
-    if (cap < 3)
+    if (cap < 5)
         return RC_TOOBIG;
-    int k = snprintf(r->attempt, sizeof(r->attempt), "x-retry-attempt: %u", n);
-    if (k < 0 || (size_t)k >= sizeof(r->attempt))
+    int k = snprintf(r->attempt, sizeof(r->attempt), "x-retry-attempt: %u", r->retries);
+    int l = snprintf(r->throttle_attempt, sizeof(r->throttle_attempt),
+                     "x-throttle-retry-attempt: %u", r->throttles);
+    if (k < 0 || (size_t)k >= sizeof(r->attempt) || l < 0 ||
+        (size_t)l >= sizeof(r->throttle_attempt))
         return RC_TOOBIG;
     out[(*out_n)++] = r->key;
     out[(*out_n)++] = r->attempt;
-    if (n > 0) {
-        k = snprintf(r->delay, sizeof(r->delay), "x-retry-delay: %" PRId64 ".%03d",
-                     elapsed_ms / 1000, (int)(elapsed_ms % 1000));
-        if (k < 0 || (size_t)k >= sizeof(r->delay))
+    out[(*out_n)++] = r->throttle_attempt;
+    if (r->retries > 0) {
+        if (seconds_line(r->delay, sizeof(r->delay), "x-retry-delay", elapsed_ms) != RC_OK)
             return RC_TOOBIG;
         out[(*out_n)++] = r->delay;
+    }
+    if (r->throttles > 0) {
+        if (seconds_line(r->throttle_delay, sizeof(r->throttle_delay), "x-throttle-retry-delay",
+                         elapsed_ms) != RC_OK)
+            return RC_TOOBIG;
+        out[(*out_n)++] = r->throttle_delay;
     }
     return RC_OK;
 }

@@ -6,8 +6,10 @@
  * struct modal_retry_policy. On top of that the server may direct a retry: a
  * grpc-status-details-bin that decodes as modal.client.RPCStatus carrying a
  * modal.client.RPCRetryPolicy detail says how long to wait, for any code, without counting
- * against the policy's retries. Control-plane calls also carry idempotency metadata: one
- * x-idempotency-key for all attempts of a logical call, x-retry-attempt and x-retry-delay.
+ * against the policy's retries. Control-plane calls also carry the JS SDK's idempotency
+ * metadata: one x-idempotency-key for all attempts of a logical call, x-retry-attempt and
+ * x-throttle-retry-attempt (policy and server-directed retries so far), and x-retry-delay /
+ * x-throttle-retry-delay once there was one of that kind.
  *
  * A struct modal_retry is the state of one logical call (counters, its key and the metadata
  * lines); modal_retry_init fills its hook, which the caller passes to grpc_unary. The table of
@@ -61,11 +63,13 @@ int64_t modal_retry_after_ms(const unsigned char *details, size_t len);
 struct modal_retry {
     struct grpc_retry hook; /* pass &hook to grpc_unary */
     struct modal_retry_policy policy;
-    unsigned retries;   /* policy retries so far */
-    unsigned throttles; /* server-directed retries so far */
-    char key[64];       /* "x-idempotency-key: <uuid>" */
-    char attempt[48];   /* "x-retry-attempt: N" */
-    char delay[48];     /* "x-retry-delay: S.mmm" (seconds since the first attempt) */
+    unsigned retries;          /* policy retries so far */
+    unsigned throttles;        /* server-directed retries so far */
+    char key[64];              /* "x-idempotency-key: <uuid>" */
+    char attempt[48];          /* "x-retry-attempt: N" (policy retries so far) */
+    char throttle_attempt[56]; /* "x-throttle-retry-attempt: N" (server-directed ones) */
+    char delay[48];            /* "x-retry-delay: S.mmm" (seconds since the first attempt) */
+    char throttle_delay[56];   /* "x-throttle-retry-delay: S.mmm" */
 };
 
 /* modal_retry_init prepares r for one logical call under a copy of p (the caller may then

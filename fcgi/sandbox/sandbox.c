@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "parse/logsplit.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 
@@ -180,6 +181,126 @@ sandbox_emit_at(struct sandbox *sb, enum sandbox_stream s, uint64_t at, const ch
                  s == SANDBOX_STDOUT ? "stdout" : "stderr");
     sandbox_emit(sb, s, p + skip, n - skip);
     sb->resume_offset[s] = at + n;
+}
+
+/*** Notes: labbox's own lines in the job's log ***/
+
+void
+sandbox_note(struct sandbox *sb, const char *fmt, ...)
+{
+    char line[SANDBOX_NOTE_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return;
+    if ((size_t)k >= sizeof(line)) {
+        /* Cut on a character boundary: never half a UTF-8 sequence. */
+        size_t n = sizeof(line) - 1;
+        while (n > 0 && ((unsigned char)line[n] & 0xc0) == 0x80)
+            n--;
+        line[n] = '\0';
+    }
+    log_debug("%s: note: %s", sb->ops->name, line);
+    if (sb->on_note != NULL)
+        sb->on_note(sb->cb_ctx, line);
+}
+
+static enum rc
+note_line(void *ctx, const char *line, size_t len, bool cut, uint64_t consumed)
+{
+    struct sandbox_notes *n = ctx;
+    (void)cut;
+    (void)consumed;
+    sandbox_note(n->sb, "%s%.*s", n->prefix, (int)len, line);
+    return RC_OK;
+}
+
+enum rc
+sandbox_notes_open(struct sandbox *sb, const char *prefix, struct sandbox_notes *n)
+{
+    size_t pl = strlen(prefix);
+    n->sb = sb;
+    n->prefix = prefix;
+    n->ls = logsplit_new(SANDBOX_NOTE_MAX - (pl < 400 ? pl : 400), 0, note_line, n);
+    return n->ls != NULL ? RC_OK : RC_NOMEM;
+}
+
+void
+sandbox_notes_feed(struct sandbox_notes *n, const char *p, size_t len)
+{
+    if (n->ls != NULL)
+        RC_IGNORE(logsplit_feed(n->ls, p, len));
+}
+
+void
+sandbox_notes_close(struct sandbox_notes *n)
+{
+    if (n->ls == NULL)
+        return;
+    RC_IGNORE(logsplit_finish(n->ls));
+    logsplit_free(n->ls);
+    n->ls = NULL;
+}
+
+/*** The agent's image ***/
+
+void
+sandbox_image_fini(struct sandbox_image *img)
+{
+    imagedef_fini(&img->def);
+    free(img->dockerfile);
+    free(img->requirements);
+    memset(img, 0, sizeof(*img));
+}
+
+/* <dirfd>/name into *out (heap) when it is a regular file; NULL when absent. */
+static enum rc
+read_def_file(struct sandbox *sb, int dirfd, const char *name, char **out, size_t *out_len)
+{
+    enum rc rc = fs_read_all(dirfd, name, IMAGEDEF_MAX_FILE, out, out_len);
+    if (rc == RC_NOTFOUND) {
+        *out = NULL;
+        return RC_OK;
+    }
+    if (rc == RC_TOOBIG)
+        return sandbox_fail(sb, "the agent's %s is larger than %d bytes", name, IMAGEDEF_MAX_FILE);
+    if (rc != RC_OK && rc != RC_NOMEM)
+        return sandbox_fail(sb, "the agent's %s cannot be read", name);
+    return rc;
+}
+
+enum rc
+sandbox_image_load(struct sandbox *sb, const char *base, const char *extra_json,
+                   struct sandbox_image *out)
+{
+    size_t dl = 0, rl = 0;
+    char err[300];
+    memset(out, 0, sizeof(*out));
+    int dfd = open(sb->job->work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        log_errno("open %s", sb->job->work_dir);
+        return sandbox_fail(sb, "cannot open the job's work directory");
+    }
+    enum rc rc = read_def_file(sb, dfd, "Dockerfile", &out->dockerfile, &dl);
+    if (rc == RC_OK && out->dockerfile == NULL)
+        rc = read_def_file(sb, dfd, "requirements.txt", &out->requirements, &rl);
+    (void)close(dfd);
+    if (rc != RC_OK)
+        return rc;
+    rc = imagedef_build(&out->def, base, out->dockerfile, dl, out->requirements, rl, extra_json,
+                        err, sizeof(err));
+    if (rc == RC_BADREQ)
+        return sandbox_fail(sb, "the agent's image definition is not usable: %s", err);
+    if (rc != RC_OK)
+        return rc;
+    bool extra = extra_json != NULL && extra_json[0] != '\0';
+    (void)snprintf(out->what, sizeof(out->what), "%s%s%s",
+                   out->dockerfile ? "Dockerfile" : (out->requirements ? "requirements.txt" : ""),
+                   extra && (out->dockerfile || out->requirements) ? " and " : "",
+                   extra ? "modal_image_commands" : "");
+    return RC_OK;
 }
 
 /*** Time ***/

@@ -42,6 +42,7 @@
 
 #include "config.h"
 #include "jobs/collect.h"
+#include "parse/imagedef.h"
 #include "rc.h"
 
 /* The work dir's layout, as the agent sees it: SANDBOX_WORKSPACE holds the agent's files,
@@ -94,6 +95,7 @@ struct sandbox_job {
 struct sandbox;
 
 typedef void sandbox_output_fn(void *ctx, enum sandbox_stream s, const char *p, size_t n);
+typedef void sandbox_note_fn(void *ctx, const char *line);
 typedef enum rc sandbox_persist_fn(void *ctx, struct sandbox *sb);
 typedef bool sandbox_claimed_fn(void *ctx, const char *job_id);
 
@@ -145,6 +147,7 @@ struct sandbox {
     uint64_t resume_offset[SANDBOX_STREAM__MAX];
     int64_t deadline_ms;            /* CLOCK_MONOTONIC ms by which blocking I/O must end, 0: none */
     sandbox_output_fn *on_output;   /* agent bytes go here */
+    sandbox_note_fn *on_note;       /* labbox's own lines for the job's log go here */
     sandbox_persist_fn *on_persist; /* saves sb->state into job.json */
     void *cb_ctx;                   /* passed to the callbacks */
     char error[512];                /* human-readable reason for RC_BACKEND, no secrets */
@@ -181,6 +184,41 @@ void sandbox_emit(struct sandbox *sb, enum sandbox_stream s, const char *p, size
  * repeats a byte. Bytes beyond resume_offset must follow it without a gap. */
 void sandbox_emit_at(struct sandbox *sb, enum sandbox_stream s, uint64_t at, const char *p,
                      size_t n);
+
+/* sandbox_note: a printf-style line from labbox itself for the job's log (its "system"
+ * stream, never the agent's): what the backend is waiting for, an image build's output. At most
+ * SANDBOX_NOTE_MAX bytes of valid UTF-8 (the caller's text is cut, not the record). */
+#define SANDBOX_NOTE_MAX 900
+void sandbox_note(struct sandbox *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Text from a backend's tool (an image build's log) into notes, line by line: each line, made
+ * valid UTF-8 and cut at SANDBOX_NOTE_MAX, becomes one note after prefix. open: RC_NOMEM only;
+ * feed takes any bytes; close notes a last partial line and frees (safe twice). */
+struct sandbox_notes {
+    struct sandbox *sb;
+    struct logsplit *ls;
+    const char *prefix; /* borrowed */
+};
+enum rc sandbox_notes_open(struct sandbox *sb, const char *prefix,
+                           struct sandbox_notes *n) LB_MUST_CHECK;
+void sandbox_notes_feed(struct sandbox_notes *n, const char *p, size_t len);
+void sandbox_notes_close(struct sandbox_notes *n);
+
+/* The image the agent needs (docs/modal.md#images): the job's copy of the agent dir may hold a
+ * Dockerfile and a requirements.txt; extra_json adds instructions (Modal's
+ * modal_image_commands). def borrows the files' bytes kept here; what names the sources for
+ * people ("requirements.txt", "Dockerfile and modal_image_commands", ...; "" when def.plain). */
+struct sandbox_image {
+    struct imagedef def;
+    char *dockerfile, *requirements; /* heap, NULL when absent */
+    char what[80];
+};
+/* sandbox_image_load reads the definition files of the job's work dir and builds the
+ * definition on base (the configured image). RC_BACKEND with sb->error for a definition labbox
+ * refuses (naming the file and line), RC_NOMEM. Free with sandbox_image_fini either way. */
+enum rc sandbox_image_load(struct sandbox *sb, const char *base, const char *extra_json,
+                           struct sandbox_image *out) LB_MUST_CHECK;
+void sandbox_image_fini(struct sandbox_image *img);
 
 /* sandbox_io_ms: how long one blocking backend call may take: cap_ms, cut to what is left
  * before sb->deadline_ms (at least 1 ms, so a call past the deadline fails at once). */

@@ -5,6 +5,8 @@
  * backend does not do, so docker_host = tcp://<non-loopback> is refused at init).
  *
  *   connect  GET /_ping, GET /version; ApiVersion >= 1.40 required; paths use /v1.40 or /v1.41
+ *   image    the agent's image: docker_image, or built from the agent dir's definition
+ *            (Dockerfile, requirements.txt) once per definition (sandbox_docker_image.h)
  *   start    state {phase: "creating"} persisted, POST /containers/create (name labbox-<job>,
  *            labels labbox=<instance>, labbox.job=<job> (and labbox.owner=<owner>), no network, all
  * caps dropped, no-new-privileges, user 65534:65534, memory/pids/ulimits from the config, tmpfs
@@ -82,6 +84,7 @@
 #include "log.h"
 #include "parse/dockerframe.h"
 #include "rpc/httpc.h"
+#include "sandbox/sandbox_docker_image.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 
@@ -119,8 +122,9 @@ struct docker {
     struct httpc_target target;
     struct httpc *http;
     bool connected;
-    char api[16]; /* "/v1.41" */
-    char id[128]; /* the container's id, "" until known */
+    char api[16];    /* "/v1.41" */
+    char id[128];    /* the container's id, "" until known */
+    char image[300]; /* the image it runs (sandbox_docker_image.h) */
     struct httpc_stream *logs;
     struct dockerframe frame;
     uint64_t pos[SANDBOX_STREAM__MAX]; /* bytes per stream seen on the current log stream */
@@ -456,7 +460,8 @@ create_body(const struct sandbox *sb)
     if (ok && cfg->pids > 0)
         ok = add(hc, "PidsLimit", json_object_new_int64(clamp_i64(cfg->pids, 1)));
 
-    ok = ok && add(c, "Image", json_object_new_string(cfg->docker_image));
+    const struct docker *d = sb->priv;
+    ok = ok && add(c, "Image", json_object_new_string(d->image[0] ? d->image : cfg->docker_image));
     ok = ok && add(c, "Cmd", str_array(sb->job->argv));
     ok = ok && add(c, "Env", str_array(sb->job->envp));
     ok = ok && add(c, "WorkingDir", json_object_new_string(SANDBOX_WORKSPACE));
@@ -1088,7 +1093,9 @@ docker_start(struct sandbox *sb)
     if (rc != RC_OK)
         return rc;
     d->id[0] = '\0';
-    rc = save_state(sb, "creating");
+    rc = docker_image_prepare(sb, d->http, d->api, d->image, sizeof(d->image));
+    if (rc == RC_OK)
+        rc = save_state(sb, "creating");
     if (rc == RC_OK)
         rc = create_container(sb);
     if (rc == RC_OK)

@@ -17,20 +17,26 @@
  * existing sandbox (wait, terminate, router access on attach or JWT refresh) follows the family of
  * its recorded id's shape, whatever the configuration says now, like the SDKs do (modal_client.h).
  * Listing (crash-during-create recovery, orphan reaping) looks at both families, since an earlier
- * run may have used the other one. Execs, uploads, outputs and the kill exec are router calls, the
+ * run may have used the other one. Execs, uploads, outputs and the stop exec are router calls, the
  * same for both.
  *
- * Stopping the agent but keeping the sandbox. Modal has no RPC that kills one exec, and all
- * execs of a sandbox share its container's pid namespace. So the agent runs under a POSIX sh
- * wrapper (AGENT_WRAP) that records its pid and start time in MODAL_PIDFILE, puts it in a
- * session of its own with setsid when it is not already a process group leader (setsid then
- * does not fork, so the agent keeps the exec's pid and its exit status is the exec's), then
- * execs the agent. cancel() starts a short kill exec (AGENT_KILL) that SIGKILLs the agent, its
- * process group and session, and all their descendants, found through /proc (descendants are
- * SIGSTOPped first so that none forks away). poll() then sees the agent's exit as usual, and
- * collect() still finds /workspace/outputs. If the kill exec cannot be started or fails, or the
- * agent has not ended MODAL_KILL_GRACE_MS later, the sandbox is terminated as the last resort (the
- * outputs are lost: collect() then brings nothing).
+ * Stopping the agent but keeping the sandbox (docs/modal.md#stopping-the-agent). Modal has no RPC
+ * that stops one exec, and terminating the sandbox loses the outputs. The only thing every exec
+ * of a sandbox surely shares is its files, so the agent runs under a POSIX sh wrapper
+ * (AGENT_WRAP) whose watcher stops the agent's whole process tree when a stop file appears;
+ * cancel() starts a short stop exec (AGENT_STOP) that creates that file. poll() then sees the
+ * agent's exit as usual, and collect() still finds /workspace/outputs. If the stop exec cannot
+ * be started or fails, or the agent has not ended MODAL_KILL_GRACE_MS later, the agent is given
+ * up on (abandoned): reported ended, its outputs collected as they are, the sandbox terminated by
+ * destroy() right after.
+ *
+ * Streams. The agent's stdout, stderr and exit wait are reopened, after a growing backoff, for
+ * as long as the router answers (data, or a call it accepted before the connection was cut
+ * under it); MODAL_STREAM_RETRIES calls in a row that nothing came back to end the job.
+ *
+ * Images and shared ids. start() builds the agent's image from the agent dir's definition
+ * (sandbox_image_load), its build log into the job's log as notes; the app, builder and image ids
+ * and the auth token come from the store rpc/modal_store shares between labbox's processes.
  *
  * Time. The supervisor keeps the wall clock and calls cancel() at its deadline; this backend
  * keeps none. The agent exec carries a server-side timeout_secs of timeout_s +
@@ -57,75 +63,87 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
+#include "util/sha256.h"
 
 #define MODAL_LIFETIME_MARGIN_S 900              /* sandbox lifetime beyond the agent timeout */
 #define MODAL_MILLI_CPU         1000             /* one CPU */
 #define MODAL_SETUP_MS          (20 * 60 * 1000) /* image build + create, when no deadline */
 #define MODAL_BACKSTOP_S        30               /* agent exec's server timeout beyond timeout_s */
 #define MODAL_STDIN_CHUNK       (1024 * 1024)
-#define MODAL_WAIT_ATTEMPT_MS   60000
-#define MODAL_STREAM_RETRIES    10
+#define MODAL_WAIT_ATTEMPT_MS   60000 /* one TaskExecWait attempt, then asked again */
+#define MODAL_STREAM_RETRIES    10    /* reopenings in a row that nothing came back to */
+#define MODAL_REOPEN_BASE_MS    50    /* first delay before reopening a stream or wait ... */
+#define MODAL_REOPEN_CAP_MS     2000  /* ... doubling to this */
 #define MODAL_DRAIN_MS          10000 /* after exit, how long stdio may still trail */
-#define MODAL_PERSIST_MS        2000  /* stdio offsets saved this often, for diagnosis */
-#define MODAL_KILL_GRACE_MS     5000  /* from the kill exec's start to the agent's end */
-#define MODAL_KILL_EXEC_S       30    /* server-side timeout of the kill exec */
-#define MODAL_PIDFILE           "/tmp/.labbox-agent.pid" /* "pid starttime" of the agent */
+#define MODAL_PROBE_MS          60000 /* the health check asks Modal at most this often */
+#define MODAL_KILL_GRACE_MS     5000  /* from the stop exec's start to the agent's end */
+#define MODAL_KILL_EXEC_S       30    /* server-side timeout of the stop exec */
+#define MODAL_STOPFILE          "/tmp/.labbox-stop-" /* + the agent's exec id */
 
-/* The agent's wrapper, argv[2] of `sh -c` (never modified); $@ is the agent's argv. Records
- * "pid starttime" (field 22 of /proc/pid/stat) and gives the agent a session of its own when
- * that needs no fork. */
-static char AGENT_WRAP[] = "p=$$ g= t=\n"
-                           "if read -r s 2>/dev/null </proc/$p/stat; then s=${s##*) }; "
-                           "g=$(set -- $s; echo \"$3\"); t=$(set -- $s; echo \"${20}\"); fi\n"
-                           "echo \"$p $t\" >" MODAL_PIDFILE " 2>/dev/null\n"
-                           "case $1 in -*) ;; *) if [ -n \"$g\" ] && [ \"$g\" != \"$p\" ] && "
-                           "command -v setsid >/dev/null 2>&1; then exec setsid \"$@\"; fi;; esac\n"
-                           "exec \"$@\"\n";
-
-/* The kill exec: if the recorded process is still the agent (same start time), SIGSTOP every
- * process whose parent is already marked or whose process group or session is the agent's pid,
- * until a pass over /proc finds no more, then SIGKILL the agent and all of them, then once more
- * whatever is in its group or session (forked meanwhile). The agent itself is not stopped: its
- * parent is the exec's runtime, which may react to a stopped child (nsenter stops itself).
- * Exit 0 also when the agent is already gone; 3 when there is no usable pid file. */
-static char AGENT_KILL[] =
-    "read -r p t <" MODAL_PIDFILE " || exit 3\n"
-    "case $p in ''|*[!0-9]*|1) exit 3;; esac\n"
-    "st() { s=; read -r s 2>/dev/null </proc/$1/stat || return 1; s=${s##*) }; }\n"
-    "st \"$p\" || exit 0\n"
-    "set -- $s\n"
-    "[ -z \"$t\" ] || [ \"${20}\" = \"$t\" ] || exit 0\n"
-    "v=\" $p \" more=1\n"
-    "while [ $more = 1 ]; do\n"
-    "  more=0\n"
-    "  for d in /proc/[0-9]*; do\n"
-    "    q=${d#/proc/}\n"
-    "    case $v in *\" $q \"*) continue;; esac\n"
-    "    [ \"$q\" = $$ ] || [ \"$q\" = 1 ] || ! st \"$q\" && continue\n"
-    "    set -- $s\n"
-    "    case $v in *\" $2 \"*) ;; *) [ \"$3\" = \"$p\" ] || [ \"$4\" = \"$p\" ] || continue;; "
-    "esac\n"
-    "    kill -STOP \"$q\" 2>/dev/null\n"
-    "    v=\"$v$q \" more=1\n"
-    "  done\n"
+/* The agent's wrapper, argv[2] of `sh -c` (never modified); $1 is the stop file, the rest the
+ * agent's argv. The agent runs as the wrapper's child, in a session of its own where setsid
+ * needs no fork (an asynchronous child is no process group leader). A watcher subshell, with
+ * no part in the exec's output, looks for the stop file once a second; when it appears it stops
+ * the agent's whole tree (STOP_TREE), deaf to the TERM the wrapper sends it once the agent is
+ * gone. The wrapper exits with the agent's status (a death by
+ * signal n as 128 + n, which sandbox_result_from_exit reads back as the signal). So stopping
+ * needs only what every exec shares, the sandbox's files, never a common pid namespace. */
+#define STOP_TREE                                                                                  \
+    "st() { s=; read -r s 2>/dev/null </proc/$1/stat || return 1; s=${s##*) }; }\n"                \
+    "v=\" $a \" more=1\n"                                                                          \
+    "while [ $more = 1 ]; do\n"                                                                    \
+    "  more=0\n"                                                                                   \
+    "  for d in /proc/[0-9]*; do\n"                                                                \
+    "    q=${d#/proc/}\n"                                                                          \
+    "    case $v in *\" $q \"*) continue;; esac\n"                                                 \
+    "    [ \"$q\" = $$ ] || [ \"$q\" = 1 ] || ! st \"$q\" && continue\n"                           \
+    "    set -- $s\n"                                                                              \
+    "    case $v in *\" $2 \"*) ;; *) [ \"$3\" = \"$a\" ] || [ \"$4\" = \"$a\" ] || continue;; "   \
+    "esac\n"                                                                                       \
+    "    kill -STOP \"$q\" 2>/dev/null\n"                                                          \
+    "    v=\"$v$q \" more=1\n"                                                                     \
+    "  done\n"                                                                                     \
+    "done\n"                                                                                       \
+    "for q in $v; do kill -KILL \"$q\" 2>/dev/null; done\n"                                        \
+    "for d in /proc/[0-9]*; do\n"                                                                  \
+    "  q=${d#/proc/}\n"                                                                            \
+    "  [ \"$q\" = $$ ] || [ \"$q\" = 1 ] || ! st \"$q\" && continue\n"                             \
+    "  set -- $s\n"                                                                                \
+    "  [ \"$3\" = \"$a\" ] || [ \"$4\" = \"$a\" ] && kill -KILL \"$q\" 2>/dev/null\n"              \
     "done\n"
-    "for q in $v; do kill -KILL \"$q\" 2>/dev/null; done\n"
-    "for d in /proc/[0-9]*; do\n"
-    "  q=${d#/proc/}\n"
-    "  [ \"$q\" = $$ ] || [ \"$q\" = 1 ] || ! st \"$q\" && continue\n"
-    "  set -- $s\n"
-    "  [ \"$3\" = \"$p\" ] || [ \"$4\" = \"$p\" ] && kill -KILL \"$q\" 2>/dev/null\n"
-    "done\n"
-    "exit 0\n";
 
+/* STOP_TREE, run by the watcher: SIGSTOP every process whose parent is already marked or whose
+ * process group or session is the agent's, until a pass over /proc finds no more, then SIGKILL
+ * the agent and all of them, then once more whatever is in its group or session (forked
+ * meanwhile). */
+static char AGENT_WRAP[] =
+    "f=$1; shift\n"
+    "case $1 in -*) \"$@\" & ;; *) if command -v setsid >/dev/null 2>&1; then setsid \"$@\" & "
+    "else \"$@\" & fi;; esac\n"
+    "a=$!\n"
+    "(while [ ! -e \"$f\" ]; do kill -0 $a 2>/dev/null || exit 0; sleep 1; done\n"
+    "trap '' TERM\n" STOP_TREE ") </dev/null >/dev/null 2>&1 &\n"
+    "w=$!\n"
+    "wait $a; c=$?\n"
+    "kill $w 2>/dev/null\n"
+    "exit $c\n";
+
+/* The stop exec: create the stop file the wrapper's watcher looks for. */
+static char AGENT_STOP[] = ": >\"$1\"";
+
+/* One of the agent's output streams, or its exit wait: a call reopened as long as the router
+ * answers (docs/modal.md#output-streams-and-resume-offsets). */
 struct modal_stream {
     struct sandbox *sb;
     enum sandbox_stream which;
     struct grpc_call *call;
     uint64_t offset; /* bytes received (and emitted) */
     bool eof;
-    unsigned retries; /* consecutive failures, reset when data arrives */
-    bool failed;      /* decode failure */
+    bool data;         /* bytes arrived on the current call */
+    unsigned quiet;    /* calls in a row without data: the reopening backs off */
+    bool auth_retried; /* the router JWT was refreshed for this run of failures */
+    int64_t reopen_at; /* CLOCK_MONOTONIC ms when a closed call is due again; 0: not due */
+    bool failed;       /* decode failure */
 };
 
 struct modal_priv {
@@ -137,16 +155,18 @@ struct modal_priv {
     char exec_agent[37];
     char exec_kill[37];
     struct modal_stream st[SANDBOX_STREAM__MAX];
-    struct grpc_call *wait;
-    struct grpc_call *kill_wait; /* TaskExecWait of the kill exec */
-    bool kill_sent;              /* the kill exec was started */
+    struct modal_stream wait;    /* TaskExecWait of the agent (its call, failures, reopening) */
+    unsigned failures;           /* agent calls in a row that nothing came back to: bounded */
+    struct grpc_call *kill_wait; /* TaskExecWait of the stop exec */
+    bool kill_sent;              /* the stop exec was started */
     int64_t kill_deadline;       /* CLOCK_MONOTONIC ms by which the agent must have ended */
     bool exited;
     int code, signo;
     int64_t exit_mono; /* when the exit was seen */
     bool stopping;     /* cancel() asked for the agent's end */
+    bool abandoned;    /* the agent could not be stopped: collect what is there, then terminate */
     bool terminated;   /* the sandbox is gone (terminated by us or found ended) */
-    int64_t last_persist;
+    struct sandbox_notes build_log; /* an image build's log, into the job's log */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -195,7 +215,6 @@ save(struct sandbox *sb)
     enum rc rc = sandbox_persist(sb);
     if (rc != RC_OK)
         return sandbox_fail(sb, "cannot persist the Modal sandbox state: %s", rc_str(rc));
-    P(sb)->last_persist = clock_mono_ms();
     return RC_OK;
 }
 
@@ -515,29 +534,25 @@ on_agent_data(void *ctx, const char *p, size_t len)
     sandbox_emit(s->sb, s->which, d, n);
     s->offset += n;
     if (n > 0)
-        s->retries = 0;
+        s->data = true;
     free(d);
     return RC_OK;
 }
 
 static enum rc
-open_stream(struct sandbox *sb, enum sandbox_stream which)
+open_stream(struct sandbox *sb, struct modal_stream *s)
 {
     struct modal_priv *p = P(sb);
-    struct modal_stream *s = &p->st[which];
-    s->sb = sb;
-    s->which = which;
-    s->call = modal_exec_stdio_start(p->mc, p->exec_agent, which == SANDBOX_STDERR ? 1 : 0,
-                                     s->offset, on_agent_data, s);
+    s->data = false;
+    s->reopen_at = 0;
+    if (s == &p->wait) {
+        s->call = modal_exec_wait_start(p->mc, p->exec_agent,
+                                        modal_client_scale_ms(p->mc, MODAL_WAIT_ATTEMPT_MS));
+    } else {
+        s->call = modal_exec_stdio_start(p->mc, p->exec_agent, s->which == SANDBOX_STDERR ? 1 : 0,
+                                         s->offset, on_agent_data, s);
+    }
     return s->call != NULL ? RC_OK : RC_NOMEM;
-}
-
-static enum rc
-open_wait(struct sandbox *sb)
-{
-    struct modal_priv *p = P(sb);
-    p->wait = modal_exec_wait_start(p->mc, p->exec_agent, MODAL_WAIT_ATTEMPT_MS);
-    return p->wait != NULL ? RC_OK : RC_NOMEM;
 }
 
 static enum rc
@@ -546,13 +561,17 @@ begin_agent_io(struct sandbox *sb)
     struct modal_priv *p = P(sb);
     enum rc rc = RC_OK;
     for (int i = 0; i < SANDBOX_STREAM__MAX && rc == RC_OK; i++) {
+        memset(&p->st[i], 0, sizeof(p->st[i]));
+        p->st[i].sb = sb;
+        p->st[i].which = (enum sandbox_stream)i;
         p->st[i].offset = sb->resume_offset[i];
-        p->st[i].eof = false;
-        p->st[i].retries = 0;
-        rc = open_stream(sb, (enum sandbox_stream)i);
+        rc = open_stream(sb, &p->st[i]);
     }
+    memset(&p->wait, 0, sizeof(p->wait));
+    p->wait.sb = sb;
+    p->failures = 0;
     if (rc == RC_OK && !p->exited)
-        rc = open_wait(sb);
+        rc = open_stream(sb, &p->wait);
     return rc;
 }
 
@@ -562,11 +581,21 @@ end_agent_io(struct modal_priv *p)
     for (int i = 0; i < SANDBOX_STREAM__MAX; i++) {
         grpc_call_free(p->st[i].call);
         p->st[i].call = NULL;
+        p->st[i].reopen_at = 0;
     }
-    grpc_call_free(p->wait);
-    p->wait = NULL;
+    grpc_call_free(p->wait.call);
+    p->wait.call = NULL;
+    p->wait.reopen_at = 0;
     grpc_call_free(p->kill_wait);
     p->kill_wait = NULL;
+}
+
+/* The stop file of the agent's exec (the wrapper's watcher looks for it). */
+static bool
+stop_file(const struct modal_priv *p, char *out, size_t cap)
+{
+    int k = snprintf(out, cap, MODAL_STOPFILE "%s", p->exec_agent);
+    return k > 0 && (size_t)k < cap;
 }
 
 static enum rc
@@ -574,16 +603,19 @@ start_agent(struct sandbox *sb)
 {
     struct modal_priv *p = P(sb);
     struct grpc_status st;
+    char stop[80];
     enum rc rc = phase(sb, "running");
     if (rc == RC_OK)
         rc = new_exec(sb, "exec_agent", p->exec_agent);
     if (rc != RC_OK)
         return rc;
+    if (!stop_file(p, stop, sizeof(stop)))
+        return sandbox_fail(sb, "the agent's stop file name does not fit");
     uint64_t t = sb->job->timeout_s + MODAL_BACKSTOP_S; /* see "Time" above */
     size_t n = 0;
     while (sb->job->argv[n] != NULL)
         n++;
-    char **argv = calloc(n + 5, sizeof(*argv));
+    char **argv = calloc(n + 6, sizeof(*argv));
     if (argv == NULL)
         return RC_NOMEM;
     static char w0[] = "sh", w1[] = "-c", w3[] = "labbox-agent";
@@ -591,7 +623,8 @@ start_agent(struct sandbox *sb)
     argv[1] = w1;
     argv[2] = AGENT_WRAP;
     argv[3] = w3;
-    memcpy(argv + 4, sb->job->argv, n * sizeof(*argv));
+    argv[4] = stop;
+    memcpy(argv + 5, sb->job->argv, n * sizeof(*argv));
     struct modal_exec_spec spec = {p->exec_agent,
                                    argv,
                                    sb->job->envp,
@@ -609,6 +642,22 @@ start_agent(struct sandbox *sb)
 
 /* ------------------------------------------------------------------ hooks */
 
+/* A long wait for Modal (capacity, a build) goes into the job's log. */
+static void
+on_waiting(void *ctx, const char *what, int64_t elapsed_ms)
+{
+    struct sandbox *sb = ctx;
+    sandbox_note(sb, "%s: %" PRId64 " s so far", what, elapsed_ms / 1000);
+}
+
+/* A piece of an image build's log goes into the job's log, line by line. */
+static void
+on_build_log(void *ctx, const char *p, size_t len)
+{
+    struct sandbox *sb = ctx;
+    sandbox_notes_feed(&P(sb)->build_log, p, len);
+}
+
 static enum rc
 modal_init(struct sandbox *sb)
 {
@@ -625,6 +674,7 @@ modal_init(struct sandbox *sb)
     explicit_bzero(&s, sizeof(s));
     if (P(sb)->mc == NULL)
         return sandbox_fail(sb, "Modal server URL is not usable (expected http(s)://host[:port])");
+    modal_client_set_waiting(P(sb)->mc, on_waiting, sb);
     return RC_OK;
 }
 
@@ -635,6 +685,7 @@ modal_fini(struct sandbox *sb)
     if (p == NULL)
         return;
     end_agent_io(p);
+    sandbox_notes_close(&p->build_log);
     modal_client_free(p->mc);
     p->mc = NULL;
 }
@@ -647,29 +698,37 @@ need_client(struct sandbox *sb)
     return RC_OK;
 }
 
-/* Create the sandbox and connect to its router; p->sandbox_id is persisted. */
+/* The app and the agent's image (built once per definition, its log in the job's log). */
 static enum rc
-create_sandbox(struct sandbox *sb)
+app_and_image(struct sandbox *sb, const struct sandbox_image *img, char image_id[MODAL_ID_MAX])
 {
     struct modal_priv *p = P(sb);
     struct grpc_status st;
-    char image_id[MODAL_ID_MAX];
-    int64_t deadline = setup_deadline(sb);
-    enum rc rc;
-
-    rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
+    enum rc rc = modal_app_get_or_create(p->mc, sb->cfg->modal_app, p->app_id, &st);
     if (rc != RC_OK)
         return fail_st(sb, "looking up the Modal app", &st);
-    rc = modal_image_build(p->mc, p->app_id, sb->cfg->modal_image, deadline, image_id, &st);
-    if (rc != RC_OK) {
-        if (st.code == GRPC_FAILED_PRECONDITION || st.code == GRPC_NOT_FOUND)
-            return sandbox_fail(sb, "Modal image '%s' is not usable: %s", sb->cfg->modal_image,
-                                st.message);
-        return fail_st(sb, "building the image", &st);
-    }
-    rc = phase(sb, "creating");
-    if (rc != RC_OK)
+    if (!img->def.plain)
+        sandbox_note(sb, "Modal image from %s on %s", img->what, img->def.commands[0] + 5);
+    rc = sandbox_notes_open(sb, "image build: ", &p->build_log);
+    if (rc == RC_OK)
+        rc = modal_image_get(p->mc, p->app_id, &img->def, setup_deadline(sb), on_build_log, sb,
+                             image_id, &st);
+    sandbox_notes_close(&p->build_log);
+    if (rc == RC_OK || rc == RC_NOMEM)
         return rc;
+    if (st.code == GRPC_FAILED_PRECONDITION || st.code == GRPC_NOT_FOUND)
+        return sandbox_fail(sb, "Modal image '%s' is not usable: %s",
+                            img->def.plain ? sb->cfg->modal_image : img->what, st.message);
+    return fail_st(sb, "building the image", &st);
+}
+
+/* SandboxCreate(V2) of image_id; sandbox, app and task ids are recorded as soon as they exist.
+ * *stale: Modal refused because it does not know the app or the image (nothing was created). */
+static enum rc
+create_call(struct sandbox *sb, const char *image_id, bool *stale)
+{
+    struct grpc_status st;
+    struct modal_priv *p = P(sb);
     uint64_t life = sb->job->timeout_s + MODAL_LIFETIME_MARGIN_S;
     struct modal_sandbox_spec spec = {
         .app_id = p->app_id,
@@ -681,6 +740,7 @@ create_sandbox(struct sandbox *sb)
         .job_id = sb->job->id,
         .owner = sb->job->owner,
         .version = sb->cfg->modal_sandbox_version == 2 ? 2 : 1,
+        .deadline_ms = setup_deadline(sb),
     };
     p->task_id[0] = '\0';
     p->router_ready = false;
@@ -689,18 +749,54 @@ create_sandbox(struct sandbox *sb)
         return crc;
     p->router_ready = crc == RC_OK && p->task_id[0] != '\0';
     /* A V2 sandbox whose router access failed exists all the same: record it first. */
-    rc = p->sandbox_id[0] != '\0' ? set_state(sb, "sandbox_id", p->sandbox_id) : RC_OK;
+    enum rc rc = p->sandbox_id[0] != '\0' ? set_state(sb, "sandbox_id", p->sandbox_id) : RC_OK;
     if (rc == RC_OK && p->sandbox_id[0] != '\0')
         rc = set_state(sb, "app_id", p->app_id);
     if (rc == RC_OK && p->task_id[0] != '\0')
         rc = set_state(sb, "task_id", p->task_id);
     if (rc == RC_OK && p->sandbox_id[0] != '\0')
         rc = save(sb);
-    if (rc != RC_OK)
+    if (rc != RC_OK || crc == RC_OK)
         return rc;
-    if (crc != RC_OK)
-        return fail_st(sb, "creating the sandbox", &st);
-    return RC_OK;
+    *stale = p->sandbox_id[0] == '\0' &&
+             (st.code == GRPC_NOT_FOUND || st.code == GRPC_FAILED_PRECONDITION);
+    /* Refused outright: nothing was made, so no stray to look for later (a retryable failure
+     * may have lost the answer of a create that worked: phase "creating" stays for that). */
+    if (p->sandbox_id[0] == '\0' && !modal_retry_is_retryable(st.code) &&
+        (rc = phase(sb, "refused")) != RC_OK)
+        return rc;
+    return fail_st(sb, "creating the sandbox", &st);
+}
+
+/* Create the sandbox and connect to its router; p->sandbox_id is persisted. The app and image
+ * ids may come from the shared store: when Modal no longer knows them (the app or image was
+ * deleted), they are forgotten, looked up or built again, and the create is tried once more. */
+static enum rc
+create_sandbox(struct sandbox *sb)
+{
+    struct modal_priv *p = P(sb);
+    struct sandbox_image img;
+    char image_id[MODAL_ID_MAX];
+    bool stale = false;
+    enum rc rc = sandbox_image_load(sb, sb->cfg->modal_image, sb->cfg->modal_image_commands, &img);
+    if (rc == RC_OK)
+        rc = app_and_image(sb, &img, image_id);
+    if (rc == RC_OK)
+        rc = phase(sb, "creating");
+    if (rc != RC_OK)
+        goto out;
+    rc = create_call(sb, image_id, &stale);
+    if (rc == RC_BACKEND && stale) {
+        log_info("%s: looking up the app and the image again", sb->error);
+        modal_app_forget(p->mc, sb->cfg->modal_app);
+        modal_image_forget(p->mc, &img.def);
+        rc = app_and_image(sb, &img, image_id);
+        if (rc == RC_OK)
+            rc = create_call(sb, image_id, &stale);
+    }
+out:
+    sandbox_image_fini(&img);
+    return rc;
 }
 
 /* The sandbox's task id (unless create returned it) and its router. */
@@ -908,47 +1004,98 @@ fill_result(struct sandbox *sb, struct sandbox_result *out)
         sandbox_result_from_exit(out, p->code, 0, false);
 }
 
+/* A closed stream or wait is due again after a backoff that grows while nothing arrives
+ * (50 ms doubling to 2 s, scaled): never a busy loop against a failing router. */
+static void
+schedule_reopen(struct sandbox *sb, struct modal_stream *s)
+{
+    int64_t d = MODAL_REOPEN_BASE_MS;
+    for (unsigned i = 1; i < s->quiet && d < MODAL_REOPEN_CAP_MS; i++)
+        d *= 2;
+    if (d > MODAL_REOPEN_CAP_MS)
+        d = MODAL_REOPEN_CAP_MS;
+    s->reopen_at = clock_mono_ms() + modal_client_scale_ms(P(sb)->mc, d);
+}
+
+/* A stream's or wait's call ended with status st (not OK): schedule it again, or fail. Calls
+ * are reopened for as long as the router answers: data, or a call the router had accepted
+ * before something on the way cut it (a proxy or a load balancer closing a quiet connection),
+ * is progress, on any of the agent's three calls. Only MODAL_STREAM_RETRIES calls in a row that
+ * nothing came back to (refused, unreachable, an error status) end the job. what: for errors. */
+static enum rc
+reopen_or_fail(struct sandbox *sb, struct modal_stream *s, const struct grpc_status *st, bool cut,
+               const char *what)
+{
+    struct modal_priv *p = P(sb);
+    if (s->data || cut) {
+        p->failures = 0;
+        s->auth_retried = false;
+    }
+    s->quiet = s->data ? 0 : s->quiet + 1;
+    if (st->code == GRPC_UNAUTHENTICATED) {
+        /* The router's JWT may have expired: new access once per run of failures. */
+        struct grpc_status st2;
+        if (s->auth_retried || modal_router_refresh(p->mc, &st2) != RC_OK)
+            return fail_st(sb, what, st);
+        s->auth_retried = true;
+    } else if (!modal_retry_is_retryable(st->code) ||
+               (!cut && !s->data && ++p->failures > MODAL_STREAM_RETRIES)) {
+        return fail_st(sb, what, st);
+    }
+    log_debug("%s: %s (%s)%s, again in a while", what, grpcframe_code_name(st->code), st->message,
+              cut ? " after the router had answered" : "");
+    schedule_reopen(sb, s);
+    return RC_OK;
+}
+
 /* Handle a finished stdio call: EOF, or reopen at the offset. */
 static enum rc
 stream_ended(struct sandbox *sb, struct modal_stream *s)
 {
-    struct modal_priv *p = P(sb);
-    const struct grpc_status *gs = grpc_call_status(s->call);
-    int code = gs->code;
-    struct grpc_status st = *gs;
+    struct grpc_status st = *grpc_call_status(s->call);
+    bool cut = grpc_call_cut(s->call);
     grpc_call_free(s->call);
     s->call = NULL;
     if (s->failed)
         return sandbox_fail(sb, "undecodable output message from the Modal router");
-    if (code == GRPC_OK) {
+    if (st.code == GRPC_OK) {
         s->eof = true;
         return RC_OK;
     }
-    if (code == GRPC_UNAUTHENTICATED) {
-        struct grpc_status st2;
-        if (s->retries++ > 0 || modal_router_refresh(p->mc, &st2) != RC_OK)
-            return fail_st(sb, "reading the agent's output", &st);
-        return open_stream(sb, s->which);
+    return reopen_or_fail(sb, s, &st, cut, "reading the agent's output");
+}
+
+/* The router no longer knows the agent's process: has the sandbox died? */
+static enum rc
+agent_lost(struct sandbox *sb, const struct grpc_status *st)
+{
+    struct modal_priv *p = P(sb);
+    bool done = false;
+    struct modal_result res;
+    struct grpc_status st3;
+    if (modal_sandbox_wait(p->mc, p->sandbox_id, 0.0f, &done, &res, &st3) == RC_OK && done) {
+        p->terminated = true;
+        return sandbox_fail(sb, "the Modal sandbox died (%s)%s%s",
+                            modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
+                            res.exception);
     }
-    if (!modal_retry_is_retryable(code) || ++s->retries > MODAL_STREAM_RETRIES)
-        return fail_st(sb, "reading the agent's output", &st);
-    log_debug("stdio stream %d: %s, reopening at %" PRIu64, (int)s->which,
-              grpcframe_code_name(code), s->offset);
-    return open_stream(sb, s->which);
+    return fail_st(sb, "waiting for the agent", st);
 }
 
 static enum rc
 wait_ended(struct sandbox *sb)
 {
     struct modal_priv *p = P(sb);
-    struct grpc_status st = *grpc_call_status(p->wait);
+    struct modal_stream *w = &p->wait;
+    struct grpc_status st = *grpc_call_status(w->call);
+    bool cut = grpc_call_cut(w->call);
     if (st.code == GRPC_OK) {
         char *m = NULL;
         size_t n = 0;
-        grpc_call_take_message(p->wait, &m, &n);
-        grpc_call_free(p->wait);
-        p->wait = NULL;
         int code, sig;
+        grpc_call_take_message(w->call, &m, &n);
+        grpc_call_free(w->call);
+        w->call = NULL;
         bool ok = m != NULL && modal_exec_wait_decode(m, n, &code, &sig);
         free(m);
         if (!ok)
@@ -959,53 +1106,73 @@ wait_ended(struct sandbox *sb)
         p->exit_mono = clock_mono_ms();
         return RC_OK;
     }
-    grpc_call_free(p->wait);
-    p->wait = NULL;
-    if (st.code == GRPC_UNAUTHENTICATED) {
-        struct grpc_status st2;
-        if (modal_router_refresh(p->mc, &st2) != RC_OK)
-            return fail_st(sb, "waiting for the agent", &st);
-        return open_wait(sb);
+    bool own_deadline = grpc_call_timed_out(w->call);
+    grpc_call_free(w->call);
+    w->call = NULL;
+    if (own_deadline) {
+        /* The end of one attempt: the agent simply runs on. Ask again at once. */
+        p->failures = 0;
+        w->quiet = 0;
+        return open_stream(sb, w);
     }
-    if (st.code == GRPC_DEADLINE_EXCEEDED || modal_retry_is_retryable(st.code))
-        return open_wait(sb);
-    /* The router no longer knows the process: has the sandbox died? */
-    bool done = false;
-    struct modal_result res;
-    struct grpc_status st3;
-    if (modal_sandbox_wait(p->mc, p->sandbox_id, 0.0f, &done, &res, &st3) == RC_OK && done) {
-        p->terminated = true;
-        return sandbox_fail(sb, "the Modal sandbox died (%s)%s%s",
-                            modal_generic_status_name(res.status), res.exception[0] ? ": " : "",
-                            res.exception);
-    }
-    return fail_st(sb, "waiting for the agent", &st);
+    if (st.code != GRPC_UNAUTHENTICATED && !modal_retry_is_retryable(st.code))
+        return agent_lost(sb, &st);
+    return reopen_or_fail(sb, w, &st, cut, "waiting for the agent");
 }
 
-/* The fallback: terminate the whole sandbox (its outputs are lost). */
+/* Reopen the streams and the wait that are due. */
 static enum rc
-hard_stop(struct sandbox *sb, const char *why)
+reopen_due(struct sandbox *sb)
 {
     struct modal_priv *p = P(sb);
-    log_warn("Modal sandbox %s: %s: terminating it; its outputs are lost", p->sandbox_id, why);
+    int64_t now = clock_mono_ms();
+    enum rc rc = RC_OK;
+    for (int i = 0; i < SANDBOX_STREAM__MAX && rc == RC_OK; i++)
+        if (p->st[i].call == NULL && !p->st[i].eof && p->st[i].reopen_at > 0 &&
+            now >= p->st[i].reopen_at)
+            rc = open_stream(sb, &p->st[i]);
+    if (rc == RC_OK && p->wait.call == NULL && !p->exited && p->wait.reopen_at > 0 &&
+        now >= p->wait.reopen_at)
+        rc = open_stream(sb, &p->wait);
+    return rc;
+}
+
+/* The agent could not be stopped (no stop exec, or it did not end in time). Its outputs so far
+ * are still collected: poll reports it ended, collect downloads what /workspace/outputs holds,
+ * and destroy terminates the sandbox with whatever still runs in it. Without a router there is
+ * nothing to collect from: then the sandbox is terminated at once. */
+static enum rc
+abandon_agent(struct sandbox *sb, const char *why)
+{
+    struct modal_priv *p = P(sb);
+    if (p->mc != NULL && modal_router_client(p->mc) != NULL) {
+        log_warn("Modal sandbox %s: %s: collecting the outputs as they are, then terminating it",
+                 p->sandbox_id, why);
+        p->abandoned = true;
+        return RC_OK;
+    }
+    log_warn("Modal sandbox %s: %s: terminating it", p->sandbox_id, why);
     terminate(sb);
     if (!p->terminated && p->sandbox_id[0] != '\0')
         return sandbox_fail(sb, "could not terminate the Modal sandbox %s", p->sandbox_id);
     return RC_OK;
 }
 
-/* Stop the agent but keep the sandbox: start the kill exec (see the header comment). */
+/* Stop the agent but keep the sandbox: the stop exec creates the file the agent's wrapper
+ * watches (see the header comment). */
 static enum rc
 stop_agent(struct sandbox *sb)
 {
     struct modal_priv *p = P(sb);
     struct grpc_status st;
-    static char k0[] = "sh", k1[] = "-c";
-    char *const argv[] = {k0, k1, AGENT_KILL, NULL};
-    if (p->exited || p->kill_sent || p->terminated)
+    char stop[80];
+    static char k0[] = "sh", k1[] = "-c", k3[] = "labbox-stop";
+    char *const argv[] = {k0, k1, AGENT_STOP, k3, stop, NULL};
+    if (p->exited || p->kill_sent || p->terminated || p->abandoned)
         return RC_OK;
-    if (p->mc == NULL || modal_router_client(p->mc) == NULL || p->exec_agent[0] == '\0')
-        return hard_stop(sb, "no agent process to stop");
+    if (p->mc == NULL || modal_router_client(p->mc) == NULL || p->exec_agent[0] == '\0' ||
+        !stop_file(p, stop, sizeof(stop)))
+        return abandon_agent(sb, "no agent process to stop");
     enum rc rc = new_exec(sb, "exec_kill", p->exec_kill);
     if (rc != RC_OK)
         return rc;
@@ -1014,17 +1181,18 @@ stop_agent(struct sandbox *sb)
     if (rc == RC_NOMEM)
         return rc;
     if (rc != RC_OK) {
-        log_warn("starting the kill exec: %s: %s", grpcframe_code_name(st.code), st.message);
-        return hard_stop(sb, "the agent could not be stopped");
+        log_warn("starting the stop exec: %s: %s", grpcframe_code_name(st.code), st.message);
+        return abandon_agent(sb, "the agent could not be stopped");
     }
     p->kill_sent = true;
-    p->kill_deadline = clock_mono_ms() + MODAL_KILL_GRACE_MS;
-    p->kill_wait = modal_exec_wait_start(p->mc, p->exec_kill, MODAL_KILL_GRACE_MS);
+    p->kill_deadline = clock_mono_ms() + modal_client_scale_ms(p->mc, MODAL_KILL_GRACE_MS);
+    p->kill_wait = modal_exec_wait_start(p->mc, p->exec_kill,
+                                         modal_client_scale_ms(p->mc, MODAL_KILL_GRACE_MS));
     return p->kill_wait != NULL ? RC_OK : RC_NOMEM;
 }
 
-/* The kill exec's TaskExecWait ended. A failed kill (non-zero exit) falls back to terminating
- * the sandbox at once; a failed wait leaves it to the agent's exit or p->kill_deadline. */
+/* The stop exec's TaskExecWait ended. A failed stop (non-zero exit) gives up on the agent at
+ * once; a failed wait leaves it to the agent's exit or p->kill_deadline. */
 static enum rc
 kill_ended(struct sandbox *sb)
 {
@@ -1042,23 +1210,24 @@ kill_ended(struct sandbox *sb)
     grpc_call_free(p->kill_wait);
     p->kill_wait = NULL;
     if (!ok) {
-        log_warn("waiting for the kill exec: %s: %s", grpcframe_code_name(st.code), st.message);
+        log_warn("waiting for the stop exec: %s: %s", grpcframe_code_name(st.code), st.message);
         return RC_OK;
     }
     if ((sig < 0 && code == 0) || p->exited)
         return RC_OK;
     char why[64];
-    (void)snprintf(why, sizeof(why), "the kill exec ended with %s %d",
+    (void)snprintf(why, sizeof(why), "the stop exec ended with %s %d",
                    sig >= 0 ? "signal" : "exit code", sig >= 0 ? sig : code);
-    return hard_stop(sb, why);
+    return abandon_agent(sb, why);
 }
 
-/* The agent was stopped by terminating the sandbox: report it ended. */
+/* The agent was given up on (abandoned) or its sandbox terminated while stopping it: report it
+ * ended. */
 static bool
 stopped_hard(struct sandbox *sb, bool *out_done, struct sandbox_result *out)
 {
     struct modal_priv *p = P(sb);
-    if (!p->terminated || !p->stopping)
+    if (!p->abandoned && !(p->terminated && p->stopping))
         return false;
     end_agent_io(p);
     fill_result(sb, out);
@@ -1089,6 +1258,18 @@ agent_ended(struct sandbox *sb, struct sandbox_result *out)
     }
 }
 
+/* How long poll may wait for the network: timeout_ms, or less when a reopening is due. */
+static int
+poll_wait_ms(const struct modal_priv *p, int timeout_ms)
+{
+    int64_t now = clock_mono_ms(), wait = timeout_ms > 0 ? timeout_ms : 0;
+    const struct modal_stream *all[] = {&p->st[0], &p->st[1], &p->wait};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (all[i]->call == NULL && all[i]->reopen_at > 0 && all[i]->reopen_at - now < wait)
+            wait = all[i]->reopen_at > now ? all[i]->reopen_at - now : 0;
+    return (int)wait;
+}
+
 static enum rc
 modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_result *out)
 {
@@ -1099,28 +1280,22 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
         return sandbox_fail(sb, "poll without a running Modal sandbox");
     if (stopped_hard(sb, out_done, out))
         return RC_OK;
-    if (grpc_client_run(modal_router_client(p->mc), timeout_ms > 0 ? timeout_ms : 0) != RC_OK)
+    if (grpc_client_run(modal_router_client(p->mc), poll_wait_ms(p, timeout_ms)) != RC_OK)
         return sandbox_fail(sb, "the HTTP/2 client failed");
     for (int i = 0; i < SANDBOX_STREAM__MAX && rc == RC_OK; i++)
         if (p->st[i].call != NULL && grpc_call_done(p->st[i].call))
             rc = stream_ended(sb, &p->st[i]);
-    if (rc == RC_OK && p->wait != NULL && grpc_call_done(p->wait))
+    if (rc == RC_OK && p->wait.call != NULL && grpc_call_done(p->wait.call))
         rc = wait_ended(sb);
     if (rc == RC_OK && p->kill_wait != NULL && grpc_call_done(p->kill_wait))
         rc = kill_ended(sb);
+    if (rc == RC_OK)
+        rc = reopen_due(sb);
     if (rc != RC_OK)
         return rc;
     if (stopped_hard(sb, out_done, out))
         return RC_OK;
     int64_t now = clock_mono_ms();
-    if (now - p->last_persist >= MODAL_PERSIST_MS) {
-        if (!json_set_i64(sb->state, "out_off", (int64_t)p->st[SANDBOX_STDOUT].offset) ||
-            !json_set_i64(sb->state, "err_off", (int64_t)p->st[SANDBOX_STDERR].offset))
-            return RC_NOMEM;
-        rc = save(sb);
-        if (rc != RC_OK)
-            return rc;
-    }
     bool streams_done = p->st[0].eof && p->st[1].eof;
     if (p->exited && (streams_done || now - p->exit_mono > MODAL_DRAIN_MS)) {
         if (!streams_done)
@@ -1130,7 +1305,7 @@ modal_poll(struct sandbox *sb, int timeout_ms, bool *out_done, struct sandbox_re
         return RC_OK;
     }
     if (!p->exited && p->kill_sent && now > p->kill_deadline) {
-        rc = hard_stop(sb, "the agent did not end after the kill exec");
+        rc = abandon_agent(sb, "the agent did not end after the stop exec");
         if (rc != RC_OK)
             return rc;
         (void)stopped_hard(sb, out_done, out);
@@ -1256,6 +1431,31 @@ modal_destroy(struct sandbox *sb)
     return save(sb);
 }
 
+/* The last health probe of this process (`labbox serve` checks from one thread). */
+static struct {
+    int64_t at;  /* CLOCK_MONOTONIC ms of the last successful probe, 0: none */
+    char of[65]; /* ... for these settings (a hash: credentials change on a reload) */
+} probe;
+
+/* A hash of what a probe's verdict depends on: server, credentials, environment, app. */
+static void
+probe_identity(struct sandbox *sb, char out[65])
+{
+    const struct modal_settings *s = modal_client_settings(P(sb)->mc);
+    const char *parts[] = {s->server_url, s->token_id, s->token_secret, s->environment,
+                           sb->cfg->modal_app};
+    struct sha256 h;
+    out[0] = '\0';
+    if (!sha256_init(&h))
+        return;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        sha256_update(&h, parts[i], strlen(parts[i]) + 1);
+    sha256_hex(&h, out);
+}
+
+/* check (docs/modal.md#auth-token): Modal is asked (the token, which comes from the shared
+ * store unless it is due, and AppGetOrCreate of modal_app) at most every MODAL_PROBE_MS while
+ * it answers; after a failure, at every check. */
 static enum rc
 modal_check(struct sandbox *sb)
 {
@@ -1263,11 +1463,20 @@ modal_check(struct sandbox *sb)
     enum rc rc = need_client(sb);
     if (rc != RC_OK)
         return rc;
-    const char *url = modal_client_settings(P(sb)->mc)->server_url;
-    rc = modal_client_auth(P(sb)->mc, &st);
-    if (rc == RC_OK)
+    int64_t now = clock_mono_ms();
+    char of[65];
+    probe_identity(sb, of);
+    if (probe.at != 0 && strcmp(of, probe.of) == 0 &&
+        now - probe.at < modal_client_scale_ms(P(sb)->mc, MODAL_PROBE_MS))
         return RC_OK;
-    if (rc == RC_NOMEM)
+    const char *url = modal_client_settings(P(sb)->mc)->server_url;
+    probe.at = 0;
+    rc = modal_client_probe(P(sb)->mc, sb->cfg->modal_app, &st);
+    if (rc == RC_OK && of[0] != '\0') {
+        probe.at = now;
+        memcpy(probe.of, of, sizeof(probe.of));
+    }
+    if (rc == RC_OK || rc == RC_NOMEM)
         return rc;
     switch (st.code) {
     case GRPC_UNAUTHENTICATED:

@@ -2,6 +2,7 @@
 #ifndef LABBOX_SPAN_H
 #define LABBOX_SPAN_H
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -24,6 +25,16 @@ span_eq(struct span a, const char *lit)
 {
     size_t n = strlen(lit);
     return a.len == n && (n == 0 || memcmp(a.p, lit, n) == 0);
+}
+
+/* span_trim_ends: move *b past leading and *e before trailing white space of [*b, *e). */
+static inline void
+span_trim_ends(const char **b, const char **e)
+{
+    while (*b < *e && isspace((unsigned char)**b))
+        (*b)++;
+    while (*e > *b && isspace((unsigned char)(*e)[-1]))
+        (*e)--;
 }
 
 #endif

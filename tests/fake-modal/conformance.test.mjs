@@ -316,8 +316,13 @@ describe("raw protocol (labbox C client's view)", () => {
     md.set("x-modal-token-id", TOKEN_ID);
     md.set("x-modal-token-secret", TOKEN_SECRET);
     md.set("x-modal-client-version", "1.0.0");
+    md.set("x-modal-host", "127.0.0.1");
     const unary = (client, m, req, meta) => new Promise((res, rej) => client[m](req, meta, (e, r) => (e ? rej(e) : res(r))));
 
+    // x-modal-host is required, as every official client sends it (the SDK above passed with it).
+    const noHost = md.clone();
+    noHost.remove("x-modal-host");
+    await assert.rejects(unary(cp, "AuthTokenGet", {}, noHost), (e) => e.code === grpc.status.INVALID_ARGUMENT && /x-modal-host/.test(e.details));
     const { token } = await unary(cp, "AuthTokenGet", {}, md);
     assert.equal(token.split(".").length, 3);
     const exp = JSON.parse(Buffer.from(token.split(".")[1], "base64").toString()).exp;

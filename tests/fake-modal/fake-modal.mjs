@@ -12,6 +12,7 @@ import crypto from "node:crypto";
 import { EventEmitter } from "node:events";
 import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +33,11 @@ const STDERR_TO_STDOUT = 2;
 const CHUNK = 1 << 20; /* max bytes per TaskExecStdioRead message */
 const MAX_HOLD_SECS = 55; /* longest a long-poll is held */
 const LIST_PAGE = 50;
+const CALL_LOG = 2000; /* calls kept for GET /calls */
+/* The x-modal-* request headers GET /calls shows (never the token secret or the JWTs). */
+const SHOWN_HEADERS = ["x-modal-host", "x-modal-client-type", "x-modal-client-version",
+  "x-modal-libmodal-version", "x-modal-token-id", "x-idempotency-key", "x-retry-attempt",
+  "x-retry-delay", "x-throttle-retry-attempt", "x-throttle-retry-delay"];
 const SANDBOX_BASE_ENV = {
   PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
   HOME: "/root",
@@ -277,7 +283,13 @@ class Proc extends EventEmitter {
    * takes every sandbox process with it). */
   spawn(nsPid, argv, env, cwd) {
     if (this.exit) return; /* killed before it started */
-    const ns = ["--target", String(nsPid), "--all", "--root", `--wd=${path.join(this.sb.rootDir, cwd)}`, "--", ...argv];
+    /* exec_pid_namespace "private": every exec gets a pid namespace (and /proc) of its own
+     * inside the sandbox, sharing only the files: what a client may not assume away. */
+    const priv = this.sb.execPidNs === "private" && this.id.split("/").pop() !== "entrypoint";
+    const ns = priv
+      ? ["--target", String(nsPid), "--mount", "--uts", "--ipc", "--net", "--root", `--wd=${path.join(this.sb.rootDir, cwd)}`,
+        "--", "unshare", "--pid", "--fork", "--mount-proc", "--", ...argv]
+      : ["--target", String(nsPid), "--all", "--root", `--wd=${path.join(this.sb.rootDir, cwd)}`, "--", ...argv];
     const wantErr = !this.errDevnull;
     const [cmd, args] = SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", "--", NSENTER, ...ns]] : [NSENTER, ns];
     this.child = spawn(cmd, args, {
@@ -408,8 +420,11 @@ class Proc extends EventEmitter {
  *   host ("127.0.0.1"), port (0 = any), adminPort (0 = any),
  *   tokenId ("ak-test"), tokenSecret ("as-test"), stateDir (temp dir),
  *   imageBuildMs (300), scheduleDelayMs (0), authTokenTtlSecs (3600),
- *   routerJwtTtlSecs (3600), failImageTags ([]), verbose (false).
- * Resolves to { port, adminPort, routerUrl, close() , fake }.
+ *   routerJwtTtlSecs (3600), failImageTags ([]), verbose (false), createDelayMs (0),
+ *   tlsCert / tlsKey (PEM files: serve TLS instead of h2c), proxy (false: an idle-cutting
+ *   proxy in front, see startProxy), proxyIdleCutMs (0 = never cut).
+ * Resolves to the FakeModal: { port, clientPort (what clients dial), adminPort, routerUrl,
+ *   close() }.
  */
 export async function startFakeModal(options = {}) {
   const fake = new FakeModal(options);
@@ -435,7 +450,18 @@ export class FakeModal {
       /* exec output of a finished sandbox is dropped this long after it ended */
       release_output_after_secs: o.releaseOutputAfterSecs ?? 30,
       image_builder_version: "2025.06",
+      /* SandboxCreate[V2] answers only after this long (a wait for capacity) */
+      create_delay_ms: o.createDelayMs ?? 0,
+      /* the idle-cutting proxy (--proxy): connections quiet this long are cut; 0 = never */
+      proxy_idle_cut_ms: o.proxyIdleCutMs ?? 0,
+      /* "shared" (one pid namespace per sandbox, as Modal's containers) or "private" (one per
+       * exec) for sandboxes created from now on */
+      exec_pid_namespace: "shared",
     };
+    this.tls = o.tlsCert && o.tlsKey ? { cert: fs.readFileSync(o.tlsCert), key: fs.readFileSync(o.tlsKey) } : null;
+    this.wantProxy = !!o.proxy;
+    this.calls = []; /* the last CALL_LOG calls: { t, rpc, service, peer, host, headers } */
+    this.proxyStats = { connections: 0, cuts: 0, pings: 0 };
     this.verbose = !!o.verbose;
     this.failImageTags = new Set(o.failImageTags || []);
     this.apps = new Map(); /* `${env}\0${name}` -> app */
@@ -481,10 +507,14 @@ export class FakeModal {
     });
     this.server.addService(proto.modal.client.ModalClient.service, this.controlHandlers(proto.modal.client.ModalClient.service));
     this.server.addService(proto.modal.task_command_router.TaskCommandRouter.service, this.routerHandlers(proto.modal.task_command_router.TaskCommandRouter.service));
+    const creds = this.tls
+      ? grpc.ServerCredentials.createSsl(null, [{ private_key: this.tls.key, cert_chain: this.tls.cert }], false)
+      : grpc.ServerCredentials.createInsecure();
     this.port = await new Promise((resolve, reject) => {
-      this.server.bindAsync(`${this.host}:${this.wantPort}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)));
+      this.server.bindAsync(`${this.host}:${this.wantPort}`, creds, (e, p) => (e ? reject(e) : resolve(p)));
     });
-    this.routerUrl = `https://${this.host}:${this.port}`;
+    this.clientPort = this.wantProxy ? await this.startProxy() : this.port;
+    this.routerUrl = `https://${this.host}:${this.clientPort}`;
     this.admin = http.createServer((req, res) => this.handleAdmin(req, res));
     await new Promise((resolve, reject) => {
       this.admin.once("error", reject);
@@ -494,7 +524,65 @@ export class FakeModal {
     return this;
   }
 
+  /* The idle-cutting proxy: a TCP relay to the gRPC port, as a load balancer in front of
+   * Modal, that cuts a connection quiet in both directions for proxy_idle_cut_ms (checked every
+   * 100 ms) and counts the HTTP/2 PING frames clients send (plaintext h2c only: it reads the
+   * frame headers after the connection preface). */
+  async startProxy() {
+    this.proxySockets = new Set();
+    this.proxy = net.createServer((c) => {
+      const up = net.connect(this.port, this.host);
+      const conn = { c, up, last: Date.now(), buf: Buffer.alloc(0), skip: 24 };
+      this.proxyStats.connections++;
+      this.proxySockets.add(conn);
+      const end = () => { c.destroy(); up.destroy(); this.proxySockets.delete(conn); };
+      c.on("data", (b) => { conn.last = Date.now(); this.countPings(conn, b); up.write(b); });
+      up.on("data", (b) => { conn.last = Date.now(); c.write(b); });
+      for (const s of [c, up]) { s.on("error", end); s.on("close", end); }
+    });
+    this.proxyTimer = setInterval(() => {
+      const cut = this.config.proxy_idle_cut_ms;
+      if (!cut) return;
+      for (const conn of this.proxySockets) {
+        if (Date.now() - conn.last < cut) continue;
+        this.proxyStats.cuts++;
+        this.log("proxy: cutting a quiet connection");
+        conn.c.destroy();
+        conn.up.destroy();
+        this.proxySockets.delete(conn);
+      }
+    }, 100);
+    this.proxyTimer.unref();
+    await new Promise((resolve, reject) => {
+      this.proxy.once("error", reject);
+      this.proxy.listen(0, this.host, resolve);
+    });
+    return this.proxy.address().port;
+  }
+
+  countPings(conn, b) {
+    conn.buf = Buffer.concat([conn.buf, b]);
+    for (;;) {
+      if (conn.skip > 0) {
+        const n = Math.min(conn.skip, conn.buf.length);
+        conn.skip -= n;
+        conn.buf = conn.buf.subarray(n);
+        if (conn.skip > 0) return;
+        continue;
+      }
+      if (conn.buf.length < 9) return;
+      const len = conn.buf.readUIntBE(0, 3), type = conn.buf[3], flags = conn.buf[4];
+      if (type === 6 && !(flags & 1)) this.proxyStats.pings++;
+      conn.skip = 9 + len;
+    }
+  }
+
   async close() {
+    clearInterval(this.proxyTimer);
+    if (this.proxy) {
+      for (const conn of this.proxySockets) { conn.c.destroy(); conn.up.destroy(); }
+      this.proxy.close();
+    }
     for (const sb of this.sandboxes.values()) this.finishSandbox(sb, GS.TERMINATED, { exception: "fake server shutting down" });
     await Promise.all([...this.sandboxes.values()].map((sb) => sb.cleaned));
     await new Promise((r) => this.admin.close(() => r()));
@@ -505,6 +593,18 @@ export class FakeModal {
 
   count(rpc) {
     this.stats[rpc] = (this.stats[rpc] || 0) + 1;
+  }
+
+  /* One call for GET /calls: when, what, from which connection (the client's address and
+   * port), to which authority, with which x-modal-* headers. */
+  record(service, rpc, call) {
+    const headers = {};
+    for (const h of SHOWN_HEADERS) {
+      const v = call.metadata.get(h)[0];
+      if (v !== undefined) headers[h] = String(v);
+    }
+    this.calls.push({ t: Date.now(), rpc, service, peer: call.getPeer?.() || "", host: call.getHost?.() || "", headers });
+    if (this.calls.length > CALL_LOG) this.calls.splice(0, this.calls.length - CALL_LOG);
   }
 
   /* Find and consume a matching injection of one of `kinds`. */
@@ -549,6 +649,12 @@ export class FakeModal {
 
   checkControlAuth(call, rpc) {
     const md = call.metadata;
+    /* As the official clients send it: the host of the server URL (the authority without its
+     * port), which Modal's front end routes by. */
+    const want = String(call.getHost?.() || "").replace(/:\d+$/, "");
+    const got = md.get("x-modal-host")[0];
+    if (got === undefined) throw new RpcError(S.INVALID_ARGUMENT, "missing x-modal-host header");
+    if (want && String(got) !== want) throw new RpcError(S.INVALID_ARGUMENT, `x-modal-host ${got} is not ${want}`);
     const id = md.get("x-modal-token-id")[0];
     const secret = md.get("x-modal-token-secret")[0];
     if (id !== this.tokenId || secret !== this.tokenSecret) {
@@ -582,6 +688,7 @@ export class FakeModal {
   wrap(service, rpc, kind, fn) {
     const pre = (call) => {
       this.count(rpc);
+      this.record(service, rpc, call);
       this.log(`${service} ${rpc}`);
       let routerTask = null;
       if (service === "client") this.checkControlAuth(call, rpc);
@@ -609,6 +716,9 @@ export class FakeModal {
     return async (call) => {
       try {
         const ctx = { routerTask: pre(call), call };
+        /* Response headers at once, before the first message, as a tonic or Go server sends
+         * them: a client can tell a stream the server accepted from one it never reached. */
+        call.sendMetadata(new grpc.Metadata());
         await fn(call.request, ctx);
         if (!call.cancelled) call.end();
       } catch (e) {
@@ -767,9 +877,11 @@ export class FakeModal {
     Object.assign(sb, {
       id, v2, appId: app.id, taskId: newTaskId(), createdAt, finishedAt: 0, name, tags,
       imageId: image.id, imageTag: image.tag, timeoutSecs: def.timeout_secs || 300,
+      resources: { memory_mb: def.resources?.memory_mb || 0, memory_mb_max: def.resources?.memory_mb_max || 0, milli_cpu: def.resources?.milli_cpu || 0 },
       idleTimeoutSecs: def.idle_timeout_secs || 0, workdir: def.workdir || "/",
       network: !(def.block_network || (na && na.network_access_type === NET_BLOCKED)),
       env, dir, rootDir, execs: new Map(), entrypoint: null, result: null, lastActivity: Date.now(),
+      execPidNs: this.config.exec_pid_namespace,
     });
     sb.cleaned = new Promise((r) => (sb.markCleaned = r));
     sb.holder = new Holder(sb, (m) => this.log(m));
@@ -827,6 +939,12 @@ export class FakeModal {
     }, this.config.release_output_after_secs * 1000);
     sb.releaseTimer.unref();
     return true;
+  }
+
+  /* A create waits this long for "capacity" (config create_delay_ms). */
+  capacityWait() {
+    const ms = this.config.create_delay_ms;
+    return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
   }
 
   /* Idempotent creates: the same x-idempotency-key returns the first response. */
@@ -952,7 +1070,8 @@ export class FakeModal {
       ImageGetOrCreate(req) {
         if (req.app_id) this.appMustExist(req.app_id);
         const img = req.image || { dockerfile_commands: [], base_images: [] };
-        const key = JSON.stringify([img.dockerfile_commands, (img.base_images || []).map((b) => [b.docker_tag, b.image_id])]);
+        const files = (img.context_files || []).map((f) => [f.filename, crypto.createHash("sha256").update(f.data || Buffer.alloc(0)).digest("hex")]);
+        const key = JSON.stringify([img.dockerfile_commands, (img.base_images || []).map((b) => [b.docker_tag, b.image_id]), files]);
         let image = this.imagesByKey.get(key);
         if (image && image.result && image.result.status !== GS.SUCCESS) image = null; /* rebuild failures */
         if (!image) image = this.buildImage(key, img);
@@ -987,13 +1106,15 @@ export class FakeModal {
         }
       },
       SandboxCreate(req, { call }) {
-        return this.idempotentOnce("SandboxCreate", call, () => {
+        return this.idempotentOnce("SandboxCreate", call, async () => {
+          await this.capacityWait();
           const sb = this.createSandbox(req, false, {});
           return { sandbox_id: sb.id, metadata: { app_id: sb.appId } };
         });
       },
       SandboxCreateV2(req, { call }) {
-        return this.idempotentOnce("SandboxCreateV2", call, () => {
+        return this.idempotentOnce("SandboxCreateV2", call, async () => {
+          await this.capacityWait();
           const extra = { ...(req.ephemeral_secrets?.contents || {}) };
           for (const src of req.secret_sources || []) {
             if (src.secret_id) Object.assign(extra, this.secretEnv([src.secret_id]));
@@ -1033,6 +1154,7 @@ export class FakeModal {
   buildImage(key, img) {
     const image = {
       id: newId("im"), key, tag: this.imageTag(img), commands: [...img.dockerfile_commands],
+      contextFiles: (img.context_files || []).map((f) => ({ filename: f.filename, bytes: (f.data || []).length })),
       logs: [], result: null, ev: new EventEmitter(), createdAt: Date.now() / 1000,
     };
     image.ev.setMaxListeners(0);
@@ -1217,15 +1339,17 @@ export class FakeModal {
 
   snapshot() {
     return {
-      port: this.port, admin_port: this.adminPort, router_url: this.routerUrl, state_dir: this.stateDir,
+      port: this.port, client_port: this.clientPort, tls: !!this.tls, admin_port: this.adminPort,
+      router_url: this.routerUrl, state_dir: this.stateDir,
       config: this.config, fail_image_tags: [...this.failImageTags],
       apps: [...this.appsById.values()],
-      images: [...this.images.values()].map((i) => ({ id: i.id, tag: i.tag, commands: i.commands, result: i.result })),
+      images: [...this.images.values()].map((i) => ({ id: i.id, tag: i.tag, commands: i.commands, context_files: i.contextFiles, result: i.result })),
       sandboxes: [...this.sandboxes.values()].map((sb) => ({
         id: sb.id, v2: sb.v2, app_id: sb.appId, task_id: sb.taskId, name: sb.name, tags: sb.tags,
         tags_map: Object.fromEntries(sb.tags.map((t) => [t.tag_name, t.tag_value])),
         image_id: sb.imageId, image_tag: sb.imageTag, created_at: sb.createdAt, finished_at: sb.finishedAt,
         running: !sb.result, result: sb.result, timeout_secs: sb.timeoutSecs, network: sb.network,
+        resources: sb.resources,
         root_dir: sb.rootDir, root_exists: fs.existsSync(sb.rootDir),
         entrypoint: sb.entrypoint ? sb.entrypoint.summary() : null,
         execs: [...sb.execs.values()].map((p) => p.summary()),
@@ -1295,7 +1419,16 @@ export class FakeModal {
             const total = Object.values(this.stats).reduce((a, b) => a + b, 0);
             return reply(200, { total, rpcs: this.stats });
           }
-          case "POST /stats/reset": this.stats = {}; return reply(200, { ok: true });
+          case "POST /stats/reset":
+            this.stats = {};
+            this.calls = [];
+            this.proxyStats = { connections: 0, cuts: 0, pings: 0 };
+            return reply(200, { ok: true });
+          case "GET /calls": {
+            const rpc = u.searchParams.get("rpc");
+            return reply(200, { calls: this.calls.filter((c) => !rpc || c.rpc === rpc) });
+          }
+          case "GET /proxy": return reply(200, { port: this.clientPort, ...this.proxyStats });
           case "GET /injections": return reply(200, { injections: this.injections, fail_image_tags: [...this.failImageTags] });
           case "POST /inject": return reply(200, this.addInjection(json));
           case "POST /injections/clear":

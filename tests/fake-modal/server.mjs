@@ -18,6 +18,11 @@ const { values } = parseArgs({
     "schedule-delay-ms": { type: "string", default: env.FAKE_MODAL_SCHEDULE_DELAY_MS || "0" },
     "auth-token-ttl": { type: "string", default: env.FAKE_MODAL_AUTH_TOKEN_TTL || "3600" },
     "router-jwt-ttl": { type: "string", default: env.FAKE_MODAL_ROUTER_JWT_TTL || "3600" },
+    "create-delay-ms": { type: "string", default: env.FAKE_MODAL_CREATE_DELAY_MS || "0" },
+    "tls-cert": { type: "string", default: env.FAKE_MODAL_TLS_CERT || "" },
+    "tls-key": { type: "string", default: env.FAKE_MODAL_TLS_KEY || "" },
+    proxy: { type: "boolean", default: !!env.FAKE_MODAL_PROXY },
+    "proxy-idle-cut-ms": { type: "string", default: env.FAKE_MODAL_PROXY_IDLE_CUT_MS || "0" },
     "fail-image-tag": { type: "string", multiple: true, default: [] },
     "exit-on-stdin-eof": { type: "boolean", default: false },
     verbose: { type: "boolean", short: "v", default: !!env.FAKE_MODAL_VERBOSE },
@@ -29,8 +34,10 @@ if (values.help) {
   process.stdout.write(`usage: node server.mjs [--port N] [--admin-port N] [--host 127.0.0.1]
   [--token-id ak-test] [--token-secret as-test] [--state-dir DIR]
   [--image-build-ms 300] [--schedule-delay-ms 0] [--auth-token-ttl 3600]
-  [--router-jwt-ttl 3600] [--fail-image-tag TAG]... [--exit-on-stdin-eof] [--verbose]
-Prints "ADMIN <port>" and then "LISTENING <port>" when ready. See README.md.
+  [--router-jwt-ttl 3600] [--create-delay-ms 0] [--tls-cert PEM --tls-key PEM]
+  [--proxy [--proxy-idle-cut-ms N]] [--fail-image-tag TAG]... [--exit-on-stdin-eof] [--verbose]
+Prints "ADMIN <port>" and then "LISTENING <port>" (the port clients dial: the proxy's with
+--proxy) when ready. See README.md.
 `);
   process.exit(0);
 }
@@ -55,11 +62,16 @@ const fake = await startFakeModal({
   scheduleDelayMs: num(values["schedule-delay-ms"], "schedule-delay-ms"),
   authTokenTtlSecs: num(values["auth-token-ttl"], "auth-token-ttl"),
   routerJwtTtlSecs: num(values["router-jwt-ttl"], "router-jwt-ttl"),
+  createDelayMs: num(values["create-delay-ms"], "create-delay-ms"),
+  tlsCert: values["tls-cert"] || undefined,
+  tlsKey: values["tls-key"] || undefined,
+  proxy: values.proxy,
+  proxyIdleCutMs: num(values["proxy-idle-cut-ms"], "proxy-idle-cut-ms"),
   failImageTags: values["fail-image-tag"],
   verbose: values.verbose,
 });
 
-process.stdout.write(`ADMIN ${fake.adminPort}\nLISTENING ${fake.port}\n`);
+process.stdout.write(`ADMIN ${fake.adminPort}\nLISTENING ${fake.clientPort}\n`);
 
 let closing = false;
 async function shutdown() {

@@ -1,14 +1,17 @@
 // remote: what only the re-attachable backends (docker, modal) must do, through the whole stack:
 // a supervisor killed mid-run is replaced and the job finishes with its whole log, also across a
-// restart of serve; sandboxes of ours that no job claims are removed at start-up; an engine or
+// restart of serve; sandboxes of ours that no job claims are removed at start-up, and those of
+// another deployment with the default instance name are left alone; an engine or
 // service that is down or refuses us ends jobs failed/sandbox_error with words a person reads,
 // and /api/health says why. LABBOX_TEST_BACKEND is docker or modal.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { spawnSync } from "node:child_process";
-import { CSV, ROOT, backendService, getJSON, logRecords, sleep, startStack, stopServices, upload, waitFor } from "./harness.mjs";
+import { spawn, spawnSync } from "node:child_process";
+import { BUILD, CSV, ROOT, backendService, getJSON, logRecords, requireTool, sleep, startStack, stopServices, upload, waitFor } from "./harness.mjs";
 
 const backend = process.env.LABBOX_TEST_BACKEND || "docker";
 const INSTANCE = `it-${process.pid}`;
@@ -182,6 +185,56 @@ describe(`remote backend ${backend}`, () => {
     }
   });
 
+  test("two deployments with the default instance on one engine or Modal workspace leave each other's sandboxes alone", async () => {
+    // Two hosts with the same name and the same data_dir path, as two containers or VMs built
+    // from one recipe: here one host, with the second labbox in a mount namespace of its own
+    // where its own directory is mounted over the first one's data_dir.
+    requireTool(spawnSync("unshare", ["-m", "true"]).status === 0, "unshare -m (root, util-linux)");
+    const a = await startStack({ backend, config: { wall_timeout: 60 } });
+    const bdir = fs.mkdtempSync(path.join(os.tmpdir(), "labbox-it-b-"));
+    fs.mkdirSync(path.join(bdir, "data"));
+    let b = null;
+    try {
+      const health = (await getJSON(a, "/api/health")).body;
+      assert.match(health.instance, /^lb-[a-z0-9]{16}$/, JSON.stringify(health));
+      assert.equal(fs.readFileSync(path.join(a.data, "instance"), "utf8").trim(), health.instance);
+      const r = await upload(a, [{ name: "a.csv", data: CSV }], { mode: "slow", seconds: 6, interval: 0.1 });
+      await waitFor(a, r.body.id, (j) => j.state === "running");
+      for (let i = 0; i < 200 && ticks(await logRecords(a, r.body.id)).length < 3; i++) await sleep(50);
+      const blog = path.join(bdir, "serve.log");
+      const out = fs.openSync(blog, "a");
+      b = spawn("unshare", ["-m", "--", "sh", "-c", 'mount --bind "$1" "$2" && exec "$3" serve', "sh",
+        path.join(bdir, "data"), a.data, path.join(BUILD, "labbox")], {
+        env: { ...a.env, LABBOX_LISTEN: path.join(bdir, "labbox.sock"), LABBOX_SANDBOX_DIR: path.join(bdir, "sandboxes") },
+        stdio: ["ignore", out, out],
+      });
+      fs.closeSync(out);
+      // The second deployment's first backend check, at its start, reaps what it takes for its
+      // orphans.
+      let text = "";
+      for (let i = 0; i < 300 && !/serving on/.test(text); i++) {
+        await sleep(100);
+        text = fs.readFileSync(blog, "utf8");
+      }
+      assert.match(text, /serving on/, text);
+      await sleep(3000);
+      text = fs.readFileSync(blog, "utf8");
+      const other = /instance (lb-[a-z0-9]{16})/.exec(text)?.[1];
+      assert.ok(other && other !== health.instance, `instances ${health.instance} and ${other}`);
+      assert.ok(!/orphan/.test(text), text);
+      const job = await waitFor(a, r.body.id, undefined, 60000);
+      assert.equal(job.state, "succeeded", JSON.stringify(job));
+    } finally {
+      if (b && b.exitCode === null) {
+        const done = new Promise((res) => b.once("exit", res));
+        b.kill("SIGTERM");
+        await done;
+      }
+      await a.stop();
+      fs.rmSync(bdir, { recursive: true, force: true });
+    }
+  });
+
   test("the engine or service down: sandbox_error in words, health says why, nothing left", async () => {
     const config = backend === "docker"
       ? { instance: INSTANCE, docker_host: "unix:///nonexistent/docker.sock" }
@@ -227,6 +280,36 @@ describe(`remote backend ${backend}`, () => {
       await s.stop();
     }
   });
+
+  if (backend === "docker") {
+    test("an image from the agent dir's Dockerfile is built once by the engine, its output in the job's log", async () => {
+      const agentDir = fs.mkdtempSync(path.join(os.tmpdir(), "labbox-docker-image-"));
+      fs.cpSync(path.join(ROOT, "tests/integration/agents"), agentDir, { recursive: true });
+      const mark = `built-${process.pid}-${Date.now()}`;
+      fs.writeFileSync(path.join(agentDir, "Dockerfile"),
+        `FROM localhost/labbox-test:latest\n# the marker the agent reads\nRUN echo ${mark} > /labbox-marker \\\n && chmod 644 /labbox-marker\n`);
+      const s = await startStack({ backend, agentDir, config: { instance: INSTANCE } });
+      try {
+        const run = async () => {
+          const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "cat", path: "/labbox-marker" });
+          const job = await waitFor(s, r.body.id, undefined, 120000);
+          assert.equal(job.state, "succeeded", `${JSON.stringify(job)}\n${s.log().slice(-2000)}`);
+          return logRecords(s, r.body.id);
+        };
+        const first = await run();
+        assert.ok(first.some((x) => x.stream === "stdout" && x.line === mark), "the agent ran in the built image");
+        const sys = first.filter((x) => x.stream === "system").map((x) => x.line);
+        assert.ok(sys.some((l) => /^docker image labbox-image:[0-9a-f]{16} from Dockerfile on localhost\/labbox-test:latest$/.test(l)), sys.join("\n"));
+        assert.ok(sys.some((l) => l.startsWith("image build: ") && l.includes(`echo ${mark}`)), sys.join("\n"));
+        const second = await run();
+        assert.ok(second.some((x) => x.line === mark));
+        assert.ok(!second.some((x) => x.stream === "system" && x.line.startsWith("image build:")), "built once");
+      } finally {
+        await s.stop();
+        fs.rmSync(agentDir, { recursive: true, force: true });
+      }
+    });
+  }
 
   if (backend === "modal") {
     test("injected failures: retried UNAVAILABLE, cut streams, router auth, build failure, killed sandbox", async () => {

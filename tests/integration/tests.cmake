@@ -28,6 +28,13 @@ if(WITH_MODAL)
     SKIP_RETURN_CODE 77
     ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=modal;LABBOX_MODAL_SANDBOX_VERSION=2")
 endif()
+# The Modal backend over time (capacity waits, cut connections, tokens, headers, images, stopping).
+if(WITH_MODAL)
+  add_test(NAME modal_behaviour
+           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/modal.test.mjs)
+  set_tests_properties(modal_behaviour PROPERTIES LABELS "integration;modal" TIMEOUT 600
+    SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV}")
+endif()
 foreach(backend ${LB_IT_REMOTE})
   add_test(NAME remote_${backend}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/remote.test.mjs)

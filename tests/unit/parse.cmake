@@ -2,6 +2,7 @@
 lb_unit_test(multipart lb_parse)
 lb_unit_test(names lb_parse)
 lb_unit_test(logsplit lb_parse)
+lb_unit_test(imagedef lb_parse)
 lb_fuzz_target(multipart lb_parse)
 lb_fuzz_target(names lb_parse)
 lb_fuzz_target(logsplit lb_parse)

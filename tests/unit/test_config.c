@@ -1,5 +1,6 @@
 /* test_config: the key = value parser, sizes with units, paths relative to the file, validation
  * messages, reload merging, the round trip through config_format, argv splitting, the allowlist. */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,8 +316,8 @@ test_reload_merge(void)
     CHECK_INT(config_finish(&next, err, sizeof(err)), RC_OK);
     CHECK_INT(config_keep_restart_keys(&next, &run, kept, applied, sizeof(kept), err, sizeof(err)),
               RC_OK);
-    /* data_dir, and what derives from it (listen, instance), need a restart. */
-    CHECK_STR(kept, "data_dir listen instance threads");
+    /* data_dir, and what derives from it (listen), need a restart. */
+    CHECK_STR(kept, "data_dir listen threads");
     CHECK_STR(applied, "allowed_types log_level max_file_bytes");
     CHECK_STR(next.data_dir, "/srv/a");
     CHECK_STR(next.listen, "/srv/a/labbox.sock");
@@ -407,9 +408,54 @@ test_identity(void)
     config_fini(&cfg);
 }
 
+/* The default instance: a random name made once per data dir and kept there; an explicit one
+ * wins; a broken file is an error, never a guess. */
+static void
+test_instance(void)
+{
+    char dir[] = "/tmp/lbcfg-inst-XXXXXX", path[128], err[256] = "";
+    struct config a, b, c;
+    REQUIRE_VOID(mkdtemp(dir) != NULL);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    REQUIRE_VOID(fd >= 0);
+    REQUIRE_VOID(config_init(&a) == RC_OK && config_init(&b) == RC_OK && config_init(&c) == RC_OK);
+    CHECK_INT(config_finish(&a, err, sizeof(err)), RC_OK);
+    CHECK_STR(a.instance, "");
+    CHECK_INT(config_instance(&a, fd, false, err, sizeof(err)), RC_NOTFOUND);
+    CHECK_INT(config_instance(&a, fd, true, err, sizeof(err)), RC_OK);
+    CHECK_INT(strncmp(a.instance, "lb-", 3), 0);
+    CHECK_INT(strlen(a.instance), 19);
+    CHECK_INT(config_instance(&b, fd, false, err, sizeof(err)), RC_OK);
+    CHECK_STR(b.instance, a.instance); /* the same data dir, the same name */
+    CHECK_INT(config_set(&c, "instance", "mine", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_instance(&c, fd, true, err, sizeof(err)), RC_OK);
+    CHECK_STR(c.instance, "mine");
+    (void)snprintf(path, sizeof(path), "%s/instance", dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE_VOID(f != NULL);
+    (void)fputs("bad name!\n", f);
+    (void)fclose(f);
+    config_fini(&b);
+    REQUIRE_VOID(config_init(&b) == RC_OK);
+    CHECK_INT(config_instance(&b, fd, true, err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "instance") != NULL);
+    CHECK_INT(config_set(&b, "modal_image_commands", "[\"RUN x\"]", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&b, err, sizeof(err)), RC_OK);
+    CHECK_INT(config_set(&b, "modal_image_commands", "RUN x", err, sizeof(err)), RC_OK);
+    CHECK_INT(config_finish(&b, err, sizeof(err)), RC_BADREQ);
+    CHECK(strstr(err, "modal_image_commands") != NULL);
+    CHECK(unlink(path) == 0);
+    CHECK(rmdir(dir) == 0);
+    (void)close(fd);
+    config_fini(&a);
+    config_fini(&b);
+    config_fini(&c);
+}
+
 int
 main(void)
 {
+    test_instance();
     test_sizes();
     test_load_relative();
     test_reload_merge();

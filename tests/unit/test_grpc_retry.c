@@ -137,7 +137,7 @@ test_retries(const char *url)
     /* Metadata only: still one attempt. */
     struct seen s;
     memset(&s, 0, sizeof(s));
-    struct grpc_retry meta_only = {meta_hook, NULL, &s};
+    struct grpc_retry meta_only = {.meta = meta_hook, .ctx = &s};
     CHECK_INT(unary(c, &meta_only, 0, &st), RC_BACKEND);
     CHECK_INT(s.metas, 1);
     CHECK_INT(s.meta_n[0], 0);
@@ -146,7 +146,7 @@ test_retries(const char *url)
     memset(&s, 0, sizeof(s));
     s.answer[0] = s.answer[1] = s.answer[2] = 20;
     s.answer[3] = -1;
-    struct grpc_retry both = {meta_hook, delay_hook, &s};
+    struct grpc_retry both = {.meta = meta_hook, .delay = delay_hook, .ctx = &s};
     int64_t t0 = clock_mono_ms();
     CHECK_INT(unary(c, &both, 0, &st), RC_BACKEND);
     CHECK_INT(st.code, GRPC_UNAVAILABLE);
@@ -199,6 +199,52 @@ test_retries(const char *url)
     grpc_client_free(c);
 }
 
+static void
+waiting_hook(void *ctx, int64_t elapsed_ms)
+{
+    struct seen *s = ctx;
+    if (s->delays < MAX_SEEN)
+        s->a[s->delays].elapsed_ms = elapsed_ms;
+    s->delays++;
+}
+
+/* A server that accepts the connection and never answers: the waiting hook is told about the
+ * wait every waiting_ms until the attempt's own deadline ends it. */
+static void
+test_waiting(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    char url[64];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE_VOID(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                 listen(fd, 4) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    (void)snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+    struct grpc_client *c = grpc_client_new(url, 0);
+    REQUIRE_VOID(c != NULL);
+    struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct grpc_retry w = {.waiting = waiting_hook, .waiting_ms = 300, .waiting_ctx = &s};
+    struct grpc_status st;
+    char *resp = NULL;
+    size_t resp_len = 0;
+    CHECK_INT(
+        grpc_unary(c, "/test.Service/Method", "", 0, NULL, &w, 1100, 0, &resp, &resp_len, &st),
+        RC_BACKEND);
+    CHECK_INT(st.code, GRPC_DEADLINE_EXCEEDED);
+    CHECK(s.delays >= 2 && s.delays <= 4);
+    for (unsigned i = 0; i < s.delays && i < MAX_SEEN; i++) {
+        CHECK(s.a[i].elapsed_ms >= 300 * (int64_t)(i + 1));
+        if (i > 0)
+            CHECK(s.a[i].elapsed_ms >= s.a[i - 1].elapsed_ms + 250);
+    }
+    grpc_client_free(c);
+    (void)close(fd);
+}
+
 int
 main(void)
 {
@@ -209,6 +255,7 @@ main(void)
     (void)snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     test_urls();
     test_retries(url);
+    test_waiting();
     (void)close(fd);
     return check_done("grpc_retry");
 }

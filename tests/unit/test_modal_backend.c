@@ -25,6 +25,7 @@
 #include <dirent.h>
 
 #include <curl/curl.h>
+#include <stdint.h>
 
 #include "check.h"
 #include "config.h"
@@ -38,6 +39,7 @@ extern const struct sandbox_ops sandbox_modal_ops;
 extern char **environ;
 
 static int sandbox_version = 1; /* modal_sandbox_version of cfg_make */
+static char data_dir[64];       /* the jobs' data_dir: the shared Modal store lives in it */
 static char server_url[128];
 static char admin_url[128];
 static pid_t server_pid = -1;
@@ -48,6 +50,8 @@ struct rec {
     size_t len[SANDBOX_STREAM__MAX];
     char *state; /* last persisted sb->state as JSON text */
     int persists;
+    char notes[OUT_MAX]; /* the backend's notes for the job's log, one per line */
+    size_t notes_len;
 };
 
 static void
@@ -57,6 +61,19 @@ on_output(void *ctx, enum sandbox_stream s, const char *p, size_t n)
     if (r->len[s] + n <= OUT_MAX) {
         memcpy(r->out[s] + r->len[s], p, n);
         r->len[s] += n;
+    }
+}
+
+static void
+on_note(void *ctx, const char *line)
+{
+    struct rec *r = ctx;
+    size_t n = strlen(line);
+    if (r->notes_len + n + 2 <= OUT_MAX) {
+        memcpy(r->notes + r->notes_len, line, n);
+        r->notes_len += n;
+        r->notes[r->notes_len++] = '\n';
+        r->notes[r->notes_len] = '\0';
     }
 }
 
@@ -90,12 +107,24 @@ skip_or_fail(const char *why)
     return 77;
 }
 
-/* Start the fake; fills server_url and admin_url. */
+/* A running fake server. */
+struct fake {
+    pid_t pid;
+    int in; /* its stdin: closing it stops it (--exit-on-stdin-eof) */
+    char url[128], admin[128];
+};
+
+/* Start a fake with extra flags (NULL-terminated, may be NULL); its gRPC URL is
+ * <base>:<port> (base "http://127.0.0.1", or "https://<host>" for TLS). */
 static bool
-fake_start(void)
+fake_spawn(struct fake *f, const char *const *extra, const char *base)
 {
     int out[2], in[2];
     char script[512];
+    char *argv[32];
+    size_t n = 0;
+    f->pid = -1;
+    f->in = -1;
     (void)snprintf(script, sizeof(script), "%s/tests/fake-modal/server.mjs", LB_SOURCE_DIR);
     if (access(script, R_OK) != 0)
         return false;
@@ -105,54 +134,92 @@ fake_start(void)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    char *const argv[] = {
-        (char[]){"node"},     script, (char[]){"--exit-on-stdin-eof"}, (char[]){"--fail-image-tag"},
-        (char[]){FAIL_IMAGE}, NULL};
-    int e = posix_spawnp(&server_pid, "node", &fa, NULL, argv, environ);
+    argv[n++] = (char[]){"node"};
+    argv[n++] = script;
+    argv[n++] = (char[]){"--exit-on-stdin-eof"};
+    argv[n++] = (char[]){"--fail-image-tag"};
+    argv[n++] = (char[]){FAIL_IMAGE};
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < sizeof(argv) / sizeof(argv[0]);
+         i++) {
+        union {
+            const char *c;
+            char *m;
+        } u = {extra[i]};
+        argv[n++] = u.m;
+    }
+    argv[n] = NULL;
+    int e = posix_spawnp(&f->pid, "node", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     (void)close(out[1]);
     (void)close(in[0]);
-    server_stdin = in[1];
+    f->in = in[1];
     if (e != 0) {
-        server_pid = -1;
+        f->pid = -1;
         (void)close(out[0]);
         return false;
     }
-    FILE *f = fdopen(out[0], "r");
+    FILE *fp = fdopen(out[0], "r");
     char line[200];
-    int port = 0, admin = 0;
-    while (f != NULL && (port == 0 || admin == 0) && fgets(line, sizeof(line), f) != NULL) {
+    int port = 0, admin_port = 0;
+    while (fp != NULL && (port == 0 || admin_port == 0) && fgets(line, sizeof(line), fp) != NULL) {
         if (strncmp(line, "LISTENING ", 10) == 0)
             port = (int)strtol(line + 10, NULL, 10);
         else if (strncmp(line, "ADMIN ", 6) == 0)
-            admin = (int)strtol(line + 6, NULL, 10);
+            admin_port = (int)strtol(line + 6, NULL, 10);
     }
-    if (f != NULL)
-        (void)fclose(f);
-    if (port <= 0 || admin <= 0)
+    if (fp != NULL)
+        (void)fclose(fp);
+    if (port <= 0 || admin_port <= 0)
         return false;
-    (void)snprintf(server_url, sizeof(server_url), "http://127.0.0.1:%d", port);
-    (void)snprintf(admin_url, sizeof(admin_url), "http://127.0.0.1:%d", admin);
+    const char *host = strstr(base, "://") + 3;
+    (void)snprintf(f->url, sizeof(f->url), "%s:%d", base, port);
+    (void)snprintf(f->admin, sizeof(f->admin), "http://%s:%d", host, admin_port);
+    return true;
+}
+
+static void
+fake_kill(struct fake *f)
+{
+    if (f->in >= 0)
+        (void)close(f->in);
+    f->in = -1;
+    if (f->pid > 0) {
+        int st;
+        int64_t end = mono() + 5000;
+        while (waitpid(f->pid, &st, WNOHANG) == 0) {
+            if (mono() > end) {
+                (void)kill(f->pid, SIGKILL);
+                (void)waitpid(f->pid, &st, 0);
+                break;
+            }
+            (void)usleep(50000);
+        }
+    }
+    f->pid = -1;
+}
+
+/* Start the fake; fills server_url and admin_url. */
+static bool
+fake_start(void)
+{
+    struct fake f;
+    bool ok = fake_spawn(&f, NULL, "http://127.0.0.1");
+    server_pid = f.pid;
+    server_stdin = f.in;
+    if (!ok)
+        return false;
+    (void)snprintf(server_url, sizeof(server_url), "%s", f.url);
+    (void)snprintf(admin_url, sizeof(admin_url), "%s", f.admin);
     return true;
 }
 
 static void
 fake_stop(void)
 {
-    if (server_stdin >= 0)
-        (void)close(server_stdin);
-    if (server_pid > 0) {
-        int st;
-        int64_t end = mono() + 5000;
-        while (waitpid(server_pid, &st, WNOHANG) == 0) {
-            if (mono() > end) {
-                (void)kill(server_pid, SIGKILL);
-                (void)waitpid(server_pid, &st, 0);
-                break;
-            }
-            (void)usleep(50000);
-        }
-    }
+    struct fake f = {server_pid, server_stdin, "", ""};
+    fake_kill(&f);
+    server_pid = -1;
+    server_stdin = -1;
 }
 
 struct body {
@@ -212,6 +279,40 @@ sandbox_running(const char *id)
     }
     json_object_put(st);
     return r;
+}
+
+/* sandbox_field: resources.<key> of the fake's sandbox id; -1 if unknown. */
+static long
+sandbox_field(const char *id, const char *key)
+{
+    json_object *st = admin("GET", "/state", NULL), *sbs, *it, *res, *v;
+    long r = -1;
+    if (st != NULL && json_object_object_get_ex(st, "sandboxes", &sbs)) {
+        for (size_t i = 0; i < json_object_array_length(sbs); i++) {
+            it = json_object_array_get_idx(sbs, i);
+            const char *sid = json_get_str(it, "id");
+            if (sid != NULL && strcmp(sid, id) == 0 &&
+                json_object_object_get_ex(it, "resources", &res) &&
+                json_object_object_get_ex(res, key, &v))
+                r = (long)json_object_get_int64(v);
+        }
+    }
+    json_object_put(st);
+    return r;
+}
+
+/* calls: the fake's log of calls of rpc (GET /calls), owned by the caller; NULL if unknown. */
+static json_object *
+calls(const char *rpc)
+{
+    char path[128];
+    json_object *c = NULL, *arr = NULL;
+    (void)snprintf(path, sizeof(path), "/calls?rpc=%s", rpc);
+    json_object *st = admin("GET", path, NULL);
+    if (st != NULL && json_object_object_get_ex(st, "calls", &arr))
+        c = json_object_get(arr);
+    json_object_put(st);
+    return c;
 }
 
 /* rpc_count: how many calls of rpc the fake has seen since the last stats_reset; -1 if unknown. */
@@ -370,7 +471,8 @@ cfg_make_v(struct config *cfg, const char *image, int version)
             RC_OK ||
         config_set(cfg, "modal_app", "labbox-unit", err, sizeof(err)) != RC_OK ||
         config_set(cfg, "modal_image", image, err, sizeof(err)) != RC_OK ||
-        config_set(cfg, "modal_config", "/nonexistent/modal.toml", err, sizeof(err)) != RC_OK) {
+        config_set(cfg, "modal_config", "/nonexistent/modal.toml", err, sizeof(err)) != RC_OK ||
+        config_set(cfg, "data_dir", data_dir, err, sizeof(err)) != RC_OK) {
         fprintf(stderr, "config_set: %s\n", err);
         abort();
     }
@@ -383,6 +485,17 @@ static void
 cfg_make(struct config *cfg, const char *image)
 {
     cfg_make_v(cfg, image, sandbox_version);
+}
+
+/* A data_dir of its own for cfg: an empty shared store (nothing Modal said before is known). */
+static void
+cfg_fresh_store(struct config *cfg)
+{
+    static int n;
+    char dir[128], err[200];
+    (void)snprintf(dir, sizeof(dir), "%s/fresh-%d", data_dir, ++n);
+    if (mkdir(dir, 0700) != 0 || config_set(cfg, "data_dir", dir, err, sizeof(err)) != RC_OK)
+        abort();
 }
 
 /* The id's shape and the fake agree on the family we asked for. */
@@ -405,10 +518,22 @@ sb_make(const struct config *cfg, const struct sandbox_job *job, struct rec *r)
     if (sb == NULL)
         abort();
     sb->on_output = on_output;
+    sb->on_note = on_note;
     sb->on_persist = on_persist;
     sb->cb_ctx = r;
     sb->deadline_ms = mono() + 120000;
     return sb;
+}
+
+/* The end of a test's job: free the sandbox, the record, the job and the config. */
+static void
+job_done(struct sandbox *sb, struct rec *r, struct jobenv *e, struct config *cfg)
+{
+    sandbox_free(sb);
+    free(r->state);
+    free(r);
+    job_free(e);
+    config_fini(cfg);
 }
 
 static enum rc
@@ -488,6 +613,14 @@ test_success(void)
     if (rc != RC_OK)
         fprintf(stderr, "start: %s\n", sb->error);
     CHECK_INT(rc, RC_OK);
+    if (admin_url[0] != '\0') {
+        /* memory_mb is the request and the hard limit, as the SDKs' memory=(r, l) sends it. */
+        json_object *st0 = json_tokener_parse(r->state);
+        const char *sid0 = json_get_str(st0, "sandbox_id");
+        CHECK_INT(sandbox_field(sid0 ? sid0 : "?", "memory_mb"), 256);
+        CHECK_INT(sandbox_field(sid0 ? sid0 : "?", "memory_mb_max"), 256);
+        json_object_put(st0);
+    }
     struct sandbox_result res;
     bool done = false;
     rc = run_to_end(sb, 60000, &res, &done);
@@ -543,11 +676,7 @@ test_success(void)
         CHECK_INT(rpc_count(v2 ? "SandboxWait" : "SandboxWaitV2"), 0);
         CHECK_INT(rpc_count("TaskExecStart") >= 2, 1);
     }
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 static void
@@ -571,11 +700,7 @@ test_exit_code(void)
     CHECK_INT(res.exit_code, 3);
     CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "bye\n", 4);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* Host processes whose argv is exactly "sleep <arg>": the fake runs sandbox processes on this
@@ -678,11 +803,7 @@ test_cancel(void)
     CHECK_INT(sandbox_destroy(sb), RC_OK);
     if (admin_url[0] != '\0')
         CHECK_INT(sandbox_running(sid), 0);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* An agent that ignores SIGTERM, wrote an output, then sleeps with helpers in the background
@@ -740,15 +861,12 @@ test_cancel_tree(void)
     if (ofd >= 0)
         (void)close(ofd);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
-/* The kill exec cannot be started: cancel falls back to terminating the sandbox; the job still
- * ends canceled, and collect brings nothing but does not fail. */
+/* The stop exec cannot be started: the agent is given up on, but what it wrote before is still
+ * collected (the sandbox is kept until then); destroy then terminates the sandbox, with the
+ * agent still in it. */
 static void
 test_cancel_fallback(void)
 {
@@ -772,8 +890,8 @@ test_cancel_fallback(void)
               "{\"kind\":\"error\",\"rpc\":\"TaskExecStart\",\"code\":\"FAILED_PRECONDITION\","
               "\"message\":\"injected\"}"));
     int running = -1;
-    CHECK_INT(cancel_then_collect(sb, r, &e, &running), 0);
-    CHECK_INT(running, 0);
+    CHECK_INT(cancel_then_collect(sb, r, &e, &running), 1);
+    CHECK_INT(running, 1);
     if (injections_left() != 0) {
         CHECK_FAIL("the TaskExecStart injection did not fire");
         /* Do not let it break the next test; clearing also drops the image failure tag. */
@@ -781,12 +899,14 @@ test_cancel_fallback(void)
         json_object_put(
             admin("POST", "/inject", "{\"kind\":\"image_fail\",\"tag\":\"" FAIL_IMAGE "\"}"));
     }
+    json_object *st = json_tokener_parse(r->state);
+    char sid[128] = "?";
+    if (json_get_str(st, "sandbox_id") != NULL)
+        (void)snprintf(sid, sizeof(sid), "%s", json_get_str(st, "sandbox_id"));
+    json_object_put(st);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    CHECK_INT(sandbox_running(sid), 0);
+    job_done(sb, r, &e, &cfg);
 }
 
 static void
@@ -850,11 +970,7 @@ test_reattach(void)
     CHECK_INT(cs.files, 1);
     (void)close(ofd);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* Injected UNAVAILABLE on the control plane and the router, and a cut stdio stream. */
@@ -885,6 +1001,7 @@ test_retries(void)
               "{\"kind\":\"router_unauthenticated_once\",\"rpc\":\"TaskExecStdinWrite\"}"));
     CHECK_INT(injections_left(), 5);
     cfg_make(&cfg, "python:3.12-slim");
+    cfg_fresh_store(&cfg); /* AppGetOrCreate must be asked, not read from the store */
     if (!job_make(&e, "retry", argv) || r == NULL)
         abort();
     struct sandbox *sb = sb_make(&cfg, &e.job, r);
@@ -908,11 +1025,7 @@ test_retries(void)
     CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], want, wl);
     CHECK_INT(injections_left(), 0);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 static void
@@ -933,12 +1046,11 @@ expect_start_error(const char *image, const char *needle)
     if (strstr(sb->error, needle) == NULL)
         check_fail(__FILE__, __LINE__, "error mentions", "'%s' lacks '%s'", sb->error, needle);
     CHECK(strstr(sb->error, "as-test") == NULL && strstr(sb->error, "wrong-secret") == NULL);
-    CHECK_INT(sandbox_destroy(sb), RC_OK);
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    rc = sandbox_destroy(sb);
+    if (rc != RC_OK)
+        fprintf(stderr, "destroy after a failed start: %s\n", sb->error);
+    CHECK_INT(rc, RC_OK);
+    job_done(sb, r, &e, &cfg);
 }
 
 static void
@@ -1113,11 +1225,7 @@ test_attach_other_family(void)
         CHECK_INT(sandbox_running(sid), 0);
         CHECK_INT(rpc_count(other == 2 ? "SandboxTerminateV2" : "SandboxTerminate"), 1);
     }
-    sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+    job_done(sb, r, &e, &cfg);
 }
 
 /* The supervisor died during create, before the sandbox id was saved, under the other family:
@@ -1177,11 +1285,254 @@ test_create_crash_recovery(void)
     CHECK_INT(res.status, SANDBOX_OK);
     CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "again\n", 6);
     CHECK_INT(sandbox_destroy(sb), RC_OK);
+    job_done(sb, r, &e, &cfg);
+}
+
+/* A job run to its end and destroyed; *out_res its result. */
+static void
+run_job(const struct config *cfg, struct jobenv *e, struct rec *r, struct sandbox_result *out_res)
+{
+    struct sandbox *sb = sb_make(cfg, &e->job, r);
+    bool done = false;
+    enum rc rc = sandbox_init(sb);
+    if (rc == RC_OK)
+        rc = sandbox_start(sb);
+    if (rc == RC_OK)
+        rc = run_to_end(sb, 60000, out_res, &done);
+    if (rc != RC_OK)
+        fprintf(stderr, "job %s: %s\n", e->id, sb->error);
+    CHECK_INT(rc, RC_OK);
+    CHECK(done);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
     sandbox_free(sb);
-    free(r->state);
-    free(r);
-    job_free(&e);
-    config_fini(&cfg);
+}
+
+/* The agent's TaskExecWait failing again and again is asked again after a growing delay, never
+ * in a busy loop against the failing router; the job still succeeds. */
+static void
+test_wait_backoff(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct rec *r = calloc(1, sizeof(*r));
+    const char *const argv[] = {"sh", "-c", "sleep 1; echo done", NULL};
+    if (admin_url[0] == '\0' || r == NULL) {
+        free(r);
+        return;
+    }
+    cfg_make(&cfg, "python:3.12-slim");
+    if (!job_make(&e, "waitbackoff", argv))
+        abort();
+    struct sandbox *sb = sb_make(&cfg, &e.job, r);
+    bool done = false;
+    struct sandbox_result res;
+    CHECK_INT(sandbox_init(sb), RC_OK);
+    CHECK_INT(sandbox_start(sb), RC_OK);
+    /* "after": the agent's waits (the pending one included) each do their work, then answer
+     * UNAVAILABLE: five failed answers once the agent has ended. */
+    stats_reset();
+    json_object_put(admin("POST", "/inject",
+                          "{\"kind\":\"error\",\"rpc\":\"TaskExecWait\",\"service\":\"router\","
+                          "\"code\":\"UNAVAILABLE\",\"count\":5,\"after\":true}"));
+    CHECK_INT(run_to_end(sb, 30000, &res, &done), RC_OK);
+    CHECK(done);
+    CHECK_INT(res.status, SANDBOX_OK);
+    CHECK_INT(injections_left(), 0);
+    json_object *c = calls("TaskExecWait");
+    size_t n = c ? json_object_array_length(c) : 0;
+    CHECK(n >= 4);
+    /* The gaps between the waits, but the longest (the agent's second of work): 50 + 100 +
+     * 200 (+ 400 ...) ms of backoff at least; a busy loop makes them a few ms. */
+    int64_t sum = 0, longest = 0;
+    for (size_t i = 1; i < n; i++) {
+        int64_t gap = json_get_i64(json_object_array_get_idx(c, i), "t", 0) -
+                      json_get_i64(json_object_array_get_idx(c, i - 1), "t", 0);
+        sum += gap;
+        longest = gap > longest ? gap : longest;
+    }
+    if (n >= 4 && sum - longest < 300)
+        check_fail(__FILE__, __LINE__, "backoff",
+                   "%zu waits, %lld ms apart besides the longest gap", n,
+                   (long long)(sum - longest));
+    json_object_put(c);
+    CHECK_INT(sandbox_destroy(sb), RC_OK);
+    job_done(sb, r, &e, &cfg);
+}
+
+/* The agent dir's requirements.txt (and modal_image_commands) make an image: built once with
+ * ImageGetOrCreate and ImageJoinStreaming, its log in the job's notes, the requirements as the
+ * build context file; the next job with the same definition asks Modal nothing about images; a
+ * changed requirements.txt builds again. */
+static void
+test_image_build(void)
+{
+    struct config cfg;
+    struct jobenv e;
+    struct sandbox_result res;
+    char path[256], err[200];
+    const char *const argv[] = {"sh", "-c", "echo ran", NULL};
+    if (admin_url[0] == '\0')
+        return;
+    for (int round = 0; round < 3; round++) {
+        struct rec *r = calloc(1, sizeof(*r));
+        cfg_make(&cfg, "python:3.12-slim");
+        if (config_set(&cfg, "modal_image_commands", "[\"ENV MPLBACKEND=Agg\"]", err,
+                       sizeof(err)) != RC_OK ||
+            r == NULL || !job_make(&e, "image", argv))
+            abort();
+        (void)snprintf(path, sizeof(path), "%s/requirements.txt", e.work);
+        REQUIRE_VOID(write_file(path, round < 2 ? "pandas==2.2.2\n" : "pandas==2.2.2\nscipy\n"));
+        stats_reset();
+        run_job(&cfg, &e, r, &res);
+        CHECK_INT(res.status, SANDBOX_OK);
+        long builds = rpc_count("ImageGetOrCreate");
+        if (round == 1) {
+            CHECK_INT(builds, 0); /* unchanged: the stored image id */
+            CHECK_INT(rpc_count("ImageJoinStreaming"), 0);
+        } else {
+            CHECK_INT(builds, 1);
+            CHECK(strstr(r->notes, "Modal image from requirements.txt and modal_image_commands") !=
+                  NULL);
+            CHECK(strstr(r->notes,
+                         "image build: => RUN python -m pip install -r /.requirements.txt") !=
+                  NULL);
+            CHECK(strstr(r->notes, "image build: => ENV MPLBACKEND=Agg") != NULL);
+        }
+        free(r->state);
+        free(r);
+        job_free(&e);
+        config_fini(&cfg);
+    }
+    /* The fake saw the requirements as the context file of the build. */
+    json_object *st = admin("GET", "/state", NULL), *imgs, *files;
+    bool seen = false;
+    if (st != NULL && json_object_object_get_ex(st, "images", &imgs)) {
+        for (size_t i = 0; i < json_object_array_length(imgs); i++) {
+            json_object *im = json_object_array_get_idx(imgs, i);
+            if (json_object_object_get_ex(im, "context_files", &files) &&
+                json_object_array_length(files) == 1 &&
+                strcmp(json_get_str(json_object_array_get_idx(files, 0), "filename"),
+                       "/.requirements.txt") == 0 &&
+                json_get_i64(json_object_array_get_idx(files, 0), "bytes", 0) == 14)
+                seen = true;
+        }
+    }
+    json_object_put(st);
+    CHECK(seen);
+}
+
+/* Run cmd with sh; true on exit 0. */
+static bool
+run_sh(const char *cmd)
+{
+    pid_t pid;
+    int st;
+    char *const argv[] = {(char[]){"sh"}, (char[]){"-c"}, (char *)(uintptr_t)cmd, NULL};
+    if (posix_spawnp(&pid, "sh", NULL, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0)
+        return false;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* Real Modal is TLS: the fake served over TLS with a test CA made here with openssl (trusted
+ * through modal_ca_file), one job, and the fake's own view of the connections: every control
+ * plane call of the job on one connection and every router call on one other. Without the CA
+ * the certificate is refused. */
+static void
+test_tls_reuse(void)
+{
+    char dir[] = "/tmp/lbmodal-tls-XXXXXX", cmd[2048], err[200], ca[128];
+    struct fake f = {-1, -1, "", ""};
+    if (mkdtemp(dir) == NULL)
+        abort();
+    (void)snprintf(cmd, sizeof(cmd),
+                   "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                   "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=labbox-test-ca && "
+                   "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                   "-keyout srv.key -out srv.csr -subj /CN=127.0.0.2 && "
+                   "printf 'subjectAltName=IP:127.0.0.2\\n' > ext && "
+                   "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                   "-out srv.pem -days 2 -extfile ext",
+                   dir);
+    if (!run_sh("command -v openssl >/dev/null") || !run_sh(cmd)) {
+        const char *ci = getenv("CI");
+        if (ci != NULL && strcmp(ci, "true") == 0)
+            CHECK_FAIL("openssl cannot make the test CA");
+        fprintf(stderr, "test_modal_backend: no openssl: TLS case skipped\n");
+        return;
+    }
+    char cert[128], key[128];
+    (void)snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
+    (void)snprintf(key, sizeof(key), "%s/srv.key", dir);
+    (void)snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    const char *const extra[] = {"--host", "127.0.0.2", "--tls-cert", cert, "--tls-key", key, NULL};
+    char saved_url[128], saved_admin[128];
+    memcpy(saved_url, server_url, sizeof(saved_url));
+    memcpy(saved_admin, admin_url, sizeof(saved_admin));
+    if (!fake_spawn(&f, extra, "https://127.0.0.2")) {
+        CHECK_FAIL("the fake did not start with TLS");
+        fake_kill(&f);
+        return;
+    }
+    (void)snprintf(server_url, sizeof(server_url), "%s", f.url);
+    (void)snprintf(admin_url, sizeof(admin_url), "%s", f.admin);
+    (void)setenv("MODAL_SERVER_URL", server_url, 1);
+    for (int with_ca = 0; with_ca <= 1; with_ca++) {
+        struct config cfg;
+        struct jobenv e;
+        struct rec *r = calloc(1, sizeof(*r));
+        const char *const argv[] = {"sh", "-c", "echo over tls", NULL};
+        cfg_make_v(&cfg, "python:3.12-slim", 1);
+        cfg_fresh_store(&cfg);
+        if ((with_ca && config_set(&cfg, "modal_ca_file", ca, err, sizeof(err)) != RC_OK) ||
+            r == NULL || !job_make(&e, "tls", argv))
+            abort();
+        if (!with_ca) {
+            struct sandbox *sb = sb_make(&cfg, &e.job, r);
+            CHECK_INT(sandbox_init(sb), RC_OK);
+            CHECK_INT(sandbox_start(sb), RC_BACKEND);
+            if (strstr(sb->error, "cannot be reached") == NULL)
+                check_fail(__FILE__, __LINE__, "TLS refused", "'%s'", sb->error);
+            sandbox_free(sb);
+        } else {
+            struct sandbox_result res;
+            stats_reset();
+            run_job(&cfg, &e, r, &res);
+            CHECK_INT(res.status, SANDBOX_OK);
+            CHECK_MEM(r->out[SANDBOX_STDOUT], r->len[SANDBOX_STDOUT], "over tls\n", 9);
+            json_object *all = calls("");
+            char peer[2][96] = {"", ""};
+            int n[2] = {0, 0}, others = 0;
+            for (size_t i = 0; all != NULL && i < json_object_array_length(all); i++) {
+                json_object *c = json_object_array_get_idx(all, i);
+                int k = strcmp(json_get_str(c, "service"), "router") == 0;
+                const char *pe = json_get_str(c, "peer");
+                if (peer[k][0] == '\0')
+                    (void)snprintf(peer[k], sizeof(peer[k]), "%s", pe);
+                if (strcmp(peer[k], pe) == 0)
+                    n[k]++;
+                else
+                    others++;
+            }
+            json_object_put(all);
+            if (n[0] < 6 || n[1] < 6) /* several calls on each connection ... */
+                check_fail(__FILE__, __LINE__, "calls per connection", "control %d, router %d",
+                           n[0], n[1]);
+            CHECK_INT(others, 0); /* ... and no other connection */
+            CHECK(strcmp(peer[0], peer[1]) != 0);
+        }
+        free(r->state);
+        free(r);
+        job_free(&e);
+        config_fini(&cfg);
+    }
+    fake_kill(&f);
+    memcpy(server_url, saved_url, sizeof(server_url));
+    memcpy(admin_url, saved_admin, sizeof(admin_url));
+    (void)setenv("MODAL_SERVER_URL", server_url, 1);
+    int tfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(tfd >= 0 && fs_rmtree_at(tfd, dir + 5) == RC_OK);
+    if (tfd >= 0)
+        (void)close(tfd);
 }
 
 /* modal_sandbox_version accepts 1 and 2 only, and the error names the key. */
@@ -1218,6 +1569,8 @@ main(void)
         return skip_or_fail("node or tests/fake-modal/server.mjs is not available");
     }
     (void)curl_global_init(CURL_GLOBAL_DEFAULT);
+    (void)snprintf(data_dir, sizeof(data_dir), "/tmp/lbmodal-data-XXXXXX");
+    REQUIRE(mkdtemp(data_dir) != NULL);
     (void)setenv("MODAL_SERVER_URL", server_url, 1);
     (void)setenv("MODAL_TOKEN_ID", "ak-test", 1);
     (void)setenv("MODAL_TOKEN_SECRET", "as-test", 1);
@@ -1243,9 +1596,12 @@ main(void)
         test_reap();
         test_attach_other_family();
         test_create_crash_recovery();
+        test_wait_backoff();
         expect_start_error(FAIL_IMAGE, "image build failed");
     }
     sandbox_version = 1;
+    test_image_build();
+    test_tls_reuse();
 
     (void)setenv("MODAL_TOKEN_SECRET", "wrong-secret", 1);
     expect_start_error("python:3.12-slim", "Modal rejected the token");
@@ -1257,5 +1613,9 @@ main(void)
     expect_check_error("cannot be reached");
 
     fake_stop();
+    int tfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(tfd >= 0 && fs_rmtree_at(tfd, data_dir + 5) == RC_OK);
+    if (tfd >= 0)
+        (void)close(tfd);
     return check_done("modal_backend");
 }

@@ -130,22 +130,38 @@ test_hook(void)
     size_t n = 99;
     char key[64];
 
-    /* Control plane: one key for every attempt, the attempt number, the delay after the first. */
+    /* Control plane: one key for every attempt; the JS SDK's counts of policy and throttle
+     * retries so far, and the delay of each kind once there was one. */
     REQUIRE_VOID(modal_retry_init(&r, &MODAL_RETRY_CONTROL) == RC_OK);
     REQUIRE_VOID(r.hook.meta != NULL && r.hook.delay != NULL && r.hook.ctx == &r);
     CHECK_INT(r.hook.meta(r.hook.ctx, 0, 0, meta, GRPC_RETRY_META_MAX, &n), RC_OK);
-    REQUIRE_VOID(n == 2);
+    REQUIRE_VOID(n == 3);
     CHECK_INT(strncmp(meta[0], "x-idempotency-key: ", 19), 0);
     CHECK_INT(strlen(meta[0]), 19 + 36);
     CHECK_STR(meta[1], "x-retry-attempt: 0");
+    CHECK_STR(meta[2], "x-throttle-retry-attempt: 0");
     (void)snprintf(key, sizeof(key), "%s", meta[0]);
+    r.retries = 2;
     CHECK_INT(r.hook.meta(r.hook.ctx, 2, 1234, meta, GRPC_RETRY_META_MAX, &n), RC_OK);
-    REQUIRE_VOID(n == 3);
+    REQUIRE_VOID(n == 4);
     CHECK_STR(meta[0], key);
     CHECK_STR(meta[1], "x-retry-attempt: 2");
-    CHECK_STR(meta[2], "x-retry-delay: 1.234");
+    CHECK_STR(meta[2], "x-throttle-retry-attempt: 0");
+    CHECK_STR(meta[3], "x-retry-delay: 1.234");
+    r.retries = 0;
+    r.throttles = 1;
     CHECK_INT(r.hook.meta(r.hook.ctx, 1, 5, meta, GRPC_RETRY_META_MAX, &n), RC_OK);
-    CHECK_STR(meta[2], "x-retry-delay: 0.005");
+    REQUIRE_VOID(n == 4);
+    CHECK_STR(meta[1], "x-retry-attempt: 0");
+    CHECK_STR(meta[2], "x-throttle-retry-attempt: 1");
+    CHECK_STR(meta[3], "x-throttle-retry-delay: 0.005");
+    r.retries = 1;
+    CHECK_INT(r.hook.meta(r.hook.ctx, 2, 7, meta, GRPC_RETRY_META_MAX, &n), RC_OK);
+    REQUIRE_VOID(n == 5);
+    CHECK_STR(meta[3], "x-retry-delay: 0.007");
+    CHECK_STR(meta[4], "x-throttle-retry-delay: 0.007");
+    r.retries = 0;
+    r.throttles = 0;
     /* A second logical call gets another key. */
     struct modal_retry r2;
     REQUIRE_VOID(modal_retry_init(&r2, &MODAL_RETRY_CONTROL) == RC_OK);

@@ -73,6 +73,15 @@ test_sources(struct config *cfg)
     CHECK_STR(s.image_builder_version, "2025.06");
     clear_env();
 
+    /* Set but empty is unset, as in the SDKs: the profile's environment stays. */
+    (void)setenv("MODAL_ENVIRONMENT", "", 1);
+    CHECK_INT(modal_settings_load(cfg, &s, err, sizeof(err)), RC_OK);
+    CHECK_STR(s.environment, "main");
+    (void)setenv("MODAL_ENVIRONMENT", "staging", 1);
+    CHECK_INT(modal_settings_load(cfg, &s, err, sizeof(err)), RC_OK);
+    CHECK_STR(s.environment, "staging");
+    clear_env();
+
     /* No credentials anywhere. */
     char path[160];
     (void)snprintf(path, sizeof(path), "%s/empty.toml", dir);
