@@ -709,7 +709,7 @@ test_tar_fd(void)
     if (pipe(pfd) != 0)
         die("pipe", "");
     pid_t pid = fork();
-        if (pid == 0) {
+    if (pid == 0) {
         close(pfd[0]);
         int code = fs_write_all(pfd[1], m.p, m.len) == RC_OK ? 0 : 1;
         free(bin); /* the child's copies: valgrind follows it */
