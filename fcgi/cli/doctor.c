@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/agent.h"
 #include "core/jobstore.h"
 #include "core/workdir.h"
 #include "log.h"
@@ -51,9 +52,11 @@ struct doc {
     const struct config *cfg;
     const struct doctor_opts *opts;
     struct ident me;     /* who doctor (and so, presumably, labbox) runs as */
+    struct ident labbox; /* labbox's user: me, or data_dir's owner when that is another */
     struct ident nginx;  /* nginx's worker user, when known */
     bool have_nginx;     /* nginx is known */
     bool backend_ok;     /* the backend's check passed */
+    bool other_user;     /* doctor runs as root, labbox as another user: write nothing of its */
     bool sandbox_dir_ok; /* sandbox_dir exists and a work dir can be made in it */
     int failures;
     char name[16];          /* the check being reported */
@@ -216,8 +219,11 @@ check_user(struct doc *d)
                fixf("run doctor as the user labbox runs as: runuser -u %s -- labbox doctor%s",
                     owner, config_arg(d, ca, sizeof(ca))),
                "doctor runs as root, but data_dir belongs to %s: what root may do says nothing "
-               "about what labbox may",
+               "about what labbox may, and what root made there labbox could not use",
                owner);
+        d->other_user = true;
+        if (ident_user(owner, &d->labbox) != RC_OK)
+            d->labbox = d->me;
         return;
     }
     report(d, V_OK, NULL, "checking as %s (uid %lu; groups %s): run doctor as labbox's user",
@@ -291,6 +297,10 @@ check_dir(struct doc *d, const char *key, const char *path,
         }
         missing = true;
         memset(&st, 0, sizeof(st));
+    }
+    if (d->other_user) {
+        report(d, V_SKIP, NULL, "%s: doctor does not run as labbox's user (see user)", path);
+        return false;
     }
     if (missing && !made_by_probe(d, path))
         return false;
@@ -423,6 +433,12 @@ check_agent(struct doc *d)
                "%s", err);
         return;
     }
+    if (agent_check(d->cfg, err, sizeof(err)) != RC_OK) {
+        report(d, V_FAIL,
+               "fix agent_dir/params.schema.json: docs/api.md (The agent) has the subset", "%s",
+               err);
+        return;
+    }
     if (config_split_argv(d->cfg->agent_command, &argv) != RC_OK) {
         report(d, V_FAIL, "set agent_command to a command line", "agent_command cannot be split");
         return;
@@ -460,6 +476,11 @@ static void
 check_backend(struct doc *d)
 {
     const struct config *cfg = d->cfg;
+    if (d->other_user) {
+        /* Its check may leave state behind (cgroups, Modal's store in data_dir). */
+        report(d, V_SKIP, NULL, "doctor does not run as labbox's user (see user)");
+        return;
+    }
     const struct sandbox_ops *ops = sandbox_ops_by_name(cfg->backend);
     if (ops == NULL) {
         report(d, V_FAIL, fixf("set backend to one of: %s", sandbox_names()),
@@ -477,7 +498,8 @@ check_backend(struct doc *d)
         report(d, V_OK, NULL, "docker: the engine at %s answers and has %s", cfg->docker_host,
                cfg->docker_image);
     else if (d->backend_ok && strcmp(cfg->backend, "modal") == 0)
-        report(d, V_OK, NULL, "modal: Modal accepted the token (one token exchange)");
+        report(d, V_OK, NULL, "modal: Modal accepted the token and knows the app %s",
+               cfg->modal_app);
     else if (d->backend_ok)
         report(d, V_OK, NULL,
                "%s: its check passed (bubblewrap; every limit to enforce can be, or is in "
@@ -692,27 +714,32 @@ check_socket_group(struct doc *d)
     else if (ident_group(g, &gid) != RC_OK)
         report(d, V_FAIL, fixf("groupadd %s, or set socket_group to nginx's group", g),
                "there is no group %s", g);
-    else if (d->me.uid != 0 && !ident_in_group(&d->me, gid))
-        report(d, V_FAIL, fixf("usermod -aG %s %s (then restart labbox)", g, d->me.name),
-               "labbox's user %s is not a member of %s: labbox refuses to start", d->me.name, g);
+    else if (d->labbox.uid != 0 && !ident_in_group(&d->labbox, gid))
+        report(d, V_FAIL, fixf("usermod -aG %s %s (then restart labbox)", g, d->labbox.name),
+               "labbox's user %s is not a member of %s: labbox refuses to start", d->labbox.name,
+               g);
     else
-        report(d, V_OK, NULL, "%s may give the socket to %s", d->me.name, g);
+        report(d, V_OK, NULL, "%s may give the socket to %s", d->labbox.name, g);
 }
 
 static void
 check_socket(struct doc *d)
 {
     const char *why = NULL, *sock = socket_path(d->cfg, &why);
-    char dir[PATH_MAX], blocked[PATH_MAX], mode[8], gname[64];
+    char dir[PATH_MAX], blocked[PATH_MAX], mode[8], gname[64], ngroup[64];
     struct stat st;
-    gid_t gid = d->me.gid;
+    gid_t gid = d->labbox.gid;
     if (sock == NULL || !d->have_nginx) {
         report(d, V_SKIP, NULL, "%s", sock == NULL ? why : "nginx's user is not known");
         return;
     }
     (void)snprintf(dir, sizeof(dir), "%s", sock);
-    *strrchr(dir, '/') = '\0';
-    if (!ident_reach(&d->nginx, dir[0] ? dir : "/", X_OK, blocked, sizeof(blocked))) {
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    if (slash == NULL || dir[0] == '\0')
+        (void)snprintf(dir, sizeof(dir), "/"); /* config_finish makes listen absolute */
+    if (!ident_reach(&d->nginx, dir, X_OK, blocked, sizeof(blocked))) {
         report(d, V_FAIL, fixf("chmod o+x %s", blocked),
                "nginx's user %s cannot reach %s (stopped at %s): nginx answers 502", d->nginx.name,
                sock, blocked);
@@ -724,7 +751,7 @@ check_socket(struct doc *d)
             RC_IGNORE(ident_group(d->cfg->socket_group, &gid));
         memset(&st, 0, sizeof(st));
         st.st_mode = S_IFSOCK | (mode_t)d->cfg->socket_mode;
-        st.st_uid = d->me.uid;
+        st.st_uid = d->labbox.uid;
         st.st_gid = gid;
     }
     mode_text(st.st_mode, mode, sizeof(mode));
@@ -739,7 +766,7 @@ check_socket(struct doc *d)
                ? fixf("usermod -aG %s %s, or set socket_group to a group of %s's",
                       d->cfg->socket_group, d->nginx.name, d->nginx.name)
                : fixf("set socket_group to a group %s is in (such as %s)", d->nginx.name,
-                      ident_group_name(d->nginx.gid, gname, sizeof(gname))),
+                      ident_group_name(d->nginx.gid, ngroup, sizeof(ngroup))),
            "nginx's user %s may not connect to %s (group %s, mode %s): nginx answers 502",
            d->nginx.name, sock, gname, mode);
 }
@@ -933,6 +960,7 @@ doctor_run(const struct config *cfg, const struct doctor_opts *opts)
         fprintf(stderr, "labbox: cannot tell which user this is: %s\n", strerror(errno));
         return 1;
     }
+    d.labbox = d.me;
     (void)snprintf(d.name, sizeof(d.name), "config");
     report(&d, V_OK, NULL, "%s: backend %s, data_dir %s",
            opts->config_path ? opts->config_path : "(no file: defaults and LABBOX_*)", cfg->backend,
