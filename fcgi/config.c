@@ -134,11 +134,12 @@ static const struct key_def keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 /* Keys a reload (SIGHUP) applies; every other key needs a restart. Request threads read the
- * first group through the current snapshot; each supervisor reads the second at its start from
- * <data_dir>/running.conf; serve applies the third itself. Not here, for example: the scheduler
- * reads max_concurrent, max_queue, job_ttl, identity and the user_* quotas once at start-up, the
- * backends' connection keys feed the health probe, and running jobs' work dirs live in sandbox_dir.
- */
+ * first group through the snapshot their request began with, the scheduler's dispatcher through
+ * the one its round began with (util/cfgsnap.h); each supervisor reads the second group at its
+ * start from <data_dir>/running.conf; serve applies the third itself. Not here, for example:
+ * the job store keeps data_dir, identity decides the owners of jobs already queued (and the
+ * user_* quotas go with it), the backends' connection keys feed the health probe, and running
+ * jobs' work dirs live in sandbox_dir. */
 static const char *const reloadable[] = {
     "max_file_bytes",
     "max_job_bytes",
@@ -150,6 +151,10 @@ static const char *const reloadable[] = {
     "max_streams",
     "trusted_proxies",
     "admin_users",
+    "max_queue",
+    /* read by the scheduler */
+    "max_concurrent",
+    "job_ttl",
     /* read by supervisors */
     "agent_dir",
     "agent_command",

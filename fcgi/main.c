@@ -1,15 +1,16 @@
-/* main: the labbox command line: serve, supervise, check-config, run, version, help.
+/* main: the labbox command line: serve, supervise, check-config, doctor, run, version, help.
  *
  * Every command takes --config FILE (before or after its name) and --help. Exit status: 0 on
  * success (and for help), 1 when a command fails while running, 2 for a usage or configuration
  * error (`run` has more: cli/run.h). `serve` is in serve.c, `supervise` in core/supervisor.c,
- * `run` in cli/run.c (it parses its own arguments).
+ * `doctor` in cli/doctor.c, `run` in cli/run.c (it parses its own arguments).
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/doctor.h"
 #include "cli/run.h"
 #include "config.h"
 #include "core/agent.h"
@@ -23,6 +24,7 @@ struct cli {
     const char *config_path; /* --config, NULL = none */
     const char *arg;         /* the one positional argument after the command */
     bool print;              /* check-config --print */
+    const char *nginx_user;  /* doctor --nginx-user */
 };
 
 struct command {
@@ -100,6 +102,15 @@ run_check_config(struct cli *cli, struct config *cfg)
 }
 
 static int
+run_doctor(struct cli *cli, struct config *cfg)
+{
+    struct doctor_opts o = {.config_path = cli->config_path, .nginx_user = cli->nginx_user};
+    int status = doctor_run(cfg, &o);
+    config_fini(cfg);
+    return status;
+}
+
+static int
 run_version(struct cli *cli, struct config *cfg)
 {
     (void)cli;
@@ -123,6 +134,16 @@ static const struct command commands[] = {
      "(if any) is in labbox's schema subset, and exits 0 (ok) or 2 (the message names the key\n"
      "or the schema's fault). --print writes every key's effective value as a config file.\n",
      false, true, run_check_config},
+    {"doctor", "[--config FILE] [--nginx-user USER]",
+     "check this host for labbox and say what to fix",
+     "Checks, as the user it runs as (run it as labbox's user): data_dir and sandbox_dir (owner,\n"
+     "mode, an upload's and a job's directory made and removed), free disk against\n"
+     "disk_reserve_mb, the agent (its schema, its command), the backend's own check, a trivial\n"
+     "sandbox (local), socket_group membership, nginx's user (from nginx's configuration, or\n"
+     "--nginx-user) reaching the socket and the outputs, and the rendered nginx snippet under\n"
+     "nginx -t. One line per check (ok, FAIL with what to do, skip with why); exits 1 if any\n"
+     "failed.\n",
+     false, true, run_doctor},
     {"supervise", "[--config FILE] JOB_ID", "run one job (serve starts these; not for manual use)",
      "Runs one job from staging to its end, holding the job's lock (passed by serve as fd 3).\n"
      "serve starts one per job, in its own session, with --config <data_dir>/running.conf.\n",
@@ -216,6 +237,8 @@ main(int argc, char **argv)
             name = "version";
         else if (strcmp(a, "--print") == 0)
             cli.print = true;
+        else if (strcmp(a, "--nginx-user") == 0 && i + 1 < argc)
+            cli.nginx_user = argv[++i];
         else if (a[0] == '-')
             bad_option = true;
         else if (name == NULL)
@@ -237,7 +260,8 @@ main(int argc, char **argv)
         return run_main(argc, argv); /* run: its own options and any number of files */
     bool args_ok = c != NULL && !bad_option && !extra &&
                    (c->run == run_help || (cli.arg != NULL) == c->needs_arg) &&
-                   (!cli.print || c->run == run_check_config);
+                   (!cli.print || c->run == run_check_config) &&
+                   (!cli.nginx_user || c->run == run_doctor);
     if (!args_ok) {
         if (c != NULL) {
             (void)fprintf(stderr, "labbox: wrong arguments for %s\n", name);

@@ -16,13 +16,12 @@
  * says which changed); log_file is reopened; running.conf is rewritten; then the new snapshot
  * is published. A bad configuration changes nothing and is logged.
  *
- * Snapshots. A snapshot is never modified once published. Request threads read api->cfg, which
- * points at the current one; a thread records the generation current when its request began
- * (g_active) and a retired snapshot is freed once every busy thread began in a later
- * generation, so a request never sees its configuration freed, however long it runs (event
- * streams leave their thread: they copy what they read of the snapshot first). The
- * start-up snapshot is never freed: the job store and the scheduler keep pointers to it (which
- * is why the keys they read need a restart).
+ * Snapshots (util/cfgsnap.h). A snapshot is never modified once published. Each request thread
+ * takes the current one once, when its request begins (r->cfg), and uses it to the request's
+ * end (event streams leave their thread: they copy what they read of it first); the
+ * scheduler's dispatcher takes it once per round. A retired snapshot is freed once no reader
+ * can hold it. The start-up snapshot is never freed: the job store keeps pointers into it
+ * (data_dir and the other keys that need a restart).
  */
 #include "serve.h"
 
@@ -52,37 +51,26 @@
 #include "jobs/filetype.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
+#include "util/cfgsnap.h"
 #include "util/fsutil.h"
 #include "util/systemd.h"
 
 #define RUNNING_CONF "running.conf"
-#define IDLE         UINT64_MAX
-
-struct snap {
-    struct config cfg;
-    uint64_t gen;      /* the generation it was current in (set when retired) */
-    struct snap *next; /* the retired list */
-};
 
 static struct api g_api;
 static int g_listen_fd = -1;
 static bool g_listen_path; /* we bound cfg->listen ourselves: unlink it at exit */
 static atomic_uint g_busy;
 static atomic_uint g_reqno;
-/* Snapshots: g_current and g_retired belong to the signal thread. */
-static struct snap g_start;
-static struct snap *g_current = &g_start;
-static struct snap *g_retired;
-static atomic_uint_fast64_t g_gen;
-static atomic_uint_fast64_t *g_active; /* per request thread: generation, or IDLE */
-static size_t g_nactive;
+static struct config g_start; /* the start-up snapshot */
+static struct cfgsnap g_snaps;
 static const char *g_config_path;
 static int g_data_fd = -1;
 
 static void *
 worker(void *arg)
 {
-    atomic_uint_fast64_t *active = arg;
+    long reader = (long)(intptr_t)arg;
     FCGX_Request fr;
     if (FCGX_InitRequest(&fr, g_listen_fd, 0) != 0)
         return NULL;
@@ -94,13 +82,13 @@ worker(void *arg)
             break;
         }
         atomic_fetch_add(&g_busy, 1);
-        atomic_store(active, atomic_load(&g_gen));
         struct req r;
         req_init(&r, &fr, atomic_fetch_add(&g_reqno, 1));
+        r.cfg = cfgsnap_enter(&g_snaps, reader);
         api_dispatch(&g_api, &r);
         if (!r.started)
             api_internal(&r);
-        atomic_store(active, IDLE);
+        cfgsnap_leave(&g_snaps, reader);
         FCGX_Finish_r(&fr);
         atomic_fetch_sub(&g_busy, 1);
     }
@@ -286,46 +274,11 @@ serve_open_log(const char *path)
 }
 
 static void
-publish(struct snap *next)
-{
-    struct snap *old = g_current;
-    __atomic_store_n(&g_api.cfg, &next->cfg, __ATOMIC_SEQ_CST);
-    g_current = next;
-    old->gen = atomic_fetch_add(&g_gen, 1);
-    if (old != &g_start) {
-        old->next = g_retired;
-        g_retired = old;
-    }
-}
-
-/* reclaim frees the retired snapshots no request can still be reading. */
-static void
-reclaim(void)
-{
-    uint64_t oldest = IDLE;
-    for (size_t i = 0; i < g_nactive; i++) {
-        uint64_t g = atomic_load(&g_active[i]);
-        if (g < oldest)
-            oldest = g;
-    }
-    for (struct snap **p = &g_retired; *p != NULL;) {
-        struct snap *s = *p;
-        if (s->gen < oldest) {
-            *p = s->next;
-            config_fini(&s->cfg);
-            free(s);
-        } else {
-            p = &s->next;
-        }
-    }
-}
-
-static void
 reload(void)
 {
     char err[1024] = "", kept[1024] = "", applied[2048] = "", state[96];
     struct timespec now;
-    struct snap *next = calloc(1, sizeof(*next));
+    struct config *next = cfgsnap_new();
     int logfd = -1;
     const char *from = g_config_path ? g_config_path : "the environment";
 
@@ -334,31 +287,28 @@ reload(void)
                    (unsigned long long)now.tv_sec * 1000000ull +
                        (unsigned long long)now.tv_nsec / 1000);
     notify(state);
-    enum rc rc = next ? config_load(&next->cfg, g_config_path, err, sizeof(err)) : RC_NOMEM;
+    enum rc rc = next ? config_load(next, g_config_path, err, sizeof(err)) : RC_NOMEM;
     if (rc == RC_OK)
-        rc = config_check_files(&next->cfg, err, sizeof(err));
+        rc = config_check_files(next, err, sizeof(err));
     if (rc == RC_OK)
-        rc = agent_check(&next->cfg, err, sizeof(err));
+        rc = agent_check(next, err, sizeof(err));
     if (rc == RC_OK)
-        rc = config_instance(&next->cfg, g_data_fd, false, err, sizeof(err));
+        rc = config_instance(next, g_data_fd, false, err, sizeof(err));
     if (rc == RC_OK)
-        rc = config_keep_restart_keys(&next->cfg, &g_current->cfg, kept, applied, sizeof(kept), err,
-                                      sizeof(err));
-    if (rc == RC_OK && next->cfg.log_file[0] != '\0' &&
-        (logfd = open_log(next->cfg.log_file)) < 0) {
-        (void)snprintf(err, sizeof(err), "log_file: cannot open %s", next->cfg.log_file);
+        rc = config_keep_restart_keys(next, cfgsnap_current(&g_snaps), kept, applied, sizeof(kept),
+                                      err, sizeof(err));
+    if (rc == RC_OK && next->log_file[0] != '\0' && (logfd = open_log(next->log_file)) < 0) {
+        (void)snprintf(err, sizeof(err), "log_file: cannot open %s", next->log_file);
         rc = RC_IO;
     }
-    if (rc == RC_OK && write_running_conf(&next->cfg) != RC_OK) {
+    if (rc == RC_OK && write_running_conf(next) != RC_OK) {
         (void)snprintf(err, sizeof(err), "cannot write %s", RUNNING_CONF);
         rc = RC_IO;
     }
     if (rc != RC_OK) {
         log_err("reload from %s failed, the running configuration stays: %s", from,
                 err[0] ? err : rc_str(rc));
-        if (next != NULL)
-            config_fini(&next->cfg);
-        free(next);
+        cfgsnap_discard(next);
         if (logfd >= 0)
             close(logfd);
         notify("READY=1\nSTATUS=reload failed: the running configuration stays");
@@ -368,8 +318,8 @@ reload(void)
         (void)dup2(logfd, 2);
         close(logfd);
     }
-    (void)log_set_level(next->cfg.log_level);
-    publish(next);
+    (void)log_set_level(next->log_level);
+    cfgsnap_publish(&g_snaps, next);
     log_info("reloaded the configuration from %s; changed: %s", from,
              applied[0] ? applied : "nothing");
     if (kept[0] != '\0')
@@ -387,7 +337,7 @@ wait_for_stop(const sigset_t *sigs)
     for (;;) {
         struct timespec tick = {.tv_sec = 2};
         int sig = sigtimedwait(sigs, NULL, &tick);
-        reclaim();
+        (void)cfgsnap_reclaim(&g_snaps);
         if (sig == SIGHUP)
             reload();
         else if (sig == SIGTERM || sig == SIGINT)
@@ -399,16 +349,11 @@ static void
 start_threads(const struct config *cfg, pthread_t **out, size_t *out_n)
 {
     pthread_t *threads = calloc(cfg->threads, sizeof(*threads));
-    g_active = calloc(cfg->threads, sizeof(*g_active));
     size_t n = 0;
-    if (threads != NULL && g_active != NULL) {
-        for (size_t i = 0; i < cfg->threads; i++)
-            atomic_init(&g_active[i], IDLE);
-        g_nactive = cfg->threads;
-        for (; n < cfg->threads; n++)
-            if (pthread_create(&threads[n], NULL, worker, &g_active[n]) != 0)
-                break;
-    }
+    long reader;
+    while (threads != NULL && n < cfg->threads && (reader = cfgsnap_reader(&g_snaps)) >= 0 &&
+           pthread_create(&threads[n], NULL, worker, (void *)(intptr_t)reader) == 0)
+        n++;
     *out = threads;
     *out_n = n;
 }
@@ -424,11 +369,9 @@ serve_main(struct config *cfg, const char *config_path)
     char exe[PATH_MAX], running[PATH_MAX + 32], err[1024] = "";
     sigset_t sigs;
 
-    g_start.cfg = *cfg;
-    g_current = &g_start;
+    g_start = *cfg;
     g_config_path = config_path;
-    cfg = &g_start.cfg;
-    g_api.cfg = cfg;
+    cfg = &g_start;
     (void)systemd_notify_init();
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -456,7 +399,9 @@ serve_main(struct config *cfg, const char *config_path)
         goto out;
     }
     status = 1;
-    if (filetype_init() != RC_OK || jobstore_open(&js, cfg) != RC_OK)
+    /* Readers: the request threads and the scheduler's dispatcher. */
+    if (cfgsnap_init(&g_snaps, cfg, cfg->threads + 1) != RC_OK || filetype_init() != RC_OK ||
+        jobstore_open(&js, cfg) != RC_OK)
         goto out;
     g_data_fd = js.data_fd;
     if (config_instance(cfg, g_data_fd, true, err, sizeof(err)) != RC_OK) {
@@ -472,13 +417,14 @@ serve_main(struct config *cfg, const char *config_path)
         goto out;
     int k = snprintf(running, sizeof(running), "%s/%s", cfg->data_dir, RUNNING_CONF);
     if (k < 0 || (size_t)k >= sizeof(running) ||
-        scheduler_start(cfg, &js, exe, running, &sched) != RC_OK) {
+        scheduler_start(&g_snaps, &js, exe, running, &sched) != RC_OK) {
         log_err("cannot start the scheduler");
         goto out;
     }
     g_api.js = &js;
     g_api.sched = sched;
-    if (api_events_start(&g_api) != RC_OK)
+    g_api.identity = config_identity(cfg);
+    if (api_events_start(&g_api, cfg) != RC_OK)
         goto out;
     start_threads(cfg, &threads, &nthreads);
     if (nthreads == 0) {

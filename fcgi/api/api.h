@@ -12,8 +12,9 @@
 #include "http/park.h"
 #include "http/request.h"
 
+/* What every request shares. The configuration is not here: each request has its own
+ * snapshot, r->cfg, taken when it began (util/cfgsnap.h). */
 struct api {
-    const struct config *cfg;  /* borrowed */
     struct jobstore *js;       /* borrowed */
     struct scheduler *sched;   /* borrowed */
     atomic_bool shutting_down; /* new uploads get 503 */
@@ -21,6 +22,9 @@ struct api {
     atomic_uint zip_builds;    /* outputs zips being built by request threads */
     unsigned fd_streams;       /* the streams the open-file limit allows (max_streams is lower) */
     struct park *park;         /* parked requests (event streams, waits), http/park.h */
+    /* identity of the start-up snapshot: a restart key, the same in every snapshot, so code
+     * without a request's snapshot (a parked stream's steps) may use it too. */
+    enum identity_mode identity;
 };
 
 /* What a route's pattern captured: the job id (":id", NUL-terminated; "" when none) and the
@@ -48,10 +52,10 @@ bool api_route_match(const char *pattern, const char *path, struct api_args *out
 const struct api_route *api_route_find(const char *method, const char *path, struct api_args *out,
                                        char *allow, size_t allowlen);
 
-/* api_events_start: before serving, raise the open-file limit, find the streams it allows and
- * start the engine streams are parked on (RC_NOMEM, RC_IO); api_events_stop: close every
- * stream and stop the engine. */
-enum rc api_events_start(struct api *api) LB_MUST_CHECK;
+/* api_events_start: before serving, raise the open-file limit, find the streams it allows for
+ * cfg (the start-up snapshot: threads needs a restart) and start the engine streams are parked
+ * on (RC_NOMEM, RC_IO); api_events_stop: close every stream and stop the engine. */
+enum rc api_events_start(struct api *api, const struct config *cfg) LB_MUST_CHECK;
 void api_events_stop(struct api *api);
 
 /* Handlers, by file: api/service.c, api/jobs.c, api/joblist.c, api/outputs.c, api/events.c. */
@@ -69,7 +73,7 @@ api_handler_fn api_events;
 bool api_wait_job(struct api *api, struct req *r, int *dirfd, const struct job *job);
 
 /* Who is asking, and quotas (api/people.c). */
-/* api_identify: fill r->who and r->admin for api->cfg's identity setting; with remote_user and
+/* api_identify: fill r->who and r->admin for r->cfg's identity setting; with remote_user and
  * no usable user it answers 401 and returns false. api_dispatch calls it for every request. */
 bool api_identify(struct api *api, struct req *r);
 /* api_may_see: may the caller see and manage job? Always without remote_user (the id is the
@@ -79,8 +83,7 @@ bool api_may_see(const struct api *api, const struct req *r, const struct job *j
 unsigned api_view(const struct api *api);
 /* api_answer_refusal: the 429 of a refused upload (queue_full, or user_quota naming the quota
  * in its "quota" member) with Retry-After; bytes is the upload's size when it was known. */
-void api_answer_refusal(struct api *api, struct req *r, enum jobindex_verdict v, int retry_after,
-                        uint64_t bytes);
+void api_answer_refusal(struct req *r, enum jobindex_verdict v, int retry_after, uint64_t bytes);
 
 /* Shared helpers (api/helpers.c). */
 /* api_load_job: open and load a job the caller may see (api_may_see: any other is the same 404
@@ -88,9 +91,10 @@ void api_answer_refusal(struct api *api, struct req *r, enum jobindex_verdict v,
  * *out_dirfd and *out_job are the caller's (close, jobstore_job_fini). */
 bool api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd,
                   struct job *out_job);
-/* api_job_public: the public job object (caller owns) with the live queue position and, once
- * the job has ended, its outputs index from dirfd; NULL on error. */
-json_object *api_job_public(struct api *api, int dirfd, const struct job *job);
+/* api_job_public: the public job object (caller owns) with the live queue position, its
+ * expiry after job_ttl (the caller's snapshot's: parked requests keep a copy) and, once the
+ * job has ended, its outputs index from dirfd; NULL on error. */
+json_object *api_job_public(struct api *api, uint64_t job_ttl, int dirfd, const struct job *job);
 /* api_room_for_job: may a new job come in (not shutting down, disk above the reserve)? false
  * after answering 503. */
 bool api_room_for_job(struct api *api, struct req *r);

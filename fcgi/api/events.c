@@ -59,6 +59,7 @@ struct stream {
     bool wrote;           /* this step wrote something */
     int last_state;       /* the state last sent (enum job_state), -1 before the first */
     int64_t keepalive_ms; /* from the configuration snapshot the stream began with */
+    uint64_t job_ttl;     /* the same */
 };
 
 enum log_res {
@@ -80,7 +81,7 @@ put(struct parked *p, struct stream *s, const void *buf, size_t len)
 static bool
 send_state(struct parked *p, struct stream *s)
 {
-    json_object *pub = api_job_public(s->api, s->dirfd, &s->job);
+    json_object *pub = api_job_public(s->api, s->job_ttl, s->dirfd, &s->job);
     if (pub == NULL)
         return false;
     size_t len = 0;
@@ -322,11 +323,12 @@ api_events(struct api *api, struct req *r, const struct api_args *a)
     s->dirfd = dirfd;
     s->logfd = -1;
     s->last_state = -1;
-    s->keepalive_ms = (int64_t)api->cfg->keepalive_ms;
+    s->keepalive_ms = (int64_t)r->cfg->keepalive_ms;
+    s->job_ttl = r->cfg->job_ttl;
     jobstore_job_init(&s->job);
     /* Counted from here on; stream_free gives the slot back. */
     unsigned n = atomic_fetch_add(&api->streams, 1) + 1;
-    if (n > api->cfg->max_streams || n > api->fd_streams) {
+    if (n > r->cfg->max_streams || n > api->fd_streams) {
         resp_problem(r, PROBLEM_TOO_MANY_STREAMS, NULL, NULL,
                      "the server holds as many live streams as it can; try again shortly, or "
                      "poll the job");
@@ -378,9 +380,9 @@ fd_capacity(const struct config *cfg)
 }
 
 enum rc
-api_events_start(struct api *api)
+api_events_start(struct api *api, const struct config *cfg)
 {
-    api->fd_streams = fd_capacity(api->cfg);
+    api->fd_streams = fd_capacity(cfg);
     return park_start(&api->park);
 }
 

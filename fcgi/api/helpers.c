@@ -95,7 +95,7 @@ api_load_job(struct api *api, struct req *r, const char *id, int *out_dirfd, str
 }
 
 json_object *
-api_job_public(struct api *api, int dirfd, const struct job *job)
+api_job_public(struct api *api, uint64_t job_ttl, int dirfd, const struct job *job)
 {
     long pos = -1;
     json_object *outputs = NULL;
@@ -103,7 +103,7 @@ api_job_public(struct api *api, int dirfd, const struct job *job)
         pos = scheduler_position(api->sched, job->id);
     if (jobstate_is_terminal(job->state) && jobstore_outputs_index(dirfd, &outputs) != RC_OK)
         return NULL;
-    json_object *o = jobstore_public(job, pos, outputs, api_view(api), api->cfg->job_ttl);
+    json_object *o = jobstore_public(job, pos, outputs, api_view(api), job_ttl);
     json_object_put(outputs);
     return o;
 }
@@ -115,7 +115,7 @@ api_room_for_job(struct api *api, struct req *r)
         resp_problem(r, PROBLEM_UNAVAILABLE, NULL, NULL, "the server is shutting down");
         return false;
     }
-    if (fs_free_mb(api->js->data_fd) < api->cfg->disk_reserve_mb) {
+    if (fs_free_mb(api->js->data_fd) < r->cfg->disk_reserve_mb) {
         resp_problem(r, PROBLEM_UNAVAILABLE, "Retry-After: 60\r\n", NULL,
                      "the server is low on disk space; try again later");
         return false;
@@ -130,7 +130,7 @@ api_publish_job(struct api *api, const struct req *r, struct jobstore_stage *sta
     memcpy(job->id, stage->id, sizeof(job->id));
     job->owner = r->who;
     job->round = t->round;
-    (void)snprintf(job->backend, sizeof(job->backend), "%s", api->cfg->backend);
+    (void)snprintf(job->backend, sizeof(job->backend), "%s", r->cfg->backend);
     job->created_ms = clock_real_ms();
     enum rc rc = jobstore_stage_publish(api->js, stage, job);
     if (rc == RC_OK && scheduler_enqueue(api->sched, t, job) != RC_OK) {

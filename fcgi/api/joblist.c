@@ -76,7 +76,7 @@ list_item(struct api *api, struct req *r, const char *id, int state)
         (state < 0 || (int)job.state == state) && api_may_see(api, r, &job)) {
         long pos = job.state == JOB_QUEUED ? scheduler_position(api->sched, id) : -1;
         o = jobstore_public(&job, pos, NULL, api_view(api) | JOBSTORE_VIEW_NO_OUTPUTS,
-                            api->cfg->job_ttl);
+                            r->cfg->job_ttl);
     }
     jobstore_job_fini(&job);
     if (dfd >= 0)
@@ -122,7 +122,7 @@ api_list_jobs(struct api *api, struct req *r, const struct api_args *a)
     int64_t next_created = 0;
     bool all = false, more = false;
     (void)a;
-    if (config_identity(api->cfg) != IDENTITY_REMOTE_USER) {
+    if (api->identity != IDENTITY_REMOTE_USER) {
         resp_problem(r, PROBLEM_NOT_FOUND, NULL, NULL,
                      "jobs are listed only when the web server names the user (identity = "
                      "remote_user); here a job's link is the permission to see it");

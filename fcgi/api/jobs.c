@@ -34,6 +34,7 @@ enum part_kind {
 
 struct upload {
     struct api *api;
+    const struct config *cfg;    /* the request's snapshot */
     struct jobstore_stage stage; /* the job dir being staged */
     struct job job;              /* its record; inputs are added as they are accepted */
     struct pschema *schema;      /* the agent's, or NULL */
@@ -130,7 +131,7 @@ api_answer_intake(struct req *r, const struct intake_error *e)
 static bool
 admit(struct api *api, struct req *r, struct span *out_boundary, struct sched_ticket *t)
 {
-    const struct config *cfg = api->cfg;
+    const struct config *cfg = r->cfg;
     if (!api_room_for_job(api, r))
         return false;
     enum rc rc = multipart_boundary(span_of(r->content_type), out_boundary);
@@ -151,9 +152,9 @@ admit(struct api *api, struct req *r, struct span *out_boundary, struct sched_ti
                      "the upload is larger than the limit for one job");
         return false;
     }
-    enum jobindex_verdict v = scheduler_reserve(api->sched, &r->who, r->content_length, t);
+    enum jobindex_verdict v = scheduler_reserve(api->sched, cfg, &r->who, r->content_length, t);
     if (v != JOBINDEX_OK) {
-        api_answer_refusal(api, r, v, t->retry_after, 0);
+        api_answer_refusal(r, v, t->retry_after, 0);
         return false;
     }
     return true;
@@ -196,7 +197,7 @@ api_answer_created(struct api *api, struct req *r, const struct job *job)
 {
     char loc[128];
     (void)snprintf(loc, sizeof(loc), "Location: /api/jobs/%s\r\n", job->id); /* fits */
-    json_object *pub = api_job_public(api, -1, job);
+    json_object *pub = api_job_public(api, r->cfg->job_ttl, -1, job);
     if (pub == NULL) {
         api_internal(r);
         return;
@@ -218,10 +219,10 @@ api_create_job(struct api *api, struct req *r, const struct api_args *a)
 /* load_schema: the agent's schema for the upload; false after answering 500 (a broken schema is
  * the operator's to fix: check-config and serve refuse it, but it may change under us). */
 static bool
-load_schema(struct api *api, struct req *r, struct pschema **out)
+load_schema(struct req *r, struct pschema **out)
 {
     char why[PSCHEMA_DETAIL_MAX + 128];
-    if (agent_schema_load(api->cfg, out, why, sizeof(why)) == RC_OK)
+    if (agent_schema_load(r->cfg, out, why, sizeof(why)) == RC_OK)
         return true;
     log_err("the agent's parameter schema is unusable: %s", why);
     api_internal(r);
@@ -235,10 +236,10 @@ create_job(struct api *api, struct req *r)
     struct upload u = {.api = api, .stage = {.dirfd = -1, .inputs_fd = -1}};
     struct span boundary;
     jobstore_job_init(&u.job);
-    intake_init(&u.in, api->cfg, NULL, &u.stage, &u.job);
+    intake_init(&u.in, r->cfg, NULL, &u.stage, &u.job);
     if (!admit(api, r, &boundary, &u.ticket))
         return;
-    if (!load_schema(api, r, &u.schema)) {
+    if (!load_schema(r, &u.schema)) {
         scheduler_release(api->sched, &u.ticket);
         return;
     }
@@ -262,7 +263,7 @@ create_job(struct api *api, struct req *r)
     enum jobindex_verdict v =
         rc == RC_OK ? scheduler_admit(api->sched, &u.ticket, bytes) : JOBINDEX_OK;
     if (v != JOBINDEX_OK) {
-        api_answer_refusal(api, r, v, u.ticket.retry_after, bytes);
+        api_answer_refusal(r, v, u.ticket.retry_after, bytes);
         goto cleanup;
     }
     if (rc == RC_OK)
@@ -297,7 +298,7 @@ api_get_job(struct api *api, struct req *r, const struct api_args *a)
         return;
     if (api_wait_job(api, r, &dfd, &job))
         goto out; /* answered, or parked until the job ends (?wait=) */
-    json_object *pub = api_job_public(api, dfd, &job);
+    json_object *pub = api_job_public(api, r->cfg->job_ttl, dfd, &job);
     if (pub != NULL)
         resp_json(r, 200, pub, NULL);
     else
@@ -436,7 +437,7 @@ api_cancel_job(struct api *api, struct req *r, const struct api_args *a)
     } else {
         jobstore_job_fini(&now);
     }
-    json_object *pub = api_job_public(api, dfd, &job);
+    json_object *pub = api_job_public(api, r->cfg->job_ttl, dfd, &job);
     if (pub != NULL)
         resp_json(r, 202, pub, NULL);
     else

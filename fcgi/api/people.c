@@ -36,7 +36,8 @@ identify_address(const struct config *cfg, struct req *r)
 bool
 api_identify(struct api *api, struct req *r)
 {
-    const struct config *cfg = api->cfg;
+    const struct config *cfg = r->cfg;
+    (void)api;
     const char *why = NULL;
     memset(&r->who, 0, sizeof(r->who));
     r->admin = false;
@@ -72,7 +73,7 @@ bool
 api_may_see(const struct api *api, const struct req *r, const struct job *job)
 {
     /* Without users, the job id is the permission (a capability URL). */
-    if (config_identity(api->cfg) != IDENTITY_REMOTE_USER || r->admin)
+    if (api->identity != IDENTITY_REMOTE_USER || r->admin)
         return true;
     return jobstore_owner_equal(&job->owner, &r->who);
 }
@@ -80,14 +81,13 @@ api_may_see(const struct api *api, const struct req *r, const struct job *job)
 unsigned
 api_view(const struct api *api)
 {
-    return config_identity(api->cfg) == IDENTITY_REMOTE_USER ? JOBSTORE_VIEW_OWNER : 0;
+    return api->identity == IDENTITY_REMOTE_USER ? JOBSTORE_VIEW_OWNER : 0;
 }
 
 void
-api_answer_refusal(struct api *api, struct req *r, enum jobindex_verdict v, int retry_after,
-                   uint64_t bytes)
+api_answer_refusal(struct req *r, enum jobindex_verdict v, int retry_after, uint64_t bytes)
 {
-    const struct config *cfg = api->cfg;
+    const struct config *cfg = r->cfg;
     const char *who = r->who.kind == OWNER_USER ? r->who.name : "this address";
     char hdr[48];
     (void)snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", retry_after > 0 ? retry_after : 10);

@@ -96,20 +96,20 @@ api_rerun_job(struct api *api, struct req *r, const struct api_args *a)
     size_t len = 0;
     bool reserved = false;
     jobstore_job_init(&job);
-    intake_init(&in, api->cfg, NULL, &st, &job);
+    intake_init(&in, r->cfg, NULL, &st, &job);
     if (!api_load_job(api, r, a->id, &dfd, &old))
         return;
     if (!read_params(r, &params, &len) || !api_room_for_job(api, r))
         goto out;
     /* The same queue room and quotas as an upload of these files. */
     uint64_t bytes = jobstore_input_bytes(&old) + len;
-    enum jobindex_verdict v = scheduler_reserve(api->sched, &r->who, bytes, &ticket);
+    enum jobindex_verdict v = scheduler_reserve(api->sched, r->cfg, &r->who, bytes, &ticket);
     if (v != JOBINDEX_OK) {
-        api_answer_refusal(api, r, v, ticket.retry_after, 0);
+        api_answer_refusal(r, v, ticket.retry_after, 0);
         goto out;
     }
     reserved = true;
-    if (agent_schema_load(api->cfg, &schema, why, sizeof(why)) != RC_OK) {
+    if (agent_schema_load(r->cfg, &schema, why, sizeof(why)) != RC_OK) {
         log_err("the agent's parameter schema is unusable: %s", why);
         api_internal(r);
         goto out;
@@ -123,7 +123,7 @@ api_rerun_job(struct api *api, struct req *r, const struct api_args *a)
                  in.err.detail);
         api_answer_intake(r, &in.err);
     } else if (v != JOBINDEX_OK) {
-        api_answer_refusal(api, r, v, ticket.retry_after, bytes);
+        api_answer_refusal(r, v, ticket.retry_after, bytes);
     } else if (rc != RC_OK || api_publish_job(api, r, &st, &job, &ticket) != RC_OK) {
         api_internal(r);
     } else {

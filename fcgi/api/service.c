@@ -20,14 +20,14 @@ api_health(struct api *api, struct req *r, const struct api_args *a)
     scheduler_counts(api->sched, &queued, &running);
     json_object *o = json_object_new_object();
     bool built = o != NULL && json_set_str(o, "status", ok && !down ? "ok" : "degraded") &&
-                 json_set_str(o, "backend", api->cfg->backend) &&
-                 json_set_str(o, "instance", api->cfg->instance) &&
+                 json_set_str(o, "backend", r->cfg->backend) &&
+                 json_set_str(o, "instance", r->cfg->instance) &&
                  json_object_object_add(o, "backend_ok", json_object_new_boolean(ok)) == 0 &&
                  (ok || json_set_str(o, "backend_error", why)) &&
                  (!down || json_set_str(o, "detail", "shutting down")) &&
                  json_set_i64(o, "queued", (int64_t)queued) &&
                  json_set_i64(o, "running", (int64_t)running) &&
-                 json_set_i64(o, "max_concurrent", (int64_t)api->cfg->max_concurrent) &&
+                 json_set_i64(o, "max_concurrent", (int64_t)r->cfg->max_concurrent) &&
                  json_set_str(o, "version", LABBOX_VERSION);
     if (built)
         resp_json(r, ok && !down ? 200 : 503, o, NULL);
@@ -66,8 +66,8 @@ static bool
 add_identity(const struct api *api, const struct req *r, json_object *o)
 {
     static const char *const modes[] = {"none", "address", "remote_user"};
-    const struct config *cfg = api->cfg;
-    enum identity_mode mode = config_identity(cfg);
+    const struct config *cfg = r->cfg;
+    enum identity_mode mode = api->identity;
     const struct {
         const char *key;
         uint64_t v;
@@ -88,7 +88,8 @@ add_identity(const struct api *api, const struct req *r, json_object *o)
 void
 api_limits(struct api *api, struct req *r, const struct api_args *a)
 {
-    const struct config *cfg = api->cfg;
+    const struct config *cfg = r->cfg;
+    (void)api;
     (void)a;
     json_object *o = json_object_new_object();
     bool ok = o != NULL && json_set_i64(o, "max_file_bytes", (int64_t)cfg->max_file_bytes) &&
@@ -129,8 +130,9 @@ api_agent(struct api *api, struct req *r, const struct api_args *a)
 {
     struct pschema *schema = NULL;
     char why[PSCHEMA_DETAIL_MAX + 128];
+    (void)api;
     (void)a;
-    if (agent_schema_load(api->cfg, &schema, why, sizeof(why)) != RC_OK) {
+    if (agent_schema_load(r->cfg, &schema, why, sizeof(why)) != RC_OK) {
         log_err("the agent's parameter schema is unusable: %s", why);
         api_internal(r);
         return;

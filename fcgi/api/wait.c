@@ -29,11 +29,12 @@
 struct waiter {
     struct api *api;
     char id[ID_LEN + 1];
-    int dirfd;       /* the job directory */
-    int64_t wait_ms; /* how long to wait */
-    char *answer;    /* the whole answer, once decided */
-    size_t len;      /* its bytes */
-    size_t sent;     /* bytes of it handed to the engine */
+    int dirfd;        /* the job directory */
+    int64_t wait_ms;  /* how long to wait */
+    uint64_t job_ttl; /* from the configuration snapshot the wait began with */
+    char *answer;     /* the whole answer, once decided */
+    size_t len;       /* its bytes */
+    size_t sent;      /* bytes of it handed to the engine */
 };
 
 /* wait_query: the ?wait= of r in *out_s (0 when absent; at most JOB_WAIT_MAX_S). false after
@@ -74,7 +75,7 @@ decide(struct waiter *w, bool done)
         jobstore_job_fini(&job);
         return false;
     }
-    json_object *pub = rc == RC_OK ? api_job_public(w->api, w->dirfd, &job) : NULL;
+    json_object *pub = rc == RC_OK ? api_job_public(w->api, w->job_ttl, w->dirfd, &job) : NULL;
     size_t n = 0;
     const char *s = pub ? json_object_to_json_string_length(
                               pub, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n)
@@ -152,7 +153,8 @@ api_wait_job(struct api *api, struct req *r, int *dirfd, const struct job *job)
     unsigned n = atomic_fetch_add(&api->streams, 1) + 1;
     w->api = api;
     w->dirfd = -1;
-    if (n > api->cfg->max_streams || n > api->fd_streams) {
+    w->job_ttl = r->cfg->job_ttl;
+    if (n > r->cfg->max_streams || n > api->fd_streams) {
         waiter_free(w);
         return false;
     }

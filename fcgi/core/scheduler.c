@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "core/metrics.h"
+#include "core/workdir.h"
 #include "defaults.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
+#include "util/cfgsnap.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
@@ -35,7 +37,8 @@ struct entry {
 };
 
 struct scheduler {
-    const struct config *cfg;
+    struct cfgsnap *snaps; /* the configuration: the dispatcher enters it once per round */
+    long reader;           /* the dispatcher's slot in snaps */
     struct jobstore *js;
     char *exe;
     char *config_path;
@@ -88,11 +91,10 @@ find(const struct entry *v, size_t n, const char *id)
     return -1;
 }
 
-/* The limits uploads and starts are checked against. */
+/* The limits uploads and starts are checked against, in configuration snapshot c. */
 static struct jobindex_quota
-quota_of(const struct scheduler *sc)
+quota_of(const struct config *c)
 {
-    const struct config *c = sc->cfg;
     struct jobindex_quota q = {.max_queue = c->max_queue,
                                .per_owner = config_identity(c) != IDENTITY_NONE,
                                .user_max_queued = c->user_max_queued,
@@ -332,11 +334,12 @@ purge_deleted(struct scheduler *sc)
 /* Move the jobs the fair queue picks into the running set (and *starts) while slots are free.
  * Caller holds sc->mu. */
 static void
-fill_slots(struct scheduler *sc, struct entry **starts, size_t *nstarts, size_t *cap)
+fill_slots(struct scheduler *sc, const struct config *cfg, struct entry **starts, size_t *nstarts,
+           size_t *cap)
 {
-    struct jobindex_quota q = quota_of(sc);
+    struct jobindex_quota q = quota_of(cfg);
     uint64_t cap_running = q.per_owner ? q.user_max_running : 0;
-    while (sc->nrunning < sc->cfg->max_concurrent) {
+    while (sc->nrunning < cfg->max_concurrent) {
         size_t deferred = 0;
         uint64_t deferred_bytes = 0;
         struct ji_job *j = jobindex_pick(&sc->index, cap_running, &deferred, &deferred_bytes);
@@ -359,7 +362,7 @@ fill_slots(struct scheduler *sc, struct entry **starts, size_t *nstarts, size_t 
 /* One round of the dispatcher: check the supervisors, then fill free slots from the queue.
  * The lock is held only to copy and update the sets, never across file I/O or a spawn. */
 static void
-dispatch_round(struct scheduler *sc)
+dispatch_round(struct scheduler *sc, const struct config *cfg)
 {
     struct entry *snap = NULL, *starts = NULL;
     size_t nsnap = 0, nstarts = 0, cap = 0;
@@ -394,7 +397,7 @@ dispatch_round(struct scheduler *sc)
             continue; /* out of memory: checked again next round */
         remove_at(sc->running, &sc->nrunning, (size_t)k);
     }
-    fill_slots(sc, &starts, &nstarts, &cap);
+    fill_slots(sc, cfg, &starts, &nstarts, &cap);
     pthread_mutex_unlock(&sc->mu);
 
     start_all(sc, starts, nstarts);
@@ -406,13 +409,18 @@ dispatch_round(struct scheduler *sc)
 
 /*** retention ***/
 
+struct sweep {
+    struct scheduler *sc;
+    int64_t ttl_ms; /* job_ttl of the round's snapshot */
+};
+
 static bool
 sweep_one(void *ctx, int dirfd, const struct job *job)
 {
-    struct scheduler *sc = ctx;
+    struct scheduler *sc = ((struct sweep *)ctx)->sc;
     int64_t fin = job->finished_ms;
     if (jobstate_is_terminal(job->state) && fin > 0 &&
-        clock_real_ms() - fin > (int64_t)sc->cfg->job_ttl * 1000 && !jobstore_lock_is_held(dirfd)) {
+        clock_real_ms() - fin > ((struct sweep *)ctx)->ttl_ms && !jobstore_lock_is_held(dirfd)) {
         log_info("job=%s expired; deleting", job->id);
         struct entry e = {.recoveries = 0, .deleted = true};
         memcpy(e.id, job->id, sizeof(e.id));
@@ -431,9 +439,10 @@ sweep_one(void *ctx, int dirfd, const struct job *job)
 }
 
 static void
-sweep(struct scheduler *sc)
+sweep(struct scheduler *sc, const struct config *cfg)
 {
-    if (jobstore_foreach(sc->js, sweep_one, sc) != RC_OK)
+    struct sweep sw = {sc, (int64_t)cfg->job_ttl * 1000};
+    if (jobstore_foreach(sc->js, sweep_one, &sw) != RC_OK)
         log_warn("retention sweep could not read the jobs");
 }
 
@@ -453,12 +462,23 @@ claimed(void *ctx, const char *job_id)
     return live;
 }
 
-/* Check the backend (and, when reap, remove orphans); true when it is usable. */
+/* staging_probe: can a job's work dir be staged in sandbox_dir (every backend stages there)?
+ * A work dir is made and removed as a supervisor makes one (core/workdir.c). */
 static bool
-backend_service(struct scheduler *sc, bool reap)
+staging_probe(const struct config *cfg, char *why, size_t len)
 {
-    const struct sandbox_ops *ops = sandbox_ops_by_name(sc->cfg->backend);
-    struct sandbox *sb = ops ? sandbox_new(ops, sc->cfg, NULL) : NULL;
+    if (workdir_probe(cfg, why, len) == RC_OK)
+        return true;
+    log_debug("staging probe in %s failed: %s", cfg->sandbox_dir, why);
+    return false;
+}
+
+/* Check the backend and staging (and, when reap, remove orphans); true when it is usable. */
+static bool
+backend_service(struct scheduler *sc, const struct config *cfg, bool reap)
+{
+    const struct sandbox_ops *ops = sandbox_ops_by_name(cfg->backend);
+    struct sandbox *sb = ops ? sandbox_new(ops, cfg, NULL) : NULL;
     bool ok = false;
     char why[512] = "the backend is not compiled in";
     if (sb != NULL) {
@@ -468,6 +488,7 @@ backend_service(struct scheduler *sc, bool reap)
             rc = sandbox_check(sb);
         ok = rc == RC_OK;
         (void)snprintf(why, sizeof(why), "%s", ok ? "" : sb->error);
+        ok = ok && staging_probe(cfg, why, sizeof(why));
         if (ok && reap) {
             sb->deadline_ms = clock_mono_ms() + 60000;
             if (sandbox_reap_orphans(sb, claimed, sc) != RC_OK)
@@ -478,8 +499,8 @@ backend_service(struct scheduler *sc, bool reap)
     metrics_backend_check(ok);
     pthread_mutex_lock(&sc->mu);
     if (ok != sc->backend_ok)
-        log_info("backend %s is %s%s%s", sc->cfg->backend, ok ? "usable" : "not usable",
-                 ok ? "" : ": ", why);
+        log_info("backend %s is %s%s%s", cfg->backend, ok ? "usable" : "not usable", ok ? "" : ": ",
+                 why);
     sc->backend_ok = ok;
     (void)snprintf(sc->backend_why, sizeof(sc->backend_why), "%s", why);
     pthread_mutex_unlock(&sc->mu);
@@ -494,18 +515,27 @@ dispatcher(void *arg)
     struct scheduler *sc = arg;
     int64_t last_sweep = 0, last_check = 0, last_reap = 0;
     for (;;) {
+        const struct config *cfg = cfgsnap_enter(sc->snaps, sc->reader);
         int64_t now = clock_mono_ms();
         if (now - last_check >= CHECK_MS) {
             /* Orphans (and what a failed clean-up left) go at the first check that finds the
              * backend usable, then at every REAP_MS: the hook is idempotent. */
             bool reap = last_reap == 0 || now - last_reap >= REAP_MS;
-            if (backend_service(sc, reap) && reap)
+            if (backend_service(sc, cfg, reap) && reap)
                 last_reap = clock_mono_ms();
             last_check = clock_mono_ms();
         }
         while (waitpid(-1, NULL, WNOHANG) > 0)
             ;
-        dispatch_round(sc);
+        dispatch_round(sc, cfg);
+        int64_t sweep_ms = (int64_t)cfg->job_ttl * 500;
+        if (sweep_ms > SWEEP_MAX_MS)
+            sweep_ms = SWEEP_MAX_MS;
+        if (clock_mono_ms() - last_sweep >= sweep_ms) {
+            sweep(sc, cfg);
+            last_sweep = clock_mono_ms();
+        }
+        cfgsnap_leave(sc->snaps, sc->reader);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += TICK_MS * 1000000L;
@@ -522,13 +552,6 @@ dispatcher(void *arg)
             pthread_cond_timedwait(&sc->cv, &sc->mu, &ts);
         sc->kicked = false;
         pthread_mutex_unlock(&sc->mu);
-        int64_t sweep_ms = (int64_t)sc->cfg->job_ttl * 500;
-        if (sweep_ms > SWEEP_MAX_MS)
-            sweep_ms = SWEEP_MAX_MS;
-        if (clock_mono_ms() - last_sweep >= sweep_ms) {
-            sweep(sc);
-            last_sweep = clock_mono_ms();
-        }
     }
     return NULL;
 }
@@ -629,14 +652,15 @@ reconcile(struct scheduler *sc)
 /*** public ***/
 
 enum rc
-scheduler_start(const struct config *cfg, struct jobstore *js, const char *exe,
+scheduler_start(struct cfgsnap *snaps, struct jobstore *js, const char *exe,
                 const char *config_path, struct scheduler **out)
 {
     *out = NULL;
     struct scheduler *sc = calloc(1, sizeof(*sc));
     if (sc == NULL)
         return RC_NOMEM;
-    sc->cfg = cfg;
+    sc->snaps = snaps;
+    sc->reader = cfgsnap_reader(snaps);
     sc->js = js;
     sc->backend_ok = true;
     jobindex_init(&sc->index);
@@ -649,7 +673,7 @@ scheduler_start(const struct config *cfg, struct jobstore *js, const char *exe,
     sc->exe = strdup(exe);
     sc->config_path = config_path ? strdup(config_path) : NULL;
     enum rc rc = RC_NOMEM;
-    if (sc->exe == NULL || (config_path && sc->config_path == NULL))
+    if (sc->exe == NULL || (config_path && sc->config_path == NULL) || sc->reader < 0)
         goto fail;
     rc = reconcile(sc);
     if (rc != RC_OK)
@@ -688,15 +712,17 @@ scheduler_stop(struct scheduler *sc)
     free(sc);
 }
 
-/* Seconds until owner key may try again after verdict v (caller holds sc->mu). */
+/* Seconds until owner key may try again after verdict v, with t's job_ttl (caller holds
+ * sc->mu). */
 static int
-retry_after(struct scheduler *sc, const char *key, enum jobindex_verdict v)
+retry_after(struct scheduler *sc, const struct sched_ticket *t, enum jobindex_verdict v)
 {
+    const char *key = t->owner_key;
     if (v != JOBINDEX_USER_BYTES)
         return 10;
     /* Bytes come free when the owner's first ended job expires (or is deleted sooner). */
     int64_t first = jobindex_first_finished(&sc->index, key);
-    int64_t left = first > 0 ? first + (int64_t)sc->cfg->job_ttl * 1000 - clock_real_ms() : 60000;
+    int64_t left = first > 0 ? first + (int64_t)t->cfg->job_ttl * 1000 - clock_real_ms() : 60000;
     return left < 1000 ? 1 : left > 86400000 ? 86400 : (int)(left / 1000);
 }
 
@@ -707,16 +733,17 @@ quota_metric(enum jobindex_verdict v)
 }
 
 enum jobindex_verdict
-scheduler_reserve(struct scheduler *sc, const struct job_owner *owner, uint64_t declared,
-                  struct sched_ticket *t)
+scheduler_reserve(struct scheduler *sc, const struct config *cfg, const struct job_owner *owner,
+                  uint64_t declared, struct sched_ticket *t)
 {
-    struct jobindex_quota q = quota_of(sc);
+    struct jobindex_quota q = quota_of(cfg);
     memset(t, 0, sizeof(*t));
+    t->cfg = cfg;
     jobindex_owner_key(owner, t->owner_key);
     pthread_mutex_lock(&sc->mu);
     enum jobindex_verdict v = jobindex_reserve(&sc->index, t->owner_key, &q);
     if (v != JOBINDEX_OK)
-        t->retry_after = retry_after(sc, t->owner_key, v);
+        t->retry_after = retry_after(sc, t, v);
     pthread_mutex_unlock(&sc->mu);
     if (v == JOBINDEX_USER_QUEUED || v == JOBINDEX_USER_BYTES)
         metrics_quota(quota_metric(v), true, 1, declared);
@@ -726,13 +753,13 @@ scheduler_reserve(struct scheduler *sc, const struct job_owner *owner, uint64_t 
 enum jobindex_verdict
 scheduler_admit(struct scheduler *sc, struct sched_ticket *t, uint64_t bytes)
 {
-    struct jobindex_quota q = quota_of(sc);
+    struct jobindex_quota q = quota_of(t->cfg);
     pthread_mutex_lock(&sc->mu);
     enum jobindex_verdict v = jobindex_admit(&sc->index, t->owner_key, bytes, &q, &t->round);
     if (v == JOBINDEX_OK)
         t->admitted = bytes;
     else
-        t->retry_after = retry_after(sc, t->owner_key, v);
+        t->retry_after = retry_after(sc, t, v);
     pthread_mutex_unlock(&sc->mu);
     if (v == JOBINDEX_USER_BYTES)
         metrics_quota(METRICS_QUOTA_BYTES, true, 1, bytes);
@@ -751,7 +778,7 @@ scheduler_release(struct scheduler *sc, struct sched_ticket *t)
 enum rc
 scheduler_enqueue(struct scheduler *sc, struct sched_ticket *t, const struct job *job)
 {
-    struct jobindex_quota q = quota_of(sc);
+    struct jobindex_quota q = quota_of(t->cfg);
     struct jobindex_rec rec = {.id = job->id,
                                .owner_key = t->owner_key,
                                .state = JOB_QUEUED,

@@ -9,11 +9,15 @@
  * SCHED_MAX_RECOVERIES times; a job that ended updates the index), starts supervisors for the
  * jobs the fair queue picks while fewer than max_concurrent run, purges deleted jobs once their
  * supervisor has ended, and once a minute (or every job_ttl / 2, if shorter) deletes finished
- * jobs older than job_ttl. It holds the lock only to copy and update its sets, never across file
- * I/O or a spawn. A supervisor gets the job's flock already taken, as fd 3, and its own
- * session, so it outlives a restart of `serve`. All index state is behind one mutex; request
- * threads only reserve and admit uploads, enqueue, look up positions and pages, take queued
- * jobs out, and mark deleted ones.
+ * jobs older than job_ttl. Every 10 s it checks the backend (its check hook, then a staging
+ * probe: a work dir made and removed in sandbox_dir as a job's is); scheduler_backend_status
+ * reports the last result. Each round reads the configuration snapshot current when it began
+ * (util/cfgsnap.h), so max_concurrent and job_ttl follow a reload; request threads pass their
+ * own snapshot (scheduler_reserve, kept in the ticket). It holds the lock only to copy and
+ * update its sets, never across file I/O or a spawn. A supervisor gets the job's flock already
+ * taken, as fd 3, and its own session, so it outlives a restart of `serve`. All index state is
+ * behind one mutex; request threads only reserve and admit uploads, enqueue, look up positions and
+ * pages, take queued jobs out, and mark deleted ones.
  */
 #ifndef LABBOX_SCHEDULER_H
 #define LABBOX_SCHEDULER_H
@@ -25,14 +29,16 @@
 #include "core/jobindex.h"
 #include "core/jobstore.h"
 #include "rc.h"
+#include "util/cfgsnap.h"
 
 #define SCHED_MAX_RECOVERIES 3
 
 struct scheduler;
 
-/* scheduler_start: reconcile the data dir and start the dispatcher. exe is the labbox binary,
- * config_path the file supervisors read (NULL = none). *out is freed by scheduler_stop. */
-enum rc scheduler_start(const struct config *cfg, struct jobstore *js, const char *exe,
+/* scheduler_start: reconcile the data dir and start the dispatcher, which takes a reader slot
+ * of snaps (RC_NOMEM when none is left). exe is the labbox binary, config_path the file
+ * supervisors read (NULL = none). *out is freed by scheduler_stop. */
+enum rc scheduler_start(struct cfgsnap *snaps, struct jobstore *js, const char *exe,
                         const char *config_path, struct scheduler **out) LB_MUST_CHECK;
 /* scheduler_stop: stop the dispatcher (supervisors keep running) and free. */
 void scheduler_stop(struct scheduler *sc);
@@ -43,14 +49,17 @@ struct sched_ticket {
     uint64_t admitted;                /* bytes scheduler_admit counted */
     int64_t round;                    /* the job's round, from scheduler_admit */
     int retry_after;                  /* seconds, when a verdict refused */
+    const struct config *cfg;         /* the request's snapshot: max_queue, quotas, job_ttl */
 };
 
 /* scheduler_reserve: claim a queue slot for owner before reading an upload of (at most)
- * declared bytes: JOBINDEX_OK, or why not (max_queue, user_max_queued, user_max_bytes already
- * reached); the caller answers 429 with t->retry_after. Each JOBINDEX_OK is followed by
- * exactly one scheduler_enqueue or scheduler_release. */
-enum jobindex_verdict scheduler_reserve(struct scheduler *sc, const struct job_owner *owner,
-                                        uint64_t declared, struct sched_ticket *t);
+ * declared bytes: JOBINDEX_OK, or why not (max_queue, user_max_queued, user_max_bytes of cfg,
+ * the request's snapshot, already reached); the caller answers 429 with t->retry_after. Each
+ * JOBINDEX_OK is followed by exactly one scheduler_enqueue or scheduler_release (which use the
+ * same snapshot, from the ticket). */
+enum jobindex_verdict scheduler_reserve(struct scheduler *sc, const struct config *cfg,
+                                        const struct job_owner *owner, uint64_t declared,
+                                        struct sched_ticket *t);
 /* scheduler_admit: the upload holds bytes: within user_max_bytes? Sets t->round. */
 enum jobindex_verdict scheduler_admit(struct scheduler *sc, struct sched_ticket *t, uint64_t bytes);
 /* scheduler_release: the reserved upload ends without a job. */
@@ -81,7 +90,8 @@ enum rc scheduler_delete(struct scheduler *sc, const char *id, bool *out_live) L
 void scheduler_counts(struct scheduler *sc, size_t *out_queued, size_t *out_running);
 
 /* scheduler_backend_status: the result of the last backend check (run every 10 s by the
- * dispatcher): true when usable; otherwise why in buf. */
+ * dispatcher: the backend's check hook, then the staging probe): true when usable; otherwise
+ * why in buf. */
 bool scheduler_backend_status(struct scheduler *sc, char *buf, size_t len);
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/jobstore.h"
+#include "core/workdir.h"
 #include "defaults.h"
 #include "jobs/filetype.h"
 #include "jobs/joblog.h"
@@ -279,30 +280,32 @@ link_inputs(struct sup *s, int work_fd)
 static enum rc
 stage_work(struct sup *s)
 {
-    enum rc rc = RC_IO;
+    char why[256];
     int work = -1, agent = -1;
-    if (fs_mkdir_p(s->cfg->sandbox_dir, 0711) != RC_OK)
-        return RC_IO;
-    if (fs_rmtree_at(AT_FDCWD, s->work_dir) != RC_OK) {
-        log_err("cannot clear the old work dir %s", s->work_dir);
-        return RC_IO;
+    enum rc rc = workdir_make(s->cfg, s->work_dir, &work, why, sizeof(why));
+    if (rc != RC_OK) {
+        RC_IGNORE(sandbox_fail(s->sb, "%s", why));
+        return rc;
     }
-    if (mkdir(s->work_dir, 0755) != 0) {
-        log_errno("mkdir %s", s->work_dir);
-        return RC_IO;
-    }
-    work = open(s->work_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const char *what = "cannot open agent_dir";
+    rc = RC_IO;
     agent = open(s->cfg->agent_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (work < 0 || agent < 0) {
-        log_errno("open work dir or agent_dir %s", s->cfg->agent_dir);
+    if (agent < 0) {
+        log_errno("open agent_dir %s", s->cfg->agent_dir);
         goto out;
     }
-    rc = fs_copy_tree(agent, work);
-    if (rc == RC_OK)
-        rc = link_inputs(s, work);
-    if (rc == RC_OK && mkdirat(work, SANDBOX_OUTPUTS_DIR, 0755) != 0 && errno != EEXIST)
+    what = "cannot copy agent_dir into the work dir";
+    if ((rc = fs_copy_tree(agent, work)) != RC_OK)
+        goto out;
+    what = "cannot link the inputs into the work dir";
+    if ((rc = link_inputs(s, work)) != RC_OK)
+        goto out;
+    what = "cannot make the outputs dir";
+    if (mkdirat(work, SANDBOX_OUTPUTS_DIR, 0755) != 0 && errno != EEXIST)
         rc = RC_IO;
 out:
+    if (rc != RC_OK)
+        RC_IGNORE(sandbox_fail(s->sb, "cannot stage the work directory: %s", what));
     if (work >= 0)
         close(work);
     if (agent >= 0)
@@ -622,7 +625,6 @@ start(struct sup *s)
         return RC_IO;
     RC_IGNORE(joblog_system(&s->log, "staging on backend %s", s->sb->ops->name));
     if (stage_work(s) != RC_OK) {
-        RC_IGNORE(sandbox_fail(s->sb, "cannot stage the work directory"));
         fail_sandbox(s, "staging failed");
         return RC_IO;
     }
@@ -650,7 +652,6 @@ recover(struct sup *s)
     }
     /* Died while staging: the work dir may be half made. */
     if (st == JOB_STAGING && stage_work(s) != RC_OK) {
-        RC_IGNORE(sandbox_fail(s->sb, "cannot stage the work directory"));
         fail_sandbox(s, "staging failed");
         return RC_IO;
     }
@@ -777,8 +778,8 @@ static bool
 paths(struct sup *s)
 {
     int a = snprintf(s->job_dir, sizeof(s->job_dir), "%s/jobs/%s", s->cfg->data_dir, s->id);
-    int b = snprintf(s->work_dir, sizeof(s->work_dir), "%s/%s", s->cfg->sandbox_dir, s->id);
-    return a > 0 && (size_t)a < sizeof(s->job_dir) && b > 0 && (size_t)b < sizeof(s->work_dir);
+    return a > 0 && (size_t)a < sizeof(s->job_dir) &&
+           workdir_path(s->cfg, s->id, s->work_dir, sizeof(s->work_dir)) == RC_OK;
 }
 
 int

@@ -37,6 +37,9 @@ struct req {
     /* Who is asking, as api_identify decided from the above and the identity setting. */
     struct job_owner who;
     bool admin; /* who is a user on admin_users */
+    /* The configuration snapshot the whole request runs with (borrowed: set by serve when the
+     * request begins, valid until it ends). */
+    const struct config *cfg;
 };
 
 /* req_init fills r from the FCGX request (borrowed for the request's life). */

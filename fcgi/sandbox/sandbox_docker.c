@@ -1360,12 +1360,36 @@ docker_destroy(struct sandbox *sb)
     return save_state(sb, "destroyed");
 }
 
+/* image_present: is docker_image on the engine (GET /images/<name>/json)? Without it every
+ * job fails at create. */
+static enum rc
+image_present(struct sandbox *sb)
+{
+    struct httpc_resp r = {0};
+    char path[300];
+    const char *img = sb->cfg->docker_image;
+    for (const char *p = img; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("?#%\"\\", *p))
+            return sandbox_fail(sb, "docker_image %s is not an image reference", img);
+    enum rc rc = fmt_path(sb, path, sizeof(path), "/images/%s/json", img);
+    if (rc == RC_OK)
+        rc = call(sb, "GET", path, NULL, sandbox_io_ms(sb, PING_TIMEOUT_MS), &r);
+    if (rc == RC_OK && r.status == 404)
+        rc = sandbox_fail(sb, "image %s not found on the engine; pull or build it", img);
+    else if (rc == RC_OK && r.status != 200)
+        rc = fail_status(sb, "image inspect", &r);
+    httpc_resp_fini(&r);
+    return rc;
+}
+
+/* The engine answers /_ping and has the image. */
 static enum rc
 docker_check(struct sandbox *sb)
 {
     struct docker *d = sb->priv;
     d->connected = false;
-    return connect_engine(sb, PING_TIMEOUT_MS);
+    enum rc rc = connect_engine(sb, PING_TIMEOUT_MS);
+    return rc == RC_OK ? image_present(sb) : rc;
 }
 
 static enum rc

@@ -10,8 +10,11 @@
 #    the unit's restrictions emulated (User=, NoNewPrivileges=, CapabilityBoundingSet=,
 #    ProtectSystem=strict, ProtectHome=, PrivateTmp=, PrivateDevices=, ProtectKernelModules=,
 #    ProtectControlGroups=) and the default agent.
-# 5. socket_group www-data without membership: the start fails and says why; after
-#    `usermod -aG www-data`, it starts.
+# 5. Two of the failures issue 12 met: a sandbox_dir left owned by root, and socket_group
+#    www-data without membership. `labbox doctor` (as the service user, under the emulated
+#    unit) reports both with their fixes, and serve refuses to start and says why; after the
+#    fixes (chown, `usermod -aG www-data`) doctor passes every check (a trivial sandbox, nginx -t
+#    on the rendered snippet) and serve starts.
 # 6. The installed render writes the snippet from the config; an nginx of the test's own
 #    includes it in its server { } as an operator would, running its workers as www-data.
 # 7. A job with tests/data/experiment.csv succeeds; its outputs come through nginx.
@@ -128,8 +131,8 @@ allow_unenforced = memory pids cpus disk
 EOF
 conf=$tmp/etc/labbox.conf
 
-# run_labbox: labbox serve as the service user, with what labbox.service imposes emulated in
-# a mount namespace of its own.
+# run_labbox ARGS: labbox ARGS (serve, doctor) as the service user, with what labbox.service
+# imposes emulated in a mount namespace of its own.
 run_labbox() {
     exec unshare --mount --propagation private bash -euo pipefail -c "
         # PrivateTmp=yes: fresh /tmp and /var/tmp (the test tree is put back in the new /tmp)
@@ -152,11 +155,13 @@ run_labbox() {
         # kernel refuse bwrap a fresh /proc, see docs/operations.md)
         if [ -d /usr/lib/modules ]; then mount -t tmpfs -o ro tmpfs /usr/lib/modules; fi
         # ProtectSystem=strict (+ ProtectControlGroups=yes): all read-only but the state dir
-        # (StateDirectory=) and the socket dir (RuntimeDirectory=, as labbox binds its socket)
+        # (StateDirectory=), the socket dir (RuntimeDirectory=, as labbox binds its socket) and
+        # PrivateTmp='"'"'s /tmp and /var/tmp (systemd keeps those writable under strict)
         for w in \"$tmp/state\" \"$tmp/run\"; do mount --bind \$w \$w; done
         awk \"{print \\\$5}\" /proc/self/mountinfo | sort -u | while read -r mp; do
             case \$mp in
-                /proc|/proc/*|/sys|/dev|/dev/*|\"$tmp/state\"|\"$tmp/state\"/*|\"$tmp/run\") continue ;;
+                /proc|/proc/*|/sys|/dev|/dev/*|/tmp|/var/tmp) continue ;;
+                \"$tmp/state\"|\"$tmp/state\"/*|\"$tmp/run\") continue ;;
             esac
             mount -o remount,bind,ro \"\$mp\" 2>/dev/null || true
         done
@@ -164,17 +169,36 @@ run_labbox() {
         findmnt -no OPTIONS -T \"$tmp/state\" | grep -qw rw || { echo the state dir is read-only >&2; exit 1; }
         # User=, Group=, NoNewPrivileges=yes, CapabilityBoundingSet= (empty)
         exec setpriv --reuid=\"$user\" --regid=\"$user\" --init-groups --no-new-privs \
-            --bounding-set=-all --inh-caps=-all \"$prefix/bin/labbox\" serve --config \"$conf\"
-    "
+            --bounding-set=-all --inh-caps=-all \"$prefix/bin/labbox\" \"\$@\"
+    " run_labbox "$@"
 }
 
-# 5. socket_group without membership
-if (run_labbox) > "$tmp/labbox.log" 2>&1; then fail "labbox started though $user is not in www-data"; fi
+# 5. a root-owned sandbox_dir (an earlier run as root made it), socket_group without membership
+install -d -m 0755 "$tmp/state/sandboxes"
+doctor() { run_labbox doctor --config "$conf" --nginx-user www-data; }
+if (doctor) > "$tmp/doctor.out" 2>&1; then fail "doctor passed: $(cat "$tmp/doctor.out")"; fi
+for want in "^FAIL sandbox_dir  $tmp/state/sandboxes is owned by root, but labbox runs as $user\$" \
+            "fix: chown -R $user: $tmp/state/sandboxes\$" \
+            "^FAIL socket_group labbox.s user $user is not a member of www-data" \
+            "fix: usermod -aG www-data $user " "^2 checks failed\$"; do
+    grep -q "$want" "$tmp/doctor.out" || fail "doctor does not say $want: $(cat "$tmp/doctor.out")"
+done
+ok "labbox doctor reports the root-owned sandbox_dir and the missing group membership, with the fixes"
+if (run_labbox serve --config "$conf") > "$tmp/labbox.log" 2>&1; then
+    fail "labbox started though $user is not in www-data"
+fi
 grep -q "socket_group www-data: labbox.s user $user is not a member" "$tmp/labbox.log" ||
     fail "the failed start does not say why: $(cat "$tmp/labbox.log")"
 ok "socket_group www-data without membership: the start fails and says why"
+chown -R "$user:" "$tmp/state/sandboxes"
 usermod -aG www-data "$user"
-run_labbox > "$tmp/labbox.log" 2>&1 &
+(doctor) > "$tmp/doctor.out" 2>&1 || fail "doctor after the fixes: $(cat "$tmp/doctor.out")"
+for want in "^ok   sandbox_dir " "^ok   sandbox      a trivial sandbox ran" "^ok   socket " \
+            "^ok   nginx -t     " "^0 checks failed\$"; do
+    grep -q "$want" "$tmp/doctor.out" || fail "doctor after the fixes does not say $want: $(cat "$tmp/doctor.out")"
+done
+ok "after the fixes labbox doctor passes every check, a trivial sandbox and nginx -t included"
+run_labbox serve --config "$conf" > "$tmp/labbox.log" 2>&1 &
 echo $! > "$tmp/labbox.pid"
 for _ in $(seq 200); do [ -S "$tmp/run/labbox.sock" ] && break; sleep 0.05; done
 [ -S "$tmp/run/labbox.sock" ] || fail "labbox did not listen"

@@ -26,6 +26,7 @@ expect 2 "^usage: labbox COMMAND"
 expect 2 "unknown command frobnicate" frobnicate
 expect 2 "^usage: labbox serve" serve --frobnicate
 expect 2 "^usage: labbox supervise" supervise
+expect 2 "^usage: labbox serve" serve --nginx-user www-data
 expect 2 "no command frobnicate" help frobnicate
 expect 0 "^labbox [0-9]" --version
 cmds=$("$lb" help | sed -n 's/^  \([a-z-]*\) .*/\1/p')

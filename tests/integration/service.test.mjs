@@ -1,6 +1,7 @@
 // service: labbox as an operator runs it: SIGHUP reloads (limits change, keys that need a
-// restart stay, a bad file changes nothing and supervisors never read it, log_file reopens),
-// and the errors nginx itself gives on /api/ as problem+json from the rendered snippet
+// restart stay, a bad file changes nothing and supervisors never read it, log_file reopens,
+// the scheduler's max_concurrent, max_queue and job_ttl follow), /api/health reporting a
+// sandbox_dir jobs cannot be staged in, and the errors nginx itself gives on /api/ as problem+json from the rendered snippet
 // (413, 429, 502, 504, /api/metrics restricted to loopback by default).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -111,6 +112,86 @@ describe("reload on SIGHUP", () => {
     await until("a new log file", () => fs.existsSync(logFile) && /changed: agent_env max_file_bytes$/m.test(log()));
     assert.equal(fs.statSync(logFile).mode & 0o777, 0o640);
     assert.doesNotMatch(fs.readFileSync(logFile + ".1", "utf8"), /changed: agent_env max_file_bytes$/m);
+  });
+});
+
+describe("the scheduler's keys follow SIGHUP", () => {
+  let stack, conf, dir;
+  const file = (mc, mq, ttl) => `max_concurrent = ${mc}\nmax_queue = ${mq}\njob_ttl = ${ttl}\n`;
+  const health = async () => (await getJSON(stack, "/api/health")).body;
+  before(async () => {
+    dir = fs.mkdtempSync("/tmp/labbox-svc-sched-");
+    conf = path.join(dir, "labbox.conf");
+    fs.writeFileSync(conf, file(1, 1, 3600));
+    stack = await startStack({ configFile: conf });
+  });
+  after(async () => {
+    await stack?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("max_concurrent, max_queue and job_ttl take effect without a restart", async () => {
+    const files = [{ name: "a.csv", data: CSV, type: "text/csv" }];
+    const a = await upload(stack, files, { mode: "sleep", seconds: 30 });
+    assert.equal(a.status, 201);
+    await waitFor(stack, a.body.id, (j) => j.state === "running");
+    const b = await upload(stack, files, { mode: "sleep", seconds: 30 });
+    assert.equal(b.status, 201);
+    assert.equal((await upload(stack, files, { mode: "ok" })).status, 429, "max_queue 1: full");
+    assert.equal((await getJSON(stack, `/api/jobs/${b.body.id}`)).body.state, "queued");
+    assert.equal((await health()).max_concurrent, 1);
+
+    fs.writeFileSync(conf, file(2, 3, 1));
+    hup(stack);
+    await until("max_concurrent 2 in health", async () => (await health()).max_concurrent === 2);
+    // The queued job starts beside the running one; the queue takes more.
+    await waitFor(stack, b.body.id, (j) => j.state === "running", 10000);
+    const c = await upload(stack, files, { mode: "ok" });
+    assert.equal(c.status, 201, JSON.stringify(c.body));
+    assert.equal((await waitFor(stack, c.body.id)).state, "succeeded");
+    // job_ttl 1: the finished job is gone at the next sweep (every job_ttl / 2).
+    await until("the finished job to expire", async () =>
+      (await getJSON(stack, `/api/jobs/${c.body.id}`)).status === 404, 15000);
+    assert.match(stack.log(), /changed: max_concurrent max_queue job_ttl/);
+    for (const id of [a.body.id, b.body.id])
+      await fetch(`${stack.url}/api/jobs/${id}/cancel`, { method: "POST" });
+  });
+});
+
+describe("health reports a failed staging probe", () => {
+  let stack, dir, blocker;
+  before(async () => {
+    dir = fs.mkdtempSync("/tmp/labbox-svc-stage-");
+    fs.chmodSync(dir, 0o711);
+    blocker = path.join(dir, "blocker");
+    fs.writeFileSync(blocker, "a file where sandbox_dir's parent should be\n");
+    stack = await startStack({ config: { sandbox_dir: path.join(blocker, "sandboxes") } });
+  });
+  after(async () => {
+    await stack?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a sandbox_dir jobs cannot be staged in: backend_ok false with the reason, then ok once fixed", async () => {
+    const h = await until("the failed probe", async () => {
+      const r = await getJSON(stack, "/api/health");
+      return r.body.backend_ok === false ? r : null;
+    });
+    assert.equal(h.status, 503);
+    assert.equal(h.body.status, "degraded");
+    assert.match(h.body.backend_error, /sandbox_dir: Not a directory/);
+    assert.ok(!h.body.backend_error.includes(dir), "no host path in health");
+    const r = await upload(stack, [{ name: "a.csv", data: CSV, type: "text/csv" }], { mode: "ok" });
+    assert.equal(r.status, 201);
+    const job = await waitFor(stack, r.body.id);
+    assert.equal(job.state, "failed");
+    assert.match(job.detail, /^staging failed: cannot create sandbox_dir: Not a directory/);
+    // The fix: sandbox_dir's parent is a directory; the next check (every 10 s) says ok.
+    fs.rmSync(blocker);
+    fs.mkdirSync(blocker, { mode: 0o711 });
+    await until("health ok", async () => (await getJSON(stack, "/api/health")).body.backend_ok === true, 15000);
+    const ok = await upload(stack, [{ name: "a.csv", data: CSV, type: "text/csv" }], { mode: "ok" });
+    assert.equal((await waitFor(stack, ok.body.id)).state, "succeeded");
   });
 });
 

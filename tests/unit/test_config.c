@@ -326,7 +326,11 @@ test_reload_merge(void)
     CHECK_INT(next.max_file_bytes, 1 << 20);
     CHECK_STR(next.allowed_types, "text/csv");
     CHECK(config_is_reloadable("memory_mb"));
-    CHECK(!config_is_reloadable("max_concurrent"));
+    CHECK(config_is_reloadable("max_concurrent")); /* the scheduler reads each round's snapshot */
+    CHECK(config_is_reloadable("max_queue"));
+    CHECK(config_is_reloadable("job_ttl"));
+    CHECK(!config_is_reloadable("sandbox_dir"));
+    CHECK(!config_is_reloadable("identity"));
     CHECK(!config_is_reloadable("no_such_key"));
     /* A reload that would break a cross-key rule fails. */
     CHECK_INT(config_set(&next, "max_file_bytes", "2M", err, sizeof(err)), RC_OK);

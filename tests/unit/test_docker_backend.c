@@ -534,6 +534,19 @@ test_missing_image(void)
     CHECK(strstr(sb->error, "not found on the engine") != NULL);
     CHECK_INT(sandbox_destroy(sb), RC_OK); /* safe after a failed start */
     sandbox_free(sb);
+    /* The service-level check (health, check-config, doctor) says so before any job. */
+    struct sandbox *svc = sandbox_new(&sandbox_docker_ops, &cfg, NULL);
+    CHECK_INT(sandbox_init(svc), RC_OK);
+    CHECK_INT(sandbox_check(svc), RC_BACKEND);
+    CHECK(strstr(svc->error, "image localhost/labbox-no-such-image:never not found") != NULL);
+    sandbox_free(svc);
+    config_fini(&cfg);
+    cfg_make(&cfg, engine, "bad image");
+    svc = sandbox_new(&sandbox_docker_ops, &cfg, NULL);
+    CHECK_INT(sandbox_init(svc), RC_OK);
+    CHECK_INT(sandbox_check(svc), RC_BACKEND);
+    CHECK(strstr(svc->error, "not an image reference") != NULL);
+    sandbox_free(svc);
 out:
     job_free(&e);
     config_fini(&cfg);
