@@ -957,7 +957,7 @@ doctor_run(const struct config *cfg, const struct doctor_opts *opts)
     /* The probes' own log lines would only repeat what the report says. */
     (void)log_set_level("err");
     if (ident_self(&d.me) != RC_OK) {
-        fprintf(stderr, "labbox: cannot tell which user this is: %s\n", strerror(errno));
+        (void)fprintf(stderr, "labbox: cannot tell which user this is: %s\n", strerror(errno));
         return 1;
     }
     d.labbox = d.me;
