@@ -107,8 +107,11 @@ nginxconf_user(const char *text, size_t len, char user[NGINXCONF_NAME_MAX],
         }
         if (k == TOK_WORD) {
             if (nwords == 0)
-                in_user = depth == 0 && !found && !s.long_word && strcmp(s.word, "user") == 0;
-            else if (in_user && (nwords > 2 || s.long_word || s.n == 0))
+                in_user = depth == 0 && !found && !s.long_word && s.n == 4 &&
+                          memcmp(s.word, "user", 4) == 0;
+            /* A name is non-empty and has no NUL byte (nginx would pass it to getpwnam cut). */
+            else if (in_user &&
+                     (nwords > 2 || s.long_word || s.n == 0 || memchr(s.word, '\0', s.n) != NULL))
                 bad_user = true;
             else if (in_user)
                 memcpy(nwords == 1 ? user : group, s.word, s.n + 1);

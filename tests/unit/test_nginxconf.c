@@ -55,5 +55,14 @@ main(void)
             CHECK(rc == RC_OK || (user[0] == '\0' && group[0] == '\0'));
         }
     }
+    /* A NUL byte inside a word: not a name, and "user\0x" is not the directive (found by
+     * fuzz_nginxconf). */
+    static const char nul_user[] = "user\t\0\0'www-data';";
+    static const char nul_key[] = "user\0x nobody;";
+    char user[NGINXCONF_NAME_MAX], group[NGINXCONF_NAME_MAX];
+    CHECK_INT(nginxconf_user(nul_user, sizeof(nul_user) - 1, user, group), RC_BADREQ);
+    CHECK_STR(user, "");
+    CHECK_INT(nginxconf_user(nul_key, sizeof(nul_key) - 1, user, group), RC_NOTFOUND);
+    CHECK_STR(user, "");
     return check_done("nginxconf");
 }
