@@ -285,7 +285,8 @@ describe("results", () => {
     await res.arrayBuffer();
     assertNothingStaged(stack);
     // The old job can go: the new one keeps its inputs.
-    assert.equal((await fetch(`${stack.url}/api/jobs/${first.id}`, { method: "DELETE" })).status, 204);
+        const gone = await fetch(`${stack.url}/api/jobs/${first.id}`, { method: "DELETE" });
+    assert.ok(gone.status === 204 || gone.status === 202, `${gone.status}`); // 202: still tearing down
     assert.equal(fs.readFileSync(path.join(stack.data, "jobs", same.id, "inputs/run1/a.csv"), "utf8"), CSV);
   });
 });
