@@ -18,6 +18,7 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
+#include "util/owner.h"
 
 /* The layout (see jobstore.h). Nothing outside this file spells these names. */
 #define LAYOUT_RECORD      "job.json"
@@ -36,6 +37,8 @@
 #define STAGE_PREFIX       "up-"
 #define DELETE_PREFIX      "del-"
 #define OUTPUTS_IDX_MAX    (16u << 20) /* output_max_files entries of OUTPUT_PATH_MAX paths */
+#define MODE_PRIVATE       0600        /* job.json, lock, cancel, outputs.json */
+#define MODE_LOG           0640        /* log.jsonl: labbox's own group may read it */
 
 /*** the record ***/
 
@@ -443,7 +446,8 @@ write_record(int dirfd, const struct job *job)
         return RC_NOMEM;
     size_t len = 0;
     const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    enum rc rc = s == NULL ? RC_NOMEM : fs_write_atomic(dirfd, LAYOUT_RECORD, s, len);
+    enum rc rc =
+        s == NULL ? RC_NOMEM : fs_write_atomic_mode(dirfd, LAYOUT_RECORD, s, len, MODE_PRIVATE);
     json_object_put(o);
     return rc;
 }
@@ -507,8 +511,16 @@ open_sub(int dirfd, const char *name, mode_t mode)
 enum rc
 jobstore_open(struct jobstore *js, const struct config *cfg)
 {
+    char err[512];
     js->cfg = cfg;
     js->data_fd = js->jobs_fd = js->tmp_fd = -1;
+    js->share_gid = (gid_t)-1;
+    if (config_output_group(cfg)[0] != '\0' &&
+        owner_group("output_group", config_output_group(cfg), "the files nginx sends", false,
+                    &js->share_gid, err, sizeof(err)) != RC_OK) {
+        log_err("%s", err);
+        return RC_BADREQ;
+    }
     if (fs_mkdir_p(cfg->data_dir, 0711) != RC_OK)
         return RC_IO;
     js->data_fd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -673,13 +685,21 @@ jobstore_stage_begin(const struct jobstore *js, struct jobstore_stage *st)
     st->dirfd = st->inputs_fd = -1;
     if (id_new(st->id) != RC_OK || name_in(name, sizeof(name), STAGE_PREFIX, st->id) != RC_OK)
         return RC_IO;
-    if (mkdirat(js->tmp_fd, name, 0711) != 0) {
+    if (mkdirat(js->tmp_fd, name, 0700) != 0) {
         log_errno("mkdir %s", name);
         return RC_IO;
     }
     st->dirfd = openat(js->tmp_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    /* nginx passes through to the outputs: its group (0710), or anyone (0711) without one. */
+    bool grouped = js->share_gid != (gid_t)-1;
+    if (st->dirfd >= 0 && ((grouped && fchown(st->dirfd, (uid_t)-1, js->share_gid) != 0) ||
+                           fchmod(st->dirfd, grouped ? 0710 : 0711) != 0)) {
+        log_errno("give %s to the output group", name);
+        jobstore_stage_abort(js, st);
+        return RC_IO;
+    }
     if (st->dirfd >= 0)
-        st->inputs_fd = open_sub(st->dirfd, LAYOUT_INPUTS, 0711);
+        st->inputs_fd = open_sub(st->dirfd, LAYOUT_INPUTS, 0700);
     if (st->inputs_fd < 0) {
         jobstore_stage_abort(js, st);
         return RC_IO;
@@ -777,9 +797,9 @@ jobstore_stage_write_params(struct jobstore_stage *st, const char *text, size_t 
 }
 
 static enum rc
-create_empty(int dirfd, const char *name)
+create_empty(int dirfd, const char *name, mode_t mode)
 {
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
         log_errno("create %s", name);
         return RC_IO;
@@ -796,9 +816,9 @@ jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st, con
     if (rc == RC_OK)
         rc = write_record(st->dirfd, job);
     if (rc == RC_OK)
-        rc = create_empty(st->dirfd, LAYOUT_LOCK);
+        rc = create_empty(st->dirfd, LAYOUT_LOCK, MODE_PRIVATE);
     if (rc == RC_OK)
-        rc = create_empty(st->dirfd, LAYOUT_LOG);
+        rc = create_empty(st->dirfd, LAYOUT_LOG, MODE_LOG);
     if (rc != RC_OK)
         return rc;
     /* The inputs' data and names, then the record (already synced by jobstore_save), then the
@@ -829,7 +849,8 @@ jobstore_stage_abort(const struct jobstore *js, struct jobstore_stage *st)
 enum rc
 jobstore_request_cancel(int dirfd)
 {
-    int fd = openat(dirfd, LAYOUT_CANCEL, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd =
+        openat(dirfd, LAYOUT_CANCEL, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, MODE_PRIVATE);
     if (fd < 0) {
         log_errno("create %s", LAYOUT_CANCEL);
         return RC_IO;
@@ -855,7 +876,7 @@ jobstore_cancel_clear(int dirfd)
 int
 jobstore_lock_take(int dirfd)
 {
-    int fd = openat(dirfd, LAYOUT_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dirfd, LAYOUT_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, MODE_PRIVATE);
     if (fd < 0)
         return -1;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -886,7 +907,7 @@ jobstore_log_open(int dirfd, enum jobstore_log_mode mode)
         O_WRONLY | O_APPEND | O_CREAT, /* JOBSTORE_LOG_APPEND */
         O_RDWR,                        /* JOBSTORE_LOG_REPAIR */
     };
-    int fd = openat(dirfd, LAYOUT_LOG, flags[mode] | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dirfd, LAYOUT_LOG, flags[mode] | O_NOFOLLOW | O_CLOEXEC, MODE_LOG);
     if (fd < 0)
         log_errno("open %s", LAYOUT_LOG);
     return fd;
@@ -913,7 +934,11 @@ jobstore_outputs_begin(int dirfd, int *out_fd)
         (unlinkat(dirfd, LAYOUT_OUTPUTS_IDX, 0) != 0 && errno != ENOENT) ||
         (unlinkat(dirfd, LAYOUT_OUTPUTS_ZIP, 0) != 0 && errno != ENOENT))
         return RC_IO;
-    *out_fd = open_sub(dirfd, LAYOUT_OUTPUTS_TMP, 0755);
+    *out_fd = open_sub(dirfd, LAYOUT_OUTPUTS_TMP, 0700);
+    if (*out_fd >= 0 && jobstore_share(dirfd, *out_fd, true) != RC_OK) {
+        close(*out_fd);
+        *out_fd = -1;
+    }
     return *out_fd >= 0 ? RC_OK : RC_IO;
 }
 
@@ -925,7 +950,7 @@ jobstore_outputs_commit(int dirfd, json_object *index)
         index, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     if (s == NULL)
         return RC_NOMEM;
-    enum rc rc = fs_write_atomic(dirfd, LAYOUT_OUTPUTS_IDX, s, len);
+    enum rc rc = fs_write_atomic_mode(dirfd, LAYOUT_OUTPUTS_IDX, s, len, MODE_PRIVATE);
     if (rc == RC_OK && renameat(dirfd, LAYOUT_OUTPUTS_TMP, dirfd, LAYOUT_OUTPUTS) != 0) {
         log_errno("rename %s", LAYOUT_OUTPUTS_TMP);
         rc = RC_IO;
@@ -969,9 +994,31 @@ jobstore_zip_begin(int dirfd, enum jobstore_zip kind, int *out_fd, char *name, s
     *out_fd = -1;
     if (k <= 0 || (size_t)k >= namelen)
         return RC_TOOBIG;
-    *out_fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    *out_fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (*out_fd < 0) {
         log_errno("create %s", name);
+        return RC_IO;
+    }
+    if (jobstore_share(dirfd, *out_fd, false) != RC_OK) {
+        close(*out_fd);
+        *out_fd = -1;
+        (void)unlinkat(dirfd, name, 0);
+        return RC_IO;
+    }
+    return RC_OK;
+}
+
+enum rc
+jobstore_share(int dirfd, int fd, bool dir)
+{
+    struct stat jd, st;
+    if (fstat(dirfd, &jd) != 0 || fstat(fd, &st) != 0)
+        return RC_IO;
+    bool all = (jd.st_mode & 0001) != 0; /* a job dir anyone may pass: no output group */
+    mode_t mode = dir ? (all ? 0711 : 0710) : (all ? 0644 : 0640);
+    if ((st.st_gid != jd.st_gid && fchown(fd, (uid_t)-1, jd.st_gid) != 0) ||
+        ((st.st_mode & 07777) != mode && fchmod(fd, mode) != 0)) {
+        log_errno("give an output to the output group");
         return RC_IO;
     }
     return RC_OK;

@@ -13,6 +13,13 @@
  * <data>/tmp/      upload staging dirs (up-<id>) and jobs being deleted (del-<id>); emptied at
  *                  start-up
  *
+ * Modes: nobody but labbox's user reads a job's record, inputs, log or lock. nginx sends only
+ * the outputs and the zip, through the output group (config_output_group): the job dir, the
+ * outputs' dirs and files belong to that group, mode 0710 / 0640, and others cannot even pass
+ * through the job dir. Without an output group they are 0711 / 0644 (the id is then all
+ * another local user needs to read the outputs, never the rest). The record and lock are
+ * 0600, the log 0640 (labbox's own group), inputs/ 0700.
+ *
  * While a supervisor lives (it holds lock), only it writes job.json; otherwise only `serve`
  * does (queued jobs, recovery), under the scheduler's mutex. A job dir appears in jobs/ whole:
  * an upload is staged under tmp/ and renamed into place once its record says queued.
@@ -23,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <json-c/json.h>
 
@@ -41,6 +49,7 @@ struct jobstore {
     int data_fd;              /* <data> */
     int jobs_fd;              /* <data>/jobs */
     int tmp_fd;               /* <data>/tmp */
+    gid_t share_gid;          /* the output group nginx reads through; (gid_t)-1 = none */
 };
 
 /*** the record ***/
@@ -249,6 +258,11 @@ enum rc jobstore_outputs_index(int dirfd, json_object **out) LB_MUST_CHECK;
  * id, relative to <data>/jobs/. RC_TOOBIG if it does not fit. */
 enum rc jobstore_output_relpath(const char *id, const char *enc, char *out,
                                 size_t len) LB_MUST_CHECK;
+
+/* jobstore_share: give fd, a file (dir = false) or directory nginx sends from (outputs,
+ * inputs, the zips), the job dir's group and the mode that lets nginx read it and nobody else
+ * (see the modes above). Every such dir and file is shared so before it can be asked for. */
+enum rc jobstore_share(int dirfd, int fd, bool dir) LB_MUST_CHECK;
 
 /* The zips of a job: its outputs, its inputs. */
 enum jobstore_zip {

@@ -114,54 +114,58 @@ index_ended(struct scheduler *sc, const struct job *job)
 
 /*** supervisors ***/
 
-/* Take the job's lock and spawn `labbox supervise <id>` holding it as fd 3. RC_BUSY when a
- * supervisor already holds the lock. */
-static enum rc
-spawn_supervisor(struct scheduler *sc, const char *id)
+/* A pipe holding id for the supervisor to read at fd 4 (its read end in *out); -1 on failure. */
+static int
+id_pipe(const char *id, int *out)
 {
-    int dfd = -1, lockfd = -1, fd3 = -1;
-    enum rc rc = RC_IO;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    bool fa_ok = false, at_ok = false;
-    char **envp = NULL;
-
-    if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
-        return RC_NOTFOUND;
-    lockfd = jobstore_lock_take(dfd);
-    if (lockfd < 0) {
-        if (errno == EWOULDBLOCK)
-            rc = RC_BUSY;
-        else
-            log_errno("take the lock of %s", id);
-        goto out;
+    int p[2];
+    size_t n = strlen(id);
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    bool ok = write(p[1], id, n) == (ssize_t)n;
+    close(p[1]);
+    if (!ok) {
+        close(p[0]);
+        return -1;
     }
-    /* Move the lock above fd 3 so that dup2 to 3 always creates a fresh, inheritable fd. */
-    fd3 = fcntl(lockfd, F_DUPFD_CLOEXEC, 10);
-    if (fd3 < 0)
-        goto out;
-    size_t n = 0;
+    *out = p[0];
+    return 0;
+}
+
+/* The supervisor's environment: ours, with LABBOX_LOCK_FD=3 in place of any inherited one. */
+static char **
+supervisor_env(void)
+{
+    static char lock_env[] = "LABBOX_LOCK_FD=3";
+    size_t n = 0, k = 0;
     while (environ[n] != NULL)
         n++;
-    envp = calloc(n + 2, sizeof(*envp));
-    if (envp == NULL) {
-        rc = RC_NOMEM;
-        goto out;
-    }
-    size_t k = 0;
+    char **envp = calloc(n + 2, sizeof(*envp));
+    if (envp == NULL)
+        return NULL;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "LABBOX_LOCK_FD=", 15) != 0)
             envp[k++] = environ[i];
-    static char lock_env[] = "LABBOX_LOCK_FD=3";
     envp[k++] = lock_env;
     envp[k] = NULL;
+    return envp;
+}
 
+/* posix_spawn `labbox supervise --config <running.conf> --id-fd 4` in its own session, with
+ * fd3 as its fd 3 (the lock), idfd as fd 4 and /dev/null as stdin. */
+static enum rc
+spawn_process(struct scheduler *sc, const char *id, int fd3, int idfd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    enum rc rc = RC_IO;
+    char **envp = supervisor_env();
+    if (envp == NULL)
+        return RC_NOMEM;
     if (posix_spawn_file_actions_init(&fa) != 0)
-        goto out;
-    fa_ok = true;
+        goto out_env;
     if (posix_spawnattr_init(&at) != 0)
-        goto out;
-    at_ok = true;
+        goto out_fa;
     sigset_t none, def;
     sigemptyset(&none);
     sigemptyset(&def);
@@ -171,13 +175,14 @@ spawn_supervisor(struct scheduler *sc, const char *id)
     sigaddset(&def, SIGHUP);
     sigaddset(&def, SIGCHLD);
     if (posix_spawn_file_actions_adddup2(&fa, fd3, 3) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, idfd, 4) != 0 ||
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
         posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                           POSIX_SPAWN_SETSIGDEF) != 0 ||
         posix_spawnattr_setsigmask(&at, &none) != 0 ||
         posix_spawnattr_setsigdefault(&at, &def) != 0)
         goto out;
-    char *argv[6];
+    char *argv[8];
     size_t a = 0;
     argv[a++] = sc->exe;
     argv[a++] = (char *)(uintptr_t) "supervise";
@@ -185,9 +190,8 @@ spawn_supervisor(struct scheduler *sc, const char *id)
         argv[a++] = (char *)(uintptr_t) "--config";
         argv[a++] = sc->config_path;
     }
-    char idbuf[ID_LEN + 1];
-    (void)snprintf(idbuf, sizeof(idbuf), "%s", id);
-    argv[a++] = idbuf;
+    argv[a++] = (char *)(uintptr_t) "--id-fd";
+    argv[a++] = (char *)(uintptr_t) "4";
     argv[a] = NULL;
     pid_t pid;
     int err = posix_spawn(&pid, sc->exe, &fa, &at, argv, envp);
@@ -199,11 +203,46 @@ spawn_supervisor(struct scheduler *sc, const char *id)
     log_info("job=%s supervisor started, pid %ld", id, (long)pid);
     rc = RC_OK;
 out:
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (at_ok)
-        posix_spawnattr_destroy(&at);
+    posix_spawnattr_destroy(&at);
+out_fa:
+    posix_spawn_file_actions_destroy(&fa);
+out_env:
     free(envp);
+    return rc;
+}
+
+/* Take the job's lock and spawn its supervisor holding it as fd 3, the id on fd 4. RC_BUSY
+ * when a supervisor already holds the lock. */
+static enum rc
+spawn_supervisor(struct scheduler *sc, const char *id)
+{
+    int dfd = -1, lockfd = -1, fd3 = -1, idfd = -1;
+    enum rc rc = RC_IO;
+
+    if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
+        return RC_NOTFOUND;
+    lockfd = jobstore_lock_take(dfd);
+    if (lockfd < 0) {
+        if (errno == EWOULDBLOCK)
+            rc = RC_BUSY;
+        else
+            log_errno("take the lock of %s", id);
+        goto out;
+    }
+    /* Above fd 4, so that dup2 to 3 and 4 always creates fresh, inheritable fds. */
+    fd3 = fcntl(lockfd, F_DUPFD_CLOEXEC, 10);
+    if (fd3 < 0 || id_pipe(id, &idfd) != 0) {
+        log_errno("prepare the supervisor of %s", id);
+        goto out;
+    }
+    int moved = fcntl(idfd, F_DUPFD_CLOEXEC, 10);
+    close(idfd);
+    idfd = moved;
+    if (idfd >= 0)
+        rc = spawn_process(sc, id, fd3, idfd);
+out:
+    if (idfd >= 0)
+        close(idfd);
     if (fd3 >= 0)
         close(fd3);
     if (lockfd >= 0)

@@ -17,6 +17,7 @@
 #include "defaults.h"
 #include "jobs/filetype.h"
 #include "jobs/joblog.h"
+#include "jobs/typer.h"
 #include "json.h"
 #include "log.h"
 #include "parse/logsplit.h"
@@ -327,9 +328,17 @@ output_entry(const char *path, uint64_t size, const char *type)
     return o;
 }
 
-/* Index the collected tree: [{path, size, type}] for every regular file. */
+/* What indexing the outputs needs: the job dir (its group), the unprivileged typer. */
+struct lister {
+    int jobfd;
+    struct typer typer;
+    json_object *arr;
+};
+
+/* Index the collected tree: [{path, size, type}] for every regular file; every dir and file
+ * is shared with the output group on the way (nginx sends them). */
 static enum rc
-list_outputs(int dfd, const char *prefix, json_object *arr, int depth)
+list_outputs(struct lister *l, int dfd, const char *prefix, int depth)
 {
     if (depth > OUTPUT_DEPTH_MAX)
         return RC_TOOBIG;
@@ -349,18 +358,21 @@ list_outputs(int dfd, const char *prefix, json_object *arr, int depth)
             continue; /* collect never makes such paths */
         if (S_ISDIR(st.st_mode)) {
             int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0) {
-                rc = list_outputs(sub, path, arr, depth + 1);
+            rc = sub < 0 ? RC_IO : jobstore_share(l->jobfd, sub, true);
+            if (rc == RC_OK)
+                rc = list_outputs(l, sub, path, depth + 1);
+            if (sub >= 0)
                 close(sub);
-            }
         } else if (S_ISREG(st.st_mode)) {
             char type[128];
             int fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-            filetype_for_output(de->d_name, fd, type, sizeof(type));
+            if (fd < 0 || jobstore_share(l->jobfd, fd, false) != RC_OK)
+                rc = RC_IO;
+            typer_type(&l->typer, de->d_name, fd, type, sizeof(type));
             if (fd >= 0)
                 close(fd);
             json_object *o = output_entry(path, (uint64_t)st.st_size, type);
-            if (o == NULL || json_object_array_add(arr, o) != 0) {
+            if (o == NULL || json_object_array_add(l->arr, o) != 0) {
                 json_object_put(o);
                 rc = RC_NOMEM;
             }
@@ -419,17 +431,19 @@ collect(struct sup *s, struct collect_stats *st)
     enum rc rc = jobstore_outputs_begin(s->dirfd, &ofd);
     if (rc != RC_OK)
         return sandbox_fail(s->sb, "cannot prepare the outputs directory");
-    json_object *arr = json_object_new_array();
+    struct lister l = {.jobfd = s->dirfd, .arr = json_object_new_array()};
+    typer_init(&l.typer);
     rc = sandbox_collect(s->sb, ofd, st);
     if (rc == RC_OK)
-        rc = arr ? list_outputs(ofd, "", arr, 0) : RC_NOMEM;
+        rc = l.arr ? list_outputs(&l, ofd, "", 0) : RC_NOMEM;
+    typer_fini(&l.typer);
     if (rc == RC_OK) {
-        json_object_array_sort(arr, cmp_path);
-        build_zip(s, ofd, arr);
-        rc = jobstore_outputs_commit(s->dirfd, arr);
+        json_object_array_sort(l.arr, cmp_path);
+        build_zip(s, ofd, l.arr);
+        rc = jobstore_outputs_commit(s->dirfd, l.arr);
     }
     close(ofd);
-    json_object_put(arr);
+    json_object_put(l.arr);
     return rc;
 }
 
@@ -774,12 +788,16 @@ take_lock(struct sup *s)
     return jobstore_lock_take(s->dirfd);
 }
 
+/* The job dir, and the work dir named by the id's alias (it shows in mount tables). */
 static bool
 paths(struct sup *s)
 {
+    char alias[ID_LEN + 1];
+    if (id_alias(s->id, alias) != RC_OK)
+        return false;
     int a = snprintf(s->job_dir, sizeof(s->job_dir), "%s/jobs/%s", s->cfg->data_dir, s->id);
     return a > 0 && (size_t)a < sizeof(s->job_dir) &&
-           workdir_path(s->cfg, s->id, s->work_dir, sizeof(s->work_dir)) == RC_OK;
+           workdir_path(s->cfg, alias, s->work_dir, sizeof(s->work_dir)) == RC_OK;
 }
 
 int

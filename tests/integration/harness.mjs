@@ -1,6 +1,7 @@
 // harness: starts a real labbox stack (nginx + labbox serve, and the backend's service:
 // podman for docker, the fake Modal server for modal) on loopback, for node:test suites.
 import { spawn, spawnSync } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -200,11 +201,38 @@ export async function startStack(opts = {}) {
     // those of the test's own sign-in (opts.authHeaders).
     auth: opts.authHeaders || ((user) => (users && user ? { authorization: "Basic " + Buffer.from(`${user}:${users[user]}`).toString("base64") } : {})),
   };
+  // opts.user: serve runs as that user with only opts.caps (capability names, as labbox.service
+  // gives them: ambient and bounding set, no new privileges); it owns the data dir.
+  if (opts.user) {
+    for (const d of [data, path.join(dir, "sandboxes")]) {
+      fs.mkdirSync(d, { recursive: true });
+      spawnSync("chown", [`${opts.user}:${opts.user}`, d]);
+    }
+  }
+  // opts.devicesDeny: device rules ("c 10:237 rwm") serve and everything it starts may not
+  // use (a v1 devices cgroup of the stack's own, as a unit's DeviceAllow= would).
+  let devcg = null;
+  if (opts.devicesDeny) {
+    devcg = `/sys/fs/cgroup/devices/${path.basename(dir)}`;
+    fs.mkdirSync(devcg);
+    for (const rule of opts.devicesDeny) fs.writeFileSync(path.join(devcg, "devices.deny"), rule);
+  }
+  const serveCommand = (args) => {
+    let cmd = [...(opts.serveWrap || []), LABBOX, ...args];
+    if (opts.user) {
+      const caps = (opts.caps || []).map((c) => `+${c}`).join(",");
+      cmd = ["setpriv", `--reuid=${opts.user}`, `--regid=${opts.user}`, "--init-groups", "--no-new-privs",
+        ...(caps ? [`--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=-all,${caps}`]
+          : ["--inh-caps=-all", "--bounding-set=-all"]), ...cmd];
+    }
+    if (devcg) cmd = ["sh", "-c", `echo $$ > ${devcg}/cgroup.procs && exec "$@"`, "sh", ...cmd];
+    return [cmd[0], cmd.slice(1)];
+  };
   stack.startServe = async () => {
     const out = fs.openSync(logPath, "a");
     const args = opts.configFile ? ["serve", "--config", opts.configFile] : ["serve"];
-    const argv = [...(opts.serveWrap || []), LABBOX, ...args];
-    stack.serve = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", out, out] });
+    const [cmd, argv] = serveCommand(args);
+    stack.serve = spawn(cmd, argv, { env, stdio: ["ignore", out, out] });
     fs.closeSync(out);
     for (let i = 0; i < 200; i++) {
       if (fs.existsSync(sock)) {
@@ -256,6 +284,7 @@ export async function startStack(opts = {}) {
     stack.nginx.kill("SIGTERM");
     await stack.stopServe();
     await waitSupervisors(data);
+    if (devcg) for (let i = 0; i < 50; i++) { try { fs.rmdirSync(devcg); break; } catch { await sleep(100); } }
     if (!process.env.LABBOX_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
   };
   return stack;
@@ -279,6 +308,47 @@ async function waitSupervisors(data) {
     if (held.length === 0) return;
     await sleep(100);
   }
+}
+
+// supervisorPids: the processes holding the job's lock file open: its supervisor (its id is
+// in no process's argv). Needs root to read other users' /proc/<pid>/fd.
+export function supervisorPids(stack, id) {
+  const lock = path.join(stack.data, "jobs", id, "lock");
+  const pids = [];
+  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    let fds = [];
+    try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      let target = "";
+      try { target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+      if (target === lock) { pids.push(Number(pid)); break; }
+    }
+  }
+  return pids;
+}
+
+// killSupervisor: SIGKILL the job's supervisor; false when none was found.
+export function killSupervisor(stack, id) {
+  const pids = supervisorPids(stack, id);
+  for (const p of pids) {
+    try { process.kill(p, "SIGKILL"); } catch { /* gone meanwhile */ }
+  }
+  return pids.length > 0;
+}
+
+// workAlias: the name of a job's work dir and cgroups (util/id.c id_alias): base32 of the first
+// 16 bytes of SHA-256("labbox work dir\n" + id), never the id itself.
+export function workAlias(id) {
+  const md = crypto.createHash("sha256").update(`labbox work dir\n${id}`).digest().subarray(0, 16);
+  const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  let bits = 0, buf = 0, out = "";
+  for (const b of md) {
+    buf = (buf << 8) | b;
+    bits += 8;
+    while (bits >= 5) { out += alphabet[(buf >> (bits - 5)) & 31]; bits -= 5; }
+    buf &= (1 << bits) - 1;
+  }
+  return out + alphabet[(buf << (5 - bits)) & 31];
 }
 
 // upload: POST /api/jobs with files [{name, data, type}] and optional params, as user; returns
