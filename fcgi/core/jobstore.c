@@ -24,6 +24,7 @@
 #define LAYOUT_RECORD      "job.json"
 #define LAYOUT_LOG         "log.jsonl"
 #define LAYOUT_LOCK        "lock"
+#define LAYOUT_SPARE       ".job.json.spare"
 #define LAYOUT_CANCEL      "cancel"
 #define LAYOUT_OUTPUTS_IDX "outputs.json"
 #define LAYOUT_OUTPUTS_ZIP "outputs.zip"
@@ -39,6 +40,8 @@
 #define OUTPUTS_IDX_MAX    (16u << 20) /* output_max_files entries of OUTPUT_PATH_MAX paths */
 #define MODE_PRIVATE       0600        /* job.json, lock, cancel, outputs.json */
 #define MODE_LOG           0640        /* log.jsonl: labbox's own group may read it */
+#define SPARE_ROOM         (16u << 10) /* what a record may grow by over a job's life */
+#define BLOCK              4096u
 
 /*** the record ***/
 
@@ -414,7 +417,8 @@ measure(int dirfd, int depth)
     while (d != NULL && (de = readdir(d)) != NULL) {
         struct stat st;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            (depth == 0 && strcmp(de->d_name, LAYOUT_RECORD) == 0) ||
+            (depth == 0 && (strcmp(de->d_name, LAYOUT_RECORD) == 0 ||
+                            strcmp(de->d_name, LAYOUT_SPARE) == 0)) ||
             fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
         if (S_ISREG(st.st_mode)) {
@@ -438,6 +442,81 @@ jobstore_measure(int dirfd)
     return measure(dirfd, 0);
 }
 
+/*** space reserved for the record ***/
+
+/* Write len bytes of p at offset 0 of fd, then spaces up to end: the record stays valid JSON
+ * (trailing white space) in a file of end bytes. Never allocates when the blocks exist. */
+static enum rc
+write_padded(int fd, const char *p, size_t len, size_t end)
+{
+    char spaces[512];
+    memset(spaces, ' ', sizeof(spaces));
+    for (size_t off = 0; off < end;) {
+        size_t n = off < len ? len - off : end - off;
+        const char *src = off < len ? p + off : spaces;
+        if (off >= len && n > sizeof(spaces))
+            n = sizeof(spaces);
+        ssize_t w = pwrite(fd, src, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return RC_IO;
+        off += (size_t)w;
+    }
+    return fdatasync(fd) == 0 ? RC_OK : RC_IO;
+}
+
+/* The spare: a file of spaces, its blocks written (not just reserved), big enough for the
+ * record to grow by SPARE_ROOM. When the disk is full, the record is written into it and it
+ * replaces job.json: a job's state stays writable however full the disk gets. */
+static enum rc
+make_spare(int dirfd, size_t record_len)
+{
+    size_t size = (record_len + SPARE_ROOM + BLOCK - 1) / BLOCK * BLOCK;
+    int fd = openat(dirfd, LAYOUT_SPARE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                    MODE_PRIVATE);
+    enum rc rc = fd >= 0 ? write_padded(fd, "", 0, size) : RC_IO;
+    if (fd >= 0)
+        close(fd);
+    if (rc != RC_OK)
+        (void)unlinkat(dirfd, LAYOUT_SPARE, 0);
+    return rc;
+}
+
+/* The disk is full: the record into the spare, renamed over job.json (atomic, and it frees the
+ * old record's blocks); without a spare, over job.json in place within the blocks it has (not
+ * atomic: the last resort). */
+static enum rc
+save_reserved(int dirfd, const char *s, size_t len)
+{
+    struct stat st;
+    int fd = openat(dirfd, LAYOUT_SPARE, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && len <= (size_t)st.st_size &&
+        write_padded(fd, s, len, (size_t)st.st_size) == RC_OK &&
+        renameat(dirfd, LAYOUT_SPARE, dirfd, LAYOUT_RECORD) == 0) {
+        close(fd);
+        (void)fsync(dirfd);
+        log_warn("the disk is full: the job record went into its reserved space");
+        RC_IGNORE(make_spare(dirfd, len)); /* for the next one, if space came back */
+        return RC_OK;
+    }
+    if (fd >= 0)
+        close(fd);
+    fd = openat(dirfd, LAYOUT_RECORD, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    enum rc rc = RC_IO;
+    if (fd >= 0 && fstat(fd, &st) == 0 && len <= (size_t)st.st_blocks * 512) {
+        size_t end = len > (size_t)st.st_size ? len : (size_t)st.st_size;
+        rc = write_padded(fd, s, len, end);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc == RC_OK)
+        log_warn("the disk is full: the job record was rewritten in place");
+    else
+        log_err("the disk is full and the job record has no room left");
+    return rc;
+}
+
 static enum rc
 write_record(int dirfd, const struct job *job)
 {
@@ -448,6 +527,11 @@ write_record(int dirfd, const struct job *job)
     const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
     enum rc rc =
         s == NULL ? RC_NOMEM : fs_write_atomic_mode(dirfd, LAYOUT_RECORD, s, len, MODE_PRIVATE);
+    if (rc == RC_IO && (errno == ENOSPC || errno == EDQUOT))
+        rc = save_reserved(dirfd, s, len);
+    /* A finished job's record never changes again: its reserve goes. */
+    if (rc == RC_OK && jobstate_is_terminal(job->state))
+        (void)unlinkat(dirfd, LAYOUT_SPARE, 0);
     json_object_put(o);
     return rc;
 }
@@ -813,8 +897,14 @@ jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st, con
 {
     char name[64];
     enum rc rc = name_in(name, sizeof(name), STAGE_PREFIX, st->id);
+    struct stat rec;
     if (rc == RC_OK)
         rc = write_record(st->dirfd, job);
+    /* Room for every later state of the record, or no job: a full disk must not strand it. */
+    if (rc == RC_OK)
+        rc = fstatat(st->dirfd, LAYOUT_RECORD, &rec, AT_SYMLINK_NOFOLLOW) == 0
+                 ? make_spare(st->dirfd, (size_t)rec.st_size)
+                 : RC_IO;
     if (rc == RC_OK)
         rc = create_empty(st->dirfd, LAYOUT_LOCK, MODE_PRIVATE);
     if (rc == RC_OK)

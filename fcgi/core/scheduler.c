@@ -29,11 +29,13 @@ extern char **environ;
 #define CHECK_MS       10000
 #define PURGE_RETRY_MS 10000 /* a failed removal of a deleted job's files is retried this often */
 #define REAP_MS        60000 /* sandboxes and work dirs no job claims are removed this often */
+#define FAIL_RETRY_MS  10000 /* a terminal state that could not be written is retried this often */
 
 struct entry {
     char id[ID_LEN + 1];
-    int recoveries; /* supervisors started for this job after the first */
-    bool deleted;   /* unlinked by DELETE: purge it once its supervisor is gone */
+    int recoveries;   /* supervisors started for this job after the first */
+    bool deleted;     /* unlinked by DELETE: purge it once its supervisor is gone */
+    int64_t retry_ms; /* given up on, but its failure could not be recorded: try again then */
 };
 
 struct scheduler {
@@ -253,25 +255,30 @@ out:
 }
 
 /* Write a terminal state for a job no supervisor can run (it is in no queue: nobody else
- * writes its record). */
-static void
+ * writes its record). False when the record could not be written: the caller keeps the job
+ * and tries again, so that no job stays unfinished because one write failed. */
+static bool
 mark_failed(struct scheduler *sc, const char *id, enum job_reason reason, const char *detail)
 {
     int dfd = -1;
     struct job job;
+    bool done = true;
     if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
-        return;
+        return true;
     if (jobstore_load(dfd, &job) == RC_OK && !jobstate_is_terminal(job.state) &&
         jobstore_set_state(&job, JOB_FAILED, reason, detail) == RC_OK) {
-        if (jobstore_save(dfd, &job) == RC_OK) {
+        done = jobstore_save(dfd, &job) == RC_OK;
+        if (done) {
             metrics_job_ended(&job);
             index_ended(sc, &job);
         } else {
-            log_err("job=%s cannot record its failure (%s)", id, detail);
+            log_err("job=%s cannot record its failure (%s); trying again in %d s", id, detail,
+                    FAIL_RETRY_MS / 1000);
         }
     }
     jobstore_job_fini(&job);
     close(dfd);
+    return done;
 }
 
 /* Drop id from the running set, unless DELETE has marked it meanwhile: then the dispatcher
@@ -292,11 +299,15 @@ start_all(struct scheduler *sc, const struct entry *v, size_t n)
         enum rc rc = spawn_supervisor(sc, v[i].id);
         if (rc == RC_OK || rc == RC_BUSY)
             continue;
+        bool done = rc == RC_NOTFOUND || mark_failed(sc, v[i].id, REASON_SANDBOX_ERROR,
+                                                     "cannot start the job's supervisor");
         pthread_mutex_lock(&sc->mu);
-        forget_running(sc, v[i].id);
+        long k = find(sc->running, sc->nrunning, v[i].id);
+        if (done)
+            forget_running(sc, v[i].id);
+        else if (k >= 0) /* check_one records the failure when it can */
+            sc->running[k].recoveries = SCHED_MAX_RECOVERIES;
         pthread_mutex_unlock(&sc->mu);
-        if (rc != RC_NOTFOUND)
-            mark_failed(sc, v[i].id, REASON_SANDBOX_ERROR, "cannot start the job's supervisor");
     }
 }
 
@@ -305,6 +316,7 @@ enum outcome {
     OUT_GONE,    /* ended, deleted, or given up: forget it */
     OUT_PURGE,   /* deleted, and its supervisor is gone: remove its files */
     OUT_RECOVER, /* its supervisor died with the job unfinished: start another */
+    OUT_RETRY,   /* given up on, its failure not recorded yet: keep it, try later */
 };
 
 /* What became of a tracked supervisor; file I/O only, without the lock. A job found ended is
@@ -333,9 +345,12 @@ check_one(struct scheduler *sc, const struct entry *e)
     if (!unfinished)
         return OUT_GONE;
     if (e->recoveries >= SCHED_MAX_RECOVERIES) {
+        if (clock_mono_ms() < e->retry_ms)
+            return OUT_RUNNING;
         log_err("job=%s supervisor died %d times; giving up", e->id, e->recoveries + 1);
-        mark_failed(sc, e->id, REASON_INTERRUPTED, "the job's supervisor kept dying");
-        return OUT_GONE;
+        return mark_failed(sc, e->id, REASON_INTERRUPTED, "the job's supervisor kept dying")
+                   ? OUT_GONE
+                   : OUT_RETRY;
     }
     log_warn("job=%s supervisor ended with the job unfinished; recovering", e->id);
     return OUT_RECOVER;
@@ -424,6 +439,11 @@ dispatch_round(struct scheduler *sc, const struct config *cfg)
         if (out[i] == OUT_RUNNING)
             continue;
         long k = find(sc->running, sc->nrunning, snap[i].id);
+        if (out[i] == OUT_RETRY) {
+            if (k >= 0)
+                sc->running[k].retry_ms = clock_mono_ms() + FAIL_RETRY_MS;
+            continue;
+        }
         if (k < 0 || (sc->running[k].deleted && !snap[i].deleted))
             continue; /* deleted meanwhile: the next round checks it as such */
         if (out[i] == OUT_RECOVER && !sc->running[k].deleted) {

@@ -83,11 +83,13 @@ fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t len, uns
     }
     (void)fsync(dirfd);
     rc = RC_OK;
-out:
+out:;
+    int e = errno; /* the caller may want to know why: ENOSPC */
     if (fd >= 0)
         close(fd);
     if (rc != RC_OK)
         (void)unlinkat(dirfd, tmp, 0);
+    errno = e;
     return rc;
 }
 

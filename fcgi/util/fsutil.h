@@ -8,7 +8,8 @@
 
 #include "rc.h"
 
-/* fs_write_atomic: write len bytes to <dirfd>/name via a temp file, fsync, rename, fsync dir. */
+/* fs_write_atomic: write len bytes to <dirfd>/name via a temp file, fsync, rename, fsync dir.
+ * On failure errno says why (ENOSPC: the disk is full). */
 enum rc fs_write_atomic(int dirfd, const char *name, const void *p, size_t len) LB_MUST_CHECK;
 /* fs_write_atomic_mode: the same with the file's permission bits (before the umask). */
 enum rc fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t len,

@@ -67,6 +67,20 @@ ancestor_why(const struct stat *st, uid_t uid)
     return NULL;
 }
 
+/* One directory above (made when missing, with create); NULL when it is fine. */
+static const char *
+check_ancestor(const char *dir, uid_t uid, bool create)
+{
+    struct stat st;
+    if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != uid)
+        return "is a symbolic link of another user";
+    if (stat(dir, &st) != 0 && errno == ENOENT && create && mkdir(dir, 0755) != 0)
+        return strerror(errno);
+    if (stat(dir, &st) != 0)
+        return errno == ENOENT && !create ? NULL : strerror(errno);
+    return ancestor_why(&st, uid);
+}
+
 static const char *
 final_why(const struct stat *st, uid_t uid)
 {
@@ -100,23 +114,15 @@ owner_private_dir(const char *key, const char *path, uid_t uid, bool create, cha
         if (buf[i] != '/')
             continue;
         buf[i] = '\0';
-        const char *why = NULL;
-        if (lstat(buf, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != uid)
-            why = "is a symbolic link of another user";
-        else if (stat(buf, &st) == 0)
-            why = ancestor_why(&st, uid);
-        else if (errno == ENOENT && create && mkdir(buf, 0755) == 0 && lstat(buf, &st) == 0)
-            why = ancestor_why(&st, uid);
-        else if (errno != ENOENT || create)
-            why = strerror(errno);
+        const char *why = check_ancestor(buf, uid, create);
         if (why != NULL) {
             (void)snprintf(err, errlen, "%s: %s: %s above it %s", key, path, buf, why);
             return RC_BADREQ;
         }
         buf[i] = '/';
     }
-    if (lstat(buf, &st) != 0 && errno == ENOENT && create && mkdir(buf, 0711) == 0)
-        (void)chmod(buf, 0711); /* whatever the umask */
+    if (lstat(buf, &st) != 0 && errno == ENOENT && create)
+        (void)mkdir(buf, 0711);
     if (lstat(buf, &st) != 0) {
         if (errno == ENOENT && !create)
             return RC_OK; /* made when first needed, and checked then */

@@ -2,7 +2,7 @@
 # on the local backend; `ctest -L hostile` runs the whole hostile surface.
 find_program(NODE node)
 set(LB_HOSTILE_ENV "LABBOX_BUILD_DIR=${CMAKE_BINARY_DIR}")
-foreach(suite disk kernel names escape results privilege others)
+foreach(suite disk kernel names escape results privilege others fulldisk)
   add_test(NAME hostile_${suite}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
   set_tests_properties(hostile_${suite} PROPERTIES LABELS "hostile;integration;local" TIMEOUT 600

@@ -148,8 +148,9 @@ export async function startStack(opts = {}) {
   const svc = await backendService(backend);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "labbox-it-"));
   fs.chmodSync(dir, 0o711); // the sandbox user must reach sandboxes/ below it
-  const data = path.join(dir, "data");
-  fs.mkdirSync(data);
+  // opts.dataDir: an existing data dir (a small filesystem of the test's, say).
+  const data = opts.dataDir || path.join(dir, "data");
+  if (!opts.dataDir) fs.mkdirSync(data);
   const port = await freePort();
   const sock = path.join(data, "labbox.sock");
   const users = opts.users || null;

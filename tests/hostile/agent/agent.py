@@ -23,6 +23,8 @@ each wall held. Attacks:
                  process the sandbox shows in /proc
   locked-outputs write outputs the collector cannot read without privileges: mode 000 files,
                  a mode 000 directory, a sticky world-writable directory; then sleep "seconds"
+  print          print "lines" lines of "width" characters to stdout, as fast as it can
+  write-output   after "seconds", write an output of "mb" MiB (outputs/big.bin)
   find-ids       search every readable /proc/<pid>/{cmdline,environ,mountinfo,cgroup} for each
                  of "needles"; report "found NEEDLE in FILE" or "found none"
 """
@@ -318,11 +320,30 @@ def find_ids():
     return 0
 
 
+def print_lines():
+    row = "x" * int(P.get("width", 1000))
+    for i in range(int(P.get("lines", 1000))):
+        print(i, row)
+    sys.stdout.flush()
+    say("printed")
+    return 0
+
+
+def write_output():
+    time.sleep(float(P.get("seconds", 0)))
+    with open(os.path.join(out, "big.bin"), "wb") as f:
+        for _ in range(int(P.get("mb", 1))):
+            f.write(b"o" * (1 << 20))
+    say("wrote output")
+    return 0
+
+
 attacks = {"fill-disk": fill_disk, "fill-inodes": fill_inodes, "deep-tree": deep_tree,
            "sockets": sockets, "read": read_files, "whoami": whoami, "inotify": inotify,
            "fork-bomb": fork_bomb, "cpu-burn": cpu_burn, "connect": connect, "abstract": abstract,
            "http": http, "argv": argv, "bad-names": bad_names, "report": report, "caps": caps,
-           "locked-outputs": locked_outputs, "find-ids": find_ids}
+           "locked-outputs": locked_outputs, "find-ids": find_ids, "print": print_lines,
+           "write-output": write_output}
 if attack not in attacks:
     say("unknown attack", attack)
     sys.exit(2)
