@@ -1031,12 +1031,14 @@ config_check_host(const struct config *cfg, bool create, char *err, size_t errle
 {
     uid_t uid = service_uid(cfg);
     gid_t gid;
-    enum rc rc = owner_private_dir("sandbox_dir", cfg->sandbox_dir, uid, create, err, errlen);
+    enum rc rc = RC_OK;
     /* Membership is a property of the process: checked only as labbox's own user. */
-    if (rc == RC_OK && config_output_group(cfg)[0] != '\0' && uid == geteuid())
+    if (config_output_group(cfg)[0] != '\0' && uid == geteuid())
         rc = owner_group(cfg->output_group[0] != '\0' ? "output_group" : "socket_group",
                          config_output_group(cfg), "the files nginx sends", false, &gid, err,
                          errlen);
+    if (rc == RC_OK)
+        rc = owner_private_dir("sandbox_dir", cfg->sandbox_dir, uid, create, err, errlen);
     return rc;
 }
 

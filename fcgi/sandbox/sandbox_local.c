@@ -530,8 +530,13 @@ local_start(struct sandbox *sb)
         return sandbox_fail(sb, "out of memory");
     rc = spawn(sb, lc, &a);
     local_args_free(&a);
-    if (rc == RC_OK)
+    if (rc == RC_OK) {
         json_object_object_add(sb->state, "pid", json_object_new_int64(lc->pid));
+        log_info("sandbox runs as uid %u, cgroup limits:%s%s%s, workspace: %s", (unsigned)lc->uid,
+                 lc->applied & LIMIT_MEMORY ? " memory" : "",
+                 lc->applied & LIMIT_PIDS ? " pids" : "", lc->applied & LIMIT_CPUS ? " cpus" : "",
+                 lc->ws.mounted ? "a filesystem of its own" : "the staged directory");
+    }
     return rc;
 }
 
