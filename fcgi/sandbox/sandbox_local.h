@@ -7,7 +7,7 @@
  *                            the host can enforce (pure)
  *   sandbox_local_fs.c       the per-job workspace filesystem (a loop-mounted ext4 image)
  *   sandbox_local_net.c      network = on: the sandbox's own namespace behind slirp4netns
- *   sandbox_local_uid.c      per-job uids: slots, and the range check against host users
+ *   sandbox_walls.c          (shared with docker) per-job uids, the denied system calls
  */
 #ifndef LABBOX_SANDBOX_LOCAL_H
 #define LABBOX_SANDBOX_LOCAL_H
@@ -21,12 +21,12 @@
 
 #include "config.h"
 #include "rc.h"
+#include "sandbox/sandbox_walls.h"
 #include "util/caps.h"
 
 #define BWRAP_PATH     "/usr/bin/bwrap"
 #define SLIRP_PATH     "/usr/bin/slirp4netns"
 #define MKFS_EXT4_PATH "/usr/sbin/mkfs.ext4"
-#define UID_LOCK_DIR   "/run/labbox/uid" /* one lock file per per-job uid, host-wide */
 
 /* The fds bwrap inherits from the child (everything else is closed at exec). */
 enum local_fd {
@@ -171,20 +171,5 @@ void net_stop(struct net *n);
 /* net_tun_usable: slirp4netns, as the job's uid, can open /dev/net/tun (it is open to all, or
  * labbox may make a node of its own: CAP_MKNOD); else false with the reason in why. */
 bool net_tun_usable(char *why, size_t len);
-
-/*** per-job uids (sandbox_local_uid.c) ***/
-
-/* uid_take: the first free uid of cfg's range, held by a lock on UID_LOCK_DIR/<uid>.lock
- * (*out_lock, keep it open for the job's life). RC_BUSY when all are taken. */
-enum rc uid_take(const struct config *cfg, uid_t *out_uid, int *out_lock, char *err,
-                 size_t errlen) LB_MUST_CHECK;
-/* uid_range_check: refuse a range that overlaps a user or group of the host or a subordinate
- * id range (the texts of /etc/passwd, /etc/group, /etc/subuid, /etc/subgid; NULL = absent).
- * Pure; the first overlap goes to err. */
-enum rc uid_range_check(uint64_t base, uint64_t count, const char *passwd, const char *group,
-                        const char *subuid, const char *subgid, char *err,
-                        size_t errlen) LB_MUST_CHECK;
-/* uid_check_host: uid_range_check against this host's files. */
-enum rc uid_check_host(const struct config *cfg, char *err, size_t errlen) LB_MUST_CHECK;
 
 #endif
