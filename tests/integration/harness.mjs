@@ -61,13 +61,18 @@ function waitLine(child, re, ms, what) {
 // Backend services, shared by every stack of one test process.
 const services = {};
 
+// podman here keeps containers on overlay over ext4, which cannot cap a writable layer
+// (StorageOpt size=): the docker backend refuses to run jobs with an uncapped /workspace unless
+// allowed (tests/hostile/docker.test.mjs checks that refusal).
+const DOCKER_WALLS = { LABBOX_ALLOW_UNENFORCED: "disk" };
+
 async function dockerService() {
   if (services.docker) return services.docker;
   const given = process.env.LABBOX_TEST_DOCKER_HOST;
   if (given) {
     // scripts/test started one service for the whole run.
     services.docker = {
-      env: { LABBOX_DOCKER_HOST: given, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest" },
+      env: { LABBOX_DOCKER_HOST: given, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest", ...DOCKER_WALLS },
       host: given,
       stop: () => {},
     };
@@ -80,7 +85,7 @@ async function dockerService() {
   if (r.status !== 0) throw new Error(`podman-service start failed:\n${r.stdout}\n${r.stderr}`);
   const host = r.stdout.trim().split("\n").pop();
   services.docker = {
-    env: { LABBOX_DOCKER_HOST: host, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest" },
+    env: { LABBOX_DOCKER_HOST: host, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest", ...DOCKER_WALLS },
     host,
     stop: () => spawnSync(path.join(ROOT, "scripts/podman-service"), ["stop", dir]),
   };

@@ -25,6 +25,9 @@ each wall held. Attacks:
                  a mode 000 directory, a sticky world-writable directory; then sleep "seconds"
   print          print "lines" lines of "width" characters to stdout, as fast as it can
   write-output   after "seconds", write an output of "mb" MiB (outputs/big.bin)
+  denied         call system calls the sandbox denies (keyctl, bpf, io_uring_setup,
+                 perf_event_open, userfaultfd, ptrace) and unshare(CLONE_NEWUSER); report each
+                 errno ("keyctl EPERM", "unshare-user EPERM") or "ok"
   find-ids       search every readable /proc/<pid>/{cmdline,environ,mountinfo,cgroup} for each
                  of "needles"; report "found NEEDLE in FILE" or "found none"
 """
@@ -320,6 +323,25 @@ def find_ids():
     return 0
 
 
+def denied():
+    import platform
+    nrs = {"x86_64": {"keyctl": 250, "bpf": 321, "io_uring_setup": 425, "perf_event_open": 298,
+                      "userfaultfd": 323, "ptrace": 101},
+           "aarch64": {"keyctl": 219, "bpf": 280, "io_uring_setup": 425, "perf_event_open": 241,
+                       "userfaultfd": 282, "ptrace": 117}}[platform.machine()]
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name, nr in nrs.items():
+        ctypes.set_errno(0)
+        r = libc.syscall(ctypes.c_long(nr), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))
+        e = ctypes.get_errno()
+        say(name, errno.errorcode.get(e, str(e)) if r == -1 else "ok")
+    ctypes.set_errno(0)
+    r = libc.unshare(0x10000000)
+    e = ctypes.get_errno()
+    say("unshare-user", errno.errorcode.get(e, str(e)) if r == -1 else "ok")
+    return 0
+
+
 def print_lines():
     row = "x" * int(P.get("width", 1000))
     for i in range(int(P.get("lines", 1000))):
@@ -343,7 +365,7 @@ attacks = {"fill-disk": fill_disk, "fill-inodes": fill_inodes, "deep-tree": deep
            "fork-bomb": fork_bomb, "cpu-burn": cpu_burn, "connect": connect, "abstract": abstract,
            "http": http, "argv": argv, "bad-names": bad_names, "report": report, "caps": caps,
            "locked-outputs": locked_outputs, "find-ids": find_ids, "print": print_lines,
-           "write-output": write_output}
+           "write-output": write_output, "denied": denied}
 if attack not in attacks:
     say("unknown attack", attack)
     sys.exit(2)
