@@ -2,6 +2,8 @@
  *
  * <data>/jobs/<id>/
  *   job.json       the record (struct job), replaced atomically; bounded in size
+ *   .job.json.spare  blocks reserved for the record while the job is unfinished: when the disk
+ *                  is full the record goes there (and is renamed over job.json)
  *   log.jsonl      the append-only log (jobs/joblog.h); byte offsets are event ids
  *   inputs/        the uploaded files at their relative paths (and params.json)
  *   outputs/       the collected outputs; outputs.tmp/ while they are being collected
