@@ -59,3 +59,27 @@ json_set_i64(json_object *obj, const char *key, int64_t n)
     }
     return true;
 }
+
+bool
+json_add(json_object *obj, const char *key, json_object *v)
+{
+    if (v == NULL)
+        return false;
+    if (json_object_object_add(obj, key, v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    return true;
+}
+
+bool
+json_push(json_object *arr, json_object *v)
+{
+    if (v == NULL)
+        return false;
+    if (json_object_array_add(arr, v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    return true;
+}

@@ -417,8 +417,8 @@ measure(int dirfd, int depth)
     while (d != NULL && (de = readdir(d)) != NULL) {
         struct stat st;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            (depth == 0 && (strcmp(de->d_name, LAYOUT_RECORD) == 0 ||
-                            strcmp(de->d_name, LAYOUT_SPARE) == 0)) ||
+            (depth == 0 &&
+             (strcmp(de->d_name, LAYOUT_RECORD) == 0 || strcmp(de->d_name, LAYOUT_SPARE) == 0)) ||
             fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
         if (S_ISREG(st.st_mode)) {
@@ -966,16 +966,7 @@ jobstore_cancel_clear(int dirfd)
 int
 jobstore_lock_take(int dirfd)
 {
-    int fd = openat(dirfd, LAYOUT_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, MODE_PRIVATE);
-    if (fd < 0)
-        return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return fs_lock_open(dirfd, LAYOUT_LOCK, MODE_PRIVATE);
 }
 
 bool

@@ -368,37 +368,12 @@ out:
 
 /*** Create and stage ***/
 
-/* add / push put v into o or the array a, or free it: false if v is NULL or it failed. */
-static bool
-add(json_object *o, const char *key, json_object *v)
-{
-    if (v == NULL)
-        return false;
-    if (json_object_object_add(o, key, v) != 0) {
-        json_object_put(v);
-        return false;
-    }
-    return true;
-}
-
-static bool
-push(json_object *a, json_object *v)
-{
-    if (v == NULL)
-        return false;
-    if (json_object_array_add(a, v) != 0) {
-        json_object_put(v);
-        return false;
-    }
-    return true;
-}
-
 static json_object *
 str_array(char *const *v)
 {
     json_object *a = json_object_new_array();
     for (size_t i = 0; a != NULL && v != NULL && v[i] != NULL; i++) {
-        if (!push(a, json_object_new_string(v[i]))) {
+        if (!json_push(a, json_object_new_string(v[i]))) {
             json_object_put(a);
             return NULL;
         }
@@ -412,13 +387,14 @@ add_ulimit(json_object *arr, const char *name, int64_t v)
     json_object *u = json_object_new_object();
     if (u == NULL)
         return false;
-    bool ok = add(u, "Name", json_object_new_string(name)) &&
-              add(u, "Soft", json_object_new_int64(v)) && add(u, "Hard", json_object_new_int64(v));
+    bool ok = json_add(u, "Name", json_object_new_string(name)) &&
+              json_add(u, "Soft", json_object_new_int64(v)) &&
+              json_add(u, "Hard", json_object_new_int64(v));
     if (!ok) {
         json_object_put(u);
         return false;
     }
-    return push(arr, u);
+    return json_push(arr, u);
 }
 
 static int64_t
@@ -451,12 +427,12 @@ create_body(struct sandbox *sb, bool cap_layer)
     json_object *secopt = json_object_new_array();
     bool ok = c != NULL && hc != NULL && labels != NULL && ul != NULL && capdrop != NULL &&
               secopt != NULL;
-    ok = ok && add(labels, "labbox", json_object_new_string(sb->cfg->instance)) &&
-         add(labels, "labbox.job", json_object_new_string(sb->job->id));
+    ok = ok && json_add(labels, "labbox", json_object_new_string(sb->cfg->instance)) &&
+         json_add(labels, "labbox.job", json_object_new_string(sb->job->id));
     if (ok && sb->job->owner != NULL) /* so that an operator sees whose container it is */
-        ok = add(labels, "labbox.owner", json_object_new_string(sb->job->owner));
-    ok = ok && push(capdrop, json_object_new_string("ALL"));
-    ok = ok && push(secopt, json_object_new_string("no-new-privileges"));
+        ok = json_add(labels, "labbox.owner", json_object_new_string(sb->job->owner));
+    ok = ok && json_push(capdrop, json_object_new_string("ALL"));
+    ok = ok && json_push(secopt, json_object_new_string("no-new-privileges"));
     ok = ok && docker_walls(cfg, &walls, hc, secopt, err, sizeof(err)) == RC_OK;
     ok = ok && add_ulimit(ul, "nofile", DOCKER_NOFILE) && add_ulimit(ul, "nproc", DOCKER_NPROC);
     if (ok && cfg->file_size_mb > 0)
@@ -464,35 +440,36 @@ create_body(struct sandbox *sb, bool cap_layer)
     if (ok && cfg->cpu_time > 0)
         ok = add_ulimit(ul, "cpu", clamp_i64(cfg->cpu_time, 1));
 
-    ok = ok && add(hc, "NetworkMode", json_object_new_string(cfg->network ? "bridge" : "none"));
-    ok = ok && add(hc, "CapDrop", capdrop);
+    ok =
+        ok && json_add(hc, "NetworkMode", json_object_new_string(cfg->network ? "bridge" : "none"));
+    ok = ok && json_add(hc, "CapDrop", capdrop);
     capdrop = NULL;
-    ok = ok && add(hc, "SecurityOpt", secopt);
+    ok = ok && json_add(hc, "SecurityOpt", secopt);
     secopt = NULL;
-    ok = ok && add(hc, "Ulimits", ul);
+    ok = ok && json_add(hc, "Ulimits", ul);
     ul = NULL;
-    ok = ok && add(hc, "Privileged", json_object_new_boolean(0));
-    ok = ok && add(hc, "AutoRemove", json_object_new_boolean(0));
+    ok = ok && json_add(hc, "Privileged", json_object_new_boolean(0));
+    ok = ok && json_add(hc, "AutoRemove", json_object_new_boolean(0));
     if (ok && cfg->memory_mb > 0) {
         int64_t mem = clamp_i64(cfg->memory_mb, (uint64_t)1024 * 1024);
-        ok = add(hc, "Memory", json_object_new_int64(mem)) &&
-             add(hc, "MemorySwap", json_object_new_int64(mem));
+        ok = json_add(hc, "Memory", json_object_new_int64(mem)) &&
+             json_add(hc, "MemorySwap", json_object_new_int64(mem));
     }
     if (ok && cfg->pids > 0)
-        ok = add(hc, "PidsLimit", json_object_new_int64(clamp_i64(cfg->pids, 1)));
+        ok = json_add(hc, "PidsLimit", json_object_new_int64(clamp_i64(cfg->pids, 1)));
 
-    ok = ok && add(c, "Image", json_object_new_string(d->image[0] ? d->image : cfg->docker_image));
-    ok = ok && add(c, "Cmd", str_array(sb->job->argv));
-    ok = ok && add(c, "Env", str_array(sb->job->envp));
-    ok = ok && add(c, "WorkingDir", json_object_new_string(SANDBOX_WORKSPACE));
+    ok = ok && json_add(c, "Image", json_object_new_string(d->image[0] ? d->image : cfg->docker_image));
+    ok = ok && json_add(c, "Cmd", str_array(sb->job->argv));
+    ok = ok && json_add(c, "Env", str_array(sb->job->envp));
+    ok = ok && json_add(c, "WorkingDir", json_object_new_string(SANDBOX_WORKSPACE));
     (void)snprintf(user, sizeof(user), "%u:%u", (unsigned)d->uid, (unsigned)d->uid);
-    ok = ok && add(c, "User", json_object_new_string(user));
-    ok = ok && add(c, "Tty", json_object_new_boolean(0));
-    ok = ok && add(c, "OpenStdin", json_object_new_boolean(0));
-    ok = ok && add(c, "NetworkDisabled", json_object_new_boolean(!cfg->network));
-    ok = ok && add(c, "Labels", labels);
+    ok = ok && json_add(c, "User", json_object_new_string(user));
+    ok = ok && json_add(c, "Tty", json_object_new_boolean(0));
+    ok = ok && json_add(c, "OpenStdin", json_object_new_boolean(0));
+    ok = ok && json_add(c, "NetworkDisabled", json_object_new_boolean(!cfg->network));
+    ok = ok && json_add(c, "Labels", labels);
     labels = NULL;
-    ok = ok && add(c, "HostConfig", hc);
+    ok = ok && json_add(c, "HostConfig", hc);
     hc = NULL;
     json_object_put(hc);
     json_object_put(labels);

@@ -58,30 +58,6 @@ static const char *const masked_paths[] = {
     "/sys/devices/virtual/powercap",
 };
 
-static bool
-put(json_object *o, const char *key, json_object *v)
-{
-    if (v == NULL)
-        return false;
-    if (json_object_object_add(o, key, v) != 0) {
-        json_object_put(v);
-        return false;
-    }
-    return true;
-}
-
-static bool
-append(json_object *a, json_object *v)
-{
-    if (v == NULL)
-        return false;
-    if (json_object_array_add(a, v) != 0) {
-        json_object_put(v);
-        return false;
-    }
-    return true;
-}
-
 /* One rule: names (NULL-terminated), an errno, and at most one comparison of the first argument
  * (op NULL: none). Whatever is made is owned by rules, or freed. */
 static bool
@@ -92,25 +68,25 @@ rule(json_object *rules, const char *const *names, int err, const char *op, uint
     if (r == NULL)
         return false;
     json_object *n = json_object_new_array();
-    bool ok = put(r, "names", n);
+    bool ok = json_add(r, "names", n);
     for (size_t i = 0; ok && names[i] != NULL; i++)
-        ok = append(n, json_object_new_string(names[i]));
-    ok = ok && put(r, "action", json_object_new_string("SCMP_ACT_ERRNO")) &&
-         put(r, "errnoRet", json_object_new_int(err));
+        ok = json_push(n, json_object_new_string(names[i]));
+    ok = ok && json_add(r, "action", json_object_new_string("SCMP_ACT_ERRNO")) &&
+         json_add(r, "errnoRet", json_object_new_int(err));
     if (ok && op != NULL) {
         json_object *args = json_object_new_array();
-        ok = put(r, "args", args);
+        ok = json_add(r, "args", args);
         json_object *a = ok ? json_object_new_object() : NULL;
-        ok = ok && append(args, a) && put(a, "index", json_object_new_int(0)) &&
-             put(a, "value", json_object_new_uint64(value)) &&
-             put(a, "valueTwo", json_object_new_uint64(value2)) &&
-             put(a, "op", json_object_new_string(op));
+        ok = ok && json_push(args, a) && json_add(a, "index", json_object_new_int(0)) &&
+             json_add(a, "value", json_object_new_uint64(value)) &&
+             json_add(a, "valueTwo", json_object_new_uint64(value2)) &&
+             json_add(a, "op", json_object_new_string(op));
     }
     if (!ok) {
         json_object_put(r);
         return false;
     }
-    return append(rules, r);
+    return json_push(rules, r);
 }
 
 json_object *
@@ -125,8 +101,9 @@ docker_seccomp_profile(bool network)
     json_object *arch = json_object_new_array();
     json_object *rules = json_object_new_array();
     bool ok = p != NULL && arch != NULL && rules != NULL &&
-              put(p, "defaultAction", json_object_new_string("SCMP_ACT_ALLOW")) &&
-              append(arch, json_object_new_string(SCMP_ARCH)) && put(p, "architectures", arch);
+              json_add(p, "defaultAction", json_object_new_string("SCMP_ACT_ALLOW")) &&
+              json_push(arch, json_object_new_string(SCMP_ARCH)) &&
+              json_add(p, "architectures", arch);
     if (!ok)
         json_object_put(arch);
     for (size_t i = 0; i < walls_ndenied; i++)
@@ -139,7 +116,7 @@ docker_seccomp_profile(bool network)
     ok = ok && rule(rules, sock, EAFNOSUPPORT, "SCMP_CMP_GE", FAMILIES, 0) &&
          rule(rules, userns, EPERM, "SCMP_CMP_MASKED_EQ", CLONE_NEWUSER_FLAG, CLONE_NEWUSER_FLAG) &&
          rule(rules, clone3, ENOSYS, NULL, 0, 0);
-    if (ok && put(p, "syscalls", rules))
+    if (ok && json_add(p, "syscalls", rules))
         return p;
     if (!ok)
         json_object_put(rules);
@@ -195,10 +172,11 @@ docker_walls(const struct config *cfg, const struct docker_walls_in *in, json_ob
         free(opt);
         return RC_BACKEND;
     }
-    bool ok = opt[0] == '\0' || append(secopt, json_object_new_string(opt));
+    bool ok = opt[0] == '\0' || json_push(secopt, json_object_new_string(opt));
     free(opt);
     if (cfg->cpus_milli > 0)
-        ok = ok && put(hc, "NanoCpus", json_object_new_int64((int64_t)cfg->cpus_milli * 1000000));
+        ok = ok &&
+             json_add(hc, "NanoCpus", json_object_new_int64((int64_t)cfg->cpus_milli * 1000000));
     /* /tmp: a tmpfs of workspace_max_mb (podman 4 refuses nr_inodes=; elsewhere it caps the
      * files too). Its pages count against memory_mb. */
     int k = in->podman ? snprintf(tmpfs, sizeof(tmpfs), "rw,nosuid,nodev,size=%llum",
@@ -207,17 +185,17 @@ docker_walls(const struct config *cfg, const struct docker_walls_in *in, json_ob
                                   (unsigned long long)cfg->workspace_max_mb,
                                   (unsigned long long)cfg->workspace_max_files);
     json_object *t = json_object_new_object();
-    ok = ok && k > 0 && (size_t)k < sizeof(tmpfs) && put(hc, "Tmpfs", t) &&
-         put(t, "/tmp", json_object_new_string(tmpfs));
+    ok = ok && k > 0 && (size_t)k < sizeof(tmpfs) && json_add(hc, "Tmpfs", t) &&
+         json_add(t, "/tmp", json_object_new_string(tmpfs));
     json_object *masks = json_object_new_array();
-    ok = ok && put(hc, "MaskedPaths", masks);
+    ok = ok && json_add(hc, "MaskedPaths", masks);
     for (size_t i = 0; ok && i < sizeof(masked_paths) / sizeof(masked_paths[0]); i++)
-        ok = append(masks, json_object_new_string(masked_paths[i]));
+        ok = json_push(masks, json_object_new_string(masked_paths[i]));
     if (ok && in->cap_layer) {
         char size[32];
         json_object *so = json_object_new_object();
         (void)snprintf(size, sizeof(size), "%llum", (unsigned long long)cfg->workspace_max_mb);
-        ok = put(hc, "StorageOpt", so) && put(so, "size", json_object_new_string(size));
+        ok = json_add(hc, "StorageOpt", so) && json_add(so, "size", json_object_new_string(size));
     }
     if (!ok) {
         (void)snprintf(err, errlen, "out of memory");

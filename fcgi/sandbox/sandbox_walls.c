@@ -125,16 +125,7 @@ static int
 lock_uid(uint64_t uid, char *path, size_t len)
 {
     (void)snprintf(path, len, UID_LOCK_DIR "/%llu.lock", (unsigned long long)uid);
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return fs_lock_open(AT_FDCWD, path, 0600);
 }
 
 int

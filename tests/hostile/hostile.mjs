@@ -29,11 +29,11 @@ export function serviceUser(groups = []) {
 }
 
 // asUser: run argv as user (an unprivileged host user: nobody, www-data) with input on its
-// stdin; {status, stdout, stderr}.
-export function asUser(user, argv, input = "") {
+// stdin and env added to the environment; {status, stdout, stderr}.
+export function asUser(user, argv, input = "", env = {}) {
   const gid = spawnSync("id", ["-g", user], { encoding: "utf8" }).stdout.trim();
   return spawnSync("setpriv", [`--reuid=${user}`, `--regid=${gid}`, "--init-groups", "--inh-caps=-all",
-    "--bounding-set=-all", ...argv], { encoding: "utf8", input });
+    "--bounding-set=-all", ...argv], { encoding: "utf8", input, env: { ...process.env, ...env } });
 }
 
 // threadCaps: [name, CapPrm, CapEff] of every thread of process pid.

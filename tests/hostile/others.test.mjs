@@ -8,26 +8,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import {
-  UNIT_CAPS, asUser, attack, attackerStack, fs, getJSON, path, serviceUser, upload, waitFor, workAlias, CSV,
+  ATTACKER, UNIT_CAPS, asUser, attack, attackerStack, fs, getJSON, path, serviceUser, upload, waitFor, workAlias, CSV,
 } from "./hostile.mjs";
 import { LABBOX } from "../integration/harness.mjs";
-
-// Every /proc/<pid>/{cmdline,environ,mountinfo,cgroup} an unprivileged user can read, searched
-// for the needles (on stdin: the scanner's own argv is readable too); the files that held one.
-const SCAN = `
-import os, sys
-needles = [n.encode() for n in sys.stdin.read().split()]
-for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-    for name in ("cmdline", "environ", "mountinfo", "cgroup"):
-        try:
-            with open(f"/proc/{pid}/{name}", "rb") as f:
-                text = f.read()
-        except OSError:
-            continue
-        for n in needles:
-            if n in text:
-                print(f"found {n.decode()} in /proc/{pid}/{name}")
-`;
 
 // Can user read file p (or list directory p)?
 const tryRead = (who, p) => asUser(who, ["sh", "-c",
@@ -48,10 +31,21 @@ describe("job ids stay out of sight", () => {
     }
     for (const id of ids) await waitFor(s, id, (j) => j.state === "running");
     await new Promise((res) => setTimeout(res, 500));
-    // As an unprivileged host user.
-    const r = asUser("nobody", ["/usr/bin/python3", "-c", SCAN], ids.join("\n"));
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, "", `another user reads job ids:\n${r.stdout}`);
+    // As an unprivileged host user: the attacker's find-ids (its params in a file, so that the
+    // scanner's own argv and environment hold no id).
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "labbox-ids-"));
+    try {
+      fs.chmodSync(tmp, 0o755);
+      fs.writeFileSync(path.join(tmp, "params.json"), JSON.stringify({ attack: "find-ids", needles: ids }));
+      fs.mkdirSync(path.join(tmp, "out"), { mode: 0o777 });
+      fs.chmodSync(path.join(tmp, "out"), 0o777);
+      const r = asUser("nobody", ["/usr/bin/python3", path.join(ATTACKER, "agent.py")], "",
+        { LABBOX_INPUT_DIR: tmp, LABBOX_OUTPUT_DIR: path.join(tmp, "out") });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(r.stdout.split("\n").filter((l) => l.startsWith("found")), ["found none"], r.stdout);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
     // From a third job.
     const { lines } = await attack(s, { attack: "find-ids", needles: ids });
     assert.deepEqual(lines.filter((l) => l.startsWith("found")), ["found none"]);
