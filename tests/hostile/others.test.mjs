@@ -76,7 +76,7 @@ describe("another local user cannot read a job's files, even knowing its id", ()
     // As deployed: labbox's own user in nginx's group (www-data), which reads the outputs.
     user = serviceUser(["www-data"]);
     s = await attackerStack({ output_group: "www-data", wall_timeout: 60 },
-      { user: user.name, caps: UNIT_CAPS });
+      { runAs: user.name, caps: UNIT_CAPS });
   });
   after(async () => {
     await s?.stop();

@@ -38,7 +38,7 @@ describe("labbox as its own user with the unit's capabilities", () => {
   before(async () => {
     user = serviceUser();
     s = await attackerStack({ wall_timeout: 60, workspace_max_mb: 64, log_level: "debug" },
-      { user: user.name, caps: UNIT_CAPS });
+      { runAs: user.name, caps: UNIT_CAPS });
   });
   after(async () => {
     await s?.stop();
@@ -118,7 +118,7 @@ describe("labbox as root", () => {
 describe("without one of the unit's capabilities", () => {
   test("the local backend is unusable and names the capability it lacks", async () => {
     const user = serviceUser();
-    const s = await attackerStack({}, { user: user.name, caps: UNIT_CAPS.filter((c) => c !== "kill") });
+    const s = await attackerStack({}, { runAs: user.name, caps: UNIT_CAPS.filter((c) => c !== "kill") });
     try {
       const h = await health(s, (x) => x.backend_ok === false);
       assert.equal(h.backend_ok, false, JSON.stringify(h));
@@ -138,7 +138,7 @@ describe("without loop devices (disk in allow_unenforced)", () => {
   test("what the agent left, whatever its modes and sticky bits, goes with the job", async () => {
     const user = serviceUser();
     const s = await attackerStack({ allow_unenforced: "disk" },
-      { user: user.name, caps: UNIT_CAPS, devicesDeny: ["c 10:237 rwm", "b 7:* rwm"] });
+      { runAs: user.name, caps: UNIT_CAPS, devicesDeny: ["c 10:237 rwm", "b 7:* rwm"] });
     try {
       const { id, job } = await attack(s, { attack: "locked-outputs" });
       assert.equal(job.state, "succeeded", JSON.stringify(job));

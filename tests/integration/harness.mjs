@@ -207,12 +207,12 @@ export async function startStack(opts = {}) {
     // those of the test's own sign-in (opts.authHeaders).
     auth: opts.authHeaders || ((user) => (users && user ? { authorization: "Basic " + Buffer.from(`${user}:${users[user]}`).toString("base64") } : {})),
   };
-  // opts.user: serve runs as that user with only opts.caps (capability names, as labbox.service
+  // opts.runAs: serve runs as that user with only opts.caps (capability names, as labbox.service
   // gives them: ambient and bounding set, no new privileges); it owns the data dir.
-  if (opts.user) {
+  if (opts.runAs) {
     for (const d of [data, path.join(dir, "sandboxes")]) {
       fs.mkdirSync(d, { recursive: true });
-      spawnSync("chown", [`${opts.user}:${opts.user}`, d]);
+      spawnSync("chown", [`${opts.runAs}:${opts.runAs}`, d]);
     }
   }
   // opts.devicesDeny: device rules ("c 10:237 rwm") serve and everything it starts may not
@@ -225,9 +225,9 @@ export async function startStack(opts = {}) {
   }
   const serveCommand = (args) => {
     let cmd = [...(opts.serveWrap || []), LABBOX, ...args];
-    if (opts.user) {
+    if (opts.runAs) {
       const caps = (opts.caps || []).map((c) => `+${c}`).join(",");
-      cmd = ["setpriv", `--reuid=${opts.user}`, `--regid=${opts.user}`, "--init-groups", "--no-new-privs",
+      cmd = ["setpriv", `--reuid=${opts.runAs}`, `--regid=${opts.runAs}`, "--init-groups", "--no-new-privs",
         ...(caps ? [`--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=-all,${caps}`]
           : ["--inh-caps=-all", "--bounding-set=-all"]), ...cmd];
     }
