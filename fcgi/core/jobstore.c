@@ -784,6 +784,11 @@ jobstore_stage_begin(const struct jobstore *js, struct jobstore_stage *st)
     }
     if (st->dirfd >= 0)
         st->inputs_fd = open_sub(st->dirfd, LAYOUT_INPUTS, 0700);
+    /* nginx sends inputs too (downloads, inputs.zip): shared like the outputs. */
+    if (st->inputs_fd >= 0 && jobstore_share(st->dirfd, st->inputs_fd, true) != RC_OK) {
+        close(st->inputs_fd);
+        st->inputs_fd = -1;
+    }
     if (st->inputs_fd < 0) {
         jobstore_stage_abort(js, st);
         return RC_IO;

@@ -15,12 +15,12 @@
  * <data>/tmp/      upload staging dirs (up-<id>) and jobs being deleted (del-<id>); emptied at
  *                  start-up
  *
- * Modes: nobody but labbox's user reads a job's record, inputs, log or lock. nginx sends only
- * the outputs and the zip, through the output group (config_output_group): the job dir, the
- * outputs' dirs and files belong to that group, mode 0710 / 0640, and others cannot even pass
- * through the job dir. Without an output group they are 0711 / 0644 (the id is then all
- * another local user needs to read the outputs, never the rest). The record and lock are
- * 0600, the log 0640 (labbox's own group), inputs/ 0700.
+ * Modes: nobody but labbox's user reads a job's record, log or lock. nginx sends the outputs,
+ * the inputs and the zips, through the output group (config_output_group): the job dir,
+ * inputs/, the outputs' dirs and files and the zips belong to that group, mode 0710 / 0640,
+ * and others cannot even pass through the job dir. Without an output group they are 0711 /
+ * 0644 (the id is then all another local user needs to read the inputs and outputs, never the
+ * rest). The record and lock are 0600, the log 0640 (labbox's own group).
  *
  * While a supervisor lives (it holds lock), only it writes job.json; otherwise only `serve`
  * does (queued jobs, recovery), under the scheduler's mutex. A job dir appears in jobs/ whole:

@@ -57,14 +57,14 @@ describe("job ids stay out of sight", () => {
     for (const id of ids) await waitFor(s, id);
   });
 
-  test("without an output group, a job's inputs, log, record and work dir are still private", async () => {
+  test("without an output group, a job's log, record and work dir are still private", async () => {
     const r = await upload(s, [{ name: "data.csv", data: CSV }], { attack: "whoami", seconds: 3 });
     const id = r.body.id;
     await waitFor(s, id, (j) => j.state === "running");
     const job = path.join(s.data, "jobs", id);
-    for (const p of [path.join(job, "inputs/data.csv"), path.join(job, "log.jsonl"),
-      path.join(job, "job.json"), path.join(s.dir, "sandboxes", workAlias(id)),
-      path.join(s.dir, "sandboxes", id, "inputs/data.csv")])
+    // (inputs and outputs are nginx's to send: without a group, whoever has the id reads them)
+    for (const p of [path.join(job, "log.jsonl"), path.join(job, "job.json"), path.join(job, "lock"),
+      path.join(s.dir, "sandboxes", workAlias(id)), path.join(s.dir, "sandboxes", workAlias(id), "inputs/data.csv")])
       assert.ok(!tryRead("nobody", p), `nobody reads ${p}`);
     await waitFor(s, id);
   });
@@ -83,18 +83,20 @@ describe("another local user cannot read a job's files, even knowing its id", ()
     user?.remove();
   });
 
-  test("inputs, log, record and work dir are labbox's; outputs only its and nginx's group", async () => {
+  test("log, record and work dir are labbox's; inputs and outputs only its and nginx's group", async () => {
     const r = await upload(s, [{ name: "data.csv", data: CSV }], { attack: "whoami", seconds: 4 });
     const id = r.body.id;
     await waitFor(s, id, (j) => j.state === "running");
     const job = path.join(s.data, "jobs", id);
     const work = path.join(s.dir, "sandboxes", workAlias(id));
-    for (const p of [path.join(job, "inputs/data.csv"), path.join(job, "inputs/params.json"),
-      path.join(job, "log.jsonl"), path.join(job, "job.json"), path.join(job, "inputs"), work,
-      path.join(work, "inputs/data.csv"), path.join(s.dir, "sandboxes")]) {
+    for (const p of [path.join(job, "log.jsonl"), path.join(job, "job.json"), path.join(job, "lock"),
+      work, path.join(work, "inputs/data.csv"), path.join(s.dir, "sandboxes")]) {
       for (const who of ["nobody", "www-data"])
         assert.ok(!tryRead(who, p), `${who} reads ${p}`);
     }
+    for (const p of [path.join(job, "inputs/data.csv"), path.join(job, "inputs/params.json"), path.join(job, "inputs")])
+      assert.ok(!tryRead("nobody", p), `nobody reads ${p}`);
+    assert.ok(tryRead("www-data", path.join(job, "inputs/data.csv")), "nginx's group reads the inputs (downloads)");
     await waitFor(s, id);
     const out = await attack(s, { attack: "bad-names" });
     const plain = path.join(s.data, "jobs", out.id, "outputs/plain.txt");
