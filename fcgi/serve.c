@@ -195,8 +195,11 @@ open_listener(const struct config *cfg)
     }
     if (systemd) {
         if (cfg->socket_group[0] != '\0')
-            log_warn("socket_group is ignored with listen = systemd: set SocketGroup= in the "
-                     "socket unit");
+            log_warn("socket_group does not apply to the socket with listen = systemd (the "
+                     "socket unit's SocketGroup= does)%s",
+                     cfg->output_group[0] != '\0'
+                         ? ""
+                         : "; it is still the group nginx reads job files through");
         return fd;
     }
     if (strcmp(cfg->listen, "fd:0") == 0)
