@@ -17,9 +17,9 @@
 #include "util/fsutil.h"
 #include "util/id.h"
 #include "util/netaddr.h"
-#include "util/span.h"
 #include "util/owner.h"
 #include "util/sha256.h"
+#include "util/span.h"
 
 #define DEF_ALLOWED_TYPES                                                                          \
     "text/plain text/csv application/json text/tab-separated-values application/xml text/xml "     \

@@ -458,7 +458,8 @@ create_body(struct sandbox *sb, bool cap_layer)
     if (ok && cfg->pids > 0)
         ok = json_add(hc, "PidsLimit", json_object_new_int64(clamp_i64(cfg->pids, 1)));
 
-    ok = ok && json_add(c, "Image", json_object_new_string(d->image[0] ? d->image : cfg->docker_image));
+    ok = ok &&
+         json_add(c, "Image", json_object_new_string(d->image[0] ? d->image : cfg->docker_image));
     ok = ok && json_add(c, "Cmd", str_array(sb->job->argv));
     ok = ok && json_add(c, "Env", str_array(sb->job->envp));
     ok = ok && json_add(c, "WorkingDir", json_object_new_string(SANDBOX_WORKSPACE));
