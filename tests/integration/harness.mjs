@@ -259,7 +259,14 @@ export async function startStack(opts = {}) {
     stack.serve.kill(signal);
     await done;
   };
-  await stack.startServe();
+  try {
+    await stack.startServe();
+  } catch (e) {
+    // A stack that never served leaves nothing behind (a test may expect the start to fail).
+    if (devcg) try { fs.rmdirSync(devcg); } catch { /* still in use */ }
+    if (!process.env.LABBOX_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   stack.nginx = spawn("nginx", ["-p", path.join(dir, "nginx"), "-c", path.join(dir, "nginx/nginx.conf"),
     "-e", path.join(dir, "nginx/error.log")], { stdio: "ignore" });
   let up = false;
