@@ -140,7 +140,8 @@ const char *config_output_group(const struct config *cfg);
  * directory of that user's nobody else can control (owner_private_dir; with create, made if
  * missing), and labbox's user may give files to the output group. Run as root for a data dir
  * another user owns (check-config before the service starts), it checks for that user.
- * RC_BADREQ with the key and the reason in err. */
+ * RC_BADREQ with the key and the reason in err; RC_IO when sandbox_dir cannot be made or
+ * reached (owner_private_dir). */
 enum rc config_check_host(const struct config *cfg, bool create, char *err,
                           size_t errlen) LB_MUST_CHECK;
 

@@ -378,8 +378,16 @@ serve_main(struct config *cfg, const char *config_path)
         goto out;
     }
     if (config_check_files(cfg, err, sizeof(err)) != RC_OK ||
-        agent_check(cfg, err, sizeof(err)) != RC_OK ||
-        config_check_host(cfg, true, err, sizeof(err)) != RC_OK) {
+        agent_check(cfg, err, sizeof(err)) != RC_OK) {
+        log_err("%s", err);
+        goto out;
+    }
+    /* Someone else's sandbox_dir is refused; one that cannot be made yet is the health check's
+     * to report (backend_ok false, with the reason) until it can. */
+    enum rc host = config_check_host(cfg, true, err, sizeof(err));
+    if (host == RC_IO) {
+        log_warn("%s: jobs cannot be staged until that is fixed", err);
+    } else if (host != RC_OK) {
         log_err("%s", err);
         goto out;
     }

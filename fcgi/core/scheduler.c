@@ -507,11 +507,45 @@ sweep(struct scheduler *sc, const struct config *cfg)
 
 /*** backend health ***/
 
+/* What reap_orphans may not remove: the live jobs, asked about by id (docker, modal) or by
+ * their work dir's name (local: workdir_name, an alias of the id). */
+struct claims {
+    struct scheduler *sc;
+    char (*names)[ID_LEN + 1]; /* the live jobs' work dir names, sorted */
+    size_t n;
+};
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The work dir names of the jobs the index has live; false when out of memory. */
+static bool
+claims_load(struct claims *c)
+{
+    struct jobindex *ji = &c->sc->index;
+    bool ok = true;
+    pthread_mutex_lock(&c->sc->mu);
+    c->names = calloc(ji->all.n + 1, sizeof(c->names[0]));
+    for (size_t i = 0; c->names != NULL && ok && i < ji->all.n; i++)
+        if (!jobstate_is_terminal(ji->all.v[i]->state))
+            ok = workdir_name(ji->all.v[i]->id, c->names[c->n++]) == RC_OK;
+    pthread_mutex_unlock(&c->sc->mu);
+    if (c->names != NULL)
+        qsort(c->names, c->n, sizeof(c->names[0]), name_cmp);
+    return ok && c->names != NULL;
+}
+
 static bool
 claimed(void *ctx, const char *job_id)
 {
-    struct scheduler *sc = ctx;
+    const struct claims *c = ctx;
+    struct scheduler *sc = c->sc;
     int dfd = -1;
+    if (job_id != NULL && bsearch(job_id, c->names, c->n, sizeof(c->names[0]), name_cmp) != NULL)
+        return true;
     if (job_id == NULL || jobstore_open_job(sc->js, job_id, &dfd) != RC_OK)
         return false;
     struct job job;
@@ -548,11 +582,15 @@ backend_service(struct scheduler *sc, const struct config *cfg, bool reap)
         ok = rc == RC_OK;
         (void)snprintf(why, sizeof(why), "%s", ok ? "" : sb->error);
         ok = ok && staging_probe(cfg, why, sizeof(why));
-        if (ok && reap) {
+        struct claims c = {.sc = sc};
+        if (ok && reap && !claims_load(&c))
+            log_warn("removing orphaned sandboxes: out of memory");
+        else if (ok && reap) {
             sb->deadline_ms = clock_mono_ms() + 60000;
-            if (sandbox_reap_orphans(sb, claimed, sc) != RC_OK)
+            if (sandbox_reap_orphans(sb, claimed, &c) != RC_OK)
                 log_warn("removing orphaned sandboxes failed: %s", sb->error);
         }
+        free(c.names);
         sandbox_free(sb);
     }
     metrics_backend_check(ok);

@@ -25,7 +25,6 @@
 #include "sandbox/sandbox.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
-#include "util/id.h"
 
 #define POLL_MS         100 /* longest sleep between checks */
 #define ENV_MAX         64
@@ -837,16 +836,13 @@ take_lock(struct sup *s)
     return jobstore_lock_take(s->dirfd);
 }
 
-/* The job dir, and the work dir named by the id's alias (it shows in mount tables). */
+/* The job dir, and the work dir (named by the id's alias: workdir_name). */
 static bool
 paths(struct sup *s)
 {
-    char alias[ID_LEN + 1];
-    if (id_alias(s->id, alias) != RC_OK)
-        return false;
     int a = snprintf(s->job_dir, sizeof(s->job_dir), "%s/jobs/%s", s->cfg->data_dir, s->id);
     return a > 0 && (size_t)a < sizeof(s->job_dir) &&
-           workdir_path(s->cfg, alias, s->work_dir, sizeof(s->work_dir)) == RC_OK;
+           workdir_job_path(s->cfg, s->id, s->work_dir, sizeof(s->work_dir)) == RC_OK;
 }
 
 int

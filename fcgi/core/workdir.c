@@ -23,14 +23,34 @@ workdir_path(const struct config *cfg, const char *name, char *buf, size_t len)
 }
 
 enum rc
+workdir_name(const char *id, char out[ID_LEN + 1])
+{
+    return id_alias(id, out);
+}
+
+enum rc
+workdir_job_path(const struct config *cfg, const char *id, char *buf, size_t len)
+{
+    char name[ID_LEN + 1];
+    enum rc rc = workdir_name(id, name);
+    return rc == RC_OK ? workdir_path(cfg, name, buf, len) : rc;
+}
+
+enum rc
 workdir_make(const struct config *cfg, const char *path, int *out_fd, char *why, size_t whylen)
 {
     char err[600];
     *out_fd = -1;
     /* labbox's own directory, made if missing (0711), refused if anyone else could control it;
      * the details (with the host path) go to labbox's log only. */
-    if (owner_private_dir("sandbox_dir", cfg->sandbox_dir, geteuid(), true, err, sizeof(err)) !=
-        RC_OK) {
+    enum rc rc =
+        owner_private_dir("sandbox_dir", cfg->sandbox_dir, geteuid(), true, err, sizeof(err));
+    int e = errno;
+    if (rc == RC_IO) {
+        (void)snprintf(why, whylen, "cannot create sandbox_dir: %s", strerror(e));
+        return RC_IO;
+    }
+    if (rc != RC_OK) {
         log_err("%s", err);
         (void)snprintf(why, whylen,
                        "sandbox_dir is not a directory only labbox controls (labbox's log and "

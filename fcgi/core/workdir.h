@@ -14,11 +14,17 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "defaults.h"
 #include "rc.h"
 
 /* workdir_path: <sandbox_dir>/<name> into buf. RC_TOOBIG when it does not fit. */
 enum rc workdir_path(const struct config *cfg, const char *name, char *buf,
                      size_t len) LB_MUST_CHECK;
+/* workdir_name: the name of job id's work dir (its alias, id_alias: never the id, which mount
+ * tables and cgroup paths would show to every local user). workdir_job_path: its path. */
+enum rc workdir_name(const char *id, char out[ID_LEN + 1]) LB_MUST_CHECK;
+enum rc workdir_job_path(const struct config *cfg, const char *id, char *buf,
+                         size_t len) LB_MUST_CHECK;
 
 /* workdir_make: an empty work dir at path (from workdir_path), mode 0700, replacing whatever
  * an earlier attempt left there, with sandbox_dir made (0711) if it is missing and refused if

@@ -67,17 +67,25 @@ ancestor_why(const struct stat *st, uid_t uid)
     return NULL;
 }
 
-/* One directory above (made when missing, with create); NULL when it is fine. */
+/* One directory above (made when missing, with create); NULL when it is fine. *io: the reason
+ * is that the path cannot be made or reached (errno says which), not someone else's control. */
 static const char *
-check_ancestor(const char *dir, uid_t uid, bool create)
+check_ancestor(const char *dir, uid_t uid, bool create, bool *io)
 {
     struct stat st;
+    *io = false;
     if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != uid)
         return "is a symbolic link of another user";
+    *io = true;
     if (stat(dir, &st) != 0 && errno == ENOENT && create && mkdir(dir, 0755) != 0)
         return strerror(errno);
     if (stat(dir, &st) != 0)
         return errno == ENOENT && !create ? NULL : strerror(errno);
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return "is not a directory";
+    }
+    *io = false;
     return ancestor_why(&st, uid);
 }
 
@@ -114,20 +122,26 @@ owner_private_dir(const char *key, const char *path, uid_t uid, bool create, cha
         if (buf[i] != '/')
             continue;
         buf[i] = '\0';
-        const char *why = check_ancestor(buf, uid, create);
+        bool io = false;
+        const char *why = check_ancestor(buf, uid, create, &io);
         if (why != NULL) {
+            int e = errno;
             (void)snprintf(err, errlen, "%s: %s: %s above it %s", key, path, buf, why);
-            return RC_BADREQ;
+            errno = e;
+            return io ? RC_IO : RC_BADREQ;
         }
         buf[i] = '/';
     }
-    if (lstat(buf, &st) != 0 && errno == ENOENT && create)
-        (void)mkdir(buf, 0711);
+    int made = 0;
+    if (lstat(buf, &st) != 0 && errno == ENOENT && create && mkdir(buf, 0711) != 0)
+        made = errno;
     if (lstat(buf, &st) != 0) {
-        if (errno == ENOENT && !create)
+        int e = made != 0 ? made : errno;
+        if (e == ENOENT && !create)
             return RC_OK; /* made when first needed, and checked then */
-        (void)snprintf(err, errlen, "%s: %s: %s", key, path, strerror(errno));
-        return RC_BADREQ;
+        (void)snprintf(err, errlen, "%s: %s: %s", key, path, strerror(e));
+        errno = e;
+        return RC_IO;
     }
     const char *why = final_why(&st, uid);
     /* Passable for the sandbox uids (bwrap finds its bind sources by path), never listable. */

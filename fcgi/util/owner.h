@@ -21,7 +21,9 @@ enum rc owner_group(const char *key, const char *name, const char *what, bool ro
  * uid and writable by others only with the sticky bit (so nobody else can swap it out). With
  * create, a missing path is made (parents 0755) and it is given mode 0711 (passable for the
  * sandbox uids, not listable); without, a missing path is fine. RC_BADREQ with "key: path why" in
- * err. */
+ * err when someone else could control it; RC_IO (errno set, the reason in err) when it cannot be
+ * made or reached (a file where a directory should be, no permission): nothing to refuse, but
+ * no job can be staged until that is fixed. */
 enum rc owner_private_dir(const char *key, const char *path, uid_t uid, bool create, char *err,
                           size_t errlen) LB_MUST_CHECK;
 
