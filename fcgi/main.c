@@ -80,7 +80,7 @@ run_supervise(struct cli *cli, struct config *cfg)
     char id[ID_LEN + 1];
     int status = 2;
     if (cli->id_fd >= 0 && !read_id(cli->id_fd, id))
-        fprintf(stderr, "labbox: supervise: no job id on fd %d\n", cli->id_fd);
+        (void)fprintf(stderr, "labbox: supervise: no job id on fd %d\n", cli->id_fd);
     else
         status = supervisor_main(cfg, cli->id_fd >= 0 ? id : cli->arg);
     config_fini(cfg);
