@@ -17,6 +17,8 @@
 #include "util/fsutil.h"
 #include "util/id.h"
 #include "util/netaddr.h"
+#include "util/owner.h"
+#include "util/sha256.h"
 #include "util/span.h"
 
 #define DEF_ALLOWED_TYPES                                                                          \
@@ -82,6 +84,7 @@ static const struct key_def keys[] = {
     P(modal_ca_file),
     S(modal_profile),
     S(socket_group),
+    S(output_group),
     S(instance),
     S(modal_image_commands),
     P(log_file),
@@ -221,7 +224,7 @@ config_init(struct config *cfg)
         {&cfg->backend, "local"},
         {&cfg->listen, ""},
         {&cfg->agent_dir, LABBOX_DEFAULT_AGENT_DIR},
-        {&cfg->sandbox_dir, "/var/tmp/labbox"},
+        {&cfg->sandbox_dir, DEF_SANDBOX_DIR},
         {&cfg->agent_command, DEF_AGENT_COMMAND},
         {&cfg->agent_env, ""},
         {&cfg->allowed_types, DEF_ALLOWED_TYPES},
@@ -236,6 +239,7 @@ config_init(struct config *cfg)
         {&cfg->modal_ca_file, ""},
         {&cfg->modal_profile, ""},
         {&cfg->socket_group, ""},
+        {&cfg->output_group, ""},
         {&cfg->instance, ""},
         {&cfg->modal_image_commands, ""},
         {&cfg->log_file, ""},
@@ -1003,6 +1007,39 @@ config_check_files(const struct config *cfg, char *err, size_t errlen)
                    "your agent's directory)",
                    cfg->agent_dir, why);
     return RC_BADREQ;
+}
+
+/* The user labbox runs as: this process's, except that root checking a data dir another user
+ * owns (check-config before `systemctl start`) checks for that user. */
+static uid_t
+service_uid(const struct config *cfg)
+{
+    struct stat st;
+    if (geteuid() == 0 && stat(cfg->data_dir, &st) == 0)
+        return st.st_uid;
+    return geteuid();
+}
+
+const char *
+config_output_group(const struct config *cfg)
+{
+    return cfg->output_group[0] != '\0' ? cfg->output_group : cfg->socket_group;
+}
+
+enum rc
+config_check_host(const struct config *cfg, bool create, char *err, size_t errlen)
+{
+    uid_t uid = service_uid(cfg);
+    gid_t gid;
+    enum rc rc = RC_OK;
+    /* Membership is a property of the process: checked only as labbox's own user. */
+    if (config_output_group(cfg)[0] != '\0' && uid == geteuid())
+        rc = owner_group(cfg->output_group[0] != '\0' ? "output_group" : "socket_group",
+                         config_output_group(cfg), "the files nginx sends", false, &gid, err,
+                         errlen);
+    if (rc == RC_OK)
+        rc = owner_private_dir("sandbox_dir", cfg->sandbox_dir, uid, create, err, errlen);
+    return rc;
 }
 
 /* value_text: one key's value as config_format writes it (unquoted); false if it does not fit. */

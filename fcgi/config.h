@@ -14,7 +14,7 @@ struct config {
     char *backend;       /* "local", "docker" or "modal" */
     char *listen;        /* unix socket path, "fd:0" or "systemd"; default <data_dir>/labbox.sock */
     char *agent_dir;     /* copied into /workspace */
-    char *sandbox_dir;   /* where local work dirs live; private to one labbox instance */
+    char *sandbox_dir;   /* where work dirs live; labbox's own, private to one instance */
     char *agent_command; /* argv, split like a shell without a shell */
     char *agent_env;     /* space-separated NAME or NAME=VALUE given to the agent */
     char *allowed_types; /* space/comma separated MIME types */
@@ -30,6 +30,7 @@ struct config {
                              * ("" = the system's) */
     char *modal_profile;    /* profile in .modal.toml ("" = the active one) */
     char *socket_group;     /* group given the FastCGI socket ("" = leave as is) */
+    char *output_group;     /* group nginx reads output files through ("" = socket_group) */
     char *instance;         /* names this labbox's containers/sandboxes; "" = <data_dir>/instance */
     char *modal_image_commands; /* JSON array of Dockerfile instructions for the Modal image */
     char *log_file;             /* labbox's own log: appended to, reopened on SIGHUP; "" = stderr */
@@ -129,6 +130,20 @@ enum rc config_finish(struct config *cfg, char *err, size_t errlen) LB_MUST_CHEC
 /* config_check_files checks what the configuration names on this host: agent_dir must be a
  * directory labbox can read. RC_BADREQ with a message naming the key and the path. */
 enum rc config_check_files(const struct config *cfg, char *err, size_t errlen) LB_MUST_CHECK;
+
+/* config_output_group: the group nginx reads job output files through: output_group, or
+ * socket_group when that is empty; "" = none (outputs are then readable by any local user who
+ * knows the job's id). */
+const char *config_output_group(const struct config *cfg);
+
+/* config_check_host checks what labbox's user must own on this host: sandbox_dir is a
+ * directory of that user's nobody else can control (owner_private_dir; with create, made if
+ * missing), and labbox's user may give files to the output group. Run as root for a data dir
+ * another user owns (check-config before the service starts), it checks for that user.
+ * RC_BADREQ with the key and the reason in err; RC_IO when sandbox_dir cannot be made or
+ * reached (owner_private_dir). */
+enum rc config_check_host(const struct config *cfg, bool create, char *err,
+                          size_t errlen) LB_MUST_CHECK;
 
 /* config_is_reloadable: whether a change of key takes effect on SIGHUP (see the table in
  * config.c); every other key needs a restart. A key added without a decision needs a restart. */

@@ -18,16 +18,17 @@
 #define DEF_UID_BASE         1879048192u           /* 0x70000000: unused by distributions */
 #define DEF_UID_COUNT        1024                  /* per-job uids from DEF_UID_BASE */
 #define DEF_CGROUP_ROOT      "/sys/fs/cgroup"
-#define DEF_OUTPUT_MAX_BYTES (100ull * 1024 * 1024) /* collected outputs, total */
-#define DEF_OUTPUT_MAX_FILES 1000                   /* collected outputs, entries */
-#define DEF_LOG_MAX_BYTES    (16ull * 1024 * 1024)  /* log.jsonl of one job */
-#define DEF_LOG_LINE_MAX     16384                  /* longer output lines are cut */
-#define DEF_LOG_FLUSH_MS     100                    /* a partial line is flushed after this */
-#define DEF_JOB_TTL_S        86400                  /* finished jobs are kept this long */
-#define DEF_THREADS          16                     /* FastCGI request threads */
-#define DEF_MAX_STREAMS      4096                   /* concurrent /events streams */
-#define DEF_DISK_RESERVE_MB  256                    /* uploads refused below this free space */
-#define DEF_KEEPALIVE_MS     15000                  /* event stream keepalive interval */
+#define DEF_SANDBOX_DIR      "/var/lib/labbox/sandboxes" /* root's /var/lib: nobody can squat it */
+#define DEF_OUTPUT_MAX_BYTES (100ull * 1024 * 1024)      /* collected outputs, total */
+#define DEF_OUTPUT_MAX_FILES 1000                        /* collected outputs, entries */
+#define DEF_LOG_MAX_BYTES    (16ull * 1024 * 1024)       /* log.jsonl of one job */
+#define DEF_LOG_LINE_MAX     16384                       /* longer output lines are cut */
+#define DEF_LOG_FLUSH_MS     100                         /* a partial line is flushed after this */
+#define DEF_JOB_TTL_S        86400                       /* finished jobs are kept this long */
+#define DEF_THREADS          16                          /* FastCGI request threads */
+#define DEF_MAX_STREAMS      4096                        /* concurrent /events streams */
+#define DEF_DISK_RESERVE_MB  256                         /* uploads refused below this free space */
+#define DEF_KEEPALIVE_MS     15000                       /* event stream keepalive interval */
 #define DEF_DOCKER_HOST      "unix:///var/run/docker.sock"
 #define DEF_DOCKER_IMAGE     "python:3.12-slim"
 #define DEF_MODAL_APP        "labbox"

@@ -34,12 +34,22 @@ json_get_bool(json_object *obj, const char *key, bool def)
 bool
 json_set_str(json_object *obj, const char *key, const char *s)
 {
-    json_object *v = NULL;
-    if (s != NULL) {
-        v = json_object_new_string(s);
-        if (v == NULL)
-            return false;
-    }
+    if (s == NULL)
+        return json_object_object_add(obj, key, NULL) == 0;
+    return json_add(obj, key, json_object_new_string(s));
+}
+
+bool
+json_set_i64(json_object *obj, const char *key, int64_t n)
+{
+    return json_add(obj, key, json_object_new_int64(n));
+}
+
+bool
+json_add(json_object *obj, const char *key, json_object *v)
+{
+    if (v == NULL)
+        return false;
     if (json_object_object_add(obj, key, v) != 0) {
         json_object_put(v);
         return false;
@@ -48,12 +58,11 @@ json_set_str(json_object *obj, const char *key, const char *s)
 }
 
 bool
-json_set_i64(json_object *obj, const char *key, int64_t n)
+json_push(json_object *arr, json_object *v)
 {
-    json_object *v = json_object_new_int64(n);
     if (v == NULL)
         return false;
-    if (json_object_object_add(obj, key, v) != 0) {
+    if (json_object_array_add(arr, v) != 0) {
         json_object_put(v);
         return false;
     }

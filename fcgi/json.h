@@ -18,5 +18,9 @@ bool json_get_bool(json_object *obj, const char *key, bool def);
 bool json_set_str(json_object *obj, const char *key, const char *s);
 /* json_set_i64: obj[key] = n. */
 bool json_set_i64(json_object *obj, const char *key, int64_t n);
+/* json_add / json_push: obj[key] = v, or append v to the array arr, taking v (freed when it
+ * cannot be added); false if v is NULL (an allocation that failed) or on OOM. */
+bool json_add(json_object *obj, const char *key, json_object *v);
+bool json_push(json_object *arr, json_object *v);
 
 #endif

@@ -5,10 +5,12 @@
  * error (`run` has more: cli/run.h). `serve` is in serve.c, `supervise` in core/supervisor.c,
  * `doctor` in cli/doctor.c, `run` in cli/run.c (it parses its own arguments).
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/doctor.h"
 #include "cli/run.h"
@@ -19,10 +21,12 @@
 #include "sandbox/sandbox.h"
 #include "serve.h"
 #include "util/clock.h"
+#include "util/id.h"
 
 struct cli {
     const char *config_path; /* --config, NULL = none */
     const char *arg;         /* the one positional argument after the command */
+    int id_fd;               /* supervise --id-fd: the job id comes on this fd; -1 = none */
     bool print;              /* check-config --print */
     const char *nginx_user;  /* doctor --nginx-user */
 };
@@ -45,10 +49,40 @@ run_serve(struct cli *cli, struct config *cfg)
     serve_main(cfg, cli->config_path);
 }
 
+/* read_id: the job id serve writes on the --id-fd pipe (never in argv: /proc/<pid>/cmdline is
+ * every local user's to read, and the id is the job's only credential). */
+static bool
+read_id(int fd, char out[ID_LEN + 1])
+{
+    char buf[ID_LEN + 2];
+    size_t n = 0;
+    while (n < sizeof(buf)) {
+        ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    (void)close(fd);
+    while (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (!id_is_valid(buf, n))
+        return false;
+    memcpy(out, buf, n);
+    out[n] = '\0';
+    return true;
+}
+
 static int
 run_supervise(struct cli *cli, struct config *cfg)
 {
-    int status = supervisor_main(cfg, cli->arg);
+    char id[ID_LEN + 1];
+    int status = 2;
+    if (cli->id_fd >= 0 && !read_id(cli->id_fd, id))
+        (void)fprintf(stderr, "labbox: supervise: no job id on fd %d\n", cli->id_fd);
+    else
+        status = supervisor_main(cfg, cli->id_fd >= 0 ? id : cli->arg);
     config_fini(cfg);
     return status;
 }
@@ -83,7 +117,8 @@ run_check_config(struct cli *cli, struct config *cfg)
                       cfg->backend, sandbox_names());
         status = 2;
     } else if (config_check_files(cfg, err, sizeof(err)) != RC_OK ||
-               agent_check(cfg, err, sizeof(err)) != RC_OK) {
+               agent_check(cfg, err, sizeof(err)) != RC_OK ||
+               config_check_host(cfg, false, err, sizeof(err)) != RC_OK) {
         (void)fprintf(stderr, "labbox: configuration error: %s\n", err);
         status = 2;
     } else if (cli->print) {
@@ -144,9 +179,11 @@ static const struct command commands[] = {
      "nginx -t. One line per check (ok, FAIL with what to do, skip with why); exits 1 if any\n"
      "failed.\n",
      false, true, run_doctor},
-    {"supervise", "[--config FILE] JOB_ID", "run one job (serve starts these; not for manual use)",
+    {"supervise", "[--config FILE] (--id-fd N | JOB_ID)",
+     "run one job (serve starts these; not for manual use)",
      "Runs one job from staging to its end, holding the job's lock (passed by serve as fd 3).\n"
-     "serve starts one per job, in its own session, with --config <data_dir>/running.conf.\n",
+     "serve starts one per job, in its own session, with --config <data_dir>/running.conf and\n"
+     "the job id written on a pipe at fd N (--id-fd), never on the command line.\n",
      true, true, run_supervise},
     {"run",
      "[--config FILE] [--backend B] [--agent-dir DIR] [--params JSON|@FILE] [--out DIR]\n"
@@ -219,10 +256,21 @@ run_help(struct cli *cli, struct config *cfg)
     return 0;
 }
 
+static bool
+parse_fd(const char *s, int *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < 3 || v > 1023)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
 int
 main(int argc, char **argv)
 {
-    struct cli cli = {0};
+    struct cli cli = {.id_fd = -1};
     const char *name = NULL;
     bool help = false, extra = false, bad_option = false;
     for (int i = 1; i < argc; i++) {
@@ -239,6 +287,8 @@ main(int argc, char **argv)
             cli.print = true;
         else if (strcmp(a, "--nginx-user") == 0 && i + 1 < argc)
             cli.nginx_user = argv[++i];
+        else if (strcmp(a, "--id-fd") == 0 && i + 1 < argc)
+            bad_option = bad_option || !parse_fd(argv[++i], &cli.id_fd);
         else if (a[0] == '-')
             bad_option = true;
         else if (name == NULL)
@@ -258,10 +308,11 @@ main(int argc, char **argv)
     }
     if (c != NULL && c->run == NULL)
         return run_main(argc, argv); /* run: its own options and any number of files */
-    bool args_ok = c != NULL && !bad_option && !extra &&
-                   (c->run == run_help || (cli.arg != NULL) == c->needs_arg) &&
-                   (!cli.print || c->run == run_check_config) &&
-                   (!cli.nginx_user || c->run == run_doctor);
+    bool has_arg = cli.arg != NULL || cli.id_fd >= 0;
+    bool args_ok =
+        c != NULL && !bad_option && !extra && (c->run == run_help || has_arg == c->needs_arg) &&
+        !(cli.arg != NULL && cli.id_fd >= 0) && (!cli.print || c->run == run_check_config) &&
+        (!cli.nginx_user || c->run == run_doctor) && (cli.id_fd < 0 || c->run == run_supervise);
     if (!args_ok) {
         if (c != NULL) {
             (void)fprintf(stderr, "labbox: wrong arguments for %s\n", name);

@@ -5,8 +5,15 @@
  * activation), writes the configuration it runs with to <data_dir>/running.conf (supervisors
  * read that file when they start, so they see what serve validated, never a half-edited
  * labbox.conf), reconciles the job directories and starts the dispatcher (core/scheduler.c),
- * then runs `threads` request threads, each looping on FCGX_Accept_r and handing the request
- * to api_dispatch. It tells systemd READY=1 when it accepts requests.
+ * then gives up its capabilities in this thread (the dispatcher keeps them: see below) and runs
+ * `threads` request threads, each looping on FCGX_Accept_r and handing the request to
+ * api_dispatch. It tells systemd READY=1 when it accepts requests.
+ *
+ * Capabilities. Under its service unit labbox runs as its own user with the few capabilities
+ * the local backend's walls need (docs/operations.md); as root it has them all. They are per
+ * thread: the dispatcher thread keeps them (the backend probe, orphan reaping, and the
+ * supervisors it spawns inherit them through the ambient set); the signal thread and every
+ * request thread hold none, permitted or effective, so a request can never use one.
  *
  * Signals are taken by this thread alone, with sigtimedwait. SIGTERM and SIGINT: STOPPING=1,
  * uploads get 503, the listening socket is shut so accepts end, requests in flight get a few
@@ -51,8 +58,10 @@
 #include "jobs/filetype.h"
 #include "log.h"
 #include "sandbox/sandbox.h"
+#include "util/caps.h"
 #include "util/cfgsnap.h"
 #include "util/fsutil.h"
+#include "util/owner.h"
 #include "util/systemd.h"
 
 #define RUNNING_CONF "running.conf"
@@ -107,47 +116,19 @@ notify(const char *state)
 
 /*** the listening socket ***/
 
-/* in_group: whether this process may give a file to gid (its group, a supplementary one, or
- * root's privilege). */
-static bool
-in_group(gid_t gid)
-{
-    gid_t groups[NGROUPS_MAX];
-    if (geteuid() == 0 || getegid() == gid)
-        return true;
-    int n = getgroups(NGROUPS_MAX, groups);
-    for (int i = 0; i < n; i++)
-        if (groups[i] == gid)
-            return true;
-    return false;
-}
-
 /* socket_give_group: chgrp the socket to socket_group, or say exactly why not. nginx answers
  * 502 to everything when it cannot connect, so a socket it cannot reach is a failed start. */
 static bool
 socket_give_group(const struct config *cfg)
 {
-    struct group gr, *res = NULL;
-    struct passwd pw, *me = NULL;
-    char buf[16384], pwbuf[4096];
-    int e = getgrnam_r(cfg->socket_group, &gr, buf, sizeof(buf), &res);
-    if (e != 0) {
-        log_err("socket_group %s: cannot look the group up: %s", cfg->socket_group, strerror(e));
+    char err[512];
+    gid_t gid;
+    if (owner_group("socket_group", cfg->socket_group, "the socket", true, &gid, err,
+                    sizeof(err)) != RC_OK) {
+        log_err("%s", err);
         return false;
     }
-    if (res == NULL) {
-        log_err("socket_group %s: no such group", cfg->socket_group);
-        return false;
-    }
-    if (!in_group(gr.gr_gid)) {
-        (void)getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &me);
-        log_err("socket_group %s: labbox's user %s is not a member, so it cannot give the socket "
-                "to that group (add it: usermod -aG %s %s; then start labbox again)",
-                cfg->socket_group, me ? me->pw_name : "(this uid)", cfg->socket_group,
-                me ? me->pw_name : "USER");
-        return false;
-    }
-    if (chown(cfg->listen, (uid_t)-1, gr.gr_gid) != 0) {
+    if (chown(cfg->listen, (uid_t)-1, gid) != 0) {
         log_errno("socket_group %s: cannot give %s to it", cfg->socket_group, cfg->listen);
         return false;
     }
@@ -214,8 +195,11 @@ open_listener(const struct config *cfg)
     }
     if (systemd) {
         if (cfg->socket_group[0] != '\0')
-            log_warn("socket_group is ignored with listen = systemd: set SocketGroup= in the "
-                     "socket unit");
+            log_warn("socket_group does not apply to the socket with listen = systemd (the "
+                     "socket unit's SocketGroup= does)%s",
+                     cfg->output_group[0] != '\0'
+                         ? ""
+                         : "; it is still the group nginx reads job files through");
         return fd;
     }
     if (strcmp(cfg->listen, "fd:0") == 0)
@@ -398,6 +382,15 @@ serve_main(struct config *cfg, const char *config_path)
         log_err("%s", err);
         goto out;
     }
+    /* Someone else's sandbox_dir is refused; one that cannot be made yet is the health check's
+     * to report (backend_ok false, with the reason) until it can. */
+    enum rc host = config_check_host(cfg, true, err, sizeof(err));
+    if (host == RC_IO) {
+        log_warn("%s: jobs cannot be staged until that is fixed", err);
+    } else if (host != RC_OK) {
+        log_err("%s", err);
+        goto out;
+    }
     status = 1;
     /* Readers: the request threads and the scheduler's dispatcher. */
     if (cfgsnap_init(&g_snaps, cfg, cfg->threads + 1) != RC_OK || filetype_init() != RC_OK ||
@@ -423,6 +416,14 @@ serve_main(struct config *cfg, const char *config_path)
     }
     g_api.js = &js;
     g_api.sched = sched;
+    /* Capabilities are per thread. The dispatcher (started above) keeps labbox's: it probes
+     * the backend and spawns the supervisors, which inherit them. This thread and the request
+     * threads and event thread it starts (uploads and libmagic on them, reads, deletes, event
+     * streams) give up every one. */
+    if (caps_drop_all() != RC_OK) {
+        log_errno("cannot drop the capabilities of the request threads");
+        goto out;
+    }
     g_api.identity = config_identity(cfg);
     if (api_events_start(&g_api, cfg) != RC_OK)
         goto out;

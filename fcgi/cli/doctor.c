@@ -29,10 +29,13 @@
 #include "log.h"
 #include "parse/nginxconf.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/sandbox_local.h"
+#include "util/caps.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
 #include "util/ident.h"
+#include "util/owner.h"
 
 #ifndef LABBOX_NGINX_DIR
 #define LABBOX_NGINX_DIR "/usr/local/share/labbox/nginx"
@@ -58,6 +61,9 @@ struct doc {
     bool backend_ok;     /* the backend's check passed */
     bool other_user;     /* doctor runs as root, labbox as another user: write nothing of its */
     bool sandbox_dir_ok; /* sandbox_dir exists and a work dir can be made in it */
+    bool in_group;       /* labbox's user may give files to the output group (or there is none) */
+    char exe[PATH_MAX];  /* this labbox, read first: the trial sandbox's private mount namespace
+                          * would show it relative to its mount */
     int failures;
     char name[16];          /* the check being reported */
     char made[4][PATH_MAX]; /* directories the probes made that did not exist: removed at the end */
@@ -238,8 +244,11 @@ probe_data(const struct config *cfg, char *why, size_t len)
 {
     struct jobstore js;
     struct jobstore_stage st = {.dirfd = -1, .inputs_fd = -1};
+    errno = 0;
     if (jobstore_open(&js, cfg) != RC_OK) {
-        (void)snprintf(why, len, "cannot open data_dir's jobs/ and tmp/: %s", strerror(errno));
+        (void)snprintf(why, len, "cannot open data_dir's jobs/ and tmp/%s%s",
+                       errno != 0 ? ": " : " (the log line above says why)",
+                       errno != 0 ? strerror(errno) : "");
         return false;
     }
     enum rc rc = jobstore_stage_begin(&js, &st);
@@ -278,11 +287,12 @@ made_by_probe(struct doc *d, const char *path)
     return true;
 }
 
-/* check_dir: key's directory is labbox's: its owner, not writable for others, and probe (the
- * code a job runs) can make and remove what a job makes in it. A directory that does not
+/* check_dir: key's directory is labbox's: its owner, not writable for others (private: and as
+ * serve judges sandbox_dir, owner_private_dir), and probe (the code a job runs) can make and
+ * remove what a job makes in it. A directory that does not
  * exist yet is made by the probe as labbox would make it, and removed at the end. */
 static bool
-check_dir(struct doc *d, const char *key, const char *path,
+check_dir(struct doc *d, const char *key, const char *path, bool private,
           bool (*probe)(const struct config *, char *, size_t), const char *made)
 {
     struct stat st;
@@ -319,6 +329,17 @@ check_dir(struct doc *d, const char *key, const char *path,
     if (!missing && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         report(d, V_FAIL, fixf("chmod go-w %s", path),
                "%s is writable for its group or for everyone (mode %s)", path, mode);
+        return false;
+    }
+    /* sandbox_dir as serve judges it: no symbolic link, nobody else may swap a directory
+     * above it. */
+    char err[600];
+    if (private && owner_private_dir(key, path, d->me.uid, false, err, sizeof(err)) != RC_OK) {
+        report(d, V_FAIL,
+               fixf("use a directory only %s controls, such as /var/lib/labbox/sandboxes (the "
+                    "default)",
+                    d->me.name),
+               "%s", err);
         return false;
     }
     if (!probe(d->cfg, why, sizeof(why))) {
@@ -459,8 +480,9 @@ check_agent(struct doc *d)
 /*** the backend ***/
 
 static const char *
-backend_fix(const struct config *cfg)
+backend_fix(const struct doc *d)
 {
+    const struct config *cfg = d->cfg;
     if (strcmp(cfg->backend, "docker") == 0)
         return fixf("check docker_host and that labbox's user may use the engine (the docker "
                     "group); pull or build the image: docker pull %s",
@@ -468,6 +490,18 @@ backend_fix(const struct config *cfg)
     if (strcmp(cfg->backend, "modal") == 0)
         return "check Modal's credentials (MODAL_TOKEN_ID and MODAL_TOKEN_SECRET, or "
                "modal_config and modal_profile) and that MODAL_SERVER_URL is reachable";
+    uint64_t lacks = caps_missing(LOCAL_CAPS);
+    if (lacks != 0) {
+        char names[200];
+        caps_names(LOCAL_CAPS, names, sizeof(names));
+        for (char *c = names; (c = strchr(c, ',')) != NULL;)
+            memmove(c, c + 1, strlen(c + 1) + 1); /* systemd's list: spaces, no commas */
+        return fixf("doctor lacks the capabilities labbox.service gives labbox: run it as the "
+                    "unit runs labbox: systemd-run --pipe --wait --collect -p User=%s "
+                    "-p SupplementaryGroups=%s -p AmbientCapabilities=\"%s\" labbox doctor "
+                    "(docs/operations.md)",
+                    d->labbox.name, config_output_group(cfg), names);
+    }
     return "the reason names what is missing; docs/sandbox.md says what each limit needs, and "
            "allow_unenforced names the limits labbox may run without";
 }
@@ -506,7 +540,7 @@ check_backend(struct doc *d)
                "allow_unenforced; the uid range)",
                cfg->backend);
     else
-        report(d, V_FAIL, backend_fix(cfg), "%s: %s", cfg->backend,
+        report(d, V_FAIL, backend_fix(d), "%s: %s", cfg->backend,
                sb != NULL ? sb->error : "out of memory");
     sandbox_free(sb);
 }
@@ -701,25 +735,65 @@ socket_path(const struct config *cfg, const char **why)
     return cfg->listen;
 }
 
+/* member: labbox's user may give files to gid. As labbox's user, the process's own groups
+ * decide, as they do for serve (they include the unit's SupplementaryGroups= when doctor runs
+ * with the unit's credentials); for another user, the group database. */
+static bool
+member(const struct doc *d, const char *key, const char *g, gid_t gid)
+{
+    char err[400];
+    gid_t got;
+    if (d->labbox.uid == geteuid())
+        return owner_group(key, g, "files", false, &got, err, sizeof(err)) == RC_OK;
+    return ident_in_group(&d->labbox, gid);
+}
+
+/* check_group: labbox's user is a member of key's group g (what serve requires). */
+static void
+check_group(struct doc *d, const char *key, const char *g, const char *given)
+{
+    gid_t gid;
+    (void)snprintf(d->name, sizeof(d->name), "%s", key);
+    if (ident_group(g, &gid) != RC_OK)
+        report(d, V_FAIL, fixf("groupadd %s, or set %s to nginx's group", g, key),
+               "there is no group %s", g);
+    else if (d->labbox.uid != 0 && !member(d, key, g, gid))
+        report(d, V_FAIL,
+               fixf("usermod -aG %s %s (then restart labbox; labbox.service names it in "
+                    "SupplementaryGroups=)",
+                    g, d->labbox.name),
+               "labbox's user %s is not a member of %s: labbox refuses to start", d->labbox.name,
+               g);
+    else
+        report(d, V_OK, NULL, "%s may give %s to %s", d->labbox.name, given, g);
+}
+
+/* in_output_group: labbox's user may give files to the output group (output_group, else
+ * socket_group), which the job store and the configuration check require: without it the
+ * checks that go through them would only repeat socket_group's or output_group's failure. */
+static bool
+in_output_group(const struct doc *d)
+{
+    const char *g = config_output_group(d->cfg);
+    gid_t gid;
+    return g[0] == '\0' || d->labbox.uid == 0 ||
+           (ident_group(g, &gid) == RC_OK && member(d, "output_group", g, gid));
+}
+
+/* socket_group (when labbox binds the socket) and output_group (the files nginx sends). */
 static void
 check_socket_group(struct doc *d)
 {
     const char *why = NULL;
     const char *g = d->cfg->socket_group;
-    gid_t gid;
     if (socket_path(d->cfg, &why) == NULL)
         report(d, V_SKIP, NULL, "%s", why);
     else if (g[0] == '\0')
         report(d, V_SKIP, NULL, "socket_group is not set: the socket keeps labbox's group");
-    else if (ident_group(g, &gid) != RC_OK)
-        report(d, V_FAIL, fixf("groupadd %s, or set socket_group to nginx's group", g),
-               "there is no group %s", g);
-    else if (d->labbox.uid != 0 && !ident_in_group(&d->labbox, gid))
-        report(d, V_FAIL, fixf("usermod -aG %s %s (then restart labbox)", g, d->labbox.name),
-               "labbox's user %s is not a member of %s: labbox refuses to start", d->labbox.name,
-               g);
     else
-        report(d, V_OK, NULL, "%s may give the socket to %s", d->labbox.name, g);
+        check_group(d, "socket_group", g, "the socket");
+    if (d->cfg->output_group[0] != '\0')
+        check_group(d, "output_group", d->cfg->output_group, "the files nginx sends");
 }
 
 static void
@@ -870,9 +944,7 @@ write_nginx_conf(const char *dir)
 static int
 render(const struct doc *d, const char *renderer, const char *dir, char *out, size_t len)
 {
-    char exe[PATH_MAX], snippet[PATH_MAX], body[32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    exe[n > 0 ? n : 0] = '\0';
+    char snippet[PATH_MAX], body[32];
     (void)snprintf(snippet, sizeof(snippet), "%s/snippet", dir);
     (void)snprintf(body, sizeof(body), "%llu",
                    (unsigned long long)d->cfg->max_job_bytes + (1ull << 20));
@@ -882,7 +954,7 @@ render(const struct doc *d, const char *renderer, const char *dir, char *out, si
                          (char *)(uintptr_t) "--config",
                          (char *)(uintptr_t)d->opts->config_path,
                          (char *)(uintptr_t) "--labbox",
-                         exe,
+                         (char *)(uintptr_t)d->exe,
                          snippet,
                          NULL};
     char *with_values[] = {(char *)(uintptr_t)renderer,
@@ -909,6 +981,13 @@ check_nginx_t(struct doc *d, const char *nginx)
     }
     if (access(renderer, X_OK) != 0) {
         report(d, V_SKIP, NULL, "the snippet's renderer is not installed (%s)", renderer);
+        return;
+    }
+    if (!d->in_group) {
+        report(d, V_SKIP, NULL,
+               "render checks the configuration as serve does: it needs "
+               "labbox's user in %s (see above)",
+               config_output_group(d->cfg));
         return;
     }
     if (mkdtemp(dir) == NULL) {
@@ -961,15 +1040,25 @@ doctor_run(const struct config *cfg, const struct doctor_opts *opts)
         return 1;
     }
     d.labbox = d.me;
+    ssize_t n = readlink("/proc/self/exe", d.exe, sizeof(d.exe) - 1);
+    d.exe[n > 0 ? n : 0] = '\0';
     (void)snprintf(d.name, sizeof(d.name), "config");
     report(&d, V_OK, NULL, "%s: backend %s, data_dir %s",
            opts->config_path ? opts->config_path : "(no file: defaults and LABBOX_*)", cfg->backend,
            cfg->data_dir);
     (void)snprintf(d.name, sizeof(d.name), "user");
     check_user(&d);
-    (void)check_dir(&d, "data_dir", cfg->data_dir, probe_data,
-                    "an upload's staging dir can be made and removed");
-    d.sandbox_dir_ok = check_dir(&d, "sandbox_dir", cfg->sandbox_dir, probe_sandbox,
+    d.in_group = in_output_group(&d);
+    if (d.in_group)
+        (void)check_dir(&d, "data_dir", cfg->data_dir, false, probe_data,
+                        "an upload's staging dir can be made and removed");
+    else {
+        (void)snprintf(d.name, sizeof(d.name), "data_dir");
+        report(&d, V_SKIP, NULL, "%s: the job store needs labbox's user in %s (see %s)",
+               cfg->data_dir, config_output_group(cfg),
+               cfg->output_group[0] != '\0' ? "output_group" : "socket_group");
+    }
+    d.sandbox_dir_ok = check_dir(&d, "sandbox_dir", cfg->sandbox_dir, true, probe_sandbox,
                                  "a job's work dir can be made and removed");
     const struct {
         const char *name;

@@ -90,18 +90,19 @@ parse_args(int argc, char **argv, struct run_opts *o)
 
 /*** configuration ***/
 
-/* Was data_dir configured (by the file or LABBOX_DATA_DIR), or is it the default? */
-static bool
-data_dir_configured(const struct config *cfg)
+/* Were data_dir and sandbox_dir configured (by the file or LABBOX_*), or are they defaults? */
+static void
+dirs_configured(const struct config *cfg, bool *data, bool *sandbox)
 {
     struct config def;
     char err[256];
+    *data = *sandbox = true;
     if (config_init(&def) != RC_OK)
-        return true;
+        return;
     RC_IGNORE(config_finish(&def, err, sizeof(err)));
-    bool same = strcmp(def.data_dir, cfg->data_dir) == 0;
+    *data = strcmp(def.data_dir, cfg->data_dir) != 0;
+    *sandbox = strcmp(def.sandbox_dir, cfg->sandbox_dir) != 0;
     config_fini(&def);
-    return !same;
 }
 
 /* The configuration of serve with run's options winning (they go through the environment, so
@@ -117,7 +118,10 @@ load_config(const struct run_opts *o, struct config *cfg, char *tmp, size_t tmpl
         (o->agent_dir && setenv("LABBOX_AGENT_DIR", o->agent_dir, 1) != 0))
         return RUN_EXIT_INTERNAL;
     enum rc rc = config_load(cfg, o->config, err, sizeof(err));
-    if (rc == RC_OK && !data_dir_configured(cfg)) {
+    bool data = true, sandbox = true;
+    if (rc == RC_OK)
+        dirs_configured(cfg, &data, &sandbox);
+    if (rc == RC_OK && !data) {
         int k = snprintf(tmp, tmplen, "%s/labbox-run-XXXXXX", base && base[0] ? base : "/tmp");
         if (k < 0 || (size_t)k >= tmplen || mkdtemp(tmp) == NULL) {
             (void)fprintf(stderr, "labbox: cannot make a temporary data dir: %s\n",
@@ -127,9 +131,15 @@ load_config(const struct run_opts *o, struct config *cfg, char *tmp, size_t tmpl
         }
         /* The sandbox user must reach nothing here, but other labbox tools may look. */
         (void)chmod(tmp, 0711);
+        /* The work dirs too, unless configured: the default below /var/lib is root's to make. */
+        char sbdir[PATH_MAX];
+        int m = snprintf(sbdir, sizeof(sbdir), "%s/sandboxes", tmp);
         config_fini(cfg);
-        rc = setenv("LABBOX_DATA_DIR", tmp, 1) == 0 ? config_load(cfg, o->config, err, sizeof(err))
-                                                    : RC_IO;
+        rc = setenv("LABBOX_DATA_DIR", tmp, 1) == 0 &&
+                     (sandbox || (m > 0 && (size_t)m < sizeof(sbdir) &&
+                                  setenv("LABBOX_SANDBOX_DIR", sbdir, 1) == 0))
+                 ? config_load(cfg, o->config, err, sizeof(err))
+                 : RC_IO;
     }
     if (rc != RC_OK) {
         (void)fprintf(stderr, "labbox: configuration error: %s\n", err[0] ? err : "out of memory");

@@ -18,11 +18,13 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
+#include "util/owner.h"
 
 /* The layout (see jobstore.h). Nothing outside this file spells these names. */
 #define LAYOUT_RECORD      "job.json"
 #define LAYOUT_LOG         "log.jsonl"
 #define LAYOUT_LOCK        "lock"
+#define LAYOUT_SPARE       ".job.json.spare"
 #define LAYOUT_CANCEL      "cancel"
 #define LAYOUT_OUTPUTS_IDX "outputs.json"
 #define LAYOUT_OUTPUTS_ZIP "outputs.zip"
@@ -36,6 +38,10 @@
 #define STAGE_PREFIX       "up-"
 #define DELETE_PREFIX      "del-"
 #define OUTPUTS_IDX_MAX    (16u << 20) /* output_max_files entries of OUTPUT_PATH_MAX paths */
+#define MODE_PRIVATE       0600        /* job.json, lock, cancel, outputs.json */
+#define MODE_LOG           0640        /* log.jsonl: labbox's own group may read it */
+#define SPARE_ROOM         (16u << 10) /* what a record may grow by over a job's life */
+#define BLOCK              4096u
 
 /*** the record ***/
 
@@ -411,7 +417,8 @@ measure(int dirfd, int depth)
     while (d != NULL && (de = readdir(d)) != NULL) {
         struct stat st;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            (depth == 0 && strcmp(de->d_name, LAYOUT_RECORD) == 0) ||
+            (depth == 0 &&
+             (strcmp(de->d_name, LAYOUT_RECORD) == 0 || strcmp(de->d_name, LAYOUT_SPARE) == 0)) ||
             fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
         if (S_ISREG(st.st_mode)) {
@@ -435,6 +442,81 @@ jobstore_measure(int dirfd)
     return measure(dirfd, 0);
 }
 
+/*** space reserved for the record ***/
+
+/* Write len bytes of p at offset 0 of fd, then spaces up to end: the record stays valid JSON
+ * (trailing white space) in a file of end bytes. Never allocates when the blocks exist. */
+static enum rc
+write_padded(int fd, const char *p, size_t len, size_t end)
+{
+    char spaces[512];
+    memset(spaces, ' ', sizeof(spaces));
+    for (size_t off = 0; off < end;) {
+        size_t n = off < len ? len - off : end - off;
+        const char *src = off < len ? p + off : spaces;
+        if (off >= len && n > sizeof(spaces))
+            n = sizeof(spaces);
+        ssize_t w = pwrite(fd, src, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return RC_IO;
+        off += (size_t)w;
+    }
+    return fdatasync(fd) == 0 ? RC_OK : RC_IO;
+}
+
+/* The spare: a file of spaces, its blocks written (not just reserved), big enough for the
+ * record to grow by SPARE_ROOM. When the disk is full, the record is written into it and it
+ * replaces job.json: a job's state stays writable however full the disk gets. */
+static enum rc
+make_spare(int dirfd, size_t record_len)
+{
+    size_t size = (record_len + SPARE_ROOM + BLOCK - 1) / BLOCK * BLOCK;
+    int fd = openat(dirfd, LAYOUT_SPARE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                    MODE_PRIVATE);
+    enum rc rc = fd >= 0 ? write_padded(fd, "", 0, size) : RC_IO;
+    if (fd >= 0)
+        close(fd);
+    if (rc != RC_OK)
+        (void)unlinkat(dirfd, LAYOUT_SPARE, 0);
+    return rc;
+}
+
+/* The disk is full: the record into the spare, renamed over job.json (atomic, and it frees the
+ * old record's blocks); without a spare, over job.json in place within the blocks it has (not
+ * atomic: the last resort). */
+static enum rc
+save_reserved(int dirfd, const char *s, size_t len)
+{
+    struct stat st;
+    int fd = openat(dirfd, LAYOUT_SPARE, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && len <= (size_t)st.st_size &&
+        write_padded(fd, s, len, (size_t)st.st_size) == RC_OK &&
+        renameat(dirfd, LAYOUT_SPARE, dirfd, LAYOUT_RECORD) == 0) {
+        close(fd);
+        (void)fsync(dirfd);
+        log_warn("the disk is full: the job record went into its reserved space");
+        RC_IGNORE(make_spare(dirfd, len)); /* for the next one, if space came back */
+        return RC_OK;
+    }
+    if (fd >= 0)
+        close(fd);
+    fd = openat(dirfd, LAYOUT_RECORD, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    enum rc rc = RC_IO;
+    if (fd >= 0 && fstat(fd, &st) == 0 && len <= (size_t)st.st_blocks * 512) {
+        size_t end = len > (size_t)st.st_size ? len : (size_t)st.st_size;
+        rc = write_padded(fd, s, len, end);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc == RC_OK)
+        log_warn("the disk is full: the job record was rewritten in place");
+    else
+        log_err("the disk is full and the job record has no room left");
+    return rc;
+}
+
 static enum rc
 write_record(int dirfd, const struct job *job)
 {
@@ -443,7 +525,13 @@ write_record(int dirfd, const struct job *job)
         return RC_NOMEM;
     size_t len = 0;
     const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    enum rc rc = s == NULL ? RC_NOMEM : fs_write_atomic(dirfd, LAYOUT_RECORD, s, len);
+    enum rc rc =
+        s == NULL ? RC_NOMEM : fs_write_atomic_mode(dirfd, LAYOUT_RECORD, s, len, MODE_PRIVATE);
+    if (rc == RC_IO && (errno == ENOSPC || errno == EDQUOT))
+        rc = save_reserved(dirfd, s, len);
+    /* A finished job's record never changes again: its reserve goes. */
+    if (rc == RC_OK && jobstate_is_terminal(job->state))
+        (void)unlinkat(dirfd, LAYOUT_SPARE, 0);
     json_object_put(o);
     return rc;
 }
@@ -507,8 +595,16 @@ open_sub(int dirfd, const char *name, mode_t mode)
 enum rc
 jobstore_open(struct jobstore *js, const struct config *cfg)
 {
+    char err[512];
     js->cfg = cfg;
     js->data_fd = js->jobs_fd = js->tmp_fd = -1;
+    js->share_gid = (gid_t)-1;
+    if (config_output_group(cfg)[0] != '\0' &&
+        owner_group("output_group", config_output_group(cfg), "the files nginx sends", false,
+                    &js->share_gid, err, sizeof(err)) != RC_OK) {
+        log_err("%s", err);
+        return RC_BADREQ;
+    }
     if (fs_mkdir_p(cfg->data_dir, 0711) != RC_OK)
         return RC_IO;
     js->data_fd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -673,13 +769,26 @@ jobstore_stage_begin(const struct jobstore *js, struct jobstore_stage *st)
     st->dirfd = st->inputs_fd = -1;
     if (id_new(st->id) != RC_OK || name_in(name, sizeof(name), STAGE_PREFIX, st->id) != RC_OK)
         return RC_IO;
-    if (mkdirat(js->tmp_fd, name, 0711) != 0) {
+    if (mkdirat(js->tmp_fd, name, 0700) != 0) {
         log_errno("mkdir %s", name);
         return RC_IO;
     }
     st->dirfd = openat(js->tmp_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    /* nginx passes through to the outputs: its group (0710), or anyone (0711) without one. */
+    bool grouped = js->share_gid != (gid_t)-1;
+    if (st->dirfd >= 0 && ((grouped && fchown(st->dirfd, (uid_t)-1, js->share_gid) != 0) ||
+                           fchmod(st->dirfd, grouped ? 0710 : 0711) != 0)) {
+        log_errno("give %s to the output group", name);
+        jobstore_stage_abort(js, st);
+        return RC_IO;
+    }
     if (st->dirfd >= 0)
-        st->inputs_fd = open_sub(st->dirfd, LAYOUT_INPUTS, 0711);
+        st->inputs_fd = open_sub(st->dirfd, LAYOUT_INPUTS, 0700);
+    /* nginx sends inputs too (downloads, inputs.zip): shared like the outputs. */
+    if (st->inputs_fd >= 0 && jobstore_share(st->dirfd, st->inputs_fd, true) != RC_OK) {
+        close(st->inputs_fd);
+        st->inputs_fd = -1;
+    }
     if (st->inputs_fd < 0) {
         jobstore_stage_abort(js, st);
         return RC_IO;
@@ -777,9 +886,9 @@ jobstore_stage_write_params(struct jobstore_stage *st, const char *text, size_t 
 }
 
 static enum rc
-create_empty(int dirfd, const char *name)
+create_empty(int dirfd, const char *name, mode_t mode)
 {
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
         log_errno("create %s", name);
         return RC_IO;
@@ -793,12 +902,18 @@ jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st, con
 {
     char name[64];
     enum rc rc = name_in(name, sizeof(name), STAGE_PREFIX, st->id);
+    struct stat rec;
     if (rc == RC_OK)
         rc = write_record(st->dirfd, job);
+    /* Room for every later state of the record, or no job: a full disk must not strand it. */
     if (rc == RC_OK)
-        rc = create_empty(st->dirfd, LAYOUT_LOCK);
+        rc = fstatat(st->dirfd, LAYOUT_RECORD, &rec, AT_SYMLINK_NOFOLLOW) == 0
+                 ? make_spare(st->dirfd, (size_t)rec.st_size)
+                 : RC_IO;
     if (rc == RC_OK)
-        rc = create_empty(st->dirfd, LAYOUT_LOG);
+        rc = create_empty(st->dirfd, LAYOUT_LOCK, MODE_PRIVATE);
+    if (rc == RC_OK)
+        rc = create_empty(st->dirfd, LAYOUT_LOG, MODE_LOG);
     if (rc != RC_OK)
         return rc;
     /* The inputs' data and names, then the record (already synced by jobstore_save), then the
@@ -829,7 +944,8 @@ jobstore_stage_abort(const struct jobstore *js, struct jobstore_stage *st)
 enum rc
 jobstore_request_cancel(int dirfd)
 {
-    int fd = openat(dirfd, LAYOUT_CANCEL, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd =
+        openat(dirfd, LAYOUT_CANCEL, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, MODE_PRIVATE);
     if (fd < 0) {
         log_errno("create %s", LAYOUT_CANCEL);
         return RC_IO;
@@ -855,16 +971,7 @@ jobstore_cancel_clear(int dirfd)
 int
 jobstore_lock_take(int dirfd)
 {
-    int fd = openat(dirfd, LAYOUT_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return fs_lock_open(dirfd, LAYOUT_LOCK, MODE_PRIVATE);
 }
 
 bool
@@ -886,7 +993,7 @@ jobstore_log_open(int dirfd, enum jobstore_log_mode mode)
         O_WRONLY | O_APPEND | O_CREAT, /* JOBSTORE_LOG_APPEND */
         O_RDWR,                        /* JOBSTORE_LOG_REPAIR */
     };
-    int fd = openat(dirfd, LAYOUT_LOG, flags[mode] | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dirfd, LAYOUT_LOG, flags[mode] | O_NOFOLLOW | O_CLOEXEC, MODE_LOG);
     if (fd < 0)
         log_errno("open %s", LAYOUT_LOG);
     return fd;
@@ -913,7 +1020,11 @@ jobstore_outputs_begin(int dirfd, int *out_fd)
         (unlinkat(dirfd, LAYOUT_OUTPUTS_IDX, 0) != 0 && errno != ENOENT) ||
         (unlinkat(dirfd, LAYOUT_OUTPUTS_ZIP, 0) != 0 && errno != ENOENT))
         return RC_IO;
-    *out_fd = open_sub(dirfd, LAYOUT_OUTPUTS_TMP, 0755);
+    *out_fd = open_sub(dirfd, LAYOUT_OUTPUTS_TMP, 0700);
+    if (*out_fd >= 0 && jobstore_share(dirfd, *out_fd, true) != RC_OK) {
+        close(*out_fd);
+        *out_fd = -1;
+    }
     return *out_fd >= 0 ? RC_OK : RC_IO;
 }
 
@@ -925,7 +1036,7 @@ jobstore_outputs_commit(int dirfd, json_object *index)
         index, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     if (s == NULL)
         return RC_NOMEM;
-    enum rc rc = fs_write_atomic(dirfd, LAYOUT_OUTPUTS_IDX, s, len);
+    enum rc rc = fs_write_atomic_mode(dirfd, LAYOUT_OUTPUTS_IDX, s, len, MODE_PRIVATE);
     if (rc == RC_OK && renameat(dirfd, LAYOUT_OUTPUTS_TMP, dirfd, LAYOUT_OUTPUTS) != 0) {
         log_errno("rename %s", LAYOUT_OUTPUTS_TMP);
         rc = RC_IO;
@@ -969,9 +1080,31 @@ jobstore_zip_begin(int dirfd, enum jobstore_zip kind, int *out_fd, char *name, s
     *out_fd = -1;
     if (k <= 0 || (size_t)k >= namelen)
         return RC_TOOBIG;
-    *out_fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    *out_fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (*out_fd < 0) {
         log_errno("create %s", name);
+        return RC_IO;
+    }
+    if (jobstore_share(dirfd, *out_fd, false) != RC_OK) {
+        close(*out_fd);
+        *out_fd = -1;
+        (void)unlinkat(dirfd, name, 0);
+        return RC_IO;
+    }
+    return RC_OK;
+}
+
+enum rc
+jobstore_share(int dirfd, int fd, bool dir)
+{
+    struct stat jd, st;
+    if (fstat(dirfd, &jd) != 0 || fstat(fd, &st) != 0)
+        return RC_IO;
+    bool all = (jd.st_mode & 0001) != 0; /* a job dir anyone may pass: no output group */
+    mode_t mode = dir ? (all ? 0711 : 0710) : (all ? 0644 : 0640);
+    if ((st.st_gid != jd.st_gid && fchown(fd, (uid_t)-1, jd.st_gid) != 0) ||
+        ((st.st_mode & 07777) != mode && fchmod(fd, mode) != 0)) {
+        log_errno("give an output to the output group");
         return RC_IO;
     }
     return RC_OK;

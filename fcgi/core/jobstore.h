@@ -2,6 +2,8 @@
  *
  * <data>/jobs/<id>/
  *   job.json       the record (struct job), replaced atomically; bounded in size
+ *   .job.json.spare  blocks reserved for the record while the job is unfinished: when the disk
+ *                  is full the record goes there (and is renamed over job.json)
  *   log.jsonl      the append-only log (jobs/joblog.h); byte offsets are event ids
  *   inputs/        the uploaded files at their relative paths (and params.json)
  *   outputs/       the collected outputs; outputs.tmp/ while they are being collected
@@ -13,6 +15,13 @@
  * <data>/tmp/      upload staging dirs (up-<id>) and jobs being deleted (del-<id>); emptied at
  *                  start-up
  *
+ * Modes: nobody but labbox's user reads a job's record, log or lock. nginx sends the outputs,
+ * the inputs and the zips, through the output group (config_output_group): the job dir,
+ * inputs/, the outputs' dirs and files and the zips belong to that group, mode 0710 / 0640,
+ * and others cannot even pass through the job dir. Without an output group they are 0711 /
+ * 0644 (the id is then all another local user needs to read the inputs and outputs, never the
+ * rest). The record and lock are 0600, the log 0640 (labbox's own group).
+ *
  * While a supervisor lives (it holds lock), only it writes job.json; otherwise only `serve`
  * does (queued jobs, recovery), under the scheduler's mutex. A job dir appears in jobs/ whole:
  * an upload is staged under tmp/ and renamed into place once its record says queued.
@@ -23,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <json-c/json.h>
 
@@ -41,6 +51,7 @@ struct jobstore {
     int data_fd;              /* <data> */
     int jobs_fd;              /* <data>/jobs */
     int tmp_fd;               /* <data>/tmp */
+    gid_t share_gid;          /* the output group nginx reads through; (gid_t)-1 = none */
 };
 
 /*** the record ***/
@@ -249,6 +260,11 @@ enum rc jobstore_outputs_index(int dirfd, json_object **out) LB_MUST_CHECK;
  * id, relative to <data>/jobs/. RC_TOOBIG if it does not fit. */
 enum rc jobstore_output_relpath(const char *id, const char *enc, char *out,
                                 size_t len) LB_MUST_CHECK;
+
+/* jobstore_share: give fd, a file (dir = false) or directory nginx sends from (outputs,
+ * inputs, the zips), the job dir's group and the mode that lets nginx read it and nobody else
+ * (see the modes above). Every such dir and file is shared so before it can be asked for. */
+enum rc jobstore_share(int dirfd, int fd, bool dir) LB_MUST_CHECK;
 
 /* The zips of a job: its outputs, its inputs. */
 enum jobstore_zip {

@@ -29,11 +29,13 @@ extern char **environ;
 #define CHECK_MS       10000
 #define PURGE_RETRY_MS 10000 /* a failed removal of a deleted job's files is retried this often */
 #define REAP_MS        60000 /* sandboxes and work dirs no job claims are removed this often */
+#define FAIL_RETRY_MS  10000 /* a terminal state that could not be written is retried this often */
 
 struct entry {
     char id[ID_LEN + 1];
-    int recoveries; /* supervisors started for this job after the first */
-    bool deleted;   /* unlinked by DELETE: purge it once its supervisor is gone */
+    int recoveries;   /* supervisors started for this job after the first */
+    bool deleted;     /* unlinked by DELETE: purge it once its supervisor is gone */
+    int64_t retry_ms; /* given up on, but its failure could not be recorded: try again then */
 };
 
 struct scheduler {
@@ -114,54 +116,58 @@ index_ended(struct scheduler *sc, const struct job *job)
 
 /*** supervisors ***/
 
-/* Take the job's lock and spawn `labbox supervise <id>` holding it as fd 3. RC_BUSY when a
- * supervisor already holds the lock. */
-static enum rc
-spawn_supervisor(struct scheduler *sc, const char *id)
+/* A pipe holding id for the supervisor to read at fd 4 (its read end in *out); -1 on failure. */
+static int
+id_pipe(const char *id, int *out)
 {
-    int dfd = -1, lockfd = -1, fd3 = -1;
-    enum rc rc = RC_IO;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    bool fa_ok = false, at_ok = false;
-    char **envp = NULL;
-
-    if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
-        return RC_NOTFOUND;
-    lockfd = jobstore_lock_take(dfd);
-    if (lockfd < 0) {
-        if (errno == EWOULDBLOCK)
-            rc = RC_BUSY;
-        else
-            log_errno("take the lock of %s", id);
-        goto out;
+    int p[2];
+    size_t n = strlen(id);
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    bool ok = write(p[1], id, n) == (ssize_t)n;
+    close(p[1]);
+    if (!ok) {
+        close(p[0]);
+        return -1;
     }
-    /* Move the lock above fd 3 so that dup2 to 3 always creates a fresh, inheritable fd. */
-    fd3 = fcntl(lockfd, F_DUPFD_CLOEXEC, 10);
-    if (fd3 < 0)
-        goto out;
-    size_t n = 0;
+    *out = p[0];
+    return 0;
+}
+
+/* The supervisor's environment: ours, with LABBOX_LOCK_FD=3 in place of any inherited one. */
+static char **
+supervisor_env(void)
+{
+    static char lock_env[] = "LABBOX_LOCK_FD=3";
+    size_t n = 0, k = 0;
     while (environ[n] != NULL)
         n++;
-    envp = calloc(n + 2, sizeof(*envp));
-    if (envp == NULL) {
-        rc = RC_NOMEM;
-        goto out;
-    }
-    size_t k = 0;
+    char **envp = calloc(n + 2, sizeof(*envp));
+    if (envp == NULL)
+        return NULL;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "LABBOX_LOCK_FD=", 15) != 0)
             envp[k++] = environ[i];
-    static char lock_env[] = "LABBOX_LOCK_FD=3";
     envp[k++] = lock_env;
     envp[k] = NULL;
+    return envp;
+}
 
+/* posix_spawn `labbox supervise --config <running.conf> --id-fd 4` in its own session, with
+ * fd3 as its fd 3 (the lock), idfd as fd 4 and /dev/null as stdin. */
+static enum rc
+spawn_process(struct scheduler *sc, const char *id, int fd3, int idfd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    enum rc rc = RC_IO;
+    char **envp = supervisor_env();
+    if (envp == NULL)
+        return RC_NOMEM;
     if (posix_spawn_file_actions_init(&fa) != 0)
-        goto out;
-    fa_ok = true;
+        goto out_env;
     if (posix_spawnattr_init(&at) != 0)
-        goto out;
-    at_ok = true;
+        goto out_fa;
     sigset_t none, def;
     sigemptyset(&none);
     sigemptyset(&def);
@@ -171,13 +177,14 @@ spawn_supervisor(struct scheduler *sc, const char *id)
     sigaddset(&def, SIGHUP);
     sigaddset(&def, SIGCHLD);
     if (posix_spawn_file_actions_adddup2(&fa, fd3, 3) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, idfd, 4) != 0 ||
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
         posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                           POSIX_SPAWN_SETSIGDEF) != 0 ||
         posix_spawnattr_setsigmask(&at, &none) != 0 ||
         posix_spawnattr_setsigdefault(&at, &def) != 0)
         goto out;
-    char *argv[6];
+    char *argv[8];
     size_t a = 0;
     argv[a++] = sc->exe;
     argv[a++] = (char *)(uintptr_t) "supervise";
@@ -185,9 +192,8 @@ spawn_supervisor(struct scheduler *sc, const char *id)
         argv[a++] = (char *)(uintptr_t) "--config";
         argv[a++] = sc->config_path;
     }
-    char idbuf[ID_LEN + 1];
-    (void)snprintf(idbuf, sizeof(idbuf), "%s", id);
-    argv[a++] = idbuf;
+    argv[a++] = (char *)(uintptr_t) "--id-fd";
+    argv[a++] = (char *)(uintptr_t) "4";
     argv[a] = NULL;
     pid_t pid;
     int err = posix_spawn(&pid, sc->exe, &fa, &at, argv, envp);
@@ -199,11 +205,46 @@ spawn_supervisor(struct scheduler *sc, const char *id)
     log_info("job=%s supervisor started, pid %ld", id, (long)pid);
     rc = RC_OK;
 out:
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (at_ok)
-        posix_spawnattr_destroy(&at);
+    posix_spawnattr_destroy(&at);
+out_fa:
+    posix_spawn_file_actions_destroy(&fa);
+out_env:
     free(envp);
+    return rc;
+}
+
+/* Take the job's lock and spawn its supervisor holding it as fd 3, the id on fd 4. RC_BUSY
+ * when a supervisor already holds the lock. */
+static enum rc
+spawn_supervisor(struct scheduler *sc, const char *id)
+{
+    int dfd = -1, lockfd = -1, fd3 = -1, idfd = -1;
+    enum rc rc = RC_IO;
+
+    if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
+        return RC_NOTFOUND;
+    lockfd = jobstore_lock_take(dfd);
+    if (lockfd < 0) {
+        if (errno == EWOULDBLOCK)
+            rc = RC_BUSY;
+        else
+            log_errno("take the lock of %s", id);
+        goto out;
+    }
+    /* Above fd 4, so that dup2 to 3 and 4 always creates fresh, inheritable fds. */
+    fd3 = fcntl(lockfd, F_DUPFD_CLOEXEC, 10);
+    if (fd3 < 0 || id_pipe(id, &idfd) != 0) {
+        log_errno("prepare the supervisor of %s", id);
+        goto out;
+    }
+    int moved = fcntl(idfd, F_DUPFD_CLOEXEC, 10);
+    close(idfd);
+    idfd = moved;
+    if (idfd >= 0)
+        rc = spawn_process(sc, id, fd3, idfd);
+out:
+    if (idfd >= 0)
+        close(idfd);
     if (fd3 >= 0)
         close(fd3);
     if (lockfd >= 0)
@@ -214,25 +255,30 @@ out:
 }
 
 /* Write a terminal state for a job no supervisor can run (it is in no queue: nobody else
- * writes its record). */
-static void
+ * writes its record). False when the record could not be written: the caller keeps the job
+ * and tries again, so that no job stays unfinished because one write failed. */
+static bool
 mark_failed(struct scheduler *sc, const char *id, enum job_reason reason, const char *detail)
 {
     int dfd = -1;
     struct job job;
+    bool done = true;
     if (jobstore_open_job(sc->js, id, &dfd) != RC_OK)
-        return;
+        return true;
     if (jobstore_load(dfd, &job) == RC_OK && !jobstate_is_terminal(job.state) &&
         jobstore_set_state(&job, JOB_FAILED, reason, detail) == RC_OK) {
-        if (jobstore_save(dfd, &job) == RC_OK) {
+        done = jobstore_save(dfd, &job) == RC_OK;
+        if (done) {
             metrics_job_ended(&job);
             index_ended(sc, &job);
         } else {
-            log_err("job=%s cannot record its failure (%s)", id, detail);
+            log_err("job=%s cannot record its failure (%s); trying again in %d s", id, detail,
+                    FAIL_RETRY_MS / 1000);
         }
     }
     jobstore_job_fini(&job);
     close(dfd);
+    return done;
 }
 
 /* Drop id from the running set, unless DELETE has marked it meanwhile: then the dispatcher
@@ -253,11 +299,15 @@ start_all(struct scheduler *sc, const struct entry *v, size_t n)
         enum rc rc = spawn_supervisor(sc, v[i].id);
         if (rc == RC_OK || rc == RC_BUSY)
             continue;
+        bool done = rc == RC_NOTFOUND || mark_failed(sc, v[i].id, REASON_SANDBOX_ERROR,
+                                                     "cannot start the job's supervisor");
         pthread_mutex_lock(&sc->mu);
-        forget_running(sc, v[i].id);
+        long k = find(sc->running, sc->nrunning, v[i].id);
+        if (done)
+            forget_running(sc, v[i].id);
+        else if (k >= 0) /* check_one records the failure when it can */
+            sc->running[k].recoveries = SCHED_MAX_RECOVERIES;
         pthread_mutex_unlock(&sc->mu);
-        if (rc != RC_NOTFOUND)
-            mark_failed(sc, v[i].id, REASON_SANDBOX_ERROR, "cannot start the job's supervisor");
     }
 }
 
@@ -266,6 +316,7 @@ enum outcome {
     OUT_GONE,    /* ended, deleted, or given up: forget it */
     OUT_PURGE,   /* deleted, and its supervisor is gone: remove its files */
     OUT_RECOVER, /* its supervisor died with the job unfinished: start another */
+    OUT_RETRY,   /* given up on, its failure not recorded yet: keep it, try later */
 };
 
 /* What became of a tracked supervisor; file I/O only, without the lock. A job found ended is
@@ -294,9 +345,12 @@ check_one(struct scheduler *sc, const struct entry *e)
     if (!unfinished)
         return OUT_GONE;
     if (e->recoveries >= SCHED_MAX_RECOVERIES) {
+        if (clock_mono_ms() < e->retry_ms)
+            return OUT_RUNNING;
         log_err("job=%s supervisor died %d times; giving up", e->id, e->recoveries + 1);
-        mark_failed(sc, e->id, REASON_INTERRUPTED, "the job's supervisor kept dying");
-        return OUT_GONE;
+        return mark_failed(sc, e->id, REASON_INTERRUPTED, "the job's supervisor kept dying")
+                   ? OUT_GONE
+                   : OUT_RETRY;
     }
     log_warn("job=%s supervisor ended with the job unfinished; recovering", e->id);
     return OUT_RECOVER;
@@ -385,6 +439,11 @@ dispatch_round(struct scheduler *sc, const struct config *cfg)
         if (out[i] == OUT_RUNNING)
             continue;
         long k = find(sc->running, sc->nrunning, snap[i].id);
+        if (out[i] == OUT_RETRY) {
+            if (k >= 0)
+                sc->running[k].retry_ms = clock_mono_ms() + FAIL_RETRY_MS;
+            continue;
+        }
         if (k < 0 || (sc->running[k].deleted && !snap[i].deleted))
             continue; /* deleted meanwhile: the next round checks it as such */
         if (out[i] == OUT_RECOVER && !sc->running[k].deleted) {
@@ -448,11 +507,45 @@ sweep(struct scheduler *sc, const struct config *cfg)
 
 /*** backend health ***/
 
+/* What reap_orphans may not remove: the live jobs, asked about by id (docker, modal) or by
+ * their work dir's name (local: workdir_name, an alias of the id). */
+struct claims {
+    struct scheduler *sc;
+    char (*names)[ID_LEN + 1]; /* the live jobs' work dir names, sorted */
+    size_t n;
+};
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The work dir names of the jobs the index has live; false when out of memory. */
+static bool
+claims_load(struct claims *c)
+{
+    struct jobindex *ji = &c->sc->index;
+    bool ok = true;
+    pthread_mutex_lock(&c->sc->mu);
+    c->names = calloc(ji->all.n + 1, sizeof(c->names[0]));
+    for (size_t i = 0; c->names != NULL && ok && i < ji->all.n; i++)
+        if (!jobstate_is_terminal(ji->all.v[i]->state))
+            ok = workdir_name(ji->all.v[i]->id, c->names[c->n++]) == RC_OK;
+    pthread_mutex_unlock(&c->sc->mu);
+    if (c->names != NULL)
+        qsort(c->names, c->n, sizeof(c->names[0]), name_cmp);
+    return ok && c->names != NULL;
+}
+
 static bool
 claimed(void *ctx, const char *job_id)
 {
-    struct scheduler *sc = ctx;
+    const struct claims *c = ctx;
+    struct scheduler *sc = c->sc;
     int dfd = -1;
+    if (job_id != NULL && bsearch(job_id, c->names, c->n, sizeof(c->names[0]), name_cmp) != NULL)
+        return true;
     if (job_id == NULL || jobstore_open_job(sc->js, job_id, &dfd) != RC_OK)
         return false;
     struct job job;
@@ -489,11 +582,15 @@ backend_service(struct scheduler *sc, const struct config *cfg, bool reap)
         ok = rc == RC_OK;
         (void)snprintf(why, sizeof(why), "%s", ok ? "" : sb->error);
         ok = ok && staging_probe(cfg, why, sizeof(why));
-        if (ok && reap) {
+        struct claims c = {.sc = sc};
+        if (ok && reap && !claims_load(&c))
+            log_warn("removing orphaned sandboxes: out of memory");
+        else if (ok && reap) {
             sb->deadline_ms = clock_mono_ms() + 60000;
-            if (sandbox_reap_orphans(sb, claimed, sc) != RC_OK)
+            if (sandbox_reap_orphans(sb, claimed, &c) != RC_OK)
                 log_warn("removing orphaned sandboxes failed: %s", sb->error);
         }
+        free(c.names);
         sandbox_free(sb);
     }
     metrics_backend_check(ok);

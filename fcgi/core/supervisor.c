@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/jobstore.h"
@@ -17,23 +18,26 @@
 #include "defaults.h"
 #include "jobs/filetype.h"
 #include "jobs/joblog.h"
+#include "jobs/typer.h"
 #include "json.h"
 #include "log.h"
 #include "parse/logsplit.h"
 #include "sandbox/sandbox.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
-#include "util/id.h"
 
-#define POLL_MS      100 /* longest sleep between checks */
-#define ENV_MAX      64
-#define KILL_WAIT_MS 30000 /* a killed sandbox that has not stopped by then is a backend fault */
+#define POLL_MS         100 /* longest sleep between checks */
+#define ENV_MAX         64
+#define KILL_WAIT_MS    30000 /* a killed sandbox that has not stopped by then is a backend fault */
+#define HOST_FULL_KIB   1024  /* less free than this on data_dir or sandbox_dir: the disk is full */
+#define HOST_FULL_FILES 16    /* ... or fewer free inodes */
 
 enum stop {
     STOP_NONE,     /* the agent ended by itself */
     STOP_CANCEL,   /* the user canceled */
     STOP_TIMEOUT,  /* wall clock */
     STOP_LOGLIMIT, /* log.jsonl full */
+    STOP_HOSTFULL, /* the host's disk is full: the log cannot be written */
     STOP__MAX
 };
 
@@ -99,12 +103,52 @@ persist_cb(void *ctx, struct sandbox *sb)
     return save(s);
 }
 
+/* Is the filesystem of path (almost) out of space or inodes? Its free KiB into *kib. */
+static bool
+fs_full_at(const char *path, uint64_t *kib)
+{
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0)
+        return false;
+    *kib = (uint64_t)sv.f_bavail * sv.f_frsize / 1024;
+    return *kib < HOST_FULL_KIB || (sv.f_files > 0 && sv.f_favail < HOST_FULL_FILES);
+}
+
+/* A failure the host's full disk explains is reported as that: a job that could not be
+ * recorded, staged or collected, or whose agent failed while sandbox_dir (its workspace
+ * image lives there) was full. detail gets the reason first. */
+static enum job_reason
+host_full(struct sup *s, enum job_reason reason, char *detail, size_t len, const char *orig)
+{
+    uint64_t kib = 0;
+    const char *dir = NULL;
+    bool agent = reason == REASON_EXIT_NONZERO || reason == REASON_SIGNAL;
+    if (reason != REASON_SANDBOX_ERROR && reason != REASON_INTERRUPTED && !agent &&
+        reason != REASON_HOST_DISK_FULL)
+        return reason;
+    if (fs_full_at(s->cfg->sandbox_dir, &kib))
+        dir = "sandbox_dir";
+    else if (!agent && fs_full_at(s->cfg->data_dir, &kib))
+        dir = "data_dir";
+    if (dir == NULL)
+        return reason;
+    (void)snprintf(detail, len, "the host's disk is full (%s %s: %llu KiB free)%s%s", dir,
+                   dir[0] == 's' ? s->cfg->sandbox_dir : s->cfg->data_dir, (unsigned long long)kib,
+                   orig ? ": " : "", orig ? orig : "");
+    return REASON_HOST_DISK_FULL;
+}
+
 /* finish: the terminal state. A job that never left queued can only be failed or canceled. */
 static void
 finish(struct sup *s, enum job_state st, enum job_reason reason, const char *detail)
 {
+    char full[JOB_DETAIL_MAX];
     if (s->job.state == JOB_QUEUED && st != JOB_CANCELED && st != JOB_FAILED)
         st = JOB_FAILED;
+    if (st == JOB_FAILED && host_full(s, reason, full, sizeof(full), detail) != reason) {
+        reason = REASON_HOST_DISK_FULL;
+        detail = full;
+    }
     if (set_state(s, st, reason, detail) != RC_OK && s->job.state != st) {
         /* Last resort: a record that at least says failed. */
         RC_IGNORE(jobstore_set_state(&s->job, JOB_FAILED, REASON_INTERRUPTED, detail));
@@ -134,6 +178,8 @@ line_cb(void *ctx, const char *line, size_t len, bool cut, uint64_t consumed)
     if (s->log.full)
         return RC_TOOBIG;
     enum rc rc = joblog_append(&s->log, lc->stream, line, len, consumed);
+    if (s->log.nospace && s->stop == STOP_NONE)
+        s->stop = STOP_HOSTFULL; /* what the agent says cannot be kept: stop it */
     if (rc == RC_TOOBIG && s->stop == STOP_NONE) {
         s->stop = STOP_LOGLIMIT;
         RC_IGNORE(joblog_system(&s->log, "log limit of %llu bytes reached: stopping the agent",
@@ -327,9 +373,17 @@ output_entry(const char *path, uint64_t size, const char *type)
     return o;
 }
 
-/* Index the collected tree: [{path, size, type}] for every regular file. */
+/* What indexing the outputs needs: the job dir (its group), the unprivileged typer. */
+struct lister {
+    int jobfd;
+    struct typer typer;
+    json_object *arr;
+};
+
+/* Index the collected tree: [{path, size, type}] for every regular file; every dir and file
+ * is shared with the output group on the way (nginx sends them). */
 static enum rc
-list_outputs(int dfd, const char *prefix, json_object *arr, int depth)
+list_outputs(struct lister *l, int dfd, const char *prefix, int depth)
 {
     if (depth > OUTPUT_DEPTH_MAX)
         return RC_TOOBIG;
@@ -349,18 +403,21 @@ list_outputs(int dfd, const char *prefix, json_object *arr, int depth)
             continue; /* collect never makes such paths */
         if (S_ISDIR(st.st_mode)) {
             int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0) {
-                rc = list_outputs(sub, path, arr, depth + 1);
+            rc = sub < 0 ? RC_IO : jobstore_share(l->jobfd, sub, true);
+            if (rc == RC_OK)
+                rc = list_outputs(l, sub, path, depth + 1);
+            if (sub >= 0)
                 close(sub);
-            }
         } else if (S_ISREG(st.st_mode)) {
             char type[128];
             int fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-            filetype_for_output(de->d_name, fd, type, sizeof(type));
+            if (fd < 0 || jobstore_share(l->jobfd, fd, false) != RC_OK)
+                rc = RC_IO;
+            typer_type(&l->typer, de->d_name, fd, type, sizeof(type));
             if (fd >= 0)
                 close(fd);
             json_object *o = output_entry(path, (uint64_t)st.st_size, type);
-            if (o == NULL || json_object_array_add(arr, o) != 0) {
+            if (o == NULL || json_object_array_add(l->arr, o) != 0) {
                 json_object_put(o);
                 rc = RC_NOMEM;
             }
@@ -419,17 +476,19 @@ collect(struct sup *s, struct collect_stats *st)
     enum rc rc = jobstore_outputs_begin(s->dirfd, &ofd);
     if (rc != RC_OK)
         return sandbox_fail(s->sb, "cannot prepare the outputs directory");
-    json_object *arr = json_object_new_array();
+    struct lister l = {.jobfd = s->dirfd, .arr = json_object_new_array()};
+    typer_init(&l.typer);
     rc = sandbox_collect(s->sb, ofd, st);
     if (rc == RC_OK)
-        rc = arr ? list_outputs(ofd, "", arr, 0) : RC_NOMEM;
+        rc = l.arr ? list_outputs(&l, ofd, "", 0) : RC_NOMEM;
+    typer_fini(&l.typer);
     if (rc == RC_OK) {
-        json_object_array_sort(arr, cmp_path);
-        build_zip(s, ofd, arr);
-        rc = jobstore_outputs_commit(s->dirfd, arr);
+        json_object_array_sort(l.arr, cmp_path);
+        build_zip(s, ofd, l.arr);
+        rc = jobstore_outputs_commit(s->dirfd, l.arr);
     }
     close(ofd);
-    json_object_put(arr);
+    json_object_put(l.arr);
     return rc;
 }
 
@@ -563,6 +622,9 @@ decide(struct sup *s, const struct sandbox_result *r, const struct collect_stats
         (void)snprintf(detail, sizeof(detail), "the agent ran longer than %llu s",
                        (unsigned long long)cfg->wall_timeout);
         finish(s, JOB_TIMED_OUT, REASON_TIMEOUT, detail);
+    } else if (s->stop == STOP_HOSTFULL) {
+        finish(s, JOB_FAILED, REASON_HOST_DISK_FULL,
+               "the host's disk is full: the agent's output could not be logged");
     } else if (s->stop == STOP_LOGLIMIT) {
         (void)snprintf(detail, sizeof(detail), "the agent printed more than %llu bytes of log",
                        (unsigned long long)cfg->log_max_bytes);
@@ -774,12 +836,13 @@ take_lock(struct sup *s)
     return jobstore_lock_take(s->dirfd);
 }
 
+/* The job dir, and the work dir (named by the id's alias: workdir_name). */
 static bool
 paths(struct sup *s)
 {
     int a = snprintf(s->job_dir, sizeof(s->job_dir), "%s/jobs/%s", s->cfg->data_dir, s->id);
     return a > 0 && (size_t)a < sizeof(s->job_dir) &&
-           workdir_path(s->cfg, s->id, s->work_dir, sizeof(s->work_dir)) == RC_OK;
+           workdir_job_path(s->cfg, s->id, s->work_dir, sizeof(s->work_dir)) == RC_OK;
 }
 
 int

@@ -1,8 +1,10 @@
-/* supervisor: `labbox supervise <id>`, one process per started job.
+/* supervisor: `labbox supervise --id-fd 4`, one process per started job.
  *
  * Theory of operation. `serve` takes the job's flock, then spawns this process in its own
  * session with the locked fd as fd 3 (LABBOX_LOCK_FD=3), so the lock is held without a gap for
- * the supervisor's whole life and a restart of `serve` does not touch it. The supervisor is the
+ * the supervisor's whole life and a restart of `serve` does not touch it; the job id comes on
+ * a pipe at fd 4, never in argv (any local user reads /proc/<pid>/cmdline; the id is the job's
+ * only credential). The supervisor is the
  * only writer of job.json and log.jsonl while it lives. It stages work/, drives the backend
  * through sandbox.h, turns output bytes into log records, enforces the wall clock, the log cap
  * and cancel requests (the file <job>/cancel), collects outputs, destroys the sandbox, and

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "defaults.h"
+#include "log.h"
 #include "sandbox/sandbox.h"
 #include "util/fsutil.h"
 #include "util/id.h"
+#include "util/owner.h"
 
 enum rc
 workdir_path(const struct config *cfg, const char *name, char *buf, size_t len)
@@ -21,18 +23,46 @@ workdir_path(const struct config *cfg, const char *name, char *buf, size_t len)
 }
 
 enum rc
+workdir_name(const char *id, char out[ID_LEN + 1])
+{
+    return id_alias(id, out);
+}
+
+enum rc
+workdir_job_path(const struct config *cfg, const char *id, char *buf, size_t len)
+{
+    char name[ID_LEN + 1];
+    enum rc rc = workdir_name(id, name);
+    return rc == RC_OK ? workdir_path(cfg, name, buf, len) : rc;
+}
+
+enum rc
 workdir_make(const struct config *cfg, const char *path, int *out_fd, char *why, size_t whylen)
 {
+    char err[600];
     *out_fd = -1;
-    if (fs_mkdir_p(cfg->sandbox_dir, 0711) != RC_OK) {
-        (void)snprintf(why, whylen, "cannot create sandbox_dir: %s", strerror(errno));
+    /* labbox's own directory, made if missing (0711), refused if anyone else could control it;
+     * the details (with the host path) go to labbox's log only. */
+    enum rc rc =
+        owner_private_dir("sandbox_dir", cfg->sandbox_dir, geteuid(), true, err, sizeof(err));
+    int e = errno;
+    if (rc == RC_IO) {
+        (void)snprintf(why, whylen, "cannot create sandbox_dir: %s", strerror(e));
+        return RC_IO;
+    }
+    if (rc != RC_OK) {
+        log_err("%s", err);
+        (void)snprintf(why, whylen,
+                       "sandbox_dir is not a directory only labbox controls (labbox's log and "
+                       "check-config say why)");
         return RC_IO;
     }
     if (fs_rmtree_at(AT_FDCWD, path) != RC_OK) {
         (void)snprintf(why, whylen, "cannot remove an earlier work dir in sandbox_dir");
         return RC_IO;
     }
-    if (mkdir(path, 0755) != 0) {
+    /* labbox's alone: the backend gives the agent what it may see. */
+    if (mkdir(path, 0700) != 0) {
         (void)snprintf(why, whylen, "cannot make a work dir in sandbox_dir: %s", strerror(errno));
         return RC_IO;
     }

@@ -43,6 +43,7 @@ joblog_open(struct joblog *jl, int fd, uint64_t max_bytes)
     jl->size = (uint64_t)st.st_size;
     jl->max_bytes = max_bytes;
     jl->full = jl->size >= max_bytes;
+    jl->nospace = false;
     return RC_OK;
 }
 
@@ -89,10 +90,17 @@ joblog_append(struct joblog *jl, enum joblog_stream s, const char *line, size_t 
     buf[n] = '\n';
     rc = fs_write_all(jl->fd, buf, n + 1);
     free(buf);
-    if (rc != RC_OK)
+    if (rc != RC_OK) {
+        /* Never a torn record: what was written of it goes (which frees space too). */
+        int e = errno;
+        jl->nospace = jl->nospace || e == ENOSPC || e == EDQUOT;
+        if (ftruncate(jl->fd, (off_t)jl->size) != 0)
+            log_errno("cut a torn record off log.jsonl");
+        errno = e;
         log_errno("write log.jsonl");
-    else
+    } else {
         jl->size += n + 1;
+    }
 out:
     json_object_put(rec);
     return rc;

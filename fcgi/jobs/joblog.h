@@ -30,6 +30,7 @@ struct joblog {
     uint64_t size;      /* bytes in the file */
     uint64_t max_bytes; /* agent records stop here; system records get a small extra margin */
     bool full;          /* the cap was hit */
+    bool nospace;       /* a write failed because the host's disk is full (ENOSPC, EDQUOT) */
 };
 
 /* joblog_open: append to the log open on fd (O_APPEND; jl takes fd, also on failure). */

@@ -15,17 +15,18 @@ static const char *const state_names[JOB_STATE__MAX] = {
 };
 
 static const char *const reason_names[REASON__MAX] = {
-    NULL,            /* REASON_NONE */
-    "exit_nonzero",  /* REASON_EXIT_NONZERO */
-    "signal",        /* REASON_SIGNAL */
-    "timeout",       /* REASON_TIMEOUT */
-    "oom",           /* REASON_OOM */
-    "output_limit",  /* REASON_OUTPUT_LIMIT */
-    "log_limit",     /* REASON_LOG_LIMIT */
-    "sandbox_error", /* REASON_SANDBOX_ERROR */
-    "interrupted",   /* REASON_INTERRUPTED */
-    "canceled",      /* REASON_CANCELED */
-    "disk_limit",    /* REASON_DISK_LIMIT */
+    NULL,             /* REASON_NONE */
+    "exit_nonzero",   /* REASON_EXIT_NONZERO */
+    "signal",         /* REASON_SIGNAL */
+    "timeout",        /* REASON_TIMEOUT */
+    "oom",            /* REASON_OOM */
+    "output_limit",   /* REASON_OUTPUT_LIMIT */
+    "log_limit",      /* REASON_LOG_LIMIT */
+    "sandbox_error",  /* REASON_SANDBOX_ERROR */
+    "interrupted",    /* REASON_INTERRUPTED */
+    "canceled",       /* REASON_CANCELED */
+    "disk_limit",     /* REASON_DISK_LIMIT */
+    "host_disk_full", /* REASON_HOST_DISK_FULL */
 };
 
 const char *

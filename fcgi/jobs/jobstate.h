@@ -17,17 +17,18 @@ enum job_state {
 };
 
 enum job_reason {
-    REASON_NONE,          /* not ended, or succeeded */
-    REASON_EXIT_NONZERO,  /* the agent exited with a non-zero code */
-    REASON_SIGNAL,        /* the agent was killed by a signal */
-    REASON_TIMEOUT,       /* wall-clock limit */
-    REASON_OOM,           /* memory limit */
-    REASON_OUTPUT_LIMIT,  /* outputs over output_max_bytes / output_max_files */
-    REASON_LOG_LIMIT,     /* log over log_max_bytes */
-    REASON_SANDBOX_ERROR, /* the backend failed, not the agent */
-    REASON_INTERRUPTED,   /* the host lost the job */
-    REASON_CANCELED,      /* canceled by the user */
-    REASON_DISK_LIMIT,    /* the agent failed with its workspace full (workspace_max_*) */
+    REASON_NONE,           /* not ended, or succeeded */
+    REASON_EXIT_NONZERO,   /* the agent exited with a non-zero code */
+    REASON_SIGNAL,         /* the agent was killed by a signal */
+    REASON_TIMEOUT,        /* wall-clock limit */
+    REASON_OOM,            /* memory limit */
+    REASON_OUTPUT_LIMIT,   /* outputs over output_max_bytes / output_max_files */
+    REASON_LOG_LIMIT,      /* log over log_max_bytes */
+    REASON_SANDBOX_ERROR,  /* the backend failed, not the agent */
+    REASON_INTERRUPTED,    /* the host lost the job */
+    REASON_CANCELED,       /* canceled by the user */
+    REASON_DISK_LIMIT,     /* the agent failed with its workspace full (workspace_max_*) */
+    REASON_HOST_DISK_FULL, /* the host's disk (data_dir, sandbox_dir) filled up under the job */
     REASON__MAX
 };
 

@@ -41,6 +41,13 @@ modal_store_open(const char *data_dir, const char *server_url, const char *token
     int k = snprintf(path, sizeof(path), "%s/" MODAL_STORE_DIR, data_dir);
     if (k < 0 || (size_t)k >= sizeof(path))
         return RC_TOOBIG;
+    /* Only data_dir's owner makes or uses the store: what another user (root running
+     * check-config or doctor against labbox's data_dir) made there, labbox could not use. */
+    struct stat st;
+    if (stat(data_dir, &st) != 0 || st.st_uid != geteuid()) {
+        log_info("Modal: %s is not this user's: its shared store is left alone", data_dir);
+        return RC_IO;
+    }
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         log_errno("mkdir %s", path);
         return RC_IO;
@@ -50,8 +57,8 @@ modal_store_open(const char *data_dir, const char *server_url, const char *token
         log_errno("open %s", path);
         return RC_IO;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)) {
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() ||
+        ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)) {
         log_errno("making %s private", path);
         (void)close(fd);
         return RC_IO;

@@ -41,7 +41,9 @@ struct modal_store_token {
 
 /* modal_store_open: the store under data_dir (the directory is created 0700 if missing; an
  * existing one is narrowed to 0700) for the identity of server_url and the token. RC_IO (logged)
- * when it cannot be created or opened. modal_store_close: NULL-safe; releases a held lock. */
+ * when it cannot be created or opened, and when data_dir or the store is not this user's (root
+ * checking labbox's configuration neither makes nor uses it). modal_store_close: NULL-safe;
+ * releases a held lock. */
 enum rc modal_store_open(const char *data_dir, const char *server_url, const char *token_id,
                          const char *token_secret, struct modal_store **out) LB_MUST_CHECK;
 void modal_store_close(struct modal_store *s);

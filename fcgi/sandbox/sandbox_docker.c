@@ -4,16 +4,22 @@
  * (unix socket, or plain TCP to a loopback address only: a remote engine needs TLS, which this
  * backend does not do, so docker_host = tcp://<non-loopback> is refused at init).
  *
- *   connect  GET /_ping, GET /version; ApiVersion >= 1.40 required; paths use /v1.40 or /v1.41
+ *   connect  GET /_ping, GET /version; ApiVersion >= 1.40 required; paths use /v1.40 or /v1.41;
+ *            whether the engine is podman (Components: "Podman Engine")
  *   image    the agent's image: docker_image, or built from the agent dir's definition
  *            (Dockerfile, requirements.txt) once per definition (sandbox_docker_image.h)
- *   start    state {phase: "creating"} persisted, POST /containers/create (name labbox-<job>,
- *            labels labbox=<instance>, labbox.job=<job> (and labbox.owner=<owner>), no network, all
- * caps dropped, no-new-privileges, user 65534:65534, memory/pids/ulimits from the config, tmpfs
- *            /tmp, no host mounts ever), state {container_id, phase: "created"} persisted,
- *            PUT /containers/<id>/archive?path=/ with a tar of work_dir under workspace/ owned
- *            by 65534 (phase "staged"), POST /containers/<id>/start (phase "started"), then
- *            GET /containers/<id>/logs?follow=1 as a non-blocking stream.
+ *   start    a uid of the job's own from the range the local backend uses (sandbox_walls.c),
+ *            state {uid, phase: "creating"} persisted, POST /containers/create (name
+ *            labbox-<job>, labels labbox=<instance>, labbox.job=<job> (and
+ *            labbox.owner=<owner>), no network, all caps dropped, no-new-privileges, user
+ *            <uid>:<uid>, memory/pids/ulimits from the config, no host mounts ever, and the walls
+ *            of sandbox_docker_walls.c: the seccomp profile, NanoCpus, a sized /tmp, masked
+ *            /proc files, StorageOpt size= for the writable layer (an engine that cannot is
+ *            refused unless allow_unenforced names disk)), state {container_id, phase:
+ *            "created"} persisted, PUT /containers/<id>/archive?path=/ with a tar of work_dir
+ *            under workspace/ owned by the uid (phase "staged"), POST /containers/<id>/start
+ *            (phase "started"), then GET /containers/<id>/logs?follow=1 as a non-blocking
+ *            stream.
  *   poll     waits on the log stream (curl multi) up to timeout_ms, in slices between which
  *            it steps the usage sampler (below) without blocking; demultiplexes the 8-byte
  *            frames (parse/dockerframe.h) and hands them to sandbox_emit_at with their stream
@@ -27,12 +33,12 @@
  *   cancel   POST /containers/<id>/kill (SIGKILL to the whole container).
  *   collect  GET /containers/<id>/archive?path=/workspace/outputs through the sandbox_tar_in
  *            helpers (a capped temp file in the job dir, then collect_tar_fd).
- *   destroy  DELETE /containers/<id>?force=1&v=1; 404 counts as done.
+ *   destroy  DELETE /containers/<id>?force=1&v=1; 404 counts as done; then the uid is free.
  *   attach   container_id from sb->state, or found by label labbox.job=<job> if a crash came
  *            between create and persist. A job that never got past staging is restarted from
  *            scratch (its container, if any, removed); otherwise the log stream is reopened
  *            from the start, and sandbox_emit_at skips the sb->resume_offset bytes per stream
- *            the supervisor has logged.
+ *            the supervisor has logged. The uid recorded in the state is locked again.
  *
  * Usage: wall_ms comes from the engine's StartedAt/FinishedAt (0, the supervisor's clock then,
  * where the engine has no times).
@@ -48,7 +54,7 @@
  * that one often still carries the final CPU total.
  *   cpu_ms      the largest cpu_stats.cpu_usage.total_usage seen (ns; cumulative, so the last
  *               live sample): a lower bound, short by what the agent used after that sample
- *               (at most one sampling period of one CPU, as NanoCpus caps it to one CPU).
+ *               (at most one sampling period of `cpus` CPUs, NanoCpus caps it there).
  *   max_rss_kb  the largest memory_stats.usage or .max_usage seen: the memory charged to the
  *               container's cgroup (podman 4.3 on cgroup v1 sends only usage, which may include
  *               page cache; Docker on cgroup v1 also sends max_usage, the kernel's peak). A
@@ -84,13 +90,14 @@
 #include "log.h"
 #include "parse/dockerframe.h"
 #include "rpc/httpc.h"
+#include "sandbox/sandbox_docker.h"
 #include "sandbox/sandbox_docker_image.h"
+#include "sandbox/sandbox_walls.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 
-#define API_MIN_MINOR    40     /* Docker API 1.40 (Engine 19.03) or newer */
-#define API_MAX_MINOR    41     /* what podman 4 reports; newer engines accept it too */
-#define SANDBOX_ID       65534u /* uid and gid of the agent (nobody:nogroup) */
+#define API_MIN_MINOR    40 /* Docker API 1.40 (Engine 19.03) or newer */
+#define API_MAX_MINOR    41 /* what podman 4 reports; newer engines accept it too */
 #define PING_TIMEOUT_MS  3000L
 #define CTL_TIMEOUT_MS   30000L     /* create, start, kill, inspect, delete */
 #define XFER_TIMEOUT_MS  600000L    /* staging and collecting, unless the deadline is sooner */
@@ -104,7 +111,6 @@
     4096                               /* RLIMIT_NPROC counts every process of uid 65534 on the    \
                                         * host (rootful engines share it between containers), so   \
                                         * it is a loose backstop; PidsLimit is the real cap */
-#define DOCKER_NANOCPUS   1000000000LL /* one CPU */
 #define STATS_EVERY_MS    1000         /* usage sample period while the container runs */
 #define STATS_FAST_MS     250          /* ... early in the run and near the memory limit */
 #define STATS_FAST_FOR_MS 2000         /* "early": since start or attach */
@@ -116,12 +122,14 @@
 #define STATS_MAX         (256u << 10) /* bytes of a stats document */
 #define OOM_NEAR_PCT      90           /* memory this % of memory_mb or more, seen ... */
 #define OOM_RECENT_MS     3000         /* ... this recently: an unexplained SIGKILL is OOM */
-#define TMPFS_OPTS        "rw,size=64m"
 
 struct docker {
     struct httpc_target target;
     struct httpc *http;
     bool connected;
+    bool podman;     /* the engine is podman (its compatible API differs: sandbox_docker_walls.c) */
+    uid_t uid;       /* the agent's own uid (and gid), from the per-job range */
+    int uid_lock;    /* holds it while the container may run, -1 if none */
     char api[16];    /* "/v1.41" */
     char id[128];    /* the container's id, "" until known */
     char image[300]; /* the image it runs (sandbox_docker_image.h) */
@@ -270,6 +278,14 @@ connect_engine(struct sandbox *sb, long timeout)
     }
     j = json_tokener_parse(r.body);
     const char *v = j != NULL ? json_get_str(j, "ApiVersion") : NULL;
+    json_object *comps = NULL;
+    d->podman = false;
+    if (j != NULL && json_object_object_get_ex(j, "Components", &comps) &&
+        json_object_is_type(comps, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(comps); i++) {
+            const char *name = json_get_str(json_object_array_get_idx(comps, i), "Name");
+            d->podman = d->podman || (name != NULL && strcmp(name, "Podman Engine") == 0);
+        }
     unsigned major = 0, minor = 0;
     if (v == NULL || sscanf(v, "%u.%u", &major, &minor) != 2) {
         rc = sandbox_fail(sb, "docker engine at %s reports no API version; is it a Docker engine?",
@@ -352,37 +368,12 @@ out:
 
 /*** Create and stage ***/
 
-/* add / push put v into o or the array a, or free it: false if v is NULL or it failed. */
-static bool
-add(json_object *o, const char *key, json_object *v)
-{
-    if (v == NULL)
-        return false;
-    if (json_object_object_add(o, key, v) != 0) {
-        json_object_put(v);
-        return false;
-    }
-    return true;
-}
-
-static bool
-push(json_object *a, json_object *v)
-{
-    if (v == NULL)
-        return false;
-    if (json_object_array_add(a, v) != 0) {
-        json_object_put(v);
-        return false;
-    }
-    return true;
-}
-
 static json_object *
 str_array(char *const *v)
 {
     json_object *a = json_object_new_array();
     for (size_t i = 0; a != NULL && v != NULL && v[i] != NULL; i++) {
-        if (!push(a, json_object_new_string(v[i]))) {
+        if (!json_push(a, json_object_new_string(v[i]))) {
             json_object_put(a);
             return NULL;
         }
@@ -396,13 +387,14 @@ add_ulimit(json_object *arr, const char *name, int64_t v)
     json_object *u = json_object_new_object();
     if (u == NULL)
         return false;
-    bool ok = add(u, "Name", json_object_new_string(name)) &&
-              add(u, "Soft", json_object_new_int64(v)) && add(u, "Hard", json_object_new_int64(v));
+    bool ok = json_add(u, "Name", json_object_new_string(name)) &&
+              json_add(u, "Soft", json_object_new_int64(v)) &&
+              json_add(u, "Hard", json_object_new_int64(v));
     if (!ok) {
         json_object_put(u);
         return false;
     }
-    return push(arr, u);
+    return json_push(arr, u);
 }
 
 static int64_t
@@ -413,74 +405,81 @@ clamp_i64(uint64_t v, uint64_t mul)
     return (int64_t)(v * mul);
 }
 
-/* create_body builds the POST /containers/create document. NULL on OOM. */
+/* create_body builds the POST /containers/create document (cap_layer: with StorageOpt size=).
+ * NULL with the reason in sb->error. */
 static json_object *
-create_body(const struct sandbox *sb)
+create_body(struct sandbox *sb, bool cap_layer)
 {
     const struct config *cfg = sb->cfg;
+    const struct docker *d = sb->priv;
+    char dir[4096], user[32], err[256] = "out of memory";
+    (void)snprintf(dir, sizeof(dir), "%s", sb->job->work_dir);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir)
+        *slash = '\0';
+    struct docker_walls_in walls = {
+        .podman = d->podman, .cap_layer = cap_layer, .profile_dir = dir};
     json_object *c = json_object_new_object();
     json_object *hc = json_object_new_object();
     json_object *labels = json_object_new_object();
     json_object *ul = json_object_new_array();
-    json_object *tmpfs = json_object_new_object();
     json_object *capdrop = json_object_new_array();
     json_object *secopt = json_object_new_array();
-    bool ok = c != NULL && hc != NULL && labels != NULL && ul != NULL && tmpfs != NULL &&
-              capdrop != NULL && secopt != NULL;
-    ok = ok && add(labels, "labbox", json_object_new_string(sb->cfg->instance)) &&
-         add(labels, "labbox.job", json_object_new_string(sb->job->id));
+    bool ok = c != NULL && hc != NULL && labels != NULL && ul != NULL && capdrop != NULL &&
+              secopt != NULL;
+    ok = ok && json_add(labels, "labbox", json_object_new_string(sb->cfg->instance)) &&
+         json_add(labels, "labbox.job", json_object_new_string(sb->job->id));
     if (ok && sb->job->owner != NULL) /* so that an operator sees whose container it is */
-        ok = add(labels, "labbox.owner", json_object_new_string(sb->job->owner));
-    ok = ok && push(capdrop, json_object_new_string("ALL"));
-    ok = ok && push(secopt, json_object_new_string("no-new-privileges"));
-    ok = ok && add(tmpfs, "/tmp", json_object_new_string(TMPFS_OPTS));
+        ok = json_add(labels, "labbox.owner", json_object_new_string(sb->job->owner));
+    ok = ok && json_push(capdrop, json_object_new_string("ALL"));
+    ok = ok && json_push(secopt, json_object_new_string("no-new-privileges"));
+    ok = ok && docker_walls(cfg, &walls, hc, secopt, err, sizeof(err)) == RC_OK;
     ok = ok && add_ulimit(ul, "nofile", DOCKER_NOFILE) && add_ulimit(ul, "nproc", DOCKER_NPROC);
     if (ok && cfg->file_size_mb > 0)
         ok = add_ulimit(ul, "fsize", clamp_i64(cfg->file_size_mb, (uint64_t)1024 * 1024));
     if (ok && cfg->cpu_time > 0)
         ok = add_ulimit(ul, "cpu", clamp_i64(cfg->cpu_time, 1));
 
-    ok = ok && add(hc, "NetworkMode", json_object_new_string(cfg->network ? "bridge" : "none"));
-    ok = ok && add(hc, "CapDrop", capdrop);
+    ok =
+        ok && json_add(hc, "NetworkMode", json_object_new_string(cfg->network ? "bridge" : "none"));
+    ok = ok && json_add(hc, "CapDrop", capdrop);
     capdrop = NULL;
-    ok = ok && add(hc, "SecurityOpt", secopt);
+    ok = ok && json_add(hc, "SecurityOpt", secopt);
     secopt = NULL;
-    ok = ok && add(hc, "Ulimits", ul);
+    ok = ok && json_add(hc, "Ulimits", ul);
     ul = NULL;
-    ok = ok && add(hc, "Tmpfs", tmpfs);
-    tmpfs = NULL;
-    ok = ok && add(hc, "NanoCpus", json_object_new_int64(DOCKER_NANOCPUS));
-    ok = ok && add(hc, "Privileged", json_object_new_boolean(0));
-    ok = ok && add(hc, "AutoRemove", json_object_new_boolean(0));
+    ok = ok && json_add(hc, "Privileged", json_object_new_boolean(0));
+    ok = ok && json_add(hc, "AutoRemove", json_object_new_boolean(0));
     if (ok && cfg->memory_mb > 0) {
         int64_t mem = clamp_i64(cfg->memory_mb, (uint64_t)1024 * 1024);
-        ok = add(hc, "Memory", json_object_new_int64(mem)) &&
-             add(hc, "MemorySwap", json_object_new_int64(mem));
+        ok = json_add(hc, "Memory", json_object_new_int64(mem)) &&
+             json_add(hc, "MemorySwap", json_object_new_int64(mem));
     }
     if (ok && cfg->pids > 0)
-        ok = add(hc, "PidsLimit", json_object_new_int64(clamp_i64(cfg->pids, 1)));
+        ok = json_add(hc, "PidsLimit", json_object_new_int64(clamp_i64(cfg->pids, 1)));
 
-    const struct docker *d = sb->priv;
-    ok = ok && add(c, "Image", json_object_new_string(d->image[0] ? d->image : cfg->docker_image));
-    ok = ok && add(c, "Cmd", str_array(sb->job->argv));
-    ok = ok && add(c, "Env", str_array(sb->job->envp));
-    ok = ok && add(c, "WorkingDir", json_object_new_string(SANDBOX_WORKSPACE));
-    ok = ok && add(c, "User", json_object_new_string("65534:65534"));
-    ok = ok && add(c, "Tty", json_object_new_boolean(0));
-    ok = ok && add(c, "OpenStdin", json_object_new_boolean(0));
-    ok = ok && add(c, "NetworkDisabled", json_object_new_boolean(!cfg->network));
-    ok = ok && add(c, "Labels", labels);
+    ok = ok &&
+         json_add(c, "Image", json_object_new_string(d->image[0] ? d->image : cfg->docker_image));
+    ok = ok && json_add(c, "Cmd", str_array(sb->job->argv));
+    ok = ok && json_add(c, "Env", str_array(sb->job->envp));
+    ok = ok && json_add(c, "WorkingDir", json_object_new_string(SANDBOX_WORKSPACE));
+    (void)snprintf(user, sizeof(user), "%u:%u", (unsigned)d->uid, (unsigned)d->uid);
+    ok = ok && json_add(c, "User", json_object_new_string(user));
+    ok = ok && json_add(c, "Tty", json_object_new_boolean(0));
+    ok = ok && json_add(c, "OpenStdin", json_object_new_boolean(0));
+    ok = ok && json_add(c, "NetworkDisabled", json_object_new_boolean(!cfg->network));
+    ok = ok && json_add(c, "Labels", labels);
     labels = NULL;
-    ok = ok && add(c, "HostConfig", hc);
+    ok = ok && json_add(c, "HostConfig", hc);
     hc = NULL;
     json_object_put(hc);
     json_object_put(labels);
     json_object_put(ul);
-    json_object_put(tmpfs);
     json_object_put(capdrop);
     json_object_put(secopt);
     if (!ok) {
         json_object_put(c);
+        (void)sandbox_fail(sb, "docker: %s", err);
         return NULL;
     }
     return c;
@@ -502,38 +501,64 @@ remove_container(struct sandbox *sb)
     return rc;
 }
 
+/* The engine refused StorageOpt size= (its storage driver cannot cap a writable layer). */
+static bool
+no_layer_cap(const struct httpc_resp *r)
+{
+    char msg[ENGINE_MSG_MAX + 1];
+    engine_msg(r, msg, sizeof(msg));
+    return r->status >= 400 && strcasestr(msg, "storage-opt") != NULL;
+}
+
+/* POST /containers/create with body; a container of this job's name left from an earlier
+ * attempt is removed first. The answer (any status) is in r. */
+static enum rc
+post_create(struct sandbox *sb, json_object *body, struct httpc_resp *r)
+{
+    struct docker *d = sb->priv;
+    char path[200];
+    enum rc rc = fmt_path(sb, path, sizeof(path), "/containers/create?name=labbox-%s", sb->job->id);
+    for (int attempt = 0; rc == RC_OK; attempt++) {
+        httpc_resp_fini(r);
+        rc = call(sb, "POST", path, body, sandbox_io_ms(sb, CTL_TIMEOUT_MS), r);
+        if (rc != RC_OK || r->status != 409 || attempt > 0)
+            break;
+        d->id[0] = '\0';
+        rc = find_by_label(sb, sb->job->id);
+        if (rc == RC_OK && d->id[0] != '\0')
+            rc = remove_container(sb);
+        d->id[0] = '\0';
+    }
+    return rc;
+}
+
+/* The container, its writable layer (/workspace) capped at workspace_max_mb. An engine whose
+ * storage cannot cap it may run the job without that cap only when allow_unenforced says so. */
 static enum rc
 create_container(struct sandbox *sb)
 {
     struct docker *d = sb->priv;
     struct httpc_resp r = {0};
-    json_object *body = create_body(sb);
     json_object *j = NULL;
-    enum rc rc = RC_OK;
-    char path[200];
-    if (body == NULL) {
-        rc = RC_NOMEM;
-        goto out;
+    json_object *body = create_body(sb, true);
+    enum rc rc = body != NULL ? post_create(sb, body, &r) : RC_BACKEND;
+    if (rc == RC_OK && no_layer_cap(&r)) {
+        char msg[ENGINE_MSG_MAX + 1];
+        engine_msg(&r, msg, sizeof(msg));
+        if (!(sb->cfg->unenforced & LIMIT_DISK)) {
+            rc = sandbox_fail(sb,
+                              "the docker engine cannot cap /workspace at workspace_max_mb (%s); "
+                              "allow_unenforced = disk runs jobs without that cap",
+                              msg);
+            goto out;
+        }
+        log_info("docker: /workspace is not capped (allow_unenforced = disk): %s", msg);
+        json_object_put(body);
+        body = create_body(sb, false);
+        rc = body != NULL ? post_create(sb, body, &r) : RC_BACKEND;
     }
-    rc = fmt_path(sb, path, sizeof(path), "/containers/create?name=labbox-%s", sb->job->id);
     if (rc != RC_OK)
         goto out;
-    for (int attempt = 0;; attempt++) {
-        httpc_resp_fini(&r);
-        rc = call(sb, "POST", path, body, sandbox_io_ms(sb, CTL_TIMEOUT_MS), &r);
-        if (rc != RC_OK)
-            goto out;
-        if (r.status != 409 || attempt > 0)
-            break;
-        /* A container of this job's name is left from an earlier attempt: remove, retry. */
-        d->id[0] = '\0';
-        rc = find_by_label(sb, sb->job->id);
-        if (rc == RC_OK && d->id[0] != '\0')
-            rc = remove_container(sb);
-        if (rc != RC_OK)
-            goto out;
-        d->id[0] = '\0';
-    }
     if (r.status == 404) {
         rc = sandbox_fail(sb, "image %s not found on the engine; pull or build it",
                           sb->cfg->docker_image);
@@ -544,10 +569,8 @@ create_container(struct sandbox *sb)
         goto out;
     }
     j = r.body != NULL ? json_tokener_parse(r.body) : NULL;
-    if (j == NULL || !set_id(d, json_get_str(j, "Id"))) {
+    if (j == NULL || !set_id(d, json_get_str(j, "Id")))
         rc = sandbox_fail(sb, "docker create answered without a container id");
-        goto out;
-    }
 out:
     json_object_put(j);
     json_object_put(body);
@@ -565,9 +588,9 @@ write_fd(void *ctx, const void *p, size_t len)
     return rc;
 }
 
-/* tar_dir_header writes one ustar directory entry (name ends in '/') owned by SANDBOX_ID. */
+/* tar_dir_header writes one ustar directory entry (name ends in '/') owned by uid:uid. */
 static enum rc
-tar_dir_header(int fd, const char *name)
+tar_dir_header(int fd, const char *name, uid_t uid)
 {
     unsigned char h[512];
     memset(h, 0, sizeof(h));
@@ -576,8 +599,8 @@ tar_dir_header(int fd, const char *name)
         return RC_TOOBIG;
     memcpy(h, name, n + 1); /* the NUL fits: n < 100 */
     (void)snprintf((char *)h + 100, 8, "%07o", 0755u);
-    (void)snprintf((char *)h + 108, 8, "%07o", SANDBOX_ID);
-    (void)snprintf((char *)h + 116, 8, "%07o", SANDBOX_ID);
+    (void)snprintf((char *)h + 108, 8, "%07o", (unsigned)uid);
+    (void)snprintf((char *)h + 116, 8, "%07o", (unsigned)uid);
     (void)snprintf((char *)h + 124, 12, "%011o", 0u);
     (void)snprintf((char *)h + 136, 12, "%011llo", (unsigned long long)time(NULL));
     memset(h + 148, ' ', 8);
@@ -610,7 +633,7 @@ read_fd(void *ctx, char *buf, size_t cap, size_t *out_n)
     }
 }
 
-/* stage uploads work_dir as SANDBOX_WORKSPACE, owned by the sandbox user, via a temp tar file
+/* stage uploads work_dir as SANDBOX_WORKSPACE, owned by the job's uid, via a temp tar file
  * unpacked at the container's root. */
 static enum rc
 stage(struct sandbox *sb)
@@ -640,11 +663,11 @@ stage(struct sandbox *sb)
         goto out;
     }
     /* The workspace and its outputs/ exist and belong to the agent whatever the image has. */
-    rc = tar_dir_header(fd, ws);
+    rc = tar_dir_header(fd, ws, d->uid);
     if (rc == RC_OK)
-        rc = tar_dir_header(fd, outs);
+        rc = tar_dir_header(fd, outs, d->uid);
     if (rc == RC_OK)
-        rc = collect_make_tar(src, ws, SANDBOX_ID, SANDBOX_ID, write_fd, &fd);
+        rc = collect_make_tar(src, ws, d->uid, d->uid, write_fd, &fd);
     if (rc != RC_OK) {
         rc = sandbox_fail(sb, "docker: cannot build the staging tar: %s", rc_str(rc));
         goto out;
@@ -1065,10 +1088,50 @@ docker_init(struct sandbox *sb)
                             "network, and labbox does not do TLS; use a unix socket or a "
                             "loopback address (an ssh tunnel, for instance)",
                             host);
+    d->uid_lock = -1;
     d->http = httpc_new(&d->target);
     if (d->http == NULL)
         return RC_NOMEM;
     return RC_OK;
+}
+
+/* The job's own uid from the range the local backend uses too (sandbox_walls.c), recorded in
+ * the state so that a re-attached supervisor holds the same one. */
+static enum rc
+take_uid(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    char err[400];
+    if (uid_check_host(sb->cfg, err, sizeof(err)) != RC_OK ||
+        uid_take(sb->cfg, &d->uid, &d->uid_lock, err, sizeof(err)) != RC_OK)
+        return sandbox_fail(sb, "%s", err);
+    if (!json_set_i64(sb->state, "uid", (int64_t)d->uid))
+        return RC_NOMEM;
+    return RC_OK;
+}
+
+/* After a restart: the uid the container runs as, locked again (the lock died with the last
+ * supervisor; another job may have taken the uid in between, which is only logged). */
+static void
+hold_uid(struct sandbox *sb)
+{
+    struct docker *d = sb->priv;
+    int64_t uid = json_get_i64(sb->state, "uid", -1);
+    if (uid < 0 || d->uid_lock >= 0)
+        return;
+    d->uid = (uid_t)uid;
+    d->uid_lock = uid_hold(d->uid);
+    if (d->uid_lock < 0)
+        log_warn("docker: uid %lld of this job's container is held by another job now",
+                 (long long)uid);
+}
+
+static void
+release_uid(struct docker *d)
+{
+    if (d->uid_lock >= 0)
+        close(d->uid_lock);
+    d->uid_lock = -1;
 }
 
 static void
@@ -1083,6 +1146,7 @@ docker_fini(struct sandbox *sb)
     d->stats = NULL;
     httpc_free(d->http);
     d->http = NULL;
+    release_uid(d);
 }
 
 static enum rc
@@ -1093,7 +1157,10 @@ docker_start(struct sandbox *sb)
     if (rc != RC_OK)
         return rc;
     d->id[0] = '\0';
-    rc = docker_image_prepare(sb, d->http, d->api, d->image, sizeof(d->image));
+    if (d->uid_lock < 0)
+        rc = take_uid(sb);
+    if (rc == RC_OK)
+        rc = docker_image_prepare(sb, d->http, d->api, d->image, sizeof(d->image));
     if (rc == RC_OK)
         rc = save_state(sb, "creating");
     if (rc == RC_OK)
@@ -1124,6 +1191,7 @@ docker_attach(struct sandbox *sb)
         return rc;
     const char *phase = json_get_str(sb->state, "phase");
     d->id[0] = '\0';
+    hold_uid(sb);
     (void)set_id(d, json_get_str(sb->state, "container_id"));
     if (d->id[0] == '\0') {
         rc = find_by_label(sb, sb->job->id);
@@ -1352,11 +1420,15 @@ docker_destroy(struct sandbox *sb)
         if (rc != RC_OK)
             return rc;
     }
-    if (d->id[0] == '\0')
+    if (d->id[0] == '\0') {
+        release_uid(d);
         return RC_OK;
+    }
     rc = remove_container(sb);
     if (rc != RC_OK)
         return rc;
+    /* Only now, with the container gone, may its uid serve another job. */
+    release_uid(d);
     return save_state(sb, "destroyed");
 }
 
@@ -1387,7 +1459,10 @@ static enum rc
 docker_check(struct sandbox *sb)
 {
     struct docker *d = sb->priv;
+    char err[400];
     d->connected = false;
+    if (uid_check_host(sb->cfg, err, sizeof(err)) != RC_OK)
+        return sandbox_fail(sb, "%s", err);
     enum rc rc = connect_engine(sb, PING_TIMEOUT_MS);
     return rc == RC_OK ? image_present(sb) : rc;
 }

@@ -43,6 +43,7 @@
 #include "jobs/collect.h"
 #include "log.h"
 #include "sandbox/sandbox_local.h"
+#include "util/caps.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/id.h"
@@ -57,7 +58,8 @@ struct local {
     int64_t exited_ms;               /* when waitpid saw the exit, 0 before */
     int wstatus;                     /* from wait4 */
     struct rusage ru;                /* from wait4 */
-    uid_t uid;                       /* the job's own uid (or ours, not being root) */
+    bool priv;                       /* labbox holds LOCAL_CAPS: the job gets a uid of its own */
+    uid_t uid;                       /* the job's own uid (or ours, without the privileges) */
     gid_t gid;
     int uid_lock;      /* holds the uid for this job, -1 if none */
     bool killed;       /* cancel() sent SIGKILL */
@@ -76,24 +78,41 @@ static void
 local_probe(const struct config *cfg, struct local_offer *o)
 {
     memset(o, 0, sizeof(*o));
-    o->root = geteuid() == 0;
+    uint64_t lacks = caps_missing(LOCAL_CAPS);
+    o->priv = lacks == 0;
+    if (!o->priv) {
+        char names[160];
+        caps_names(lacks, names, sizeof(names));
+        (void)snprintf(o->lacks, sizeof(o->lacks), "labbox lacks %s", names);
+    }
     cg_probe(cfg, o);
     const char *why = NULL;
-    o->loop = o->root && ws_available(&why);
+    o->loop = o->priv && ws_available(&why);
     o->why[3] = why; /* LIMIT_DISK */
 }
 
-/* Which limits this job gets; RC_BACKEND when one that is wanted cannot be had. */
+/* Which limits this job gets and whether the walls' privileges are there; RC_BACKEND when a
+ * limit that is wanted cannot be had. */
 static enum rc
-local_plan(struct sandbox *sb, unsigned *offered)
+local_plan(struct sandbox *sb, unsigned *offered, bool *priv)
 {
     struct local_offer o;
     char why[400];
     local_probe(sb->cfg, &o);
     *offered = local_limits_offered(&o);
+    *priv = o.priv;
     if (local_limits_decide(sb->cfg, &o, why, sizeof(why)) != 0)
         return sandbox_fail(sb, "%s", why);
     return RC_OK;
+}
+
+/* The name of the job's work dir (an alias of its id, never the id: it shows in mount tables
+ * and cgroup paths anyone can read), which also names its cgroups. */
+static const char *
+work_name(const struct sandbox *sb)
+{
+    const char *slash = strrchr(sb->job->work_dir, '/');
+    return slash != NULL ? slash + 1 : sb->job->work_dir;
 }
 
 /*** the child ***/
@@ -199,9 +218,17 @@ child(struct sandbox *sb, struct local *lc, const struct local_argv *a, int out_
      * is the cap. */
     if (!(lc->applied & LIMIT_PIDS))
         set_limit(RLIMIT_NPROC, cfg->pids);
-    if (geteuid() == 0) {
+    /* The job's uid, and not one capability of labbox's: bwrap refuses to run with any, and
+     * nothing of them may reach the agent (the bounding set first: a uid change from root
+     * takes CAP_SETPCAP away). */
+    if (lc->priv) {
+        caps_drop_bounding();
         if (setgroups(0, NULL) != 0 || setgid(lc->gid) != 0 || setuid(lc->uid) != 0)
             goto fail;
+    }
+    if (caps_drop_all() != RC_OK) {
+        errno = errno ? errno : EPERM;
+        goto fail;
     }
     execve(a->v[0], a->v, sb->job->envp);
 fail:;
@@ -370,12 +397,12 @@ prepare(struct sandbox *sb, struct local *lc)
 {
     char err[400];
     unsigned offered = 0;
-    enum rc rc = local_plan(sb, &offered);
+    enum rc rc = local_plan(sb, &offered, &lc->priv);
     if (rc != RC_OK)
         return rc;
     lc->uid = geteuid();
     lc->gid = getegid();
-    if (geteuid() == 0) {
+    if (lc->priv) {
         if (uid_check_host(sb->cfg, err, sizeof(err)) != RC_OK ||
             uid_take(sb->cfg, &lc->uid, &lc->uid_lock, err, sizeof(err)) != RC_OK)
             return sandbox_fail(sb, "%s", err);
@@ -384,9 +411,8 @@ prepare(struct sandbox *sb, struct local *lc)
     if (ws_setup(&lc->ws, sb->cfg, sb->job->work_dir, (offered & LIMIT_DISK) != 0, lc->uid, lc->gid,
                  err, sizeof(err)) != RC_OK)
         return sandbox_fail(sb, "%s", err);
-    if (geteuid() == 0 &&
-        cg_create(sb->cfg, sb->job->id, local_limits_wanted(sb->cfg) & ~LIMIT_DISK, &lc->cg,
-                  &lc->applied, err, sizeof(err)) != RC_OK)
+    if (lc->priv && cg_create(sb->cfg, work_name(sb), local_limits_wanted(sb->cfg) & ~LIMIT_DISK,
+                              &lc->cg, &lc->applied, err, sizeof(err)) != RC_OK)
         return sandbox_fail(sb, "%s", err);
     return RC_OK;
 }
@@ -504,8 +530,13 @@ local_start(struct sandbox *sb)
         return sandbox_fail(sb, "out of memory");
     rc = spawn(sb, lc, &a);
     local_args_free(&a);
-    if (rc == RC_OK)
+    if (rc == RC_OK) {
         json_object_object_add(sb->state, "pid", json_object_new_int64(lc->pid));
+        log_info("sandbox runs as uid %u, cgroup limits:%s%s%s, workspace: %s", (unsigned)lc->uid,
+                 lc->applied & LIMIT_MEMORY ? " memory" : "",
+                 lc->applied & LIMIT_PIDS ? " pids" : "", lc->applied & LIMIT_CPUS ? " cpus" : "",
+                 lc->ws.mounted ? "a filesystem of its own" : "the staged directory");
+    }
     return rc;
 }
 
@@ -553,8 +584,8 @@ local_destroy(struct sandbox *sb)
     bool none = true;
     for (int c = 0; c < CG__MAX; c++)
         none = none && lc->cg.dir[c][0] == '\0';
-    if (none && geteuid() == 0)
-        cg_paths(sb->cfg, sb->job->id, &lc->cg);
+    if (none && caps_missing(LOCAL_CAPS) == 0)
+        cg_paths(sb->cfg, work_name(sb), &lc->cg);
     cg_remove(&lc->cg);
     ws_teardown(&lc->ws);
     /* Only now, with every process of the job gone, may its uid serve another job. */
@@ -583,7 +614,9 @@ local_check(struct sandbox *sb)
     local_probe(sb->cfg, &o);
     if (local_limits_decide(sb->cfg, &o, why, sizeof(why)) != 0)
         return sandbox_fail(sb, "%s", why);
-    if (o.root && uid_check_host(sb->cfg, why, sizeof(why)) != RC_OK)
+    if (o.priv && uid_check_host(sb->cfg, why, sizeof(why)) != RC_OK)
+        return sandbox_fail(sb, "%s", why);
+    if (sb->cfg->network && o.priv && !net_tun_usable(why, sizeof(why)))
         return sandbox_fail(sb, "%s", why);
     return RC_OK;
 }

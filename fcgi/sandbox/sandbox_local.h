@@ -7,7 +7,7 @@
  *                            the host can enforce (pure)
  *   sandbox_local_fs.c       the per-job workspace filesystem (a loop-mounted ext4 image)
  *   sandbox_local_net.c      network = on: the sandbox's own namespace behind slirp4netns
- *   sandbox_local_uid.c      per-job uids: slots, and the range check against host users
+ *   sandbox_walls.c          (shared with docker) per-job uids, the denied system calls
  */
 #ifndef LABBOX_SANDBOX_LOCAL_H
 #define LABBOX_SANDBOX_LOCAL_H
@@ -17,13 +17,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <linux/capability.h>
+
 #include "config.h"
 #include "rc.h"
+#include "sandbox/sandbox_walls.h"
+#include "util/caps.h"
 
 #define BWRAP_PATH     "/usr/bin/bwrap"
 #define SLIRP_PATH     "/usr/bin/slirp4netns"
 #define MKFS_EXT4_PATH "/usr/sbin/mkfs.ext4"
-#define UID_LOCK_DIR   "/run/labbox/uid" /* one lock file per per-job uid, host-wide */
 
 /* The fds bwrap inherits from the child (everything else is closed at exec). */
 enum local_fd {
@@ -72,9 +75,17 @@ size_t local_seccomp_program(bool network, struct sock_filter *prog);
 
 enum cg_mode { CG_NONE, CG_V1, CG_V2 };
 
+/* The capabilities the local backend's walls need (docs/operations.md says what each is
+ * for): without all of them it runs agents as its own user, with no cgroups, no uid of their
+ * own and no workspace filesystem. */
+#define LOCAL_CAPS                                                                                 \
+    (CAPS_BIT(CAP_SYS_ADMIN) | CAPS_BIT(CAP_SETUID) | CAPS_BIT(CAP_SETGID) | CAPS_BIT(CAP_CHOWN) | \
+     CAPS_BIT(CAP_DAC_OVERRIDE) | CAPS_BIT(CAP_KILL))
+
 /* What this host offers, found by cg_probe (and local_probe for the rest). */
 struct local_offer {
-    bool root;          /* euid 0: cgroups, mounts and setuid are possible at all */
+    bool priv;          /* labbox holds LOCAL_CAPS: cgroups, mounts and setuid are possible */
+    char lacks[200];    /* when not: "labbox lacks CAP_..., CAP_..." */
     enum cg_mode mode;  /* which cgroup hierarchy under cgroup_root */
     bool memory, pids;  /* a job's cgroup takes that limit */
     bool cpu;           /* cpu.max (v2) or cfs quota (v1) */
@@ -118,12 +129,15 @@ void cg_remove(struct cg *cg);
 /*** the workspace filesystem (sandbox_local_fs.c) ***/
 
 struct ws {
-    bool mounted;    /* a filesystem of its own is mounted at the work dir */
-    int root_fd;     /* the work dir (its filesystem's root when mounted) */
-    int ws_fd;       /* /workspace */
-    int inputs_fd;   /* O_PATH: the staged inputs, bound read-only over /workspace/inputs */
-    int tmp_fd;      /* /tmp, or -1 (then a tmpfs) */
-    int lock_fd;     /* the staged work dir, flocked while the job lives (reap_orphans) */
+    bool mounted;  /* a filesystem of its own is mounted at the work dir */
+    int root_fd;   /* the work dir (its filesystem's root when mounted) */
+    int ws_fd;     /* /workspace */
+    int inputs_fd; /* O_PATH: the staged inputs, bound read-only over /workspace/inputs */
+    int tmp_fd;    /* /tmp, or -1 (then a tmpfs) */
+    int lock_fd;   /* the staged work dir, flocked while the job lives (reap_orphans) */
+    bool handed;   /* no filesystem of its own: the staged dir was given to uid */
+    uid_t uid;     /* the job's uid and gid */
+    gid_t gid;
     char path[4096]; /* the work dir */
 };
 
@@ -135,7 +149,9 @@ enum rc ws_setup(struct ws *w, const struct config *cfg, const char *work_dir, b
                  uid_t uid, gid_t gid, char *err, size_t errlen) LB_MUST_CHECK;
 /* ws_full: the workspace filesystem has (almost) no space or no inodes left. */
 bool ws_full(const struct ws *w);
-/* ws_teardown: close and unmount (the image goes with its loop device); idempotent. */
+/* ws_teardown: close and unmount (the image goes with its loop device); a staged dir that was
+ * handed to the job's uid is emptied as that uid (whatever modes and sticky bits the agent
+ * left, it owns all it wrote: labbox needs no CAP_FOWNER). Idempotent. */
 void ws_teardown(struct ws *w);
 /* ws_available: loop devices and mkfs.ext4 are there (for the probe); reason in *why. */
 bool ws_available(const char **why);
@@ -152,20 +168,8 @@ struct net {
 enum rc net_start(struct net *n, pid_t pid, uid_t uid, gid_t gid, int64_t deadline_ms, char *err,
                   size_t errlen) LB_MUST_CHECK;
 void net_stop(struct net *n);
-
-/*** per-job uids (sandbox_local_uid.c) ***/
-
-/* uid_take: the first free uid of cfg's range, held by a lock on UID_LOCK_DIR/<uid>.lock
- * (*out_lock, keep it open for the job's life). RC_BUSY when all are taken. */
-enum rc uid_take(const struct config *cfg, uid_t *out_uid, int *out_lock, char *err,
-                 size_t errlen) LB_MUST_CHECK;
-/* uid_range_check: refuse a range that overlaps a user or group of the host or a subordinate
- * id range (the texts of /etc/passwd, /etc/group, /etc/subuid, /etc/subgid; NULL = absent).
- * Pure; the first overlap goes to err. */
-enum rc uid_range_check(uint64_t base, uint64_t count, const char *passwd, const char *group,
-                        const char *subuid, const char *subgid, char *err,
-                        size_t errlen) LB_MUST_CHECK;
-/* uid_check_host: uid_range_check against this host's files. */
-enum rc uid_check_host(const struct config *cfg, char *err, size_t errlen) LB_MUST_CHECK;
+/* net_tun_usable: slirp4netns, as the job's uid, can open /dev/net/tun (it is open to all, or
+ * labbox may make a node of its own: CAP_MKNOD); else false with the reason in why. */
+bool net_tun_usable(char *why, size_t len);
 
 #endif

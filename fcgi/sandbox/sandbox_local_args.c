@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sandbox/sandbox_local.h"
+#include "sandbox/sandbox_walls.h"
 
 /*** the command line ***/
 
@@ -172,94 +173,7 @@ local_args_free(struct local_argv *a)
 #define SECCOMP_ARCH AUDIT_ARCH_AARCH64
 #endif
 
-/* System calls an experiment agent has no use for and that widen the kernel's attack surface:
- * they fail with EPERM. Everything else is allowed (a deny list: agents run arbitrary
- * interpreters and tools). Each entry is guarded, so a libc without one still compiles. */
-static const int denied_syscalls[] = {
-#ifdef SYS_keyctl
-    SYS_keyctl,
-#endif
-#ifdef SYS_add_key
-    SYS_add_key,
-#endif
-#ifdef SYS_request_key
-    SYS_request_key,
-#endif
-#ifdef SYS_bpf
-    SYS_bpf,
-#endif
-#ifdef SYS_perf_event_open
-    SYS_perf_event_open,
-#endif
-#ifdef SYS_userfaultfd
-    SYS_userfaultfd,
-#endif
-#ifdef SYS_io_uring_setup
-    SYS_io_uring_setup,
-#endif
-#ifdef SYS_io_uring_enter
-    SYS_io_uring_enter,
-#endif
-#ifdef SYS_io_uring_register
-    SYS_io_uring_register,
-#endif
-#ifdef SYS_kexec_load
-    SYS_kexec_load,
-#endif
-#ifdef SYS_kexec_file_load
-    SYS_kexec_file_load,
-#endif
-#ifdef SYS_init_module
-    SYS_init_module,
-#endif
-#ifdef SYS_finit_module
-    SYS_finit_module,
-#endif
-#ifdef SYS_delete_module
-    SYS_delete_module,
-#endif
-#ifdef SYS_open_by_handle_at
-    SYS_open_by_handle_at,
-#endif
-#ifdef SYS_name_to_handle_at
-    SYS_name_to_handle_at,
-#endif
-#ifdef SYS_acct
-    SYS_acct,
-#endif
-#ifdef SYS_swapon
-    SYS_swapon,
-#endif
-#ifdef SYS_swapoff
-    SYS_swapoff,
-#endif
-#ifdef SYS_reboot
-    SYS_reboot,
-#endif
-#ifdef SYS_quotactl
-    SYS_quotactl,
-#endif
-#ifdef SYS_lookup_dcookie
-    SYS_lookup_dcookie,
-#endif
-#ifdef SYS_iopl
-    SYS_iopl,
-#endif
-#ifdef SYS_ioperm
-    SYS_ioperm,
-#endif
-#ifdef SYS_ptrace
-    SYS_ptrace,
-#endif
-#ifdef SYS_process_vm_writev
-    SYS_process_vm_writev,
-#endif
-#ifdef SYS_fanotify_init
-    SYS_fanotify_init,
-#endif
-};
-#define NDENIED (sizeof(denied_syscalls) / sizeof(denied_syscalls[0]))
-_Static_assert(2 * NDENIED + 16 <= LOCAL_SECCOMP_MAX, "LOCAL_SECCOMP_MAX too small");
+_Static_assert(2 * WALLS_DENIED_MAX + 16 <= LOCAL_SECCOMP_MAX, "LOCAL_SECCOMP_MAX too small");
 
 #define STMT(code, k)         ((struct sock_filter)BPF_STMT((code), (k)))
 #define JUMP(code, k, jt, jf) ((struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
@@ -273,8 +187,12 @@ size_t
 local_seccomp_program(bool network, struct sock_filter *prog)
 {
 #ifdef SECCOMP_ARCH
-    static const unsigned fam_off[] = {AF_UNIX, AF_INET, AF_INET6};
-    unsigned nfam = network ? 3 : 1;
+    /* The families walls_family_allowed lets through (of those a program can name). */
+    static const unsigned candidates[] = {AF_UNIX, AF_INET, AF_INET6};
+    unsigned fam_off[3], nfam = 0;
+    for (size_t i = 0; i < 3; i++)
+        if (walls_family_allowed(network, candidates[i]))
+            fam_off[nfam++] = candidates[i];
     size_t n = 0;
     prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
     prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0);
@@ -284,9 +202,9 @@ local_seccomp_program(bool network, struct sock_filter *prog)
     prog[n++] = JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
     prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
 #endif
-    for (size_t i = 0; i < NDENIED; i++) {
+    for (size_t i = 0; i < walls_ndenied; i++) {
         /* Equal: fall through to the EPERM return; not equal: jump over it. */
-        prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied_syscalls[i], 0, 1);
+        prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)walls_denied[i].nr, 0, 1);
         prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
     }
     prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 2, 0);

@@ -52,7 +52,7 @@ unsigned
 local_limits_offered(const struct local_offer *o)
 {
     unsigned b = 0;
-    if (!o->root)
+    if (!o->priv)
         return 0;
     if (o->mode != CG_NONE) {
         b |= o->memory ? LIMIT_MEMORY : 0;
@@ -72,7 +72,7 @@ local_limits_decide(const struct config *cfg, const struct local_offer *o, char 
     for (unsigned bit = 1; missing != 0 && bit <= LIMIT__ALL; bit <<= 1) {
         if (!(missing & bit) || used >= errlen)
             continue;
-        const char *why = !o->root                 ? "labbox does not run as root"
+        const char *why = !o->priv                 ? o->lacks
                           : o->why[bit_index(bit)] ? o->why[bit_index(bit)]
                                                    : "not available";
         int k = snprintf(err + used, errlen - used, "%s%s (%s)", used ? "; " : "cannot enforce ",
@@ -202,7 +202,7 @@ cg_probe(const struct config *cfg, struct local_offer *o)
 {
     const char *root = cfg->cgroup_root;
     char dir[256];
-    o->mode = o->root ? mode_of(root) : CG_NONE;
+    o->mode = o->priv ? mode_of(root) : CG_NONE;
     o->memory = o->pids = o->cpu = false;
     const char *none = o->mode == CG_NONE ? "no cgroup hierarchy at cgroup_root" : NULL;
     if (o->mode == CG_V2) {
@@ -220,7 +220,7 @@ cg_probe(const struct config *cfg, struct local_offer *o)
         for (int c = 0; c < 3; c++) {
             (void)snprintf(dir, sizeof(dir), "%s/%s/labbox", root, v1_names[c]);
             *have[c] = (mkdir(dir, 0755) == 0 || errno == EEXIST) && has_file(dir, file[c]) &&
-                       access(dir, W_OK) == 0;
+                       faccessat(AT_FDCWD, dir, W_OK, AT_EACCESS) == 0;
         }
         none = "no writable cgroup v1 hierarchy of that controller";
     }

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/loop.h>
 #include <sched.h>
 #include <stdint.h>
@@ -33,6 +34,7 @@
 #include "log.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_local.h"
+#include "util/caps.h"
 #include "util/fsutil.h"
 
 #define INODE_BYTES  256            /* mkfs -I: room for nanosecond times past 2038 */
@@ -78,7 +80,8 @@ chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
 bool
 ws_available(const char **why)
 {
-    if (access("/dev/loop-control", R_OK | W_OK) != 0) {
+    /* As labbox's effective ids and capabilities (access() would ask for the real uid's). */
+    if (faccessat(AT_FDCWD, "/dev/loop-control", R_OK | W_OK, AT_EACCESS) != 0) {
         *why = "no loop devices (/dev/loop-control)";
         return false;
     }
@@ -131,9 +134,12 @@ make_image(const char *dir, uint64_t size, char *err, size_t errlen)
 static enum rc
 run_mkfs(int img, uint64_t files, char *err, size_t errlen)
 {
-    char inodes[32], dev[32];
+    char inodes[32], dev[32], ext[96];
     (void)snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)files);
     (void)snprintf(dev, sizeof(dev), "/proc/self/fd/%d", img);
+    /* The root is labbox's own: it sets the root's mode without CAP_FOWNER. */
+    (void)snprintf(ext, sizeof(ext), "lazy_itable_init=1,nodiscard,root_owner=%u:%u",
+                   (unsigned)geteuid(), (unsigned)getegid());
     const char *const argv[] = {MKFS_EXT4_PATH,
                                 "-q",
                                 "-F",
@@ -146,7 +152,7 @@ run_mkfs(int img, uint64_t files, char *err, size_t errlen)
                                 "-O",
                                 "^has_journal,^resize_inode",
                                 "-E",
-                                "lazy_itable_init=1,nodiscard,root_owner=0:0",
+                                ext,
                                 "-L",
                                 "workspace",
                                 dev,
@@ -165,6 +171,8 @@ run_mkfs(int img, uint64_t files, char *err, size_t errlen)
             (void)dup2(null, 2);
         }
         (void)fcntl(img, F_SETFD, 0);
+        if (caps_drop_all() != RC_OK) /* mkfs needs none of labbox's */
+            _exit(126);
         /* execve wants char *const[]; it never writes them. */
         execve(argv[0], (char *const *)(uintptr_t)argv, (char *const *)(uintptr_t)envp);
         _exit(127);
@@ -303,7 +311,7 @@ ws_setup(struct ws *w, const struct config *cfg, const char *work_dir, bool enfo
          gid_t gid, char *err, size_t errlen)
 {
     w->root_fd = w->ws_fd = w->inputs_fd = w->tmp_fd = w->lock_fd = -1;
-    w->mounted = false;
+    w->mounted = w->handed = false;
     if ((size_t)snprintf(w->path, sizeof(w->path), "%s", work_dir) >= sizeof(w->path)) {
         (void)snprintf(err, errlen, "the work directory's path is too long");
         return RC_BACKEND;
@@ -325,7 +333,10 @@ ws_setup(struct ws *w, const struct config *cfg, const char *work_dir, bool enfo
     }
     if (!enforce) {
         w->ws_fd = dup(w->root_fd);
-        if (w->ws_fd < 0 || (geteuid() == 0 && chown_tree(w->ws_fd, uid, gid, 0) != RC_OK)) {
+        w->handed = uid != geteuid();
+        w->uid = uid;
+        w->gid = gid;
+        if (w->ws_fd < 0 || (w->handed && chown_tree(w->ws_fd, uid, gid, 0) != RC_OK)) {
             (void)snprintf(err, errlen, "cannot hand the work directory to the sandbox user");
             return RC_BACKEND;
         }
@@ -356,9 +367,42 @@ ws_full(const struct ws *w)
     return avail < FULL_BYTES || avail < size / 64 || (sv.f_files > 0 && sv.f_favail < FULL_FILES);
 }
 
+/* Remove what the agent left in the staged dir dfd (all but the inputs), as its own uid. */
+static void
+scrub_as(int dfd, uid_t uid, gid_t gid)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_errno("fork to empty the work dir");
+        return;
+    }
+    if (pid == 0) {
+        caps_drop_bounding();
+        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0 ||
+            caps_drop_all() != RC_OK)
+            _exit(1);
+        DIR *d = fs_opendir(dfd);
+        struct dirent *de;
+        int failed = d == NULL;
+        while (d != NULL && (de = readdir(d)) != NULL)
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+                strcmp(de->d_name, SANDBOX_INPUTS_DIR) != 0)
+                failed |= fs_rmtree_at(dfd, de->d_name) != RC_OK;
+        _exit(failed);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        log_warn("the agent's files could not all be removed as its uid");
+}
+
 void
 ws_teardown(struct ws *w)
 {
+    if (w->handed && w->root_fd >= 0)
+        scrub_as(w->root_fd, w->uid, w->gid);
+    w->handed = false;
     int *fds[] = {&w->root_fd, &w->ws_fd, &w->inputs_fd, &w->tmp_fd, &w->lock_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (*fds[i] >= 0)

@@ -1,11 +1,11 @@
 /* sandbox_local_net: network = on for the local backend: the sandbox keeps the network
  * namespace of its own that bwrap made, and slirp4netns gives it user-mode NAT.
  *
- * slirp4netns runs as the job's uid, never root (with a /dev/net/tun of its own, in a mount
- * namespace of its own, for hosts where the node is root's alone): it joins the namespace's owning
- * user namespace (the job uid owns it, so it may) and the network namespace, makes tap0 there
- * (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3), and forwards the sandbox's connections
- * from the supervisor's network namespace as ordinary sockets of that uid.
+ * slirp4netns runs as the job's uid with no capability, never root (with a /dev/net/tun of its
+ * own, in a mount namespace of its own, for hosts where the node is root's alone): it joins the
+ * namespace's owning user namespace (the job uid owns it, so it may) and the network namespace,
+ * makes tap0 there (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3), and forwards the sandbox's
+ * connections from the supervisor's network namespace as ordinary sockets of that uid.
  * --disable-host-loopback refuses connections to the host's 127.0.0.0/8 through the gateway,
  * so the sandbox reaches neither labbox's nginx nor engine sockets on loopback; abstract unix
  * sockets belong to their network namespace, so the host's are out of reach too. The host's
@@ -33,7 +33,31 @@
 #include <unistd.h>
 
 #include "sandbox/sandbox_local.h"
+#include "util/caps.h"
 #include "util/clock.h"
+
+#define TUN_PATH "/dev/net/tun"
+
+/* Can any user open /dev/net/tun (Debian's udev makes it 0666)? */
+static bool
+tun_open_to_all(void)
+{
+    struct stat st;
+    return stat(TUN_PATH, &st) == 0 && S_ISCHR(st.st_mode) && (st.st_mode & 0006) == 0006;
+}
+
+bool
+net_tun_usable(char *why, size_t len)
+{
+    if (tun_open_to_all() || caps_missing(CAPS_BIT(CAP_MKNOD)) == 0)
+        return true;
+    (void)snprintf(why, len,
+                   "network = on: %s is not open to every user and labbox lacks CAP_MKNOD to "
+                   "make the sandbox uid a node of its own (make it mode 0666, as udev does, or "
+                   "grant CAP_MKNOD)",
+                   TUN_PATH);
+    return false;
+}
 
 /* bwrap brings the sandbox's loopback up while slirp4netns would configure the same namespace:
  * both touching lo at once makes bwrap fail. Wait in the namespace (as root, before dropping
@@ -82,14 +106,15 @@ slirp_child(int netns, int userns, int ready_w, int exit_r, uid_t uid, gid_t gid
         _exit(126);
     if (!wait_lo_up(3)) /* netns, now at fd 3 */
         _exit(124);
-    /* /dev/net/tun may be root's alone (mode 0600): in a mount namespace of slirp4netns's own,
-     * a node of it only the job's uid can open. */
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-        mount("tmpfs", "/dev/net", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=16k") != 0 ||
-        mknod("/dev/net/tun", S_IFCHR | 0600, makedev(10, 200)) != 0 ||
-        chown("/dev/net/tun", uid, gid) != 0)
+    /* /dev/net/tun may be root's alone (mode 0600; udev makes it 0666): in a mount namespace of
+     * slirp4netns's own, a node of it only the job's uid can open (this needs CAP_MKNOD). */
+    if (!tun_open_to_all() &&
+        (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+         mount("tmpfs", "/dev/net", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=16k") != 0 ||
+         mknod(TUN_PATH, S_IFCHR | 0600, makedev(10, 200)) != 0 || chown(TUN_PATH, uid, gid) != 0))
         _exit(125);
-    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+    caps_drop_bounding();
+    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0 || caps_drop_all() != RC_OK)
         _exit(126);
     const char *const argv[] = {
         SLIRP_PATH,          "--configure",     "--mtu=65520", "--disable-host-loopback",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -83,11 +84,13 @@ fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t len, uns
     }
     (void)fsync(dirfd);
     rc = RC_OK;
-out:
+out:;
+    int e = errno; /* the caller may want to know why: ENOSPC */
     if (fd >= 0)
         close(fd);
     if (rc != RC_OK)
         (void)unlinkat(dirfd, tmp, 0);
+    errno = e;
     return rc;
 }
 
@@ -441,4 +444,19 @@ fs_free_mb(int fd)
     if (fstatvfs(fd, &sv) != 0)
         return UINT64_MAX;
     return (uint64_t)sv.f_bavail * sv.f_frsize / (1024 * 1024);
+}
+
+int
+fs_lock_open(int dirfd, const char *name, unsigned mode)
+{
+    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }

@@ -8,7 +8,8 @@
 
 #include "rc.h"
 
-/* fs_write_atomic: write len bytes to <dirfd>/name via a temp file, fsync, rename, fsync dir. */
+/* fs_write_atomic: write len bytes to <dirfd>/name via a temp file, fsync, rename, fsync dir.
+ * On failure errno says why (ENOSPC: the disk is full). */
 enum rc fs_write_atomic(int dirfd, const char *name, const void *p, size_t len) LB_MUST_CHECK;
 /* fs_write_atomic_mode: the same with the file's permission bits (before the umask). */
 enum rc fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t len,
@@ -46,6 +47,11 @@ enum rc fs_copy_tree_except(int src_dirfd, int dst_dirfd, const char *skip) LB_M
  * entry named skip (NULL: none) is left out. For trusted trees (a job's inputs). RC_CONFLICT
  * when a file exists in dst, RC_TOOBIG beyond 32 levels, RC_IO (logged). */
 enum rc fs_link_tree(int src_dirfd, int dst_dirfd, const char *skip) LB_MUST_CHECK;
+
+/* fs_lock_open: open <dirfd>/name (created with mode, never through a symlink) and take an
+ * exclusive flock without waiting: the fd (CLOEXEC) holding it, or -1 with errno set
+ * (EWOULDBLOCK: someone else holds it). */
+int fs_lock_open(int dirfd, const char *name, unsigned mode);
 
 /* fs_opendir: a DIR stream from the start of dirfd's directory, over a dup of dirfd (dirfd
  * stays the caller's); NULL with errno on failure. Close it with closedir. */

@@ -2,8 +2,11 @@
 #include "util/id.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+
+#include "util/sha256.h"
 
 static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
 
@@ -40,6 +43,18 @@ id_new(char out[ID_LEN + 1])
         got += (size_t)r;
     }
     id_encode(raw, out);
+    return RC_OK;
+}
+
+enum rc
+id_alias(const char *id, char out[ID_LEN + 1])
+{
+    char msg[64];
+    unsigned char md[32];
+    int k = snprintf(msg, sizeof(msg), "labbox work dir\n%s", id);
+    if (k < 0 || (size_t)k >= sizeof(msg) || !sha256_digest(msg, (size_t)k, md))
+        return RC_NOMEM;
+    id_encode(md, out); /* the first 16 bytes */
     return RC_OK;
 }
 

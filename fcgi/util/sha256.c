@@ -51,3 +51,10 @@ sha256_discard(struct sha256 *c)
     EVP_MD_CTX_free(c->ctx);
     c->ctx = NULL;
 }
+
+bool
+sha256_digest(const void *p, size_t len, unsigned char out[32])
+{
+    unsigned int n = 0;
+    return EVP_Digest(p, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
+}

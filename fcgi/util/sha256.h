@@ -17,6 +17,8 @@ bool sha256_init(struct sha256 *c);
 void sha256_update(struct sha256 *c, const void *p, size_t len);
 /* sha256_hex: finish, free the context, and write 64 lowercase hex digits + NUL. */
 void sha256_hex(struct sha256 *c, char out[65]);
+/* sha256_digest: the 32 raw bytes of SHA-256(p); false when libcrypto cannot allocate. */
+bool sha256_digest(const void *p, size_t len, unsigned char out[32]);
 /* sha256_discard: free the context of an unfinished hash (NULL-context safe). */
 void sha256_discard(struct sha256 *c);
 

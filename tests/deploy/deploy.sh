@@ -7,9 +7,11 @@
 # 3. systemd-analyze verify passes on the installed units; the man pages render without
 #    warnings; the sysusers.d file makes the labbox user; the .deb has the same files.
 # 4. A dedicated user (labbox-test-<random>, removed afterwards) runs the installed labbox with
-#    the unit's restrictions emulated (User=, NoNewPrivileges=, CapabilityBoundingSet=,
-#    ProtectSystem=strict, ProtectHome=, PrivateTmp=, PrivateDevices=, ProtectKernelModules=,
-#    ProtectControlGroups=) and the default agent.
+#    the unit's restrictions emulated (User=, SupplementaryGroups=, NoNewPrivileges=,
+#    AmbientCapabilities= and CapabilityBoundingSet= as the unit names them, ProtectSystem=strict
+#    with StateDirectory= and RuntimeDirectory=, ProtectHome=, PrivateTmp=, DevicePolicy= and
+#    DeviceAllow= as a v1 devices cgroup, ProtectKernelModules=) and the default agent, without
+#    allow_unenforced: the job gets its own uid, cgroups and workspace filesystem.
 # 5. Two of the failures issue 12 met: a sandbox_dir left owned by root, and socket_group
 #    www-data without membership. `labbox doctor` (as the service user, under the emulated
 #    unit) reports both with their fixes, and serve refuses to start and says why; after the
@@ -29,10 +31,11 @@ skip() {
     echo "SKIP: $1 is missing"; exit 77
 }
 [ "$(id -u)" = 0 ] || skip "root (the test creates a user)"
-for t in nginx bwrap setpriv unshare useradd userdel usermod curl systemd-analyze systemd-sysusers groff python3 dpkg-deb cpack; do
+for t in nginx bwrap setpriv unshare useradd userdel usermod curl systemd-analyze systemd-sysusers groff python3 dpkg-deb cpack mkfs.ext4; do
     command -v "$t" >/dev/null || skip "$t"
 done
 getent group www-data >/dev/null || skip "the www-data group"
+[ -d /sys/fs/cgroup/devices ] || skip "a v1 devices cgroup hierarchy (to emulate DevicePolicy=)"
 
 prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
 [ -d "$prefix" ] || { echo "deploy: the install prefix $prefix does not exist on this host" >&2; exit 1; }
@@ -43,12 +46,16 @@ passed=0
 ok() { passed=$((passed + 1)); echo "ok - $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+devcg=/sys/fs/cgroup/devices/$user
 cleanup() {
     local rc=$?
     for f in "$tmp"/labbox.pid "$tmp"/nginx-run/nginx.pid; do
         if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
     done
     sleep 0.3
+    if [ -d "$devcg" ]; then
+        for _ in $(seq 100); do rmdir "$devcg" 2>/dev/null && break; sleep 0.1; done
+    fi
     getent passwd "$user" >/dev/null && userdel "$user" 2>/dev/null
     getent group "$user" >/dev/null && groupdel "$user" 2>/dev/null
     if [ $rc != 0 ]; then
@@ -78,7 +85,7 @@ grep -q "^ExecStart=$prefix/bin/labbox serve --config " "$root/lib/systemd/syste
 ok "cmake --install honours DESTDIR and installs the documented layout"
 
 # --- 2.-7. inside a private mount namespace -------------------------------------------------
-export tmp user prefix root src build
+export tmp user prefix root src build devcg
 unshare --mount --propagation private bash -euo pipefail -c '
 ok() { echo "ok - $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -125,15 +132,35 @@ instance = $user
 disk_reserve_mb = 0
 max_file_bytes = 2M
 max_job_bytes = 8M
-# The emulated unit gives labbox no capabilities yet, so the local backend cannot set up
-# cgroups, per-job uids or the workspace filesystem: the operator says so explicitly.
-allow_unenforced = memory pids cpus disk
+workspace_max_mb = 64M
 EOF
 conf=$tmp/etc/labbox.conf
+unit=$prefix/lib/systemd/system/labbox.service
+# The unit'"'"'s capabilities, as setpriv spells them: the same ambient and bounding.
+ambient=$(sed -n "s/^AmbientCapabilities=//p" "$unit")
+[ -n "$ambient" ] && [ "$ambient" = "$(sed -n "s/^CapabilityBoundingSet=//p" "$unit")" ] ||
+    fail "the unit must name the same capabilities ambient and bounding"
+caps=$(for c in $ambient; do c=${c#CAP_}; printf "+%s," "${c,,}"; done)
+caps=${caps%,}
+grep -q "^SupplementaryGroups=www-data$" "$unit" || fail "the unit does not give labbox the output group"
+# DevicePolicy=closed (the pseudo devices) and the unit'"'"'s DeviceAllow= lines, as a devices cgroup.
+grep -q "^DevicePolicy=closed$" "$unit" || fail "the unit has no DevicePolicy=closed"
+allow=("c 1:3 rw" "c 1:5 rw" "c 1:7 rw" "c 1:8 rw" "c 1:9 rw")
+for d in "/dev/loop-control:c 10:237" "block-loop:b 7:*" "/dev/net/tun:c 10:200" "/dev/tty:c 5:0" \
+         "/dev/ptmx:c 5:2" "char-pts:c 136:*"; do
+    grep -q "^DeviceAllow=${d%%:*} rw$" "$unit" || fail "the unit does not allow ${d%%:*}"
+    allow+=("${d#*:} rw")
+done
+mkdir "$devcg"
+echo a > "$devcg/devices.deny"
+for rule in "${allow[@]}"; do echo "$rule" > "$devcg/devices.allow"; done
+mkdir -p -m 0700 /run/labbox/uid
 
 # run_labbox ARGS: labbox ARGS (serve, doctor) as the service user, with what labbox.service
 # imposes emulated in a mount namespace of its own.
 run_labbox() {
+    local inh=$caps bnd=-all,$caps
+    if [ -n "${nocaps:-}" ]; then inh=-all bnd=-all; fi
     exec unshare --mount --propagation private bash -euo pipefail -c "
         # PrivateTmp=yes: fresh /tmp and /var/tmp (the test tree is put back in the new /tmp)
         mount -t tmpfs tmpfs /mnt && mkdir /mnt/keep && mount --bind \"$tmp\" /mnt/keep
@@ -143,33 +170,30 @@ run_labbox() {
         for d in /home /root /run/user; do
             if [ -d \$d ]; then mount -t tmpfs -o mode=0755 tmpfs \$d; fi
         done
-        # PrivateDevices=yes: only the pseudo devices
-        mkdir -p /mnt && mount -t tmpfs -o mode=0755 tmpfs /mnt
-        for d in null zero full random urandom tty; do
-            touch /mnt/\$d && mount --bind /dev/\$d /mnt/\$d
-        done
-        mount --move /mnt /dev
-        mkdir /dev/pts /dev/shm && mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
-        ln -s pts/ptmx /dev/ptmx && ln -s /proc/self/fd /dev/fd && mount -t tmpfs tmpfs /dev/shm
+        # DevicePolicy=closed, DeviceAllow=: the devices cgroup made above (the host'"'"'s /dev)
+        echo \$\$ > \"$devcg/cgroup.procs\"
         # ProtectKernelModules=yes (not ProtectKernelLogs=: its mount over /proc/kmsg makes the
         # kernel refuse bwrap a fresh /proc, see docs/operations.md)
         if [ -d /usr/lib/modules ]; then mount -t tmpfs -o ro tmpfs /usr/lib/modules; fi
-        # ProtectSystem=strict (+ ProtectControlGroups=yes): all read-only but the state dir
-        # (StateDirectory=), the socket dir (RuntimeDirectory=, as labbox binds its socket) and
-        # PrivateTmp='"'"'s /tmp and /var/tmp (systemd keeps those writable under strict)
-        for w in \"$tmp/state\" \"$tmp/run\"; do mount --bind \$w \$w; done
+        # ProtectSystem=strict: all read-only but the API file systems (/sys/fs/cgroup stays
+        # writable: no ProtectControlGroups=), the state dir (StateDirectory=), /run/labbox/uid
+        # (RuntimeDirectory=), the socket dir (as labbox binds its socket) and PrivateTmp='"'"'s
+        # /tmp and /var/tmp (systemd keeps those writable under strict)
+        for w in \"$tmp/state\" \"$tmp/run\" /run/labbox/uid; do mount --bind \$w \$w; done
         awk \"{print \\\$5}\" /proc/self/mountinfo | sort -u | while read -r mp; do
             case \$mp in
-                /proc|/proc/*|/sys|/dev|/dev/*|/tmp|/var/tmp) continue ;;
+                /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp|/var/tmp|/run/labbox/uid) continue ;;
                 \"$tmp/state\"|\"$tmp/state\"/*|\"$tmp/run\") continue ;;
             esac
             mount -o remount,bind,ro \"\$mp\" 2>/dev/null || true
         done
         findmnt -no OPTIONS -T /usr | grep -qw ro || { echo /usr is not read-only >&2; exit 1; }
         findmnt -no OPTIONS -T \"$tmp/state\" | grep -qw rw || { echo the state dir is read-only >&2; exit 1; }
-        # User=, Group=, NoNewPrivileges=yes, CapabilityBoundingSet= (empty)
+        # User=, Group=, SupplementaryGroups= (usermod below), NoNewPrivileges=yes,
+        # AmbientCapabilities=, CapabilityBoundingSet=
         exec setpriv --reuid=\"$user\" --regid=\"$user\" --init-groups --no-new-privs \
-            --bounding-set=-all --inh-caps=-all \"$prefix/bin/labbox\" \"\$@\"
+            --inh-caps=\"$inh\" --ambient-caps=\"$inh\" --bounding-set=\"$bnd\" \
+            \"$prefix/bin/labbox\" \"\$@\"
     " run_labbox "$@"
 }
 
@@ -198,6 +222,14 @@ for want in "^ok   sandbox_dir " "^ok   sandbox      a trivial sandbox ran" "^ok
     grep -q "$want" "$tmp/doctor.out" || fail "doctor after the fixes does not say $want: $(cat "$tmp/doctor.out")"
 done
 ok "after the fixes labbox doctor passes every check, a trivial sandbox and nginx -t included"
+# doctor as the service user but without the capabilities of the unit (runuser): the backend check
+# fails, and its fix says how to run doctor as the unit runs labbox
+(nocaps=1 doctor) > "$tmp/doctor.out" 2>&1 && fail "doctor passed without capabilities: $(cat "$tmp/doctor.out")"
+for want in "^FAIL backend      local: cannot enforce memory (labbox lacks CAP_" \
+            "fix: doctor lacks the capabilities labbox.service gives labbox: .*systemd-run --pipe --wait --collect -p User=$user -p SupplementaryGroups=www-data -p AmbientCapabilities=\"CAP_[A-Z_ ]*\" labbox doctor"; do
+    grep -q "$want" "$tmp/doctor.out" || fail "doctor without capabilities does not say $want: $(cat "$tmp/doctor.out")"
+done
+ok "without the capabilities of the unit, the backend check of doctor says how to run it with them"
 run_labbox serve --config "$conf" > "$tmp/labbox.log" 2>&1 &
 echo $! > "$tmp/labbox.pid"
 for _ in $(seq 200); do [ -S "$tmp/run/labbox.sock" ] && break; sleep 0.05; done
@@ -258,7 +290,12 @@ first=$(python3 -c "import json,sys; o=json.loads(sys.argv[1])[\"outputs\"]; pri
 [ -n "$first" ] || fail "no outputs: $outs"
 code=$(curl -s -o "$tmp/out.bin" -w "%{http_code}" "$url$first")
 [ "$code" = 200 ] && [ -s "$tmp/out.bin" ] || fail "output $first through nginx: HTTP $code"
-ok "a job with the installed default agent succeeds as $user; its outputs come through nginx ($first)"
+walls=$(grep "job=$id .*sandbox runs as uid" "$tmp/labbox.log") || fail "no walls line for $id in the log"
+case $walls in
+    *"uid 18790"*"cgroup limits: memory pids cpus, workspace: a filesystem of its own"*) ;;
+    *) fail "the job ran without every wall: $walls" ;;
+esac
+ok "a job with the installed default agent succeeds as $user, with its own uid, cgroups and workspace; its outputs come through nginx ($first)"
 kill "$(cat "$tmp/labbox.pid")"
 wait "$(cat "$tmp/labbox.pid")" || fail "labbox did not stop cleanly: $(tail -5 "$tmp/labbox.log")"
 kill "$(cat "$tmp/nginx-run/nginx.pid")"

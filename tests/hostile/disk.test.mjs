@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { attack, attackerStack, fs, line, loopsUnder, path, waitFor, upload, CSV } from "./hostile.mjs";
+import { attack, attackerStack, fs, killSupervisor, line, loopsUnder, path, waitFor, workAlias, upload, CSV } from "./hostile.mjs";
 
 describe("disk and inodes", () => {
   let s;
@@ -53,7 +53,7 @@ describe("disk and inodes", () => {
     assert.ok(lines.includes("deep 200"), lines.join("\n"));
     assert.equal(job.state, "succeeded");
     // The supervisor cleans up right after it wrote the terminal state.
-    const work = path.join(s.dir, "sandboxes", id);
+    const work = path.join(s.dir, "sandboxes", workAlias(id));
     for (let i = 0; i < 50 && (fs.existsSync(work) || loopsUnder(path.join(s.dir, "sandboxes")) > 0); i++)
       await new Promise((res) => setTimeout(res, 100));
     assert.ok(!fs.existsSync(work), "the work dir is gone");
@@ -67,15 +67,14 @@ describe("disk and inodes", () => {
     await waitFor(s, r.body.id, (j) => j.state === "running");
     await new Promise((res) => setTimeout(res, 300));
     assert.equal(loopsUnder(path.join(s.dir, "sandboxes")), 1, "the job has its loop device");
-    const p = spawnSync("pkill", ["-KILL", "-f", `supervise.*${r.body.id}`]);
-    assert.equal(p.status, 0);
+    assert.ok(killSupervisor(s, r.body.id), "its supervisor holds the job's lock");
     const job = await waitFor(s, r.body.id, undefined, 30000);
     assert.equal(job.reason, "interrupted");
     for (let i = 0; i < 50 && loopsUnder(path.join(s.dir, "sandboxes")) > 0; i++)
       await new Promise((res) => setTimeout(res, 100));
         assert.equal(loopsUnder(path.join(s.dir, "sandboxes")), 0, "the loop device detached itself");
     // The recovering supervisor writes the terminal state first, then removes the work dir.
-    const work = path.join(s.dir, "sandboxes", r.body.id);
+    const work = path.join(s.dir, "sandboxes", workAlias(r.body.id));
     for (let i = 0; i < 100 && fs.existsSync(work); i++) await new Promise((res) => setTimeout(res, 100));
     assert.ok(!fs.existsSync(work), "the work dir is removed");
   });

@@ -4,7 +4,7 @@
 // (sandbox_local_uid.c).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { attack, attackerStack, fs, getJSON, line, upload, waitFor, CSV } from "./hostile.mjs";
+import { attack, attackerStack, fs, getJSON, line, upload, waitFor, workAlias, CSV } from "./hostile.mjs";
 
 describe("kernel surface", () => {
   let s;
@@ -58,8 +58,8 @@ describe("kernel surface", () => {
       const r = await upload(t, [{ name: "a.csv", data: CSV }], { attack: "cpu-burn", procs: 2, seconds: 3 });
       await waitFor(t, r.body.id, (j) => j.state === "running");
       // The quota is in the job's cgroup while it runs (v1 CFS quota or v2 cpu.max).
-      const v1 = `/sys/fs/cgroup/cpu/labbox/${r.body.id}/cpu.cfs_quota_us`;
-      const v2 = `/sys/fs/cgroup/labbox/${r.body.id}/cpu.max`;
+      const v1 = `/sys/fs/cgroup/cpu/labbox/${workAlias(r.body.id)}/cpu.cfs_quota_us`;
+      const v2 = `/sys/fs/cgroup/labbox/${workAlias(r.body.id)}/cpu.max`;
       const quota = fs.existsSync(v1) ? fs.readFileSync(v1, "utf8").trim()
         : fs.existsSync(v2) ? fs.readFileSync(v2, "utf8").trim().split(" ")[0] : "none";
       assert.equal(quota, "25000", "a quarter of a 100 ms period");

@@ -2,7 +2,7 @@
 # on the local backend; `ctest -L hostile` runs the whole hostile surface.
 find_program(NODE node)
 set(LB_HOSTILE_ENV "LABBOX_BUILD_DIR=${CMAKE_BINARY_DIR}")
-foreach(suite disk kernel names escape results)
+foreach(suite disk kernel names escape results privilege others fulldisk)
   add_test(NAME hostile_${suite}
            COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
   set_tests_properties(hostile_${suite} PROPERTIES LABELS "hostile;integration;local" TIMEOUT 600
@@ -22,3 +22,11 @@ add_test(NAME hostile_outputs
                  ${CMAKE_SOURCE_DIR}/tests/integration/backend.test.mjs)
 set_tests_properties(hostile_outputs PROPERTIES LABELS "hostile;integration;local" TIMEOUT 600
   SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_HOSTILE_ENV};LABBOX_TEST_BACKEND=local")
+# The attacks where the docker backend has the same surface, against podman's Docker API service
+# (LABBOX_TEST_DOCKER_HOST, or one started for the run by scripts/podman-service).
+if(WITH_DOCKER)
+  add_test(NAME hostile_docker
+           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/docker.test.mjs)
+  set_tests_properties(hostile_docker PROPERTIES LABELS "hostile;integration;docker" TIMEOUT 900
+    SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_HOSTILE_ENV}")
+endif()

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { CSV, ROOT, getJSON, logRecords, sleep, startStack, upload, waitFor } from "./harness.mjs";
+import { CSV, ROOT, getJSON, killSupervisor, logRecords, sleep, startStack, upload, waitFor, workAlias } from "./harness.mjs";
 
 const ELF = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.alloc(120)]);
 
@@ -382,8 +382,7 @@ describe("queue, limits and recovery", () => {
       const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 60 });
       await waitFor(s, r.body.id, (j) => j.state === "running");
       const { spawnSync } = await import("node:child_process");
-      const p = spawnSync("pkill", ["-KILL", "-f", `supervise.*${r.body.id}`]);
-      assert.equal(p.status, 0);
+      assert.ok(killSupervisor(s, r.body.id), "its supervisor holds the job's lock");
       const job = await waitFor(s, r.body.id, undefined, 20000);
       assert.equal(job.state, "failed");
       assert.equal(job.reason, "interrupted");
@@ -393,10 +392,11 @@ describe("queue, limits and recovery", () => {
       assert.equal(ps.stdout.trim(), "0");
       // Nothing of the lost sandbox is left: work dir, cgroups.
       // The recovery cleans up right after it wrote the terminal state.
-      for (let i = 0; i < 50 && fs.existsSync(path.join(s.dir, "sandboxes", r.body.id)); i++) await sleep(100);
-      assert.ok(!fs.existsSync(path.join(s.dir, "sandboxes", r.body.id)));
+      const work = path.join(s.dir, "sandboxes", workAlias(r.body.id));
+      for (let i = 0; i < 50 && fs.existsSync(work); i++) await sleep(100);
+      assert.ok(!fs.existsSync(work));
       for (const c of ["memory", "pids", "cpuacct"])
-        assert.ok(!fs.existsSync(`/sys/fs/cgroup/${c}/labbox/${r.body.id}`), c);
+        assert.ok(!fs.existsSync(`/sys/fs/cgroup/${c}/labbox/${workAlias(r.body.id)}`), c);
     } finally {
       await s.stop();
     }

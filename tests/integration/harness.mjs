@@ -1,6 +1,7 @@
 // harness: starts a real labbox stack (nginx + labbox serve, and the backend's service:
 // podman for docker, the fake Modal server for modal) on loopback, for node:test suites.
 import { spawn, spawnSync } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -60,13 +61,18 @@ function waitLine(child, re, ms, what) {
 // Backend services, shared by every stack of one test process.
 const services = {};
 
+// podman here keeps containers on overlay over ext4, which cannot cap a writable layer
+// (StorageOpt size=): the docker backend refuses to run jobs with an uncapped /workspace unless
+// allowed (tests/hostile/docker.test.mjs checks that refusal).
+const DOCKER_WALLS = { LABBOX_ALLOW_UNENFORCED: "disk" };
+
 async function dockerService() {
   if (services.docker) return services.docker;
   const given = process.env.LABBOX_TEST_DOCKER_HOST;
   if (given) {
     // scripts/test started one service for the whole run.
     services.docker = {
-      env: { LABBOX_DOCKER_HOST: given, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest" },
+      env: { LABBOX_DOCKER_HOST: given, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest", ...DOCKER_WALLS },
       host: given,
       stop: () => {},
     };
@@ -79,7 +85,7 @@ async function dockerService() {
   if (r.status !== 0) throw new Error(`podman-service start failed:\n${r.stdout}\n${r.stderr}`);
   const host = r.stdout.trim().split("\n").pop();
   services.docker = {
-    env: { LABBOX_DOCKER_HOST: host, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest" },
+    env: { LABBOX_DOCKER_HOST: host, LABBOX_DOCKER_IMAGE: "localhost/labbox-test:latest", ...DOCKER_WALLS },
     host,
     stop: () => spawnSync(path.join(ROOT, "scripts/podman-service"), ["stop", dir]),
   };
@@ -147,8 +153,9 @@ export async function startStack(opts = {}) {
   const svc = await backendService(backend);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "labbox-it-"));
   fs.chmodSync(dir, 0o711); // the sandbox user must reach sandboxes/ below it
-  const data = path.join(dir, "data");
-  fs.mkdirSync(data);
+  // opts.dataDir: an existing data dir (a small filesystem of the test's, say).
+  const data = opts.dataDir || path.join(dir, "data");
+  if (!opts.dataDir) fs.mkdirSync(data);
   const port = await freePort();
   const sock = path.join(data, "labbox.sock");
   const users = opts.users || null;
@@ -200,11 +207,38 @@ export async function startStack(opts = {}) {
     // those of the test's own sign-in (opts.authHeaders).
     auth: opts.authHeaders || ((user) => (users && user ? { authorization: "Basic " + Buffer.from(`${user}:${users[user]}`).toString("base64") } : {})),
   };
+  // opts.runAs: serve runs as that user with only opts.caps (capability names, as labbox.service
+  // gives them: ambient and bounding set, no new privileges); it owns the data dir.
+  if (opts.runAs) {
+    for (const d of [data, path.join(dir, "sandboxes")]) {
+      fs.mkdirSync(d, { recursive: true });
+      spawnSync("chown", [`${opts.runAs}:${opts.runAs}`, d]);
+    }
+  }
+  // opts.devicesDeny: device rules ("c 10:237 rwm") serve and everything it starts may not
+  // use (a v1 devices cgroup of the stack's own, as a unit's DeviceAllow= would).
+  let devcg = null;
+  if (opts.devicesDeny) {
+    devcg = `/sys/fs/cgroup/devices/${path.basename(dir)}`;
+    fs.mkdirSync(devcg);
+    for (const rule of opts.devicesDeny) fs.writeFileSync(path.join(devcg, "devices.deny"), rule);
+  }
+  const serveCommand = (args) => {
+    let cmd = [...(opts.serveWrap || []), LABBOX, ...args];
+    if (opts.runAs) {
+      const caps = (opts.caps || []).map((c) => `+${c}`).join(",");
+      cmd = ["setpriv", `--reuid=${opts.runAs}`, `--regid=${opts.runAs}`, "--init-groups", "--no-new-privs",
+        ...(caps ? [`--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=-all,${caps}`]
+          : ["--inh-caps=-all", "--bounding-set=-all"]), ...cmd];
+    }
+    if (devcg) cmd = ["sh", "-c", `echo $$ > ${devcg}/cgroup.procs && exec "$@"`, "sh", ...cmd];
+    return [cmd[0], cmd.slice(1)];
+  };
   stack.startServe = async () => {
     const out = fs.openSync(logPath, "a");
     const args = opts.configFile ? ["serve", "--config", opts.configFile] : ["serve"];
-    const argv = [...(opts.serveWrap || []), LABBOX, ...args];
-    stack.serve = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", out, out] });
+    const [cmd, argv] = serveCommand(args);
+    stack.serve = spawn(cmd, argv, { env, stdio: ["ignore", out, out] });
     fs.closeSync(out);
     for (let i = 0; i < 200; i++) {
       if (fs.existsSync(sock)) {
@@ -225,7 +259,14 @@ export async function startStack(opts = {}) {
     stack.serve.kill(signal);
     await done;
   };
-  await stack.startServe();
+  try {
+    await stack.startServe();
+  } catch (e) {
+    // A stack that never served leaves nothing behind (a test may expect the start to fail).
+    if (devcg) try { fs.rmdirSync(devcg); } catch { /* still in use */ }
+    if (!process.env.LABBOX_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   stack.nginx = spawn("nginx", ["-p", path.join(dir, "nginx"), "-c", path.join(dir, "nginx/nginx.conf"),
     "-e", path.join(dir, "nginx/error.log")], { stdio: "ignore" });
   let up = false;
@@ -256,6 +297,7 @@ export async function startStack(opts = {}) {
     stack.nginx.kill("SIGTERM");
     await stack.stopServe();
     await waitSupervisors(data);
+    if (devcg) for (let i = 0; i < 50; i++) { try { fs.rmdirSync(devcg); break; } catch { await sleep(100); } }
     if (!process.env.LABBOX_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
   };
   return stack;
@@ -279,6 +321,47 @@ async function waitSupervisors(data) {
     if (held.length === 0) return;
     await sleep(100);
   }
+}
+
+// supervisorPids: the processes holding the job's lock file open: its supervisor (its id is
+// in no process's argv). Needs root to read other users' /proc/<pid>/fd.
+export function supervisorPids(stack, id) {
+  const lock = path.join(stack.data, "jobs", id, "lock");
+  const pids = [];
+  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    let fds = [];
+    try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      let target = "";
+      try { target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+      if (target === lock) { pids.push(Number(pid)); break; }
+    }
+  }
+  return pids;
+}
+
+// killSupervisor: SIGKILL the job's supervisor; false when none was found.
+export function killSupervisor(stack, id) {
+  const pids = supervisorPids(stack, id);
+  for (const p of pids) {
+    try { process.kill(p, "SIGKILL"); } catch { /* gone meanwhile */ }
+  }
+  return pids.length > 0;
+}
+
+// workAlias: the name of a job's work dir and cgroups (util/id.c id_alias): base32 of the first
+// 16 bytes of SHA-256("labbox work dir\n" + id), never the id itself.
+export function workAlias(id) {
+  const md = crypto.createHash("sha256").update(`labbox work dir\n${id}`).digest().subarray(0, 16);
+  const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  let bits = 0, buf = 0, out = "";
+  for (const b of md) {
+    buf = (buf << 8) | b;
+    bits += 8;
+    while (bits >= 5) { out += alphabet[(buf >> (bits - 5)) & 31]; bits -= 5; }
+    buf &= (1 << bits) - 1;
+  }
+  return out + alphabet[(buf << (5 - bits)) & 31];
 }
 
 // upload: POST /api/jobs with files [{name, data, type}] and optional params, as user; returns

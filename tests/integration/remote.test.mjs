@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
-import { BUILD, CSV, ROOT, backendService, getJSON, logRecords, requireTool, sleep, startStack, stopServices, upload, waitFor } from "./harness.mjs";
+import { BUILD, CSV, ROOT, backendService, getJSON, killSupervisor, logRecords, requireTool, sleep, startStack, stopServices, supervisorPids, upload, waitFor } from "./harness.mjs";
 
 const backend = process.env.LABBOX_TEST_BACKEND || "docker";
 const INSTANCE = `it-${process.pid}`;
@@ -59,7 +59,7 @@ describe(`remote backend ${backend}`, () => {
       if (ticks(await logRecords(stack, id)).length >= 5) break;
       await sleep(50);
     }
-    assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise.*${id}`]).status, 0);
+    assert.ok(killSupervisor(stack, id), "its supervisor holds the job's lock");
     // Also restart serve while no supervisor runs: the new one recovers the job.
     await stack.stopServe();
     await sleep(500);
@@ -93,7 +93,7 @@ describe(`remote backend ${backend}`, () => {
       }
       // serve first, so that no recovery supervisor starts before the agent has ended.
       await s.stopServe();
-      assert.equal(spawnSync("pkill", ["-KILL", "-f", `supervise.*${id}`]).status, 0);
+      assert.ok(killSupervisor(s, id), "its supervisor holds the job's lock");
       await sleep(5500);
       await s.startServe();
       const job = await waitFor(s, id, undefined, 60000);
@@ -101,7 +101,7 @@ describe(`remote backend ${backend}`, () => {
       assert.equal(job.reason, "timeout");
       assert.equal(job.signal, 15, JSON.stringify(job));
       // The supervisor still destroys the sandbox after the terminal state: let it finish.
-      for (let i = 0; i < 200 && spawnSync("pgrep", ["-f", `supervise.*${id}`]).status === 0; i++) await sleep(50);
+      for (let i = 0; i < 200 && supervisorPids(s, id).length > 0; i++) await sleep(50);
     } finally {
       await s.stop();
     }

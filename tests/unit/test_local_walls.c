@@ -28,10 +28,11 @@ reset(void)
 }
 
 static struct local_offer
-offer(bool root, enum cg_mode mode, bool mem, bool pids, bool cpu, bool loop)
+offer(bool priv, enum cg_mode mode, bool mem, bool pids, bool cpu, bool loop)
 {
     struct local_offer o = {
-        .root = root, .mode = mode, .memory = mem, .pids = pids, .cpu = cpu, .loop = loop};
+        .priv = priv, .mode = mode, .memory = mem, .pids = pids, .cpu = cpu, .loop = loop};
+    (void)snprintf(o.lacks, sizeof(o.lacks), "labbox lacks CAP_SYS_ADMIN");
     o.why[0] = mem ? NULL : "no memory controller";
     o.why[1] = pids ? NULL : "no pids controller";
     o.why[2] = cpu ? NULL : "no cpu controller";
@@ -75,11 +76,11 @@ test_limits(void)
     /* No cgroups at all: the controllers' flags do not count. */
     o = offer(true, CG_NONE, true, true, true, true);
     CHECK_INT(local_limits_offered(&o), LIMIT_DISK);
-    /* Not root: nothing can be enforced, whatever the probe saw. */
+    /* Without the capabilities: nothing can be enforced, whatever the probe saw. */
     o = offer(false, CG_V1, true, true, true, true);
     CHECK_INT(local_limits_offered(&o), 0);
     CHECK_INT(local_limits_decide(&cfg, &o, err, sizeof(err)), LIMIT__ALL);
-    CHECK(strstr(err, "not run as root") != NULL);
+    CHECK(strstr(err, "memory (labbox lacks CAP_SYS_ADMIN)") != NULL);
     /* No loop devices: the disk limit is missing unless allowed. */
     o = offer(true, CG_V1, true, true, true, false);
     CHECK_INT(local_limits_decide(&cfg, &o, err, sizeof(err)), LIMIT_DISK);

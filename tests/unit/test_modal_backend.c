@@ -30,6 +30,7 @@
 #include "check.h"
 #include "config.h"
 #include "json.h"
+#include "rpc/modal_store.h"
 #include "util/fsutil.h"
 
 #define OUT_MAX    65536
@@ -1555,6 +1556,33 @@ test_config_key(void)
     config_fini(&cfg);
 }
 
+/* Root running check-config or doctor against labbox's data_dir neither makes the shared store
+ * there (root's 0700 directory would lock labbox out of it) nor uses one. */
+static void
+test_store_owner(void)
+{
+    char dir[64], store[128];
+    struct modal_store *s = NULL;
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_modal_backend: store owner: not root, skipped\n");
+        return;
+    }
+    (void)snprintf(dir, sizeof(dir), "/tmp/lbmodal-owner-XXXXXX");
+    REQUIRE_VOID(mkdtemp(dir) != NULL);
+    REQUIRE_VOID(chown(dir, 65534, 65534) == 0);
+    (void)snprintf(store, sizeof(store), "%s/modal", dir);
+    CHECK_INT(modal_store_open(dir, "http://127.0.0.1:1", "ak-test", "as-test", &s), RC_IO);
+    CHECK(s == NULL);
+    CHECK(access(store, F_OK) != 0);
+    modal_store_close(s);
+    /* a store that someone else made in labbox's own data_dir is not used either */
+    REQUIRE_VOID(chown(dir, 0, 0) == 0);
+    REQUIRE_VOID(mkdir(store, 0700) == 0 && chown(store, 65534, 65534) == 0);
+    CHECK_INT(modal_store_open(dir, "http://127.0.0.1:1", "ak-test", "as-test", &s), RC_IO);
+    modal_store_close(s);
+    CHECK(rmdir(store) == 0 && rmdir(dir) == 0);
+}
+
 int
 main(void)
 {
@@ -1579,6 +1607,7 @@ main(void)
     (void)unsetenv("MODAL_IMAGE_BUILDER_VERSION");
 
     test_config_key();
+    test_store_owner();
     /* LABBOX_TEST_MODAL_SANDBOX_VERSION=1 or 2 runs one family only (for debugging). */
     const char *only = getenv("LABBOX_TEST_MODAL_SANDBOX_VERSION");
     for (int v = 1; v <= 2; v++) {

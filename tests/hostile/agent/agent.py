@@ -19,6 +19,17 @@ each wall held. Attacks:
   http           GET "url" and print the body's first line
   argv           report the number of arguments and the last one
   bad-names      write outputs with bidi/invisible characters in their names and one plain
+  caps           report the capability sets (CapInh CapPrm CapEff CapBnd CapAmb) of every
+                 process the sandbox shows in /proc
+  locked-outputs write outputs the collector cannot read without privileges: mode 000 files,
+                 a mode 000 directory, a sticky world-writable directory; then sleep "seconds"
+  print          print "lines" lines of "width" characters to stdout, as fast as it can
+  write-output   after "seconds", write an output of "mb" MiB (outputs/big.bin)
+  denied         call system calls the sandbox denies (keyctl, bpf, io_uring_setup,
+                 perf_event_open, userfaultfd, ptrace) and unshare(CLONE_NEWUSER); report each
+                 errno ("keyctl EPERM", "unshare-user EPERM") or "ok"
+  find-ids       search every readable /proc/<pid>/{cmdline,environ,mountinfo,cgroup} for each
+                 of "needles"; report "found NEEDLE in FILE" or "found none"
 """
 import ctypes
 import errno
@@ -263,10 +274,98 @@ def report():
     return 0
 
 
+def caps():
+    for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                sets = [ln.split()[1] for ln in f if ln.startswith("Cap")]
+        except OSError:
+            continue
+        say("caps", pid, *sets)
+    return 0
+
+
+def locked_outputs():
+    with open(os.path.join(out, "locked.txt"), "w") as f:
+        f.write("mode 000\n")
+    os.chmod(os.path.join(out, "locked.txt"), 0)
+    d = os.path.join(out, "closed")
+    os.mkdir(d)
+    with open(os.path.join(d, "inside.txt"), "w") as f:
+        f.write("in a mode 000 directory\n")
+    os.chmod(d, 0)
+    t = os.path.join(out, "sticky")
+    os.mkdir(t)
+    with open(os.path.join(t, "s.txt"), "w") as f:
+        f.write("in a sticky directory\n")
+    os.chmod(t, 0o1777)
+    os.chmod("/workspace", 0o500)
+    say("locked")
+    time.sleep(float(P.get("seconds", 0)))
+    return 0
+
+
+def find_ids():
+    found = 0
+    for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
+        for name in ("cmdline", "environ", "mountinfo", "cgroup"):
+            try:
+                with open(f"/proc/{pid}/{name}", "rb") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            for n in P.get("needles", []):
+                if n.encode() in text:
+                    say("found", n, "in", f"/proc/{pid}/{name}")
+                    found += 1
+    if not found:
+        say("found none")
+    return 0
+
+
+def denied():
+    import platform
+    nrs = {"x86_64": {"keyctl": 250, "bpf": 321, "io_uring_setup": 425, "perf_event_open": 298,
+                      "userfaultfd": 323, "ptrace": 101},
+           "aarch64": {"keyctl": 219, "bpf": 280, "io_uring_setup": 425, "perf_event_open": 241,
+                       "userfaultfd": 282, "ptrace": 117}}[platform.machine()]
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name, nr in nrs.items():
+        ctypes.set_errno(0)
+        r = libc.syscall(ctypes.c_long(nr), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))
+        e = ctypes.get_errno()
+        say(name, errno.errorcode.get(e, str(e)) if r == -1 else "ok")
+    ctypes.set_errno(0)
+    r = libc.unshare(0x10000000)
+    e = ctypes.get_errno()
+    say("unshare-user", errno.errorcode.get(e, str(e)) if r == -1 else "ok")
+    return 0
+
+
+def print_lines():
+    row = "x" * int(P.get("width", 1000))
+    for i in range(int(P.get("lines", 1000))):
+        print(i, row)
+    sys.stdout.flush()
+    say("printed")
+    return 0
+
+
+def write_output():
+    time.sleep(float(P.get("seconds", 0)))
+    with open(os.path.join(out, "big.bin"), "wb") as f:
+        for _ in range(int(P.get("mb", 1))):
+            f.write(b"o" * (1 << 20))
+    say("wrote output")
+    return 0
+
+
 attacks = {"fill-disk": fill_disk, "fill-inodes": fill_inodes, "deep-tree": deep_tree,
            "sockets": sockets, "read": read_files, "whoami": whoami, "inotify": inotify,
            "fork-bomb": fork_bomb, "cpu-burn": cpu_burn, "connect": connect, "abstract": abstract,
-           "http": http, "argv": argv, "bad-names": bad_names, "report": report}
+           "http": http, "argv": argv, "bad-names": bad_names, "report": report, "caps": caps,
+           "locked-outputs": locked_outputs, "find-ids": find_ids, "print": print_lines,
+           "write-output": write_output, "denied": denied}
 if attack not in attacks:
     say("unknown attack", attack)
     sys.exit(2)

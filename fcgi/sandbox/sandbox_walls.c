@@ -1,25 +1,139 @@
-/* sandbox_local_uid: a uid of its own for every running job.
+/* sandbox_walls: per-job uids and the denied kernel surface, shared by the local and docker
+ * backends (see sandbox_walls.h).
  *
  * Per-user kernel counters (inotify instances and watches, RLIMIT_NPROC, user namespaces...)
  * are charged to the host uid a sandbox runs as; with one uid for all, one job could use up
  * what the next needs, and signals and files of one job were another's. Each job therefore runs
  * as a uid of [sandbox_uid_base, sandbox_uid_base + sandbox_uid_count), held for the job's life
- * by an flock on UID_LOCK_DIR/<uid>.lock: host-wide, so several labbox instances share the
- * range safely, and released by the kernel when the supervisor ends however it ends (its
- * sandbox dies with it). The range must not overlap any user, group or subordinate id range
- * of the host (uid_range_check).
+ * by an flock on UID_LOCK_DIR/<uid>.lock: host-wide, so several labbox instances (and both
+ * backends) share the range safely, and released by the kernel when the supervisor ends however
+ * it ends. The range must not overlap any user, group or subordinate id range of the host
+ * (uid_range_check).
  */
+#include "sandbox/sandbox_walls.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sandbox/sandbox_local.h"
 #include "util/fsutil.h"
+
+/* Each entry is guarded, so a libc without one still compiles. */
+const struct denied_syscall walls_denied[] = {
+#ifdef SYS_keyctl
+    {"keyctl", SYS_keyctl},
+#endif
+#ifdef SYS_add_key
+    {"add_key", SYS_add_key},
+#endif
+#ifdef SYS_request_key
+    {"request_key", SYS_request_key},
+#endif
+#ifdef SYS_bpf
+    {"bpf", SYS_bpf},
+#endif
+#ifdef SYS_perf_event_open
+    {"perf_event_open", SYS_perf_event_open},
+#endif
+#ifdef SYS_userfaultfd
+    {"userfaultfd", SYS_userfaultfd},
+#endif
+#ifdef SYS_io_uring_setup
+    {"io_uring_setup", SYS_io_uring_setup},
+#endif
+#ifdef SYS_io_uring_enter
+    {"io_uring_enter", SYS_io_uring_enter},
+#endif
+#ifdef SYS_io_uring_register
+    {"io_uring_register", SYS_io_uring_register},
+#endif
+#ifdef SYS_kexec_load
+    {"kexec_load", SYS_kexec_load},
+#endif
+#ifdef SYS_kexec_file_load
+    {"kexec_file_load", SYS_kexec_file_load},
+#endif
+#ifdef SYS_init_module
+    {"init_module", SYS_init_module},
+#endif
+#ifdef SYS_finit_module
+    {"finit_module", SYS_finit_module},
+#endif
+#ifdef SYS_delete_module
+    {"delete_module", SYS_delete_module},
+#endif
+#ifdef SYS_open_by_handle_at
+    {"open_by_handle_at", SYS_open_by_handle_at},
+#endif
+#ifdef SYS_name_to_handle_at
+    {"name_to_handle_at", SYS_name_to_handle_at},
+#endif
+#ifdef SYS_acct
+    {"acct", SYS_acct},
+#endif
+#ifdef SYS_swapon
+    {"swapon", SYS_swapon},
+#endif
+#ifdef SYS_swapoff
+    {"swapoff", SYS_swapoff},
+#endif
+#ifdef SYS_reboot
+    {"reboot", SYS_reboot},
+#endif
+#ifdef SYS_quotactl
+    {"quotactl", SYS_quotactl},
+#endif
+#ifdef SYS_lookup_dcookie
+    {"lookup_dcookie", SYS_lookup_dcookie},
+#endif
+#ifdef SYS_iopl
+    {"iopl", SYS_iopl},
+#endif
+#ifdef SYS_ioperm
+    {"ioperm", SYS_ioperm},
+#endif
+#ifdef SYS_ptrace
+    {"ptrace", SYS_ptrace},
+#endif
+#ifdef SYS_process_vm_writev
+    {"process_vm_writev", SYS_process_vm_writev},
+#endif
+#ifdef SYS_fanotify_init
+    {"fanotify_init", SYS_fanotify_init},
+#endif
+};
+const size_t walls_ndenied = sizeof(walls_denied) / sizeof(walls_denied[0]);
+_Static_assert(sizeof(walls_denied) / sizeof(walls_denied[0]) <= WALLS_DENIED_MAX,
+               "WALLS_DENIED_MAX too small");
+
+bool
+walls_family_allowed(bool network, unsigned family)
+{
+    return family == AF_UNIX || (network && (family == AF_INET || family == AF_INET6));
+}
+
+/* The lock file of uid: opened (created) and flocked without waiting; -1 if taken or on error
+ * (errno says which: EWOULDBLOCK when taken). */
+static int
+lock_uid(uint64_t uid, char *path, size_t len)
+{
+    (void)snprintf(path, len, UID_LOCK_DIR "/%llu.lock", (unsigned long long)uid);
+    return fs_lock_open(AT_FDCWD, path, 0600);
+}
+
+int
+uid_hold(uid_t uid)
+{
+    char path[128];
+    return lock_uid(uid, path, sizeof(path));
+}
 
 enum rc
 uid_take(const struct config *cfg, uid_t *out_uid, int *out_lock, char *err, size_t errlen)
@@ -32,18 +146,16 @@ uid_take(const struct config *cfg, uid_t *out_uid, int *out_lock, char *err, siz
     }
     for (uint64_t i = 0; i < cfg->sandbox_uid_count; i++) {
         uint64_t uid = cfg->sandbox_uid_base + i;
-        (void)snprintf(path, sizeof(path), UID_LOCK_DIR "/%llu.lock", (unsigned long long)uid);
-        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            (void)snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-            return RC_BACKEND;
-        }
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        int fd = lock_uid(uid, path, sizeof(path));
+        if (fd >= 0) {
             *out_uid = (uid_t)uid;
             *out_lock = fd;
             return RC_OK;
         }
-        close(fd);
+        if (errno != EWOULDBLOCK) {
+            (void)snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+            return RC_BACKEND;
+        }
     }
     (void)snprintf(err, errlen, "all %llu sandbox uids from %llu are in use",
                    (unsigned long long)cfg->sandbox_uid_count,
