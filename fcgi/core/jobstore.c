@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -386,14 +385,11 @@ parse_json(const char *text, size_t len, json_type want, json_object **out)
     return RC_OK;
 }
 
-enum rc
-jobstore_load(int dirfd, struct job *out)
+/* load_text: a record read whole (text: rc says how the read went) into *out. */
+static enum rc
+load_text(struct job *out, enum rc rc, char *text, size_t len)
 {
-    char *text = NULL;
-    size_t len = 0;
     json_object *o = NULL;
-    jobstore_job_init(out);
-    enum rc rc = fs_read_all(dirfd, LAYOUT_RECORD, JOB_JSON_MAX, &text, &len);
     if (rc == RC_OK)
         rc = parse_json(text, len, json_type_object, &o);
     if (rc == RC_OK)
@@ -405,6 +401,16 @@ jobstore_load(int dirfd, struct job *out)
     json_object_put(o);
     free(text);
     return rc;
+}
+
+enum rc
+jobstore_load(int dirfd, struct job *out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    jobstore_job_init(out);
+    enum rc rc = fs_read_all(dirfd, LAYOUT_RECORD, JOB_JSON_MAX, &text, &len);
+    return load_text(out, rc, text, len);
 }
 
 /* The bytes of the regular files below dirfd (symlinks are not followed), the record aside. */
@@ -1221,22 +1227,73 @@ jobstore_has_params(int dirfd)
     return has;
 }
 
-enum rc
-jobstore_watch(const struct jobstore *js, const char *id, int ino)
-{
-    char path[PATH_MAX];
-    int k = snprintf(path, sizeof(path), "%s/%s/%s", js->cfg->data_dir, LAYOUT_JOBS, id);
-    if (k <= 0 || (size_t)k >= sizeof(path) ||
-        inotify_add_watch(ino, path, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
-        return RC_IO;
-    k = snprintf(path, sizeof(path), "%s/%s/%s/%s", js->cfg->data_dir, LAYOUT_JOBS, id, LAYOUT_LOG);
-    if (k <= 0 || (size_t)k >= sizeof(path) || inotify_add_watch(ino, path, IN_MODIFY) < 0)
-        return RC_IO;
-    return RC_OK;
-}
-
 bool
 jobstore_event_is_record(const char *name)
 {
     return strcmp(name, LAYOUT_RECORD) == 0;
+}
+
+/*** the record's identity ***/
+
+/* ident_of: the handle of path (relative to dirfd; "" with AT_EMPTY_PATH for dirfd itself). */
+static enum rc
+ident_of(int dirfd, const char *path, int flags, struct jobstore_ident *out)
+{
+    union {
+        struct file_handle fh;
+        unsigned char buf[sizeof(struct file_handle) + JOBSTORE_IDENT_MAX];
+    } u;
+    memset(out, 0, sizeof(*out));
+    u.fh.handle_bytes = JOBSTORE_IDENT_MAX;
+    if (name_to_handle_at(dirfd, path, &u.fh, &out->mount_id, flags) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return RC_NOTFOUND;
+        if (errno == EOPNOTSUPP || errno == EOVERFLOW)
+            return RC_UNSUPPORTED;
+        return RC_IO;
+    }
+    out->type = u.fh.handle_type;
+    out->len = u.fh.handle_bytes;
+    memcpy(out->handle, u.fh.f_handle, out->len);
+    return RC_OK;
+}
+
+enum rc
+jobstore_record_ident(const struct jobstore *js, const char *id, struct jobstore_ident *out)
+{
+    char path[ID_LEN + sizeof("/" LAYOUT_RECORD)];
+    memset(out, 0, sizeof(*out));
+    if (id == NULL || !id_is_valid(id, strlen(id)))
+        return RC_NOTFOUND;
+    (void)snprintf(path, sizeof(path), "%s/%s", id, LAYOUT_RECORD); /* fits: the id's length */
+    return ident_of(js->jobs_fd, path, 0, out);
+}
+
+enum rc
+jobstore_load_ident(int dirfd, struct job *out, struct jobstore_ident *ident)
+{
+    char *text = NULL;
+    size_t len = 0;
+    jobstore_job_init(out);
+    memset(ident, 0, sizeof(*ident));
+    int fd = openat(dirfd, LAYOUT_RECORD, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? RC_NOTFOUND : load_text(out, RC_IO, NULL, 0);
+    /* The handle of the file opened, not of the name: the name may have moved on meanwhile. */
+    enum rc rc = ident_of(fd, "", AT_EMPTY_PATH, ident);
+    if (rc == RC_UNSUPPORTED)
+        rc = RC_OK;
+    if (rc == RC_OK)
+        rc = fs_read_fd(fd, JOB_JSON_MAX, &text, &len);
+    close(fd);
+    if (rc != RC_OK)
+        memset(ident, 0, sizeof(*ident));
+    return load_text(out, rc, text, len);
+}
+
+bool
+jobstore_ident_equal(const struct jobstore_ident *a, const struct jobstore_ident *b)
+{
+    return a->len > 0 && a->len == b->len && a->type == b->type && a->mount_id == b->mount_id &&
+           memcmp(a->handle, b->handle, a->len) == 0;
 }

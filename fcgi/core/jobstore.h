@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <sys/inotify.h>
+
 #include <json-c/json.h>
 
 #include "config.h"
@@ -302,11 +304,40 @@ enum rc jobstore_params_read(int dirfd, char **out, size_t *out_len) LB_MUST_CHE
 /* jobstore_has_params: did the job come with params (inputs/params.json)? */
 bool jobstore_has_params(int dirfd);
 
-/* jobstore_watch: add inotify watches on ino for a job's record (replaced or the job deleted)
- * and its log (appended). */
-enum rc jobstore_watch(const struct jobstore *js, const char *id, int ino) LB_MUST_CHECK;
+/*** watching and caching a job ***/
+
+/* The inotify events that mean a job's record was replaced (watching its directory; the name
+ * is the record's when jobstore_event_is_record says so) and that its log grew (watching
+ * log.jsonl). */
+#define JOBSTORE_RECORD_EVENTS (IN_MOVED_TO | IN_CREATE)
+#define JOBSTORE_LOG_EVENTS    IN_MODIFY
 /* jobstore_event_is_record: does an inotify event with this name (in the job dir) concern the
  * record? */
 bool jobstore_event_is_record(const char *name);
+
+/* The identity of the file a job's record is in: its file handle (name_to_handle_at(2): inode
+ * number and generation on ext4, xfs, btrfs and tmpfs) and its mount. job.json is only ever
+ * replaced whole by a rename, never written in place, and a file handle never names another
+ * file later (the contract of exportable filesystems, which NFS relies on), so two equal
+ * identities mean the same bytes, even when the inode number was reused. len 0: the
+ * filesystem gives no handles (overlayfs, some FUSE): such an identity equals nothing. */
+#define JOBSTORE_IDENT_MAX 64 /* bytes of a handle kept; longer ones count as none */
+struct jobstore_ident {
+    int mount_id;
+    int type;
+    unsigned len;
+    unsigned char handle[JOBSTORE_IDENT_MAX];
+};
+
+/* jobstore_record_ident: the identity of job id's record now, for one path walk and no read.
+ * RC_NOTFOUND for an unknown job (or malformed id); RC_UNSUPPORTED (len 0) when the
+ * filesystem gives no handles; RC_IO. */
+enum rc jobstore_record_ident(const struct jobstore *js, const char *id,
+                              struct jobstore_ident *out) LB_MUST_CHECK;
+/* jobstore_load_ident: jobstore_load, and the identity of the very file it read (len 0 when
+ * the filesystem gives none). */
+enum rc jobstore_load_ident(int dirfd, struct job *out, struct jobstore_ident *ident) LB_MUST_CHECK;
+/* jobstore_ident_equal: the same record file (never true for len 0). */
+bool jobstore_ident_equal(const struct jobstore_ident *a, const struct jobstore_ident *b);
 
 #endif

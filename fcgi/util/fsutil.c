@@ -101,13 +101,20 @@ fs_read_all(int dirfd, const char *name, size_t max, char **out, size_t *out_len
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? RC_NOTFOUND : RC_IO;
+    enum rc rc = fs_read_fd(fd, max, out, out_len);
+    close(fd);
+    return rc;
+}
+
+enum rc
+fs_read_fd(int fd, size_t max, char **out, size_t *out_len)
+{
+    *out = NULL;
     enum rc rc = RC_OK;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
-    if (buf == NULL) {
-        rc = RC_NOMEM;
-        goto out;
-    }
+    if (buf == NULL)
+        return RC_NOMEM;
     for (;;) {
         if (n == cap) {
             if (cap >= max + 1) {
@@ -145,7 +152,6 @@ fs_read_all(int dirfd, const char *name, size_t max, char **out, size_t *out_len
     buf = NULL;
 out:
     free(buf);
-    close(fd);
     return rc;
 }
 

@@ -19,6 +19,8 @@ enum rc fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t 
  * NUL-terminated heap buffer the caller frees. RC_NOTFOUND if absent. */
 enum rc fs_read_all(int dirfd, const char *name, size_t max, char **out,
                     size_t *out_len) LB_MUST_CHECK;
+/* fs_read_fd: the same from an open fd, from its current offset to the end. */
+enum rc fs_read_fd(int fd, size_t max, char **out, size_t *out_len) LB_MUST_CHECK;
 
 /* fs_rmtree_at: remove <dirfd>/name and everything below it, at any depth and path length,
  * never following symlinks and never entering another filesystem mounted inside. Missing is
