@@ -1,13 +1,14 @@
 /* jobcache: status reads from memory: per job, the record as last read and the view rendered
  * from it, used for as long as the record's file is the same one.
  *
- * Validation. job.json is only ever replaced whole by a rename (jobstore.h), so the record is
- * current exactly when the file behind the name is the file that was read. jobcache_get asks
- * for the identity of the file behind the name (jobstore_record_ident: one path walk, no open,
- * no read, no parse) and compares it with the identity of the file the entry was read from
- * (taken from the open file, not the name: jobstore_load_ident). A read that begins after a
- * change (a state written, a cancel, a delete: the job dir leaves jobs/) sees the change. On a
- * filesystem without file handles nothing is kept: every read loads the record.
+ * Validation. job.json is replaced whole by a rename (or, a full disk's last resort, rewritten
+ * in place), so the record is current exactly when the file behind the name is the file that
+ * was read, unchanged. jobcache_get asks for the identity of the file behind the name
+ * (jobstore_record_ident: its handle, ctime and size; no open, no read, no parse) and compares
+ * it with the identity of the file the entry was read from (taken from the open file, not the
+ * name: jobstore_load_ident). A read that begins after a change (a state written, a cancel, a
+ * delete: the job dir leaves jobs/) sees the change. On a filesystem without file handles
+ * nothing is kept: every read loads the record.
  *
  * What an entry holds is immutable: the record (without the backend's private state) and the
  * text the caller's render function made from it at load time (NULL when the view has live

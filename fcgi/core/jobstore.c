@@ -1235,7 +1235,8 @@ jobstore_event_is_record(const char *name)
 
 /*** the record's identity ***/
 
-/* ident_of: the handle of path (relative to dirfd; "" with AT_EMPTY_PATH for dirfd itself). */
+/* ident_of: the handle, ctime and size of path (relative to dirfd; "" with AT_EMPTY_PATH for
+ * dirfd itself). The handle first: a change between the two calls makes a mismatch later. */
 static enum rc
 ident_of(int dirfd, const char *path, int flags, struct jobstore_ident *out)
 {
@@ -1252,9 +1253,14 @@ ident_of(int dirfd, const char *path, int flags, struct jobstore_ident *out)
             return RC_UNSUPPORTED;
         return RC_IO;
     }
+    struct stat st;
+    if (fstatat(dirfd, path, &st, flags | AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? RC_NOTFOUND : RC_IO;
     out->type = u.fh.handle_type;
     out->len = u.fh.handle_bytes;
     memcpy(out->handle, u.fh.f_handle, out->len);
+    out->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    out->size = (int64_t)st.st_size;
     return RC_OK;
 }
 
@@ -1279,7 +1285,8 @@ jobstore_load_ident(int dirfd, struct job *out, struct jobstore_ident *ident)
     int fd = openat(dirfd, LAYOUT_RECORD, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? RC_NOTFOUND : load_text(out, RC_IO, NULL, 0);
-    /* The handle of the file opened, not of the name: the name may have moved on meanwhile. */
+    /* The identity of the file opened, not of the name (it may have moved on meanwhile), taken
+     * before the read: a rewrite in place during the read makes a later mismatch, not a match. */
     enum rc rc = ident_of(fd, "", AT_EMPTY_PATH, ident);
     if (rc == RC_UNSUPPORTED)
         rc = RC_OK;
@@ -1295,5 +1302,6 @@ bool
 jobstore_ident_equal(const struct jobstore_ident *a, const struct jobstore_ident *b)
 {
     return a->len > 0 && a->len == b->len && a->type == b->type && a->mount_id == b->mount_id &&
+           a->ctime_ns == b->ctime_ns && a->size == b->size &&
            memcmp(a->handle, b->handle, a->len) == 0;
 }

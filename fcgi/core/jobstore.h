@@ -315,21 +315,25 @@ bool jobstore_has_params(int dirfd);
  * record? */
 bool jobstore_event_is_record(const char *name);
 
-/* The identity of the file a job's record is in: its file handle (name_to_handle_at(2): inode
- * number and generation on ext4, xfs, btrfs and tmpfs) and its mount. job.json is only ever
- * replaced whole by a rename, never written in place, and a file handle never names another
- * file later (the contract of exportable filesystems, which NFS relies on), so two equal
- * identities mean the same bytes, even when the inode number was reused. len 0: the
- * filesystem gives no handles (overlayfs, some FUSE): such an identity equals nothing. */
+/* The identity of the file a job's record is in, and of its contents: its file handle
+ * (name_to_handle_at(2): inode number and generation on ext4, xfs, btrfs and tmpfs), its mount,
+ * its ctime and size. job.json is replaced whole by a rename, and a file handle never names
+ * another file later (the contract of exportable filesystems, which NFS relies on), so a
+ * replaced record has another handle even when its inode number was reused; a record rewritten
+ * in place (a full disk's last resort) has a later ctime (fine-grained once read, on kernels
+ * with multigrain timestamps; else at the clock tick) or another size. len 0: the filesystem
+ * gives no handles (overlayfs, some FUSE): such an identity equals nothing. */
 #define JOBSTORE_IDENT_MAX 64 /* bytes of a handle kept; longer ones count as none */
 struct jobstore_ident {
     int mount_id;
     int type;
     unsigned len;
     unsigned char handle[JOBSTORE_IDENT_MAX];
+    int64_t ctime_ns;
+    int64_t size;
 };
 
-/* jobstore_record_ident: the identity of job id's record now, for one path walk and no read.
+/* jobstore_record_ident: the identity of job id's record now, for two path walks and no read.
  * RC_NOTFOUND for an unknown job (or malformed id); RC_UNSUPPORTED (len 0) when the
  * filesystem gives no handles; RC_IO. */
 enum rc jobstore_record_ident(const struct jobstore *js, const char *id,

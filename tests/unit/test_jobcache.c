@@ -1,5 +1,6 @@
 /* test_jobcache: status reads from the cache are never stale: a record replaced (even a
- * thousand times by records of the same size, so inode numbers are reused), a deleted job, a
+ * hundred times by records of the same size, so inode numbers are reused, or rewritten in
+ * place), a deleted job, a
  * queued job rendered per read; repeated reads of an unchanged record do not load it; readers
  * in threads while a writer replaces the record never see an older record than the one before
  * their read began. */
@@ -121,6 +122,23 @@ test_fresh(struct jobstore *js, struct jobcache *c)
     CHECK(ref.text != NULL && ref.len == 11 && memcmp(ref.text, "detail 0199", 11) == 0);
     jobcache_put(&ref);
     jobcache_put(&ref); /* an empty ref */
+
+    /* Rewritten in place (a full disk's last resort, same size): the ctime tells. The pause
+     * puts the write in a later clock tick on kernels without fine-grained timestamps. */
+    CHECK_STR(get(c, job.id, buf, sizeof(buf)), "changed");
+    usleep(20000);
+    char *text = NULL;
+    size_t tlen = 0;
+    REQUIRE_VOID(fs_read_all(dfd, "job.json", 1 << 20, &text, &tlen) == RC_OK);
+    char *at = strstr(text, "changed");
+    REQUIRE_VOID(at != NULL);
+    memcpy(at, "CHANGED", 7);
+    int rfd = openat(dfd, "job.json", O_WRONLY);
+    CHECK(rfd >= 0 && pwrite(rfd, text, tlen, 0) == (ssize_t)tlen);
+    if (rfd >= 0)
+        close(rfd);
+    free(text);
+    CHECK_STR(get(c, job.id, buf, sizeof(buf)), "CHANGED");
 
     /* Deleted: gone at once, and again. */
     close(dfd);
