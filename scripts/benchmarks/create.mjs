@@ -69,7 +69,7 @@ function statuses(file, from) {
 export async function create(ctx) {
   const { opt } = ctx;
   const stack = await startStack({ agentCommand: "sleep 3600", uploadRate: "1000000r/s",
-    config: { max_queue: 1000000, max_concurrent: 1, wall_timeout: 3600 } });
+    config: { max_queue: 1000000, max_concurrent: 1, wall_timeout: 3600, identity: "none" } });
   let bench = null;
   try {
     bench = await startBenchNginx(path.join(ctx.tmp, "create-nginx"));
