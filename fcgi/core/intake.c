@@ -142,8 +142,7 @@ intake_file_end(struct intake *in)
     in->fd = -1;
     sha256_hex(&in->sha, hex);
     enum rc rc = filetype_detect_fd(fd, type, sizeof(type));
-    if (rc == RC_OK && fdatasync(fd) != 0)
-        rc = RC_IO;
+    fs_writeback(fd, 0, 0); /* the rest of it, now: publishing syncs the stage */
     close(fd);
     if (rc != RC_OK)
         return intake_refuse(in, RC_IO, INTAKE_INTERNAL, in->name, "the server could not check %s",

@@ -4,13 +4,15 @@
  *   job.json       the record (struct job), replaced atomically; bounded in size
  *   .job.json.spare  blocks reserved for the record while the job is unfinished: when the disk
  *                  is full the record goes there (and is renamed over job.json)
- *   log.jsonl      the append-only log (jobs/joblog.h); byte offsets are event ids
+ *   log.jsonl      the append-only log (jobs/joblog.h); byte offsets are event ids; made when
+ *                  first opened (jobstore_log_open)
  *   inputs/        the uploaded files at their relative paths (and params.json)
  *   outputs/       the collected outputs; outputs.tmp/ while they are being collected
  *   outputs.json   the outputs index [{path, size, type}], written before the terminal state
  *   outputs.zip    every output in one zip, built once (at collection, or on first request)
  *   inputs.zip     every input (and params.json) in one zip, built likewise
- *   lock           flock(LOCK_EX) held by the job's supervisor for its whole life
+ *   lock           flock(LOCK_EX) held by the job's supervisor for its whole life; made when
+ *                  first taken
  *   cancel         exists once a cancel was requested
  * <data>/tmp/      upload staging dirs (up-<id>) and jobs being deleted (del-<id>); emptied at
  *                  start-up
@@ -43,17 +45,19 @@
 #include "jobs/jobstate.h"
 #include "rc.h"
 #include "sandbox/sandbox.h"
+#include "util/fsutil.h"
 
 #define JOB_DETAIL_MAX  512 /* bytes of a job's detail text, NUL included */
 #define JOB_BACKEND_MAX 16  /* bytes of a backend name, NUL included */
 #define JOB_OWNER_MAX   129 /* bytes of an owner's name, NUL included */
 
 struct jobstore {
-    const struct config *cfg; /* borrowed */
-    int data_fd;              /* <data> */
-    int jobs_fd;              /* <data>/jobs */
-    int tmp_fd;               /* <data>/tmp */
-    gid_t share_gid;          /* the output group nginx reads through; (gid_t)-1 = none */
+    const struct config *cfg;   /* borrowed */
+    int data_fd;                /* <data> */
+    int jobs_fd;                /* <data>/jobs */
+    int tmp_fd;                 /* <data>/tmp */
+    gid_t share_gid;            /* the output group nginx reads through; (gid_t)-1 = none */
+    struct fs_group *jobs_sync; /* fsyncs of jobs/ shared by the uploads that publish at once */
 };
 
 /*** the record ***/
@@ -216,8 +220,9 @@ bool jobstore_input_is_reserved(const char *name);
 /* jobstore_stage_write_params: the params text as inputs/params.json. */
 enum rc jobstore_stage_write_params(struct jobstore_stage *st, const char *text,
                                     size_t len) LB_MUST_CHECK;
-/* jobstore_stage_publish: write job's record, the empty log and lock, make it all durable and
- * rename the dir to jobs/<id>. On success the stage is spent (its fds closed). */
+/* jobstore_stage_publish: write job's record, make the stage durable and
+ * rename the dir to jobs/<id>, durably: once it returns RC_OK the job survives a power cut
+ * (docs/architecture.md, "Durability"). On success the stage is spent (its fds closed). */
 enum rc jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st,
                                const struct job *job) LB_MUST_CHECK;
 /* jobstore_stage_abort: remove whatever was staged; safe on a spent or empty stage. */
@@ -243,7 +248,8 @@ enum jobstore_log_mode {
     JOBSTORE_LOG_APPEND, /* O_APPEND writes, created if needed (the supervisor) */
     JOBSTORE_LOG_REPAIR, /* read and write, to cut a torn last record (recovery) */
 };
-/* jobstore_log_open: log.jsonl in the given mode; -1 on error (logged). */
+/* jobstore_log_open: log.jsonl in the given mode (created empty if missing); -1 on error
+ * (logged). */
 int jobstore_log_open(int dirfd, enum jobstore_log_mode mode);
 
 /* jobstore_inputs_open / jobstore_outputs_open: O_DIRECTORY fds of inputs/ and outputs/; -1
