@@ -451,6 +451,11 @@ describe("status reads are never stale", () => {
     const stops = [warm(s, a.body.id), warm(s, b.body.id), warm(s, c.body.id)];
     try {
       assert.equal((await getJSON(s, `/api/jobs/${c.body.id}`)).body.queue_position, 2);
+      // A queued job's log is empty, not missing (it is made when first opened).
+      const ql = await fetch(`${s.url}/api/jobs/${c.body.id}/logs?format=ndjson`);
+      assert.equal(ql.status, 200);
+      assert.equal(ql.headers.get("log-offset"), "0");
+      assert.equal(await ql.text(), "");
       // A queued job is canceled by the request itself: the next read says so.
       assert.equal((await fetch(`${s.url}/api/jobs/${b.body.id}/cancel`, { method: "POST" })).status, 202);
       const gb = (await getJSON(s, `/api/jobs/${b.body.id}`)).body;
