@@ -524,17 +524,37 @@ save_reserved(int dirfd, const char *s, size_t len)
     return rc;
 }
 
+/* write_new: a new file name in dirfd holding len bytes of p, its writeback started; not
+ * synced (the stage is synced whole before it is published). */
 static enum rc
-write_record(int dirfd, const struct job *job)
+write_new(int dirfd, const char *name, const char *p, size_t len, mode_t mode)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    enum rc rc = fd >= 0 ? fs_write_all(fd, p, len) : RC_IO;
+    if (rc == RC_OK)
+        fs_writeback(fd, 0, 0);
+    else
+        log_errno("write %s", name);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* write_record: job's record as job.json, replacing the one there atomically (into the spare
+ * when the disk is full), or, fresh (a stage's first record: nobody reads the stage, which
+ * appears whole), written as a new file. */
+static enum rc
+write_record(int dirfd, const struct job *job, bool fresh)
 {
     json_object *o = record_json(job);
     if (o == NULL)
         return RC_NOMEM;
     size_t len = 0;
     const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    enum rc rc =
-        s == NULL ? RC_NOMEM : fs_write_atomic_mode(dirfd, LAYOUT_RECORD, s, len, MODE_PRIVATE);
-    if (rc == RC_IO && (errno == ENOSPC || errno == EDQUOT))
+    enum rc rc = s == NULL ? RC_NOMEM
+                 : fresh   ? write_new(dirfd, LAYOUT_RECORD, s, len, MODE_PRIVATE)
+                           : fs_write_atomic_mode(dirfd, LAYOUT_RECORD, s, len, MODE_PRIVATE);
+    if (rc == RC_IO && !fresh && (errno == ENOSPC || errno == EDQUOT))
         rc = save_reserved(dirfd, s, len);
     /* A finished job's record never changes again: its reserve goes. */
     if (rc == RC_OK && jobstate_is_terminal(job->state))
@@ -548,7 +568,7 @@ jobstore_save(int dirfd, struct job *job)
 {
     if (jobstate_is_terminal(job->state))
         job->kept_bytes = measure(dirfd, 0);
-    return write_record(dirfd, job);
+    return write_record(dirfd, job, false);
 }
 
 json_object *
@@ -898,36 +918,6 @@ jobstore_stage_write_params(struct jobstore_stage *st, const char *text, size_t 
     return rc;
 }
 
-/* write_new: a new file name in dirfd holding len bytes of p, its writeback started; not
- * synced (the stage is synced whole before it is published). */
-static enum rc
-write_new(int dirfd, const char *name, const char *p, size_t len, mode_t mode)
-{
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    enum rc rc = fd >= 0 ? fs_write_all(fd, p, len) : RC_IO;
-    if (rc == RC_OK)
-        fs_writeback(fd, 0, 0);
-    else
-        log_errno("write %s", name);
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-/* The record of a stage: written in place (nobody reads the stage; it appears whole). */
-static enum rc
-stage_record(int dirfd, const struct job *job)
-{
-    json_object *o = record_json(job);
-    if (o == NULL)
-        return RC_NOMEM;
-    size_t len = 0;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    enum rc rc = s == NULL ? RC_NOMEM : write_new(dirfd, LAYOUT_RECORD, s, len, MODE_PRIVATE);
-    json_object_put(o);
-    return rc;
-}
-
 enum rc
 jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st, const struct job *job)
 {
@@ -935,7 +925,7 @@ jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st, con
     enum rc rc = name_in(name, sizeof(name), STAGE_PREFIX, st->id);
     struct stat rec;
     if (rc == RC_OK)
-        rc = stage_record(st->dirfd, job);
+        rc = write_record(st->dirfd, job, true);
     /* Room for every later state of the record, or no job: a full disk must not strand it
      * (synced with the stage below). */
     if (rc == RC_OK)
