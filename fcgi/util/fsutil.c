@@ -488,20 +488,22 @@ sync_tree(int dirfd, int depth)
         struct stat st;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             rc = RC_IO;
-        else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
-            int flags = S_ISDIR(st.st_mode) ? O_RDONLY | O_DIRECTORY : O_RDONLY;
-            int fd = openat(dirfd, de->d_name, flags | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0)
-                rc = RC_IO;
-            else if (S_ISDIR(st.st_mode))
-                rc = sync_tree(fd, depth + 1);
-            else if (fdatasync(fd) != 0)
-                rc = RC_IO;
-            if (fd >= 0)
-                close(fd);
+            break;
         }
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+            continue;
+        int flags = S_ISDIR(st.st_mode) ? O_RDONLY | O_DIRECTORY : O_RDONLY;
+        int fd = openat(dirfd, de->d_name, flags | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            rc = RC_IO;
+        else if (S_ISDIR(st.st_mode))
+            rc = sync_tree(fd, depth + 1);
+        else
+            rc = fdatasync(fd) == 0 ? RC_OK : RC_IO;
+        if (fd >= 0)
+            close(fd);
     }
     closedir(d);
     if (rc == RC_OK && fsync(dirfd) != 0)
