@@ -15,6 +15,7 @@
 #include "check.h"
 #include "core/jobcache.h"
 #include "core/jobstore.h"
+#include "store_fixture.h"
 #include "util/fsutil.h"
 
 static int renders;
@@ -205,25 +206,18 @@ test_race(struct jobstore *js, struct jobcache *c)
 int
 main(void)
 {
-    char dir[] = "/tmp/test_jobcache.XXXXXX";
-    REQUIRE(mkdtemp(dir) != NULL);
-    struct config cfg;
-    REQUIRE(config_init(&cfg) == RC_OK);
-    free(cfg.data_dir);
-    cfg.data_dir = strdup(dir);
-    struct jobstore js;
-    REQUIRE(jobstore_open(&js, &cfg) == RC_OK);
+    struct store_fixture f;
+    REQUIRE(store_fixture_open(&f, "jobcache"));
     struct jobstore_ident id;
-    if (jobstore_record_ident(&js, "aaaaaaaaaaaaaaaaaaaaaaaaaa", &id) == RC_UNSUPPORTED) {
-        fprintf(stderr, "jobcache: %s gives no file handles; the cache keeps nothing there\n", dir);
+    if (jobstore_record_ident(&f.js, "aaaaaaaaaaaaaaaaaaaaaaaaaa", &id) == RC_UNSUPPORTED) {
+        fprintf(stderr, "jobcache: %s gives no file handles; the cache keeps nothing there\n",
+                f.dir);
     }
-    struct jobcache *c = jobcache_new(&js, render, NULL);
+    struct jobcache *c = jobcache_new(&f.js, render, NULL);
     REQUIRE(c != NULL);
-    test_fresh(&js, c);
-    test_race(&js, c);
+    test_fresh(&f.js, c);
+    test_race(&f.js, c);
     jobcache_free(c);
-    jobstore_close(&js);
-    config_fini(&cfg);
-    RC_IGNORE(fs_rmtree_at(AT_FDCWD, dir));
+    store_fixture_close(&f);
     return check_done("jobcache");
 }
