@@ -425,7 +425,7 @@ serve_main(struct config *cfg, const char *config_path)
         goto out;
     }
     g_api.identity = config_identity(cfg);
-    if (api_events_start(&g_api, cfg) != RC_OK)
+    if (api_cache_start(&g_api) != RC_OK || api_events_start(&g_api, cfg) != RC_OK)
         goto out;
     start_threads(cfg, &threads, &nthreads);
     if (nthreads == 0) {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "core/jobcache.h"
 #include "core/jobstore.h"
 #include "core/scheduler.h"
 #include "defaults.h"
@@ -25,6 +26,7 @@ struct api {
     /* identity of the start-up snapshot: a restart key, the same in every snapshot, so code
      * without a request's snapshot (a parked stream's steps) may use it too. */
     enum identity_mode identity;
+    struct jobcache *cache; /* status reads (core/jobcache.h) */
 };
 
 /* What a route's pattern captured: the job id (":id", NUL-terminated; "" when none) and the
@@ -57,6 +59,9 @@ const struct api_route *api_route_find(const char *method, const char *path, str
  * on (RC_NOMEM, RC_IO); api_events_stop: close every stream and stop the engine. */
 enum rc api_events_start(struct api *api, const struct config *cfg) LB_MUST_CHECK;
 void api_events_stop(struct api *api);
+
+/* api_cache_start: the status-read cache (api->js set first). RC_NOMEM. */
+enum rc api_cache_start(struct api *api) LB_MUST_CHECK;
 
 /* Handlers, by file: api/service.c, api/jobs.c, api/joblist.c, api/outputs.c, api/events.c. */
 api_handler_fn api_health, api_limits, api_metrics;

@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -209,13 +208,13 @@ stream_begin(struct parked *p, struct stream *s)
 {
     char path[64];
     (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", s->dirfd);
-    if (parked_watch(p, path, IN_MOVED_TO | IN_CREATE, jobstore_event_is_record, WATCH_JOB) !=
+    if (parked_watch(p, path, JOBSTORE_RECORD_EVENTS, jobstore_event_is_record, WATCH_JOB) !=
         RC_OK) {
         log_errno("inotify on a job directory");
         return PARK_ABORT;
     }
     (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", s->logfd);
-    if (parked_watch(p, path, IN_MODIFY, NULL, WATCH_LOG) != RC_OK) {
+    if (parked_watch(p, path, JOBSTORE_LOG_EVENTS, NULL, WATCH_LOG) != RC_OK) {
         log_errno("inotify on a job log");
         return PARK_ABORT;
     }

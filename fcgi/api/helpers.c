@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/jobcache.h"
 #include "core/metrics.h"
 #include "defaults.h"
 #include "json.h"
@@ -138,4 +139,37 @@ api_publish_job(struct api *api, const struct req *r, struct jobstore_stage *sta
         scheduler_release(api->sched, t);
     }
     return rc;
+}
+
+/* render_view: the cached view of a job: all of it for every job but a queued one, whose
+ * queue position is live (rendered per read). The variant is the job_ttl the expiry is shown
+ * with (a reload may change it); the view bits (api_view) follow identity, which only a restart
+ * changes. */
+static enum rc
+render_view(void *ctx, uint64_t job_ttl, int dirfd, const struct job *job, char **out,
+            size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (job->state == JOB_QUEUED)
+        return RC_OK;
+    json_object *o = api_job_public(ctx, job_ttl, dirfd, job);
+    size_t len = 0;
+    const char *s = o != NULL ? json_object_to_json_string_length(o, RESP_JSON_FLAGS, &len) : NULL;
+    enum rc rc = s != NULL ? RC_OK : RC_IO;
+    if (s != NULL && (*out = malloc(len + 1)) == NULL)
+        rc = RC_NOMEM;
+    if (*out != NULL) {
+        memcpy(*out, s, len + 1);
+        *out_len = len;
+    }
+    json_object_put(o);
+    return rc;
+}
+
+enum rc
+api_cache_start(struct api *api)
+{
+    api->cache = jobcache_new(api->js, render_view, api);
+    return api->cache != NULL ? RC_OK : RC_NOMEM;
 }

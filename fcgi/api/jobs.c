@@ -288,26 +288,44 @@ cleanup:
 
 /*** read ***/
 
+/* A status read: from the cache, which checks the record is the one it read (core/jobcache.h);
+ * only a queued job's view is rendered here, for its live queue position. */
 void
 api_get_job(struct api *api, struct req *r, const struct api_args *a)
 {
-    const char *id = a->id;
-    int dfd;
-    struct job job;
-    if (!api_load_job(api, r, id, &dfd, &job))
+    struct jobcache_ref ref;
+    int dfd = -1;
+    enum rc rc = jobcache_get(api->cache, a->id, r->cfg->job_ttl, &ref);
+    if (rc == RC_OK && !api_may_see(api, r, ref.job)) {
+        jobcache_put(&ref);
+        rc = RC_NOTFOUND; /* someone else's job: exactly as if there were none */
+    }
+    if (rc == RC_NOTFOUND) {
+        resp_problem(r, PROBLEM_NOT_FOUND, NULL, NULL, "no such job or resource");
         return;
-    if (api_wait_job(api, r, &dfd, &job))
-        goto out; /* answered, or parked until the job ends (?wait=) */
-    json_object *pub = api_job_public(api, r->cfg->job_ttl, dfd, &job);
-    if (pub != NULL)
-        resp_json(r, 200, pub, NULL);
-    else
+    }
+    if (rc != RC_OK) {
         api_internal(r);
-    json_object_put(pub);
+        return;
+    }
+    /* ?wait= needs the job's directory (the waiter watches it); a plain read does not. */
+    if (r->query[0] != '\0' && jobstore_open_job(api->js, a->id, &dfd) == RC_OK &&
+        api_wait_job(api, r, &dfd, ref.job))
+        goto out; /* answered, or parked until the job ends */
+    if (ref.text != NULL) {
+        resp_json_text(r, 200, ref.text, ref.len, NULL);
+    } else {
+        json_object *pub = api_job_public(api, r->cfg->job_ttl, -1, ref.job);
+        if (pub != NULL)
+            resp_json(r, 200, pub, NULL);
+        else
+            api_internal(r);
+        json_object_put(pub);
+    }
 out:
-    jobstore_job_fini(&job);
     if (dfd >= 0)
         close(dfd);
+    jobcache_put(&ref);
 }
 
 #define LOGS_MAX_RESPONSE (4 * 1024 * 1024)

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "defaults.h"
@@ -97,8 +96,9 @@ wait_step(struct parked *p, void *ctx, unsigned why)
     if (why & PARK_START) {
         char path[64];
         (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", w->dirfd);
-        if (parked_watch(p, path, IN_MOVED_TO | IN_CREATE, jobstore_event_is_record,
-                         WATCH_RECORD) != RC_OK) {
+        enum rc rc =
+            parked_watch(p, path, JOBSTORE_RECORD_EVENTS, jobstore_event_is_record, WATCH_RECORD);
+        if (rc != RC_OK) {
             log_errno("inotify on a job directory");
             return PARK_ABORT;
         }

@@ -57,6 +57,7 @@ struct intake {
     int fd;                         /* the file being received, -1 between files */
     char name[OUTPUT_PATH_MAX + 1]; /* its name */
     uint64_t size;                  /* its bytes so far */
+    uint64_t written_back;          /* of them, those whose writeback has been started */
     uint64_t total;                 /* bytes of all files */
     struct sha256 sha;              /* its hash so far */
     bool params_done;               /* intake_params was called */

@@ -4,13 +4,15 @@
  *   job.json       the record (struct job), replaced atomically; bounded in size
  *   .job.json.spare  blocks reserved for the record while the job is unfinished: when the disk
  *                  is full the record goes there (and is renamed over job.json)
- *   log.jsonl      the append-only log (jobs/joblog.h); byte offsets are event ids
+ *   log.jsonl      the append-only log (jobs/joblog.h); byte offsets are event ids; made when
+ *                  first opened (jobstore_log_open)
  *   inputs/        the uploaded files at their relative paths (and params.json)
  *   outputs/       the collected outputs; outputs.tmp/ while they are being collected
  *   outputs.json   the outputs index [{path, size, type}], written before the terminal state
  *   outputs.zip    every output in one zip, built once (at collection, or on first request)
  *   inputs.zip     every input (and params.json) in one zip, built likewise
- *   lock           flock(LOCK_EX) held by the job's supervisor for its whole life
+ *   lock           flock(LOCK_EX) held by the job's supervisor for its whole life; made when
+ *                  first taken
  *   cancel         exists once a cancel was requested
  * <data>/tmp/      upload staging dirs (up-<id>) and jobs being deleted (del-<id>); emptied at
  *                  start-up
@@ -34,6 +36,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <sys/inotify.h>
+
 #include <json-c/json.h>
 
 #include "config.h"
@@ -41,17 +45,19 @@
 #include "jobs/jobstate.h"
 #include "rc.h"
 #include "sandbox/sandbox.h"
+#include "util/fsutil.h"
 
 #define JOB_DETAIL_MAX  512 /* bytes of a job's detail text, NUL included */
 #define JOB_BACKEND_MAX 16  /* bytes of a backend name, NUL included */
 #define JOB_OWNER_MAX   129 /* bytes of an owner's name, NUL included */
 
 struct jobstore {
-    const struct config *cfg; /* borrowed */
-    int data_fd;              /* <data> */
-    int jobs_fd;              /* <data>/jobs */
-    int tmp_fd;               /* <data>/tmp */
-    gid_t share_gid;          /* the output group nginx reads through; (gid_t)-1 = none */
+    const struct config *cfg;   /* borrowed */
+    int data_fd;                /* <data> */
+    int jobs_fd;                /* <data>/jobs */
+    int tmp_fd;                 /* <data>/tmp */
+    gid_t share_gid;            /* the output group nginx reads through; (gid_t)-1 = none */
+    struct fs_group *jobs_sync; /* fsyncs of jobs/ shared by the uploads that publish at once */
 };
 
 /*** the record ***/
@@ -214,8 +220,9 @@ bool jobstore_input_is_reserved(const char *name);
 /* jobstore_stage_write_params: the params text as inputs/params.json. */
 enum rc jobstore_stage_write_params(struct jobstore_stage *st, const char *text,
                                     size_t len) LB_MUST_CHECK;
-/* jobstore_stage_publish: write job's record, the empty log and lock, make it all durable and
- * rename the dir to jobs/<id>. On success the stage is spent (its fds closed). */
+/* jobstore_stage_publish: write job's record, make the stage durable and
+ * rename the dir to jobs/<id>, durably: once it returns RC_OK the job survives a power cut
+ * (docs/architecture.md, "Durability"). On success the stage is spent (its fds closed). */
 enum rc jobstore_stage_publish(const struct jobstore *js, struct jobstore_stage *st,
                                const struct job *job) LB_MUST_CHECK;
 /* jobstore_stage_abort: remove whatever was staged; safe on a spent or empty stage. */
@@ -241,7 +248,8 @@ enum jobstore_log_mode {
     JOBSTORE_LOG_APPEND, /* O_APPEND writes, created if needed (the supervisor) */
     JOBSTORE_LOG_REPAIR, /* read and write, to cut a torn last record (recovery) */
 };
-/* jobstore_log_open: log.jsonl in the given mode; -1 on error (logged). */
+/* jobstore_log_open: log.jsonl in the given mode (created empty if missing); -1 on error
+ * (logged). */
 int jobstore_log_open(int dirfd, enum jobstore_log_mode mode);
 
 /* jobstore_inputs_open / jobstore_outputs_open: O_DIRECTORY fds of inputs/ and outputs/; -1
@@ -302,11 +310,44 @@ enum rc jobstore_params_read(int dirfd, char **out, size_t *out_len) LB_MUST_CHE
 /* jobstore_has_params: did the job come with params (inputs/params.json)? */
 bool jobstore_has_params(int dirfd);
 
-/* jobstore_watch: add inotify watches on ino for a job's record (replaced or the job deleted)
- * and its log (appended). */
-enum rc jobstore_watch(const struct jobstore *js, const char *id, int ino) LB_MUST_CHECK;
+/*** watching and caching a job ***/
+
+/* The inotify events that mean a job's record was replaced (watching its directory; the name
+ * is the record's when jobstore_event_is_record says so) and that its log grew (watching
+ * log.jsonl). */
+#define JOBSTORE_RECORD_EVENTS (IN_MOVED_TO | IN_CREATE)
+#define JOBSTORE_LOG_EVENTS    IN_MODIFY
 /* jobstore_event_is_record: does an inotify event with this name (in the job dir) concern the
  * record? */
 bool jobstore_event_is_record(const char *name);
+
+/* The identity of the file a job's record is in, and of its contents: its file handle
+ * (name_to_handle_at(2): inode number and generation on ext4, xfs, btrfs and tmpfs), its mount,
+ * its ctime and size. job.json is replaced whole by a rename, and a file handle never names
+ * another file later (the contract of exportable filesystems, which NFS relies on), so a
+ * replaced record has another handle even when its inode number was reused; a record rewritten
+ * in place (a full disk's last resort) has a later ctime (fine-grained once read, on kernels
+ * with multigrain timestamps; else at the clock tick) or another size. len 0: the filesystem
+ * gives no handles (overlayfs, some FUSE): such an identity equals nothing. */
+#define JOBSTORE_IDENT_MAX 64 /* bytes of a handle kept; longer ones count as none */
+struct jobstore_ident {
+    int mount_id;
+    int type;
+    unsigned len;
+    unsigned char handle[JOBSTORE_IDENT_MAX];
+    int64_t ctime_ns;
+    int64_t size;
+};
+
+/* jobstore_record_ident: the identity of job id's record now, for two path walks and no read.
+ * RC_NOTFOUND for an unknown job (or malformed id); RC_UNSUPPORTED (len 0) when the
+ * filesystem gives no handles; RC_IO. */
+enum rc jobstore_record_ident(const struct jobstore *js, const char *id,
+                              struct jobstore_ident *out) LB_MUST_CHECK;
+/* jobstore_load_ident: jobstore_load, and the identity of the very file it read (len 0 when
+ * the filesystem gives none). */
+enum rc jobstore_load_ident(int dirfd, struct job *out, struct jobstore_ident *ident) LB_MUST_CHECK;
+/* jobstore_ident_equal: the same record file (never true for len 0). */
+bool jobstore_ident_equal(const struct jobstore_ident *a, const struct jobstore_ident *b);
 
 #endif

@@ -97,8 +97,12 @@ enum problem {
 const char *problem_code(enum problem p);
 int problem_status(enum problem p);
 
+/* How JSON responses are printed (json-c flags). */
+#define RESP_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 /* resp_json: a whole JSON response (obj borrowed). */
 void resp_json(struct req *r, int status, json_object *obj, const char *headers);
+/* resp_json_text: the same for JSON already printed with RESP_JSON_FLAGS (len bytes). */
+void resp_json_text(struct req *r, int status, const char *text, size_t len, const char *headers);
 /* resp_problem: an application/problem+json answer (RFC 9457) for p: status, code and title
  * from the table, detail from fmt (printf-style), "file" when file is not NULL. headers are
  * extra header lines or NULL; a code whose table entry has a Retry-After gets it unless

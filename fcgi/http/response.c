@@ -135,15 +135,19 @@ resp_detach(struct req *r, int *out_fd, uint16_t *out_reqid)
 }
 
 void
+resp_json_text(struct req *r, int status, const char *text, size_t len, const char *headers)
+{
+    if (resp_start(r, status, "application/json", headers) == RC_OK && text != NULL &&
+        resp_write(r, text, len) == RC_OK)
+        RC_IGNORE(resp_write(r, "\n", 1));
+}
+
+void
 resp_json(struct req *r, int status, json_object *obj, const char *headers)
 {
     size_t len = 0;
-    const char *s = json_object_to_json_string_length(
-        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (resp_start(r, status, "application/json", headers) == RC_OK && s != NULL)
-        RC_IGNORE(resp_write(r, s, len));
-    if (s != NULL)
-        RC_IGNORE(resp_write(r, "\n", 1));
+    const char *s = json_object_to_json_string_length(obj, RESP_JSON_FLAGS, &len);
+    resp_json_text(r, status, s, len, headers);
 }
 
 /* The one table of problems: code, title, status, and the Retry-After it carries (0 = none). */
@@ -231,8 +235,7 @@ problem_answer(struct req *r, enum problem p, const char *headers, const char *f
         return;
     }
     size_t len = 0;
-    const char *s = json_object_to_json_string_length(
-        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *s = json_object_to_json_string_length(o, RESP_JSON_FLAGS, &len);
     if (resp_start(r, problems[p].status, "application/problem+json", hdr[0] ? hdr : NULL) ==
             RC_OK &&
         s != NULL) {

@@ -6,13 +6,15 @@
 
 #include "rc.h"
 
-/* filetype_init opens the process's one magic handle (MAGIC_MIME_TYPE) and loads the system
- * database. Call once before threads start; filetype_fini closes it. */
+/* filetype_init opens the calling thread's magic handle (MAGIC_MIME_TYPE) with the system
+ * database: a start-up check that the database loads. Other threads get theirs on first use,
+ * closed when they end; filetype_fini closes the calling thread's. */
 enum rc filetype_init(void) LB_MUST_CHECK;
 void filetype_fini(void);
 
 /* filetype_detect_fd: the MIME type of the open file's content ("text/csv"), into out. Safe
- * from any thread (serialized). RC_IO when libmagic fails. The file offset is restored. */
+ * from any thread (each has its own handle). RC_IO when libmagic fails. The file offset is
+ * restored. */
 enum rc filetype_detect_fd(int fd, char *out, size_t outlen) LB_MUST_CHECK;
 
 /* filetype_for_output: the type to serve an output file as: by extension for the common

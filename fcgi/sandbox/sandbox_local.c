@@ -587,11 +587,14 @@ local_destroy(struct sandbox *sb)
     if (none && caps_missing(LOCAL_CAPS) == 0)
         cg_paths(sb->cfg, work_name(sb), &lc->cg);
     cg_remove(&lc->cg);
+    bool had_image = lc->ws.mounted;
     ws_teardown(&lc->ws);
     /* Only now, with every process of the job gone, may its uid serve another job. */
     if (lc->uid_lock >= 0)
         close(lc->uid_lock);
     lc->uid_lock = -1;
+    if (had_image)
+        pool_fill(sb->cfg); /* an image for a later job, in place of the one this job had */
     return RC_OK;
 }
 
@@ -663,6 +666,11 @@ local_reap_orphans(struct sandbox *sb, sandbox_claimed_fn *claimed, void *ctx)
     if (d != NULL)
         closedir(d);
     close(dfd);
+    /* Workspace images for the next jobs, where they get one. */
+    struct local_offer o;
+    local_probe(sb->cfg, &o);
+    if (local_limits_offered(&o) & local_limits_wanted(sb->cfg) & LIMIT_DISK)
+        pool_fill(sb->cfg);
     return rc;
 }
 

@@ -6,6 +6,7 @@
  *   sandbox_local_cgroup.c   cgroup v1/v2: probe, limits, join, stats, removal; which limits
  *                            the host can enforce (pure)
  *   sandbox_local_fs.c       the per-job workspace filesystem (a loop-mounted ext4 image)
+ *   sandbox_local_pool.c     workspace images made ahead of time, each used by one job
  *   sandbox_local_net.c      network = on: the sandbox's own namespace behind slirp4netns
  *   sandbox_walls.c          (shared with docker) per-job uids, the denied system calls
  */
@@ -155,6 +156,20 @@ bool ws_full(const struct ws *w);
 void ws_teardown(struct ws *w);
 /* ws_available: loop devices and mkfs.ext4 are there (for the probe); reason in *why. */
 bool ws_available(const char **why);
+/* ws_image_new: a workspace image for cfg, made by mkfs.ext4 in an unnamed file (O_TMPFILE)
+ * in dir: its fd, or -1 with the reason in err. */
+int ws_image_new(const struct config *cfg, const char *dir, char *err, size_t errlen);
+/* ws_image_key: what an image for cfg is made of (size, inodes, owner) as text, for names. */
+void ws_image_key(const struct config *cfg, char *out, size_t len);
+
+/*** workspace images made ahead of time (sandbox_local_pool.c) ***/
+
+/* pool_take: an image for cfg made ahead of time, now this caller's alone (it has no name
+ * left); -1 when the pool has none. */
+int pool_take(const struct config *cfg);
+/* pool_fill: make images for cfg until the pool holds POOL_SIZE; drop images made for other
+ * settings. Best effort (failures are logged at debug). */
+void pool_fill(const struct config *cfg);
 
 /*** network = on (sandbox_local_net.c) ***/
 

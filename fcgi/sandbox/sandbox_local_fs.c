@@ -223,24 +223,54 @@ attach_loop(int img, char *dev, size_t devlen, char *err, size_t errlen)
     return lfd;
 }
 
-/* Mount a fresh capped filesystem over w->path; w->root_fd stays the staged dir below. */
+/* The image's size and inode count for cfg: the inode tables on top of the data (the agent
+ * gets a little less than workspace_max_mb: bitmaps and descriptors come out of it, never
+ * more), and a little fewer inodes asked of mkfs, which fills each group's last inode-table
+ * block. */
+static void
+image_params(const struct config *cfg, uint64_t *size, uint64_t *files)
+{
+    *size = (cfg->workspace_max_mb << 20) + cfg->workspace_max_files * INODE_BYTES;
+    uint64_t groups = (*size + GROUP_BYTES - 1) / GROUP_BYTES;
+    *files = cfg->workspace_max_files;
+    if (*files > ITABLE_ROUND * groups + ITABLE_ROUND)
+        *files -= ITABLE_ROUND * groups;
+}
+
+int
+ws_image_new(const struct config *cfg, const char *dir, char *err, size_t errlen)
+{
+    uint64_t size, files;
+    image_params(cfg, &size, &files);
+    int img = make_image(dir, size, err, errlen);
+    if (img >= 0 && run_mkfs(img, files, err, errlen) != RC_OK) {
+        close(img);
+        img = -1;
+    }
+    return img;
+}
+
+void
+ws_image_key(const struct config *cfg, char *out, size_t len)
+{
+    uint64_t size, files;
+    image_params(cfg, &size, &files);
+    (void)snprintf(out, len, "%llu-%llu-%u.%u", (unsigned long long)size, (unsigned long long)files,
+                   (unsigned)geteuid(), (unsigned)getegid());
+}
+
+/* Mount a fresh capped filesystem over w->path (an image made ahead of time when the pool has
+ * one, else made now); w->root_fd stays the staged dir below. */
 static enum rc
 mount_image(struct ws *w, const struct config *cfg, char *err, size_t errlen)
 {
-    /* The inode tables on top of the data: the agent gets a little less than
-     * workspace_max_mb (bitmaps and descriptors come out of it), never more. */
-    uint64_t size = (cfg->workspace_max_mb << 20) + cfg->workspace_max_files * INODE_BYTES;
     char dev[64];
-    enum rc rc;
-    int img = make_image(cfg->sandbox_dir, size, err, errlen);
+    int img = pool_take(cfg);
+    if (img < 0)
+        img = ws_image_new(cfg, cfg->sandbox_dir, err, errlen);
     if (img < 0)
         return RC_BACKEND;
-    /* mkfs fills each group's last inode-table block: ask for that much less. */
-    uint64_t groups = (size + GROUP_BYTES - 1) / GROUP_BYTES, files = cfg->workspace_max_files;
-    if (files > ITABLE_ROUND * groups + ITABLE_ROUND)
-        files -= ITABLE_ROUND * groups;
-    rc = run_mkfs(img, files, err, errlen);
-    int lfd = rc == RC_OK ? attach_loop(img, dev, sizeof(dev), err, errlen) : -1;
+    int lfd = attach_loop(img, dev, sizeof(dev), err, errlen);
     close(img);
     if (lfd < 0)
         return RC_BACKEND;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,13 +102,20 @@ fs_read_all(int dirfd, const char *name, size_t max, char **out, size_t *out_len
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? RC_NOTFOUND : RC_IO;
+    enum rc rc = fs_read_fd(fd, max, out, out_len);
+    close(fd);
+    return rc;
+}
+
+enum rc
+fs_read_fd(int fd, size_t max, char **out, size_t *out_len)
+{
+    *out = NULL;
     enum rc rc = RC_OK;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
-    if (buf == NULL) {
-        rc = RC_NOMEM;
-        goto out;
-    }
+    if (buf == NULL)
+        return RC_NOMEM;
     for (;;) {
         if (n == cap) {
             if (cap >= max + 1) {
@@ -145,7 +153,6 @@ fs_read_all(int dirfd, const char *name, size_t max, char **out, size_t *out_len
     buf = NULL;
 out:
     free(buf);
-    close(fd);
     return rc;
 }
 
@@ -459,4 +466,119 @@ fs_lock_open(int dirfd, const char *name, unsigned mode)
         return -1;
     }
     return fd;
+}
+
+/*** durability ***/
+
+void
+fs_writeback(int fd, uint64_t off, uint64_t len)
+{
+    (void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
+static enum rc
+sync_tree(int dirfd, int depth)
+{
+    enum rc rc = RC_OK;
+    DIR *d = depth <= 64 ? fs_opendir(dirfd) : NULL;
+    struct dirent *de;
+    if (d == NULL)
+        return RC_IO;
+    while (rc == RC_OK && (de = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = RC_IO;
+            break;
+        }
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+            continue;
+        int flags = S_ISDIR(st.st_mode) ? O_RDONLY | O_DIRECTORY : O_RDONLY;
+        int fd = openat(dirfd, de->d_name, flags | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            rc = RC_IO;
+        else if (S_ISDIR(st.st_mode))
+            rc = sync_tree(fd, depth + 1);
+        else
+            rc = fdatasync(fd) == 0 ? RC_OK : RC_IO;
+        if (fd >= 0)
+            close(fd);
+    }
+    closedir(d);
+    if (rc == RC_OK && fsync(dirfd) != 0)
+        rc = RC_IO;
+    return rc;
+}
+
+enum rc
+fs_sync_tree(int dirfd)
+{
+    enum rc rc = sync_tree(dirfd, 0);
+    if (rc != RC_OK)
+        log_errno("cannot make a directory tree durable");
+    return rc;
+}
+
+struct fs_group {
+    int fd;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t asked;  /* calls so far, numbered from 1 */
+    uint64_t synced; /* calls covered by a finished fsync */
+    uint64_t ok;     /* calls covered by a successful one */
+    bool busy;       /* an fsync is under way */
+};
+
+struct fs_group *
+fs_group_new(int fd)
+{
+    struct fs_group *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    g->fd = fd;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    return g;
+}
+
+void
+fs_group_free(struct fs_group *g)
+{
+    if (g == NULL)
+        return;
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g);
+}
+
+enum rc
+fs_group_fsync(struct fs_group *g)
+{
+    pthread_mutex_lock(&g->mu);
+    uint64_t mine = ++g->asked;
+    while (g->synced < mine) {
+        if (g->busy) {
+            pthread_cond_wait(&g->cv, &g->mu);
+            continue;
+        }
+        /* Lead: one fsync for every call made so far (this one included). */
+        uint64_t upto = g->asked;
+        g->busy = true;
+        pthread_mutex_unlock(&g->mu);
+        bool ok = fsync(g->fd) == 0;
+        pthread_mutex_lock(&g->mu);
+        g->busy = false;
+        g->synced = upto;
+        if (ok)
+            g->ok = upto;
+        pthread_cond_broadcast(&g->cv);
+    }
+    /* A later successful fsync covers this call too; a failed one is not retried (after an
+     * I/O error a second fsync may report success for data that never reached the disk). */
+    bool done = g->ok >= mine;
+    pthread_mutex_unlock(&g->mu);
+    if (!done)
+        log_err("fsync of a directory failed");
+    return done ? RC_OK : RC_IO;
 }

@@ -1,4 +1,5 @@
-/* fsutil: openat-relative file helpers: atomic replace, recursive remove, whole-file read. */
+/* fsutil: openat-relative file helpers: atomic replace, recursive remove, whole-file read,
+ * durability (writeback, a tree synced, group commit). */
 #ifndef LABBOX_FSUTIL_H
 #define LABBOX_FSUTIL_H
 
@@ -19,6 +20,8 @@ enum rc fs_write_atomic_mode(int dirfd, const char *name, const void *p, size_t 
  * NUL-terminated heap buffer the caller frees. RC_NOTFOUND if absent. */
 enum rc fs_read_all(int dirfd, const char *name, size_t max, char **out,
                     size_t *out_len) LB_MUST_CHECK;
+/* fs_read_fd: the same from an open fd, from its current offset to the end. */
+enum rc fs_read_fd(int fd, size_t max, char **out, size_t *out_len) LB_MUST_CHECK;
 
 /* fs_rmtree_at: remove <dirfd>/name and everything below it, at any depth and path length,
  * never following symlinks and never entering another filesystem mounted inside. Missing is
@@ -59,5 +62,26 @@ DIR *fs_opendir(int dirfd);
 
 /* fs_free_mb: free space in MiB of the filesystem holding fd, or UINT64_MAX if unknown. */
 uint64_t fs_free_mb(int fd);
+
+/* fs_writeback: start writing fd's dirty pages in [off, off + len) to disk now (len 0: to the
+ * end), without waiting (sync_file_range SYNC_FILE_RANGE_WRITE): a later fdatasync then has
+ * little left to wait for, and on a journaling filesystem the blocks are allocated in the
+ * transaction the next sync commits. A hint: durability still needs the fdatasync. */
+void fs_writeback(int fd, uint64_t off, uint64_t len);
+
+/* fs_sync_tree: make what is below dirfd durable: fdatasync every regular file, fsync every
+ * directory after its entries (links are not followed; depth at most 64). RC_IO. */
+enum rc fs_sync_tree(int dirfd) LB_MUST_CHECK;
+
+/* Group commit of one directory's fsync: callers that changed the directory (a rename into
+ * it) call fs_group_fsync after their change; one of them fsyncs it for every change made
+ * before that fsync began, the others wait for it instead of fsyncing again. */
+struct fs_group;
+/* fs_group_new: a group over fd (borrowed; it stays open for the group's life). NULL on OOM. */
+struct fs_group *fs_group_new(int fd);
+void fs_group_free(struct fs_group *g);
+/* fs_group_fsync: return once an fsync of the fd that began after this call has succeeded;
+ * RC_IO when the one that covered this call failed. */
+enum rc fs_group_fsync(struct fs_group *g) LB_MUST_CHECK;
 
 #endif

@@ -37,7 +37,7 @@ export async function streams(ctx) {
   const J = opt.jobs, S = opt.streams, L = opt.lines;
   /* The stream limits (max_streams, threads, keepalive_ms) stay at their defaults. */
   const stack = await startStack({ agentDir: AGENT_DIR, agentCommand: "python3 agent.py",
-    config: { max_concurrent: J, wall_timeout: 900 } });
+    config: { max_concurrent: J, wall_timeout: 900, identity: "none" } });
   const readAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const streamAgent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   const all = [];

@@ -67,9 +67,9 @@ export async function uploads(ctx) {
   const stacks = {};
   let bench = null;
   try {
-    stacks.small = await startStack({ config: { max_queue: 100000, max_concurrent: 2 } });
+    stacks.small = await startStack({ config: { max_queue: 100000, max_concurrent: 2, identity: "none" } });
     if (opt.sizes.some((m) => m * MiB > DEFAULT_MAX_FILE)) {
-      stacks.big = await startStack({ maxBody, config: { max_queue: 100000, max_concurrent: 2,
+      stacks.big = await startStack({ maxBody, config: { max_queue: 100000, max_concurrent: 2, identity: "none",
         max_file_bytes: limit, max_job_bytes: Math.max(limit, 50 * MiB) } });
     }
     bench = await startBenchNginx(path.join(ctx.tmp, "uploads-nginx"), { maxBody });

@@ -402,3 +402,78 @@ describe("queue, limits and recovery", () => {
     }
   });
 });
+
+// Status reads come from a cache checked against the record on every read (core/jobcache.h):
+// a read that begins after a change must show it, while other clients keep the cache warm.
+describe("status reads are never stale", () => {
+  const RANK = { queued: 0, staging: 1, running: 2, collecting: 3 };
+  const rank = (st) => RANK[st] ?? 4;
+  const onDisk = (s, id) => JSON.parse(fs.readFileSync(path.join(s.data, "jobs", id, "job.json"), "utf8"));
+  // warm: clients reading the job until stop() (the cache is hot the whole time).
+  function warm(s, id) {
+    let on = true;
+    const loops = Array.from({ length: 4 }, async () => {
+      while (on) await (await fetch(`${s.url}/api/jobs/${id}`)).arrayBuffer();
+    });
+    return async () => { on = false; await Promise.all(loops); };
+  }
+  let s;
+  before(async () => { s = await startStack({ config: { max_concurrent: 1, max_queue: 10 } }); });
+  after(async () => s?.stop());
+
+  test("a read after the record changed shows the change, outputs included", async () => {
+    const r = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "slow", seconds: 1, interval: 0.05 });
+    const stop = warm(s, r.body.id);
+    const seen = new Set();
+    try {
+      for (let rec = onDisk(s, r.body.id); ; rec = onDisk(s, r.body.id)) {
+        const got = (await getJSON(s, `/api/jobs/${r.body.id}`)).body;
+        assert.ok(rank(got.state) >= rank(rec.state), `read ${got.state} after the record said ${rec.state}`);
+        seen.add(rec.state);
+        if (rank(rec.state) === 4) {
+          assert.equal(got.state, rec.state);
+          assert.equal(got.finished_at, rec.finished_at);
+          assert.ok(Array.isArray(got.outputs) && got.outputs.length > 0, JSON.stringify(got.outputs));
+          break;
+        }
+      }
+    } finally {
+      await stop();
+    }
+    assert.ok(seen.has("running"), [...seen].join(","));
+  });
+
+  test("queue positions are live; cancel and delete show at once", async () => {
+    const a = await upload(s, [{ name: "a.csv", data: CSV }], { mode: "sleep", seconds: 30 });
+    await waitFor(s, a.body.id, (j) => j.state === "running");
+    const b = await upload(s, [{ name: "b.csv", data: CSV }], { mode: "ok" });
+    const c = await upload(s, [{ name: "c.csv", data: CSV }], { mode: "ok" });
+    const stops = [warm(s, a.body.id), warm(s, b.body.id), warm(s, c.body.id)];
+    try {
+      assert.equal((await getJSON(s, `/api/jobs/${c.body.id}`)).body.queue_position, 2);
+      // A queued job's log is empty, not missing (it is made when first opened).
+      const ql = await fetch(`${s.url}/api/jobs/${c.body.id}/logs?format=ndjson`);
+      assert.equal(ql.status, 200);
+      assert.equal(ql.headers.get("log-offset"), "0");
+      assert.equal(await ql.text(), "");
+      // A queued job is canceled by the request itself: the next read says so.
+      assert.equal((await fetch(`${s.url}/api/jobs/${b.body.id}/cancel`, { method: "POST" })).status, 202);
+      const gb = (await getJSON(s, `/api/jobs/${b.body.id}`)).body;
+      assert.equal(gb.state, "canceled");
+      assert.equal(gb.queue_position, null);
+      assert.equal((await getJSON(s, `/api/jobs/${c.body.id}`)).body.queue_position, 1);
+      // A running one when its supervisor writes it: every read after the record says
+      // canceled says canceled too.
+      assert.equal((await fetch(`${s.url}/api/jobs/${a.body.id}/cancel`, { method: "POST" })).status, 202);
+      for (let rec = onDisk(s, a.body.id); rec.state !== "canceled"; rec = onDisk(s, a.body.id)) await sleep(2);
+      assert.equal((await getJSON(s, `/api/jobs/${a.body.id}`)).body.state, "canceled");
+      // Deleted: the next read is 404, though the job was read a moment ago.
+      const d = await fetch(`${s.url}/api/jobs/${b.body.id}`, { method: "DELETE" });
+      assert.equal(d.status, 204);
+      assert.equal((await fetch(`${s.url}/api/jobs/${b.body.id}`)).status, 404);
+    } finally {
+      for (const stop of stops) await stop();
+    }
+    await waitFor(s, c.body.id);
+  });
+});

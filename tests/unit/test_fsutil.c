@@ -1,7 +1,9 @@
-/* test_fsutil: fs_rmtree_at on deep, long-pathed, wide and hostile trees; fs_link_tree. */
+/* test_fsutil: fs_rmtree_at on deep, long-pathed, wide and hostile trees; fs_link_tree;
+ * fs_sync_tree and the group fsync (every caller answered, a failed fsync reported). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +209,69 @@ test_link_tree(void)
     CHECK_INT(fs_rmtree_at(root, "ldst"), RC_OK);
 }
 
+static void
+test_sync_tree(void)
+{
+    /* Nested dirs, files, a symlink (not followed) and a FIFO (not opened: it would block). */
+    make_deep("sync", 5, "d");
+    int top = openat(root, "sync", O_RDONLY | O_DIRECTORY);
+    NEED(top >= 0);
+    NEED(symlinkat("/nonexistent", top, "link") == 0 && mkfifoat(top, "fifo", 0600) == 0);
+    CHECK_INT(fs_sync_tree(top), RC_OK);
+    close(top);
+    CHECK_INT(fs_rmtree_at(root, "sync"), RC_OK);
+    /* Deeper than it goes: an error, not a stack overflow. */
+    make_deep("sync2", 80, "d");
+    top = openat(root, "sync2", O_RDONLY | O_DIRECTORY);
+    NEED(top >= 0);
+    CHECK_INT(fs_sync_tree(top), RC_IO);
+    close(top);
+    CHECK_INT(fs_rmtree_at(root, "sync2"), RC_OK);
+}
+
+struct grp_arg {
+    struct fs_group *g;
+    int ok;
+};
+
+static void *
+grp_caller(void *p)
+{
+    struct grp_arg *a = p;
+    for (int i = 0; i < 20; i++)
+        a->ok += fs_group_fsync(a->g) == RC_OK;
+    return NULL;
+}
+
+static void
+test_group(void)
+{
+    /* Sixteen threads, twenty calls each: every call answered, all successful. */
+    struct fs_group *g = fs_group_new(root);
+    NEED(g != NULL);
+    pthread_t t[16];
+    struct grp_arg a[16];
+    for (int i = 0; i < 16; i++) {
+        a[i] = (struct grp_arg){g, 0};
+        NEED(pthread_create(&t[i], NULL, grp_caller, &a[i]) == 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < 16; i++) {
+        pthread_join(t[i], NULL);
+        ok += a[i].ok;
+    }
+    CHECK_INT(ok, 16 * 20);
+    fs_group_free(g);
+    /* An fsync that fails (here: a closed fd) fails the calls it covers. */
+    int fd = dup(root);
+    NEED(fd >= 0);
+    close(fd);
+    g = fs_group_new(fd);
+    NEED(g != NULL);
+    CHECK_INT(fs_group_fsync(g), RC_IO);
+    fs_group_free(g);
+}
+
 int
 main(void)
 {
@@ -220,6 +285,8 @@ main(void)
     test_symlinks();
     test_failure_is_reported();
     test_link_tree();
+    test_sync_tree();
+    test_group();
     close(root);
     CHECK_INT(fs_rmtree_at(AT_FDCWD, dir), RC_OK);
     return check_done("fsutil");

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "core/jobstore.h"
 #include "json.h"
+#include "store_fixture.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 
@@ -340,26 +341,18 @@ test_folders(struct jobstore *js)
 int
 main(void)
 {
-    char dir[] = "/tmp/test_jobstore.XXXXXX";
-    REQUIRE(mkdtemp(dir) != NULL);
-    struct config cfg;
-    REQUIRE(config_init(&cfg) == RC_OK);
-    free(cfg.data_dir);
-    cfg.data_dir = strdup(dir);
-    struct jobstore js;
-    REQUIRE(jobstore_open(&js, &cfg) == RC_OK);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    struct store_fixture f;
+    REQUIRE(store_fixture_open(&f, "jobstore"));
+    int dfd = open(f.dir, O_RDONLY | O_DIRECTORY);
     REQUIRE(dfd >= 0);
     REQUIRE(mkdirat(dfd, "rec", 0755) == 0);
     int rfd = openat(dfd, "rec", O_RDONLY | O_DIRECTORY);
     REQUIRE(rfd >= 0);
     test_record(rfd);
     close(rfd);
-    test_stage(&js);
-    test_folders(&js);
+    test_stage(&f.js);
+    test_folders(&f.js);
     close(dfd);
-    jobstore_close(&js);
-    config_fini(&cfg);
-    RC_IGNORE(fs_rmtree_at(AT_FDCWD, dir));
+    store_fixture_close(&f);
     return check_done("jobstore");
 }
