@@ -140,11 +140,12 @@ export async function startBare(kind, sock, arg) {
   return { child, stop: () => child.kill("SIGKILL") };
 }
 
-// The bench nginx: same worker count, sendfile, access log (labbox's format, which writes job
-// ids as <id>: render-nginx's http.conf, its zone and format named "bench") and FastCGI
-// parameters as nginx/*.template. Locations: /static/ (files), /spool/ (WebDAV PUT: nginx's
-// own spool), /bare/read (the fixed-bytes handler, set up like labbox's /api/), /bare/upload
-// (the write-through handler, set up like labbox's /api/jobs). The bare handlers start here too.
+// The bench nginx: same worker count, PCRE JIT, sendfile, access log (labbox's format, which
+// writes job ids as <id>: render-nginx's http.conf, its zone and format named "bench") and
+// FastCGI parameters as nginx/*.template. Locations: /static/ (files), /spool/ (WebDAV PUT:
+// nginx's own spool), /bare/read (the fixed-bytes handler, set up like labbox's /api/),
+// /bare/upload (the write-through handler, set up like labbox's /api/jobs). The bare handlers
+// start here too.
 export async function startBenchNginx(dir, { maxBody = "256m", readBody = null } = {}) {
   for (const d of ["static", "spool", "client_body", "uploads", "fastcgi"]) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const port = await freePort();
@@ -155,6 +156,7 @@ export async function startBenchNginx(dir, { maxBody = "256m", readBody = null }
   fs.writeFileSync(path.join(dir, "nginx.conf"), `# scripts/bench's own nginx (baselines only).
 ${user}
 worker_processes auto;
+pcre_jit on;
 worker_rlimit_nofile 20000;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
