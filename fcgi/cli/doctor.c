@@ -940,12 +940,14 @@ write_nginx_conf(const char *dir)
     return ok;
 }
 
-/* render: the installed renderer, fed this configuration, into dir/snippet. */
+/* render: the installed renderer, fed this configuration, into dir/snippet; its access log in
+ * dir (the operator's, /var/log/nginx by default, is not labbox's user's to open). */
 static int
 render(const struct doc *d, const char *renderer, const char *dir, char *out, size_t len)
 {
-    char snippet[PATH_MAX], body[32];
+    char snippet[PATH_MAX], body[32], alog[PATH_MAX];
     (void)snprintf(snippet, sizeof(snippet), "%s/snippet", dir);
+    (void)snprintf(alog, sizeof(alog), "%s/access.log", dir);
     (void)snprintf(body, sizeof(body), "%llu",
                    (unsigned long long)d->cfg->max_job_bytes + (1ull << 20));
     const char *sock =
@@ -955,6 +957,8 @@ render(const struct doc *d, const char *renderer, const char *dir, char *out, si
                          (char *)(uintptr_t)d->opts->config_path,
                          (char *)(uintptr_t) "--labbox",
                          (char *)(uintptr_t)d->exe,
+                         (char *)(uintptr_t) "--access-log",
+                         alog,
                          snippet,
                          NULL};
     char *with_values[] = {(char *)(uintptr_t)renderer,
@@ -964,6 +968,8 @@ render(const struct doc *d, const char *renderer, const char *dir, char *out, si
                            (char *)(uintptr_t)d->cfg->data_dir,
                            (char *)(uintptr_t) "--max-body",
                            body,
+                           (char *)(uintptr_t) "--access-log",
+                           alog,
                            snippet,
                            NULL};
     return run_capture(d->opts->config_path != NULL ? with_file : with_values, out, len);

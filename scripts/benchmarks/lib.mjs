@@ -1,7 +1,7 @@
 // bench/lib: what the benchmarks share: statistics, tables, child processes, wrk, and the
 // bench nginx serving the baselines (static files, its own PUT spool, the bare libfcgi
 // handlers of bare_fixed.c and bare_upload.c behind locations configured like labbox's).
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -140,18 +140,23 @@ export async function startBare(kind, sock, arg) {
   return { child, stop: () => child.kill("SIGKILL") };
 }
 
-// The bench nginx: same worker count, sendfile, access log and FastCGI parameters as
-// nginx/*.template. Locations: /static/ (files), /spool/ (WebDAV PUT: nginx's own spool),
-// /bare/read (the fixed-bytes handler, set up like labbox's /api/), /bare/upload (the
-// write-through handler, set up like labbox's /api/jobs). The bare handlers start here too.
+// The bench nginx: same worker count, PCRE JIT, sendfile, access log (labbox's format, which
+// writes job ids as <id>: render-nginx's http.conf, its zone and format named "bench") and
+// FastCGI parameters as nginx/*.template. Locations: /static/ (files), /spool/ (WebDAV PUT:
+// nginx's own spool), /bare/read (the fixed-bytes handler, set up like labbox's /api/),
+// /bare/upload (the write-through handler, set up like labbox's /api/jobs). The bare handlers
+// start here too.
 export async function startBenchNginx(dir, { maxBody = "256m", readBody = null } = {}) {
   for (const d of ["static", "spool", "client_body", "uploads", "fastcgi"]) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const port = await freePort();
   const user = process.getuid?.() === 0 ? "user root root;" : "";
   const fcgiConf = path.join(ROOT, "nginx/fastcgi.conf");
+  const r = spawnSync(path.join(ROOT, "scripts/render-nginx"), ["--name", "bench", path.join(dir, "snippet")], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`render-nginx: ${r.stderr}`);
   fs.writeFileSync(path.join(dir, "nginx.conf"), `# scripts/bench's own nginx (baselines only).
 ${user}
 worker_processes auto;
+pcre_jit on;
 worker_rlimit_nofile 20000;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -160,7 +165,8 @@ events { worker_connections 9000; }
 http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    access_log ${dir}/access.log;
+    include ${dir}/snippet/http.conf;
+    access_log ${dir}/access.log bench;
     sendfile on;
     tcp_nopush on;
     server_tokens off;

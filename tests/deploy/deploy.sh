@@ -19,7 +19,8 @@
 #    on the rendered snippet) and serve starts.
 # 6. The installed render writes the snippet from the config; an nginx of the test's own
 #    includes it in its server { } as an operator would, running its workers as www-data.
-# 7. A job with tests/data/experiment.csv succeeds; its outputs come through nginx.
+# 7. A job with tests/data/experiment.csv succeeds; its outputs come through nginx; the server's
+#    access log (render --access-log) has the job's requests with <id> for the id.
 # Needs root, nginx, bwrap, overlayfs, setpriv, systemd-analyze: a missing one skips (exit 77),
 # or fails with CI=true.
 set -euo pipefail
@@ -239,11 +240,13 @@ pgrep -u "$user" -x labbox >/dev/null || fail "labbox does not run as $user"
 ok "labbox serve runs as $user under the emulated unit, socket www-data 0660"
 
 # 6. the operator'"'"'s nginx: the rendered snippet in their own server { }
+# (the server'"'"'s access log is the operator'"'"'s own: render is told its path)
 "$prefix/share/labbox/nginx/render" --config "$conf" --labbox "$prefix/bin/labbox" \
-    --upload-rate 100r/s "$tmp/nginx" > /dev/null
+    --upload-rate 100r/s --access-log "$tmp/nginx-run/access.log" "$tmp/nginx" > /dev/null
 grep -q "fastcgi_pass unix:$tmp/run/labbox.sock;" "$tmp/nginx/locations.conf" || fail "render: socket"
 grep -q "client_max_body_size 9437184;" "$tmp/nginx/locations.conf" || fail "render: max body"
 grep -q "alias $tmp/state/jobs/;" "$tmp/nginx/locations.conf" || fail "render: data dir"
+grep -q "access_log $tmp/nginx-run/access.log labbox;" "$tmp/nginx/locations.conf" || fail "render: access log"
 port=$(python3 -c "import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])")
 mkdir -p "$tmp/nginx-run"
 cat > "$tmp/nginx-run/nginx.conf" <<EOF
@@ -296,6 +299,11 @@ case $walls in
     *) fail "the job ran without every wall: $walls" ;;
 esac
 ok "a job with the installed default agent succeeds as $user, with its own uid, cgroups and workspace; its outputs come through nginx ($first)"
+# The operator'"'"'s access log (combined, at the http level) got labbox'"'"'s requests in labbox'"'"'s
+# format only: the id written <id>.
+grep -q "\"GET /api/jobs/<id>/outputs " "$tmp/nginx-run/access.log" || fail "no <id> in the access log: $(cat "$tmp/nginx-run/access.log")"
+if grep -q "$id" "$tmp/nginx-run/access.log"; then fail "the access log holds the job id: $(grep "$id" "$tmp/nginx-run/access.log")"; fi
+ok "the access log of the operator'"'"'s server writes the job id as <id>"
 kill "$(cat "$tmp/labbox.pid")"
 wait "$(cat "$tmp/labbox.pid")" || fail "labbox did not stop cleanly: $(tail -5 "$tmp/labbox.log")"
 kill "$(cat "$tmp/nginx-run/nginx.pid")"

@@ -1,8 +1,9 @@
 // others: other people's data on the same host (issue 9). A job id is the only credential: no
-// other local user, and no other job, may learn one from the process table, mount tables or
-// cgroup paths, nor read a job's files even knowing its id; sandbox_dir cannot be planted by
-// another user. Walls: core/scheduler.c (the id on a pipe), util/id.c (id_alias names work dirs
-// and cgroups), core/jobstore.c (modes, the output group), util/owner.c (sandbox_dir).
+// other local user, and no other job, may learn one from the process table, mount tables,
+// cgroup paths or nginx's logs, nor read a job's files even knowing its id; sandbox_dir cannot
+// be planted by another user. Walls: core/scheduler.c (the id on a pipe), util/id.c (id_alias
+// names work dirs and cgroups), core/jobstore.c (modes, the output group), util/owner.c
+// (sandbox_dir), nginx/http.conf.template (the access log's format writes <id> for an id).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -67,6 +68,58 @@ describe("job ids stay out of sight", () => {
       path.join(s.dir, "sandboxes", workAlias(id)), path.join(s.dir, "sandboxes", workAlias(id), "inputs/data.csv")])
       assert.ok(!tryRead("nobody", p), `nobody reads ${p}`);
     await waitFor(s, id);
+  });
+});
+
+describe("nginx's logs hold no job id", () => {
+  let s;
+  before(async () => {
+    // Signed-in users, so that GET /api/jobs takes a cursor (which holds a job id).
+    s = await attackerStack({ wall_timeout: 60 }, { users: { alice: "pw-alice" } });
+  });
+  after(async () => s?.stop());
+
+  test("every route that carries an id is logged with <id>; the logs are not world-readable", async () => {
+    const a = await attack(s, { attack: "report" });
+    const b = await attack(s, { attack: "bad-names" });
+    const ids = [a.id, b.id];
+    const get = async (p) => {
+      const res = await fetch(s.url + p, { headers: s.auth(s.user) });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    // The API, a view (/_labbox_view/), a download (/_labbox_outputs/), the zips, the event
+    // stream, a missing output, a page of the job list and the page after it (?cursor=).
+    const list = await getJSON(s, "/api/jobs?limit=1");
+    assert.equal(list.status, 200);
+    assert.ok(list.body.next?.includes(list.body.jobs[0].id), JSON.stringify(list.body));
+    for (const p of [`/api/jobs/${a.id}`, `/api/jobs/${a.id}/logs`, `/api/jobs/${a.id}/events`,
+      `/api/jobs/${a.id}/outputs/report.html?view=1`, `/api/jobs/${a.id}/outputs/notes.txt`,
+      `/api/jobs/${a.id}/outputs.zip`, `/api/jobs/${a.id}/inputs.zip`, `/api/jobs/${b.id}/outputs/plain.txt`,
+      `/api/jobs/${b.id}/outputs/missing.txt`, `/api/jobs?limit=1&cursor=${encodeURIComponent(list.body.next)}`])
+      assert.ok([200, 404].includes(await get(p)), p);
+    assert.equal(await get(`/api/jobs/${a.id}/outputs/report.html?view=1`), 200);
+    // The request is logged once nginx is done with it; give it a moment.
+    const logs = path.join(s.dir, "nginx");
+    const access = path.join(logs, "access.log");
+    let text = "";
+    for (let i = 0; i < 50 && !text.includes("cursor="); i++) {
+      text = fs.readFileSync(access, "utf8");
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const error = fs.readFileSync(path.join(logs, "error.log"), "utf8");
+    for (const id of ids) {
+      assert.ok(!text.includes(id), `the access log holds ${id}:\n${text}`);
+      assert.ok(!error.includes(id), `the error log holds ${id}:\n${error}`);
+    }
+    for (const want of ["GET /api/jobs/<id> ", "GET /api/jobs/<id>/events ", "GET /api/jobs/<id>/outputs/report.html?view=1 ",
+      "GET /api/jobs/<id>/outputs/plain.txt ", "GET /api/jobs?limit=1&cursor="])
+      assert.ok(text.includes(want), `the access log has no "${want}":\n${text}`);
+    // What nginx writes is its own: no other local user reads (or lists) it.
+    for (const p of [access, path.join(logs, "error.log"), logs]) {
+      assert.equal(fs.statSync(p).mode & 0o007, 0, `${p} is open to others`);
+      assert.ok(!tryRead("nobody", p), `nobody reads ${p}`);
+    }
   });
 });
 
