@@ -15,8 +15,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { validateApi, watchBrowser } from '../integration/harness.mjs';
 
 const BASE = (process.env.LABBOX_TEST_URL ?? '').replace(/\/+$/, '');
+// Every answer from the stack's /api/, to the test's fetch and to the page, is checked against
+// docs/openapi.yaml.
+if (BASE) validateApi(BASE);
 const IN_CI = process.env.CI === 'true';
 const CHROMIUM = process.env.LABBOX_CHROMIUM ?? '/usr/bin/chromium';
 const JOB_TIMEOUT_MS = Number(process.env.LABBOX_TEST_JOB_TIMEOUT_MS ?? 180000);
@@ -211,7 +215,7 @@ if (!BASE) {
     });
 
     async function newPage(opts = {}) {
-      const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, ...opts });
+      const context = watchBrowser(await browser.newContext({ viewport: { width: 1200, height: 900 }, ...opts }));
       const page = await context.newPage();
       page.errors = [];
       page.on('pageerror', (e) => page.errors.push(e.message));
