@@ -66,8 +66,8 @@ function waitLine(child, re, ms, what) {
 // and a node:http answer throws in the test's context once it has been read.
 let openapi;
 try {
-  const { OpenApi, describe } = await import("./openapi.mjs");
-  openapi = { spec: new OpenApi(), describe };
+  const { OpenApi, explain } = await import("./openapi.mjs");
+  openapi = { spec: new OpenApi(), explain };
 } catch (e) {
   if (e.code !== "ERR_MODULE_NOT_FOUND") throw e;
   requireTool(false, `tests/integration/node_modules (${e.message.split("\n")[0]}; scripts/bootstrap --test installs it)`);
@@ -88,12 +88,12 @@ export function validateApi(url) {
 export function checkAnswer({ method, url, status, headers, body = null }) {
   const r = openapi.spec.check({ method, url, status, headers, body });
   if (seen) seen.push(`${r.name} ${status}`);
-  if (r.problems.length) throw new Error(openapi.describe(method, url, status, r.name, r.problems));
+  if (r.problems.length) throw new Error(openapi.explain(method, url, status, r.name, r.problems));
   if (body !== null || method === "HEAD" || !r.media?.["x-itemSchema"]) return null;
   const events = openapi.spec.events(r.media);
   return (text) => {
     const p = events.feed(text);
-    if (p.length) throw new Error(openapi.describe(method, url, status, r.name, p));
+    if (p.length) throw new Error(openapi.explain(method, url, status, r.name, p));
   };
 }
 

@@ -263,7 +263,7 @@ export class OpenApi {
 }
 
 // The message of an answer that is not as documented.
-export function describe(method, url, status, name, problems) {
+export function explain(method, url, status, name, problems) {
   const u = new URL(url, "http://x");
   return `openapi: ${method} ${u.pathname}${u.search} answered ${status}, not as docs/openapi.yaml says ` +
     `(${name}):\n  - ${problems.join("\n  - ")}`;
