@@ -299,6 +299,16 @@ describe("docs/openapi.yaml is the code's", () => {
     assert.deepEqual([...codes].filter((c) => !known.has(c)), [], "codes neither labbox nor nginx sends");
   });
 
+  test("only fcgi/api and fcgi/http answer requests", () => {
+    const walk = (d) => fs.readdirSync(path.join(ROOT, d), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(`${d}/${e.name}`) : e.name.endsWith(".c") ? [`${d}/${e.name}`] : []);
+    const others = walk("fcgi").filter((f) => !/^fcgi\/(api|http)\//.test(f));
+    assert.ok(others.length > 20);
+    for (const f of others)
+      assert.doesNotMatch(blank(read(f)), /\bresp_(json|empty|start|write|text|problem\w*)\s*\(|\bPROBLEM_[A-Z]/,
+        `${f} answers requests: the handler analysis below does not look there`);
+  });
+
   test("every status and problem each handler can send is documented for its operation", () => {
     const { global, closure } = handlerFacts();
     const identify = closure(global.get("api_identify"));
