@@ -403,6 +403,9 @@ describe("the validator refuses what the document does not allow", () => {
       "cache-control": "no-store" }, body: JSON.stringify(problemBody("method_not_allowed", "Method not allowed", 405)) });
     ok({ method: "GET", url: "/api/nothing", status: 404, headers: { "content-type": "application/problem+json", "cache-control": "no-store" },
       body: JSON.stringify(problemBody("not_found", "Not found", 404)) });
+    ok({ method: "GET", url: `${url}/logs?format=ndjson`, status: 200,
+      headers: { "content-type": "application/x-ndjson", "cache-control": "no-store", "log-offset": "10" },
+      body: '{"t":1,"stream":"stdout","line":"x","pos":2}\n{"t":2,"stream":"system","line":"y"}\n' });
   });
 
   test("an undocumented status, path or method", () => {
@@ -432,6 +435,12 @@ describe("the validator refuses what the document does not allow", () => {
     bad({ method: "GET", url: `${url}/logs?format=ndjson`, status: 200,
       headers: { "content-type": "application/x-ndjson", "cache-control": "no-store", "log-offset": "10" },
       body: '{"t":1,"stream":"stdin","line":"x"}\n' }, /stream/);
+    bad({ method: "GET", url: `${url}/logs?format=ndjson`, status: 200,
+      headers: { "content-type": "application/x-ndjson", "cache-control": "no-store", "log-offset": "10" },
+      body: '{"t":1,"stream":"stdout","line":"x"}\n' }, /pos/);
+    bad({ method: "GET", url: `${url}/logs?format=ndjson`, status: 200,
+      headers: { "content-type": "application/x-ndjson", "cache-control": "no-store", "log-offset": "10" },
+      body: '{"t":1,"stream":"system","line":"x","pos":3}\n' }, /not|pos/);
     bad({ method: "GET", url: `${url}/logs`, status: 200, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
       body: "x\n" }, /Log-Offset is missing/);
   });
