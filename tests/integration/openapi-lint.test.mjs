@@ -299,6 +299,18 @@ describe("docs/openapi.yaml is the code's", () => {
     assert.deepEqual([...codes].filter((c) => !known.has(c)), [], "codes neither labbox nor nginx sends");
   });
 
+  test("the job's states and reasons are jobstate.c's", () => {
+    const src = read("fcgi/jobs/jobstate.c");
+    const table = (name) => {
+      const m = new RegExp(`${name}\\[[A-Z_]+\\] = \\{([^}]*)\\}`).exec(src);
+      assert.ok(m, `jobstate.c: no ${name} table`);
+      return [...m[1].replace(/\/\*[^]*?\*\//g, "").matchAll(/"([a-z_]+)"/g)].map((x) => x[1]).sort();
+    };
+    assert.deepEqual([...deref(doc.components.schemas.JobState).enum].sort(), table("state_names"));
+    const reasons = doc.components.schemas.Job.properties.reason.enum.filter((x) => x !== null);
+    assert.deepEqual([...reasons].sort(), table("reason_names"));
+  });
+
   test("only fcgi/api and fcgi/http answer requests", () => {
     const walk = (d) => fs.readdirSync(path.join(ROOT, d), { withFileTypes: true }).flatMap((e) =>
       e.isDirectory() ? walk(`${d}/${e.name}`) : e.name.endsWith(".c") ? [`${d}/${e.name}`] : []);
