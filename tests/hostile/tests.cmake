@@ -25,7 +25,7 @@ set_tests_properties(hostile_outputs PROPERTIES LABELS "hostile;integration;loca
 # (LABBOX_TEST_DOCKER_HOST, or one started for the run by scripts/podman-service).
 if(WITH_DOCKER)
   add_test(NAME hostile_docker
-           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/docker.test.mjs)
+           COMMAND ${NODE} ${CMAKE_CURRENT_LIST_DIR}/docker.test.mjs)
   set_tests_properties(hostile_docker PROPERTIES LABELS "hostile;integration;docker" TIMEOUT 900
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_HOSTILE_ENV}")
 endif()
