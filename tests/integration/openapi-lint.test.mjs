@@ -97,6 +97,12 @@ function splitArgs(s) {
 
 // Top-level definitions of a C file: functions and initialised variables, with what their
 // bodies name: identifiers, PROBLEM_* and INTAKE_* constants, and the statuses of resp_* calls.
+// The functions of fcgi/http/request.h that answer with a status they are given, and which
+// argument it is (resp_json, resp_json_text, resp_empty, resp_start, resp_text, ...).
+const STATUS_ARG = new Map([...blank(read("fcgi/http/request.h")).matchAll(/\b(resp_\w+)\s*\(([^)]*)\)/g)]
+  .map((m) => [m[1], m[2].split(",").findIndex((a) => /^\s*int\s+status\s*$/.test(a))])
+  .filter(([, i]) => i >= 0));
+
 function definitions(file) {
   const raw = read(file);
   const src = blank(raw);
@@ -129,9 +135,10 @@ function definitions(file) {
     d.intakes = [...d.idents].filter((x) => /^INTAKE_[A-Z]/.test(x));
     d.statuses = [];
     if (file.startsWith("fcgi/api/"))
-      for (const m of d.body.matchAll(/\b(resp_json|resp_empty|resp_start|resp_text)\s*\(/g)) {
+      for (const m of d.body.matchAll(/\b(resp_\w+)\s*\(/g)) {
+        if (!STATUS_ARG.has(m[1])) continue;
         const args = splitArgs(parens(d.body, m.index + m[0].length - 1));
-        const status = args[m[1] === "resp_text" ? 0 : 1] || "";
+        const status = args[STATUS_ARG.get(m[1])] || "";
         d.statuses.push(...(status.match(/\b[1-5]\d\d\b/g) || []).map(Number));
       }
   }
@@ -317,7 +324,7 @@ describe("docs/openapi.yaml is the code's", () => {
     const others = walk("fcgi").filter((f) => !/^fcgi\/(api|http)\//.test(f));
     assert.ok(others.length > 20);
     for (const f of others)
-      assert.doesNotMatch(blank(read(f)), /\bresp_(json|empty|start|write|text|problem\w*)\s*\(|\bPROBLEM_[A-Z]/,
+      assert.doesNotMatch(blank(read(f)), /\bresp_\w+\s*\(|\bPROBLEM_[A-Z]/,
         `${f} answers requests: the handler analysis below does not look there`);
   });
 
