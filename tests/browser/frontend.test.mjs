@@ -15,8 +15,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { validateApi, watchBrowser } from '../integration/harness.mjs';
 
 const BASE = (process.env.LABBOX_TEST_URL ?? '').replace(/\/+$/, '');
+// Every answer from the stack's /api/, to the test's fetch and to the page, is checked against
+// docs/openapi.yaml.
+if (BASE) validateApi(BASE);
 const IN_CI = process.env.CI === 'true';
 const CHROMIUM = process.env.LABBOX_CHROMIUM ?? '/usr/bin/chromium';
 const JOB_TIMEOUT_MS = Number(process.env.LABBOX_TEST_JOB_TIMEOUT_MS ?? 180000);
@@ -211,7 +215,7 @@ if (!BASE) {
     });
 
     async function newPage(opts = {}) {
-      const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, ...opts });
+      const context = watchBrowser(await browser.newContext({ viewport: { width: 1200, height: 900 }, ...opts }));
       const page = await context.newPage();
       page.errors = [];
       page.on('pageerror', (e) => page.errors.push(e.message));
@@ -423,7 +427,10 @@ if (!BASE) {
       const { context, page } = await newPage();
       try {
         await page.route(/\/events(\?|$)/, (route) => route.fulfill({
-          status: 200, headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' }, body,
+          // As labbox answers (the harness checks this answer against docs/openapi.yaml too).
+          status: 200,
+          headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' },
+          body,
         }));
         await page.goto(`${BASE}/#/jobs/${id}`);
         await page.waitForSelector('#results:not([hidden])', { timeout: 30000 });

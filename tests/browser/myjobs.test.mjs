@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { requireTool, sleep, startStack, stopServices, upload, waitFor } from '../integration/harness.mjs';
+import { requireTool, sleep, startStack, stopServices, upload, waitFor, watchBrowser } from '../integration/harness.mjs';
 
 const CHROMIUM = process.env.LABBOX_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
@@ -53,10 +53,10 @@ describe('My jobs', () => {
   });
 
   async function signedIn(user) {
-    const context = await browser.newContext({
+    const context = watchBrowser(await browser.newContext({
       viewport: { width: 1200, height: 900 },
       httpCredentials: { username: user, password: USERS[user] },
-    });
+    }));
     const page = await context.newPage();
     page.errors = [];
     page.on('pageerror', (e) => page.errors.push(e.message));

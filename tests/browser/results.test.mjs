@@ -11,9 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { validateApi, watchBrowser } from '../integration/harness.mjs';
 
 const BASE = (process.env.LABBOX_TEST_URL ?? '').replace(/\/+$/, '');
 const SCHEMA_BASE = (process.env.LABBOX_TEST_SCHEMA_URL ?? '').replace(/\/+$/, '');
+// Every answer from the stacks' /api/, to the test's fetch and to the page, is checked against
+// docs/openapi.yaml.
+for (const u of [BASE, SCHEMA_BASE]) if (u) validateApi(u);
 const ACCESS_LOG = process.env.LABBOX_TEST_ACCESS_LOG ?? '';
 const IN_CI = process.env.CI === 'true';
 const CHROMIUM = process.env.LABBOX_CHROMIUM ?? '/usr/bin/chromium';
@@ -75,7 +79,7 @@ if (!BASE || !SCHEMA_BASE) {
     });
 
     async function newPage(viewport = { width: 1200, height: 900 }) {
-      const context = await browser.newContext({ viewport });
+      const context = watchBrowser(await browser.newContext({ viewport }));
       const page = await context.newPage();
       page.errors = [];
       page.on('pageerror', (e) => page.errors.push(e.message));

@@ -77,7 +77,8 @@ for f in bin/labbox share/labbox/www/index.html share/labbox/agent/agent.py \
          share/labbox/nginx/fastcgi.conf share/labbox/nginx/README.md share/labbox/nginx/render \
          lib/systemd/system/labbox.service lib/systemd/system/labbox.socket \
          lib/sysusers.d/labbox.conf share/man/man8/labbox.8 share/man/man5/labbox.conf.5 \
-         share/doc/labbox/labbox.conf.example share/doc/labbox/operations.md; do
+         share/doc/labbox/labbox.conf.example share/doc/labbox/operations.md \
+         share/doc/labbox/openapi.yaml; do
     [ -e "$root/$f" ] || fail "cmake --install did not install $f"
 done
 [ -x "$root/share/labbox/nginx/render" ] || fail "render is not executable"

@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -56,6 +57,151 @@ function waitLine(child, re, ms, what) {
       reject(new Error(`${what} exited with ${code}:\n${buf}`));
     });
   });
+}
+
+// Every answer from /api/ of a stack this process started (and of the origins given to
+// validateApi) is checked against docs/openapi.yaml (openapi.mjs): fetch and node:http's
+// request/get are wrapped here, so that every suite goes through it. An answer that is not as
+// documented fails the test that asked: fetch throws (for an event stream, reading it does),
+// and a node:http answer throws in the test's context once it has been read.
+let openapi;
+try {
+  const { OpenApi, explain } = await import("./openapi.mjs");
+  openapi = { spec: new OpenApi(), explain };
+} catch (e) {
+  if (e.code !== "ERR_MODULE_NOT_FOUND") throw e;
+  requireTool(false, `tests/integration/node_modules (${e.message.split("\n")[0]}; scripts/bootstrap --test installs it)`);
+}
+const apiOrigins = new Set();
+// LABBOX_TEST_OPENAPI_SEEN=FILE: append the operation and status of every answer checked to
+// FILE (one per line), to see which documented answers the tests reach.
+const seen = process.env.LABBOX_TEST_OPENAPI_SEEN ? [] : null;
+if (seen) process.on("exit", () => fs.appendFileSync(process.env.LABBOX_TEST_OPENAPI_SEEN, seen.map((x) => `${x}\n`).join("")));
+
+// validateApi: check the answers of the labbox at url (its origin) too.
+export function validateApi(url) {
+  apiOrigins.add(new URL(url).origin);
+}
+
+// checkAnswer: the check of one answer; throws the validator's message when it is not as
+// documented. For a stream (body null) it returns a feed(text) that throws likewise.
+export function checkAnswer({ method, url, status, headers, body = null }) {
+  const r = openapi.spec.check({ method, url, status, headers, body });
+  if (seen) seen.push(`${r.name} ${status}`);
+  if (r.problems.length) throw new Error(openapi.explain(method, url, status, r.name, r.problems));
+  if (body !== null || method === "HEAD" || !r.media?.["x-itemSchema"]) return null;
+  const events = openapi.spec.events(r.media);
+  return (text) => {
+    const p = events.feed(text);
+    if (p.length) throw new Error(openapi.explain(method, url, status, r.name, p));
+  };
+}
+
+function ours(url) {
+  return apiOrigins.has(url.origin) && url.pathname.startsWith("/api/");
+}
+
+const realFetch = globalThis.fetch;
+globalThis.fetch = async function fetchChecked(input, init = {}) {
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  if (!ours(url)) return realFetch(input, init);
+  const method = String(init.method || (input instanceof Request ? input.method : "GET")).toUpperCase();
+  const res = await realFetch(input, init);
+  const meta = { status: res.status, statusText: res.statusText, headers: res.headers };
+  const streaming = /^text\/event-stream/i.test(res.headers.get("content-type") || "");
+  let body;
+  if (streaming && method !== "HEAD" && res.body) {
+    const feed = checkAnswer({ method, url: url.href, status: res.status, headers: res.headers });
+    const dec = new TextDecoder();
+    body = res.body.pipeThrough(new TransformStream({
+      transform(chunk, ctl) {
+        feed?.(dec.decode(chunk, { stream: true }));
+        ctl.enqueue(chunk);
+      },
+    }));
+  } else {
+    const buf = Buffer.from(await res.arrayBuffer());
+    checkAnswer({ method, url: url.href, status: res.status, headers: res.headers, body: buf });
+    body = [101, 204, 205, 304].includes(res.status) || method === "HEAD" ? null : buf;
+  }
+  const out = new Response(body, meta);
+  Object.defineProperty(out, "url", { value: res.url });
+  return out;
+};
+
+// The URL and method of a node:http request(url?, options?, cb?).
+function httpTarget(args) {
+  let url = null, opts = {};
+  for (const a of args) {
+    if (typeof a === "string" || a instanceof URL) url = new URL(a);
+    else if (a && typeof a === "object") opts = a;
+  }
+  if (!url) {
+    const host = opts.hostname || opts.host || "localhost";
+    url = new URL(`http://${host}${opts.port ? `:${opts.port}` : ""}${opts.path || "/"}`);
+  } else if (opts.path) {
+    url = new URL(opts.path, url);
+  }
+  return { url, method: String(opts.method || "GET").toUpperCase() };
+}
+
+const realRequest = http.request;
+http.request = function requestChecked(...args) {
+  const req = realRequest.apply(http, args);
+  const { url, method } = httpTarget(args);
+  if (!ours(url) || viaSocket(args)) return req;
+  // After the test's own response callback (registered first): its listeners come first, and
+  // a response it paused stays paused. A failure throws in the test's async context.
+  req.on("response", (res) => {
+    const fail = (e) => process.nextTick(() => { throw e; });
+    const check = (body) => checkAnswer({ method, url: url.href, status: res.statusCode, headers: res.headers, body });
+    if (/^text\/event-stream/i.test(res.headers["content-type"] || "") && method !== "HEAD") {
+      let feed;
+      try { feed = check(null); } catch (e) { fail(e); return; }
+      const dec = new TextDecoder();
+      res.on("data", (d) => {
+        try { feed?.(typeof d === "string" ? d : dec.decode(d, { stream: true })); } catch (e) { fail(e); }
+      });
+      return;
+    }
+    const chunks = [];
+    res.on("data", (d) => chunks.push(Buffer.from(d)));
+    res.on("end", () => { try { check(Buffer.concat(chunks)); } catch (e) { fail(e); } });
+  });
+  return req;
+};
+http.get = function getChecked(...args) {
+  const req = http.request(...args);
+  req.end();
+  return req;
+};
+
+// watchBrowser: check the answers a Playwright browser context gets from /api/ (the frontend's
+// own requests) alike; a failure throws in the test process.
+export function watchBrowser(context) {
+  context.on("response", async (resp) => {
+    const url = new URL(resp.url());
+    if (!ours(url)) return;
+    const method = resp.request().method();
+    let headers, body = null;
+    try {
+      headers = await resp.allHeaders();
+      if (!/^text\/event-stream/i.test(headers["content-type"] || "") && method !== "HEAD") body = await resp.body();
+    } catch {
+      return; // the page went away before the answer was whole
+    }
+    try {
+      checkAnswer({ method, url: url.href, status: resp.status(), headers, body });
+    } catch (e) {
+      process.nextTick(() => { throw e; });
+    }
+  });
+  return context;
+}
+
+// A request over a unix socket (an engine's API, not labbox's) is never ours.
+function viaSocket(args) {
+  return args.some((a) => a && typeof a === "object" && !(a instanceof URL) && a.socketPath);
 }
 
 // Backend services, shared by every stack of one test process.
@@ -197,6 +343,7 @@ export async function startStack(opts = {}) {
   }
 
   const logPath = path.join(dir, "labbox.log");
+  validateApi(`http://127.0.0.1:${port}`);
   const stack = {
     backend, dir, data, port, env, svc, sock,
     url: `http://127.0.0.1:${port}`,

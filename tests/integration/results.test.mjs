@@ -242,6 +242,27 @@ describe("results", () => {
     await waitFor(stack, live.body.id);
   });
 
+  test("files are sent by nginx: ranges, conditional requests, and a file gone from the data dir", async () => {
+    const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "write", files: { "a.txt": "aaa\n", "b.txt": "bbb\n" } });
+    const job = await waitFor(stack, r.body.id);
+    const input = `${stack.url}/api/jobs/${job.id}/inputs/data.csv`;
+    const part = await fetch(input, { headers: { range: "bytes=0-6" } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get("content-range"), `bytes 0-6/${Buffer.byteLength(CSV)}`);
+    assert.equal(await part.text(), CSV.slice(0, 7));
+    assert.equal((await fetch(input, { headers: { range: "bytes=999999-" } })).status, 416);
+    const whole = await fetch(input, { method: "HEAD" });
+    assert.ok(whole.headers.get("etag"));
+    assert.equal((await fetch(input, { headers: { "if-none-match": whole.headers.get("etag") } })).status, 304);
+    // Someone removes a listed output, or puts a symlink in its place: nginx's own page.
+    const out = path.join(stack.data, "jobs", job.id, "outputs");
+    fs.rmSync(path.join(out, "a.txt"));
+    fs.rmSync(path.join(out, "b.txt"));
+    fs.symlinkSync("/etc/hostname", path.join(out, "b.txt"));
+    assert.equal((await fetch(`${stack.url}/api/jobs/${job.id}/outputs/a.txt`)).status, 404);
+    assert.equal((await fetch(`${stack.url}/api/jobs/${job.id}/outputs/b.txt`)).status, 403);
+  });
+
   test("expires_at: job_ttl after the end, null while live", async () => {
     const r = await upload(stack, [{ name: "data.csv", data: CSV }], { mode: "ok" });
     assert.equal(r.body.expires_at, null);

@@ -15,7 +15,7 @@ endforeach()
 foreach(suite backend run)
   foreach(backend ${LB_IT_BACKENDS})
     add_test(NAME ${suite}_${backend}
-             COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
+             COMMAND ${NODE} ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
     set_tests_properties(${suite}_${backend} PROPERTIES LABELS "integration;${backend}"
       TIMEOUT 600 SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
   endforeach()
@@ -23,7 +23,7 @@ endforeach()
 # Modal's V2 sandbox family (modal_sandbox_version = 2) through the shared cases as well.
 if(WITH_MODAL)
   add_test(NAME backend_modal_v2
-           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
+           COMMAND ${NODE} ${CMAKE_CURRENT_LIST_DIR}/backend.test.mjs)
   set_tests_properties(backend_modal_v2 PROPERTIES LABELS "integration;modal" TIMEOUT 600
     SKIP_RETURN_CODE 77
     ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=modal;LABBOX_MODAL_SANDBOX_VERSION=2")
@@ -31,19 +31,19 @@ endif()
 # The Modal backend over time (capacity waits, cut connections, tokens, headers, images, stopping).
 if(WITH_MODAL)
   add_test(NAME modal_behaviour
-           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/modal.test.mjs)
+           COMMAND ${NODE} ${CMAKE_CURRENT_LIST_DIR}/modal.test.mjs)
   set_tests_properties(modal_behaviour PROPERTIES LABELS "integration;modal" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV}")
 endif()
 foreach(backend ${LB_IT_REMOTE})
   add_test(NAME remote_${backend}
-           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/remote.test.mjs)
+           COMMAND ${NODE} ${CMAKE_CURRENT_LIST_DIR}/remote.test.mjs)
   set_tests_properties(remote_${backend} PROPERTIES LABELS "integration;${backend}" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV};LABBOX_TEST_BACKEND=${backend}")
 endforeach()
 foreach(suite api events service people results)
   add_test(NAME integration_${suite}
-           COMMAND ${NODE} --test --test-concurrency=1 ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
+           COMMAND ${NODE} ${CMAKE_CURRENT_LIST_DIR}/${suite}.test.mjs)
   set_tests_properties(integration_${suite} PROPERTIES LABELS "integration;local" TIMEOUT 600
     SKIP_RETURN_CODE 77 ENVIRONMENT "${LB_IT_ENV}")
 endforeach()
