@@ -1,4 +1,5 @@
-/* check: failure reporting and the closing summary line for unit tests. */
+/* check: failure reporting, the closing summary line and small file and string helpers for unit
+ * tests. */
 #include "check.h"
 
 #include <stdarg.h>
@@ -24,4 +25,24 @@ check_done(const char *suite)
 {
     printf("%s: %d passed, %d failed\n", suite, check_count - check_failures, check_failures);
     return check_failures == 0 ? 0 : 1;
+}
+
+bool
+check_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return false;
+    bool ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+char *
+check_mut(const char *s)
+{
+    union {
+        const char *c;
+        char *m;
+    } u = {s};
+    return u.m;
 }

@@ -15,6 +15,11 @@ void check_fail(const char *file, int line, const char *expr, const char *fmt, .
     __attribute__((format(printf, 4, 5)));
 /* check_done prints "N passed, N failed" and returns the exit status for main(). */
 int check_done(const char *suite);
+/* check_write_file: path holds text afterwards (created or truncated); false on any error. */
+bool check_write_file(const char *path, const char *text);
+/* check_mut: a string literal as the char * that generated protobuf-c structs declare (they
+ * are only read). */
+char *check_mut(const char *s);
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

@@ -93,16 +93,6 @@ freev(char **v)
     free(v);
 }
 
-static bool
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return false;
-    bool ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok;
-}
-
 /* job_make creates a job dir with work/in.txt and work/outputs/. */
 static bool
 job_make(struct jobenv *e, const char *name, const char *const *argv)
@@ -122,7 +112,7 @@ job_make(struct jobenv *e, const char *name, const char *const *argv)
     if (mkdir(p, 0755) != 0)
         return false;
     (void)snprintf(p, sizeof(p), "%s/in.txt", e->work);
-    if (!write_file(p, "input-data\n"))
+    if (!check_write_file(p, "input-data\n"))
         return false;
     e->dirfd = open(e->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     e->argv = dupv(argv);

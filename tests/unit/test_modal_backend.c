@@ -400,16 +400,6 @@ freev(char **v)
 }
 
 static bool
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return false;
-    bool ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok;
-}
-
-static bool
 job_make(struct jobenv *e, const char *name, const char *const *argv)
 {
     memset(e, 0, sizeof(*e));
@@ -427,7 +417,7 @@ job_make(struct jobenv *e, const char *name, const char *const *argv)
     if (mkdir(p, 0755) != 0)
         return false;
     (void)snprintf(p, sizeof(p), "%s/in.txt", e->work);
-    if (!write_file(p, "input-data\n"))
+    if (!check_write_file(p, "input-data\n"))
         return false;
     e->dirfd = open(e->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     e->argv = dupv(argv);
@@ -1382,7 +1372,8 @@ test_image_build(void)
             r == NULL || !job_make(&e, "image", argv))
             abort();
         (void)snprintf(path, sizeof(path), "%s/requirements.txt", e.work);
-        REQUIRE_VOID(write_file(path, round < 2 ? "pandas==2.2.2\n" : "pandas==2.2.2\nscipy\n"));
+        REQUIRE_VOID(
+            check_write_file(path, round < 2 ? "pandas==2.2.2\n" : "pandas==2.2.2\nscipy\n"));
         stats_reset();
         run_job(&cfg, &e, r, &res);
         CHECK_INT(res.status, SANDBOX_OK);

@@ -7,16 +7,6 @@
 #include "modal_client.pb-c.h"
 #include "rpc/modal_retry.h"
 
-static char *
-S(const char *s)
-{
-    union {
-        const char *c;
-        char *m;
-    } u = {s};
-    return u.m;
-}
-
 /* An RPCStatus whose one detail has type_url and an RPCRetryPolicy of secs, packed into out. */
 static size_t
 status_details(const char *type_url, float secs, uint8_t *out, size_t cap)
@@ -28,11 +18,11 @@ status_details(const char *type_url, float secs, uint8_t *out, size_t cap)
     Modal__Client__StatusDetail d = MODAL__CLIENT__STATUS_DETAIL__INIT;
     Modal__Client__StatusDetail *ds[] = {&d};
     Modal__Client__RPCStatus st = MODAL__CLIENT__RPCSTATUS__INIT;
-    d.type_url = S(type_url);
+    d.type_url = check_mut(type_url);
     d.value.data = rpbuf;
     d.value.len = rpn;
     st.code = 8;
-    st.message = S("slow down");
+    st.message = check_mut("slow down");
     st.n_details = 1;
     st.details = ds;
     if (protobuf_c_message_get_packed_size(&st.base) > cap)

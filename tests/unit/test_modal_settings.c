@@ -24,16 +24,6 @@ clear_env(void)
         (void)unsetenv(names[i]);
 }
 
-static bool
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return false;
-    bool ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok;
-}
-
 /* A string of n copies of c (static buffer, n < 2048). */
 static const char *
 longstr(char c, size_t n)
@@ -85,7 +75,7 @@ test_sources(struct config *cfg)
     /* No credentials anywhere. */
     char path[160];
     (void)snprintf(path, sizeof(path), "%s/empty.toml", dir);
-    REQUIRE_VOID(write_file(path, "# nothing\n"));
+    REQUIRE_VOID(check_write_file(path, "# nothing\n"));
     char e2[200];
     CHECK_INT(config_set(cfg, "modal_config", path, e2, sizeof(e2)), RC_OK);
     CHECK_INT(modal_settings_load(cfg, &s, err, sizeof(err)), RC_NOTFOUND);
@@ -168,15 +158,15 @@ main(void)
     (void)snprintf(dir, sizeof(dir), "/tmp/labbox-modalset.XXXXXX");
     REQUIRE(mkdtemp(dir) != NULL);
     (void)snprintf(toml, sizeof(toml), "%s/modal.toml", dir);
-    REQUIRE(write_file(toml, "[default]\n"
-                             "token_id = \"ak-default\"\n"
-                             "token_secret = \"as-default\"\n"
-                             "[work]\n"
-                             "token_id = \"ak-work\"\n"
-                             "token_secret = \"as-work\"\n"
-                             "server_url = \"http://127.0.0.1:9000/\"\n"
-                             "environment = \"main\"\n"
-                             "active = true\n"));
+    REQUIRE(check_write_file(toml, "[default]\n"
+                                   "token_id = \"ak-default\"\n"
+                                   "token_secret = \"as-default\"\n"
+                                   "[work]\n"
+                                   "token_id = \"ak-work\"\n"
+                                   "token_secret = \"as-work\"\n"
+                                   "server_url = \"http://127.0.0.1:9000/\"\n"
+                                   "environment = \"main\"\n"
+                                   "active = true\n"));
     REQUIRE(config_init(&cfg) == RC_OK);
     REQUIRE(config_set(&cfg, "modal_config", toml, err, sizeof(err)) == RC_OK);
     clear_env();

@@ -20,16 +20,6 @@ round_trip(const ProtobufCMessage *m, size_t *out_len)
     return protobuf_c_message_unpack(m->descriptor, NULL, *out_len, wire);
 }
 
-static char *
-S(const char *s)
-{
-    union {
-        const char *c;
-        char *m;
-    } u = {s};
-    return u.m;
-}
-
 static void
 test_control(void)
 {
@@ -38,7 +28,7 @@ test_control(void)
         Modal__Client__AuthTokenGetRequest q = MODAL__CLIENT__AUTH_TOKEN_GET_REQUEST__INIT;
         CHECK_INT(protobuf_c_message_get_packed_size(&q.base), 0); /* empty frame 00 00 00 00 00 */
         Modal__Client__AuthTokenGetResponse r = MODAL__CLIENT__AUTH_TOKEN_GET_RESPONSE__INIT;
-        r.token = S("a.b.c");
+        r.token = check_mut("a.b.c");
         Modal__Client__AuthTokenGetResponse *u = (void *)round_trip(&r.base, &n);
         REQUIRE_VOID(u != NULL);
         CHECK_STR(u->token, "a.b.c");
@@ -50,8 +40,8 @@ test_control(void)
     }
     {
         Modal__Client__AppGetOrCreateRequest q = MODAL__CLIENT__APP_GET_OR_CREATE_REQUEST__INIT;
-        q.app_name = S("labbox");
-        q.environment_name = S("main");
+        q.app_name = check_mut("labbox");
+        q.environment_name = check_mut("main");
         q.object_creation_type =
             MODAL__CLIENT__OBJECT_CREATION_TYPE__OBJECT_CREATION_TYPE_CREATE_IF_MISSING;
         Modal__Client__AppGetOrCreateRequest *u = (void *)round_trip(&q.base, &n);
@@ -66,24 +56,24 @@ test_control(void)
         Modal__Client__EnvironmentMetadata md = MODAL__CLIENT__ENVIRONMENT_METADATA__INIT;
         Modal__Client__EnvironmentGetOrCreateResponse r =
             MODAL__CLIENT__ENVIRONMENT_GET_OR_CREATE_RESPONSE__INIT;
-        s.image_builder_version = S("2025.06");
+        s.image_builder_version = check_mut("2025.06");
         md.settings = &s;
         r.metadata = &md;
-        r.environment_id = S("en-1");
+        r.environment_id = check_mut("en-1");
         Modal__Client__EnvironmentGetOrCreateResponse *u = (void *)round_trip(&r.base, &n);
         REQUIRE_VOID(u != NULL && u->metadata != NULL && u->metadata->settings != NULL);
         CHECK_STR(u->metadata->settings->image_builder_version, "2025.06");
         protobuf_c_message_free_unpacked(&u->base, NULL);
     }
     {
-        char *cmds[] = {S("FROM python:3.12-slim")};
+        char *cmds[] = {check_mut("FROM python:3.12-slim")};
         Modal__Client__Image img = MODAL__CLIENT__IMAGE__INIT;
         Modal__Client__ImageGetOrCreateRequest q = MODAL__CLIENT__IMAGE_GET_OR_CREATE_REQUEST__INIT;
         img.n_dockerfile_commands = 1;
         img.dockerfile_commands = cmds;
         q.image = &img;
-        q.app_id = S("ap-1");
-        q.builder_version = S("2025.06");
+        q.app_id = check_mut("ap-1");
+        q.builder_version = check_mut("2025.06");
         Modal__Client__ImageGetOrCreateRequest *u = (void *)round_trip(&q.base, &n);
         REQUIRE_VOID(u != NULL && u->image != NULL);
         CHECK_INT(u->image->n_dockerfile_commands, 1);
@@ -95,14 +85,14 @@ test_control(void)
         /* Presence: result absent while building, present (status FAILURE) after. */
         Modal__Client__ImageGetOrCreateResponse r =
             MODAL__CLIENT__IMAGE_GET_OR_CREATE_RESPONSE__INIT;
-        r.image_id = S("im-1");
+        r.image_id = check_mut("im-1");
         Modal__Client__ImageGetOrCreateResponse *u = (void *)round_trip(&r.base, &n);
         REQUIRE_VOID(u != NULL);
         CHECK(u->result == NULL);
         protobuf_c_message_free_unpacked(&u->base, NULL);
         Modal__Client__GenericResult g = MODAL__CLIENT__GENERIC_RESULT__INIT;
         g.status = MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_FAILURE;
-        g.exception = S("pull failed");
+        g.exception = check_mut("pull failed");
         r.result = &g;
         u = (void *)round_trip(&r.base, &n);
         REQUIRE_VOID(u != NULL && u->result != NULL);
@@ -113,9 +103,9 @@ test_control(void)
     {
         Modal__Client__ImageJoinStreamingRequest q =
             MODAL__CLIENT__IMAGE_JOIN_STREAMING_REQUEST__INIT;
-        q.image_id = S("im-1");
+        q.image_id = check_mut("im-1");
         q.timeout = 55.0f;
-        q.last_entry_id = S("3-0");
+        q.last_entry_id = check_mut("3-0");
         Modal__Client__ImageJoinStreamingRequest *u = (void *)round_trip(&q.base, &n);
         REQUIRE_VOID(u != NULL);
         CHECK(u->timeout == 55.0f);
@@ -126,7 +116,7 @@ test_control(void)
             MODAL__CLIENT__IMAGE_JOIN_STREAMING_RESPONSE__INIT;
         g.status = MODAL__CLIENT__GENERIC_RESULT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS;
         r.result = &g;
-        r.entry_id = S("4-0");
+        r.entry_id = check_mut("4-0");
         Modal__Client__ImageJoinStreamingResponse *v = (void *)round_trip(&r.base, &n);
         REQUIRE_VOID(v != NULL && v->result != NULL);
         CHECK_INT(v->result->status, 1);
@@ -144,15 +134,15 @@ test_control(void)
         res.memory_mb = 1024;
         res.milli_cpu = 1000;
         net.network_access_type = MODAL__CLIENT__NETWORK_ACCESS__NETWORK_ACCESS_TYPE__BLOCKED;
-        def.image_id = S("im-1");
+        def.image_id = check_mut("im-1");
         def.timeout_secs = 1500;
         def.resources = &res;
         def.network_access = &net;
-        t1.tag_name = S("labbox");
-        t1.tag_value = S("1");
-        t2.tag_name = S("job");
-        t2.tag_value = S("abc");
-        q.app_id = S("ap-1");
+        t1.tag_name = check_mut("labbox");
+        t1.tag_value = check_mut("1");
+        t2.tag_name = check_mut("job");
+        t2.tag_value = check_mut("abc");
+        q.app_id = check_mut("ap-1");
         q.definition = &def;
         q.n_tags = 2;
         q.tags = tags;
@@ -168,7 +158,7 @@ test_control(void)
         CHECK_STR(u->tags[1]->tag_value, "abc");
         protobuf_c_message_free_unpacked(&u->base, NULL);
         Modal__Client__SandboxCreateResponse r = MODAL__CLIENT__SANDBOX_CREATE_RESPONSE__INIT;
-        r.sandbox_id = S("sb-0123456789012345678901");
+        r.sandbox_id = check_mut("sb-0123456789012345678901");
         Modal__Client__SandboxCreateResponse *v = (void *)round_trip(&r.base, &n);
         REQUIRE_VOID(v != NULL);
         CHECK_STR(v->sandbox_id, "sb-0123456789012345678901");
@@ -176,7 +166,7 @@ test_control(void)
     }
     {
         Modal__Client__SandboxGetTaskIdRequest q = MODAL__CLIENT__SANDBOX_GET_TASK_ID_REQUEST__INIT;
-        q.sandbox_id = S("sb-1");
+        q.sandbox_id = check_mut("sb-1");
         Modal__Client__SandboxGetTaskIdRequest *u = (void *)round_trip(&q.base, &n);
         REQUIRE_VOID(u != NULL);
         CHECK_STR(u->sandbox_id, "sb-1");
@@ -188,7 +178,7 @@ test_control(void)
         CHECK_STR(v->task_id, ""); /* not scheduled yet */
         CHECK(v->task_result == NULL);
         protobuf_c_message_free_unpacked(&v->base, NULL);
-        r.task_id = S("ta-1");
+        r.task_id = check_mut("ta-1");
         v = (void *)round_trip(&r.base, &n);
         REQUIRE_VOID(v != NULL);
         CHECK_STR(v->task_id, "ta-1");
@@ -197,15 +187,15 @@ test_control(void)
     {
         Modal__Client__TaskGetCommandRouterAccessRequest q =
             MODAL__CLIENT__TASK_GET_COMMAND_ROUTER_ACCESS_REQUEST__INIT;
-        q.task_id = S("ta-1");
+        q.task_id = check_mut("ta-1");
         Modal__Client__TaskGetCommandRouterAccessRequest *u = (void *)round_trip(&q.base, &n);
         REQUIRE_VOID(u != NULL);
         CHECK_STR(u->task_id, "ta-1");
         protobuf_c_message_free_unpacked(&u->base, NULL);
         Modal__Client__TaskGetCommandRouterAccessResponse r =
             MODAL__CLIENT__TASK_GET_COMMAND_ROUTER_ACCESS_RESPONSE__INIT;
-        r.jwt = S("x.y.z");
-        r.url = S("https://127.0.0.1:1");
+        r.jwt = check_mut("x.y.z");
+        r.url = check_mut("https://127.0.0.1:1");
         Modal__Client__TaskGetCommandRouterAccessResponse *v = (void *)round_trip(&r.base, &n);
         REQUIRE_VOID(v != NULL);
         CHECK_STR(v->jwt, "x.y.z");
@@ -214,7 +204,7 @@ test_control(void)
     }
     {
         Modal__Client__SandboxWaitRequest q = MODAL__CLIENT__SANDBOX_WAIT_REQUEST__INIT;
-        q.sandbox_id = S("sb-1");
+        q.sandbox_id = check_mut("sb-1");
         q.timeout = 0.0f;
         Modal__Client__SandboxWaitRequest *u = (void *)round_trip(&q.base, &n);
         REQUIRE_VOID(u != NULL);
@@ -235,7 +225,7 @@ test_control(void)
     }
     {
         Modal__Client__SandboxTerminateRequest q = MODAL__CLIENT__SANDBOX_TERMINATE_REQUEST__INIT;
-        q.sandbox_id = S("sb-1");
+        q.sandbox_id = check_mut("sb-1");
         Modal__Client__SandboxTerminateRequest *u = (void *)round_trip(&q.base, &n);
         REQUIRE_VOID(u != NULL);
         CHECK_STR(u->sandbox_id, "sb-1");
@@ -245,9 +235,9 @@ test_control(void)
         Modal__Client__SandboxTag t = MODAL__CLIENT__SANDBOX_TAG__INIT;
         Modal__Client__SandboxTag *tags[] = {&t};
         Modal__Client__SandboxListRequest q = MODAL__CLIENT__SANDBOX_LIST_REQUEST__INIT;
-        t.tag_name = S("labbox");
-        t.tag_value = S("1");
-        q.app_id = S("ap-1");
+        t.tag_name = check_mut("labbox");
+        t.tag_value = check_mut("1");
+        q.app_id = check_mut("ap-1");
         q.before_timestamp = 1234.5;
         q.n_tags = 1;
         q.tags = tags;
@@ -259,7 +249,7 @@ test_control(void)
         Modal__Client__SandboxInfo si = MODAL__CLIENT__SANDBOX_INFO__INIT;
         Modal__Client__SandboxInfo *sis[] = {&si};
         Modal__Client__SandboxListResponse r = MODAL__CLIENT__SANDBOX_LIST_RESPONSE__INIT;
-        si.id = S("sb-2");
+        si.id = check_mut("sb-2");
         si.created_at = 99.25;
         si.n_tags = 1;
         si.tags = tags;
@@ -280,16 +270,16 @@ test_router(void)
 {
     size_t n;
     {
-        char *argv[] = {S("sh"), S("-c"), S("echo hi")};
+        char *argv[] = {check_mut("sh"), check_mut("-c"), check_mut("echo hi")};
         Modal__TaskCommandRouter__TaskExecStartRequest__EnvEntry e1 =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_START_REQUEST__ENV_ENTRY__INIT;
         Modal__TaskCommandRouter__TaskExecStartRequest__EnvEntry *env[] = {&e1};
         Modal__TaskCommandRouter__TaskExecStartRequest q =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_START_REQUEST__INIT;
-        e1.key = S("LABBOX_X");
-        e1.value = S("a=b");
-        q.task_id = S("ta-1");
-        q.exec_id = S("0b0e2f8e-4a3b-4c55-9d3e-1f2a3b4c5d6e");
+        e1.key = check_mut("LABBOX_X");
+        e1.value = check_mut("a=b");
+        q.task_id = check_mut("ta-1");
+        q.exec_id = check_mut("0b0e2f8e-4a3b-4c55-9d3e-1f2a3b4c5d6e");
         q.n_command_args = 3;
         q.command_args = argv;
         q.stdout_config =
@@ -297,7 +287,7 @@ test_router(void)
         q.stderr_config =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_PIPE;
         q.timeout_secs = 600;
-        q.workdir = S("/workspace");
+        q.workdir = check_mut("/workspace");
         q.n_env = 1;
         q.env = env;
         Modal__TaskCommandRouter__TaskExecStartRequest *u = (void *)round_trip(&q.base, &n);
@@ -313,8 +303,8 @@ test_router(void)
     {
         Modal__TaskCommandRouter__TaskExecStdioReadRequest q =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_READ_REQUEST__INIT;
-        q.task_id = S("ta-1");
-        q.exec_id = S("e");
+        q.task_id = check_mut("ta-1");
+        q.exec_id = check_mut("e");
         q.offset = 1ull << 40;
         q.file_descriptor =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDERR;
@@ -338,8 +328,8 @@ test_router(void)
         memset(chunk, 0xab, sizeof(chunk));
         Modal__TaskCommandRouter__TaskExecStdinWriteRequest q =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_STDIN_WRITE_REQUEST__INIT;
-        q.task_id = S("ta-1");
-        q.exec_id = S("e");
+        q.task_id = check_mut("ta-1");
+        q.exec_id = check_mut("e");
         q.offset = 4096;
         q.data.data = chunk;
         q.data.len = sizeof(chunk);
@@ -353,8 +343,8 @@ test_router(void)
     {
         Modal__TaskCommandRouter__TaskExecWaitRequest q =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_WAIT_REQUEST__INIT;
-        q.task_id = S("ta-1");
-        q.exec_id = S("e");
+        q.task_id = check_mut("ta-1");
+        q.exec_id = check_mut("e");
         Modal__TaskCommandRouter__TaskExecWaitRequest *u = (void *)round_trip(&q.base, &n);
         REQUIRE_VOID(u != NULL);
         CHECK_STR(u->exec_id, "e");
@@ -384,8 +374,8 @@ test_router(void)
     {
         Modal__TaskCommandRouter__TaskExecPollRequest q =
             MODAL__TASK_COMMAND_ROUTER__TASK_EXEC_POLL_REQUEST__INIT;
-        q.task_id = S("ta-1");
-        q.exec_id = S("e");
+        q.task_id = check_mut("ta-1");
+        q.exec_id = check_mut("e");
         Modal__TaskCommandRouter__TaskExecPollRequest *u = (void *)round_trip(&q.base, &n);
         REQUIRE_VOID(u != NULL);
         protobuf_c_message_free_unpacked(&u->base, NULL);
