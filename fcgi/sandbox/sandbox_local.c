@@ -2,7 +2,7 @@
  *
  * Theory of operation. start() decides which limits this host can enforce and refuses to run
  * when one that is wanted cannot be (unless allow_unenforced names it); takes a uid of the
- * job's own (sandbox_local_uid.c); gives the job its capped workspace filesystem
+ * job's own (sandbox_walls.c); gives the job its capped workspace filesystem
  * (sandbox_local_fs.c) and cgroups (sandbox_local_cgroup.c); then forks a child that puts
  * itself in a new process group, joins the cgroups, sets rlimits, drops to the job's uid and
  * execs bwrap (its command line and seccomp program: sandbox_local_args.c) with every

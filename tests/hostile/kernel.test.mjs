@@ -1,7 +1,7 @@
 // kernel: the kernel surface and shared per-user resources an agent must not reach (issue 9,
 // "Kernel surface"). Walls: the seccomp program and /proc masks (sandbox_local_args.c),
 // fail-closed cgroups with a CPU limit (sandbox_local_cgroup.c), per-job uids
-// (sandbox_local_uid.c).
+// (sandbox_walls.c).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { attack, attackerStack, fs, getJSON, line, upload, waitFor, workAlias, CSV } from "./hostile.mjs";
