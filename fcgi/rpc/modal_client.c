@@ -1095,6 +1095,7 @@ create_parts_init(struct modal_client *mc, const struct modal_sandbox_spec *spec
     cp->res.memory_mb = spec->memory_mb;
     cp->res.memory_mb_max = spec->memory_mb; /* a hard limit as well, as the SDKs' memory=(r, l) */
     cp->res.milli_cpu = spec->milli_cpu;
+    cp->res.milli_cpu_max = spec->milli_cpu_max; /* the SDKs' cpu=(r, l) */
     cp->net.network_access_type = spec->block_network
                                       ? MODAL__CLIENT__NETWORK_ACCESS__NETWORK_ACCESS_TYPE__BLOCKED
                                       : MODAL__CLIENT__NETWORK_ACCESS__NETWORK_ACCESS_TYPE__OPEN;

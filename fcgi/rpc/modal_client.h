@@ -126,9 +126,10 @@ void modal_image_forget(struct modal_client *mc, const struct imagedef *def);
 struct modal_sandbox_spec {
     const char *app_id;
     const char *image_id;
-    uint32_t timeout_secs; /* sandbox lifetime */
-    uint32_t memory_mb;    /* 0 = Modal's default */
-    uint32_t milli_cpu;    /* 0 = Modal's default */
+    uint32_t timeout_secs;  /* sandbox lifetime */
+    uint32_t memory_mb;     /* 0 = Modal's default */
+    uint32_t milli_cpu;     /* 0 = Modal's default */
+    uint32_t milli_cpu_max; /* 0 = no CPU limit beyond the request */
     bool block_network;
     const char *job_id;  /* tagged job=<id>, plus labbox=<instance> */
     const char *owner;   /* tagged owner=<owner> unless NULL: whose sandbox it is */

@@ -66,7 +66,7 @@
 #include "util/sha256.h"
 
 #define MODAL_LIFETIME_MARGIN_S 900              /* sandbox lifetime beyond the agent timeout */
-#define MODAL_MILLI_CPU         1000             /* one CPU */
+#define MODAL_MILLI_CPU         1000             /* one CPU, when cpus = 0 */
 #define MODAL_SETUP_MS          (20 * 60 * 1000) /* image build + create, when no deadline */
 #define MODAL_BACKSTOP_S        30               /* agent exec's server timeout beyond timeout_s */
 #define MODAL_STDIN_CHUNK       (1024 * 1024)
@@ -735,7 +735,9 @@ create_call(struct sandbox *sb, const char *image_id, bool *stale)
         .image_id = image_id,
         .timeout_secs = life > 86400 ? 86400 : (uint32_t)life,
         .memory_mb = sb->cfg->memory_mb > UINT32_MAX ? UINT32_MAX : (uint32_t)sb->cfg->memory_mb,
-        .milli_cpu = MODAL_MILLI_CPU,
+        /* cpus: the request and the hard limit; without it one CPU requested, no limit. */
+        .milli_cpu = sb->cfg->cpus_milli > 0 ? (uint32_t)sb->cfg->cpus_milli : MODAL_MILLI_CPU,
+        .milli_cpu_max = (uint32_t)sb->cfg->cpus_milli,
         .block_network = !sb->cfg->network,
         .job_id = sb->job->id,
         .owner = sb->job->owner,

@@ -877,7 +877,7 @@ export class FakeModal {
     Object.assign(sb, {
       id, v2, appId: app.id, taskId: newTaskId(), createdAt, finishedAt: 0, name, tags,
       imageId: image.id, imageTag: image.tag, timeoutSecs: def.timeout_secs || 300,
-      resources: { memory_mb: def.resources?.memory_mb || 0, memory_mb_max: def.resources?.memory_mb_max || 0, milli_cpu: def.resources?.milli_cpu || 0 },
+      resources: { memory_mb: def.resources?.memory_mb || 0, memory_mb_max: def.resources?.memory_mb_max || 0, milli_cpu: def.resources?.milli_cpu || 0, milli_cpu_max: def.resources?.milli_cpu_max || 0 },
       idleTimeoutSecs: def.idle_timeout_secs || 0, workdir: def.workdir || "/",
       network: !(def.block_network || (na && na.network_access_type === NET_BLOCKED)),
       env, dir, rootDir, execs: new Map(), entrypoint: null, result: null, lastActivity: Date.now(),

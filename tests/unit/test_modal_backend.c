@@ -468,6 +468,7 @@ cfg_make_v(struct config *cfg, const char *image, int version)
         abort();
     }
     cfg->memory_mb = 256;
+    cfg->cpus_milli = 1500;
     cfg->output_max_bytes = 1 << 20;
     cfg->output_max_files = 100;
 }
@@ -610,6 +611,9 @@ test_success(void)
         const char *sid0 = json_get_str(st0, "sandbox_id");
         CHECK_INT(sandbox_field(sid0 ? sid0 : "?", "memory_mb"), 256);
         CHECK_INT(sandbox_field(sid0 ? sid0 : "?", "memory_mb_max"), 256);
+        /* cpus likewise: the request and the hard limit. */
+        CHECK_INT(sandbox_field(sid0 ? sid0 : "?", "milli_cpu"), 1500);
+        CHECK_INT(sandbox_field(sid0 ? sid0 : "?", "milli_cpu_max"), 1500);
         json_object_put(st0);
     }
     struct sandbox_result res;
