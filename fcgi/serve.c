@@ -329,6 +329,45 @@ wait_for_stop(const sigset_t *sigs)
     }
 }
 
+/* config_usable: what serve needs of the configuration beyond config_load's checks; false after
+ * logging why. */
+static bool
+config_usable(const struct config *cfg)
+{
+    char err[1024] = "";
+    if (sandbox_ops_by_name(cfg->backend) == NULL) {
+        log_err("backend %s is not compiled into this build (have: %s)", cfg->backend,
+                sandbox_names());
+        return false;
+    }
+    if (config_check_files(cfg, err, sizeof(err)) != RC_OK ||
+        agent_check(cfg, err, sizeof(err)) != RC_OK) {
+        log_err("%s", err);
+        return false;
+    }
+    /* Someone else's sandbox_dir is refused; one that cannot be made yet is the health check's
+     * to report (backend_ok false, with the reason) until it can. */
+    enum rc host = config_check_host(cfg, true, err, sizeof(err));
+    if (host == RC_IO)
+        log_warn("%s: jobs cannot be staged until that is fixed", err);
+    else if (host != RC_OK)
+        log_err("%s", err);
+    return host == RC_OK || host == RC_IO;
+}
+
+/* stop_serving: after signal sig, refuse new requests and give those in flight a moment. */
+static void
+stop_serving(int sig)
+{
+    notify("STOPPING=1");
+    log_info("signal %d: shutting down; running jobs keep running", sig);
+    atomic_store(&g_api.shutting_down, true);
+    /* Wake the accepting threads, then wait for the requests in flight (5 s at most). */
+    (void)shutdown(g_listen_fd, SHUT_RDWR);
+    for (int i = 0; i < 100 && atomic_load(&g_busy) > 0; i++)
+        usleep(50000);
+}
+
 static void
 start_threads(const struct config *cfg, pthread_t **out, size_t *out_n)
 {
@@ -372,25 +411,8 @@ serve_main(struct config *cfg, const char *config_path)
     exe[n] = '\0';
     /* Configuration errors exit 2, like those config_load finds. */
     status = 2;
-    if (sandbox_ops_by_name(cfg->backend) == NULL) {
-        log_err("backend %s is not compiled into this build (have: %s)", cfg->backend,
-                sandbox_names());
+    if (!config_usable(cfg))
         goto out;
-    }
-    if (config_check_files(cfg, err, sizeof(err)) != RC_OK ||
-        agent_check(cfg, err, sizeof(err)) != RC_OK) {
-        log_err("%s", err);
-        goto out;
-    }
-    /* Someone else's sandbox_dir is refused; one that cannot be made yet is the health check's
-     * to report (backend_ok false, with the reason) until it can. */
-    enum rc host = config_check_host(cfg, true, err, sizeof(err));
-    if (host == RC_IO) {
-        log_warn("%s: jobs cannot be staged until that is fixed", err);
-    } else if (host != RC_OK) {
-        log_err("%s", err);
-        goto out;
-    }
     status = 1;
     /* Readers: the request threads and the scheduler's dispatcher. */
     if (cfgsnap_init(&g_snaps, cfg, cfg->threads + 1) != RC_OK || filetype_init() != RC_OK ||
@@ -437,14 +459,7 @@ serve_main(struct config *cfg, const char *config_path)
     (void)snprintf(err, sizeof(err), "READY=1\nSTATUS=serving: backend %s, data %s", cfg->backend,
                    cfg->data_dir);
     notify(err);
-    int sig = wait_for_stop(&sigs);
-    notify("STOPPING=1");
-    log_info("signal %d: shutting down; running jobs keep running", sig);
-    atomic_store(&g_api.shutting_down, true);
-    /* Wake the accepting threads, then give requests in flight a moment. */
-    (void)shutdown(g_listen_fd, SHUT_RDWR);
-    for (int i = 0; i < 100 && atomic_load(&g_busy) > 0; i++)
-        usleep(50000);
+    stop_serving(wait_for_stop(&sigs));
     status = 0;
 out:
     /* Event streams are closed (clients resume from the next serve); requests still busy after
