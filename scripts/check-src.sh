@@ -5,17 +5,19 @@
 # 2. clang-format (.clang-format) on every tracked C file: the diff is printed
 # 3. clang-tidy (.clang-tidy) over fcgi/, one file per run (clang-tidy 14 carries analyzer state
 #    across files of one run), with BUILD_DIR's compile_commands.json (default build/)
-# 4. references outside the repository in any tracked file: the team's design documents
-#    (../shared, shared/docs, modal-protocol.md) or machine paths (/work/, /root/, /home/);
-#    the repository explains itself in docs/
+# 4. references outside the repository in any tracked file, this one included: the original
+#    design documents kept beside the checkout, or paths of one machine (a home, root's or the
+#    work directory); the repository explains itself in docs/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 status=0
 
-# A machine path starts with the directory: "/home/u", "file:///root/x"; not "~/x" or "a/home/x".
-outside=$(git grep -nIE -e '\.\./shared|shared/docs|modal-protocol\.md' \
-          -e '(^|[^A-Za-z0-9_.~-])/(work|root|home)/' -- . ':!scripts/check-src.sh' || true)
+# The patterns are spelled in pieces so that this file passes its own check. A machine path
+# starts with the directory ("/<home>/u", "file:///<root>/x"), not "~/x" or "a/<home>/x".
+beside=shared
+outside=$(git grep -nIE -e "\\.\\./$beside|$beside/docs|modal-""protocol\\.md" \
+          -e '(^|[^A-Za-z0-9_.~-])/(work|root|home)/' -- . || true)
 if [ -n "$outside" ]; then
     echo "references outside the repository (point at docs/ instead):"
     echo "$outside"
