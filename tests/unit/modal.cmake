@@ -18,6 +18,6 @@ if(WITH_MODAL AND TARGET lb_modalpb)
   # test_modal_backend starts `node tests/fake-modal/server.mjs` (or uses LABBOX_TEST_MODAL_URL);
   # without node or the fake it skips (77), except with CI=true, where it fails.
   lb_unit_test(modal_backend lb_sandbox)
-  set_tests_properties(unit_modal_backend PROPERTIES LABELS "unit;modal" SKIP_RETURN_CODE 77
+  set_tests_properties(unit_modal_backend PROPERTIES LABELS "unit;modal" ${LB_SKIP}
                        TIMEOUT 300)
 endif()
